@@ -1,0 +1,2 @@
+//! Logging: tracing to a rolling file in the XDG state directory, never to the
+//! terminal the TUI owns.

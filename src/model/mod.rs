@@ -1,0 +1,160 @@
+//! Domain types shared by every part of hearth: what the Kubernetes source
+//! observed for a service in an environment, and what the GitHub source saw of
+//! its releases and CI runs. Plain data, no IO; built by `sources`, stored by
+//! `app`, drawn by `ui`.
+
+use serde::Serialize;
+
+/// What is known about one service in one environment (a Deployment in a
+/// namespace on a kube context).
+#[derive(Clone, Debug, PartialEq, Serialize, Default)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum EnvObservation {
+    /// Nothing received yet: the UI says "unknown", never an invented value.
+    #[default]
+    Unknown,
+    /// The API answered and there is no such Deployment.
+    Missing { hint: String },
+    /// The environment cannot be read: forbidden, unreachable, bad credentials.
+    /// `message` says what happened, `hint` what to do. Data shown before is
+    /// not kept as if it were fresh.
+    Error { message: String, hint: String },
+    /// The Deployment as last seen by the watch.
+    Live(Workload),
+}
+
+/// The observed state of one Deployment.
+#[derive(Clone, Debug, PartialEq, Serialize, Default)]
+pub struct Workload {
+    /// Tag of the container whose image matches the registry's `image`.
+    pub image_tag: Option<String>,
+    /// Tag of the migration init container, when there is one.
+    pub init_image_tag: Option<String>,
+    pub desired: i32,
+    pub updated: i32,
+    pub ready: i32,
+    pub available: i32,
+    /// `deployment.kubernetes.io/revision`.
+    pub revision: Option<i64>,
+    pub rollout: Rollout,
+    /// Why a rollout is stuck, when the pods say it (for example
+    /// "migration failing: CrashLoopBackOff, 4 restarts, exit 1; old pods still serving").
+    pub stuck_reason: Option<String>,
+    pub pods: Vec<PodSummary>,
+}
+
+/// Rollout state with `kubectl rollout status` decision rules and wording.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+#[serde(tag = "state", content = "message", rename_all = "snake_case")]
+pub enum Rollout {
+    #[default]
+    Complete,
+    /// Still moving; the message is kubectl's ("Waiting for deployment \"api\"
+    /// rollout to finish: 1 out of 2 new replicas have been updated...").
+    Progressing(String),
+    /// `ProgressDeadlineExceeded` or another terminal failure.
+    Failed(String),
+}
+
+/// One pod of the service, as the detail view lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct PodSummary {
+    pub name: String,
+    /// kubectl's STATUS column wording: "Running", "Init:0/1",
+    /// "Init:CrashLoopBackOff", "Pending", "Terminating", "ImagePullBackOff"...
+    pub status: String,
+    pub ready: bool,
+    pub restarts: i32,
+    pub image_tag: Option<String>,
+    /// The pod-template-hash, which ties the pod to a ReplicaSet.
+    pub template_hash: Option<String>,
+}
+
+/// A GitHub Release, reduced to what hearth shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct Release {
+    pub id: u64,
+    pub tag: String,
+    pub name: Option<String>,
+    pub draft: bool,
+    pub prerelease: bool,
+    /// True for the release GitHub reports as `releases/latest`.
+    pub latest: bool,
+    pub created_at: Option<String>,
+    pub published_at: Option<String>,
+    pub html_url: Option<String>,
+}
+
+/// A workflow run. Status and conclusion are kept as GitHub's strings so that
+/// a value hearth does not know (`requested`, `pending`, ...) shows as itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct CiRun {
+    pub id: u64,
+    pub run_number: u64,
+    pub name: Option<String>,
+    pub display_title: Option<String>,
+    pub event: String,
+    pub head_branch: Option<String>,
+    pub head_sha: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+    pub html_url: Option<String>,
+}
+
+impl CiRun {
+    /// Whether the run is still going (anything but `completed`).
+    pub fn is_active(&self) -> bool {
+        self.status != "completed"
+    }
+}
+
+/// A job of a workflow run, with its steps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct CiJob {
+    pub id: u64,
+    pub run_id: u64,
+    pub name: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub steps: Vec<CiStep>,
+}
+
+/// A step of a job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct CiStep {
+    pub number: u64,
+    pub name: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+}
+
+/// GitHub's rate-limit budget, from the `x-ratelimit-*` headers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct RateLimit {
+    pub limit: u64,
+    pub remaining: u64,
+    pub used: u64,
+    /// Unix seconds when the window resets.
+    pub reset: i64,
+}
+
+/// The health of one data source, shown in the status bar.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+#[serde(tag = "state", content = "message", rename_all = "snake_case")]
+pub enum SourceStatus {
+    #[default]
+    Connecting,
+    Live,
+    /// Working but impaired (retrying, rate limited, partial).
+    Degraded(String),
+    /// Not working; the message says why and what to do.
+    Down(String),
+    /// Turned off on purpose (no token, watch mode without GitHub, ...).
+    Disabled(String),
+}

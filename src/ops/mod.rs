@@ -1,0 +1,1 @@
+//! Operations (ship, promote, rollback, logs) shared by the TUI and the CLI.

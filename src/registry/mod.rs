@@ -1,0 +1,145 @@
+//! The service registry: the model of `services.yaml`, its loading and
+//! validation. Errors name the file, line, column and key path. Runs wherever
+//! the registry is read (start-up of every mode); no other module parses YAML.
+
+pub mod check;
+mod load;
+
+pub use load::{load, RegistryError};
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// Which kind of GitHub Release deploys to an environment (the seed's routing:
+/// a release marked latest → prod, a prerelease → qa).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseKind {
+    Latest,
+    Prerelease,
+}
+
+/// A deployment target: a namespace on a kube context.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Environment {
+    /// `prod`, `qa`, ...
+    pub name: String,
+    pub namespace: String,
+    /// Kube context; `None` means the current context (or `--context`).
+    pub context: Option<String>,
+    pub release: ReleaseKind,
+    /// Theme colour name for this environment's accent (prod in red, ...).
+    pub accent: Option<String>,
+}
+
+impl Environment {
+    /// The seed's default environments: prod = `default` (latest), qa = `qa` (prerelease).
+    pub fn defaults() -> Vec<Environment> {
+        vec![
+            Environment {
+                name: "prod".into(),
+                namespace: "default".into(),
+                context: None,
+                release: ReleaseKind::Latest,
+                accent: Some("red".into()),
+            },
+            Environment {
+                name: "qa".into(),
+                namespace: "qa".into(),
+                context: None,
+                release: ReleaseKind::Prerelease,
+                accent: Some("yellow".into()),
+            },
+        ]
+    }
+}
+
+/// A smoke check run after a rollout.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SmokeCheck {
+    pub url: String,
+    /// Expected HTTP status (default 200).
+    pub status: u16,
+    /// Text the body must contain.
+    pub body: Option<String>,
+}
+
+/// One service of the registry, with defaults applied and paths resolved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Service {
+    pub name: String,
+    /// Absolute path: `directory` resolved against the registry file's folder.
+    pub directory: PathBuf,
+    /// Image repository without tag (`ghcr.io/katforge/api.katforge.com`).
+    pub image: Option<String>,
+    pub dockerfile: Option<String>,
+    /// Deployment name; defaults to the service name.
+    pub k8s_name: String,
+    pub dev_host: Option<String>,
+    pub pre_ship_cmd: Option<String>,
+    pub shippable: bool,
+    pub shippable_reason: Option<String>,
+    /// `owner/name`; when `None`, derived later from the git remote of `directory`.
+    pub repo: Option<String>,
+    /// Release workflow file name (default `release.yml`).
+    pub workflow: String,
+    /// Effective environments: the registry-wide ones with this service's overrides.
+    pub environments: Vec<Environment>,
+    pub smoke: Vec<SmokeCheck>,
+}
+
+/// Registry-wide settings (the reserved top-level `hearth:` block).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    pub github_owner: Option<String>,
+    /// GitHub API base URL (GitHub Enterprise, the sandbox); `GITHUB_API_URL` wins.
+    pub api_url: Option<String>,
+    /// Services `hearth ship` ships with no argument; default: every shippable one.
+    pub ship_all: Option<Vec<String>>,
+    /// Registry-wide environments, in display order.
+    pub environments: Vec<Environment>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            github_owner: None,
+            api_url: None,
+            ship_all: None,
+            environments: Environment::defaults(),
+        }
+    }
+}
+
+/// A loaded, validated registry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Registry {
+    /// The file it was loaded from.
+    pub path: PathBuf,
+    pub settings: Settings,
+    /// Services in file order.
+    pub services: Vec<Service>,
+}
+
+impl Registry {
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// Every environment name that any service uses, in display order.
+    pub fn environment_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for env in self
+            .settings
+            .environments
+            .iter()
+            .chain(self.services.iter().flat_map(|s| s.environments.iter()))
+        {
+            if !names.contains(&env.name) {
+                names.push(env.name.clone());
+            }
+        }
+        names
+    }
+}

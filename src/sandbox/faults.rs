@@ -1,0 +1,130 @@
+//! Faults on demand, set through the control API (`POST /faults`) and read by
+//! the API servers and the simulated CI on every request or step.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+/// A fault, as posted to `POST /faults` (JSON, tagged by `kind`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// The service's next CI runs fail at the build step.
+    BuildFail { service: String },
+    /// The service's migration init container fails (CrashLoopBackOff) in
+    /// pods created from now on.
+    MigrationFail { service: String },
+    /// GitHub answers 502 for `seconds`.
+    GithubError { seconds: u64 },
+    /// GitHub's rate limit is exhausted (403 + `x-ratelimit-remaining: 0`) for `seconds`.
+    RateLimit { seconds: u64 },
+    /// Every API response is delayed by `ms`.
+    Slow { ms: u64 },
+    /// Every open Kubernetes watch connection is dropped now.
+    DropWatches,
+    /// Requests whose path starts with `path` get a body of malformed JSON.
+    Malformed { path: String },
+}
+
+#[derive(Default, Debug)]
+struct FaultSet {
+    build_fail: HashSet<String>,
+    migration_fail: HashSet<String>,
+    github_error_until: Option<Instant>,
+    rate_limit_until: Option<Instant>,
+    slow: Duration,
+    malformed: Vec<String>,
+}
+
+/// The active faults. Cheap to query from request handlers.
+#[derive(Debug)]
+pub struct Faults {
+    set: Mutex<FaultSet>,
+    /// Bumped on `DropWatches`; watch handlers end their stream when it changes.
+    drop_watches: watch::Sender<u64>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            set: Mutex::new(FaultSet::default()),
+            drop_watches: watch::channel(0).0,
+        }
+    }
+}
+
+impl Faults {
+    pub fn apply(&self, fault: Fault) {
+        let mut s = self.set.lock().expect("faults lock");
+        let now = Instant::now();
+        match fault {
+            Fault::BuildFail { service } => {
+                s.build_fail.insert(service);
+            }
+            Fault::MigrationFail { service } => {
+                s.migration_fail.insert(service);
+            }
+            Fault::GithubError { seconds } => {
+                s.github_error_until = Some(now + Duration::from_secs(seconds))
+            }
+            Fault::RateLimit { seconds } => {
+                s.rate_limit_until = Some(now + Duration::from_secs(seconds))
+            }
+            Fault::Slow { ms } => s.slow = Duration::from_millis(ms),
+            Fault::DropWatches => {
+                self.drop_watches.send_modify(|g| *g += 1);
+            }
+            Fault::Malformed { path } => s.malformed.push(path),
+        }
+    }
+
+    /// Clear every fault.
+    pub fn clear(&self) {
+        *self.set.lock().expect("faults lock") = FaultSet::default();
+    }
+
+    pub fn build_fails(&self, service: &str) -> bool {
+        self.set
+            .lock()
+            .expect("faults lock")
+            .build_fail
+            .contains(service)
+    }
+
+    pub fn migration_fails(&self, service: &str) -> bool {
+        self.set
+            .lock()
+            .expect("faults lock")
+            .migration_fail
+            .contains(service)
+    }
+
+    pub fn github_error(&self) -> bool {
+        let s = self.set.lock().expect("faults lock");
+        s.github_error_until.is_some_and(|t| Instant::now() < t)
+    }
+
+    /// Seconds until the exhausted rate limit recovers, when exhausted.
+    pub fn rate_limited(&self) -> Option<Duration> {
+        let s = self.set.lock().expect("faults lock");
+        s.rate_limit_until
+            .and_then(|t| t.checked_duration_since(Instant::now()))
+    }
+
+    pub fn delay(&self) -> Duration {
+        self.set.lock().expect("faults lock").slow
+    }
+
+    pub fn malformed(&self, path: &str) -> bool {
+        let s = self.set.lock().expect("faults lock");
+        s.malformed.iter().any(|p| path.starts_with(p.as_str()))
+    }
+
+    /// A receiver that changes whenever watches must be dropped.
+    pub fn watch_drops(&self) -> watch::Receiver<u64> {
+        self.drop_watches.subscribe()
+    }
+}
