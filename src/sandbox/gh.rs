@@ -488,6 +488,7 @@ impl GithubApi {
                 "svn_url": format!("https://github.com/{full_name}"),
                 "homepage": null,
                 "language": "Rust",
+                "license": null,
                 "forks_count": 0,
                 "forks": 0,
                 "stargazers_count": 0,
@@ -758,9 +759,34 @@ type Api = State<Arc<GithubApi>>;
 // ----- handlers -----
 
 async fn get_user(State(api): Api) -> Response {
+    // `private-user`: the authenticated user sees their own account details.
     let mut me = api.me();
-    me["name"] = json!("Hearth Developer");
-    me["email"] = Value::Null;
+    let created = ts(Utc::now() - chrono::Duration::days(400));
+    let extra = json!({
+        "user_view_type": "private",
+        "name": "Hearth Developer",
+        "email": null,
+        "bio": null,
+        "blog": "",
+        "company": null,
+        "hireable": null,
+        "location": null,
+        "followers": 0,
+        "following": 0,
+        "public_gists": 0,
+        "public_repos": 0,
+        "created_at": created,
+        "updated_at": created,
+        "collaborators": 0,
+        "disk_usage": 0,
+        "owned_private_repos": 0,
+        "private_gists": 0,
+        "total_private_repos": 0,
+        "two_factor_authentication": true,
+    });
+    if let (Value::Object(m), Value::Object(e)) = (&mut me, extra) {
+        m.extend(e);
+    }
     reply(StatusCode::OK, me)
 }
 
