@@ -3,9 +3,15 @@
 //! the registry is read (start-up of every mode); no other module parses YAML.
 
 pub mod check;
+mod error;
 mod load;
+mod tree;
 
-pub use load::{load, RegistryError};
+pub use error::{Pos, Problem, ProblemKind, RegistryError};
+pub use load::{
+    from_str as load_str, load, DEFAULT_SMOKE_STATUS, DEFAULT_WORKFLOW, ENVIRONMENT_KEYS,
+    SERVICE_KEYS, SETTINGS_KEY, SETTINGS_KEYS, SMOKE_KEYS,
+};
 
 use std::path::PathBuf;
 
