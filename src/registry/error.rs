@@ -76,7 +76,10 @@ pub enum ProblemKind {
     MissingKey { key: &'static str, hint: String },
     #[error("unknown release kind `{0}`; expected `latest` (prod) or `prerelease` (qa)")]
     BadReleaseKind(String),
-    #[error("`{name}` names no service in this registry{}", did_you_mean(suggestion))]
+    #[error(
+        "`{name}` names no service in this registry{}",
+        did_you_mean(suggestion)
+    )]
     UnknownService {
         name: String,
         suggestion: Option<String>,

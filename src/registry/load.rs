@@ -193,7 +193,12 @@ impl Validator {
     /// The entries of a map node, with YAML merge keys (`<<: *base`) expanded
     /// and duplicate keys reported. Null reads as an empty map; any other
     /// non-map is a type error (and no entries).
-    fn entries<'n>(&mut self, node: &'n Node, path: &str, expected: &'static str) -> Vec<Entry<'n>> {
+    fn entries<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        expected: &'static str,
+    ) -> Vec<Entry<'n>> {
         let pairs = match &node.value {
             Value::Map(pairs) => pairs,
             Value::Null => return Vec::new(),
@@ -293,6 +298,22 @@ impl Validator {
         match node.value {
             Value::Bool(b) => Some(b),
             Value::Null => None,
+            Value::Str(ref s)
+                if matches!(
+                    s.to_lowercase().as_str(),
+                    "yes" | "no" | "on" | "off" | "y" | "n"
+                ) =>
+            {
+                let meant = matches!(s.to_lowercase().as_str(), "yes" | "on" | "y");
+                self.push(
+                    node.pos,
+                    path,
+                    ProblemKind::Invalid(format!(
+                        "expected true or false, found the string `{s}` (YAML 1.2 reads it as text); write `{meant}`"
+                    )),
+                );
+                None
+            }
             _ => {
                 self.wrong_type(node, path, "true or false");
                 None
@@ -428,7 +449,10 @@ impl Validator {
             self.push(
                 node.pos,
                 path,
-                ProblemKind::Invalid("name at least one environment (or leave `environments` out for prod and qa)".into()),
+                ProblemKind::Invalid(
+                    "name at least one environment (or leave `environments` out for prod and qa)"
+                        .into(),
+                ),
             );
         }
         self.check_env_collisions(&envs, node.pos, path);
@@ -437,17 +461,14 @@ impl Validator {
 
     fn env_name(&mut self, e: &Entry, path: &str) -> bool {
         let ok = !e.key.is_empty()
-            && e
-                .key
+            && e.key
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !ok {
             self.push(
                 e.key_node.pos,
                 path,
-                ProblemKind::Invalid(
-                    "environment names use letters, digits, `-` and `_`".into(),
-                ),
+                ProblemKind::Invalid("environment names use letters, digits, `-` and `_`".into()),
             );
         }
         ok
@@ -456,7 +477,11 @@ impl Validator {
     fn env_patch(&mut self, node: &Node, path: &str) -> EnvPatch {
         let before = self.problems.len();
         let mut patch = EnvPatch::default();
-        for e in self.entries(node, path, "a map of environment settings (namespace, context, release, accent)") {
+        for e in self.entries(
+            node,
+            path,
+            "a map of environment settings (namespace, context, release, accent)",
+        ) {
             let p = join(path, &e.key);
             match e.key.as_str() {
                 "namespace" => {
@@ -613,7 +638,8 @@ impl Validator {
             environments: global_envs.to_vec(),
             smoke: Vec::new(),
         };
-        let mut image_error = false;
+        // A block that is not a map already has its error; "no image" would be noise.
+        let mut image_error = !matches!(e.value.value, Value::Map(_) | Value::Null);
         let mut k8s_node: Option<&Node> = None;
         for f in self.entries(e.value, path, "a map of service settings") {
             let p = join(path, &f.key);
@@ -655,9 +681,13 @@ impl Validator {
                         if valid_repo(&r) {
                             svc.repo = Some(r);
                         } else {
-                            self.push(f.value.pos, p, ProblemKind::Invalid(format!(
-                                "`{r}` is not a GitHub repository; write `owner/name`"
-                            )));
+                            self.push(
+                                f.value.pos,
+                                p,
+                                ProblemKind::Invalid(format!(
+                                    "`{r}` is not a GitHub repository; write `owner/name`"
+                                )),
+                            );
                         }
                     }
                 }
@@ -673,7 +703,13 @@ impl Validator {
                     svc.environments = self.service_environments(f.value, &p, global_envs);
                 }
                 "smoke" => svc.smoke = self.smoke(f.value, &p),
-                _ => self.unknown_key(&f, path, SERVICE_KEYS),
+                _ => {
+                    // `imagee:` already says "did you mean `image`"; a second
+                    // "no image" error for the same line would be noise.
+                    image_error |=
+                        suggest(&f.key, SERVICE_KEYS.iter().copied()).as_deref() == Some("image");
+                    self.unknown_key(&f, path, SERVICE_KEYS)
+                }
             }
         }
         if svc.shippable && svc.image.is_none() && !image_error {
@@ -815,9 +851,7 @@ impl Validator {
                         _ => self.push(
                             url_pos,
                             url_path,
-                            ProblemKind::Invalid(format!(
-                                "`{u}` is not an absolute http(s) URL"
-                            )),
+                            ProblemKind::Invalid(format!("`{u}` is not an absolute http(s) URL")),
                         ),
                     }
                     checks.push(SmokeCheck {
@@ -947,7 +981,9 @@ fn valid_dns_subdomain(s: &str) -> bool {
 /// The image is a repository; hearth adds the release tag itself.
 fn image_problem(img: &str) -> Option<String> {
     if img.chars().any(char::is_whitespace) {
-        return Some(format!("`{img}` is not an image repository (it contains spaces)"));
+        return Some(format!(
+            "`{img}` is not an image repository (it contains spaces)"
+        ));
     }
     let (head, last) = match img.rsplit_once('/') {
         Some((h, l)) => (Some(h), l),
