@@ -106,6 +106,10 @@ fn defaults_apply() {
         ("qa", "qa", ReleaseKind::Prerelease)
     );
     assert_eq!(prod.context, None);
+    assert_eq!(svc.environment_for(ReleaseKind::Prerelease), Some(qa));
+    assert_eq!(svc.environment("prod"), Some(prod));
+    // No ship_all list: every shippable service ships.
+    assert_eq!(reg.ship_all().len(), 1);
 }
 
 #[test]
@@ -136,6 +140,8 @@ web:
         Some("https://github.acme.test/api/v3")
     );
     assert_eq!(reg.settings.ship_all, Some(vec!["web".to_string()]));
+    let names: Vec<&str> = reg.ship_all().iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["web"]);
     let api = reg.service("api").unwrap();
     assert_eq!(api.repo.as_deref(), Some("acme/api-server"));
     assert_eq!(api.workflow, "deploy.yaml");
