@@ -401,6 +401,16 @@ fn each_error_kind_names_line_column_and_key_path() {
             "Api:\n  image: x/api\n",
             "services.yaml:1:1: Api: `Api` is not a valid Kubernetes deployment name: lowercase letters, digits, `-` and `.` (k8s_name defaults to the service name; set `k8s_name`)",
         ),
+        // a service key that lost its indentation
+        (
+            "api:\n  image: x/api\ndockerfile: Dockerfile\n",
+            "services.yaml:3:1: dockerfile: `dockerfile` is a service setting, not a service; indent it under the service it belongs to",
+        ),
+        // an empty environments map
+        (
+            "api:\n  image: x/api\nhearth:\n  environments: {}\n",
+            "services.yaml:4:17: hearth.environments: name at least one environment (or leave `environments` out for prod and qa)",
+        ),
         // removing an environment that does not exist
         (
             "api:\n  image: x/api\n  environments:\n    qaa: false\n",

@@ -331,7 +331,7 @@ impl Validator {
 
         let mut services = Vec::new();
         for e in top.iter().filter(|e| e.key != SETTINGS_KEY) {
-            if self.misspelt_settings_block(e) {
+            if self.misspelt_settings_block(e) || self.stray_service_key(e) {
                 continue;
             }
             services.push(self.service(e, base, &settings.environments));
@@ -374,6 +374,23 @@ impl Validator {
             return true;
         }
         false
+    }
+
+    /// `image: x` at the top level is a service key that lost its indent, not
+    /// a service called `image`.
+    fn stray_service_key(&mut self, e: &Entry) -> bool {
+        if !SERVICE_KEYS.contains(&e.key.as_str()) || matches!(e.value.value, Value::Map(_)) {
+            return false;
+        }
+        self.push(
+            e.key_node.pos,
+            e.key.clone(),
+            ProblemKind::Invalid(format!(
+                "`{}` is a service setting, not a service; indent it under the service it belongs to",
+                e.key
+            )),
+        );
+        true
     }
 
     /// The `hearth:` block. Returns the settings and the `ship_all` entries
@@ -431,6 +448,10 @@ impl Validator {
 
     fn global_environments(&mut self, node: &Node, path: &str) -> Vec<Environment> {
         let defaults = Environment::defaults();
+        if node.value == Value::Null {
+            // `environments:` with nothing under it: the defaults.
+            return defaults;
+        }
         let mut envs: Vec<Environment> = Vec::new();
         let entries = self.entries(node, path, "a map of environment name → settings");
         for e in &entries {
@@ -445,7 +466,7 @@ impl Validator {
                 envs.push(env);
             }
         }
-        if entries.is_empty() && matches!(node.value, Value::Map(_) | Value::Null) {
+        if entries.is_empty() && matches!(node.value, Value::Map(_)) {
             self.push(
                 node.pos,
                 path,
