@@ -769,6 +769,19 @@ async fn sandbox_dir_has_repos_with_tags_and_a_registry() {
         Some("ghcr.io/hearth-demo/api")
     );
     assert_eq!(yaml["docs"]["shippable"].as_bool(), Some(false));
+    // The registry loader accepts it as it is.
+    let reg = hearth::registry::load(&e.sb.services_path()).expect("sandbox registry loads");
+    assert_eq!(reg.settings.api_url.as_deref(), Some(e.sb.github_url.as_str()));
+    assert_eq!(reg.settings.github_owner.as_deref(), Some("hearth-demo"));
+    let names: Vec<&str> = reg.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["api", "web", "worker", "billing", "docs"]);
+    let api = reg.service("api").unwrap();
+    assert_eq!(api.directory, dir.join("repos/api"));
+    assert_eq!(api.repo.as_deref(), Some("hearth-demo/api"));
+    assert_eq!(api.k8s_name, "api");
+    assert!(api.shippable);
+    let docs = reg.service("docs").unwrap();
+    assert!(!docs.shippable && docs.shippable_reason.is_some());
     let kubeconfig = std::fs::read_to_string(e.sb.kubeconfig_path()).unwrap();
     assert!(kubeconfig.contains(&e.sb.kube_url));
     // The GitHub API knows the same repositories.
