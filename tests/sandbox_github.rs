@@ -771,7 +771,10 @@ async fn sandbox_dir_has_repos_with_tags_and_a_registry() {
     assert_eq!(yaml["docs"]["shippable"].as_bool(), Some(false));
     // The registry loader accepts it as it is.
     let reg = hearth::registry::load(&e.sb.services_path()).expect("sandbox registry loads");
-    assert_eq!(reg.settings.api_url.as_deref(), Some(e.sb.github_url.as_str()));
+    assert_eq!(
+        reg.settings.api_url.as_deref(),
+        Some(e.sb.github_url.as_str())
+    );
     assert_eq!(reg.settings.github_owner.as_deref(), Some("hearth-demo"));
     let names: Vec<&str> = reg.services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["api", "web", "worker", "billing", "docs"]);
@@ -891,4 +894,50 @@ async fn a_dir_that_already_holds_a_sandbox_is_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("already holds a sandbox"), "{err}");
     e.sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_services_start_and_their_repos_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = SandboxOptions::new(dir.path().join("sb"));
+    opts.services = Some(300);
+    opts.speed = 50.0;
+    opts.deploy = Some(Arc::new(FakeDeploy::default()));
+    let sb = sandbox::start(opts).await.unwrap();
+    assert_eq!(sb.services.len(), 300);
+    assert_eq!(sb.services[299].name, "svc-300");
+    let reg = hearth::registry::load(&sb.services_path()).expect("registry loads");
+    assert_eq!(reg.services.len(), 301, "300 + the non-shippable one");
+
+    // A release requested at once waits for the repositories, then checks
+    // the tag in the service's own origin.
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!(
+            "{}/repos/hearth-demo/svc-300/releases",
+            sb.github_url
+        ))
+        .bearer_auth(&sb.token)
+        .json(&serde_json::json!({"tag_name": "v9.9.9"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "invalid");
+    tokio::time::timeout(Duration::from_secs(60), sb.git_ready())
+        .await
+        .expect("repos within a minute")
+        .unwrap();
+    for svc in ["svc-001", "svc-150", "svc-300"] {
+        let clone = sb.dir.join("repos").join(svc);
+        assert_eq!(git(&clone, &["status", "--porcelain"]), "");
+        assert!(git(&clone, &["tag", "--list"]).contains("v0.3.0"));
+        // Each service's origin is its own: a tag pushed here is nowhere else.
+        git(&clone, &["tag", &format!("v1.0.0-{svc}")]);
+        git(&clone, &["push", "-q", "origin", &format!("v1.0.0-{svc}")]);
+    }
+    let other = sb.dir.join("origins/svc-002.git");
+    assert!(!git(&other, &["tag", "--list"]).contains("v1.0.0"));
+    sb.shutdown().await;
 }
