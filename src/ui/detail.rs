@@ -141,24 +141,27 @@ fn env_lines<'a>(state: &State, i: usize, theme: &Theme) -> Vec<Line<'a>> {
             EnvObservation::Live(w) => {
                 let (icon, style) = rollout_icon(&w.rollout, theme);
                 head.push(Span::styled(
+                    format!("{icon} {}  ", rollout_word(&w.rollout)),
+                    style,
+                ));
+                head.push(Span::styled(
                     w.image_tag.clone().unwrap_or_else(|| "?".into()),
                     accent,
                 ));
+                head.push(Span::raw(format!("  {}/{} ready", w.ready, w.desired)));
+                let mut facts = Vec::new();
                 if let Some(init) = &w.init_image_tag {
-                    head.push(Span::styled(format!(" (init {init})"), theme.muted));
+                    facts.push(format!("init {init}"));
                 }
-                head.push(Span::raw(format!(
-                    "  {}/{} ready, {} updated",
-                    w.ready, w.desired, w.updated
-                )));
+                facts.push(format!("{} updated", w.updated));
+                facts.push(format!("{} available", w.available));
                 if let Some(rev) = w.revision {
-                    head.push(Span::styled(format!("  rev {rev}"), theme.muted));
+                    facts.push(format!("rev {rev}"));
                 }
-                head.push(Span::raw("  "));
-                head.push(Span::styled(
-                    format!("{icon} {}", rollout_word(&w.rollout)),
-                    style,
-                ));
+                extra.push(Line::from(Span::styled(
+                    format!("  {}", facts.join(" · ")),
+                    theme.muted,
+                )));
                 match &w.rollout {
                     crate::model::Rollout::Complete => {}
                     crate::model::Rollout::Progressing(m) | crate::model::Rollout::Failed(m) => {

@@ -21,6 +21,9 @@ struct Widths {
     env: u16,
     release: u16,
     ci: u16,
+    /// Whether there is room for the NOTES column; without it, the CI column
+    /// takes the rest and carries the reason a service is not shippable.
+    notes: bool,
 }
 
 fn widths(inner: u16, envs: usize, longest_name: usize) -> Widths {
@@ -32,23 +35,30 @@ fn widths(inner: u16, envs: usize, longest_name: usize) -> Widths {
         env: 20,
         release: 14,
         ci: 16,
+        notes: true,
     };
     let needed = wide.service + wide.env * envs + wide.release + wide.ci + 20;
     if inner >= needed {
         return wide;
     }
     let service = service.min(14);
-    let fixed = service + 11 + 12;
+    let release = 10;
+    let ci = 15;
+    let spacing = envs + 2;
     let env = inner
-        .saturating_sub(fixed + 8)
+        .saturating_sub(service + release + ci + spacing)
         .checked_div(envs)
         .unwrap_or(0)
         .clamp(9, 20);
+    let ci = inner
+        .saturating_sub(service + release + env * envs + spacing)
+        .max(ci);
     Widths {
         service,
         env,
-        release: 11,
-        ci: 12,
+        release,
+        ci,
+        notes: false,
     }
 }
 
@@ -88,14 +98,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, view: &mut ViewState, 
     for (name, accent) in state.envs.iter().zip(&accents) {
         header.push(Cell::from(Span::styled(name.to_uppercase(), *accent)));
     }
-    header.extend(["RELEASE", "CI", "NOTES"].map(Cell::from));
+    header.extend(["RELEASE", "CI"].map(Cell::from));
     let mut constraints = vec![Constraint::Length(w.service)];
     constraints.extend(state.envs.iter().map(|_| Constraint::Length(w.env)));
-    constraints.extend([
-        Constraint::Length(w.release),
-        Constraint::Length(w.ci),
-        Constraint::Fill(1),
-    ]);
+    constraints.push(Constraint::Length(w.release));
+    if w.notes {
+        header.push(Cell::from("NOTES"));
+        constraints.extend([Constraint::Length(w.ci), Constraint::Fill(1)]);
+    } else {
+        constraints.push(Constraint::Fill(1));
+    }
 
     // Keep the selection on screen; build only the rows that show.
     let rows_on_screen = inner.height.saturating_sub(1) as usize;
@@ -210,8 +222,12 @@ fn service_row<'a>(
     cells.push(Cell::from(release_cell(
         state, service, svc, w.release, theme,
     )));
-    cells.push(Cell::from(ci_cell(service, svc, w.ci, theme)));
-    cells.push(Cell::from(note(state, service, svc, theme)));
+    if w.notes {
+        cells.push(Cell::from(ci_cell(service, svc, w.ci, false, theme)));
+        cells.push(Cell::from(note(state, service, svc, theme)));
+    } else {
+        cells.push(Cell::from(ci_cell(service, svc, w.ci, true, theme)));
+    }
     Row::new(cells)
 }
 
@@ -254,9 +270,21 @@ fn release_cell<'a>(
     }
 }
 
-fn ci_cell<'a>(service: &Service, svc: &ServiceState, width: u16, theme: &Theme) -> Line<'a> {
+/// The latest run; `with_reason` puts why a service is not shippable in the
+/// cell itself when there is no NOTES column.
+fn ci_cell<'a>(
+    service: &Service,
+    svc: &ServiceState,
+    width: u16,
+    with_reason: bool,
+    theme: &Theme,
+) -> Line<'a> {
     if !service.shippable && svc.runs.is_none() {
-        return Line::from(Span::styled("not shippable", theme.warn));
+        let text = match (&service.shippable_reason, with_reason) {
+            (Some(why), true) => format!("⊘ {why}"),
+            _ => "⊘ not shippable".to_string(),
+        };
+        return Line::from(Span::styled(truncate(&text, width as usize), theme.warn));
     }
     if svc.github_error.is_some() {
         return Line::from(Span::styled("error", theme.error));
@@ -337,7 +365,10 @@ mod tests {
     #[test]
     fn narrow_widths_fit_80_columns() {
         let w = widths(78, 2, 11);
-        let total = w.service + 2 * w.env + w.release + w.ci + 5;
+        let total = w.service + 2 * w.env + w.release + w.ci + 4;
         assert!(total <= 78, "{total}");
+        assert!(!w.notes);
+        assert!(w.ci >= 15);
+        assert!(widths(200, 3, 11).notes);
     }
 }

@@ -87,22 +87,44 @@ fn status_word<'a>(status: &'a SourceStatus, theme: &Theme) -> (&'static str, &'
     }
 }
 
-/// The status bar; when the full wording does not fit, source messages are dropped.
+fn status_icon(status: &SourceStatus) -> &'static str {
+    match status {
+        SourceStatus::Connecting => "◌",
+        SourceStatus::Live => "●",
+        SourceStatus::Degraded(_) => "◐",
+        SourceStatus::Down(_) => "✗",
+        SourceStatus::Disabled(_) => "○",
+    }
+}
+
+/// How much the status bar says about each source, most first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    /// State and message: `k8s qa down: forbidden ...`.
+    Messages,
+    /// State only: `k8s qa down`.
+    Words,
+    /// An icon per source: `qa✗`.
+    Icons,
+}
+
+/// The status bar; the most detailed wording that fits is used.
 pub fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
-    let full = status_spans(state, theme, true);
-    let width: usize = full.iter().map(|s| s.width()).sum();
-    let spans = if width > area.width as usize {
-        status_spans(state, theme, false)
-    } else {
-        full
-    };
+    let mut spans = Vec::new();
+    for detail in [Detail::Messages, Detail::Words, Detail::Icons] {
+        spans = status_spans(state, theme, detail);
+        let width: usize = spans.iter().map(|s| s.width()).sum();
+        if width <= area.width as usize {
+            break;
+        }
+    }
     frame.render_widget(
         Paragraph::new(Line::from(spans)).style(theme.status_bar),
         area,
     );
 }
 
-fn status_spans<'a>(state: &'a State, theme: &Theme, verbose: bool) -> Vec<Span<'a>> {
+fn status_spans<'a>(state: &'a State, theme: &Theme, detail: Detail) -> Vec<Span<'a>> {
     let sep = || Span::styled(" │ ", theme.muted);
     let ctx = state.kube_context.as_deref().unwrap_or("no kube context");
     let mut spans = vec![
@@ -116,12 +138,24 @@ fn status_spans<'a>(state: &'a State, theme: &Theme, verbose: bool) -> Vec<Span<
         spans.push(Span::styled("sources: not configured", theme.muted));
     }
     for (i, (id, status)) in state.sources.iter().enumerate() {
+        let (word, message, style) = status_word(status, theme);
+        if detail == Detail::Icons {
+            let short = match id {
+                SourceId::Kube { namespace, .. } => namespace.as_str(),
+                SourceId::GitHub => "gh",
+            };
+            if i > 0 {
+                spans.push(Span::raw(" "));
+            }
+            spans.push(Span::raw(short));
+            spans.push(Span::styled(status_icon(status), style));
+            continue;
+        }
         if i > 0 {
             spans.push(Span::raw("  "));
         }
-        let (word, message, style) = status_word(status, theme);
         spans.push(Span::raw(format!("{} ", source_label(id))));
-        if verbose && !message.is_empty() {
+        if detail == Detail::Messages && !message.is_empty() {
             spans.push(Span::styled(format!("{word}: {message}"), style));
         } else {
             spans.push(Span::styled(word, style));
@@ -140,7 +174,7 @@ fn status_spans<'a>(state: &'a State, theme: &Theme, verbose: bool) -> Vec<Span<
             format!("rate {}/{}", rl.remaining, rl.limit),
             style,
         ));
-        if let Some(now) = state.now {
+        if let (Some(now), false) = (state.now, detail == Detail::Icons) {
             let mins = ((rl.reset - now).max(0) + 59) / 60;
             spans.push(Span::styled(format!(" resets {mins}m"), theme.muted));
         }
