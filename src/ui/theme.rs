@@ -403,6 +403,22 @@ mod tests {
     }
 
     #[test]
+    fn theme_files_load_and_unreadable_ones_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mine.yaml");
+        std::fs::write(&path, "name: mine\nstyles:\n  ok: {fg: '#00ff00'}\n").unwrap();
+        let theme = Theme::load(path.to_str(), false).unwrap();
+        assert_eq!(theme.name, "mine");
+        assert_eq!(theme.ok.fg, Some(Color::Rgb(0, 255, 0)));
+        let missing = dir.path().join("nope.yaml");
+        let err = Theme::load(missing.to_str(), false).unwrap_err();
+        assert!(
+            err.to_string().contains("nope.yaml: cannot read theme"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn unknown_theme_name_is_explained() {
         let err = Theme::load(Some("ligth"), false).unwrap_err();
         assert!(err.to_string().contains("did you mean 'light'"), "{err}");
