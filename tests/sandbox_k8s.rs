@@ -897,3 +897,102 @@ async fn seed_300_services_list_and_watch() {
     );
     assert!(seeded < Duration::from_secs(10), "seeding took {seeded:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_scale_restart_delete_and_kube_create() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::api::{Api, PostParams};
+
+    let sb = start(2, 20.0).await;
+    sb.k(&["scale", "deploy", "web", "-n", "qa", "--replicas=4"])
+        .await;
+    sb.k(&[
+        "rollout",
+        "status",
+        "deploy/web",
+        "-n",
+        "qa",
+        "--timeout=60s",
+    ])
+    .await;
+    let pods = sb
+        .kjson(&["get", "pods", "-n", "qa", "-l", "app=web"])
+        .await;
+    assert_eq!(pods["items"].as_array().unwrap().len(), 4);
+
+    sb.k(&["rollout", "restart", "deploy/api", "-n", "qa"])
+        .await;
+    sb.k(&[
+        "rollout",
+        "status",
+        "deploy/api",
+        "-n",
+        "qa",
+        "--timeout=60s",
+    ])
+    .await;
+    let rs = sb.kjson(&["get", "rs", "-n", "qa", "-l", "app=api"]).await;
+    assert_eq!(rs["items"].as_array().unwrap().len(), 2);
+
+    // A deleted pod terminates and its ReplicaSet replaces it.
+    let pods = sb
+        .kjson(&["get", "pods", "-n", "default", "-l", "app=web"])
+        .await;
+    let victim = pods["items"][0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sb.k(&["delete", "pod", &victim, "-n", "default"]).await;
+    eventually(30, "a replacement pod", || async {
+        let pods = sb
+            .kjson(&["get", "pods", "-n", "default", "-l", "app=web"])
+            .await;
+        let items = pods["items"].as_array().unwrap().clone();
+        let ready = items
+            .iter()
+            .filter(|p| p["status"]["containerStatuses"][0]["ready"] == true)
+            .count();
+        (items
+            .iter()
+            .all(|p| p["metadata"]["name"] != victim.as_str())
+            && ready == 2)
+            .then_some(())
+    })
+    .await;
+
+    // JSON clients can create a Deployment; the controller rolls it out.
+    let api: Api<Deployment> = Api::namespaced(sb.kube_client(), "qa");
+    let dep: Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "hello"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "hello"}},
+            "template": {"metadata": {"labels": {"app": "hello"}},
+                "spec": {"containers": [{"name": "hello", "image": "nginx:1.27"}]}}}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &dep).await.unwrap();
+    sb.k(&[
+        "rollout",
+        "status",
+        "deploy/hello",
+        "-n",
+        "qa",
+        "--timeout=60s",
+    ])
+    .await;
+    assert!(
+        api.create(&PostParams::default(), &dep).await.is_err(),
+        "409 AlreadyExists"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn zz_manual_serve() {
+    let sb = start(3, 5.0).await;
+    std::fs::write("/tmp/k8s-manual-kubeconfig", kubeconfig_yaml(&sb.url)).unwrap();
+    eprintln!("READY {}", sb.url);
+    tokio::time::sleep(Duration::from_secs(900)).await;
+    for e in sb.journal.entries() {
+        eprintln!("{} {} {}", e.method, e.status, e.path);
+    }
+}

@@ -242,7 +242,11 @@ fn resource_list(group: &str) -> Value {
     let mut resources = Vec::new();
     for kind in Kind::ALL.into_iter().filter(|k| k.group() == group) {
         let writable = !matches!(kind, Kind::Namespace | Kind::Event);
-        let verbs: Vec<&str> = if writable {
+        let verbs: Vec<&str> = if kind == Kind::Deployment {
+            vec![
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ]
+        } else if writable {
             vec!["delete", "get", "list", "patch", "update", "watch"]
         } else {
             vec!["get", "list", "watch"]
@@ -266,6 +270,13 @@ fn resource_list(group: &str) -> Value {
                 "namespaced": true,
                 "kind": kind.kind(),
                 "verbs": ["get", "patch", "update"],
+            }));
+        }
+        if kind == Kind::Deployment {
+            resources.push(json!({
+                "name": "deployments/scale", "singularName": "", "namespaced": true,
+                "group": "autoscaling", "version": "v1", "kind": "Scale",
+                "verbs": ["get", "patch", "update"]
             }));
         }
         if kind == Kind::Pod {
@@ -331,6 +342,11 @@ async fn resource(c: &Arc<Cluster>, group: &str, rest: &[&str], req: &Req<'_>) -
         (Method::GET, Some(name), Some("log")) if t.kind == Kind::Pod => {
             pod_log(c, t.ns.unwrap_or("default"), name, req)
         }
+        (Method::GET | Method::PUT | Method::PATCH, Some(name), Some("scale"))
+            if t.kind == Kind::Deployment =>
+        {
+            scale(c, &t, name, req)
+        }
         (Method::PUT, Some(name), None | Some("status")) => write(c, &t, name, req, None),
         (Method::PATCH, Some(name), None | Some("status")) => {
             let ct = req
@@ -349,6 +365,9 @@ async fn resource(c: &Arc<Cluster>, group: &str, rest: &[&str], req: &Req<'_>) -
             }
         }
         (Method::DELETE, Some(name), None) => delete(c, &t, name),
+        (Method::POST, None, None) if t.kind == Kind::Deployment && t.ns.is_some() => {
+            create_deployment(c, t.ns.unwrap_or("default"), req)
+        }
         _ => status_error(
             405,
             "MethodNotAllowed",
@@ -519,6 +538,162 @@ fn write(
             json_response(StatusCode::OK, &obj)
         }
         Err(e) => write_error(t.kind, name, e),
+    }
+}
+
+/// POST a Deployment (`kubectl create deployment`), with the defaults the
+/// apiserver would fill in.
+fn create_deployment(c: &Arc<Cluster>, ns: &str, req: &Req<'_>) -> Response {
+    let ct = req
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    if ct.contains("protobuf") {
+        return status_error(
+            415,
+            "UnsupportedMediaType",
+            "the sandbox accepts JSON bodies only (application/json)",
+            None,
+        );
+    }
+    let mut obj = match serde_json::from_slice::<Value>(req.body) {
+        Ok(v) if v.is_object() => v,
+        Ok(_) => return bad_request("the body must be a JSON object"),
+        Err(e) => return bad_request(&format!("invalid JSON body: {e}")),
+    };
+    let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '.');
+    if !valid {
+        return status_error(
+            422,
+            "Invalid",
+            &format!("Deployment.apps \"{name}\" is invalid: metadata.name: Invalid value: a lowercase RFC 1123 subdomain is required"),
+            None,
+        );
+    }
+    meta_mut(&mut obj).insert("namespace".into(), json!(ns));
+    for field in ["uid", "resourceVersion", "generation", "creationTimestamp"] {
+        meta_mut(&mut obj).remove(field);
+    }
+    let spec = &mut obj["spec"];
+    if spec["replicas"].is_null() {
+        spec["replicas"] = json!(1);
+    }
+    if spec["strategy"].is_null() {
+        spec["strategy"] = json!({"type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
+    }
+    if spec["progressDeadlineSeconds"].is_null() {
+        spec["progressDeadlineSeconds"] = json!(600);
+    }
+    if spec["revisionHistoryLimit"].is_null() {
+        spec["revisionHistoryLimit"] = json!(10);
+    }
+    obj["status"] = json!({});
+    let obj = match normalize(Kind::Deployment, obj) {
+        Ok(v) => v,
+        Err(e) => {
+            return status_error(
+                422,
+                "Invalid",
+                &format!("Deployment.apps \"{name}\" is invalid: {e}"),
+                None,
+            )
+        }
+    };
+    let mut inner = c.lock();
+    match inner.store.create(Kind::Deployment, obj) {
+        Ok(obj) => {
+            c.touch(&mut inner, ns, &name);
+            json_response(StatusCode::CREATED, &obj)
+        }
+        Err(e) => write_error(Kind::Deployment, &name, e),
+    }
+}
+
+/// The `autoscaling/v1` Scale view of a deployment.
+fn scale_of(dep: &Value) -> Value {
+    let selector: Vec<String> = dep["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+        .collect();
+    let m = &dep["metadata"];
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
+            "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
+        "spec": {"replicas": dep["spec"]["replicas"]},
+        "status": {"replicas": dep["status"]["replicas"].as_i64().unwrap_or(0),
+            "selector": selector.join(",")}
+    })
+}
+
+/// GET/PUT/PATCH `deployments/{name}/scale` (`kubectl scale`).
+fn scale(c: &Arc<Cluster>, t: &Target<'_>, name: &str, req: &Req<'_>) -> Response {
+    let ns = t.ns.unwrap_or("default");
+    let mut inner = c.lock();
+    let Some(dep) = inner.store.get(Kind::Deployment, ns, name).cloned() else {
+        return not_found(Kind::Deployment, name);
+    };
+    let current = scale_of(&dep);
+    if req.method == Method::GET {
+        return json_response(StatusCode::OK, &current);
+    }
+    let body: Value = match serde_json::from_slice(req.body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(&format!("invalid JSON body: {e}")),
+    };
+    let wanted = if req.method == Method::PUT {
+        body
+    } else {
+        let ct = req
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let Some(pk) = PatchKind::from_content_type(ct) else {
+            return status_error(
+                415,
+                "UnsupportedMediaType",
+                &format!("unsupported patch type {ct:?}"),
+                None,
+            );
+        };
+        match patch::apply(&current, pk, &body) {
+            Ok(v) => v,
+            Err(e) => return status_error(422, "Invalid", &e, None),
+        }
+    };
+    let Some(replicas) = wanted["spec"]["replicas"].as_i64().filter(|r| *r >= 0) else {
+        return status_error(
+            422,
+            "Invalid",
+            "spec.replicas must be a non-negative integer",
+            None,
+        );
+    };
+    let expected = wanted["metadata"]["resourceVersion"]
+        .as_str()
+        .map(str::to_string);
+    let mut new = dep.clone();
+    new["spec"]["replicas"] = json!(replicas);
+    match inner
+        .store
+        .update(Kind::Deployment, new, expected.as_deref())
+    {
+        Ok(obj) => {
+            c.touch(&mut inner, ns, name);
+            json_response(StatusCode::OK, &scale_of(&obj))
+        }
+        Err(e) => write_error(Kind::Deployment, name, e),
     }
 }
 

@@ -16,10 +16,10 @@ use super::store::{meta_mut, obj_name, Kind};
 use super::{image_tag, rfc3339, tick, Cluster, Inner};
 
 /// Simulated seconds (at speed 1) of each pod phase.
-const PENDING: f64 = 0.5;
-const MIGRATE: f64 = 1.5;
-const INITIALIZING: f64 = 0.5;
-const STARTING: f64 = 1.5;
+pub(crate) const PENDING: f64 = 0.5;
+pub(crate) const MIGRATE: f64 = 1.5;
+pub(crate) const INITIALIZING: f64 = 0.5;
+pub(crate) const STARTING: f64 = 1.5;
 /// Simulated seconds a deleted pod stays Terminating.
 const TERMINATING: f64 = 1.0;
 /// At most this many Events are kept; older ones are deleted.
@@ -33,6 +33,8 @@ const HASH_LABEL: &str = "pod-template-hash";
 pub(crate) struct PodClock {
     pub created: DateTime<Utc>,
     pub migrate_fails: bool,
+    /// Name and image of the pod's (first) init container, the migration.
+    pub init: Option<(String, String)>,
     pub deleting_at: Option<DateTime<Utc>>,
     /// Last status signature written, so unchanged pods are not rewritten.
     pub stage_key: String,
@@ -276,7 +278,7 @@ pub(crate) fn reconcile(
         }
         None => {
             let hash = template_hash(&template);
-            let rs = new_replica_set(&dep, &template, &hash, max_rev + 1);
+            let rs = new_replica_set(&dep, &template, &hash, max_rev + 1, now);
             match inner.store.create(Kind::ReplicaSet, rs) {
                 Ok(rs) => {
                     rss.push(rs);
@@ -596,7 +598,13 @@ pub(crate) fn reconcile(
     !complete || transitions || old_pods > 0
 }
 
-fn new_replica_set(dep: &Value, template: &Value, hash: &str, rev: i64) -> Value {
+fn new_replica_set(
+    dep: &Value,
+    template: &Value,
+    hash: &str,
+    rev: i64,
+    now: DateTime<Utc>,
+) -> Value {
     let name = obj_name(dep);
     let ns = dep["metadata"]["namespace"].clone();
     let mut tpl = template.clone();
@@ -619,6 +627,7 @@ fn new_replica_set(dep: &Value, template: &Value, hash: &str, rev: i64) -> Value
             "namespace": ns,
             "labels": tpl["metadata"]["labels"].clone(),
             "annotations": annotations,
+            "creationTimestamp": rfc3339(now),
             "ownerReferences": [{
                 "apiVersion": "apps/v1", "kind": "Deployment", "name": name,
                 "uid": uid(dep), "controller": true, "blockOwnerDeletion": true
@@ -674,6 +683,12 @@ fn sync_pods(
             .as_str()
             .unwrap_or("")
             .to_string();
+        let init = template["spec"]["initContainers"][0]["name"]
+            .as_str()
+            .map(|n| {
+                let img = template["spec"]["initContainers"][0]["image"].as_str();
+                (n.to_string(), img.unwrap_or(&image).to_string())
+            });
         inner.counter += 1;
         let ip = format!(
             "10.244.{}.{}",
@@ -705,11 +720,16 @@ fn sync_pods(
         };
         let clock = PodClock {
             created,
-            migrate_fails: !seeding && c.faults.migration_fails(dep_name),
+            migrate_fails: init.is_some() && !seeding && c.faults.migration_fails(dep_name),
+            init,
             deleting_at: None,
             stage_key: String::new(),
+            // Seeded pods have run for hours; their logs keep the last ~200 lines.
             log_from: if seeding {
-                now + chrono::Duration::minutes(110)
+                Utc::now()
+                    - chrono::Duration::milliseconds(
+                        (super::logs::interval(c.speed) * 200_000.0) as i64,
+                    )
             } else {
                 created
             },
@@ -831,9 +851,18 @@ enum Stage {
 }
 
 /// The stage of a pod `t` simulated seconds after creation.
-fn stage_at(t: f64, fails: bool) -> Stage {
+fn stage_at(t: f64, has_init: bool, fails: bool) -> Stage {
     if t < PENDING {
         return Stage::Pending;
+    }
+    if !has_init {
+        return if t < PENDING + STARTING {
+            Stage::Starting { since: PENDING }
+        } else {
+            Stage::Ready {
+                since: PENDING + STARTING,
+            }
+        };
     }
     let mut start = PENDING;
     if fails {
@@ -887,7 +916,7 @@ fn advance_pod(
     seeding: bool,
 ) -> Value {
     let t = (now - clock.created).num_milliseconds() as f64 / 1000.0 * c.speed;
-    let stage = stage_at(t, clock.migrate_fails);
+    let stage = stage_at(t, clock.init.is_some(), clock.migrate_fails);
     let key = match &stage {
         Stage::Pending => "pending".to_string(),
         Stage::Migrating { restarts, .. } => format!("migrating-{restarts}"),
@@ -908,6 +937,15 @@ fn advance_pod(
         rfc3339(clock.created + chrono::Duration::milliseconds((sim / c.speed * 1000.0) as i64))
     };
     let image = &clock.image;
+    let (init_name, init_image) = clock
+        .init
+        .clone()
+        .unwrap_or_else(|| (String::new(), image.clone()));
+    let init_id = format!(
+        "{}@sha256:{}",
+        super::image_repo(&init_image),
+        template_digest(&init_image)
+    );
     let image_id = format!(
         "{}@sha256:{}",
         super::image_repo(image),
@@ -924,13 +962,13 @@ fn advance_pod(
     let (phase, init_status, app_status, initialized, ready) = match &stage {
         Stage::Pending => ("Pending", None, None, false, false),
         Stage::Migrating { restarts, since } => {
-            let mut s = json!({"name": "migrate", "image": image, "imageID": image_id,
-                "containerID": cid("migrate", *restarts), "ready": false, "started": true,
+            let mut s = json!({"name": init_name, "image": init_image, "imageID": init_id,
+                "containerID": cid(&init_name, *restarts), "ready": false, "started": true,
                 "restartCount": restarts, "state": {"running": {"startedAt": at(*since)}}});
             if *restarts > 0 {
                 s["lastState"] = json!({"terminated": {"exitCode": 1, "reason": "Error",
                     "startedAt": at(*since - MIGRATE), "finishedAt": at(*since),
-                    "containerID": cid("migrate", restarts - 1)}});
+                    "containerID": cid(&init_name, restarts - 1)}});
             }
             let app = json!({"name": clock.app, "image": image, "imageID": "", "ready": false,
                 "started": false, "restartCount": 0, "state": waiting("PodInitializing")});
@@ -942,24 +980,24 @@ fn advance_pod(
             started,
         } => {
             let backoff = (10.0 * 2f64.powi(*restarts as i32 - 1)).min(300.0) as i64;
-            let s = json!({"name": "migrate", "image": image, "imageID": image_id,
-                "containerID": cid("migrate", restarts - 1), "ready": false, "started": false,
+            let s = json!({"name": init_name, "image": init_image, "imageID": init_id,
+                "containerID": cid(&init_name, restarts - 1), "ready": false, "started": false,
                 "restartCount": restarts,
                 "state": {"waiting": {"reason": "CrashLoopBackOff",
-                    "message": format!("back-off {backoff}s restarting failed container=migrate pod={name}_{ns}")}},
+                    "message": format!("back-off {backoff}s restarting failed container={init_name} pod={name}_{ns}")}},
                 "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
                     "startedAt": at(*started), "finishedAt": at(*failed_at),
-                    "containerID": cid("migrate", restarts - 1)}}});
+                    "containerID": cid(&init_name, restarts - 1)}}});
             let app = json!({"name": clock.app, "image": image, "imageID": "", "ready": false,
                 "started": false, "restartCount": 0, "state": waiting("PodInitializing")});
             ("Pending", Some(s), Some(app), false, false)
         }
         Stage::Initializing { done } => {
-            let s = json!({"name": "migrate", "image": image, "imageID": image_id,
-                "containerID": cid("migrate", 0), "ready": true, "started": false, "restartCount": 0,
+            let s = json!({"name": init_name, "image": init_image, "imageID": init_id,
+                "containerID": cid(&init_name, 0), "ready": true, "started": false, "restartCount": 0,
                 "state": {"terminated": {"exitCode": 0, "reason": "Completed",
                     "startedAt": at(done - MIGRATE), "finishedAt": at(*done),
-                    "containerID": cid("migrate", 0)}}});
+                    "containerID": cid(&init_name, 0)}}});
             let app = json!({"name": clock.app, "image": image, "imageID": "", "ready": false,
                 "started": false, "restartCount": 0, "state": waiting("PodInitializing")});
             ("Pending", Some(s), Some(app), true, false)
@@ -968,11 +1006,11 @@ fn advance_pod(
             let is_ready = matches!(stage, Stage::Ready { .. });
             let started = if is_ready { since - STARTING } else { *since };
             let done = started - INITIALIZING;
-            let s = json!({"name": "migrate", "image": image, "imageID": image_id,
-                "containerID": cid("migrate", 0), "ready": true, "started": false, "restartCount": 0,
+            let s = json!({"name": init_name, "image": init_image, "imageID": init_id,
+                "containerID": cid(&init_name, 0), "ready": true, "started": false, "restartCount": 0,
                 "state": {"terminated": {"exitCode": 0, "reason": "Completed",
                     "startedAt": at(done - MIGRATE), "finishedAt": at(done),
-                    "containerID": cid("migrate", 0)}}});
+                    "containerID": cid(&init_name, 0)}}});
             let app = json!({"name": clock.app, "image": image, "imageID": image_id,
                 "containerID": cid(&clock.app, 0), "ready": is_ready, "started": true,
                 "restartCount": 0, "state": {"running": {"startedAt": at(started)}}});
@@ -996,7 +1034,7 @@ fn advance_pod(
         status["podIP"] = json!(clock.ip);
         status["podIPs"] = json!([{"ip": clock.ip}]);
     }
-    if let Some(s) = init_status {
+    if let Some(s) = init_status.filter(|_| clock.init.is_some()) {
         status["initContainerStatuses"] = json!([s]);
     }
     if let Some(s) = app_status {
@@ -1094,23 +1132,29 @@ mod tests {
 
     #[test]
     fn pod_stages() {
-        assert_eq!(stage_at(0.1, false), Stage::Pending);
+        assert_eq!(stage_at(0.1, true, false), Stage::Pending);
         assert!(matches!(
-            stage_at(1.0, false),
+            stage_at(1.0, true, false),
             Stage::Migrating { restarts: 0, .. }
         ));
-        assert!(matches!(stage_at(2.2, false), Stage::Initializing { .. }));
-        assert!(matches!(stage_at(3.0, false), Stage::Starting { .. }));
-        assert!(matches!(stage_at(9.0, false), Stage::Ready { .. }));
         assert!(matches!(
-            stage_at(5.0, true),
+            stage_at(2.2, true, false),
+            Stage::Initializing { .. }
+        ));
+        assert!(matches!(stage_at(3.0, true, false), Stage::Starting { .. }));
+        assert!(matches!(stage_at(9.0, true, false), Stage::Ready { .. }));
+        assert!(matches!(
+            stage_at(5.0, true, true),
             Stage::CrashLoop { restarts: 1, .. }
         ));
         assert!(matches!(
-            stage_at(13.0, true),
+            stage_at(13.0, true, true),
             Stage::Migrating { restarts: 1, .. }
         ));
-        assert!(matches!(stage_at(500.0, true), Stage::CrashLoop { .. }));
+        assert!(matches!(
+            stage_at(500.0, true, true),
+            Stage::CrashLoop { .. }
+        ));
     }
 
     #[test]

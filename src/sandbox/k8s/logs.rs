@@ -5,14 +5,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::controller::{pod_tag, PodClock};
+use super::controller::{pod_tag, PodClock, INITIALIZING, MIGRATE, PENDING, STARTING};
 
 /// Simulated seconds between two application log lines.
 const APP_INTERVAL: f64 = 1.5;
-/// Simulated seconds from pod creation to the app container's start.
-const APP_START: f64 = 4.0;
-/// Simulated seconds from pod creation to the migrate container's start.
-const MIGRATE_START: f64 = 0.5;
 
 const PATHS: [&str; 6] = [
     "/api/items",
@@ -62,7 +58,8 @@ pub(crate) fn lines(
         |sim: f64| clock.created + chrono::Duration::milliseconds((sim / speed * 1000.0) as i64);
     let tag = pod_tag(clock);
     let mut out = Vec::new();
-    if container == "migrate" {
+    let init = clock.init.as_ref().map(|(n, _)| n.as_str());
+    if Some(container) == init {
         let script: Vec<String> = if clock.migrate_fails {
             vec![
                 format!("migrate {tag}: connecting to database"),
@@ -80,7 +77,7 @@ pub(crate) fn lines(
             ]
         };
         for (i, text) in script.into_iter().enumerate().skip(from) {
-            let time = at(MIGRATE_START + 0.3 * i as f64);
+            let time = at(PENDING + 0.3 * i as f64);
             if time > now {
                 break;
             }
@@ -92,7 +89,12 @@ pub(crate) fn lines(
         }
         return out;
     }
-    let start = at(APP_START);
+    let app_start = if init.is_some() {
+        PENDING + MIGRATE + INITIALIZING + STARTING
+    } else {
+        PENDING + STARTING
+    };
+    let start = at(app_start);
     if now < start || clock.migrate_fails {
         return out;
     }

@@ -25,7 +25,7 @@ pub use api::router;
 use store::{Kind, Store};
 
 /// How many changes a watch can resume from; older versions get 410 Gone.
-const HISTORY_LIMIT: usize = 20_000;
+const HISTORY_LIMIT: usize = 4096;
 
 /// The simulated cluster: the store plus the controller's side state, behind
 /// one lock so that the controller and the handlers never see half a change.
