@@ -485,6 +485,43 @@ async fn deploy_target_set_image_rolls_out_both_containers() {
         "--timeout=60s",
     ])
     .await;
+    // Old ReplicaSets beyond revisionHistoryLimit are pruned.
+    sb.k(&[
+        "patch",
+        "deploy",
+        "api",
+        "-n",
+        "default",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"revisionHistoryLimit":1}}"#,
+    ])
+    .await;
+    for tag in ["v1.7.0", "v1.8.0"] {
+        sb.cluster
+            .set_image("default", "api", &format!("ghcr.io/hearth-demo/api:{tag}"))
+            .unwrap();
+        sb.k(&[
+            "rollout",
+            "status",
+            "deploy/api",
+            "-n",
+            "default",
+            "--timeout=60s",
+        ])
+        .await;
+    }
+    eventually(30, "pruned ReplicaSets", || async {
+        let rs = sb
+            .kjson(&["get", "rs", "-n", "default", "-l", "app=api"])
+            .await;
+        (rs["items"].as_array().unwrap().len() == 2).then_some(())
+    })
+    .await;
+    let history = sb
+        .k(&["rollout", "history", "deploy/api", "-n", "default"])
+        .await;
+    assert!(history.contains('3') && history.contains('4'), "{history}");
     assert!(sb.cluster.set_image("default", "nope", "x:1").is_err());
     assert!(sb
         .cluster

@@ -272,7 +272,11 @@ pub(crate) fn reconcile(
                     .entry("annotations")
                     .or_insert_with(|| json!({}));
                 ann[REVISION] = json!((max_rev + 1).to_string());
-                ann["deployment.kubernetes.io/revision-history"] = json!(old_rev.to_string());
+                let history = match ann["deployment.kubernetes.io/revision-history"].as_str() {
+                    Some(h) if !h.is_empty() => format!("{h},{old_rev}"),
+                    _ => old_rev.to_string(),
+                };
+                ann["deployment.kubernetes.io/revision-history"] = json!(history);
             }
             i
         }
@@ -595,7 +599,33 @@ pub(crate) fn reconcile(
     if new_dep != dep {
         let _ = inner.store.update(Kind::Deployment, new_dep, None);
     }
+    if complete && !transitions && old_pods == 0 {
+        let limit = dep["spec"]["revisionHistoryLimit"]
+            .as_i64()
+            .unwrap_or(10)
+            .max(0) as usize;
+        prune_history(inner, ns, &rss, new_idx, limit);
+    }
     !complete || transitions || old_pods > 0
+}
+
+/// Delete old, scaled-down ReplicaSets beyond `revisionHistoryLimit`, oldest
+/// first, as the Kubernetes deployment controller does.
+fn prune_history(inner: &mut Inner, ns: &str, rss: &[Value], new_idx: usize, limit: usize) {
+    let mut olds: Vec<&Value> = rss
+        .iter()
+        .enumerate()
+        .filter(|(i, rs)| *i != new_idx && int(&rs["spec"]["replicas"]) == 0)
+        .map(|(_, rs)| rs)
+        .collect();
+    if olds.len() <= limit {
+        return;
+    }
+    olds.sort_by_key(|rs| revision(rs));
+    let excess = olds.len() - limit;
+    for rs in olds.into_iter().take(excess) {
+        let _ = inner.store.delete(Kind::ReplicaSet, ns, obj_name(rs));
+    }
 }
 
 fn new_replica_set(
