@@ -1021,15 +1021,3 @@ async fn kubectl_scale_restart_delete_and_kube_create() {
         "409 AlreadyExists"
     );
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn zz_manual_serve() {
-    let sb = start(3, 5.0).await;
-    std::fs::write("/tmp/k8s-manual-kubeconfig", kubeconfig_yaml(&sb.url)).unwrap();
-    eprintln!("READY {}", sb.url);
-    tokio::time::sleep(Duration::from_secs(900)).await;
-    for e in sb.journal.entries() {
-        eprintln!("{} {} {}", e.method, e.status, e.path);
-    }
-}

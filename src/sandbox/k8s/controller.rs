@@ -16,9 +16,13 @@ use super::store::{meta_mut, obj_name, Kind};
 use super::{image_tag, rfc3339, tick, Cluster, Inner};
 
 /// Simulated seconds (at speed 1) of each pod phase.
+/// Simulated seconds a new pod waits before its first container starts.
 pub(crate) const PENDING: f64 = 0.5;
+/// Simulated seconds one run of the migrate init container takes.
 pub(crate) const MIGRATE: f64 = 1.5;
+/// Simulated seconds between init done and the app container running.
 pub(crate) const INITIALIZING: f64 = 0.5;
+/// Simulated seconds the app container runs before it is ready.
 pub(crate) const STARTING: f64 = 1.5;
 /// Simulated seconds a deleted pod stays Terminating.
 const TERMINATING: f64 = 1.0;
@@ -1076,16 +1080,7 @@ fn advance_pod(
         cl.stage_key = key;
     }
     if !seeding {
-        pod_stage_events(
-            inner,
-            &ns,
-            &name,
-            &uid(&pod),
-            &stage,
-            &clock.app,
-            image,
-            now,
-        );
+        pod_stage_events(inner, &ns, &name, &uid(&pod), &stage, clock, now);
     }
     inner
         .store
@@ -1100,10 +1095,11 @@ fn pod_stage_events(
     name: &str,
     puid: &str,
     stage: &Stage,
-    app: &str,
-    image: &str,
+    clock: &PodClock,
     now: DateTime<Utc>,
 ) {
+    let app = &clock.app;
+    let (init, init_image) = clock.init.clone().unwrap_or_default();
     let mut ev = |etype: &str, reason: &str, msg: String| {
         record_event(
             inner,
@@ -1123,14 +1119,14 @@ fn pod_stage_events(
             ev(
                 "Normal",
                 "Pulled",
-                format!("Container image \"{image}\" already present on machine"),
+                format!("Container image \"{init_image}\" already present on machine"),
             );
-            ev("Normal", "Started", "Started container migrate".into());
+            ev("Normal", "Started", format!("Started container {init}"));
         }
         Stage::CrashLoop { .. } => ev(
             "Warning",
             "BackOff",
-            format!("Back-off restarting failed container migrate in pod {name}_{ns}({puid})"),
+            format!("Back-off restarting failed container {init} in pod {name}_{ns}({puid})"),
         ),
         Stage::Starting { .. } => ev("Normal", "Started", format!("Started container {app}")),
         _ => {}

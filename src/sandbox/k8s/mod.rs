@@ -193,6 +193,7 @@ pub(crate) fn image_tag(image: &str) -> &str {
         .unwrap_or("latest")
 }
 
+/// Kubernetes-style timestamp (seconds, `Z`).
 pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

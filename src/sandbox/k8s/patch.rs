@@ -14,6 +14,7 @@ pub enum PatchKind {
 }
 
 impl PatchKind {
+    /// The flavour named by a PATCH Content-Type, if any.
     pub fn from_content_type(ct: &str) -> Option<PatchKind> {
         let ct = ct.split(';').next().unwrap_or("").trim();
         match ct {

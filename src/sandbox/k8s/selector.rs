@@ -55,6 +55,7 @@ fn parse_set(rest: &str) -> Result<Vec<String>, String> {
 }
 
 impl LabelSelector {
+    /// Parse `a=b,c!=d,e in (f,g),h,!i`; errors name the bad term.
     pub fn parse(s: &str) -> Result<LabelSelector, String> {
         let mut reqs = Vec::new();
         for part in split_top(s) {
@@ -104,6 +105,7 @@ impl LabelSelector {
 pub struct FieldSelector(Vec<(Vec<String>, bool, String)>);
 
 impl FieldSelector {
+    /// Parse `metadata.name=x,status.phase!=Running`.
     pub fn parse(s: &str) -> Result<FieldSelector, String> {
         let mut terms = Vec::new();
         for part in split_top(s) {
@@ -122,6 +124,7 @@ impl FieldSelector {
         Ok(FieldSelector(terms))
     }
 
+    /// Does an object match every term?
     pub fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(path, eq, want)| {
             let mut cur = obj;

@@ -34,6 +34,7 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.plural() == plural)
     }
 
+    /// The URL resource segment.
     pub fn plural(self) -> &'static str {
         match self {
             Kind::Namespace => "namespaces",
@@ -44,6 +45,7 @@ impl Kind {
         }
     }
 
+    /// The singular resource name used in discovery.
     pub fn singular(self) -> &'static str {
         match self {
             Kind::Namespace => "namespace",
@@ -54,6 +56,7 @@ impl Kind {
         }
     }
 
+    /// The `kind` field of objects.
     pub fn kind(self) -> &'static str {
         match self {
             Kind::Namespace => "Namespace",
@@ -72,6 +75,7 @@ impl Kind {
         }
     }
 
+    /// The `apiVersion` field of objects.
     pub fn api_version(self) -> &'static str {
         match self {
             Kind::Deployment | Kind::ReplicaSet => "apps/v1",
@@ -79,6 +83,7 @@ impl Kind {
         }
     }
 
+    /// Whether objects live in namespaces.
     pub fn namespaced(self) -> bool {
         self != Kind::Namespace
     }
@@ -92,6 +97,7 @@ impl Kind {
         }
     }
 
+    /// kubectl short names (`deploy`, `rs`, `po`).
     pub fn short_names(self) -> &'static [&'static str] {
         match self {
             Kind::Namespace => &["ns"],
@@ -115,6 +121,7 @@ pub enum ChangeType {
 }
 
 impl ChangeType {
+    /// The watch event `type`.
     pub fn as_str(self) -> &'static str {
         match self {
             ChangeType::Added => "ADDED",
@@ -156,6 +163,7 @@ pub struct Store {
 }
 
 impl Store {
+    /// An empty store keeping `history_limit` changes for watches.
     pub fn new(history_limit: usize) -> Store {
         Store {
             rv: 1,
@@ -168,10 +176,12 @@ impl Store {
         }
     }
 
+    /// The current (global) resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.rv
     }
 
+    /// Every change from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
         self.tx.subscribe()
     }
@@ -191,6 +201,7 @@ impl Store {
         Some(self.history.iter().filter(|c| c.rv > rv).cloned().collect())
     }
 
+    /// One object.
     pub fn get(&self, kind: Kind, ns: &str, name: &str) -> Option<&Value> {
         self.objects.get(&(kind, ns.to_string(), name.to_string()))
     }
@@ -328,6 +339,7 @@ impl Store {
         Ok(obj)
     }
 
+    /// Remove an object; watchers see DELETED.
     pub fn delete(&mut self, kind: Kind, ns: &str, name: &str) -> Result<Value, WriteError> {
         let key = (kind, ns.to_string(), name.to_string());
         let Some(mut obj) = self.objects.remove(&key) else {
@@ -340,10 +352,12 @@ impl Store {
     }
 }
 
+/// `metadata.namespace` or "".
 pub fn obj_ns(obj: &Value) -> &str {
     obj["metadata"]["namespace"].as_str().unwrap_or("")
 }
 
+/// `metadata.name` or "".
 pub fn obj_name(obj: &Value) -> &str {
     obj["metadata"]["name"].as_str().unwrap_or("")
 }
@@ -358,6 +372,7 @@ pub fn meta_mut(obj: &mut Value) -> &mut serde_json::Map<String, Value> {
         .expect("metadata is an object")
 }
 
+/// The current time as a Kubernetes timestamp.
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

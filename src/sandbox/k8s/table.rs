@@ -17,6 +17,7 @@ pub enum IncludeObject {
 }
 
 impl IncludeObject {
+    /// From the `includeObject` query parameter (default: metadata).
     pub fn parse(s: Option<&str>) -> IncludeObject {
         match s {
             Some("None") => IncludeObject::None,
