@@ -655,3 +655,17 @@ async fn event_loop_stops_on_signal_future() {
     .await;
     assert!(matches!(result, Ok(Ok(()))));
 }
+
+/// Tiny and odd sizes (a split pane, a resize in progress) draw without panicking.
+#[test]
+fn any_size_draws_without_panic() {
+    let msgs = healthy()
+        .into_iter()
+        .chain(shipping())
+        .chain([key('?'), key('/'), key('a')]);
+    let state = state_from(Mode::Interactive, msgs);
+    for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10), (79, 23), (300, 100)] {
+        let screen = text(&state, &theme("default"), w, h);
+        assert_eq!(screen.lines().count(), h as usize);
+    }
+}
