@@ -197,30 +197,6 @@ fn new_token() -> String {
     format!("ghs_sandbox{}", hex::encode(bytes))
 }
 
-/// A kubeconfig for the sandbox Kubernetes API at `server`.
-fn kubeconfig_yaml(server: &str) -> String {
-    format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-- name: hearth-sandbox
-  cluster:
-    server: {server}
-contexts:
-- name: hearth-sandbox
-  context:
-    cluster: hearth-sandbox
-    namespace: default
-    user: hearth-sandbox
-current-context: hearth-sandbox
-preferences: {{}}
-users:
-- name: hearth-sandbox
-  user: {{}}
-"
-    )
-}
-
 /// The sandbox registry: every demo service plus one non-shippable one.
 fn registry_yaml(repos: &[repos::DemoRepo], github_url: &str, default_set: bool) -> String {
     let mut out = String::new();
@@ -301,7 +277,7 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
     let templates = git_task.await.context("git setup")??;
     let histories = templates.histories();
 
-    // Creating a repository costs a few dozen inodes, which some file
+    // Creating a repository costs sixteen inodes, which some file
     // systems make slow; a large sandbox creates them in the background
     // (the GitHub API waits for them before any git read) so that it serves
     // at once. The default handful is created before DIR/env is written.
@@ -376,7 +352,7 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
         serve(control_listener, control::router(control), "control"),
     ];
 
-    write_atomic(&dir.join("kubeconfig"), &kubeconfig_yaml(&kube_url))?;
+    write_atomic(&dir.join("kubeconfig"), &k8s::kubeconfig_yaml(&kube_url))?;
     write_atomic(
         &dir.join("services.yaml"),
         &registry_yaml(&demo, &github_url, opts.services.is_none()),
