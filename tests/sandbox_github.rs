@@ -228,7 +228,8 @@ async fn jobs_of(e: &Env, repo: &str, run_id: u64) -> Job {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prerelease_runs_ci_whose_steps_advance_and_deploy_to_qa() {
-    let e = env(4.0).await;
+    // Slow enough (the build step takes 1.5 s) that polling sees steps run.
+    let e = env(2.0).await;
     e.push_tag("api", "v0.3.2-rc.1");
     let sha = git(&e.sb.dir.join("repos/api"), &["rev-parse", "HEAD"]);
     let release = e
