@@ -628,6 +628,18 @@ async fn build_fault_fails_the_run_and_rerun_succeeds() {
     );
 
     e.sb.faults.clear();
+    // A completed run cannot be cancelled.
+    let r = e
+        .http
+        .post(format!(
+            "{}/repos/hearth-demo/web/actions/runs/{}/cancel",
+            e.sb.github_url, run.id
+        ))
+        .bearer_auth(&e.sb.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
     wf.rerun_run(run.id).await.unwrap();
     let job = eventually(30, "the re-run", || async {
         let job = jobs_of(&e, "web", run.id.0).await;
@@ -1138,4 +1150,48 @@ async fn failing_migration_leaves_old_pods_serving_after_a_green_run() {
         "old pods still ready: {ready}"
     );
     sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_stops_and_deploys_nothing() {
+    // At speed 4 the deploy step would set the image about 1.4 s in.
+    let e = env(4.0).await;
+    e.push_tag("billing", "v0.3.2");
+    e.octo
+        .repos("hearth-demo", "billing")
+        .releases()
+        .create("v0.3.2")
+        .send()
+        .await
+        .unwrap();
+    let wf = e.octo.workflows("hearth-demo", "billing");
+    let run = wf
+        .list_all_runs()
+        .branch("v0.3.2")
+        .send()
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .next()
+        .expect("the run exists as soon as the release does");
+    let r = e
+        .http
+        .post(format!(
+            "{}/repos/hearth-demo/billing/actions/runs/{}/cancel",
+            e.sb.github_url, run.id
+        ))
+        .bearer_auth(&e.sb.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let run = wf.get(run.id).await.unwrap();
+    assert_eq!(run.conclusion.as_deref(), Some("cancelled"));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let job = jobs_of(&e, "billing", run.id.0).await;
+    assert_eq!(job.conclusion, Some(Conclusion::Cancelled));
+    assert!(job.steps.iter().all(|s| s.status == Status::Completed));
+    assert!(e.deploy.calls().is_empty());
+    e.sb.shutdown().await;
 }
