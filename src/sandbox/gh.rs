@@ -824,9 +824,14 @@ async fn get_user_repos(State(api): Api, Query(q): Query<PageQuery>) -> Response
 async fn get_rate_limit(State(api): Api) -> Response {
     let (used, reset) = api.rate_snapshot(false);
     let core = json!({"limit": RATE_LIMIT, "used": used, "remaining": RATE_LIMIT.saturating_sub(used), "reset": reset});
+    let untouched =
+        |limit: u64| json!({"limit": limit, "used": 0, "remaining": limit, "reset": reset});
     reply(
         StatusCode::OK,
-        json!({"resources": {"core": core}, "rate": core}),
+        json!({
+            "resources": {"core": core, "search": untouched(30), "graphql": untouched(5000)},
+            "rate": core,
+        }),
     )
 }
 
