@@ -1605,3 +1605,70 @@ pub fn router(api: Arc<GithubApi>) -> Router {
         .layer(middleware::from_fn_with_state(api.clone(), github_layer))
         .with_state(api)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_and_link_header() {
+        let items: Vec<u32> = (1..=7).collect();
+        let q = PageQuery {
+            per_page: Some(3),
+            page: Some(2),
+        };
+        let (page, link) = paginate(&items, &q, "http://h/x", "");
+        assert_eq!(page, [4, 5, 6]);
+        let link = link.unwrap();
+        assert!(link.contains("<http://h/x?per_page=3&page=3>; rel=\"next\""));
+        assert!(link.contains("<http://h/x?per_page=3&page=3>; rel=\"last\""));
+        assert!(link.contains("rel=\"prev\"") && link.contains("rel=\"first\""));
+        let (page, link) = paginate(&items, &PageQuery::default(), "http://h/x", "");
+        assert_eq!(page.len(), 7);
+        assert!(link.is_none());
+        let far = PageQuery {
+            per_page: Some(3),
+            page: Some(9),
+        };
+        assert!(paginate(&items, &far, "u", "").0.is_empty());
+    }
+
+    #[test]
+    fn etags_match_weak_strong_and_lists() {
+        let tag = etag_of(b"{}");
+        assert!(etag_matches(&tag, &tag));
+        assert!(etag_matches(&format!("W/{tag}"), &tag));
+        assert!(etag_matches(&format!("\"x\", {tag}"), &tag));
+        assert!(etag_matches("*", &tag));
+        assert!(!etag_matches("\"other\"", &tag));
+        assert_ne!(etag_of(b"{}"), etag_of(b"[]"));
+    }
+
+    #[test]
+    fn bearer_and_token_schemes() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert("authorization", HeaderValue::from_static("Bearer abc"));
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert("authorization", HeaderValue::from_static("token abc"));
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert("authorization", HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&h), None);
+    }
+
+    #[test]
+    fn make_latest_accepts_strings_and_bools() {
+        assert_eq!(parse_make_latest(&None).unwrap(), None);
+        assert_eq!(
+            parse_make_latest(&Some(json!("legacy")))
+                .unwrap()
+                .as_deref(),
+            Some("legacy")
+        );
+        assert_eq!(
+            parse_make_latest(&Some(json!(true))).unwrap().as_deref(),
+            Some("true")
+        );
+        assert!(parse_make_latest(&Some(json!("maybe"))).is_err());
+    }
+}

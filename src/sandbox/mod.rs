@@ -454,3 +454,32 @@ async fn wait_for_signal() -> anyhow::Result<()> {
     tokio::signal::ctrl_c().await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_values_are_quoted_only_when_needed() {
+        assert_eq!(shell_quote("/tmp/sb/kubeconfig"), "/tmp/sb/kubeconfig");
+        assert_eq!(shell_quote("http://127.0.0.1:80"), "http://127.0.0.1:80");
+        assert_eq!(shell_quote("/tmp/my sb"), "'/tmp/my sb'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn registry_lists_every_service_and_the_non_shippable_one() {
+        let repos = repos::demo_services(None, Path::new("/sb"));
+        let yaml = registry_yaml(&repos, "http://127.0.0.1:1", true);
+        let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+        assert_eq!(doc["hearth"]["ship_all"].as_sequence().unwrap().len(), 4);
+        assert_eq!(doc["worker"]["repo"].as_str(), Some("hearth-demo/worker"));
+        assert_eq!(doc["docs"]["shippable"].as_bool(), Some(false));
+        let many = repos::demo_services(Some(3), Path::new("/sb"));
+        let yaml = registry_yaml(&many, "http://127.0.0.1:1", false);
+        let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+        assert!(doc["hearth"].get("ship_all").is_none());
+        assert_eq!(doc["svc-003"]["k8s_name"].as_str(), Some("svc-003"));
+    }
+}
