@@ -181,6 +181,10 @@ async fn kubectl_get_lists_seeded_objects() {
         );
     }
 
+    // kubectl pages through lists with limit/continue.
+    let out = sb.k(&["get", "pods", "-A", "--chunk-size=4"]).await;
+    assert_eq!(out.lines().count(), 1 + 14, "{out}");
+
     let out = sb.k(&["get", "pods", "-n", "qa"]).await;
     assert!(out.contains("STATUS") && out.contains("RESTARTS"), "{out}");
     assert!(out.contains("Running"), "{out}");
@@ -657,6 +661,30 @@ async fn raw_http_410_409_faults() {
     assert_eq!(ev["type"], "ERROR");
     assert_eq!(ev["object"]["code"], 410);
     assert_eq!(ev["object"]["reason"], "Expired");
+
+    // Pagination with limit/continue.
+    let (_, body) = sb
+        .http("GET", "/apis/apps/v1/deployments?&limit=3", "", "")
+        .await;
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 3);
+    assert_eq!(page["metadata"]["remainingItemCount"], 1);
+    let token = page["metadata"]["continue"].as_str().unwrap();
+    let (_, body) = sb
+        .http(
+            "GET",
+            &format!("/apis/apps/v1/deployments?limit=3&continue={token}"),
+            "",
+            "",
+        )
+        .await;
+    let page2: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page2["items"].as_array().unwrap().len(), 1);
+    assert!(page2["metadata"]["continue"].is_null());
+    assert_eq!(
+        page2["metadata"]["resourceVersion"],
+        page["metadata"]["resourceVersion"]
+    );
 
     // 409 Conflict for an update carrying a stale resourceVersion.
     let (_, body) = sb

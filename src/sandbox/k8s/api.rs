@@ -397,27 +397,69 @@ impl Filter {
     }
 }
 
+/// A `continue` token: the list's resourceVersion and the last key served.
+fn parse_continue(token: &str) -> Option<(String, String, String)> {
+    let (rv, key) = token.split_once(':')?;
+    let (ns, name) = key.split_once('/')?;
+    rv.parse::<u64>().ok()?;
+    Some((rv.to_string(), ns.to_string(), name.to_string()))
+}
+
 fn list(c: &Arc<Cluster>, t: &Target<'_>, req: &Req<'_>) -> Response {
     let filter = match Filter::parse(req) {
         Ok(f) => f,
         Err(r) => return *r,
     };
+    let after = match req.q("continue") {
+        None => None,
+        Some(tok) => match parse_continue(tok) {
+            Some(a) => Some(a),
+            None => return bad_request(&format!("invalid continue token {tok:?}")),
+        },
+    };
+    let limit = req
+        .q("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0);
     let inner = c.lock();
-    let items: Vec<&Value> = inner
+    let mut items: Vec<&Value> = inner
         .store
         .list(t.kind, t.ns)
         .into_iter()
         .filter(|o| filter.matches(o))
         .collect();
-    let rv = inner.store.resource_version().to_string();
+    // Pages keep the first page's resourceVersion, so a watch started from
+    // the list replays whatever changed while paging.
+    let rv = match &after {
+        Some((rv, ns, name)) => {
+            let key = (ns.as_str(), name.as_str());
+            items.retain(|o| (super::store::obj_ns(o), super::store::obj_name(o)) > key);
+            rv.clone()
+        }
+        None => inner.store.resource_version().to_string(),
+    };
+    let mut meta = json!({"resourceVersion": rv});
+    if let Some(limit) = limit.filter(|l| items.len() > *l) {
+        let remaining = items.len() - limit;
+        items.truncate(limit);
+        let last = items[limit - 1];
+        meta["continue"] = json!(format!(
+            "{rv}:{}/{}",
+            super::store::obj_ns(last),
+            super::store::obj_name(last)
+        ));
+        meta["remainingItemCount"] = json!(remaining);
+    }
     let body = if req.wants_table() {
         let include = IncludeObject::parse(req.q("includeObject"));
-        table::table(t.kind, &items, &rv, include, true, Utc::now())
+        let mut t = table::table(t.kind, &items, &rv, include, true, Utc::now());
+        t["metadata"] = meta;
+        t
     } else {
         json!({
             "kind": format!("{}List", t.kind.kind()),
             "apiVersion": t.kind.api_version(),
-            "metadata": {"resourceVersion": rv},
+            "metadata": meta,
             "items": items,
         })
     };
