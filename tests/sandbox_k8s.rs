@@ -1049,3 +1049,52 @@ async fn kubectl_scale_restart_delete_and_kube_create() {
         "409 AlreadyExists"
     );
 }
+
+/// Stress figure (run with `--ignored`): every one of 600 Deployments rolls
+/// out at once, as a `ship_all` of 300 services would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "stress figure, not a regression test"]
+async fn stress_rollout_all_300_services() {
+    let sb = start(300, 10.0).await;
+    let t = Instant::now();
+    for s in services(300) {
+        for ns in ["default", "qa"] {
+            sb.cluster
+                .set_image(ns, &s.name, &format!("{}:v9.0.0", s.image))
+                .unwrap();
+        }
+    }
+    let client = reqwest::Client::new();
+    loop {
+        let body: Value = client
+            .get(format!("{}/apis/apps/v1/deployments", sb.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let done = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| {
+                d["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["reason"] == "NewReplicaSetAvailable")
+                    && d["status"]["observedGeneration"] == d["metadata"]["generation"]
+            })
+            .count();
+        if done == 600 {
+            eprintln!("stress: 600 rollouts complete after {:?}", t.elapsed());
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "only {done} of 600 rolled out"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
