@@ -1050,6 +1050,96 @@ async fn kubectl_scale_restart_delete_and_kube_create() {
     );
 }
 
+/// A 10-replica rollout never has more than 13 live pods (maxSurge 25%
+/// rounds up to 3) nor fewer than 8 ready ones (maxUnavailable 25% rounds
+/// down to 2), observed through a kube watcher on every pod change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_update_respects_surge_and_unavailable() {
+    use futures::{StreamExt, TryStreamExt};
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, Patch, PatchParams};
+    use kube::runtime::watcher;
+    use std::collections::BTreeMap;
+
+    let sb = start(2, 20.0).await;
+    let client = sb.kube_client();
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), "qa");
+    let scale = serde_json::json!({"spec": {"replicas": 10}});
+    deps.patch("web", &PatchParams::default(), &Patch::Merge(&scale))
+        .await
+        .unwrap();
+    sb.k(&[
+        "rollout",
+        "status",
+        "deploy/web",
+        "-n",
+        "qa",
+        "--timeout=60s",
+    ])
+    .await;
+
+    let pods: Api<Pod> = Api::namespaced(client, "qa");
+    let config = watcher::Config::default().labels("app=web");
+    let mut stream = watcher(pods, config).boxed();
+    let mut state: BTreeMap<String, (bool, bool, String)> = BTreeMap::new();
+    let summary = |p: &Pod| {
+        let ready = p
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        let image = p.spec.as_ref().unwrap().containers[0]
+            .image
+            .clone()
+            .unwrap();
+        (p.metadata.deletion_timestamp.is_none(), ready, image)
+    };
+    loop {
+        match stream.try_next().await.unwrap().unwrap() {
+            watcher::Event::InitApply(p) => {
+                state.insert(p.metadata.name.clone().unwrap(), summary(&p));
+            }
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(state.len(), 10);
+    sb.cluster
+        .set_image("qa", "web", "ghcr.io/hearth-demo/web:v2.0.0")
+        .unwrap();
+    let (mut max_live, mut min_ready) = (0, usize::MAX);
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match stream.try_next().await.unwrap().unwrap() {
+                watcher::Event::Apply(p) => {
+                    state.insert(p.metadata.name.clone().unwrap(), summary(&p));
+                }
+                watcher::Event::Delete(p) => {
+                    state.remove(&p.metadata.name.clone().unwrap());
+                }
+                _ => continue,
+            }
+            let live = state.values().filter(|(l, _, _)| *l).count();
+            let ready = state.values().filter(|(l, r, _)| *l && *r).count();
+            max_live = max_live.max(live);
+            min_ready = min_ready.min(ready);
+            let done = state.len() == 10
+                && state
+                    .values()
+                    .all(|(l, r, i)| *l && *r && i.ends_with(":v2.0.0"));
+            if done {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("rollout completes");
+    assert!(max_live <= 13, "at most 13 live pods, saw {max_live}");
+    assert!(max_live > 10, "the rollout surged, saw {max_live}");
+    assert!(min_ready >= 8, "at least 8 ready pods, saw {min_ready}");
+}
+
 /// Stress figure (run with `--ignored`): every one of 600 Deployments rolls
 /// out at once, as a `ship_all` of 300 services would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
