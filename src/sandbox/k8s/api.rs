@@ -1040,7 +1040,12 @@ fn pod_log(c: &Arc<Cluster>, ns: &str, name: &str, req: &Req<'_>) -> Response {
     let since = req
         .q("sinceSeconds")
         .and_then(|s| s.parse::<i64>().ok())
-        .map(|s| now - chrono::Duration::seconds(s));
+        .map(|s| now - chrono::Duration::seconds(s))
+        .or_else(|| {
+            req.q("sinceTime")
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+        });
     let timestamps = req.flag("timestamps");
     let tail = req.q("tailLines").and_then(|s| s.parse::<usize>().ok());
     let mut lines: Vec<logs::Line> = logs::lines(name, &clock, &container, speed, 0, now)
@@ -1065,6 +1070,14 @@ fn pod_log(c: &Arc<Cluster>, ns: &str, name: &str, req: &Req<'_>) -> Response {
     let next = lines.last().map(|l| l.index + 1);
     let head: String = lines.iter().map(&render).collect();
     if !req.flag("follow") {
+        let mut head = head;
+        if let Some(limit) = req.q("limitBytes").and_then(|s| s.parse::<usize>().ok()) {
+            let mut cut = limit.min(head.len());
+            while !head.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            head.truncate(cut);
+        }
         return Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "text/plain")
