@@ -365,52 +365,15 @@ pub(crate) fn reconcile(
         .iter()
         .map(|ps| ps.iter().filter(|p| is_available(p)).count() as i64)
         .collect();
-    let mut spec: Vec<i64> = rss.iter().map(|rs| int(&rs["spec"]["replicas"])).collect();
-    let old_spec: i64 = (0..rss.len())
-        .filter(|&i| i != new_idx)
-        .map(|i| spec[i])
-        .sum();
-    if old_spec == 0 {
-        spec[new_idx] = replicas;
-    } else {
-        let total: i64 = spec.iter().sum();
-        let allowed = replicas + max_surge;
-        if spec[new_idx] > replicas {
-            spec[new_idx] = replicas;
-        } else if total < allowed && spec[new_idx] < replicas {
-            spec[new_idx] = replicas.min(spec[new_idx] + allowed - total);
-        }
-        let min_available = replicas - max_unavailable;
-        let all_pods: i64 = spec.iter().sum();
-        let new_unavailable = (spec[new_idx] - available[new_idx]).max(0);
-        let max_scaled_down = all_pods - min_available - new_unavailable;
-        if max_scaled_down > 0 {
-            // Old ReplicaSets by age, oldest first.
-            let mut olds: Vec<usize> = (0..rss.len()).filter(|&i| i != new_idx).collect();
-            olds.sort_by_key(|&i| revision(&rss[i]));
-            // First drop old pods that are not available anyway.
-            let mut cleaned = 0;
-            for &i in &olds {
-                if cleaned >= max_scaled_down {
-                    break;
-                }
-                let unhealthy = (spec[i] - available[i]).max(0);
-                let n = unhealthy.min(max_scaled_down - cleaned);
-                spec[i] -= n;
-                cleaned += n;
-            }
-            // Then scale old ones down as far as availability allows.
-            let available_total: i64 = (0..rss.len()).map(|i| available[i].min(spec[i])).sum();
-            if available_total > min_available {
-                let mut left = available_total - min_available;
-                for &i in &olds {
-                    let n = spec[i].min(left);
-                    spec[i] -= n;
-                    left -= n;
-                }
-            }
-        }
-    }
+    let current: Vec<i64> = rss.iter().map(|rs| int(&rs["spec"]["replicas"])).collect();
+    let mut olds: Vec<usize> = (0..rss.len()).filter(|&i| i != new_idx).collect();
+    olds.sort_by_key(|&i| revision(&rss[i]));
+    let limits = Limits {
+        replicas,
+        max_surge,
+        max_unavailable,
+    };
+    let spec = limits.plan(new_idx, &olds, &current, &available);
 
     // 4. Write spec changes and sync pods to them.
     for i in 0..rss.len() {
@@ -629,6 +592,67 @@ fn prune_history(inner: &mut Inner, ns: &str, rss: &[Value], new_idx: usize, lim
     let excess = olds.len() - limit;
     for rs in olds.into_iter().take(excess) {
         let _ = inner.store.delete(Kind::ReplicaSet, ns, obj_name(rs));
+    }
+}
+
+/// The bounds of a rolling update, resolved against the replica count.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    replicas: i64,
+    max_surge: i64,
+    max_unavailable: i64,
+}
+
+impl Limits {
+    /// One step of the Kubernetes rolling update: the wanted spec replicas
+    /// of every ReplicaSet, given their `current` spec and `available` pods.
+    /// `olds` are the old ReplicaSets' indices, oldest first.
+    fn plan(&self, new_idx: usize, olds: &[usize], current: &[i64], available: &[i64]) -> Vec<i64> {
+        let replicas = self.replicas;
+        let mut spec = current.to_vec();
+        if olds.iter().all(|&i| spec[i] == 0) {
+            // Nothing to replace: the new ReplicaSet simply follows the scale.
+            spec[new_idx] = replicas;
+            return spec;
+        }
+        // Scale the new ReplicaSet up within maxSurge.
+        let total: i64 = spec.iter().sum();
+        let allowed = replicas + self.max_surge;
+        if spec[new_idx] > replicas {
+            spec[new_idx] = replicas;
+        } else if total < allowed && spec[new_idx] < replicas {
+            spec[new_idx] = replicas.min(spec[new_idx] + allowed - total);
+        }
+        // Scale old ones down without going under maxUnavailable.
+        let min_available = replicas - self.max_unavailable;
+        let all_pods: i64 = spec.iter().sum();
+        let new_unavailable = (spec[new_idx] - available[new_idx]).max(0);
+        let max_scaled_down = all_pods - min_available - new_unavailable;
+        if max_scaled_down <= 0 {
+            return spec;
+        }
+        // First drop old pods that are not available anyway.
+        let mut cleaned = 0;
+        for &i in olds {
+            if cleaned >= max_scaled_down {
+                break;
+            }
+            let unhealthy = (spec[i] - available[i]).max(0);
+            let n = unhealthy.min(max_scaled_down - cleaned);
+            spec[i] -= n;
+            cleaned += n;
+        }
+        // Then as many available ones as availability allows.
+        let available_total: i64 = (0..spec.len()).map(|i| available[i].min(spec[i])).sum();
+        if available_total > min_available {
+            let mut left = available_total - min_available;
+            for &i in olds {
+                let n = spec[i].min(left);
+                spec[i] -= n;
+                left -= n;
+            }
+        }
+        spec
     }
 }
 
@@ -1154,6 +1178,35 @@ mod tests {
         assert_eq!(int_or_percent(&json!("25%"), 10, true, 25.0), 3);
         assert_eq!(int_or_percent(&json!("25%"), 10, false, 25.0), 2);
         assert_eq!(int_or_percent(&json!(1), 10, false, 25.0), 1);
+    }
+
+    #[test]
+    fn rolling_plan_like_kubernetes() {
+        let ten = Limits {
+            replicas: 10,
+            max_surge: 3,
+            max_unavailable: 2,
+        };
+        // Start: new RS (index 1) surges by 3, old loses 2 of its 10.
+        assert_eq!(ten.plan(1, &[0], &[10, 0], &[10, 0]), vec![8, 3]);
+        // Room under the surge is filled; nothing old can go while the new
+        // pods are not ready.
+        assert_eq!(ten.plan(1, &[0], &[8, 3], &[8, 0]), vec![8, 5]);
+        // Five new pods ready: five old ones can go.
+        assert_eq!(ten.plan(1, &[0], &[8, 5], &[8, 5]), vec![3, 5]);
+        // Done: old at 0, new follows the scale.
+        assert_eq!(ten.plan(1, &[0], &[0, 10], &[0, 10]), vec![0, 10]);
+        // Two replicas: surge 1, unavailable 0; a failing new pod keeps both old.
+        let two = Limits {
+            replicas: 2,
+            max_surge: 1,
+            max_unavailable: 0,
+        };
+        assert_eq!(two.plan(1, &[0], &[2, 0], &[2, 0]), vec![2, 1]);
+        assert_eq!(two.plan(1, &[0], &[2, 1], &[2, 0]), vec![2, 1]);
+        // Unavailable old pods go first, even with no room otherwise.
+        assert_eq!(two.plan(1, &[0], &[2, 1], &[1, 0]), vec![2, 1]);
+        assert_eq!(two.plan(1, &[0], &[2, 1], &[1, 1]), vec![1, 1]);
     }
 
     #[test]
