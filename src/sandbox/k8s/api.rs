@@ -330,6 +330,19 @@ async fn resource(c: &Arc<Cluster>, group: &str, rest: &[&str], req: &Req<'_>) -
     let Some(t) = parse_target(group, rest) else {
         return no_route();
     };
+    let protobuf_body = req
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("protobuf"));
+    if protobuf_body && !req.body.is_empty() {
+        return status_error(
+            415,
+            "UnsupportedMediaType",
+            "the sandbox accepts JSON bodies only (application/json)",
+            None,
+        );
+    }
     match (req.method.clone(), t.name, t.sub) {
         (Method::GET, None, None) => {
             if req.flag("watch") {
@@ -586,19 +599,6 @@ fn write(
 /// POST a Deployment (`kubectl create deployment`), with the defaults the
 /// apiserver would fill in.
 fn create_deployment(c: &Arc<Cluster>, ns: &str, req: &Req<'_>) -> Response {
-    let ct = req
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json");
-    if ct.contains("protobuf") {
-        return status_error(
-            415,
-            "UnsupportedMediaType",
-            "the sandbox accepts JSON bodies only (application/json)",
-            None,
-        );
-    }
     let mut obj = match serde_json::from_slice::<Value>(req.body) {
         Ok(v) if v.is_object() => v,
         Ok(_) => return bad_request("the body must be a JSON object"),
