@@ -550,6 +550,14 @@ fn write(
             }
         },
     };
+    if !new.is_object() {
+        return status_error(
+            422,
+            "Invalid",
+            "the patched object is not a JSON object",
+            None,
+        );
+    }
     // Identity is the URL's; status belongs to the status subresource and
     // spec/metadata to the main resource, as in Kubernetes.
     {
@@ -621,6 +629,14 @@ fn create_deployment(c: &Arc<Cluster>, ns: &str, req: &Req<'_>) -> Response {
     meta_mut(&mut obj).insert("namespace".into(), json!(ns));
     for field in ["uid", "resourceVersion", "generation", "creationTimestamp"] {
         meta_mut(&mut obj).remove(field);
+    }
+    if !obj["spec"].is_object() {
+        return status_error(
+            422,
+            "Invalid",
+            &format!("Deployment.apps \"{name}\" is invalid: spec: Required value"),
+            None,
+        );
     }
     let spec = &mut obj["spec"];
     if spec["replicas"].is_null() {
