@@ -642,6 +642,20 @@ async fn failing_migration_keeps_old_pods_serving() {
     );
     let events = sb.k(&["get", "events", "-n", "qa"]).await;
     assert!(events.contains("BackOff"), "{events}");
+    // Repeated back-offs are one event with a rising count.
+    let evs = sb
+        .kjson(&[
+            "get",
+            "events",
+            "-n",
+            "qa",
+            "--field-selector",
+            "reason=BackOff",
+        ])
+        .await;
+    let evs = evs["items"].as_array().unwrap();
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert!(evs[0]["count"].as_i64().unwrap() >= 2, "{evs:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

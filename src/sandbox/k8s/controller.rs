@@ -207,9 +207,25 @@ pub(crate) fn record_event(
     component: &str,
     now: DateTime<Utc>,
 ) {
+    let ts = rfc3339(now);
+    // A repeat of a recent event bumps its count, as the kubelet's and the
+    // controllers' event recorders do.
+    let repeat = inner.events.iter().rev().take(64).find_map(|(ens, ename)| {
+        let ev = inner.store.get(Kind::Event, ens, ename)?;
+        let same = ens == ns
+            && ev["involvedObject"]["uid"] == obj_uid
+            && ev["reason"] == reason
+            && ev["message"] == message;
+        same.then(|| ev.clone())
+    });
+    if let Some(mut ev) = repeat {
+        ev["count"] = json!(ev["count"].as_i64().unwrap_or(1) + 1);
+        ev["lastTimestamp"] = json!(ts);
+        let _ = inner.store.update(Kind::Event, ev, None);
+        return;
+    }
     inner.counter += 1;
     let ename = format!("{name}.{:016x}", 0x1870_0000_0000_0000u64 + inner.counter);
-    let ts = rfc3339(now);
     let ev = json!({
         "metadata": {"name": ename, "namespace": ns, "creationTimestamp": ts},
         "involvedObject": {
