@@ -982,7 +982,7 @@ async fn kubectl_scale_restart_delete_and_kube_create() {
     use k8s_openapi::api::apps::v1::Deployment;
     use kube::api::{Api, PostParams};
 
-    let sb = start(2, 20.0).await;
+    let sb = start(3, 20.0).await;
     sb.k(&["scale", "deploy", "web", "-n", "qa", "--replicas=4"])
         .await;
     sb.k(&[
@@ -1011,6 +1011,53 @@ async fn kubectl_scale_restart_delete_and_kube_create() {
     ])
     .await;
     let rs = sb.kjson(&["get", "rs", "-n", "qa", "-l", "app=api"]).await;
+    assert_eq!(rs["items"].as_array().unwrap().len(), 2);
+
+    // A paused deployment holds a template change until resumed.
+    sb.k(&["rollout", "pause", "deploy/worker", "-n", "qa"])
+        .await;
+    sb.k(&[
+        "set",
+        "image",
+        "deploy/worker",
+        "-n",
+        "qa",
+        "worker=ghcr.io/hearth-demo/worker:v5.0.0",
+    ])
+    .await;
+    let dep = eventually(30, "DeploymentPaused", || async {
+        let dep = sb.kjson(&["get", "deploy", "worker", "-n", "qa"]).await;
+        let paused = dep["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["reason"] == "DeploymentPaused");
+        paused.then_some(dep)
+    })
+    .await;
+    assert_eq!(dep["status"]["availableReplicas"], 2);
+    let rs = sb
+        .kjson(&["get", "rs", "-n", "qa", "-l", "app=worker"])
+        .await;
+    assert_eq!(
+        rs["items"].as_array().unwrap().len(),
+        1,
+        "no new ReplicaSet while paused"
+    );
+    sb.k(&["rollout", "resume", "deploy/worker", "-n", "qa"])
+        .await;
+    sb.k(&[
+        "rollout",
+        "status",
+        "deploy/worker",
+        "-n",
+        "qa",
+        "--timeout=60s",
+    ])
+    .await;
+    let rs = sb
+        .kjson(&["get", "rs", "-n", "qa", "-l", "app=worker"])
+        .await;
     assert_eq!(rs["items"].as_array().unwrap().len(), 2);
 
     // A deleted pod terminates and its ReplicaSet replaces it.

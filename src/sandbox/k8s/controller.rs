@@ -279,6 +279,9 @@ pub(crate) fn reconcile(
         .cloned()
         .collect();
     let max_rev = rss.iter().map(revision).max().unwrap_or(0);
+    // A paused deployment keeps its template change to itself: no new
+    // ReplicaSet, no rolling, until it is resumed.
+    let paused = dep["spec"]["paused"].as_bool().unwrap_or(false);
     let new_idx = match rss
         .iter()
         .position(|rs| strip_hash(&rs["spec"]["template"]) == template)
@@ -298,25 +301,26 @@ pub(crate) fn reconcile(
                 };
                 ann["deployment.kubernetes.io/revision-history"] = json!(history);
             }
-            i
+            Some(i)
         }
+        None if paused => None,
         None => {
             let hash = template_hash(&template);
             let rs = new_replica_set(&dep, &template, &hash, max_rev + 1, now);
             match inner.store.create(Kind::ReplicaSet, rs) {
                 Ok(rs) => {
                     rss.push(rs);
-                    rss.len() - 1
+                    Some(rss.len() - 1)
                 }
                 Err(_) => return true,
             }
         }
     };
-    let new_name = obj_name(&rss[new_idx]).to_string();
-    let new_rev = revision(&rss[new_idx]);
+    let new_name = new_idx.map_or(String::new(), |n| obj_name(&rss[n]).to_string());
+    let new_rev = new_idx.map(|n| revision(&rss[n]));
     let change_cause = dep["metadata"]["annotations"]["kubernetes.io/change-cause"].clone();
-    if !change_cause.is_null() {
-        let ann = meta_mut(&mut rss[new_idx])
+    if let Some(n) = new_idx.filter(|_| !change_cause.is_null()) {
+        let ann = meta_mut(&mut rss[n])
             .entry("annotations")
             .or_insert_with(|| json!({}));
         ann["kubernetes.io/change-cause"] = change_cause;
@@ -382,14 +386,19 @@ pub(crate) fn reconcile(
         .map(|ps| ps.iter().filter(|p| is_available(p)).count() as i64)
         .collect();
     let current: Vec<i64> = rss.iter().map(|rs| int(&rs["spec"]["replicas"])).collect();
-    let mut olds: Vec<usize> = (0..rss.len()).filter(|&i| i != new_idx).collect();
+    let mut olds: Vec<usize> = (0..rss.len()).filter(|&i| Some(i) != new_idx).collect();
     olds.sort_by_key(|&i| revision(&rss[i]));
     let limits = Limits {
         replicas,
         max_surge,
         max_unavailable,
     };
-    let spec = limits.plan(new_idx, &olds, &current, &available);
+    let spec = match new_idx {
+        Some(n) if !paused || olds.iter().all(|&i| current[i] == 0) => {
+            limits.plan(n, &olds, &current, &available)
+        }
+        _ => current.clone(),
+    };
 
     // 4. Write spec changes and sync pods to them.
     for i in 0..rss.len() {
@@ -450,7 +459,7 @@ pub(crate) fn reconcile(
             status["availableReplicas"] = json!(avail);
         }
         rss[i]["status"] = status;
-        if i != new_idx {
+        if Some(i) != new_idx {
             old_pods += pods[i].len() as i64;
         }
         total_status.0 += n;
@@ -467,7 +476,7 @@ pub(crate) fn reconcile(
 
     // 6. Deployment status and conditions.
     let (status_replicas, ready, avail) = total_status;
-    let updated = int(&rss[new_idx]["status"]["replicas"]);
+    let updated = new_idx.map_or(0, |n| int(&rss[n]["status"]["replicas"]));
     let old = &dep["status"];
     let generation = dep["metadata"]["generation"].as_i64().unwrap_or(1);
     let observed_before = old["observedGeneration"].as_i64().unwrap_or(0);
@@ -486,7 +495,13 @@ pub(crate) fn reconcile(
         .unwrap_or(600) as f64;
     let old_conds = old["conditions"].as_array().cloned().unwrap_or_default();
     let old_cond = |t: &str| old_conds.iter().find(|c| c["type"] == t).cloned();
-    let (p_status, p_reason, p_msg) = if complete {
+    let (p_status, p_reason, p_msg) = if paused {
+        (
+            "Unknown",
+            "DeploymentPaused",
+            "Deployment is paused".to_string(),
+        )
+    } else if complete {
         (
             "True",
             "NewReplicaSetAvailable",
@@ -578,16 +593,21 @@ pub(crate) fn reconcile(
     let ann = meta_mut(&mut new_dep)
         .entry("annotations")
         .or_insert_with(|| json!({}));
-    ann[REVISION] = json!(new_rev.to_string());
+    if let Some(rev) = new_rev {
+        ann[REVISION] = json!(rev.to_string());
+    }
     if new_dep != dep {
         let _ = inner.store.update(Kind::Deployment, new_dep, None);
     }
-    if complete && !transitions && old_pods == 0 {
+    if paused {
+        return transitions;
+    }
+    if let Some(n) = new_idx.filter(|_| complete && !transitions && old_pods == 0) {
         let limit = dep["spec"]["revisionHistoryLimit"]
             .as_i64()
             .unwrap_or(10)
             .max(0) as usize;
-        prune_history(inner, ns, &rss, new_idx, limit);
+        prune_history(inner, ns, &rss, n, limit);
     }
     !complete || transitions || old_pods > 0
 }
