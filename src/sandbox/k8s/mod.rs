@@ -2,9 +2,9 @@
 //! Deployments, ReplicaSets, Pods and Events (`store`), a deployment
 //! controller moving rollouts forward (`controller`, a tokio task spawned by
 //! [`Cluster::new`]) with its pod lifecycles (`pods`), lazily generated pod
-//! logs (`logs`) and the HTTP
-//! surface that the real `kubectl` and the `kube` client accept (`api`,
-//! `table`, `patch`, `selector`), served by axum on its own loopback port.
+//! logs (`logs`) and the HTTP surface that the real `kubectl` and the `kube`
+//! client accept (`api`, `table`, `patch`, `selector`), served by axum on its
+//! own loopback port.
 
 mod api;
 mod controller;
