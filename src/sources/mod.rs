@@ -2,5 +2,6 @@
 //! (`github`) and send [`crate::app::Msg`]s. They never touch `State`.
 //! Also the one-shot `hearth status` and `hearth demo` entry points.
 
+pub mod cluster;
 pub mod demo;
 pub mod status;
