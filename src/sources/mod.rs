@@ -4,4 +4,6 @@
 
 pub mod cluster;
 pub mod demo;
+pub mod github;
 pub mod status;
+pub mod token;
