@@ -541,7 +541,7 @@ pub fn derive<'a>(
         .into_iter()
         .filter(|p| labels_match(&selector, p.labels()))
         .collect();
-    mine.sort_by(|a, b| a.name_any().cmp(&b.name_any()));
+    mine.sort_by_key(|p| p.name_any());
 
     let rollout = rollout_status(deploy);
     let stuck = if rollout == Rollout::Complete {
