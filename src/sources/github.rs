@@ -749,21 +749,22 @@ pub fn spawn(
     token: Option<Token>,
     intervals: Intervals,
     tx: mpsc::Sender<Msg>,
-) -> Kicks {
+) -> (Kicks, Vec<tokio::task::JoinHandle<()>>) {
     let mut kicks = Kicks::default();
+    let mut handles = Vec::new();
     let Some(token) = token else {
         let _ = tx.try_send(Msg::Source(
             SourceId::GitHub,
             SourceStatus::Disabled(token::NO_TOKEN.into()),
         ));
-        return kicks;
+        return (kicks, handles);
     };
     let url = api_url(registry);
     let gate = match Gate::new(&url, token, tx.clone()) {
         Ok(g) => g,
         Err(e) => {
             let _ = tx.try_send(Msg::Source(SourceId::GitHub, SourceStatus::Down(e)));
-            return kicks;
+            return (kicks, handles);
         }
     };
     let _ = tx.try_send(Msg::Source(SourceId::GitHub, SourceStatus::Connecting));
@@ -773,14 +774,14 @@ pub fn spawn(
             Ok(repo) => {
                 let kick = Arc::new(tokio::sync::Notify::new());
                 kicks.0.insert(svc.name.clone(), kick.clone());
-                tokio::spawn(run_service(
+                handles.push(tokio::spawn(run_service(
                     gate.clone(),
                     svc.name.clone(),
                     repo,
                     svc.workflow.clone(),
                     intervals,
                     kick,
-                ));
+                )));
             }
             Err(message) => {
                 let _ = tx.try_send(Msg::GitHubError {
@@ -790,7 +791,7 @@ pub fn spawn(
             }
         }
     }
-    kicks
+    (kicks, handles)
 }
 
 // ---------------------------------------------------------------------------
