@@ -951,3 +951,188 @@ mod tests {
         assert!(describe(&GhError::NotFound, "a/b", "releases").contains("repo a/b not found"));
     }
 }
+
+/// The poller against a small local HTTP server: conditional requests, 304s,
+/// jobs of an active run, and no token in anything sent.
+#[cfg(test)]
+mod http_tests {
+    use super::*;
+    use axum::extract::State;
+    use axum::http::{HeaderMap as AxHeaders, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Clone, Default)]
+    struct Seen {
+        requests: Arc<Mutex<Vec<(String, Option<String>, Option<String>)>>>,
+        run_polls: Arc<AtomicUsize>,
+    }
+
+    async fn runs(State(seen): State<Seen>, h: AxHeaders) -> axum::response::Response {
+        let n = seen.run_polls.fetch_add(1, Ordering::SeqCst);
+        record(&seen, "runs", &h);
+        // First two polls: an active run; afterwards: completed.
+        let status = if n < 2 { "in_progress" } else { "completed" };
+        let etag = format!("\"runs-{status}\"");
+        if h.get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+            return (StatusCode::NOT_MODIFIED, [("etag", etag)]).into_response();
+        }
+        let body = json!({"total_count": 1, "workflow_runs": [{"id": 42, "run_number": 7,
+            "event": "release", "head_sha": "abc", "status": status,
+            "conclusion": if n < 2 { Value::Null } else { json!("success") }}]});
+        (
+            [
+                ("etag", etag),
+                ("x-ratelimit-remaining", "4999".into()),
+                ("x-ratelimit-limit", "5000".into()),
+            ],
+            axum::Json(body),
+        )
+            .into_response()
+    }
+
+    async fn releases(State(seen): State<Seen>, h: AxHeaders) -> axum::response::Response {
+        record(&seen, "releases", &h);
+        if h.get("if-none-match").is_some() {
+            return (StatusCode::NOT_MODIFIED, [("etag", "\"rel\"")]).into_response();
+        }
+        let body = json!([{"id": 1, "tag_name": "v1.0.0", "draft": false, "prerelease": false}]);
+        ([("etag", "\"rel\"")], axum::Json(body)).into_response()
+    }
+
+    async fn jobs(State(seen): State<Seen>, h: AxHeaders) -> axum::response::Response {
+        record(&seen, "jobs", &h);
+        let body = json!({"total_count": 1, "jobs": [{"id": 1, "run_id": 42, "name": "release",
+            "status": "in_progress", "steps": [{"number": 1, "name": "build", "status": "requested"}]}]});
+        axum::Json(body).into_response()
+    }
+
+    fn record(seen: &Seen, what: &str, h: &AxHeaders) {
+        let get = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+        seen.requests.lock().unwrap().push((
+            what.to_string(),
+            get("if-none-match"),
+            get("authorization"),
+        ));
+    }
+
+    #[tokio::test]
+    async fn polls_conditionally_and_follows_active_run() {
+        let seen = Seen::default();
+        let app = axum::Router::new()
+            .route("/repos/o/r/actions/workflows/release.yml/runs", get(runs))
+            .route("/repos/o/r/releases", get(releases))
+            .route("/repos/o/r/actions/runs/42/jobs", get(jobs))
+            .with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let (tx, mut rx) = mpsc::channel(100);
+        let secret = "ghp_TESTSECRET_should_never_leak";
+        let gate = Gate::new(&url, Token::new(secret, "GH_TOKEN"), tx).unwrap();
+        let intervals = Intervals {
+            idle: Duration::from_millis(100),
+            active: Duration::from_millis(50),
+        };
+        let task = tokio::spawn(run_service(
+            gate,
+            "api".into(),
+            "o/r".into(),
+            "release.yml".into(),
+            intervals,
+            Arc::new(tokio::sync::Notify::new()),
+        ));
+        let mut msgs = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while seen.run_polls.load(Ordering::SeqCst) < 6 && Instant::now() < deadline {
+            if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+                msgs.push(m);
+            }
+        }
+        task.abort();
+        while let Ok(m) = rx.try_recv() {
+            msgs.push(m);
+        }
+        let reqs = seen.requests.lock().unwrap().clone();
+        // Every request authenticated; later polls conditional.
+        assert!(reqs
+            .iter()
+            .all(|r| r.2.as_deref() == Some(&format!("Bearer {secret}"))));
+        assert!(reqs
+            .iter()
+            .filter(|r| r.0 == "runs")
+            .skip(3)
+            .all(|r| r.1.is_some()));
+        assert!(reqs
+            .iter()
+            .filter(|r| r.0 == "releases")
+            .skip(1)
+            .all(|r| r.1.is_some()));
+        // The active run's jobs were followed, including once after it completed.
+        assert!(reqs.iter().filter(|r| r.0 == "jobs").count() >= 2);
+        assert!(msgs.iter().any(|m| matches!(m, Msg::Jobs { run_id: 42, jobs, .. } if jobs[0].steps[0].status == "requested")));
+        assert!(msgs
+            .iter()
+            .any(|m| matches!(m, Msg::Releases { releases, .. } if releases[0].latest)));
+        assert!(msgs
+            .iter()
+            .any(|m| matches!(m, Msg::RateLimit(rl) if rl.remaining == 4999)));
+        assert!(msgs
+            .iter()
+            .any(|m| matches!(m, Msg::Source(SourceId::GitHub, SourceStatus::Live))));
+        // Runs are re-sent only on change: in_progress then completed.
+        assert_eq!(
+            msgs.iter()
+                .filter(|m| matches!(m, Msg::Runs { .. }))
+                .count(),
+            2
+        );
+        for m in &msgs {
+            assert!(!format!("{m:?}").contains(secret));
+        }
+    }
+
+    #[tokio::test]
+    async fn errors_name_what_to_do_without_the_token() {
+        let app = axum::Router::new().route(
+            "/repos/{o}/{r}/actions/workflows/{w}/runs",
+            get(|| async {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    "{\"message\":\"Bad credentials\"}",
+                )
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let (tx, mut rx) = mpsc::channel(100);
+        let secret = "ghp_OTHERSECRET";
+        let gate = Gate::new(&url, Token::new(secret, "GH_TOKEN"), tx).unwrap();
+        let task = tokio::spawn(run_service(
+            gate,
+            "api".into(),
+            "o/r".into(),
+            "release.yml".into(),
+            Intervals::default(),
+            Arc::new(tokio::sync::Notify::new()),
+        ));
+        let mut got = None;
+        while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            assert!(!format!("{m:?}").contains(secret));
+            if let Msg::GitHubError { message, .. } = m {
+                got = Some(message);
+                break;
+            }
+        }
+        task.abort();
+        let message = got.expect("a GitHubError");
+        assert!(
+            message.contains("401") && message.contains("GH_TOKEN"),
+            "{message}"
+        );
+    }
+}
