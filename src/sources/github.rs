@@ -964,9 +964,12 @@ mod http_tests {
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// (endpoint, If-None-Match, Authorization) of each request served.
+    type Request = (String, Option<String>, Option<String>);
+
     #[derive(Clone, Default)]
     struct Seen {
-        requests: Arc<Mutex<Vec<(String, Option<String>, Option<String>)>>>,
+        requests: Arc<Mutex<Vec<Request>>>,
         run_polls: Arc<AtomicUsize>,
     }
 
