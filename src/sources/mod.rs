@@ -13,7 +13,8 @@ use tokio::sync::mpsc;
 use crate::app::Msg;
 use crate::registry::Registry;
 
-/// The running sources of a control room. Dropping it stops them.
+/// The running sources of a control room. They stop with the runtime, or
+/// earlier with [`Sources::stop`].
 pub struct Sources {
     /// Wake a service's GitHub poller now (after hearth changed a release).
     pub kicks: github::Kicks,
@@ -26,12 +27,6 @@ impl Sources {
         for h in self.handles.drain(..) {
             h.abort();
         }
-    }
-}
-
-impl Drop for Sources {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
