@@ -36,6 +36,9 @@ pub struct Target {
     /// (the kubeconfig's current context).
     pub context: Option<String>,
     pub namespace: String,
+    /// A kubeconfig file to read instead of `KUBECONFIG` / ~/.kube/config
+    /// (tests and the demo point this at a sandbox).
+    pub kubeconfig: Option<std::path::PathBuf>,
     /// (service, environment name) pairs observed in this namespace.
     pub members: Vec<(Service, String)>,
 }
@@ -72,6 +75,7 @@ pub fn targets(registry: &Registry, default_context: Option<&str>, only: &[Strin
                 None => out.push(Target {
                     context,
                     namespace: env.namespace.clone(),
+                    kubeconfig: None,
                     members: vec![member],
                 }),
             }
@@ -106,18 +110,30 @@ fn context_words(context: Option<&str>) -> String {
     }
 }
 
-/// Build a client the way kubectl does: `KUBECONFIG` (or ~/.kube/config) and
-/// the named context (or the current one; in-cluster config as a last resort).
-pub async fn client_for(context: Option<&str>) -> Result<Client, Problem> {
+/// Build a client the way kubectl does: `KUBECONFIG` (or ~/.kube/config,
+/// or `kubeconfig` when given) and the named context (or the current one;
+/// in-cluster config as a last resort).
+pub async fn client_for(
+    context: Option<&str>,
+    kubeconfig: Option<&std::path::Path>,
+) -> Result<Client, Problem> {
     let opts = KubeConfigOptions {
         context: context.map(str::to_string),
         ..Default::default()
     };
-    let config = match Config::from_kubeconfig(&opts).await {
-        Ok(c) => Ok(c),
-        // Without an explicit context, fall back to in-cluster config like kubectl would.
-        Err(e) if context.is_none() => Config::infer().await.map_err(|_| e.to_string()),
-        Err(e) => Err(e.to_string()),
+    let config = match kubeconfig {
+        Some(path) => match Kubeconfig::read_from(path) {
+            Ok(k) => Config::from_custom_kubeconfig(k, &opts)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        None => match Config::from_kubeconfig(&opts).await {
+            Ok(c) => Ok(c),
+            // Without an explicit context, fall back to in-cluster config like kubectl would.
+            Err(e) if context.is_none() => Config::infer().await.map_err(|_| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
     };
     let mut config = config.map_err(|e| Problem {
         message: format!(
@@ -607,7 +623,7 @@ pub async fn list_once(
     let ctx = target.context.as_deref();
     let ns = target.namespace.as_str();
     let result: Result<_, Problem> = async {
-        let client = tokio::time::timeout(timeout, client_for(ctx))
+        let client = tokio::time::timeout(timeout, client_for(ctx, target.kubeconfig.as_deref()))
             .await
             .map_err(|_| timed_out(ctx))??;
         let lp = ListParams::default();
@@ -877,7 +893,7 @@ pub async fn run_target(target: Target, tx: mpsc::Sender<Msg>) {
     {
         return;
     }
-    let client = match client_for(target.context.as_deref()).await {
+    let client = match client_for(target.context.as_deref(), target.kubeconfig.as_deref()).await {
         Ok(c) => c,
         Err(problem) => {
             let _ = tx
