@@ -135,12 +135,22 @@ pub async fn client_for(
             Err(e) => Err(e.to_string()),
         },
     };
-    let mut config = config.map_err(|e| Problem {
-        message: format!(
-            "cannot load kube config for {}: {e}",
-            context_words(context)
-        ),
-        hint: "check KUBECONFIG and --context (kubectl config get-contexts)".into(),
+    let mut config = config.map_err(|e| {
+        let known = known_contexts();
+        Problem {
+            message: format!(
+                "cannot load kube config for {}: {e}",
+                context_words(context)
+            ),
+            hint: if known.is_empty() {
+                "check KUBECONFIG and --context (kubectl config get-contexts)".into()
+            } else {
+                format!(
+                    "check KUBECONFIG and --context (known contexts: {})",
+                    known.join(", ")
+                )
+            },
+        }
     })?;
     // An unreachable API server should fail fast, not hang the environment on "unknown".
     config.connect_timeout = Some(Duration::from_secs(5));
