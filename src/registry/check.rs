@@ -1,6 +1,170 @@
-//! `hearth check`: validate a registry and print a summary.
+//! `hearth check`: validate a registry and print a summary of what hearth will
+//! do with it, or every problem found. Runs on the main thread; touches
+//! nothing but the registry file.
+
+use std::fmt::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(_global: &crate::cli::GlobalOpts) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("hearth check: under construction")
+use super::{Registry, RegistryError, ReleaseKind, Service};
+
+/// Exit status when the registry is invalid.
+pub const EXIT_INVALID: u8 = 2;
+
+/// `hearth check`: the summary on stdout and exit 0, or the problems on
+/// stderr and exit 2.
+pub fn run(global: &crate::cli::GlobalOpts) -> anyhow::Result<ExitCode> {
+    match check(&global.services, global.context.as_deref()) {
+        Ok(summary) => {
+            print!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            let n = err.problems.len();
+            eprintln!(
+                "hearth check: {n} problem{} in {}",
+                if n == 1 { "" } else { "s" },
+                err.file.display()
+            );
+            Ok(ExitCode::from(EXIT_INVALID))
+        }
+    }
+}
+
+/// Load the registry at `path` and render its summary. `context` is the
+/// `--context` option, shown for environments that name no kube context.
+pub fn check(path: &Path, context: Option<&str>) -> Result<String, RegistryError> {
+    let registry = super::load(path)?;
+    Ok(summary(&registry, context))
+}
+
+/// A plain-text summary of a loaded registry: settings, then each service
+/// with whether it ships (and why not), where it deploys and how it is checked.
+pub fn summary(reg: &Registry, context: Option<&str>) -> String {
+    let mut out = String::new();
+    let shippable = reg.services.iter().filter(|s| s.shippable).count();
+    let n = reg.services.len();
+    let _ = writeln!(
+        out,
+        "{}: ok, {n} service{} ({shippable} shippable), environments {}",
+        reg.path.display(),
+        if n == 1 { "" } else { "s" },
+        reg.environment_names().join(", ")
+    );
+    let s = &reg.settings;
+    let _ = writeln!(
+        out,
+        "  github owner    {}",
+        s.github_owner.as_deref().unwrap_or("(from each repo)")
+    );
+    let _ = writeln!(
+        out,
+        "  github api      {}",
+        s.api_url
+            .as_deref()
+            .unwrap_or("https://api.github.com (default; GITHUB_API_URL overrides)")
+    );
+    let ship_all = match &s.ship_all {
+        Some(list) => list.join(", "),
+        None => {
+            let all: Vec<&str> = reg
+                .services
+                .iter()
+                .filter(|s| s.shippable)
+                .map(|s| s.name.as_str())
+                .collect();
+            format!("{} (every shippable service)", all.join(", "))
+        }
+    };
+    let _ = writeln!(out, "  ship all        {ship_all}");
+    for svc in &reg.services {
+        out.push('\n');
+        service(&mut out, svc, context);
+    }
+    out
+}
+
+fn service(out: &mut String, svc: &Service, context: Option<&str>) {
+    if svc.shippable {
+        let _ = writeln!(out, "{}  shippable", svc.name);
+    } else {
+        let why = svc
+            .shippable_reason
+            .as_deref()
+            .unwrap_or("no shippable_reason given");
+        let _ = writeln!(out, "{}  not shippable: {why}", svc.name);
+    }
+    let row = |out: &mut String, label: &str, value: &str| {
+        let _ = writeln!(out, "  {label:<14}{value}");
+    };
+    row(out, "image", svc.image.as_deref().unwrap_or("(none)"));
+    row(out, "k8s_name", &svc.k8s_name);
+    let repo = match &svc.repo {
+        Some(r) => r.clone(),
+        None => "(from the git remote of directory)".into(),
+    };
+    row(out, "repo", &repo);
+    row(out, "workflow", &svc.workflow);
+    let dir = svc.directory.display().to_string();
+    let dir = if svc.directory.is_dir() {
+        dir
+    } else {
+        format!("{dir} (not found)")
+    };
+    row(out, "directory", &dir);
+    if let Some(d) = &svc.dockerfile {
+        row(out, "dockerfile", d);
+    }
+    if let Some(h) = &svc.dev_host {
+        row(out, "dev_host", h);
+    }
+    if let Some(c) = &svc.pre_ship_cmd {
+        row(out, "pre_ship", c);
+    }
+    let width = svc
+        .environments
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(0);
+    let ns_width = svc
+        .environments
+        .iter()
+        .map(|e| e.namespace.len())
+        .max()
+        .unwrap_or(0);
+    for (i, env) in svc.environments.iter().enumerate() {
+        let ctx = match (&env.context, context) {
+            (Some(c), _) => c.clone(),
+            (None, Some(c)) => format!("{c} (--context)"),
+            (None, None) => "current".into(),
+        };
+        let release = match env.release {
+            ReleaseKind::Latest => "latest",
+            ReleaseKind::Prerelease => "prerelease",
+        };
+        let accent = env
+            .accent
+            .as_ref()
+            .map(|a| format!("  accent {a}"))
+            .unwrap_or_default();
+        let line = format!(
+            "{:<width$}  namespace {:<ns_width$}  context {ctx}  release {release}{accent}",
+            env.name, env.namespace
+        );
+        row(out, if i == 0 { "environments" } else { "" }, &line);
+    }
+    if svc.environments.is_empty() {
+        row(out, "environments", "(none)");
+    }
+    for (i, smoke) in svc.smoke.iter().enumerate() {
+        let body = smoke
+            .body
+            .as_ref()
+            .map(|b| format!(" with {b:?}"))
+            .unwrap_or_default();
+        let line = format!("GET {} → {}{body}", smoke.url, smoke.status);
+        row(out, if i == 0 { "smoke" } else { "" }, &line);
+    }
 }

@@ -1,18 +1,1070 @@
-//! Loading and validating services.yaml. (under construction)
+//! Loading and validating services.yaml: reads the file into a positioned YAML
+//! tree, checks every key and value against the registry's shape, applies the
+//! defaults and returns a `Registry` — or every problem found, each located.
+//! Runs on the caller's thread at start-up of every mode and in `hearth check`.
 
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
+use std::str::FromStr;
 
-use super::Registry;
+use super::error::{suggest, Problem, ProblemKind, RegistryError};
+use super::tree::{self, Node, Pos, Value};
+use super::{Environment, Registry, ReleaseKind, Service, Settings, SmokeCheck};
 
-/// Why a registry could not be loaded: names the file, line, column and key path.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct RegistryError(pub String);
+/// The reserved top-level key holding registry-wide settings.
+pub const SETTINGS_KEY: &str = "hearth";
+/// Workflow file used when a service names none.
+pub const DEFAULT_WORKFLOW: &str = "release.yml";
+/// Smoke check status expected when a check names none.
+pub const DEFAULT_SMOKE_STATUS: u16 = 200;
 
-/// Load and validate the registry at `path`.
+/// Keys of a service block: the seed's, then hearth's additions.
+pub const SERVICE_KEYS: &[&str] = &[
+    "directory",
+    "image",
+    "dockerfile",
+    "k8s_name",
+    "dev_host",
+    "pre_ship_cmd",
+    "shippable",
+    "shippable_reason",
+    "repo",
+    "workflow",
+    "environments",
+    "smoke",
+];
+/// Keys of the `hearth:` settings block.
+pub const SETTINGS_KEYS: &[&str] = &["github_owner", "api_url", "ship_all", "environments"];
+/// Keys of one environment.
+pub const ENVIRONMENT_KEYS: &[&str] = &["namespace", "context", "release", "accent"];
+/// Keys of one smoke check.
+pub const SMOKE_KEYS: &[&str] = &["url", "status", "body"];
+
+/// Load and validate the registry at `path`. Relative `directory` values are
+/// resolved against the folder that holds the file.
 pub fn load(path: &Path) -> Result<Registry, RegistryError> {
-    Err(RegistryError(format!(
-        "{}: registry loading is under construction",
-        path.display()
-    )))
+    let text = std::fs::read_to_string(path).map_err(|e| RegistryError {
+        file: path.to_path_buf(),
+        problems: vec![Problem {
+            pos: None,
+            path: String::new(),
+            kind: ProblemKind::Io(e.to_string()),
+        }],
+    })?;
+    let base = registry_dir(path);
+    from_str(&text, path, &base)
+}
+
+/// Validate registry `text`. `file` names it in errors and in the result;
+/// `base` is the folder relative `directory` values are resolved against.
+pub fn from_str(text: &str, file: &Path, base: &Path) -> Result<Registry, RegistryError> {
+    let fail = |problems| RegistryError {
+        file: file.to_path_buf(),
+        problems,
+    };
+    let root = match tree::parse(text) {
+        Ok(Some(root)) => root,
+        Ok(None) => {
+            return Err(fail(vec![Problem {
+                pos: Some(Pos { line: 1, col: 1 }),
+                path: String::new(),
+                kind: ProblemKind::NoServices,
+            }]))
+        }
+        Err(e) => {
+            return Err(fail(vec![Problem {
+                pos: Some(e.pos),
+                path: e.path,
+                kind: ProblemKind::Syntax(e.message),
+            }]))
+        }
+    };
+    let mut v = Validator::default();
+    let registry = v.registry(&root, file, base);
+    if v.problems.is_empty() {
+        Ok(registry)
+    } else {
+        // File order reads best; the validator visits blocks in dependency order.
+        v.problems.sort_by_key(|p| p.pos.map(|p| (p.line, p.col)));
+        Err(fail(v.problems))
+    }
+}
+
+/// The absolute folder holding the registry file.
+fn registry_dir(path: &Path) -> PathBuf {
+    let parent = path.parent().unwrap_or(Path::new(""));
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    if parent.is_absolute() {
+        normalize(parent)
+    } else {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        normalize(&cwd.join(parent))
+    }
+}
+
+/// Resolve a `directory` value: `~/` is the home folder, relative paths hang
+/// off `base`, and `.`/`..` are folded so the summary shows a clean path.
+fn resolve_dir(base: &Path, raw: &str) -> PathBuf {
+    let home = || dirs::home_dir().unwrap_or_else(|| PathBuf::from("/"));
+    let p = if raw == "~" {
+        home()
+    } else if let Some(rest) = raw.strip_prefix("~/") {
+        home().join(rest)
+    } else {
+        PathBuf::from(raw)
+    };
+    if p.is_absolute() {
+        normalize(&p)
+    } else {
+        normalize(&base.join(p))
+    }
+}
+
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// One key of a map, with the nodes for positions.
+struct Entry<'n> {
+    key: String,
+    key_node: &'n Node,
+    value: &'n Node,
+}
+
+/// A partial environment as written (globally or as a per-service override).
+#[derive(Default)]
+struct EnvPatch {
+    namespace: Option<String>,
+    context: Option<String>,
+    release: Option<ReleaseKind>,
+    accent: Option<String>,
+    /// False when a key had an error, so no follow-up "missing" error is added.
+    clean: bool,
+}
+
+#[derive(Default)]
+struct Validator {
+    problems: Vec<Problem>,
+}
+
+impl Validator {
+    fn push(&mut self, pos: Pos, path: impl Into<String>, kind: ProblemKind) {
+        self.problems.push(Problem {
+            pos: Some(pos),
+            path: path.into(),
+            kind,
+        });
+    }
+
+    fn wrong_type(&mut self, node: &Node, path: &str, expected: &'static str) {
+        self.push(
+            node.pos,
+            path,
+            ProblemKind::WrongType {
+                expected,
+                found: node.type_name(),
+            },
+        );
+    }
+
+    /// The entries of a map node, with YAML merge keys (`<<: *base`) expanded
+    /// and duplicate keys reported. Null reads as an empty map; any other
+    /// non-map is a type error (and no entries).
+    fn entries<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        expected: &'static str,
+    ) -> Vec<Entry<'n>> {
+        let pairs = match &node.value {
+            Value::Map(pairs) => pairs,
+            Value::Null => return Vec::new(),
+            _ => {
+                self.wrong_type(node, path, expected);
+                return Vec::new();
+            }
+        };
+        let mut out: Vec<Entry<'n>> = Vec::new();
+        let mut merged: Vec<Entry<'n>> = Vec::new();
+        for (k, val) in pairs {
+            let Some(key) = k.as_text() else {
+                self.push(
+                    k.pos,
+                    path,
+                    ProblemKind::Invalid(format!(
+                        "keys must be plain names, found {}",
+                        k.type_name()
+                    )),
+                );
+                continue;
+            };
+            if key == "<<" {
+                let sources: Vec<&Node> = match &val.value {
+                    Value::Seq(items) => items.iter().collect(),
+                    _ => vec![val],
+                };
+                for src in sources {
+                    merged.extend(self.entries(src, path, "a map to merge"));
+                }
+                continue;
+            }
+            if let Some(first) = out.iter().find(|e| e.key == key) {
+                let first_line = first.key_node.pos.line;
+                self.push(
+                    k.pos,
+                    join(path, &key),
+                    ProblemKind::DuplicateKey { first_line },
+                );
+                continue;
+            }
+            out.push(Entry {
+                key,
+                key_node: k,
+                value: val,
+            });
+        }
+        // Explicit keys win over merged ones, as YAML's merge key specifies.
+        for m in merged {
+            if !out.iter().any(|e| e.key == m.key) {
+                out.push(m);
+            }
+        }
+        out
+    }
+
+    fn unknown_key(&mut self, e: &Entry, path: &str, allowed: &[&'static str]) {
+        self.push(
+            e.key_node.pos,
+            join(path, &e.key),
+            ProblemKind::UnknownKey {
+                suggestion: suggest(&e.key, allowed.iter().copied()),
+                expected: allowed.to_vec(),
+            },
+        );
+    }
+
+    /// A string value; null is "not given".
+    fn string(&mut self, node: &Node, path: &str) -> Option<String> {
+        match node.value {
+            Value::Null => None,
+            _ => match node.as_text() {
+                Some(s) => Some(s),
+                None => {
+                    self.wrong_type(node, path, "a string");
+                    None
+                }
+            },
+        }
+    }
+
+    /// A non-empty string without surrounding whitespace.
+    fn word(&mut self, node: &Node, path: &str, what: &str) -> Option<String> {
+        let s = self.string(node, path)?;
+        if s.trim().is_empty() {
+            self.push(
+                node.pos,
+                path,
+                ProblemKind::Invalid(format!("{what} must not be empty")),
+            );
+            return None;
+        }
+        Some(s.trim().to_string())
+    }
+
+    fn bool(&mut self, node: &Node, path: &str) -> Option<bool> {
+        match node.value {
+            Value::Bool(b) => Some(b),
+            Value::Null => None,
+            Value::Str(ref s)
+                if matches!(
+                    s.to_lowercase().as_str(),
+                    "yes" | "no" | "on" | "off" | "y" | "n"
+                ) =>
+            {
+                let meant = matches!(s.to_lowercase().as_str(), "yes" | "on" | "y");
+                self.push(
+                    node.pos,
+                    path,
+                    ProblemKind::Invalid(format!(
+                        "expected true or false, found the string `{s}` (YAML 1.2 reads it as text); write `{meant}`"
+                    )),
+                );
+                None
+            }
+            _ => {
+                self.wrong_type(node, path, "true or false");
+                None
+            }
+        }
+    }
+
+    fn registry(&mut self, root: &Node, file: &Path, base: &Path) -> Registry {
+        let top = self.entries(root, "", "a map of service name → settings");
+        let settings_entry = top.iter().find(|e| e.key == SETTINGS_KEY);
+        let (mut settings, ship_all_nodes) = match settings_entry {
+            Some(e) => self.settings(e.value),
+            None => (Settings::default(), Vec::new()),
+        };
+
+        let mut services = Vec::new();
+        for e in top.iter().filter(|e| e.key != SETTINGS_KEY) {
+            if self.misspelt_settings_block(e) || self.stray_service_key(e) {
+                continue;
+            }
+            services.push(self.service(e, base, &settings.environments));
+        }
+        if services.is_empty() && matches!(root.value, Value::Map(_)) {
+            self.push(root.pos, "", ProblemKind::NoServices);
+        }
+
+        self.check_ship_all(&ship_all_nodes, &services, &mut settings);
+        self.check_k8s_names(&top, &services);
+
+        Registry {
+            path: file.to_path_buf(),
+            settings,
+            services,
+        }
+    }
+
+    /// A top-level block named like `hearth` holding only settings keys is a
+    /// typo of the settings block, not a service: say so instead of listing
+    /// every settings key as unknown to a service.
+    fn misspelt_settings_block(&mut self, e: &Entry) -> bool {
+        let Value::Map(pairs) = &e.value.value else {
+            return false;
+        };
+        let only_settings = !pairs.is_empty()
+            && pairs.iter().all(|(k, _)| {
+                k.as_text()
+                    .is_some_and(|k| SETTINGS_KEYS.contains(&k.as_str()) && k != "environments")
+            });
+        if only_settings && suggest(&e.key, [SETTINGS_KEY]).is_some() {
+            self.push(
+                e.key_node.pos,
+                e.key.clone(),
+                ProblemKind::UnknownKey {
+                    suggestion: Some(SETTINGS_KEY.into()),
+                    expected: vec![SETTINGS_KEY],
+                },
+            );
+            return true;
+        }
+        false
+    }
+
+    /// `image: x` at the top level is a service key that lost its indent, not
+    /// a service called `image`.
+    fn stray_service_key(&mut self, e: &Entry) -> bool {
+        if !SERVICE_KEYS.contains(&e.key.as_str()) || matches!(e.value.value, Value::Map(_)) {
+            return false;
+        }
+        self.push(
+            e.key_node.pos,
+            e.key.clone(),
+            ProblemKind::Invalid(format!(
+                "`{}` is a service setting, not a service; indent it under the service it belongs to",
+                e.key
+            )),
+        );
+        true
+    }
+
+    /// The `hearth:` block. Returns the settings and the `ship_all` entries
+    /// (checked once the services are known).
+    fn settings<'n>(&mut self, node: &'n Node) -> (Settings, Vec<&'n Node>) {
+        let path = SETTINGS_KEY;
+        let mut settings = Settings::default();
+        let mut ship_all = Vec::new();
+        for e in self.entries(node, path, "a map of settings") {
+            let p = join(path, &e.key);
+            match e.key.as_str() {
+                "github_owner" => {
+                    if let Some(owner) = self.word(e.value, &p, "github_owner") {
+                        if valid_owner(&owner) {
+                            settings.github_owner = Some(owner);
+                        } else {
+                            self.push(e.value.pos, p, ProblemKind::Invalid(format!(
+                                "`{owner}` is not a GitHub user or organisation name (letters, digits and single hyphens)"
+                            )));
+                        }
+                    }
+                }
+                "api_url" => {
+                    if let Some(u) = self.word(e.value, &p, "api_url") {
+                        match url::Url::parse(&u) {
+                            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+                                settings.api_url = Some(u.trim_end_matches('/').to_string());
+                            }
+                            _ => self.push(
+                                e.value.pos,
+                                p,
+                                ProblemKind::Invalid(format!(
+                                    "`{u}` is not an http(s) URL (for example https://github.example.com/api/v3)"
+                                )),
+                            ),
+                        }
+                    }
+                }
+                "ship_all" => match &e.value.value {
+                    Value::Seq(items) => {
+                        ship_all = items.iter().collect();
+                        settings.ship_all = Some(Vec::new());
+                    }
+                    Value::Null => {}
+                    _ => self.wrong_type(e.value, &p, "a list of service names"),
+                },
+                "environments" => {
+                    settings.environments = self.global_environments(e.value, &p);
+                }
+                _ => self.unknown_key(&e, path, SETTINGS_KEYS),
+            }
+        }
+        (settings, ship_all)
+    }
+
+    fn global_environments(&mut self, node: &Node, path: &str) -> Vec<Environment> {
+        let defaults = Environment::defaults();
+        if node.value == Value::Null {
+            // `environments:` with nothing under it: the defaults.
+            return defaults;
+        }
+        let mut envs: Vec<Environment> = Vec::new();
+        let entries = self.entries(node, path, "a map of environment name → settings");
+        for e in &entries {
+            let p = join(path, &e.key);
+            if !self.env_name(e, &p) {
+                continue;
+            }
+            let patch = self.env_patch(e.value, &p);
+            // A global `prod`/`qa` starts from the seed's routing for that name.
+            let base = defaults.iter().find(|d| d.name == e.key);
+            if let Some(env) = self.apply_env(&e.key, base, patch, e.key_node.pos, &p, &[]) {
+                envs.push(env);
+            }
+        }
+        if entries.is_empty() && matches!(node.value, Value::Map(_)) {
+            self.push(
+                node.pos,
+                path,
+                ProblemKind::Invalid(
+                    "name at least one environment (or leave `environments` out for prod and qa)"
+                        .into(),
+                ),
+            );
+        }
+        self.check_env_collisions(&envs, node.pos, path);
+        envs
+    }
+
+    fn env_name(&mut self, e: &Entry, path: &str) -> bool {
+        let ok = !e.key.is_empty()
+            && e.key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            self.push(
+                e.key_node.pos,
+                path,
+                ProblemKind::Invalid("environment names use letters, digits, `-` and `_`".into()),
+            );
+        }
+        ok
+    }
+
+    fn env_patch(&mut self, node: &Node, path: &str) -> EnvPatch {
+        let before = self.problems.len();
+        let mut patch = EnvPatch::default();
+        for e in self.entries(
+            node,
+            path,
+            "a map of environment settings (namespace, context, release, accent)",
+        ) {
+            let p = join(path, &e.key);
+            match e.key.as_str() {
+                "namespace" => {
+                    if let Some(ns) = self.word(e.value, &p, "namespace") {
+                        if valid_dns_label(&ns) {
+                            patch.namespace = Some(ns);
+                        } else {
+                            self.push(e.value.pos, p, ProblemKind::Invalid(format!(
+                                "`{ns}` is not a valid Kubernetes namespace (lowercase letters, digits and `-`, at most 63)"
+                            )));
+                        }
+                    }
+                }
+                "context" => patch.context = self.word(e.value, &p, "context"),
+                "release" => match &e.value.value {
+                    Value::Str(s) => match s.as_str() {
+                        "latest" => patch.release = Some(ReleaseKind::Latest),
+                        "prerelease" => patch.release = Some(ReleaseKind::Prerelease),
+                        other => self.push(
+                            e.value.pos,
+                            p,
+                            ProblemKind::BadReleaseKind(other.to_string()),
+                        ),
+                    },
+                    _ => self.wrong_type(e.value, &p, "`latest` or `prerelease`"),
+                },
+                "accent" => {
+                    if let Some(a) = self.word(e.value, &p, "accent") {
+                        if ratatui::style::Color::from_str(&a).is_ok() {
+                            patch.accent = Some(a);
+                        } else {
+                            self.push(e.value.pos, p, ProblemKind::Invalid(format!(
+                                "`{a}` is not a colour; use a name (red, yellow, light-blue, ...), an index 0-255 or #rrggbb"
+                            )));
+                        }
+                    }
+                }
+                _ => self.unknown_key(&e, path, ENVIRONMENT_KEYS),
+            }
+        }
+        patch.clean = self.problems.len() == before;
+        patch
+    }
+
+    /// Lay `patch` over `base` (an environment of the same name), or build a
+    /// new environment, which then needs a namespace and a release kind.
+    fn apply_env(
+        &mut self,
+        name: &str,
+        base: Option<&Environment>,
+        patch: EnvPatch,
+        pos: Pos,
+        path: &str,
+        known: &[String],
+    ) -> Option<Environment> {
+        if let Some(b) = base {
+            return Some(Environment {
+                name: name.to_string(),
+                namespace: patch.namespace.unwrap_or_else(|| b.namespace.clone()),
+                context: patch.context.or_else(|| b.context.clone()),
+                release: patch.release.unwrap_or(b.release),
+                accent: patch.accent.or_else(|| b.accent.clone()),
+            });
+        }
+        let hint = match suggest(name, known.iter().map(String::as_str)) {
+            Some(s) => format!(" (`{name}` is a new environment here; did you mean `{s}`?)"),
+            None => String::new(),
+        };
+        if patch.namespace.is_none() && patch.clean {
+            self.push(
+                pos,
+                path,
+                ProblemKind::MissingKey {
+                    key: "namespace",
+                    hint: if hint.is_empty() {
+                        "; every environment names the namespace it deploys to".into()
+                    } else {
+                        hint.clone()
+                    },
+                },
+            );
+        }
+        if patch.release.is_none() && patch.clean {
+            self.push(
+                pos,
+                path,
+                ProblemKind::MissingKey {
+                    key: "release",
+                    hint: if hint.is_empty() {
+                        "; say which releases deploy here: `latest` or `prerelease`".into()
+                    } else {
+                        hint
+                    },
+                },
+            );
+        }
+        Some(Environment {
+            name: name.to_string(),
+            namespace: patch.namespace?,
+            context: patch.context,
+            release: patch.release?,
+            accent: patch.accent,
+        })
+    }
+
+    /// Two environments of one service on the same namespace and context would
+    /// make the running image ambiguous.
+    fn check_env_collisions(&mut self, envs: &[Environment], pos: Pos, path: &str) {
+        for (i, a) in envs.iter().enumerate() {
+            if let Some(b) = envs[..i]
+                .iter()
+                .find(|b| b.namespace == a.namespace && b.context == a.context)
+            {
+                self.push(
+                    pos,
+                    path,
+                    ProblemKind::Invalid(format!(
+                        "environments `{}` and `{}` both deploy to namespace `{}` on the same context",
+                        b.name, a.name, a.namespace
+                    )),
+                );
+            }
+        }
+    }
+
+    fn service(&mut self, e: &Entry, base: &Path, global_envs: &[Environment]) -> Service {
+        let name = e.key.clone();
+        let path = name.as_str();
+        let name_ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !name_ok {
+            self.push(
+                e.key_node.pos,
+                path,
+                ProblemKind::Invalid(
+                    "service names are typed on the command line: use letters, digits, `-`, `_` and `.`".into(),
+                ),
+            );
+        }
+        let mut svc = Service {
+            name: name.clone(),
+            directory: resolve_dir(base, &name),
+            image: None,
+            dockerfile: None,
+            k8s_name: name.clone(),
+            dev_host: None,
+            pre_ship_cmd: None,
+            shippable: true,
+            shippable_reason: None,
+            repo: None,
+            workflow: DEFAULT_WORKFLOW.to_string(),
+            environments: global_envs.to_vec(),
+            smoke: Vec::new(),
+        };
+        // A block that is not a map already has its error; "no image" would be noise.
+        let mut image_error = !matches!(e.value.value, Value::Map(_) | Value::Null);
+        let mut k8s_node: Option<&Node> = None;
+        for f in self.entries(e.value, path, "a map of service settings") {
+            let p = join(path, &f.key);
+            match f.key.as_str() {
+                "directory" => {
+                    if let Some(d) = self.word(f.value, &p, "directory") {
+                        svc.directory = resolve_dir(base, &d);
+                    }
+                }
+                "image" => {
+                    let before = self.problems.len();
+                    svc.image = self.word(f.value, &p, "image");
+                    if let Some(img) = &svc.image {
+                        if let Some(msg) = image_problem(img) {
+                            self.push(f.value.pos, p, ProblemKind::Invalid(msg));
+                        }
+                    }
+                    image_error = self.problems.len() > before;
+                }
+                "dockerfile" => svc.dockerfile = self.word(f.value, &p, "dockerfile"),
+                "k8s_name" => {
+                    if let Some(k) = self.word(f.value, &p, "k8s_name") {
+                        svc.k8s_name = k;
+                        k8s_node = Some(f.value);
+                    }
+                }
+                "dev_host" => svc.dev_host = self.word(f.value, &p, "dev_host"),
+                "pre_ship_cmd" => svc.pre_ship_cmd = self.word(f.value, &p, "pre_ship_cmd"),
+                "shippable" => {
+                    if let Some(b) = self.bool(f.value, &p) {
+                        svc.shippable = b;
+                    }
+                }
+                "shippable_reason" => {
+                    svc.shippable_reason = self.word(f.value, &p, "shippable_reason")
+                }
+                "repo" => {
+                    if let Some(r) = self.word(f.value, &p, "repo") {
+                        if valid_repo(&r) {
+                            svc.repo = Some(r);
+                        } else {
+                            self.push(
+                                f.value.pos,
+                                p,
+                                ProblemKind::Invalid(format!(
+                                    "`{r}` is not a GitHub repository; write `owner/name`"
+                                )),
+                            );
+                        }
+                    }
+                }
+                "workflow" => {
+                    if let Some(w) = self.word(f.value, &p, "workflow") {
+                        match workflow_problem(&w) {
+                            None => svc.workflow = w,
+                            Some(msg) => self.push(f.value.pos, p, ProblemKind::Invalid(msg)),
+                        }
+                    }
+                }
+                "environments" => {
+                    svc.environments = self.service_environments(f.value, &p, global_envs);
+                }
+                "smoke" => svc.smoke = self.smoke(f.value, &p),
+                _ => {
+                    // `imagee:` already says "did you mean `image`"; a second
+                    // "no image" error for the same line would be noise.
+                    image_error |=
+                        suggest(&f.key, SERVICE_KEYS.iter().copied()).as_deref() == Some("image");
+                    self.unknown_key(&f, path, SERVICE_KEYS)
+                }
+            }
+        }
+        if svc.shippable && svc.image.is_none() && !image_error {
+            self.push(e.key_node.pos, path, ProblemKind::MissingImage);
+        }
+        if name_ok && !valid_dns_subdomain(&svc.k8s_name) {
+            let (pos, p, why) = match k8s_node {
+                Some(n) => (n.pos, join(path, "k8s_name"), String::new()),
+                None => (
+                    e.key_node.pos,
+                    path.to_string(),
+                    " (k8s_name defaults to the service name; set `k8s_name`)".to_string(),
+                ),
+            };
+            self.push(pos, p, ProblemKind::Invalid(format!(
+                "`{}` is not a valid Kubernetes deployment name: lowercase letters, digits, `-` and `.`{why}",
+                svc.k8s_name
+            )));
+        }
+        svc
+    }
+
+    fn service_environments(
+        &mut self,
+        node: &Node,
+        path: &str,
+        global_envs: &[Environment],
+    ) -> Vec<Environment> {
+        let mut envs = global_envs.to_vec();
+        let known: Vec<String> = global_envs.iter().map(|e| e.name.clone()).collect();
+        for e in self.entries(node, path, "a map of environment name → overrides") {
+            let p = join(path, &e.key);
+            if !self.env_name(&e, &p) {
+                continue;
+            }
+            let idx = envs.iter().position(|env| env.name == e.key);
+            if e.value.value == Value::Bool(false) {
+                // `qa: false`: this service does not run in that environment.
+                match idx {
+                    Some(i) => {
+                        envs.remove(i);
+                    }
+                    None => {
+                        let hint = match suggest(&e.key, known.iter().map(String::as_str)) {
+                            Some(s) => format!("; did you mean `{s}`?"),
+                            None => format!("; the environments are {}", known.join(", ")),
+                        };
+                        self.push(
+                            e.key_node.pos,
+                            p,
+                            ProblemKind::Invalid(format!(
+                                "`{}: false` removes no environment{hint}",
+                                e.key
+                            )),
+                        );
+                    }
+                }
+                continue;
+            }
+            if matches!(e.value.value, Value::Bool(true)) {
+                self.wrong_type(
+                    e.value,
+                    &p,
+                    "a map of environment overrides (or `false` to leave it out)",
+                );
+                continue;
+            }
+            let patch = self.env_patch(e.value, &p);
+            let base = idx.map(|i| envs[i].clone());
+            if let Some(env) =
+                self.apply_env(&e.key, base.as_ref(), patch, e.key_node.pos, &p, &known)
+            {
+                match idx {
+                    Some(i) => envs[i] = env,
+                    None => envs.push(env),
+                }
+            }
+        }
+        self.check_env_collisions(&envs, node.pos, path);
+        envs
+    }
+
+    fn smoke(&mut self, node: &Node, path: &str) -> Vec<SmokeCheck> {
+        let items = match &node.value {
+            Value::Seq(items) => items,
+            Value::Null => return Vec::new(),
+            _ => {
+                self.wrong_type(node, path, "a list of checks (url, status, body)");
+                return Vec::new();
+            }
+        };
+        let mut checks = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let p = format!("{path}[{i}]");
+            let mut url: Option<String> = None;
+            let mut status = DEFAULT_SMOKE_STATUS;
+            let mut body = None;
+            let mut url_error = false;
+            let mut url_pos = item.pos;
+            let mut url_path = p.clone();
+            match &item.value {
+                // A bare URL is a check for 200.
+                Value::Str(_) => url = self.word(item, &p, "url"),
+                Value::Map(_) => {
+                    for e in self.entries(item, &p, "a map") {
+                        let kp = join(&p, &e.key);
+                        match e.key.as_str() {
+                            "url" => {
+                                url = self.word(e.value, &kp, "url");
+                                url_error = url.is_none();
+                                url_pos = e.value.pos;
+                                url_path = kp;
+                            }
+                            "status" => match e.value.value {
+                                Value::Int(s) if (100..=599).contains(&s) => status = s as u16,
+                                Value::Int(s) => self.push(
+                                    e.value.pos,
+                                    kp,
+                                    ProblemKind::Invalid(format!(
+                                        "{s} is not an HTTP status (100-599)"
+                                    )),
+                                ),
+                                _ => self.wrong_type(e.value, &kp, "an HTTP status such as 200"),
+                            },
+                            "body" => body = self.string(e.value, &kp),
+                            _ => self.unknown_key(&e, &p, SMOKE_KEYS),
+                        }
+                    }
+                }
+                _ => {
+                    self.wrong_type(item, &p, "a URL or a map with `url`, `status`, `body`");
+                    continue;
+                }
+            }
+            match url {
+                Some(u) => {
+                    match url::Url::parse(&u) {
+                        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+                        _ => self.push(
+                            url_pos,
+                            url_path,
+                            ProblemKind::Invalid(format!("`{u}` is not an absolute http(s) URL")),
+                        ),
+                    }
+                    checks.push(SmokeCheck {
+                        url: u,
+                        status,
+                        body,
+                    });
+                }
+                None if !url_error => self.push(
+                    item.pos,
+                    p,
+                    ProblemKind::MissingKey {
+                        key: "url",
+                        hint: "; a smoke check needs the URL to request".into(),
+                    },
+                ),
+                None => {}
+            }
+        }
+        checks
+    }
+
+    fn check_ship_all(&mut self, nodes: &[&Node], services: &[Service], settings: &mut Settings) {
+        let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+        let mut list = Vec::new();
+        for (i, n) in nodes.iter().enumerate() {
+            let p = format!("{SETTINGS_KEY}.ship_all[{i}]");
+            let Some(name) = self.word(n, &p, "a service name") else {
+                continue;
+            };
+            match services.iter().find(|s| s.name == name) {
+                None => self.push(
+                    n.pos,
+                    p,
+                    ProblemKind::UnknownService {
+                        suggestion: suggest(&name, names.iter().copied()),
+                        name,
+                    },
+                ),
+                Some(s) if !s.shippable => {
+                    self.push(n.pos, p, ProblemKind::NotShippable(name));
+                }
+                Some(_) if list.contains(&name) => self.push(
+                    n.pos,
+                    p,
+                    ProblemKind::Invalid(format!("`{name}` is listed twice")),
+                ),
+                Some(_) => list.push(name),
+            }
+        }
+        if settings.ship_all.is_some() {
+            settings.ship_all = Some(list);
+        }
+    }
+
+    /// Two services that drive the same Deployment in the same place would
+    /// fight over it.
+    fn check_k8s_names(&mut self, top: &[Entry], services: &[Service]) {
+        for (i, s) in services.iter().enumerate() {
+            let clash = services[..i].iter().find(|o| {
+                o.k8s_name == s.k8s_name
+                    && o.environments.iter().any(|a| {
+                        s.environments
+                            .iter()
+                            .any(|b| a.namespace == b.namespace && a.context == b.context)
+                    })
+            });
+            if let Some(o) = clash {
+                let pos = top
+                    .iter()
+                    .find(|e| e.key == s.name)
+                    .map(|e| e.key_node.pos)
+                    .unwrap_or(Pos { line: 1, col: 1 });
+                self.push(
+                    pos,
+                    s.name.clone(),
+                    ProblemKind::Invalid(format!(
+                        "service `{}` already drives deployment `{}` in the same namespace; set a distinct `k8s_name`",
+                        o.name, s.k8s_name
+                    )),
+                );
+            }
+        }
+    }
+}
+
+/// GitHub user/organisation: alphanumerics and single inner hyphens, ≤ 39.
+fn valid_owner(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 39
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+}
+
+/// `owner/name`, the shape GitHub accepts.
+fn valid_repo(s: &str) -> bool {
+    let Some((owner, name)) = s.split_once('/') else {
+        return false;
+    };
+    valid_owner(owner)
+        && !name.is_empty()
+        && name.len() <= 100
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// RFC 1123 label: namespaces.
+fn valid_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// RFC 1123 subdomain: deployment names.
+fn valid_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(valid_dns_label)
+}
+
+/// The image is a repository; hearth adds the release tag itself.
+fn image_problem(img: &str) -> Option<String> {
+    if img.chars().any(char::is_whitespace) {
+        return Some(format!(
+            "`{img}` is not an image repository (it contains spaces)"
+        ));
+    }
+    let (head, last) = match img.rsplit_once('/') {
+        Some((h, l)) => (Some(h), l),
+        None => (None, img),
+    };
+    if last.contains(':') || last.contains('@') {
+        let bare = last.split([':', '@']).next().unwrap_or(last);
+        let repo = match head {
+            Some(h) => format!("{h}/{bare}"),
+            None => bare.to_string(),
+        };
+        return Some(format!(
+            "give the image repository without a tag or digest (`{repo}`); hearth adds the release tag"
+        ));
+    }
+    None
+}
+
+fn workflow_problem(w: &str) -> Option<String> {
+    if w.contains('/') {
+        let file = w.rsplit('/').next().unwrap_or(w);
+        return Some(format!(
+            "give the workflow file name only (`{file}`), as in .github/workflows/"
+        ));
+    }
+    let ok = w.ends_with(".yml") || w.ends_with(".yaml") || w.chars().all(|c| c.is_ascii_digit());
+    (!ok).then(|| format!("`{w}` is not a workflow file name (for example `release.yml`)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes() {
+        assert!(valid_repo("hearth-demo/api"));
+        assert!(valid_repo("katforge/api.katforge.com"));
+        assert!(!valid_repo("api"));
+        assert!(!valid_repo("a/b/c"));
+        assert!(!valid_repo("-x/y"));
+        assert!(valid_dns_label("qa"));
+        assert!(!valid_dns_label("QA"));
+        assert!(valid_dns_subdomain("api.v2"));
+        assert!(!valid_dns_subdomain("api_v2"));
+        assert!(image_problem("ghcr.io/katforge/api").is_none());
+        assert!(image_problem("localhost:5000/api").is_none());
+        assert!(image_problem("ghcr.io/katforge/api:v1").is_some());
+        assert!(workflow_problem("release.yml").is_none());
+        assert!(workflow_problem(".github/workflows/release.yml").is_some());
+        assert!(workflow_problem("release").is_some());
+    }
+
+    #[test]
+    fn directories_resolve_against_base() {
+        let base = Path::new("/srv/reg");
+        assert_eq!(
+            resolve_dir(base, "repos/api"),
+            PathBuf::from("/srv/reg/repos/api")
+        );
+        assert_eq!(resolve_dir(base, "../api"), PathBuf::from("/srv/api"));
+        assert_eq!(resolve_dir(base, "/opt/x/./y"), PathBuf::from("/opt/x/y"));
+    }
 }

@@ -3,9 +3,15 @@
 //! the registry is read (start-up of every mode); no other module parses YAML.
 
 pub mod check;
+mod error;
 mod load;
+mod tree;
 
-pub use load::{load, RegistryError};
+pub use error::{Pos, Problem, ProblemKind, RegistryError};
+pub use load::{
+    from_str as load_str, load, DEFAULT_SMOKE_STATUS, DEFAULT_WORKFLOW, ENVIRONMENT_KEYS,
+    SERVICE_KEYS, SETTINGS_KEY, SETTINGS_KEYS, SMOKE_KEYS,
+};
 
 use std::path::PathBuf;
 
@@ -89,6 +95,19 @@ pub struct Service {
     pub smoke: Vec<SmokeCheck>,
 }
 
+impl Service {
+    /// This service's environment named `name` (after overrides).
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+
+    /// The environment a release of `kind` deploys to: the first one routed
+    /// by that kind (`latest` → prod, `prerelease` → qa by default).
+    pub fn environment_for(&self, kind: ReleaseKind) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.release == kind)
+    }
+}
+
 /// Registry-wide settings (the reserved top-level `hearth:` block).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Settings {
@@ -123,8 +142,19 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// The service named `name`.
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
+    }
+
+    /// What `hearth ship` with no service ships: the `ship_all` list when the
+    /// settings give one (validated: every entry names a shippable service),
+    /// otherwise every shippable service, in file order.
+    pub fn ship_all(&self) -> Vec<&Service> {
+        match &self.settings.ship_all {
+            Some(names) => names.iter().filter_map(|n| self.service(n)).collect(),
+            None => self.services.iter().filter(|s| s.shippable).collect(),
+        }
     }
 
     /// Every environment name that any service uses, in display order.
