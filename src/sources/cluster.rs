@@ -195,7 +195,7 @@ pub fn classify(err: &kube::Error, context: Option<&str>, namespace: &str) -> Pr
             hint: format!("check the API server of {ctx}"),
         },
         kube::Error::HyperError(_) | kube::Error::Service(_) => Problem {
-            message: format!("cannot reach the API server of {ctx}: {}", short(err)),
+            message: format!("cannot reach the API server of {ctx}: {}", root_cause(err)),
             hint: "check KUBECONFIG / --context / VPN; kubectl cluster-info should answer"
                 .into(),
         },
@@ -204,6 +204,16 @@ pub fn classify(err: &kube::Error, context: Option<&str>, namespace: &str) -> Pr
             hint: "check KUBECONFIG / --context / VPN".into(),
         },
     }
+}
+
+/// The innermost cause ("Connection refused (os error 111)"): what a user
+/// can act on, without the client's layers of wrapping.
+fn root_cause(err: &dyn std::error::Error) -> String {
+    let mut cur = err;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
 }
 
 /// An error and its sources on one line.

@@ -230,8 +230,8 @@ pub async fn collect(
 fn cell_rollout(obs: &EnvObservation) -> String {
     match obs {
         EnvObservation::Unknown => "unknown".into(),
-        EnvObservation::Missing { .. } => "missing".into(),
-        EnvObservation::Error { message, .. } => format!("error: {message}"),
+        EnvObservation::Missing { .. } => "missing (see below)".into(),
+        EnvObservation::Error { .. } => "error (see below)".into(),
         EnvObservation::Live(w) => {
             let base = match &w.rollout {
                 Rollout::Complete => "complete".to_string(),
@@ -258,6 +258,7 @@ pub fn render_table(report: &Report) -> String {
         "RUN".into(),
     ]];
     let mut notes: Vec<String> = Vec::new();
+    let mut env_notes: Vec<(String, Vec<String>)> = Vec::new();
     for s in &report.services {
         let run = s
             .latest_run
@@ -281,14 +282,18 @@ pub fn render_table(report: &Report) -> String {
                 ),
                 _ => ("-".into(), "-".into()),
             };
-            match &e.observation {
-                EnvObservation::Missing { hint } => {
-                    notes.push(format!("{} {}: {hint}", s.name, e.name))
+            let note = match &e.observation {
+                EnvObservation::Missing { hint } => Some(hint.clone()),
+                EnvObservation::Error { message, hint } => Some(format!("{message} — {hint}")),
+                _ => None,
+            };
+            if let Some(note) = note {
+                // One line per distinct problem, naming every cell it affects.
+                let who = format!("{} {}", s.name, e.name);
+                match env_notes.iter_mut().find(|(n, _)| *n == note) {
+                    Some((_, cells)) => cells.push(who),
+                    None => env_notes.push((note, vec![who])),
                 }
-                EnvObservation::Error { message, hint } => {
-                    notes.push(format!("{} {}: {message} — {hint}", s.name, e.name))
-                }
-                _ => {}
             }
             let release = match (&e.expected_tag, e.drift) {
                 (Some(t), true) => format!("{t} (drift)"),
@@ -322,6 +327,9 @@ pub fn render_table(report: &Report) -> String {
             .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
+    }
+    for (note, cells) in env_notes {
+        notes.push(format!("{}: {note}", cells.join(", ")));
     }
     if let Some(m) = &report.github.message {
         notes.push(format!("github: {m}"));
