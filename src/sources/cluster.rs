@@ -718,7 +718,9 @@ impl<K: ResourceExt + Clone> Store<K> {
                 self.buffer = Some(HashMap::new());
                 Touched::Nothing
             }
-            watcher::Event::InitApply(o) => {
+            watcher::Event::InitApply(mut o) => {
+                // managedFields are large and never shown: do not keep them.
+                o.managed_fields_mut().clear();
                 self.buffer
                     .get_or_insert_with(HashMap::new)
                     .insert(o.name_any(), o);
@@ -731,7 +733,8 @@ impl<K: ResourceExt + Clone> Store<K> {
                 self.ready = true;
                 Touched::All
             }
-            watcher::Event::Apply(o) => {
+            watcher::Event::Apply(mut o) => {
+                o.managed_fields_mut().clear();
                 let t = Touched::One(o.name_any(), o.labels().clone());
                 self.live.insert(o.name_any(), o);
                 t
