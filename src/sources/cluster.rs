@@ -850,6 +850,12 @@ impl NamespaceState {
             return None;
         }
         self.status = Some(status.clone());
+        tracing::info!(
+            context = self.target.context.as_deref().unwrap_or("(current)"),
+            namespace = %self.target.namespace,
+            ?status,
+            "kube source"
+        );
         Some(Msg::Source(self.target.source_id(), status))
     }
 

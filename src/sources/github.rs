@@ -346,6 +346,7 @@ impl Gate {
             }
         };
         if changed {
+            tracing::info!(?status, "github source");
             let _ = self.tx.send(Msg::Source(SourceId::GitHub, status)).await;
         }
     }
@@ -546,6 +547,7 @@ impl Poller {
             return true;
         }
         self.last_error = Some(message.clone());
+        tracing::warn!(service = %self.service, %message, "github poll");
         self.send(Msg::GitHubError {
             service: self.service.clone(),
             message,
