@@ -20,7 +20,8 @@ pub struct Cli {
 /// Options every mode understands.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalOpts {
-    /// The service registry.
+    /// The service registry. For `sandbox` and `demo`: the number of demo
+    /// services to create instead (`--services 300`).
     #[arg(
         long,
         global = true,
@@ -59,8 +60,9 @@ pub struct SandboxArgs {
     /// Speed factor for CI steps and rollouts (2 = twice as fast).
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
-    /// Number of demo services.
-    #[arg(long)]
+    /// Number of demo services: given as the global `--services N` (a number
+    /// instead of a registry path), filled in by [`main`].
+    #[arg(skip)]
     pub services: Option<usize>,
 }
 
@@ -78,9 +80,18 @@ pub struct DemoArgs {
     /// Speed factor for CI steps and rollouts.
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
-    /// Number of demo services.
-    #[arg(long)]
+    /// Number of demo services: given as the global `--services N`, filled in by [`main`].
+    #[arg(skip)]
     pub services: Option<usize>,
+}
+
+impl GlobalOpts {
+    /// `--services N` given as a number: how many demo services `sandbox` and
+    /// `demo` create. (One flag serves both meanings because a global option
+    /// and a subcommand option cannot share a name in clap.)
+    pub fn service_count(&self) -> Option<usize> {
+        self.services.to_str()?.parse().ok()
+    }
 }
 
 /// Parse the command line and run.
@@ -89,9 +100,17 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         None => crate::app::run::run(&cli.global),
         Some(Command::Check) => crate::registry::check::run(&cli.global),
-        Some(Command::Sandbox(args)) => crate::sandbox::run_cli(&cli.global, args),
+        Some(Command::Sandbox(args)) => {
+            let mut args = args.clone();
+            args.services = args.services.or(cli.global.service_count());
+            crate::sandbox::run_cli(&cli.global, &args)
+        }
         Some(Command::Status(args)) => crate::sources::status::run(&cli.global, args),
-        Some(Command::Demo(args)) => crate::sources::demo::run(&cli.global, args),
+        Some(Command::Demo(args)) => {
+            let mut args = args.clone();
+            args.services = args.services.or(cli.global.service_count());
+            crate::sources::demo::run(&cli.global, &args)
+        }
     };
     match result {
         Ok(code) => code,

@@ -1,7 +1,705 @@
 //! The application core: the one `State`, the `Msg`s that change it, and the
-//! pure `update` function. Runs on the main task; never does IO.
+//! pure `update` function. Runs on the main task; never does IO and never
+//! reads the clock (time arrives as `Msg::Tick`), so tests replay recorded
+//! messages and get the same state every time.
 
+pub mod ci;
+pub mod keymap;
 pub mod msg;
-
-pub use msg::{Msg, SourceId};
 pub mod run;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use crossterm::event::{Event, KeyEvent, KeyEventKind};
+use tui_input::backend::crossterm::to_input_request;
+use tui_input::Input;
+
+pub use ci::{CiEvent, CiTransition};
+pub use keymap::Action;
+pub use msg::{Msg, SourceId};
+
+use crate::model::{CiJob, CiRun, EnvObservation, RateLimit, Release, SourceStatus};
+use crate::registry::Registry;
+
+/// What the session may do. The mode picks the keymap, so an action that is
+/// not in a mode's table cannot be produced there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `hearth`: the full control room.
+    Interactive,
+    /// `hearth watch`: read-only, for a shared screen.
+    Watch,
+    /// `hearth demo`: the control room against the embedded sandbox.
+    Demo,
+}
+
+impl Mode {
+    /// Lower-case name for the status bar.
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Interactive => "interactive",
+            Mode::Watch => "watch (read-only)",
+            Mode::Demo => "demo",
+        }
+    }
+}
+
+/// Which pane keys go to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Focus {
+    #[default]
+    Overview,
+    Detail,
+}
+
+/// What `update` asks the loop to do. Later issues add ship, promote,
+/// rollback and log tails; each runs as a task that sends `Msg`s back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Quit,
+}
+
+/// How many CI transitions are kept per service (older ones scroll away).
+pub const CI_STREAM_LIMIT: usize = 200;
+/// How many runs' job snapshots are kept per service.
+const JOB_RUNS_KEPT: usize = 5;
+
+/// Everything known about one service.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServiceState {
+    /// One observation per environment, aligned with [`State::envs`].
+    pub envs: Vec<EnvObservation>,
+    /// Newest first, as GitHub lists them; `None` until the first answer.
+    pub releases: Option<Vec<Release>>,
+    /// Newest first; `None` until the first answer.
+    pub runs: Option<Vec<CiRun>>,
+    /// Latest job snapshot per run id (the few most recent runs).
+    pub jobs: BTreeMap<u64, Vec<CiJob>>,
+    /// Step and job transitions in arrival order, like `gh run watch` prints them.
+    pub ci_stream: VecDeque<CiEvent>,
+    /// The latest GitHub problem for this service, cleared by fresh data.
+    pub github_error: Option<String>,
+}
+
+impl ServiceState {
+    /// The release GitHub marks latest, else the newest published one.
+    pub fn latest_release(&self) -> Option<&Release> {
+        let releases = self.releases.as_ref()?;
+        releases
+            .iter()
+            .find(|r| r.latest)
+            .or_else(|| releases.iter().find(|r| !r.draft && !r.prerelease))
+    }
+
+    /// The newest run, if any run is known.
+    pub fn latest_run(&self) -> Option<&CiRun> {
+        self.runs.as_ref()?.first()
+    }
+
+    /// The run whose steps the detail pane shows: the newest run with jobs.
+    pub fn watched_run(&self) -> Option<(u64, &Vec<CiJob>)> {
+        if let Some(run) = self.latest_run() {
+            if let Some(jobs) = self.jobs.get(&run.id) {
+                return Some((run.id, jobs));
+            }
+        }
+        self.jobs.iter().next_back().map(|(id, jobs)| (*id, jobs))
+    }
+}
+
+/// The whole application state. Plain data; changed only by [`update`].
+#[derive(Clone, Debug)]
+pub struct State {
+    pub registry: Arc<Registry>,
+    pub mode: Mode,
+    /// Environment names in display order (the overview's columns).
+    pub envs: Vec<String>,
+    /// Aligned with `registry.services`.
+    pub services: Vec<ServiceState>,
+    /// Service name → index in `services`.
+    index: HashMap<String, usize>,
+    /// Index (into `services`) of the selected service.
+    pub selected: usize,
+    pub focus: Focus,
+    /// Lines the detail pane is scrolled down by.
+    pub detail_scroll: u16,
+    /// The `/` filter text.
+    pub filter: Input,
+    /// Whether keys currently go to the filter input.
+    pub filter_editing: bool,
+    pub help: bool,
+    pub sources: BTreeMap<SourceId, SourceStatus>,
+    pub rate_limit: Option<RateLimit>,
+    /// The kube context the status bar names (`--context` or the kubeconfig's current one).
+    pub kube_context: Option<String>,
+    /// Unix seconds from the latest `Msg::Tick`; `None` before the first.
+    pub now: Option<i64>,
+    /// Terminal size from the latest resize.
+    pub size: (u16, u16),
+}
+
+impl State {
+    /// A fresh state for a registry: every cell unknown, no source connected.
+    pub fn new(registry: Arc<Registry>, mode: Mode) -> State {
+        let envs = registry.environment_names();
+        let services = registry
+            .services
+            .iter()
+            .map(|_| ServiceState {
+                envs: vec![EnvObservation::Unknown; envs.len()],
+                ..ServiceState::default()
+            })
+            .collect();
+        let index = registry
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), i))
+            .collect();
+        State {
+            registry,
+            mode,
+            envs,
+            services,
+            index,
+            selected: 0,
+            focus: Focus::Overview,
+            detail_scroll: 0,
+            filter: Input::default(),
+            filter_editing: false,
+            help: false,
+            sources: BTreeMap::new(),
+            rate_limit: None,
+            kube_context: None,
+            now: None,
+            size: (0, 0),
+        }
+    }
+
+    /// Index of a service by name.
+    pub fn service_index(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// Whether a service passes the filter (case-insensitive substring of its
+    /// name or Deployment name).
+    pub fn matches_filter(&self, index: usize) -> bool {
+        let needle = self.filter.value().trim();
+        if needle.is_empty() {
+            return true;
+        }
+        let needle = needle.to_lowercase();
+        let service = &self.registry.services[index];
+        service.name.to_lowercase().contains(&needle)
+            || service.k8s_name.to_lowercase().contains(&needle)
+    }
+
+    /// Indices of the services the overview shows, in registry order.
+    pub fn visible(&self) -> Vec<usize> {
+        (0..self.services.len())
+            .filter(|&i| self.matches_filter(i))
+            .collect()
+    }
+
+    /// The selected service, when it is visible.
+    pub fn selected_service(&self) -> Option<usize> {
+        (self.selected < self.services.len() && self.matches_filter(self.selected))
+            .then_some(self.selected)
+    }
+
+    /// Whether a service declares an environment (some services override the list).
+    pub fn service_has_env(&self, service: usize, env: usize) -> bool {
+        let name = &self.envs[env];
+        self.registry.services[service]
+            .environments
+            .iter()
+            .any(|e| &e.name == name)
+    }
+
+    fn move_selection(&mut self, delta: isize) {
+        let visible = self.visible();
+        if visible.is_empty() {
+            return;
+        }
+        let pos = visible.iter().position(|&i| i == self.selected);
+        let next = match pos {
+            Some(p) => (p as isize + delta).clamp(0, visible.len() as isize - 1) as usize,
+            None => 0,
+        };
+        if visible[next] != self.selected {
+            self.selected = visible[next];
+            self.detail_scroll = 0;
+        }
+    }
+
+    /// After the filter changes, keep the selection on a visible service.
+    fn reselect(&mut self) {
+        if self.selected_service().is_none() {
+            if let Some(&first) = self.visible().first() {
+                self.selected = first;
+                self.detail_scroll = 0;
+            }
+        }
+    }
+
+    fn page(&self) -> isize {
+        // The overview shows about half the terminal; a page is that many rows.
+        (self.size.1 / 2).max(1) as isize
+    }
+}
+
+/// Apply one message to the state; return what the loop should do.
+pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
+    match msg {
+        Msg::Key(key) => return on_key(state, key),
+        Msg::Resize(w, h) => state.size = (w, h),
+        Msg::Tick(now) => state.now = Some(now),
+        Msg::Source(id, status) => {
+            state.sources.insert(id, status);
+        }
+        Msg::Workload {
+            service,
+            env,
+            observation,
+        } => {
+            let (Some(s), Some(e)) = (
+                state.service_index(&service),
+                state.envs.iter().position(|n| *n == env),
+            ) else {
+                return Vec::new();
+            };
+            state.services[s].envs[e] = observation;
+        }
+        Msg::Releases { service, releases } => {
+            if let Some(s) = state.service_index(&service) {
+                let svc = &mut state.services[s];
+                svc.releases = Some(releases);
+                svc.github_error = None;
+            }
+        }
+        Msg::Runs { service, runs } => {
+            if let Some(s) = state.service_index(&service) {
+                let svc = &mut state.services[s];
+                svc.runs = Some(runs);
+                svc.github_error = None;
+            }
+        }
+        Msg::Jobs {
+            service,
+            run_id,
+            jobs,
+        } => {
+            if let Some(s) = state.service_index(&service) {
+                apply_jobs(&mut state.services[s], run_id, jobs);
+            }
+        }
+        Msg::RateLimit(limit) => state.rate_limit = Some(limit),
+        Msg::GitHubError { service, message } => {
+            if let Some(s) = state.service_index(&service) {
+                state.services[s].github_error = Some(message);
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// Diff a run's new job snapshot against the previous one into the CI
+/// stream, then keep the snapshot.
+fn apply_jobs(svc: &mut ServiceState, run_id: u64, jobs: Vec<CiJob>) {
+    let events = match svc.jobs.get(&run_id) {
+        Some(prev) => ci::diff(run_id, prev, &jobs),
+        None => ci::diff(run_id, &[], &jobs),
+    };
+    for event in events {
+        if svc.ci_stream.len() == CI_STREAM_LIMIT {
+            svc.ci_stream.pop_front();
+        }
+        svc.ci_stream.push_back(event);
+    }
+    svc.jobs.insert(run_id, jobs);
+    while svc.jobs.len() > JOB_RUNS_KEPT {
+        svc.jobs.pop_first();
+    }
+}
+
+fn on_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
+    if key.kind == KeyEventKind::Release {
+        return Vec::new();
+    }
+    if state.filter_editing {
+        return on_filter_key(state, key);
+    }
+    let Some(action) = keymap::lookup(state.mode, &key) else {
+        return Vec::new();
+    };
+    if state.help && !matches!(action, Action::Help | Action::Back | Action::Quit) {
+        // The overlay is modal: other keys would act on a screen the user cannot see.
+        return Vec::new();
+    }
+    apply_action(state, action)
+}
+
+/// Keys while the filter is being edited: Esc clears it, Enter keeps it,
+/// arrows still move the selection, everything else edits the text.
+fn on_filter_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
+    use crossterm::event::{KeyCode, KeyModifiers};
+    match (key.code, key.modifiers) {
+        (KeyCode::Esc, _) => {
+            state.filter.reset();
+            state.filter_editing = false;
+        }
+        (KeyCode::Enter, _) => state.filter_editing = false,
+        (KeyCode::Char('c'), KeyModifiers::CONTROL) => return vec![Command::Quit],
+        (KeyCode::Up, _) => state.move_selection(-1),
+        (KeyCode::Down, _) => state.move_selection(1),
+        _ => {
+            if let Some(req) = to_input_request(&Event::Key(key)) {
+                state.filter.handle(req);
+            }
+        }
+    }
+    state.reselect();
+    Vec::new()
+}
+
+/// Apply a decoded action.
+pub fn apply_action(state: &mut State, action: Action) -> Vec<Command> {
+    let detail = state.focus == Focus::Detail;
+    match action {
+        Action::Quit => return vec![Command::Quit],
+        Action::Help => state.help = !state.help,
+        Action::Up if detail => state.detail_scroll = state.detail_scroll.saturating_sub(1),
+        Action::Down if detail => state.detail_scroll = state.detail_scroll.saturating_add(1),
+        Action::PageUp if detail => {
+            state.detail_scroll = state.detail_scroll.saturating_sub(state.page() as u16)
+        }
+        Action::PageDown if detail => {
+            state.detail_scroll = state.detail_scroll.saturating_add(state.page() as u16)
+        }
+        Action::First if detail => state.detail_scroll = 0,
+        Action::Up => state.move_selection(-1),
+        Action::Down => state.move_selection(1),
+        Action::PageUp => state.move_selection(-state.page()),
+        Action::PageDown => state.move_selection(state.page()),
+        Action::First => state.move_selection(isize::MIN / 2),
+        Action::Last => state.move_selection(isize::MAX / 2),
+        Action::ToggleFocus => {
+            state.focus = match state.focus {
+                Focus::Overview => Focus::Detail,
+                Focus::Detail => Focus::Overview,
+            }
+        }
+        Action::Filter => {
+            state.filter_editing = true;
+            state.focus = Focus::Overview;
+        }
+        Action::Back => {
+            if state.help {
+                state.help = false;
+            } else if state.focus == Focus::Detail {
+                state.focus = Focus::Overview;
+            } else if !state.filter.value().is_empty() {
+                state.filter.reset();
+                state.reselect();
+            }
+        }
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CiStep, Rollout, Workload};
+    use crate::registry::{Environment, Service, Settings};
+    use crossterm::event::{KeyCode, KeyModifiers};
+
+    fn registry(names: &[&str]) -> Arc<Registry> {
+        Arc::new(Registry {
+            path: "services.yaml".into(),
+            settings: Settings::default(),
+            services: names
+                .iter()
+                .map(|n| Service {
+                    name: n.to_string(),
+                    directory: format!("/src/{n}").into(),
+                    image: Some(format!("ghcr.io/acme/{n}")),
+                    dockerfile: None,
+                    k8s_name: n.to_string(),
+                    dev_host: None,
+                    pre_ship_cmd: None,
+                    shippable: true,
+                    shippable_reason: None,
+                    repo: None,
+                    workflow: "release.yml".into(),
+                    environments: Environment::defaults(),
+                    smoke: Vec::new(),
+                })
+                .collect(),
+        })
+    }
+
+    fn key(c: char) -> Msg {
+        Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+    }
+
+    fn code(code: KeyCode) -> Msg {
+        Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    #[test]
+    fn fresh_state_is_unknown_everywhere() {
+        let state = State::new(registry(&["api", "web"]), Mode::Interactive);
+        assert_eq!(state.envs, vec!["prod", "qa"]);
+        assert!(state.services[1]
+            .envs
+            .iter()
+            .all(|o| *o == EnvObservation::Unknown));
+        assert!(state.sources.is_empty());
+        assert_eq!(state.now, None);
+    }
+
+    #[test]
+    fn quit_keys_return_quit() {
+        let mut state = State::new(registry(&["api"]), Mode::Interactive);
+        assert_eq!(update(&mut state, key('q')), vec![Command::Quit]);
+        let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+        assert_eq!(update(&mut state, ctrl_c), vec![Command::Quit]);
+    }
+
+    #[test]
+    fn selection_moves_and_clamps() {
+        let mut state = State::new(registry(&["a", "b", "c"]), Mode::Interactive);
+        update(&mut state, key('j'));
+        update(&mut state, code(KeyCode::Down));
+        update(&mut state, key('j'));
+        assert_eq!(state.selected, 2);
+        update(&mut state, key('k'));
+        assert_eq!(state.selected, 1);
+        update(&mut state, key('g'));
+        assert_eq!(state.selected, 0);
+        update(&mut state, code(KeyCode::Up));
+        assert_eq!(state.selected, 0);
+        update(&mut state, code(KeyCode::End));
+        assert_eq!(state.selected, 2);
+    }
+
+    #[test]
+    fn filter_narrows_and_escape_clears() {
+        let mut state = State::new(registry(&["api", "web", "worker"]), Mode::Interactive);
+        update(&mut state, key('/'));
+        assert!(state.filter_editing);
+        update(&mut state, key('w'));
+        // `q` while typing is text, not quit.
+        assert!(update(&mut state, key('o')).is_empty());
+        assert_eq!(state.filter.value(), "wo");
+        assert_eq!(state.visible(), vec![2]);
+        assert_eq!(state.selected, 2, "selection follows the filter");
+        update(&mut state, code(KeyCode::Enter));
+        assert!(!state.filter_editing);
+        assert_eq!(state.visible(), vec![2]);
+        update(&mut state, code(KeyCode::Esc));
+        assert_eq!(state.visible(), vec![0, 1, 2]);
+        update(&mut state, key('/'));
+        update(&mut state, key('x'));
+        assert!(state.visible().is_empty());
+        update(&mut state, code(KeyCode::Esc));
+        assert!(!state.filter_editing);
+        assert_eq!(state.filter.value(), "");
+    }
+
+    #[test]
+    fn help_toggles_and_is_modal() {
+        let mut state = State::new(registry(&["a", "b"]), Mode::Interactive);
+        update(&mut state, key('?'));
+        assert!(state.help);
+        update(&mut state, key('j'));
+        assert_eq!(state.selected, 0, "keys under the overlay do nothing");
+        update(&mut state, code(KeyCode::Esc));
+        assert!(!state.help);
+        update(&mut state, key('?'));
+        assert_eq!(update(&mut state, key('q')), vec![Command::Quit]);
+    }
+
+    #[test]
+    fn enter_focuses_detail_where_arrows_scroll() {
+        let mut state = State::new(registry(&["a", "b"]), Mode::Interactive);
+        update(&mut state, code(KeyCode::Enter));
+        assert_eq!(state.focus, Focus::Detail);
+        update(&mut state, key('j'));
+        update(&mut state, key('j'));
+        assert_eq!(state.selected, 0);
+        assert_eq!(state.detail_scroll, 2);
+        update(&mut state, code(KeyCode::Tab));
+        assert_eq!(state.focus, Focus::Overview);
+        update(&mut state, code(KeyCode::Enter));
+        update(&mut state, code(KeyCode::Esc));
+        assert_eq!(state.focus, Focus::Overview);
+    }
+
+    #[test]
+    fn source_data_is_stored() {
+        let mut state = State::new(registry(&["api"]), Mode::Watch);
+        let workload = Workload {
+            image_tag: Some("v0.0.28".into()),
+            desired: 2,
+            ready: 2,
+            rollout: Rollout::Complete,
+            ..Workload::default()
+        };
+        update(
+            &mut state,
+            Msg::Workload {
+                service: "api".into(),
+                env: "qa".into(),
+                observation: EnvObservation::Live(workload.clone()),
+            },
+        );
+        assert_eq!(state.services[0].envs[1], EnvObservation::Live(workload));
+        // Unknown services and environments are ignored, not a panic.
+        update(
+            &mut state,
+            Msg::Workload {
+                service: "nope".into(),
+                env: "qa".into(),
+                observation: EnvObservation::Unknown,
+            },
+        );
+        update(
+            &mut state,
+            Msg::Workload {
+                service: "api".into(),
+                env: "staging".into(),
+                observation: EnvObservation::Unknown,
+            },
+        );
+        update(
+            &mut state,
+            Msg::GitHubError {
+                service: "api".into(),
+                message: "repo not found".into(),
+            },
+        );
+        assert_eq!(
+            state.services[0].github_error.as_deref(),
+            Some("repo not found")
+        );
+        update(
+            &mut state,
+            Msg::Releases {
+                service: "api".into(),
+                releases: vec![Release {
+                    tag: "v0.0.28".into(),
+                    latest: true,
+                    ..Release::default()
+                }],
+            },
+        );
+        assert_eq!(state.services[0].github_error, None);
+        assert_eq!(
+            state.services[0].latest_release().map(|r| r.tag.as_str()),
+            Some("v0.0.28")
+        );
+        update(
+            &mut state,
+            Msg::Runs {
+                service: "api".into(),
+                runs: vec![CiRun {
+                    id: 7,
+                    status: "in_progress".into(),
+                    ..CiRun::default()
+                }],
+            },
+        );
+        assert_eq!(state.services[0].latest_run().map(|r| r.id), Some(7));
+        update(
+            &mut state,
+            Msg::RateLimit(RateLimit {
+                limit: 5000,
+                remaining: 4990,
+                used: 10,
+                reset: 0,
+            }),
+        );
+        assert_eq!(state.rate_limit.as_ref().map(|r| r.remaining), Some(4990));
+        update(
+            &mut state,
+            Msg::Source(SourceId::GitHub, SourceStatus::Live),
+        );
+        assert_eq!(state.sources[&SourceId::GitHub], SourceStatus::Live);
+        update(&mut state, Msg::Tick(1_700_000_000));
+        assert_eq!(state.now, Some(1_700_000_000));
+    }
+
+    #[test]
+    fn jobs_snapshots_become_a_step_stream() {
+        let mut state = State::new(registry(&["api"]), Mode::Interactive);
+        let step = |n: u64, name: &str, status: &str, conclusion: Option<&str>| CiStep {
+            number: n,
+            name: name.into(),
+            status: status.into(),
+            conclusion: conclusion.map(Into::into),
+            started_at: (status != "queued").then(|| "2026-01-01T00:00:00Z".into()),
+            completed_at: (status == "completed").then(|| "2026-01-01T00:00:12Z".into()),
+        };
+        let job = |steps: Vec<CiStep>, status: &str| CiJob {
+            id: 1,
+            run_id: 9,
+            name: "ship".into(),
+            status: status.into(),
+            steps,
+            ..CiJob::default()
+        };
+        let jobs = |j| Msg::Jobs {
+            service: "api".into(),
+            run_id: 9,
+            jobs: vec![j],
+        };
+        update(
+            &mut state,
+            jobs(job(
+                vec![
+                    step(1, "Checkout", "in_progress", None),
+                    step(2, "Build", "queued", None),
+                ],
+                "in_progress",
+            )),
+        );
+        update(
+            &mut state,
+            jobs(job(
+                vec![
+                    step(1, "Checkout", "completed", Some("success")),
+                    step(2, "Build", "in_progress", None),
+                ],
+                "in_progress",
+            )),
+        );
+        // The same snapshot again adds nothing.
+        update(
+            &mut state,
+            jobs(job(
+                vec![
+                    step(1, "Checkout", "completed", Some("success")),
+                    step(2, "Build", "in_progress", None),
+                ],
+                "in_progress",
+            )),
+        );
+        let stream: Vec<String> = state.services[0]
+            .ci_stream
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(
+            stream,
+            vec![
+                "ship: job started",
+                "ship: Checkout started",
+                "ship: Checkout success (12s)",
+                "ship: Build started",
+            ]
+        );
+    }
+}

@@ -1,1 +1,378 @@
-//! (in progress)
+//! The simulated CI behind the sandbox GitHub API: which release activity
+//! types a create / publish / edit fires, whether a repository's workflow
+//! (`on: release: types`) listens to them, and the workflow runs themselves,
+//! whose steps advance on tokio tasks spawned by the GitHub API handlers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::gh::GithubApi;
+
+/// A release's publication state, as the activity-type rules need it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReleaseFlags {
+    pub draft: bool,
+    pub prerelease: bool,
+}
+
+/// Activity types fired by creating a release (GitHub's "release" event):
+/// a draft fires `created` only; a published release fires `created`,
+/// `published` and `released`, a published prerelease `created`, `published`
+/// and `prereleased`.
+pub fn create_activity(flags: ReleaseFlags) -> Vec<&'static str> {
+    if flags.draft {
+        vec!["created"]
+    } else if flags.prerelease {
+        vec!["created", "published", "prereleased"]
+    } else {
+        vec!["created", "published", "released"]
+    }
+}
+
+/// Activity types fired by editing a release from `before` to `after`:
+/// publishing a draft fires `published` and `released`/`prereleased`;
+/// turning a published release back into a draft fires `unpublished`; any
+/// other edit fires `edited`, plus `released` when a prerelease becomes a
+/// release (a promote).
+pub fn update_activity(before: ReleaseFlags, after: ReleaseFlags) -> Vec<&'static str> {
+    match (before.draft, after.draft) {
+        (true, false) => {
+            if after.prerelease {
+                vec!["published", "prereleased"]
+            } else {
+                vec!["published", "released"]
+            }
+        }
+        (false, true) => vec!["unpublished"],
+        (true, true) => vec!["edited"],
+        (false, false) => {
+            if before.prerelease && !after.prerelease {
+                vec!["edited", "released"]
+            } else {
+                vec!["edited"]
+            }
+        }
+    }
+}
+
+/// Whether an activity type can trigger a workflow at all for a release in
+/// this state: GitHub does not run workflows for `created`, `edited` or
+/// `deleted` of a draft release.
+pub fn can_trigger(activity: &str, release_is_draft: bool) -> bool {
+    !(release_is_draft && matches!(activity, "created" | "edited" | "deleted"))
+}
+
+/// The release activity types a workflow file listens to: `None` when it has
+/// no `release` trigger, `Some(vec![])` when it takes every type.
+/// Understands `on: release`, `on: [release, push]` and
+/// `on: {release: {types: [published]}}` (types as a list or one string).
+pub fn workflow_release_types(yaml: &str) -> Option<Vec<String>> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(yaml).ok()?;
+    // YAML 1.1 parsers read a bare `on` key as `true`; accept both spellings.
+    let on = doc
+        .get("on")
+        .or_else(|| doc.as_mapping()?.get(serde_yaml::Value::Bool(true)))?;
+    match on {
+        serde_yaml::Value::String(s) => (s == "release").then(Vec::new),
+        serde_yaml::Value::Sequence(items) => items
+            .iter()
+            .any(|v| v.as_str() == Some("release"))
+            .then(Vec::new),
+        serde_yaml::Value::Mapping(m) => {
+            let release = m.get("release")?;
+            let types = match release.get("types") {
+                None => return Some(Vec::new()),
+                Some(t) => t,
+            };
+            Some(match types {
+                serde_yaml::Value::String(s) => vec![s.clone()],
+                serde_yaml::Value::Sequence(items) => items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Whether a workflow with `types` (from [`workflow_release_types`]) runs for `activity`.
+pub fn workflow_listens(types: &Option<Vec<String>>, activity: &str) -> bool {
+    match types {
+        None => false,
+        Some(t) if t.is_empty() => true,
+        Some(t) => t.iter().any(|x| x == activity),
+    }
+}
+
+/// The steps of the demo release job, with their base duration in seconds
+/// (divided by the sandbox speed).
+pub const STEPS: [(&str, f64); 5] = [
+    ("Set up job", 1.0),
+    ("Checkout", 1.0),
+    ("Build and push image", 3.0),
+    ("Deploy to k3s", 2.0),
+    ("Complete job", 0.5),
+];
+const BUILD_STEP: usize = 2;
+const DEPLOY_STEP: usize = 3;
+/// How long a run waits in `queued` before a runner picks it up.
+const QUEUED_SECS: f64 = 0.5;
+
+/// One step of a job.
+#[derive(Clone, Debug)]
+pub struct StepRec {
+    pub name: String,
+    pub number: i64,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// The single job (`ship`) of a run attempt.
+#[derive(Clone, Debug)]
+pub struct JobRec {
+    pub id: u64,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub steps: Vec<StepRec>,
+}
+
+impl JobRec {
+    /// A fresh, queued job.
+    pub fn queued(id: u64, now: DateTime<Utc>) -> JobRec {
+        JobRec {
+            id,
+            status: "queued".into(),
+            conclusion: None,
+            created_at: now,
+            started_at: now,
+            completed_at: None,
+            steps: STEPS
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| StepRec {
+                    name: name.to_string(),
+                    number: i as i64 + 1,
+                    status: "queued".into(),
+                    conclusion: None,
+                    started_at: None,
+                    completed_at: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// A job that completed successfully at `end` (seeded history).
+    pub fn succeeded(id: u64, start: DateTime<Utc>) -> JobRec {
+        let mut job = JobRec::queued(id, start);
+        let mut t = start;
+        for (step, (_, secs)) in job.steps.iter_mut().zip(STEPS.iter()) {
+            step.status = "completed".into();
+            step.conclusion = Some("success".into());
+            step.started_at = Some(t);
+            t += chrono::Duration::milliseconds((secs * 1000.0) as i64);
+            step.completed_at = Some(t);
+        }
+        job.status = "completed".into();
+        job.conclusion = Some("success".into());
+        job.completed_at = Some(t);
+        job
+    }
+}
+
+/// A workflow run (one attempt's worth of state; re-runs bump `run_attempt`).
+#[derive(Clone, Debug)]
+pub struct RunRec {
+    pub id: u64,
+    pub run_number: u64,
+    pub run_attempt: u32,
+    /// The activity type that started it (`published`, `released`, ...).
+    pub activity: String,
+    pub head_sha: String,
+    /// For release events GitHub reports the tag as the head branch.
+    pub head_branch: String,
+    pub head_message: String,
+    pub head_timestamp: DateTime<Utc>,
+    pub display_title: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub run_started_at: DateTime<Utc>,
+    /// The release as the event payload carried it.
+    pub release_id: u64,
+    pub tag: String,
+    pub prerelease: bool,
+    pub job: JobRec,
+}
+
+/// The namespace a release's deploy step targets: prerelease → `qa`, else `default`.
+pub fn namespace_for(prerelease: bool) -> &'static str {
+    if prerelease {
+        "qa"
+    } else {
+        "default"
+    }
+}
+
+fn scaled(secs: f64, speed: f64) -> Duration {
+    Duration::from_secs_f64((secs / speed.max(0.01)).max(0.0))
+}
+
+/// Drive attempt `attempt` of run `run_id` in repository `repo` to completion.
+/// Stops quietly if the run was re-run (a newer attempt took over) or deleted.
+pub fn spawn_run(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
+    tokio::spawn(async move {
+        drive(api, repo, run_id, attempt).await;
+    });
+}
+
+async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
+    let speed = api.speed();
+    tokio::time::sleep(scaled(QUEUED_SECS, speed)).await;
+    // Pick up the run: in_progress, job started.
+    let Some((service, image, k8s_name, tag, prerelease)) =
+        api.with_run(&repo, run_id, attempt, |rec, run| {
+            let now = Utc::now();
+            run.status = "in_progress".into();
+            run.run_started_at = now;
+            run.updated_at = now;
+            run.job.status = "in_progress".into();
+            run.job.started_at = now;
+            (
+                rec.service.clone(),
+                rec.image.clone(),
+                rec.k8s_name.clone(),
+                run.tag.clone(),
+                run.prerelease,
+            )
+        })
+    else {
+        return;
+    };
+    let mut failed = false;
+    for (i, (_, secs)) in STEPS.iter().enumerate() {
+        let last = i == STEPS.len() - 1;
+        if failed && !last {
+            let alive = api.with_run(&repo, run_id, attempt, |_, run| {
+                let step = &mut run.job.steps[i];
+                step.status = "completed".into();
+                step.conclusion = Some("skipped".into());
+            });
+            if alive.is_none() {
+                return;
+            }
+            continue;
+        }
+        let alive = api.with_run(&repo, run_id, attempt, |_, run| {
+            let now = Utc::now();
+            let step = &mut run.job.steps[i];
+            step.status = "in_progress".into();
+            step.started_at = Some(now);
+            run.updated_at = now;
+        });
+        if alive.is_none() {
+            return;
+        }
+        tokio::time::sleep(scaled(*secs, speed)).await;
+        let ok = match i {
+            BUILD_STEP => !api.faults().build_fails(&service),
+            DEPLOY_STEP => {
+                let ns = namespace_for(prerelease);
+                let reference = format!("{image}:{tag}");
+                match api.deploy().set_image(ns, &k8s_name, &reference) {
+                    Ok(()) => true,
+                    Err(err) => {
+                        tracing::warn!(%repo, run_id, %ns, "deploy step failed: {err}");
+                        false
+                    }
+                }
+            }
+            _ => true,
+        };
+        let alive = api.with_run(&repo, run_id, attempt, |_, run| {
+            let now = Utc::now();
+            let step = &mut run.job.steps[i];
+            step.status = "completed".into();
+            step.conclusion = Some(if ok { "success" } else { "failure" }.into());
+            step.completed_at = Some(now);
+            run.updated_at = now;
+        });
+        if alive.is_none() {
+            return;
+        }
+        failed |= !ok;
+    }
+    api.with_run(&repo, run_id, attempt, |_, run| {
+        let now = Utc::now();
+        let conclusion = if failed { "failure" } else { "success" };
+        run.job.status = "completed".into();
+        run.job.conclusion = Some(conclusion.into());
+        run.job.completed_at = Some(now);
+        run.status = "completed".into();
+        run.conclusion = Some(conclusion.into());
+        run.updated_at = now;
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PUBLISHED: ReleaseFlags = ReleaseFlags {
+        draft: false,
+        prerelease: false,
+    };
+    const PRE: ReleaseFlags = ReleaseFlags {
+        draft: false,
+        prerelease: true,
+    };
+    const DRAFT: ReleaseFlags = ReleaseFlags {
+        draft: true,
+        prerelease: false,
+    };
+
+    #[test]
+    fn activity_types_follow_github() {
+        assert_eq!(create_activity(DRAFT), ["created"]);
+        assert_eq!(
+            create_activity(PUBLISHED),
+            ["created", "published", "released"]
+        );
+        assert_eq!(
+            create_activity(PRE),
+            ["created", "published", "prereleased"]
+        );
+        assert_eq!(update_activity(DRAFT, PUBLISHED), ["published", "released"]);
+        assert_eq!(update_activity(PRE, PUBLISHED), ["edited", "released"]);
+        assert_eq!(update_activity(PUBLISHED, DRAFT), ["unpublished"]);
+        assert_eq!(update_activity(PUBLISHED, PUBLISHED), ["edited"]);
+        assert!(!can_trigger("created", true));
+        assert!(can_trigger("created", false));
+    }
+
+    #[test]
+    fn workflow_triggers_parse() {
+        let t = workflow_release_types("on:\n  release:\n    types: [published]\n");
+        assert_eq!(t, Some(vec!["published".to_string()]));
+        assert!(workflow_listens(&t, "published"));
+        assert!(!workflow_listens(&t, "released"));
+        let all = workflow_release_types("on: release\n");
+        assert!(workflow_listens(&all, "edited"));
+        let list = workflow_release_types("on: [push, release]\n");
+        assert!(workflow_listens(&list, "released"));
+        let one = workflow_release_types("on:\n  release:\n    types: released\n");
+        assert!(workflow_listens(&one, "released"));
+        let none = workflow_release_types("on:\n  push:\n    branches: [main]\n");
+        assert!(!workflow_listens(&none, "published"));
+        assert_eq!(workflow_release_types("not: [valid"), None);
+    }
+}

@@ -1,1 +1,112 @@
-//! (in progress)
+//! The sandbox control API (`HEARTH_SANDBOX_URL`, its own loopback listener):
+//! the request journal (`GET/DELETE /requests`) and faults on demand
+//! (`GET/POST/DELETE /faults`). Served on the sandbox's tokio tasks; the
+//! reference is docs/sandbox.md.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Fault, Faults, Journal};
+
+/// What the control API serves from.
+#[derive(Clone)]
+pub struct Control {
+    pub journal: Arc<Journal>,
+    pub faults: Arc<Faults>,
+    /// URLs shown by `GET /`.
+    pub kube_url: String,
+    pub github_url: String,
+}
+
+/// Filters of `GET /requests`.
+#[derive(Debug, Deserialize)]
+struct RequestsQuery {
+    /// RFC 3339 time: only entries answered at or after it.
+    since: Option<String>,
+    /// `kube` or `github`.
+    api: Option<String>,
+}
+
+async fn index(State(c): State<Control>) -> Response {
+    Json(json!({
+        "kube_url": c.kube_url,
+        "github_url": c.github_url,
+        "endpoints": ["GET /requests", "DELETE /requests", "GET /faults", "POST /faults", "DELETE /faults"],
+    }))
+    .into_response()
+}
+
+async fn get_requests(State(c): State<Control>, Query(q): Query<RequestsQuery>) -> Response {
+    let since = match q.since.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+        None => None,
+        Some(Ok(t)) => Some(t.with_timezone(&chrono::Utc)),
+        Some(Err(e)) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": format!("since must be an RFC 3339 time (2026-01-02T03:04:05Z): {e}")})),
+            )
+                .into_response()
+        }
+    };
+    let entries: Vec<_> = c
+        .journal
+        .entries()
+        .into_iter()
+        .filter(|e| q.api.as_deref().is_none_or(|a| a == e.api))
+        .filter(|e| {
+            since
+                .is_none_or(|s| chrono::DateTime::parse_from_rfc3339(&e.time).is_ok_and(|t| t >= s))
+        })
+        .collect();
+    Json(entries).into_response()
+}
+
+async fn clear_requests(State(c): State<Control>) -> StatusCode {
+    c.journal.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn get_faults(State(c): State<Control>) -> Response {
+    Json(c.faults.active()).into_response()
+}
+
+async fn post_fault(State(c): State<Control>, body: axum::body::Bytes) -> Response {
+    match serde_json::from_slice::<Fault>(&body) {
+        Ok(fault) => {
+            c.faults.apply(fault.clone());
+            (StatusCode::CREATED, Json(fault)).into_response()
+        }
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({
+                "error": format!("not a fault: {e}"),
+                "expected": "{\"kind\": \"build_fail\"|\"migration_fail\" (+ \"service\"), \"github_error\"|\"rate_limit\" (+ \"seconds\"), \"slow\" (+ \"ms\"), \"drop_watches\", \"malformed\" (+ \"path\")}",
+            })),
+        )
+            .into_response(),
+    }
+}
+
+async fn clear_faults(State(c): State<Control>) -> StatusCode {
+    c.faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+/// The HTTP routes of the control API.
+pub fn router(control: Control) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/requests", get(get_requests).delete(clear_requests))
+        .route(
+            "/faults",
+            get(get_faults).post(post_fault).delete(clear_faults),
+        )
+        .with_state(control)
+}

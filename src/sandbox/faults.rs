@@ -128,3 +128,49 @@ impl Faults {
         self.drop_watches.subscribe()
     }
 }
+
+impl Faults {
+    /// The faults in force now (time-limited ones with their seconds left),
+    /// for `GET /faults`. `DropWatches` is instantaneous and never listed.
+    pub fn active(&self) -> Vec<Fault> {
+        let s = self.set.lock().expect("faults lock");
+        let now = Instant::now();
+        let left = |until: Option<Instant>| {
+            until
+                .and_then(|t| t.checked_duration_since(now))
+                .map(|d| d.as_secs_f64().ceil() as u64)
+        };
+        let mut out: Vec<Fault> = Vec::new();
+        let mut build: Vec<_> = s.build_fail.iter().cloned().collect();
+        build.sort();
+        out.extend(
+            build
+                .into_iter()
+                .map(|service| Fault::BuildFail { service }),
+        );
+        let mut migration: Vec<_> = s.migration_fail.iter().cloned().collect();
+        migration.sort();
+        out.extend(
+            migration
+                .into_iter()
+                .map(|service| Fault::MigrationFail { service }),
+        );
+        if let Some(seconds) = left(s.github_error_until) {
+            out.push(Fault::GithubError { seconds });
+        }
+        if let Some(seconds) = left(s.rate_limit_until) {
+            out.push(Fault::RateLimit { seconds });
+        }
+        if !s.slow.is_zero() {
+            out.push(Fault::Slow {
+                ms: s.slow.as_millis() as u64,
+            });
+        }
+        out.extend(
+            s.malformed
+                .iter()
+                .map(|path| Fault::Malformed { path: path.clone() }),
+        );
+        out
+    }
+}

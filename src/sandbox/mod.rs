@@ -15,6 +15,18 @@ pub mod repos;
 pub use faults::{Fault, Faults};
 pub use journal::{Journal, JournalEntry};
 
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use k8s::Cluster;
+
 /// A demo service as the sandbox seeds it into both APIs and into git.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DemoService {
@@ -42,10 +54,369 @@ pub trait DeployTarget: Send + Sync + 'static {
     fn set_image(&self, namespace: &str, deployment: &str, image: &str) -> Result<(), String>;
 }
 
-/// `hearth sandbox`: prepare `args.dir` and serve until interrupted.
+/// How to start the sandbox.
+pub struct SandboxOptions {
+    /// Folder to prepare: services.yaml, repos/, origins/, kubeconfig, env.
+    pub dir: PathBuf,
+    /// Speed factor for CI steps and rollouts (2 = twice as fast).
+    pub speed: f64,
+    /// `Some(n)`: `n` services named `svc-001...`; `None`: the default handful.
+    pub services: Option<usize>,
+    /// Where the CI deploy step sets images; default: the sandbox cluster.
+    /// Tests put a recording fake here.
+    pub deploy: Option<Arc<dyn DeployTarget>>,
+    /// Shared faults; default: fresh ones.
+    pub faults: Option<Arc<Faults>>,
+}
+
+impl SandboxOptions {
+    /// Options for `dir` with the default services at normal speed.
+    pub fn new(dir: impl Into<PathBuf>) -> SandboxOptions {
+        SandboxOptions {
+            dir: dir.into(),
+            speed: 1.0,
+            services: None,
+            deploy: None,
+            faults: None,
+        }
+    }
+}
+
+/// A running sandbox. Dropping it asks the servers to stop; [`SandboxHandle::shutdown`]
+/// also waits for them.
+pub struct SandboxHandle {
+    /// The prepared folder (absolute).
+    pub dir: PathBuf,
+    /// Base URL of the Kubernetes API.
+    pub kube_url: String,
+    /// Base URL of the GitHub API (`GITHUB_API_URL`).
+    pub github_url: String,
+    /// Base URL of the control API (`HEARTH_SANDBOX_URL`).
+    pub control_url: String,
+    /// The sandbox GitHub token (`GH_TOKEN`). Never log it.
+    pub token: String,
+    /// `KEY=value` pairs of DIR/env, in order.
+    pub env: Vec<(String, String)>,
+    pub cluster: Arc<Cluster>,
+    pub github: Arc<gh::GithubApi>,
+    pub faults: Arc<Faults>,
+    pub journal: Arc<Journal>,
+    /// The demo services seeded into both APIs.
+    pub services: Vec<DemoService>,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SandboxHandle {
+    // Hand-written: the token must not reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxHandle")
+            .field("dir", &self.dir)
+            .field("kube_url", &self.kube_url)
+            .field("github_url", &self.github_url)
+            .field("control_url", &self.control_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SandboxHandle {
+    /// `DIR/services.yaml`.
+    pub fn services_path(&self) -> PathBuf {
+        self.dir.join("services.yaml")
+    }
+
+    /// `DIR/kubeconfig`.
+    pub fn kubeconfig_path(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    /// `DIR/env`.
+    pub fn env_path(&self) -> PathBuf {
+        self.dir.join("env")
+    }
+
+    /// The env file's lines (`export KEY=value`), as printed on start.
+    pub fn env_lines(&self) -> Vec<String> {
+        env_lines(&self.env)
+    }
+
+    /// Stop the servers: open connections get a moment to finish, then are cut.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for task in std::mem::take(&mut self.tasks) {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for SandboxHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+fn env_lines(env: &[(String, String)]) -> Vec<String> {
+    env.iter()
+        .map(|(k, v)| format!("export {k}={}", shell_quote(v)))
+        .collect()
+}
+
+/// Quote for `sh` only when needed, so plain paths and URLs stay readable.
+fn shell_quote(v: &str) -> String {
+    let plain = v
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-:+=@,%".contains(c));
+    if plain && !v.is_empty() {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', r"'\''"))
+    }
+}
+
+/// A fresh random token for the sandbox GitHub API.
+fn new_token() -> String {
+    let bytes: [u8; 20] = rand::random();
+    format!("ghs_sandbox{}", hex::encode(bytes))
+}
+
+/// A kubeconfig for the sandbox Kubernetes API at `server`.
+fn kubeconfig_yaml(server: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: hearth-sandbox
+  cluster:
+    server: {server}
+contexts:
+- name: hearth-sandbox
+  context:
+    cluster: hearth-sandbox
+    namespace: default
+    user: hearth-sandbox
+current-context: hearth-sandbox
+preferences: {{}}
+users:
+- name: hearth-sandbox
+  user: {{}}
+"
+    )
+}
+
+/// The sandbox registry: every demo service plus one non-shippable one.
+fn registry_yaml(repos: &[repos::DemoRepo], github_url: &str, default_set: bool) -> String {
+    let mut out = String::new();
+    out.push_str("# hearth sandbox registry, written by `hearth sandbox`.\n");
+    out.push_str("# Every service's repo is served by the sandbox GitHub API.\n");
+    out.push_str("hearth:\n");
+    out.push_str(&format!("  github_owner: {}\n", repos::OWNER));
+    out.push_str(&format!("  api_url: {github_url}\n"));
+    if default_set {
+        let names: Vec<&str> = repos.iter().map(|r| r.service.name.as_str()).collect();
+        out.push_str(&format!("  ship_all: [{}]\n", names.join(", ")));
+    }
+    for r in repos {
+        let s = &r.service;
+        out.push_str(&format!(
+            "{name}:\n  directory: repos/{name}\n  image: {image}\n  dockerfile: Dockerfile\n  k8s_name: {k8s}\n  pre_ship_cmd: ./test.sh\n  repo: {repo}\n  workflow: release.yml\n",
+            name = s.name,
+            image = s.image,
+            k8s = r.k8s_name,
+            repo = s.repo,
+        ));
+    }
+    out.push_str(&format!(
+        "{name}:\n  directory: repos/{name}\n  shippable: false\n  shippable_reason: published by the docs team's own pipeline, not by hearth\n",
+        name = repos::NON_SHIPPABLE
+    ));
+    out
+}
+
+/// Write `contents` to `path` through a temporary file, so a reader polling
+/// for the file never sees it half written.
+fn write_atomic(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+async fn bind() -> anyhow::Result<(TcpListener, String)> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding a loopback port")?;
+    let url = format!("http://{}", listener.local_addr()?);
+    Ok((listener, url))
+}
+
+/// Prepare `opts.dir` and serve the Kubernetes, GitHub and control APIs on
+/// three 127.0.0.1 ports. Needs a multi-threaded tokio runtime. DIR/env is
+/// written last, so once it exists everything it names is ready.
+pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
+    if !(opts.speed.is_finite() && opts.speed > 0.0) {
+        bail!("--speed must be a positive number, not {}", opts.speed);
+    }
+    if opts.services == Some(0) {
+        bail!("--services must be at least 1");
+    }
+    fs::create_dir_all(&opts.dir).with_context(|| format!("creating {}", opts.dir.display()))?;
+    let dir = opts
+        .dir
+        .canonicalize()
+        .with_context(|| format!("resolving {}", opts.dir.display()))?;
+    for sub in ["repos", "origins", "services.yaml", "env"] {
+        if dir.join(sub).exists() {
+            bail!(
+                "{} already holds a sandbox ({sub} exists); remove it or pick another --dir",
+                dir.display()
+            );
+        }
+    }
+    let demo = repos::demo_services(opts.services, &dir);
+    let git_demo = demo.clone();
+    let git_dir = dir.clone();
+    let git_task = tokio::task::spawn_blocking(move || repos::create_all(&git_dir, &git_demo));
+
+    let (kube_listener, kube_url) = bind().await?;
+    let (gh_listener, github_url) = bind().await?;
+    let (control_listener, control_url) = bind().await?;
+    let histories = git_task.await.context("git setup")??;
+
+    let journal = Arc::new(Journal::default());
+    let faults = opts.faults.unwrap_or_default();
+    let services: Vec<DemoService> = demo.iter().map(|r| r.service.clone()).collect();
+    let cluster = Cluster::new(&services, opts.speed, faults.clone(), journal.clone());
+    let deploy: Arc<dyn DeployTarget> = match opts.deploy {
+        Some(d) => d,
+        None => cluster.clone(),
+    };
+    let token = new_token();
+    let github = gh::GithubApi::new(
+        github_url.clone(),
+        token.clone(),
+        opts.speed,
+        &demo,
+        &histories,
+        journal.clone(),
+        faults.clone(),
+        deploy,
+    );
+    let control = control::Control {
+        journal: journal.clone(),
+        faults: faults.clone(),
+        kube_url: kube_url.clone(),
+        github_url: github_url.clone(),
+    };
+
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let serve = |listener: TcpListener, router: axum::Router, name: &'static str| {
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            };
+            if let Err(err) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!("sandbox {name} API stopped: {err}");
+            }
+        })
+    };
+    let tasks = vec![
+        serve(kube_listener, k8s::router(cluster.clone()), "kube"),
+        serve(gh_listener, gh::router(github.clone()), "github"),
+        serve(control_listener, control::router(control), "control"),
+    ];
+
+    write_atomic(&dir.join("kubeconfig"), &kubeconfig_yaml(&kube_url))?;
+    write_atomic(
+        &dir.join("services.yaml"),
+        &registry_yaml(&demo, &github_url, opts.services.is_none()),
+    )?;
+    let path_string = |p: PathBuf| p.to_string_lossy().into_owned();
+    let env = vec![
+        (
+            "KUBECONFIG".to_string(),
+            path_string(dir.join("kubeconfig")),
+        ),
+        ("GITHUB_API_URL".to_string(), github_url.clone()),
+        ("GH_TOKEN".to_string(), token.clone()),
+        (
+            "HEARTH_SERVICES".to_string(),
+            path_string(dir.join("services.yaml")),
+        ),
+        ("HEARTH_SANDBOX_URL".to_string(), control_url.clone()),
+    ];
+    let mut env_text = env_lines(&env).join("\n");
+    env_text.push('\n');
+    write_atomic(&dir.join("env"), &env_text)?;
+
+    Ok(SandboxHandle {
+        dir,
+        kube_url,
+        github_url,
+        control_url,
+        token,
+        env,
+        cluster,
+        github,
+        faults,
+        journal,
+        services,
+        stop,
+        tasks,
+    })
+}
+
+/// `hearth sandbox`: prepare `args.dir`, print the env lines and serve until
+/// SIGINT or SIGTERM.
 pub fn run_cli(
     _global: &crate::cli::GlobalOpts,
-    _args: &crate::cli::SandboxArgs,
-) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("hearth sandbox: under construction")
+    args: &crate::cli::SandboxArgs,
+) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let mut opts = SandboxOptions::new(&args.dir);
+        opts.speed = args.speed;
+        opts.services = args.services;
+        let handle = start(opts).await?;
+        for line in handle.env_lines() {
+            println!("{line}");
+        }
+        eprintln!(
+            "hearth sandbox: {} services ready in {} (load the env with: set -a; . {}/env; set +a). Ctrl-C stops.",
+            handle.services.len(),
+            handle.dir.display(),
+            handle.dir.display()
+        );
+        wait_for_signal().await?;
+        eprintln!("hearth sandbox: stopping");
+        handle.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("listening for SIGINT")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
 }

@@ -1,1 +1,141 @@
-//! Rendering: pure functions from `State` to a frame.
+//! Rendering: pure functions from `State` (and the `Theme`) to a frame, one
+//! module per view. Runs on the main task inside `Terminal::draw`; it never
+//! awaits, locks, reads the clock or does IO. UI-only state (the overview's
+//! scroll offset) lives in [`ViewState`].
+
+pub mod detail;
+pub mod help;
+pub mod overview;
+pub mod status;
+pub mod theme;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::Span;
+use ratatui::widgets::Block;
+use ratatui::Frame;
+
+pub use theme::{Theme, ThemeError};
+
+use crate::app::{Focus, State};
+use crate::model::{EnvObservation, Rollout};
+
+/// UI-only state that survives between frames.
+#[derive(Clone, Debug, Default)]
+pub struct ViewState {
+    /// First visible row of the overview table.
+    pub overview_offset: usize,
+}
+
+/// Width from which the detail pane sits beside the overview instead of below it.
+const SIDE_BY_SIDE: u16 = 180;
+
+/// Draw the whole screen.
+pub fn draw(frame: &mut Frame, state: &State, view: &mut ViewState, theme: &Theme) {
+    let area = frame.area();
+    frame.render_widget(Block::new().style(theme.base), area);
+    let show_filter = state.filter_editing || !state.filter.value().is_empty();
+    let [title, body, filter, status_bar] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(u16::from(show_filter)),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+
+    status::draw_title(frame, title, state, theme);
+    let (overview, detail) = split_body(body, state);
+    overview::draw(frame, overview, state, view, theme);
+    detail::draw(frame, detail, state, theme);
+    if show_filter {
+        status::draw_filter(frame, filter, state, theme);
+    }
+    status::draw_status(frame, status_bar, state, theme);
+    if state.help {
+        help::draw(frame, area, state, theme);
+    }
+}
+
+/// Overview and detail areas: side by side on very wide screens, stacked
+/// otherwise, with the overview no taller than its rows need.
+fn split_body(body: Rect, state: &State) -> (Rect, Rect) {
+    if body.width >= SIDE_BY_SIDE {
+        let [o, d] =
+            Layout::horizontal([Constraint::Percentage(58), Constraint::Fill(1)]).areas(body);
+        return (o, d);
+    }
+    let rows = state.visible().len().max(1) as u16 + 3;
+    let share = if state.focus == Focus::Detail { 35 } else { 50 };
+    let cap = (body.height * share / 100).max(6);
+    let [o, d] =
+        Layout::vertical([Constraint::Length(rows.min(cap)), Constraint::Fill(1)]).areas(body);
+    (o, d)
+}
+
+/// Icon and style for a rollout state.
+pub fn rollout_icon<'a>(rollout: &Rollout, theme: &Theme) -> (&'a str, Style) {
+    match rollout {
+        Rollout::Complete => ("✓", theme.ok),
+        Rollout::Progressing(_) => ("⟳", theme.running),
+        Rollout::Failed(_) => ("✗", theme.error),
+    }
+}
+
+/// Short word for a rollout state.
+pub fn rollout_word(rollout: &Rollout) -> &'static str {
+    match rollout {
+        Rollout::Complete => "complete",
+        Rollout::Progressing(_) => "rolling out",
+        Rollout::Failed(_) => "failed",
+    }
+}
+
+/// The one-word state of an observation that has no workload.
+pub fn observation_word<'a>(obs: &EnvObservation, theme: &Theme) -> Option<Span<'a>> {
+    match obs {
+        EnvObservation::Unknown => Some(Span::styled("unknown", theme.muted)),
+        EnvObservation::Missing { .. } => Some(Span::styled("missing", theme.warn)),
+        EnvObservation::Error { .. } => Some(Span::styled("error", theme.error)),
+        EnvObservation::Live(_) => None,
+    }
+}
+
+/// Icon and style for a GitHub status/conclusion pair.
+pub fn ci_icon(status: &str, conclusion: Option<&str>, theme: &Theme) -> (&'static str, Style) {
+    match (status, conclusion) {
+        ("completed", Some(c)) if crate::app::ci::is_good(c) => {
+            if c == "success" {
+                ("✓", theme.ok)
+            } else {
+                ("-", theme.muted)
+            }
+        }
+        ("completed", _) => ("✗", theme.error),
+        ("in_progress", _) => ("●", theme.running),
+        _ => ("○", theme.muted),
+    }
+}
+
+/// `HH:MM:SS` (UTC) of an RFC 3339 timestamp.
+pub fn clock_of(ts: Option<&str>) -> Option<String> {
+    let secs = crate::app::ci::parse_time(ts)?;
+    clock_of_unix(secs)
+}
+
+/// `HH:MM:SS` (UTC) of unix seconds.
+pub fn clock_of_unix(secs: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp(secs, 0).map(|t| t.format("%H:%M:%S").to_string())
+}
+
+/// Cut a string to `width` characters, marking the cut with `…`.
+pub fn truncate(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out: String = s.chars().take(width - 1).collect();
+    out.push('…');
+    out
+}

@@ -1,0 +1,1067 @@
+//! The HTTP surface of the sandbox Kubernetes API (axum handlers, one task
+//! per request): discovery, list/get/watch with selectors and Table output,
+//! PUT/PATCH with optimistic concurrency, DELETE, and pod logs. Every request
+//! is journalled (api "kube") and the active faults (delay, malformed
+//! bodies, dropped watches) are honoured here.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use chrono::Utc;
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::patch::{self, PatchKind};
+use super::selector::{FieldSelector, LabelSelector};
+use super::store::{meta_mut, ChangeType, Kind, WriteError};
+use super::table::{self, IncludeObject};
+use super::{logs, normalize, Cluster};
+
+/// The HTTP routes of the Kubernetes API. Serve on its own 127.0.0.1 port.
+pub fn router(cluster: Arc<Cluster>) -> Router {
+    Router::new().fallback(handle).with_state(cluster)
+}
+
+/// Largest request body accepted (PUT/PATCH of one object).
+const MAX_BODY: usize = 8 * 1024 * 1024;
+
+async fn handle(State(c): State<Arc<Cluster>>, req: Request) -> Response {
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let path = uri.path().to_string();
+    let path_and_query = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| path.clone());
+    let query: HashMap<String, String> = uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let headers = req.headers().clone();
+    let body = axum::body::to_bytes(req.into_body(), MAX_BODY)
+        .await
+        .unwrap_or_default();
+    let delay = c.faults.delay();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let req = Req {
+        method: &method,
+        query: &query,
+        headers: &headers,
+        body: &body,
+    };
+    let mut resp = dispatch(&c, &path, &req).await;
+    if c.faults.malformed(&path) {
+        let status = resp.status();
+        resp = Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                "{\"kind\": \"Status\", \"apiVersion\": [truncated",
+            ))
+            .expect("static response");
+    }
+    c.journal.record(
+        "kube",
+        method.as_str(),
+        &path_and_query,
+        resp.status().as_u16(),
+        false,
+    );
+    resp
+}
+
+/// The parts of a request the handlers need.
+struct Req<'a> {
+    method: &'a Method,
+    query: &'a HashMap<String, String>,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
+}
+
+impl Req<'_> {
+    fn q(&self, key: &str) -> Option<&str> {
+        self.query
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    fn flag(&self, key: &str) -> bool {
+        matches!(self.q(key), Some("1" | "true" | "True"))
+    }
+
+    fn wants_table(&self) -> bool {
+        self.headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("as=Table"))
+    }
+}
+
+fn json_response(status: StatusCode, v: &Value) -> Response {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(serde_json::to_vec(v).unwrap_or_default()))
+        .expect("valid response")
+}
+
+/// A `Status` failure, as the apiserver answers errors.
+fn status_error(code: u16, reason: &str, message: &str, details: Option<Value>) -> Response {
+    let mut v = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    });
+    if let Some(d) = details {
+        v["details"] = d;
+    }
+    json_response(
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        &v,
+    )
+}
+
+fn not_found(kind: Kind, name: &str) -> Response {
+    status_error(
+        404,
+        "NotFound",
+        &format!("{} \"{name}\" not found", kind.qualified()),
+        Some(json!({"name": name, "group": kind.group(), "kind": kind.plural()})),
+    )
+}
+
+fn no_route() -> Response {
+    status_error(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+        Some(
+            json!({"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]}),
+        ),
+    )
+}
+
+fn bad_request(message: &str) -> Response {
+    status_error(400, "BadRequest", message, None)
+}
+
+fn write_error(kind: Kind, name: &str, e: WriteError) -> Response {
+    match e {
+        WriteError::NotFound => not_found(kind, name),
+        WriteError::AlreadyExists => status_error(
+            409,
+            "AlreadyExists",
+            &format!("{} \"{name}\" already exists", kind.qualified()),
+            Some(json!({"name": name, "group": kind.group(), "kind": kind.plural()})),
+        ),
+        WriteError::Conflict(msg) => status_error(
+            409,
+            "Conflict",
+            &msg,
+            Some(json!({"name": name, "group": kind.group(), "kind": kind.plural()})),
+        ),
+    }
+}
+
+async fn dispatch(c: &Arc<Cluster>, path: &str, req: &Req<'_>) -> Response {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let get = req.method == Method::GET;
+    match segs.as_slice() {
+        ["version"] if get => json_response(StatusCode::OK, &version()),
+        ["healthz" | "livez" | "readyz"] if get => Response::new(Body::from("ok")),
+        ["api"] if get => json_response(
+            StatusCode::OK,
+            &json!({
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]
+            }),
+        ),
+        ["apis"] if get => json_response(
+            StatusCode::OK,
+            &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [apps_group()]}),
+        ),
+        ["apis", "apps"] if get => {
+            let mut g = apps_group();
+            g["kind"] = json!("APIGroup");
+            g["apiVersion"] = json!("v1");
+            json_response(StatusCode::OK, &g)
+        }
+        ["api", "v1"] if get => json_response(StatusCode::OK, &resource_list("")),
+        ["apis", "apps", "v1"] if get => json_response(StatusCode::OK, &resource_list("apps")),
+        ["api", "v1", rest @ ..] => resource(c, "", rest, req).await,
+        ["apis", "apps", "v1", rest @ ..] => resource(c, "apps", rest, req).await,
+        _ => no_route(),
+    }
+}
+
+fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "33",
+        "gitVersion": "v1.33.0-hearth-sandbox",
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "go1.24.0",
+        "compiler": "gc",
+        "platform": "linux/amd64"
+    })
+}
+
+fn apps_group() -> Value {
+    json!({
+        "name": "apps",
+        "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
+        "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}
+    })
+}
+
+/// An APIResourceList for a group ("" = core/v1).
+fn resource_list(group: &str) -> Value {
+    let mut resources = Vec::new();
+    for kind in Kind::ALL.into_iter().filter(|k| k.group() == group) {
+        let writable = !matches!(kind, Kind::Namespace | Kind::Event);
+        let verbs: Vec<&str> = if kind == Kind::Deployment {
+            vec![
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ]
+        } else if writable {
+            vec!["delete", "get", "list", "patch", "update", "watch"]
+        } else {
+            vec!["get", "list", "watch"]
+        };
+        let mut r = json!({
+            "name": kind.plural(),
+            "singularName": kind.singular(),
+            "namespaced": kind.namespaced(),
+            "kind": kind.kind(),
+            "verbs": verbs,
+            "shortNames": kind.short_names(),
+        });
+        if matches!(kind, Kind::Pod | Kind::Deployment | Kind::ReplicaSet) {
+            r["categories"] = json!(["all"]);
+        }
+        resources.push(r);
+        if writable {
+            resources.push(json!({
+                "name": format!("{}/status", kind.plural()),
+                "singularName": "",
+                "namespaced": true,
+                "kind": kind.kind(),
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
+        if kind == Kind::Deployment {
+            resources.push(json!({
+                "name": "deployments/scale", "singularName": "", "namespaced": true,
+                "group": "autoscaling", "version": "v1", "kind": "Scale",
+                "verbs": ["get", "patch", "update"]
+            }));
+        }
+        if kind == Kind::Pod {
+            resources.push(json!({
+                "name": "pods/log", "singularName": "", "namespaced": true,
+                "kind": "Pod", "verbs": ["get"]
+            }));
+        }
+    }
+    let gv = if group.is_empty() {
+        "v1".to_string()
+    } else {
+        format!("{group}/v1")
+    };
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
+}
+
+/// Where a resource request points.
+struct Target<'a> {
+    kind: Kind,
+    ns: Option<&'a str>,
+    name: Option<&'a str>,
+    sub: Option<&'a str>,
+}
+
+fn parse_target<'a>(group: &str, rest: &[&'a str]) -> Option<Target<'a>> {
+    let (ns, plural, name, sub) = match *rest {
+        [plural] => (None, plural, None, None),
+        ["namespaces", name] => (None, "namespaces", Some(name), None),
+        ["namespaces", ns, plural] => (Some(ns), plural, None, None),
+        ["namespaces", ns, plural, name] => (Some(ns), plural, Some(name), None),
+        ["namespaces", ns, plural, name, sub] => (Some(ns), plural, Some(name), Some(sub)),
+        _ => return None,
+    };
+    let kind = Kind::from_plural(plural)?;
+    if kind.group() != group || (!kind.namespaced() && ns.is_some()) {
+        return None;
+    }
+    if kind.namespaced() && name.is_some() && ns.is_none() {
+        return None;
+    }
+    Some(Target {
+        kind,
+        ns,
+        name,
+        sub,
+    })
+}
+
+async fn resource(c: &Arc<Cluster>, group: &str, rest: &[&str], req: &Req<'_>) -> Response {
+    let Some(t) = parse_target(group, rest) else {
+        return no_route();
+    };
+    match (req.method.clone(), t.name, t.sub) {
+        (Method::GET, None, None) => {
+            if req.flag("watch") {
+                watch(c, &t, req)
+            } else {
+                list(c, &t, req)
+            }
+        }
+        (Method::GET, Some(name), None | Some("status")) => get_one(c, &t, name, req),
+        (Method::GET, Some(name), Some("log")) if t.kind == Kind::Pod => {
+            pod_log(c, t.ns.unwrap_or("default"), name, req)
+        }
+        (Method::GET | Method::PUT | Method::PATCH, Some(name), Some("scale"))
+            if t.kind == Kind::Deployment =>
+        {
+            scale(c, &t, name, req)
+        }
+        (Method::PUT, Some(name), None | Some("status")) => write(c, &t, name, req, None),
+        (Method::PATCH, Some(name), None | Some("status")) => {
+            let ct = req
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            match PatchKind::from_content_type(ct) {
+                Some(pk) => write(c, &t, name, req, Some(pk)),
+                None => status_error(
+                    415,
+                    "UnsupportedMediaType",
+                    &format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {ct:?})"),
+                    None,
+                ),
+            }
+        }
+        (Method::DELETE, Some(name), None) => delete(c, &t, name),
+        (Method::POST, None, None) if t.kind == Kind::Deployment && t.ns.is_some() => {
+            create_deployment(c, t.ns.unwrap_or("default"), req)
+        }
+        _ => status_error(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+            None,
+        ),
+    }
+}
+
+/// Parsed list/watch filters.
+struct Filter {
+    labels: LabelSelector,
+    fields: FieldSelector,
+}
+
+impl Filter {
+    fn parse(req: &Req<'_>) -> Result<Filter, Box<Response>> {
+        let labels = LabelSelector::parse(req.q("labelSelector").unwrap_or(""))
+            .map_err(|e| Box::new(bad_request(&format!("invalid labelSelector: {e}"))))?;
+        let fields = FieldSelector::parse(req.q("fieldSelector").unwrap_or(""))
+            .map_err(|e| Box::new(bad_request(&format!("invalid fieldSelector: {e}"))))?;
+        Ok(Filter { labels, fields })
+    }
+
+    fn matches(&self, obj: &Value) -> bool {
+        self.labels.matches(obj) && self.fields.matches(obj)
+    }
+}
+
+fn list(c: &Arc<Cluster>, t: &Target<'_>, req: &Req<'_>) -> Response {
+    let filter = match Filter::parse(req) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let inner = c.lock();
+    let items: Vec<&Value> = inner
+        .store
+        .list(t.kind, t.ns)
+        .into_iter()
+        .filter(|o| filter.matches(o))
+        .collect();
+    let rv = inner.store.resource_version().to_string();
+    let body = if req.wants_table() {
+        let include = IncludeObject::parse(req.q("includeObject"));
+        table::table(t.kind, &items, &rv, include, true, Utc::now())
+    } else {
+        json!({
+            "kind": format!("{}List", t.kind.kind()),
+            "apiVersion": t.kind.api_version(),
+            "metadata": {"resourceVersion": rv},
+            "items": items,
+        })
+    };
+    drop(inner);
+    json_response(StatusCode::OK, &body)
+}
+
+fn get_one(c: &Arc<Cluster>, t: &Target<'_>, name: &str, req: &Req<'_>) -> Response {
+    let inner = c.lock();
+    let Some(obj) = inner.store.get(t.kind, t.ns.unwrap_or(""), name) else {
+        return not_found(t.kind, name);
+    };
+    let body = if req.wants_table() {
+        let include = IncludeObject::parse(req.q("includeObject"));
+        let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or("");
+        table::table(t.kind, &[obj], rv, include, true, Utc::now())
+    } else {
+        obj.clone()
+    };
+    drop(inner);
+    json_response(StatusCode::OK, &body)
+}
+
+/// PUT (`patch` None) or PATCH of one object or its status.
+fn write(
+    c: &Arc<Cluster>,
+    t: &Target<'_>,
+    name: &str,
+    req: &Req<'_>,
+    patch_kind: Option<PatchKind>,
+) -> Response {
+    if matches!(t.kind, Kind::Namespace | Kind::Event) {
+        return status_error(
+            405,
+            "MethodNotAllowed",
+            "the sandbox serves this resource read-only",
+            None,
+        );
+    }
+    let body: Value = match serde_json::from_slice(req.body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(&format!("invalid JSON body: {e}")),
+    };
+    let ns = t.ns.unwrap_or("default");
+    let mut inner = c.lock();
+    let Some(current) = inner.store.get(t.kind, ns, name).cloned() else {
+        return not_found(t.kind, name);
+    };
+    let (mut new, expected_rv) = match patch_kind {
+        None => {
+            if !body.is_object() {
+                return bad_request("the body must be a JSON object");
+            }
+            if body["metadata"]["name"].as_str().is_some_and(|n| n != name) {
+                return bad_request(&format!(
+                    "the name of the object ({}) does not match the name on the URL ({name})",
+                    body["metadata"]["name"].as_str().unwrap_or("")
+                ));
+            }
+            let rv = body["metadata"]["resourceVersion"]
+                .as_str()
+                .map(str::to_string);
+            (body.clone(), rv)
+        }
+        Some(pk) => match patch::apply(&current, pk, &body) {
+            Ok(v) => {
+                let rv = body
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                (v, rv)
+            }
+            Err(e) => {
+                return status_error(422, "Invalid", &e, None);
+            }
+        },
+    };
+    // Identity is the URL's; status belongs to the status subresource and
+    // spec/metadata to the main resource, as in Kubernetes.
+    {
+        let meta = meta_mut(&mut new);
+        meta.insert("name".into(), json!(name));
+        if t.kind.namespaced() {
+            meta.insert("namespace".into(), json!(ns));
+        }
+        meta.insert("uid".into(), current["metadata"]["uid"].clone());
+        meta.insert(
+            "resourceVersion".into(),
+            current["metadata"]["resourceVersion"].clone(),
+        );
+    }
+    if t.sub == Some("status") {
+        let status = new["status"].clone();
+        new = current.clone();
+        new["status"] = status;
+    } else if !current["status"].is_null() {
+        new["status"] = current["status"].clone();
+    }
+    let new = match normalize(t.kind, new) {
+        Ok(v) => v,
+        Err(e) => {
+            return status_error(
+                422,
+                "Invalid",
+                &format!("{} \"{name}\" is invalid: {e}", t.kind.qualified()),
+                None,
+            )
+        }
+    };
+    match inner.store.update(t.kind, new, expected_rv.as_deref()) {
+        Ok(obj) => {
+            match t.kind {
+                Kind::Deployment => c.touch(&mut inner, ns, name),
+                Kind::ReplicaSet | Kind::Pod => touch_owner(c, &mut inner, &obj),
+                _ => {}
+            }
+            drop(inner);
+            json_response(StatusCode::OK, &obj)
+        }
+        Err(e) => write_error(t.kind, name, e),
+    }
+}
+
+/// POST a Deployment (`kubectl create deployment`), with the defaults the
+/// apiserver would fill in.
+fn create_deployment(c: &Arc<Cluster>, ns: &str, req: &Req<'_>) -> Response {
+    let ct = req
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    if ct.contains("protobuf") {
+        return status_error(
+            415,
+            "UnsupportedMediaType",
+            "the sandbox accepts JSON bodies only (application/json)",
+            None,
+        );
+    }
+    let mut obj = match serde_json::from_slice::<Value>(req.body) {
+        Ok(v) if v.is_object() => v,
+        Ok(_) => return bad_request("the body must be a JSON object"),
+        Err(e) => return bad_request(&format!("invalid JSON body: {e}")),
+    };
+    let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '.');
+    if !valid {
+        return status_error(
+            422,
+            "Invalid",
+            &format!("Deployment.apps \"{name}\" is invalid: metadata.name: Invalid value: a lowercase RFC 1123 subdomain is required"),
+            None,
+        );
+    }
+    meta_mut(&mut obj).insert("namespace".into(), json!(ns));
+    for field in ["uid", "resourceVersion", "generation", "creationTimestamp"] {
+        meta_mut(&mut obj).remove(field);
+    }
+    let spec = &mut obj["spec"];
+    if spec["replicas"].is_null() {
+        spec["replicas"] = json!(1);
+    }
+    if spec["strategy"].is_null() {
+        spec["strategy"] = json!({"type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
+    }
+    if spec["progressDeadlineSeconds"].is_null() {
+        spec["progressDeadlineSeconds"] = json!(600);
+    }
+    if spec["revisionHistoryLimit"].is_null() {
+        spec["revisionHistoryLimit"] = json!(10);
+    }
+    obj["status"] = json!({});
+    let obj = match normalize(Kind::Deployment, obj) {
+        Ok(v) => v,
+        Err(e) => {
+            return status_error(
+                422,
+                "Invalid",
+                &format!("Deployment.apps \"{name}\" is invalid: {e}"),
+                None,
+            )
+        }
+    };
+    let mut inner = c.lock();
+    match inner.store.create(Kind::Deployment, obj) {
+        Ok(obj) => {
+            c.touch(&mut inner, ns, &name);
+            json_response(StatusCode::CREATED, &obj)
+        }
+        Err(e) => write_error(Kind::Deployment, &name, e),
+    }
+}
+
+/// The `autoscaling/v1` Scale view of a deployment.
+fn scale_of(dep: &Value) -> Value {
+    let selector: Vec<String> = dep["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+        .collect();
+    let m = &dep["metadata"];
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
+            "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
+        "spec": {"replicas": dep["spec"]["replicas"]},
+        "status": {"replicas": dep["status"]["replicas"].as_i64().unwrap_or(0),
+            "selector": selector.join(",")}
+    })
+}
+
+/// GET/PUT/PATCH `deployments/{name}/scale` (`kubectl scale`).
+fn scale(c: &Arc<Cluster>, t: &Target<'_>, name: &str, req: &Req<'_>) -> Response {
+    let ns = t.ns.unwrap_or("default");
+    let mut inner = c.lock();
+    let Some(dep) = inner.store.get(Kind::Deployment, ns, name).cloned() else {
+        return not_found(Kind::Deployment, name);
+    };
+    let current = scale_of(&dep);
+    if req.method == Method::GET {
+        return json_response(StatusCode::OK, &current);
+    }
+    let body: Value = match serde_json::from_slice(req.body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(&format!("invalid JSON body: {e}")),
+    };
+    let wanted = if req.method == Method::PUT {
+        body
+    } else {
+        let ct = req
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let Some(pk) = PatchKind::from_content_type(ct) else {
+            return status_error(
+                415,
+                "UnsupportedMediaType",
+                &format!("unsupported patch type {ct:?}"),
+                None,
+            );
+        };
+        match patch::apply(&current, pk, &body) {
+            Ok(v) => v,
+            Err(e) => return status_error(422, "Invalid", &e, None),
+        }
+    };
+    let Some(replicas) = wanted["spec"]["replicas"].as_i64().filter(|r| *r >= 0) else {
+        return status_error(
+            422,
+            "Invalid",
+            "spec.replicas must be a non-negative integer",
+            None,
+        );
+    };
+    let expected = wanted["metadata"]["resourceVersion"]
+        .as_str()
+        .map(str::to_string);
+    let mut new = dep.clone();
+    new["spec"]["replicas"] = json!(replicas);
+    match inner
+        .store
+        .update(Kind::Deployment, new, expected.as_deref())
+    {
+        Ok(obj) => {
+            c.touch(&mut inner, ns, name);
+            json_response(StatusCode::OK, &scale_of(&obj))
+        }
+        Err(e) => write_error(Kind::Deployment, name, e),
+    }
+}
+
+/// Wake the controller for the deployment that owns a ReplicaSet or Pod.
+fn touch_owner(c: &Cluster, inner: &mut super::Inner, obj: &Value) {
+    let ns = obj["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let mut cur = obj.clone();
+    for _ in 0..2 {
+        let Some(owner) = cur["metadata"]["ownerReferences"]
+            .as_array()
+            .and_then(|o| o.first())
+            .cloned()
+        else {
+            return;
+        };
+        let owner_name = owner["name"].as_str().unwrap_or("").to_string();
+        match owner["kind"].as_str() {
+            Some("Deployment") => {
+                c.touch(inner, &ns, &owner_name);
+                return;
+            }
+            Some("ReplicaSet") => match inner.store.get(Kind::ReplicaSet, &ns, &owner_name) {
+                Some(rs) => cur = rs.clone(),
+                None => return,
+            },
+            _ => return,
+        }
+    }
+}
+
+fn delete(c: &Arc<Cluster>, t: &Target<'_>, name: &str) -> Response {
+    let ns = t.ns.unwrap_or("");
+    let mut inner = c.lock();
+    let Some(obj) = inner.store.get(t.kind, ns, name).cloned() else {
+        return not_found(t.kind, name);
+    };
+    match t.kind {
+        Kind::Pod => {
+            // Pods terminate gracefully; the controller removes them.
+            let at = Utc::now() + chrono::Duration::milliseconds((c.scaled(1.0) * 1000.0) as i64);
+            let key = (ns.to_string(), name.to_string());
+            let result = match inner.pods.get_mut(&key) {
+                Some(clock) => {
+                    clock.deleting_at = Some(at);
+                    let mut pod = obj.clone();
+                    meta_mut(&mut pod)
+                        .insert("deletionTimestamp".into(), json!(super::rfc3339(at)));
+                    inner.store.update(Kind::Pod, pod, None)
+                }
+                None => inner.store.delete(Kind::Pod, ns, name),
+            };
+            touch_owner(c, &mut inner, &obj);
+            match result {
+                Ok(v) => json_response(StatusCode::OK, &v),
+                Err(e) => write_error(t.kind, name, e),
+            }
+        }
+        Kind::Deployment => {
+            // Cascade to ReplicaSets and Pods, like background deletion.
+            let dep_uid = obj["metadata"]["uid"].clone();
+            let rss: Vec<Value> = inner
+                .store
+                .list_prefix(Kind::ReplicaSet, ns, &format!("{name}-"))
+                .into_iter()
+                .filter(|rs| rs["metadata"]["ownerReferences"][0]["uid"] == dep_uid)
+                .cloned()
+                .collect();
+            for rs in rss {
+                let rs_name = rs["metadata"]["name"].as_str().unwrap_or("").to_string();
+                let pods: Vec<String> = inner
+                    .store
+                    .list_prefix(Kind::Pod, ns, &format!("{rs_name}-"))
+                    .into_iter()
+                    .filter(|p| p["metadata"]["ownerReferences"][0]["uid"] == rs["metadata"]["uid"])
+                    .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_string))
+                    .collect();
+                for p in pods {
+                    let _ = inner.store.delete(Kind::Pod, ns, &p);
+                    inner.pods.remove(&(ns.to_string(), p));
+                }
+                let _ = inner.store.delete(Kind::ReplicaSet, ns, &rs_name);
+            }
+            match inner.store.delete(Kind::Deployment, ns, name) {
+                Ok(v) => json_response(StatusCode::OK, &v),
+                Err(e) => write_error(t.kind, name, e),
+            }
+        }
+        _ => match inner.store.delete(t.kind, ns, name) {
+            Ok(v) => json_response(StatusCode::OK, &v),
+            Err(e) => write_error(t.kind, name, e),
+        },
+    }
+}
+
+type Chunk = Result<Bytes, Infallible>;
+
+fn stream_response(rx: mpsc::Receiver<Chunk>, content_type: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CACHE_CONTROL, "no-cache, private")
+        .body(Body::from_stream(ReceiverStream::new(rx)))
+        .expect("valid response")
+}
+
+fn line(v: &Value) -> Bytes {
+    let mut b = serde_json::to_vec(v).unwrap_or_default();
+    b.push(b'\n');
+    Bytes::from(b)
+}
+
+/// How often a watch that allows bookmarks gets one.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
+/// Watches end after this long unless the client asked otherwise.
+const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
+
+fn watch(c: &Arc<Cluster>, t: &Target<'_>, req: &Req<'_>) -> Response {
+    let filter = match Filter::parse(req) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let kind = t.kind;
+    let ns = t.ns.map(str::to_string);
+    let as_table = req.wants_table();
+    let include = IncludeObject::parse(req.q("includeObject"));
+    let timeout = req
+        .q("timeoutSeconds")
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_WATCH_TIMEOUT);
+    let bookmarks = req.flag("allowWatchBookmarks");
+    let send_initial = req.flag("sendInitialEvents");
+    let rv_param = match req.q("resourceVersion") {
+        None | Some("0") => None,
+        Some(s) => match s.parse::<u64>() {
+            Ok(v) => Some(v),
+            Err(_) => return bad_request(&format!("invalid resourceVersion {s:?}")),
+        },
+    };
+    let in_scope =
+        move |k: Kind, obj_ns: &str| k == kind && ns.as_deref().is_none_or(|n| n == obj_ns);
+    // Snapshot and subscribe under one lock so no change falls in between.
+    let (initial, mut changes, start_rv, gone) = {
+        let inner = c.lock();
+        let rx = inner.store.subscribe();
+        let cur = inner.store.resource_version();
+        match rv_param {
+            Some(rv) if !send_initial => match inner.store.changes_since(rv) {
+                Some(chs) => {
+                    let evs: Vec<(ChangeType, Value)> = chs
+                        .iter()
+                        .filter(|ch| in_scope(ch.kind, &ch.namespace) && filter.matches(&ch.object))
+                        .map(|ch| (ch.ctype, ch.object.clone()))
+                        .collect();
+                    (evs, rx, cur, None)
+                }
+                None => (Vec::new(), rx, cur, Some(rv)),
+            },
+            _ => {
+                let evs = inner
+                    .store
+                    .list(kind, t.ns)
+                    .into_iter()
+                    .filter(|o| filter.matches(o))
+                    .map(|o| (ChangeType::Added, o.clone()))
+                    .collect();
+                (evs, rx, cur, None)
+            }
+        }
+    };
+    let (tx, rx) = mpsc::channel::<Chunk>(512);
+    let mut drops = c.faults.watch_drops();
+    drops.borrow_and_update();
+    tokio::spawn(async move {
+        if let Some(rv) = gone {
+            let err = json!({"type": "ERROR", "object": {
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": format!("too old resource version: {rv} ({start_rv})"),
+                "reason": "Expired", "code": 410
+            }});
+            let _ = tx.send(Ok(line(&err))).await;
+            return;
+        }
+        let mut first = true;
+        let mut encode = |ctype: &str, obj: &Value| {
+            let object = if as_table {
+                let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or("");
+                let t = table::table(kind, &[obj], rv, include, first, Utc::now());
+                first = false;
+                t
+            } else {
+                obj.clone()
+            };
+            line(&json!({"type": ctype, "object": object}))
+        };
+        for (ctype, obj) in &initial {
+            if tx.send(Ok(encode(ctype.as_str(), obj))).await.is_err() {
+                return;
+            }
+        }
+        let bookmark = |rv: u64, initial_end: bool| {
+            let mut meta = json!({"resourceVersion": rv.to_string()});
+            if initial_end {
+                meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+            }
+            line(&json!({"type": "BOOKMARK", "object": {
+                "kind": kind.kind(), "apiVersion": kind.api_version(), "metadata": meta
+            }}))
+        };
+        let mut last_rv = start_rv;
+        if send_initial && bookmarks && tx.send(Ok(bookmark(last_rv, true))).await.is_err() {
+            return;
+        }
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut ticker = tokio::time::interval(BOOKMARK_EVERY);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                ch = changes.recv() => match ch {
+                    Ok(ch) => {
+                        last_rv = ch.rv;
+                        if in_scope(ch.kind, &ch.namespace) && filter.matches(&ch.object) {
+                            let bytes = encode(ch.ctype.as_str(), &ch.object);
+                            if tx.send(Ok(bytes)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    // A watcher too slow to keep up is closed; clients re-list.
+                    Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = drops.changed() => return,
+                _ = &mut deadline => return,
+                _ = ticker.tick(), if bookmarks => {
+                    if tx.send(Ok(bookmark(last_rv, false))).await.is_err() {
+                        return;
+                    }
+                }
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    stream_response(rx, "application/json")
+}
+
+fn pod_log(c: &Arc<Cluster>, ns: &str, name: &str, req: &Req<'_>) -> Response {
+    let (clock, container) = {
+        let inner = c.lock();
+        let Some(pod) = inner.store.get(Kind::Pod, ns, name) else {
+            return not_found(Kind::Pod, name);
+        };
+        let names = |list: &str| -> Vec<String> {
+            pod["spec"][list]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["name"].as_str().map(str::to_string))
+                .collect()
+        };
+        let apps = names("containers");
+        let inits = names("initContainers");
+        let container = match req.q("container") {
+            Some(cn) => cn.to_string(),
+            None if apps.len() == 1 => apps[0].clone(),
+            None => {
+                return bad_request(&format!(
+                    "a container name must be specified for pod {name}, choose one of: [{}]",
+                    apps.join(" ")
+                ))
+            }
+        };
+        if !apps.contains(&container) && !inits.contains(&container) {
+            return bad_request(&format!(
+                "container {container} is not valid for pod {name}"
+            ));
+        }
+        if apps.contains(&container) {
+            let waiting = pod["status"]["containerStatuses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| s["name"] == container.as_str())
+                .and_then(|s| s["state"]["waiting"]["reason"].as_str().map(str::to_string));
+            let pending = pod["status"]["containerStatuses"].is_null();
+            if let Some(reason) = waiting.or(pending.then(|| "ContainerCreating".to_string())) {
+                return bad_request(&format!(
+                    "container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"
+                ));
+            }
+        }
+        let Some(clock) = inner.pods.get(&(ns.to_string(), name.to_string())).cloned() else {
+            return bad_request(&format!("pod {name} has no logs"));
+        };
+        (clock, container)
+    };
+    let speed = c.speed;
+    let now = Utc::now();
+    let since = req
+        .q("sinceSeconds")
+        .and_then(|s| s.parse::<i64>().ok())
+        .map(|s| now - chrono::Duration::seconds(s));
+    let timestamps = req.flag("timestamps");
+    let tail = req.q("tailLines").and_then(|s| s.parse::<usize>().ok());
+    let mut lines: Vec<logs::Line> = logs::lines(name, &clock, &container, speed, 0, now)
+        .into_iter()
+        .filter(|l| since.is_none_or(|s| l.time >= s))
+        .collect();
+    if let Some(n) = tail {
+        let skip = lines.len().saturating_sub(n);
+        lines.drain(..skip);
+    }
+    let render = move |l: &logs::Line| {
+        if timestamps {
+            format!(
+                "{} {}\n",
+                l.time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                l.text
+            )
+        } else {
+            format!("{}\n", l.text)
+        }
+    };
+    let next = lines.last().map(|l| l.index + 1);
+    let head: String = lines.iter().map(&render).collect();
+    if !req.flag("follow") {
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(Body::from(head))
+            .expect("valid response");
+    }
+    let (tx, rx) = mpsc::channel::<Chunk>(64);
+    let c = c.clone();
+    let ns = ns.to_string();
+    let name = name.to_string();
+    tokio::spawn(async move {
+        if !head.is_empty() && tx.send(Ok(Bytes::from(head))).await.is_err() {
+            return;
+        }
+        let mut from = next.unwrap_or_else(|| {
+            logs::lines(&name, &clock, &container, speed, 0, now)
+                .last()
+                .map_or(0, |l| l.index + 1)
+        });
+        let pace = Duration::from_secs_f64(logs::interval(speed));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(pace) => {}
+                _ = tx.closed() => return,
+            }
+            // The stream ends with the pod, as a container's log does.
+            let alive = c.lock().pods.contains_key(&(ns.clone(), name.clone()));
+            let new = logs::lines(&name, &clock, &container, speed, from, Utc::now());
+            if let Some(l) = new.last() {
+                from = l.index + 1;
+            }
+            let chunk: String = new.iter().map(&render).collect();
+            if !chunk.is_empty() && tx.send(Ok(Bytes::from(chunk))).await.is_err() {
+                return;
+            }
+            if !alive {
+                return;
+            }
+        }
+    });
+    stream_response(rx, "text/plain")
+}

@@ -1,0 +1,1193 @@
+//! The deployment and replica-set controllers of the sandbox cluster, run
+//! as one tokio task spawned by `Cluster::new`: template changes become new
+//! (or reused) ReplicaSets, rolling updates honour maxSurge/maxUnavailable
+//! with Kubernetes' rounding, pods walk Pending → Init (migrate) →
+//! PodInitializing → Running → Ready on a clock scaled by the cluster's
+//! speed, and Deployment status and conditions follow what really happened.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::store::{meta_mut, obj_name, Kind};
+use super::{image_tag, rfc3339, tick, Cluster, Inner};
+
+/// Simulated seconds (at speed 1) of each pod phase.
+/// Simulated seconds a new pod waits before its first container starts.
+pub(crate) const PENDING: f64 = 0.5;
+/// Simulated seconds one run of the migrate init container takes.
+pub(crate) const MIGRATE: f64 = 1.5;
+/// Simulated seconds between init done and the app container running.
+pub(crate) const INITIALIZING: f64 = 0.5;
+/// Simulated seconds the app container runs before it is ready.
+pub(crate) const STARTING: f64 = 1.5;
+/// Simulated seconds a deleted pod stays Terminating.
+const TERMINATING: f64 = 1.0;
+/// At most this many Events are kept; older ones are deleted.
+const MAX_EVENTS: usize = 3000;
+const REVISION: &str = "deployment.kubernetes.io/revision";
+const HASH_LABEL: &str = "pod-template-hash";
+
+/// What the controller knows about a pod beyond its object: when it was
+/// created and whether its migration is doomed.
+#[derive(Clone, Debug)]
+pub(crate) struct PodClock {
+    pub created: DateTime<Utc>,
+    pub migrate_fails: bool,
+    /// Name and image of the pod's (first) init container, the migration.
+    pub init: Option<(String, String)>,
+    pub deleting_at: Option<DateTime<Utc>>,
+    /// Last status signature written, so unchanged pods are not rewritten.
+    pub stage_key: String,
+    /// Earliest moment logs are generated from (seeded pods start mid-life).
+    pub log_from: DateTime<Utc>,
+    pub app: String,
+    pub image: String,
+    pub ip: String,
+}
+
+/// The controller loop: reconcile active deployments every tick, or sooner
+/// when a write wakes it. Ends when the cluster is dropped.
+pub(crate) async fn run(cluster: Weak<Cluster>) {
+    loop {
+        let Some(c) = cluster.upgrade() else { return };
+        step(&c, Utc::now());
+        let notified = c.wake.notified();
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep(tick()) => {}
+        }
+    }
+}
+
+fn step(c: &Arc<Cluster>, now: DateTime<Utc>) {
+    let mut inner = c.lock();
+    let keys: Vec<(String, String)> = inner.active.iter().cloned().collect();
+    for (ns, name) in keys {
+        if !reconcile(c, &mut inner, &ns, &name, now, false) {
+            inner.active.remove(&(ns.clone(), name.clone()));
+            inner.progress_at.remove(&(ns, name));
+        }
+    }
+}
+
+/// Bring a freshly seeded deployment to a finished rollout at once.
+pub(crate) fn seed_rollout(
+    c: &Cluster,
+    inner: &mut Inner,
+    ns: &str,
+    name: &str,
+    at: DateTime<Utc>,
+) {
+    reconcile(c, inner, ns, name, at, true);
+}
+
+fn int(v: &Value) -> i64 {
+    v.as_i64().unwrap_or(0)
+}
+
+fn uid(v: &Value) -> String {
+    v["metadata"]["uid"].as_str().unwrap_or("").to_string()
+}
+
+fn revision(v: &Value) -> i64 {
+    v["metadata"]["annotations"][REVISION]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn owned_by(v: &Value, owner_uid: &str) -> bool {
+    v["metadata"]["ownerReferences"]
+        .as_array()
+        .is_some_and(|refs| refs.iter().any(|r| r["uid"] == owner_uid))
+}
+
+/// A template as the deployment holds it: the ReplicaSet's own template
+/// minus its `pod-template-hash` label.
+fn strip_hash(template: &Value) -> Value {
+    let mut t = template.clone();
+    if let Some(labels) = t["metadata"]["labels"].as_object_mut() {
+        labels.remove(HASH_LABEL);
+    }
+    t
+}
+
+/// Serialise with sorted keys so equal templates hash equally.
+fn canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            let sorted: BTreeMap<_, _> = m.iter().collect();
+            out.push('{');
+            for (k, v) in sorted {
+                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                out.push(':');
+                canonical(v, out);
+                out.push(',');
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for v in a {
+                canonical(v, out);
+                out.push(',');
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// Kubernetes-looking template hash: digits of a 32-bit hash mapped through
+/// the alphabet Kubernetes uses for generated names.
+pub(crate) fn template_hash(template: &Value) -> String {
+    let mut s = String::new();
+    canonical(template, &mut s);
+    let digest = Sha256::digest(s.as_bytes());
+    let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    safe_encode(&n.to_string())
+}
+
+const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+fn safe_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| ALPHANUMS[b as usize % ALPHANUMS.len()] as char)
+        .collect()
+}
+
+fn random_suffix(inner: &mut Inner) -> String {
+    inner.counter += 1;
+    let mut x = inner
+        .counter
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .rotate_left(17);
+    (0..5)
+        .map(|_| {
+            let c = ALPHANUMS[(x % ALPHANUMS.len() as u64) as usize] as char;
+            x /= ALPHANUMS.len() as u64;
+            c
+        })
+        .collect()
+}
+
+/// Resolve an intOrString like `25%` against `total`, rounding up or down.
+fn int_or_percent(v: &Value, total: i64, round_up: bool, default_pct: f64) -> i64 {
+    let pct = match v {
+        Value::Number(n) => return n.as_i64().unwrap_or(0),
+        Value::String(s) => match s.strip_suffix('%') {
+            Some(p) => p.trim().parse::<f64>().unwrap_or(default_pct),
+            None => return s.trim().parse().unwrap_or(0),
+        },
+        _ => default_pct,
+    };
+    let x = pct * total as f64 / 100.0;
+    if round_up {
+        x.ceil() as i64
+    } else {
+        x.floor() as i64
+    }
+}
+
+/// Record a core/v1 Event about an object, keeping at most `MAX_EVENTS`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record_event(
+    inner: &mut Inner,
+    ns: &str,
+    kind: Kind,
+    name: &str,
+    obj_uid: &str,
+    etype: &str,
+    reason: &str,
+    message: &str,
+    component: &str,
+    now: DateTime<Utc>,
+) {
+    inner.counter += 1;
+    let ename = format!("{name}.{:016x}", 0x1870_0000_0000_0000u64 + inner.counter);
+    let ts = rfc3339(now);
+    let ev = json!({
+        "metadata": {"name": ename, "namespace": ns, "creationTimestamp": ts},
+        "involvedObject": {
+            "kind": kind.kind(), "namespace": ns, "name": name, "uid": obj_uid,
+            "apiVersion": kind.api_version()
+        },
+        "reason": reason,
+        "message": message,
+        "source": {"component": component},
+        "firstTimestamp": ts,
+        "lastTimestamp": ts,
+        "count": 1,
+        "type": etype,
+        "reportingComponent": component,
+        "reportingInstance": ""
+    });
+    if inner.store.create(Kind::Event, ev).is_ok() {
+        inner.events.push_back((ns.to_string(), ename));
+    }
+    while inner.events.len() > MAX_EVENTS {
+        if let Some((ons, oname)) = inner.events.pop_front() {
+            let _ = inner.store.delete(Kind::Event, &ons, &oname);
+        }
+    }
+}
+
+/// One reconcile pass over a deployment. Returns whether it still needs
+/// attention (a rollout or pod transition in progress).
+pub(crate) fn reconcile(
+    c: &Cluster,
+    inner: &mut Inner,
+    ns: &str,
+    name: &str,
+    now: DateTime<Utc>,
+    seeding: bool,
+) -> bool {
+    let Some(dep) = inner.store.get(Kind::Deployment, ns, name).cloned() else {
+        return false;
+    };
+    let dep_uid = uid(&dep);
+    let replicas = dep["spec"]["replicas"].as_i64().unwrap_or(1).max(0);
+    let template = dep["spec"]["template"].clone();
+    let key = (ns.to_string(), name.to_string());
+
+    // 1. The ReplicaSets of this deployment, and which one is "new".
+    let mut rss: Vec<Value> = inner
+        .store
+        .list_prefix(Kind::ReplicaSet, ns, &format!("{name}-"))
+        .into_iter()
+        .filter(|rs| owned_by(rs, &dep_uid))
+        .cloned()
+        .collect();
+    let max_rev = rss.iter().map(revision).max().unwrap_or(0);
+    let new_idx = match rss
+        .iter()
+        .position(|rs| strip_hash(&rs["spec"]["template"]) == template)
+    {
+        Some(i) => {
+            if revision(&rss[i]) < max_rev {
+                // A rollback to an older template: its ReplicaSet becomes
+                // the newest revision, as in Kubernetes.
+                let old_rev = revision(&rss[i]);
+                let ann = meta_mut(&mut rss[i])
+                    .entry("annotations")
+                    .or_insert_with(|| json!({}));
+                ann[REVISION] = json!((max_rev + 1).to_string());
+                let history = match ann["deployment.kubernetes.io/revision-history"].as_str() {
+                    Some(h) if !h.is_empty() => format!("{h},{old_rev}"),
+                    _ => old_rev.to_string(),
+                };
+                ann["deployment.kubernetes.io/revision-history"] = json!(history);
+            }
+            i
+        }
+        None => {
+            let hash = template_hash(&template);
+            let rs = new_replica_set(&dep, &template, &hash, max_rev + 1, now);
+            match inner.store.create(Kind::ReplicaSet, rs) {
+                Ok(rs) => {
+                    rss.push(rs);
+                    rss.len() - 1
+                }
+                Err(_) => return true,
+            }
+        }
+    };
+    let new_name = obj_name(&rss[new_idx]).to_string();
+    let new_rev = revision(&rss[new_idx]);
+    let change_cause = dep["metadata"]["annotations"]["kubernetes.io/change-cause"].clone();
+    if !change_cause.is_null() {
+        let ann = meta_mut(&mut rss[new_idx])
+            .entry("annotations")
+            .or_insert_with(|| json!({}));
+        ann["kubernetes.io/change-cause"] = change_cause;
+    }
+
+    // 2. Pods: advance their clocks, finish terminations.
+    let mut pods: Vec<Vec<Value>> = Vec::with_capacity(rss.len());
+    let mut transitions = false;
+    for rs in &rss {
+        let rs_uid = uid(rs);
+        let rs_pods: Vec<Value> = inner
+            .store
+            .list_prefix(Kind::Pod, ns, &format!("{}-", obj_name(rs)))
+            .into_iter()
+            .filter(|p| owned_by(p, &rs_uid))
+            .cloned()
+            .collect();
+        let mut kept = Vec::new();
+        for pod in rs_pods {
+            let pkey = (ns.to_string(), obj_name(&pod).to_string());
+            let Some(clock) = inner.pods.get(&pkey).cloned() else {
+                kept.push(pod);
+                continue;
+            };
+            if let Some(at) = clock.deleting_at {
+                if now >= at || seeding {
+                    let _ = inner.store.delete(Kind::Pod, &pkey.0, &pkey.1);
+                    inner.pods.remove(&pkey);
+                } else {
+                    transitions = true;
+                    kept.push(pod);
+                }
+                continue;
+            }
+            let pod = advance_pod(c, inner, pod, &clock, now, seeding);
+            if !is_ready(&pod) {
+                transitions = true;
+            }
+            kept.push(pod);
+        }
+        pods.push(kept);
+    }
+
+    // 3. Rolling update arithmetic, as the Kubernetes deployment controller.
+    let strategy = &dep["spec"]["strategy"];
+    let recreate = strategy["type"] == "Recreate";
+    let ru = &strategy["rollingUpdate"];
+    let max_surge = if recreate {
+        0
+    } else {
+        int_or_percent(&ru["maxSurge"], replicas, true, 25.0)
+    };
+    let mut max_unavailable = if recreate {
+        replicas
+    } else {
+        int_or_percent(&ru["maxUnavailable"], replicas, false, 25.0)
+    };
+    if max_surge == 0 && max_unavailable == 0 {
+        max_unavailable = 1;
+    }
+    let available: Vec<i64> = pods
+        .iter()
+        .map(|ps| ps.iter().filter(|p| is_available(p)).count() as i64)
+        .collect();
+    let mut spec: Vec<i64> = rss.iter().map(|rs| int(&rs["spec"]["replicas"])).collect();
+    let old_spec: i64 = (0..rss.len())
+        .filter(|&i| i != new_idx)
+        .map(|i| spec[i])
+        .sum();
+    if old_spec == 0 {
+        spec[new_idx] = replicas;
+    } else {
+        let total: i64 = spec.iter().sum();
+        let allowed = replicas + max_surge;
+        if spec[new_idx] > replicas {
+            spec[new_idx] = replicas;
+        } else if total < allowed && spec[new_idx] < replicas {
+            spec[new_idx] = replicas.min(spec[new_idx] + allowed - total);
+        }
+        let min_available = replicas - max_unavailable;
+        let all_pods: i64 = spec.iter().sum();
+        let new_unavailable = (spec[new_idx] - available[new_idx]).max(0);
+        let max_scaled_down = all_pods - min_available - new_unavailable;
+        if max_scaled_down > 0 {
+            // Old ReplicaSets by age, oldest first.
+            let mut olds: Vec<usize> = (0..rss.len()).filter(|&i| i != new_idx).collect();
+            olds.sort_by_key(|&i| revision(&rss[i]));
+            // First drop old pods that are not available anyway.
+            let mut cleaned = 0;
+            for &i in &olds {
+                if cleaned >= max_scaled_down {
+                    break;
+                }
+                let unhealthy = (spec[i] - available[i]).max(0);
+                let n = unhealthy.min(max_scaled_down - cleaned);
+                spec[i] -= n;
+                cleaned += n;
+            }
+            // Then scale old ones down as far as availability allows.
+            let available_total: i64 = (0..rss.len()).map(|i| available[i].min(spec[i])).sum();
+            if available_total > min_available {
+                let mut left = available_total - min_available;
+                for &i in &olds {
+                    let n = spec[i].min(left);
+                    spec[i] -= n;
+                    left -= n;
+                }
+            }
+        }
+    }
+
+    // 4. Write spec changes and sync pods to them.
+    for i in 0..rss.len() {
+        let before = int(&rss[i]["spec"]["replicas"]);
+        if spec[i] != before {
+            rss[i]["spec"]["replicas"] = json!(spec[i]);
+            let verb = if spec[i] > before { "up" } else { "down" };
+            let msg = format!(
+                "Scaled {verb} replica set {} from {before} to {}",
+                obj_name(&rss[i]),
+                spec[i]
+            );
+            record_event(
+                inner,
+                ns,
+                Kind::Deployment,
+                name,
+                &dep_uid,
+                "Normal",
+                "ScalingReplicaSet",
+                &msg,
+                "deployment-controller",
+                now,
+            );
+        }
+        let ann = meta_mut(&mut rss[i])
+            .entry("annotations")
+            .or_insert_with(|| json!({}));
+        ann["deployment.kubernetes.io/desired-replicas"] = json!(replicas.to_string());
+        ann["deployment.kubernetes.io/max-replicas"] = json!((replicas + max_surge).to_string());
+        let rs_pods = std::mem::take(&mut pods[i]);
+        pods[i] = sync_pods(c, inner, &rss[i], rs_pods, spec[i], name, now, seeding);
+    }
+
+    // 5. ReplicaSet statuses.
+    let mut total_status = (0i64, 0i64, 0i64);
+    let mut old_pods = 0;
+    for i in 0..rss.len() {
+        let live: Vec<&Value> = pods[i]
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .collect();
+        if live.len() != pods[i].len() {
+            transitions = true;
+        }
+        let n = live.len() as i64;
+        let ready = live.iter().filter(|p| is_ready(p)).count() as i64;
+        let avail = live.iter().filter(|p| is_available(p)).count() as i64;
+        let mut status = json!({
+            "replicas": n,
+            "fullyLabeledReplicas": n,
+            "observedGeneration": rss[i]["metadata"]["generation"].as_i64().unwrap_or(1)
+        });
+        if ready > 0 {
+            status["readyReplicas"] = json!(ready);
+        }
+        if avail > 0 {
+            status["availableReplicas"] = json!(avail);
+        }
+        rss[i]["status"] = status;
+        if i != new_idx {
+            old_pods += pods[i].len() as i64;
+        }
+        total_status.0 += n;
+        total_status.1 += ready;
+        total_status.2 += avail;
+        let stored = inner
+            .store
+            .get(Kind::ReplicaSet, ns, obj_name(&rss[i]))
+            .cloned();
+        if stored.as_ref() != Some(&rss[i]) {
+            let _ = inner.store.update(Kind::ReplicaSet, rss[i].clone(), None);
+        }
+    }
+
+    // 6. Deployment status and conditions.
+    let (status_replicas, ready, avail) = total_status;
+    let updated = int(&rss[new_idx]["status"]["replicas"]);
+    let old = &dep["status"];
+    let generation = dep["metadata"]["generation"].as_i64().unwrap_or(1);
+    let observed_before = old["observedGeneration"].as_i64().unwrap_or(0);
+    let complete = updated == replicas && status_replicas == replicas && avail == replicas;
+    let progressed = generation > observed_before
+        || updated > int(&old["updatedReplicas"])
+        || status_replicas - updated < int(&old["replicas"]) - int(&old["updatedReplicas"])
+        || ready > int(&old["readyReplicas"])
+        || avail > int(&old["availableReplicas"]);
+    if progressed || seeding {
+        inner.progress_at.insert(key.clone(), now);
+    }
+    let last_progress = *inner.progress_at.entry(key).or_insert(now);
+    let deadline = dep["spec"]["progressDeadlineSeconds"]
+        .as_i64()
+        .unwrap_or(600) as f64;
+    let old_conds = old["conditions"].as_array().cloned().unwrap_or_default();
+    let old_cond = |t: &str| old_conds.iter().find(|c| c["type"] == t).cloned();
+    let (p_status, p_reason, p_msg) = if complete {
+        (
+            "True",
+            "NewReplicaSetAvailable",
+            format!("ReplicaSet \"{new_name}\" has successfully progressed."),
+        )
+    } else if !progressed
+        && (now - last_progress).num_milliseconds() as f64 / 1000.0 > c.scaled(deadline)
+    {
+        (
+            "False",
+            "ProgressDeadlineExceeded",
+            format!("ReplicaSet \"{new_name}\" has timed out progressing."),
+        )
+    } else {
+        (
+            "True",
+            "ReplicaSetUpdated",
+            format!("ReplicaSet \"{new_name}\" is progressing."),
+        )
+    };
+    let min_ok = avail >= replicas - max_unavailable;
+    let (a_status, a_reason, a_msg) = if min_ok {
+        (
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.",
+        )
+    } else {
+        (
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.",
+        )
+    };
+    let cond = |t: &str, status: &str, reason: &str, msg: &str, touch: bool| {
+        let prev = old_cond(t);
+        let same = prev
+            .as_ref()
+            .is_some_and(|p| p["status"] == status && p["reason"] == reason);
+        let ts = rfc3339(now);
+        let transition = match &prev {
+            Some(p) if p["status"] == status => p["lastTransitionTime"].clone(),
+            _ => json!(ts),
+        };
+        let update = match &prev {
+            Some(p) if same && !touch => p["lastUpdateTime"].clone(),
+            _ => json!(ts),
+        };
+        json!({"type": t, "status": status, "lastUpdateTime": update,
+            "lastTransitionTime": transition, "reason": reason, "message": msg})
+    };
+    let mut status = json!({
+        "observedGeneration": generation,
+        "replicas": status_replicas,
+        "updatedReplicas": updated,
+        "conditions": [
+            cond("Available", a_status, a_reason, a_msg, false),
+            cond("Progressing", p_status, p_reason, &p_msg, progressed && !complete),
+        ]
+    });
+    if ready > 0 {
+        status["readyReplicas"] = json!(ready);
+    }
+    if avail > 0 {
+        status["availableReplicas"] = json!(avail);
+    }
+    if replicas - avail > 0 {
+        status["unavailableReplicas"] = json!(replicas - avail);
+    }
+    if p_reason == "ProgressDeadlineExceeded"
+        && old_cond("Progressing").is_some_and(|p| p["reason"] != p_reason)
+    {
+        let msg = format!("ReplicaSet \"{new_name}\" has timed out progressing.");
+        record_event(
+            inner,
+            ns,
+            Kind::Deployment,
+            name,
+            &dep_uid,
+            "Warning",
+            "ProgressDeadlineExceeded",
+            &msg,
+            "deployment-controller",
+            now,
+        );
+    }
+    let mut new_dep = dep.clone();
+    new_dep["status"] = status;
+    let ann = meta_mut(&mut new_dep)
+        .entry("annotations")
+        .or_insert_with(|| json!({}));
+    ann[REVISION] = json!(new_rev.to_string());
+    if new_dep != dep {
+        let _ = inner.store.update(Kind::Deployment, new_dep, None);
+    }
+    if complete && !transitions && old_pods == 0 {
+        let limit = dep["spec"]["revisionHistoryLimit"]
+            .as_i64()
+            .unwrap_or(10)
+            .max(0) as usize;
+        prune_history(inner, ns, &rss, new_idx, limit);
+    }
+    !complete || transitions || old_pods > 0
+}
+
+/// Delete old, scaled-down ReplicaSets beyond `revisionHistoryLimit`, oldest
+/// first, as the Kubernetes deployment controller does.
+fn prune_history(inner: &mut Inner, ns: &str, rss: &[Value], new_idx: usize, limit: usize) {
+    let mut olds: Vec<&Value> = rss
+        .iter()
+        .enumerate()
+        .filter(|(i, rs)| *i != new_idx && int(&rs["spec"]["replicas"]) == 0)
+        .map(|(_, rs)| rs)
+        .collect();
+    if olds.len() <= limit {
+        return;
+    }
+    olds.sort_by_key(|rs| revision(rs));
+    let excess = olds.len() - limit;
+    for rs in olds.into_iter().take(excess) {
+        let _ = inner.store.delete(Kind::ReplicaSet, ns, obj_name(rs));
+    }
+}
+
+fn new_replica_set(
+    dep: &Value,
+    template: &Value,
+    hash: &str,
+    rev: i64,
+    now: DateTime<Utc>,
+) -> Value {
+    let name = obj_name(dep);
+    let ns = dep["metadata"]["namespace"].clone();
+    let mut tpl = template.clone();
+    if !tpl["metadata"]["labels"].is_object() {
+        tpl["metadata"]["labels"] = json!({});
+    }
+    tpl["metadata"]["labels"][HASH_LABEL] = json!(hash);
+    let mut selector = dep["spec"]["selector"].clone();
+    if !selector["matchLabels"].is_object() {
+        selector["matchLabels"] = json!({});
+    }
+    selector["matchLabels"][HASH_LABEL] = json!(hash);
+    let mut annotations = json!({ REVISION: rev.to_string() });
+    if let Some(cause) = dep["metadata"]["annotations"]["kubernetes.io/change-cause"].as_str() {
+        annotations["kubernetes.io/change-cause"] = json!(cause);
+    }
+    json!({
+        "metadata": {
+            "name": format!("{name}-{hash}"),
+            "namespace": ns,
+            "labels": tpl["metadata"]["labels"].clone(),
+            "annotations": annotations,
+            "creationTimestamp": rfc3339(now),
+            "ownerReferences": [{
+                "apiVersion": "apps/v1", "kind": "Deployment", "name": name,
+                "uid": uid(dep), "controller": true, "blockOwnerDeletion": true
+            }]
+        },
+        "spec": {"replicas": 0, "selector": selector, "template": tpl},
+        "status": {"replicas": 0}
+    })
+}
+
+fn condition_true(pod: &Value, t: &str) -> bool {
+    pod["status"]["conditions"]
+        .as_array()
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == t && c["status"] == "True"))
+}
+
+fn is_ready(pod: &Value) -> bool {
+    pod["metadata"]["deletionTimestamp"].is_null() && condition_true(pod, "Ready")
+}
+
+fn is_available(pod: &Value) -> bool {
+    is_ready(pod)
+}
+
+/// Create or terminate pods of one ReplicaSet until `want` are live.
+#[allow(clippy::too_many_arguments)]
+fn sync_pods(
+    c: &Cluster,
+    inner: &mut Inner,
+    rs: &Value,
+    mut pods: Vec<Value>,
+    want: i64,
+    dep_name: &str,
+    now: DateTime<Utc>,
+    seeding: bool,
+) -> Vec<Value> {
+    let ns = rs["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let rs_name = obj_name(rs).to_string();
+    let rs_uid = uid(rs);
+    let live = |p: &Value| p["metadata"]["deletionTimestamp"].is_null();
+    let mut n = pods.iter().filter(|p| live(p)).count() as i64;
+    while n < want {
+        let pod_name = format!("{rs_name}-{}", random_suffix(inner));
+        let template = &rs["spec"]["template"];
+        let app = template["spec"]["containers"][0]["name"]
+            .as_str()
+            .unwrap_or(dep_name)
+            .to_string();
+        let image = template["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let init = template["spec"]["initContainers"][0]["name"]
+            .as_str()
+            .map(|n| {
+                let img = template["spec"]["initContainers"][0]["image"].as_str();
+                (n.to_string(), img.unwrap_or(&image).to_string())
+            });
+        inner.counter += 1;
+        let ip = format!(
+            "10.244.{}.{}",
+            (inner.counter / 250) % 250,
+            inner.counter % 250 + 2
+        );
+        let node = format!("sandbox-node-{}", inner.counter % 3 + 1);
+        let mut spec = template["spec"].clone();
+        spec["nodeName"] = json!(node);
+        spec["serviceAccountName"] = json!("default");
+        let created = now;
+        let pod = json!({
+            "metadata": {
+                "name": pod_name,
+                "generateName": format!("{rs_name}-"),
+                "namespace": ns,
+                "labels": template["metadata"]["labels"].clone(),
+                "creationTimestamp": rfc3339(created),
+                "ownerReferences": [{
+                    "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name,
+                    "uid": rs_uid, "controller": true, "blockOwnerDeletion": true
+                }]
+            },
+            "spec": spec,
+            "status": {"phase": "Pending", "qosClass": "BestEffort"}
+        });
+        let Ok(pod) = inner.store.create(Kind::Pod, pod) else {
+            continue;
+        };
+        let clock = PodClock {
+            created,
+            migrate_fails: init.is_some() && !seeding && c.faults.migration_fails(dep_name),
+            init,
+            deleting_at: None,
+            stage_key: String::new(),
+            // Seeded pods have run for hours; their logs keep the last ~200 lines.
+            log_from: if seeding {
+                Utc::now()
+                    - chrono::Duration::milliseconds(
+                        (super::logs::interval(c.speed) * 200_000.0) as i64,
+                    )
+            } else {
+                created
+            },
+            app,
+            image,
+            ip,
+        };
+        inner
+            .pods
+            .insert((ns.clone(), pod_name.clone()), clock.clone());
+        if !seeding {
+            let msg = format!("Created pod: {pod_name}");
+            record_event(
+                inner,
+                &ns,
+                Kind::ReplicaSet,
+                &rs_name,
+                &rs_uid,
+                "Normal",
+                "SuccessfulCreate",
+                &msg,
+                "replicaset-controller",
+                now,
+            );
+            let msg = format!("Successfully assigned {ns}/{pod_name} to {node}");
+            let puid = uid(&pod);
+            record_event(
+                inner,
+                &ns,
+                Kind::Pod,
+                &pod_name,
+                &puid,
+                "Normal",
+                "Scheduled",
+                &msg,
+                "default-scheduler",
+                now,
+            );
+        }
+        // Seeded pods have been running for hours.
+        let at = if seeding {
+            now + chrono::Duration::hours(1)
+        } else {
+            now
+        };
+        let pod = advance_pod(c, inner, pod, &clock, at, seeding);
+        pods.push(pod);
+        n += 1;
+    }
+    if n > want {
+        // Terminate not-ready pods first, then the newest.
+        let mut order: Vec<usize> = (0..pods.len()).filter(|&i| live(&pods[i])).collect();
+        order.sort_by_key(|&i| {
+            (
+                is_ready(&pods[i]),
+                std::cmp::Reverse(pods[i]["metadata"]["creationTimestamp"].clone().to_string()),
+            )
+        });
+        for &i in order.iter().take((n - want) as usize) {
+            let pod_name = obj_name(&pods[i]).to_string();
+            let pkey = (ns.clone(), pod_name.clone());
+            if seeding {
+                let _ = inner.store.delete(Kind::Pod, &ns, &pod_name);
+                inner.pods.remove(&pkey);
+                continue;
+            }
+            let at = now + chrono::Duration::milliseconds((c.scaled(TERMINATING) * 1000.0) as i64);
+            if let Some(clock) = inner.pods.get_mut(&pkey) {
+                clock.deleting_at = Some(at);
+            }
+            let mut pod = pods[i].clone();
+            meta_mut(&mut pod).insert("deletionTimestamp".into(), json!(rfc3339(at)));
+            meta_mut(&mut pod).insert("deletionGracePeriodSeconds".into(), json!(30));
+            if let Ok(p) = inner.store.update(Kind::Pod, pod, None) {
+                pods[i] = p;
+            }
+            let msg = format!("Deleted pod: {pod_name}");
+            record_event(
+                inner,
+                &ns,
+                Kind::ReplicaSet,
+                &rs_name,
+                &rs_uid,
+                "Normal",
+                "SuccessfulDelete",
+                &msg,
+                "replicaset-controller",
+                now,
+            );
+        }
+    }
+    pods
+}
+
+/// Where a pod is in its life at `now`.
+#[derive(Clone, Debug, PartialEq)]
+enum Stage {
+    Pending,
+    /// Migration running (attempt `restarts`).
+    Migrating {
+        restarts: i64,
+        since: f64,
+    },
+    /// Migration failed; waiting out the back-off.
+    CrashLoop {
+        restarts: i64,
+        failed_at: f64,
+        started: f64,
+    },
+    Initializing {
+        done: f64,
+    },
+    Starting {
+        since: f64,
+    },
+    Ready {
+        since: f64,
+    },
+}
+
+/// The stage of a pod `t` simulated seconds after creation.
+fn stage_at(t: f64, has_init: bool, fails: bool) -> Stage {
+    if t < PENDING {
+        return Stage::Pending;
+    }
+    if !has_init {
+        return if t < PENDING + STARTING {
+            Stage::Starting { since: PENDING }
+        } else {
+            Stage::Ready {
+                since: PENDING + STARTING,
+            }
+        };
+    }
+    let mut start = PENDING;
+    if fails {
+        let mut restarts = 0;
+        loop {
+            let end = start + MIGRATE;
+            if t < end {
+                return Stage::Migrating {
+                    restarts,
+                    since: start,
+                };
+            }
+            restarts += 1;
+            let backoff = (10.0 * 2f64.powi(restarts as i32 - 1)).min(300.0);
+            if t < end + backoff {
+                return Stage::CrashLoop {
+                    restarts,
+                    failed_at: end,
+                    started: start,
+                };
+            }
+            start = end + backoff;
+        }
+    }
+    let done = start + MIGRATE;
+    if t < done {
+        return Stage::Migrating {
+            restarts: 0,
+            since: start,
+        };
+    }
+    if t < done + INITIALIZING {
+        return Stage::Initializing { done };
+    }
+    let since = done + INITIALIZING;
+    if t < since + STARTING {
+        return Stage::Starting { since };
+    }
+    Stage::Ready {
+        since: since + STARTING,
+    }
+}
+
+/// Recompute a pod's status from its clock; write it when it changed.
+fn advance_pod(
+    c: &Cluster,
+    inner: &mut Inner,
+    pod: Value,
+    clock: &PodClock,
+    now: DateTime<Utc>,
+    seeding: bool,
+) -> Value {
+    let t = (now - clock.created).num_milliseconds() as f64 / 1000.0 * c.speed;
+    let stage = stage_at(t, clock.init.is_some(), clock.migrate_fails);
+    let key = match &stage {
+        Stage::Pending => "pending".to_string(),
+        Stage::Migrating { restarts, .. } => format!("migrating-{restarts}"),
+        Stage::CrashLoop { restarts, .. } => format!("crash-{restarts}"),
+        Stage::Initializing { .. } => "initializing".into(),
+        Stage::Starting { .. } => "starting".into(),
+        Stage::Ready { .. } => "ready".into(),
+    };
+    if key == clock.stage_key {
+        return pod;
+    }
+    let ns = pod["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let name = obj_name(&pod).to_string();
+    let at = |sim: f64| {
+        rfc3339(clock.created + chrono::Duration::milliseconds((sim / c.speed * 1000.0) as i64))
+    };
+    let image = &clock.image;
+    let (init_name, init_image) = clock
+        .init
+        .clone()
+        .unwrap_or_else(|| (String::new(), image.clone()));
+    let init_id = format!(
+        "{}@sha256:{}",
+        super::image_repo(&init_image),
+        template_digest(&init_image)
+    );
+    let image_id = format!(
+        "{}@sha256:{}",
+        super::image_repo(image),
+        template_digest(image)
+    );
+    let cid = |n: &str, r: i64| {
+        format!(
+            "containerd://{}",
+            template_digest(&format!("{name}/{n}/{r}"))
+        )
+    };
+    let waiting = |reason: &str| json!({"waiting": {"reason": reason}});
+    let cond = |t: &str, ok: bool| json!({"type": t, "status": if ok {"True"} else {"False"}, "lastProbeTime": null, "lastTransitionTime": at(0.0)});
+    let (phase, init_status, app_status, initialized, ready) = match &stage {
+        Stage::Pending => ("Pending", None, None, false, false),
+        Stage::Migrating { restarts, since } => {
+            let mut s = json!({"name": init_name, "image": init_image, "imageID": init_id,
+                "containerID": cid(&init_name, *restarts), "ready": false, "started": true,
+                "restartCount": restarts, "state": {"running": {"startedAt": at(*since)}}});
+            if *restarts > 0 {
+                s["lastState"] = json!({"terminated": {"exitCode": 1, "reason": "Error",
+                    "startedAt": at(*since - MIGRATE), "finishedAt": at(*since),
+                    "containerID": cid(&init_name, restarts - 1)}});
+            }
+            let app = json!({"name": clock.app, "image": image, "imageID": "", "ready": false,
+                "started": false, "restartCount": 0, "state": waiting("PodInitializing")});
+            ("Pending", Some(s), Some(app), false, false)
+        }
+        Stage::CrashLoop {
+            restarts,
+            failed_at,
+            started,
+        } => {
+            let backoff = (10.0 * 2f64.powi(*restarts as i32 - 1)).min(300.0) as i64;
+            let s = json!({"name": init_name, "image": init_image, "imageID": init_id,
+                "containerID": cid(&init_name, restarts - 1), "ready": false, "started": false,
+                "restartCount": restarts,
+                "state": {"waiting": {"reason": "CrashLoopBackOff",
+                    "message": format!("back-off {backoff}s restarting failed container={init_name} pod={name}_{ns}")}},
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                    "startedAt": at(*started), "finishedAt": at(*failed_at),
+                    "containerID": cid(&init_name, restarts - 1)}}});
+            let app = json!({"name": clock.app, "image": image, "imageID": "", "ready": false,
+                "started": false, "restartCount": 0, "state": waiting("PodInitializing")});
+            ("Pending", Some(s), Some(app), false, false)
+        }
+        Stage::Initializing { done } => {
+            let s = json!({"name": init_name, "image": init_image, "imageID": init_id,
+                "containerID": cid(&init_name, 0), "ready": true, "started": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                    "startedAt": at(done - MIGRATE), "finishedAt": at(*done),
+                    "containerID": cid(&init_name, 0)}}});
+            let app = json!({"name": clock.app, "image": image, "imageID": "", "ready": false,
+                "started": false, "restartCount": 0, "state": waiting("PodInitializing")});
+            ("Pending", Some(s), Some(app), true, false)
+        }
+        Stage::Starting { since } | Stage::Ready { since } => {
+            let is_ready = matches!(stage, Stage::Ready { .. });
+            let started = if is_ready { since - STARTING } else { *since };
+            let done = started - INITIALIZING;
+            let s = json!({"name": init_name, "image": init_image, "imageID": init_id,
+                "containerID": cid(&init_name, 0), "ready": true, "started": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                    "startedAt": at(done - MIGRATE), "finishedAt": at(done),
+                    "containerID": cid(&init_name, 0)}}});
+            let app = json!({"name": clock.app, "image": image, "imageID": image_id,
+                "containerID": cid(&clock.app, 0), "ready": is_ready, "started": true,
+                "restartCount": 0, "state": {"running": {"startedAt": at(started)}}});
+            ("Running", Some(s), Some(app), true, is_ready)
+        }
+    };
+    let mut status = json!({
+        "phase": phase,
+        "qosClass": "BestEffort",
+        "conditions": [
+            cond("PodReadyToStartContainers", !matches!(stage, Stage::Pending)),
+            cond("Initialized", initialized),
+            cond("Ready", ready),
+            cond("ContainersReady", ready),
+            cond("PodScheduled", true),
+        ],
+        "hostIP": "192.168.49.2",
+        "startTime": at(0.0),
+    });
+    if !matches!(stage, Stage::Pending) {
+        status["podIP"] = json!(clock.ip);
+        status["podIPs"] = json!([{"ip": clock.ip}]);
+    }
+    if let Some(s) = init_status.filter(|_| clock.init.is_some()) {
+        status["initContainerStatuses"] = json!([s]);
+    }
+    if let Some(s) = app_status {
+        status["containerStatuses"] = json!([s]);
+    }
+    let mut new_pod = pod.clone();
+    new_pod["status"] = status;
+    if let Some(cl) = inner.pods.get_mut(&(ns.clone(), name.clone())) {
+        cl.stage_key = key;
+    }
+    if !seeding {
+        pod_stage_events(inner, &ns, &name, &uid(&pod), &stage, clock, now);
+    }
+    inner
+        .store
+        .update(Kind::Pod, new_pod.clone(), None)
+        .unwrap_or(new_pod)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pod_stage_events(
+    inner: &mut Inner,
+    ns: &str,
+    name: &str,
+    puid: &str,
+    stage: &Stage,
+    clock: &PodClock,
+    now: DateTime<Utc>,
+) {
+    let app = &clock.app;
+    let (init, init_image) = clock.init.clone().unwrap_or_default();
+    let mut ev = |etype: &str, reason: &str, msg: String| {
+        record_event(
+            inner,
+            ns,
+            Kind::Pod,
+            name,
+            puid,
+            etype,
+            reason,
+            &msg,
+            "kubelet",
+            now,
+        );
+    };
+    match stage {
+        Stage::Migrating { restarts: 0, .. } => {
+            ev(
+                "Normal",
+                "Pulled",
+                format!("Container image \"{init_image}\" already present on machine"),
+            );
+            ev("Normal", "Started", format!("Started container {init}"));
+        }
+        Stage::CrashLoop { .. } => ev(
+            "Warning",
+            "BackOff",
+            format!("Back-off restarting failed container {init} in pod {name}_{ns}({puid})"),
+        ),
+        Stage::Starting { .. } => ev("Normal", "Started", format!("Started container {app}")),
+        _ => {}
+    }
+}
+
+/// A stable pseudo digest for ids that only need to look real.
+fn template_digest(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// The image tag a pod runs, for its logs.
+pub(crate) fn pod_tag(clock: &PodClock) -> &str {
+    image_tag(&clock.image)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn surge_rounding_like_kubernetes() {
+        assert_eq!(int_or_percent(&json!("25%"), 2, true, 25.0), 1);
+        assert_eq!(int_or_percent(&json!("25%"), 2, false, 25.0), 0);
+        assert_eq!(int_or_percent(&json!("25%"), 10, true, 25.0), 3);
+        assert_eq!(int_or_percent(&json!("25%"), 10, false, 25.0), 2);
+        assert_eq!(int_or_percent(&json!(1), 10, false, 25.0), 1);
+    }
+
+    #[test]
+    fn pod_stages() {
+        assert_eq!(stage_at(0.1, true, false), Stage::Pending);
+        assert!(matches!(
+            stage_at(1.0, true, false),
+            Stage::Migrating { restarts: 0, .. }
+        ));
+        assert!(matches!(
+            stage_at(2.2, true, false),
+            Stage::Initializing { .. }
+        ));
+        assert!(matches!(stage_at(3.0, true, false), Stage::Starting { .. }));
+        assert!(matches!(stage_at(9.0, true, false), Stage::Ready { .. }));
+        assert!(matches!(
+            stage_at(5.0, true, true),
+            Stage::CrashLoop { restarts: 1, .. }
+        ));
+        assert!(matches!(
+            stage_at(13.0, true, true),
+            Stage::Migrating { restarts: 1, .. }
+        ));
+        assert!(matches!(
+            stage_at(500.0, true, true),
+            Stage::CrashLoop { .. }
+        ));
+    }
+
+    #[test]
+    fn template_hash_ignores_key_order() {
+        let a = json!({"a": 1, "b": {"c": [1, 2]}});
+        let b = json!({"b": {"c": [1, 2]}, "a": 1});
+        assert_eq!(template_hash(&a), template_hash(&b));
+        assert_ne!(template_hash(&a), template_hash(&json!({"a": 2})));
+    }
+}

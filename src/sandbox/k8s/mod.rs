@@ -1,0 +1,323 @@
+//! The sandbox Kubernetes API: an in-memory store of Namespaces,
+//! Deployments, ReplicaSets, Pods and Events (`store`), a deployment
+//! controller moving rollouts forward (`controller`, a tokio task spawned by
+//! [`Cluster::new`]), lazily generated pod logs (`logs`) and the HTTP
+//! surface that the real `kubectl` and the `kube` client accept (`api`,
+//! `table`, `patch`, `selector`), served by axum on its own loopback port.
+
+mod api;
+mod controller;
+mod logs;
+mod patch;
+mod selector;
+mod store;
+mod table;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::{DemoService, DeployTarget, Faults, Journal};
+pub use api::router;
+use store::{Kind, Store};
+
+/// How many changes a watch can resume from; older versions get 410 Gone.
+const HISTORY_LIMIT: usize = 4096;
+
+/// The simulated cluster: the store plus the controller's side state, behind
+/// one lock so that the controller and the handlers never see half a change.
+pub struct Cluster {
+    inner: Mutex<Inner>,
+    /// Pace of the simulation: 1.0 ≈ a few seconds per pod, 10.0 ten times faster.
+    speed: f64,
+    faults: Arc<Faults>,
+    journal: Arc<Journal>,
+    /// Wakes the controller early after a write.
+    wake: tokio::sync::Notify,
+}
+
+/// Everything the lock protects.
+pub(crate) struct Inner {
+    pub store: Store,
+    /// Per-pod clocks and fates, keyed by (namespace, pod name).
+    pub pods: HashMap<(String, String), controller::PodClock>,
+    /// Deployments the controller still has work on, (namespace, name).
+    pub active: HashSet<(String, String)>,
+    /// When each active deployment last made progress.
+    pub progress_at: HashMap<(String, String), DateTime<Utc>>,
+    /// Events in creation order, so the oldest can be dropped.
+    pub events: VecDeque<(String, String)>,
+    /// Source of unique suffixes, pod IPs and event names.
+    pub counter: u64,
+}
+
+impl Cluster {
+    /// Seed a Deployment per demo service in `default` (prod tag) and `qa`
+    /// (qa tag), with ready ReplicaSets and Pods, and start the controller.
+    /// Needs a tokio runtime.
+    pub fn new(
+        services: &[DemoService],
+        speed: f64,
+        faults: Arc<Faults>,
+        journal: Arc<Journal>,
+    ) -> Arc<Cluster> {
+        let speed = if speed.is_finite() && speed > 0.0 {
+            speed
+        } else {
+            1.0
+        };
+        let cluster = Arc::new(Cluster {
+            inner: Mutex::new(Inner {
+                store: Store::new(HISTORY_LIMIT),
+                pods: HashMap::new(),
+                active: HashSet::new(),
+                progress_at: HashMap::new(),
+                events: VecDeque::new(),
+                counter: 0,
+            }),
+            speed,
+            faults,
+            journal,
+            wake: tokio::sync::Notify::new(),
+        });
+        cluster.seed(services);
+        let weak = Arc::downgrade(&cluster);
+        tokio::spawn(controller::run(weak));
+        cluster
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Seconds of simulated work scaled to wall-clock time.
+    pub(crate) fn scaled(&self, secs: f64) -> f64 {
+        secs / self.speed
+    }
+
+    fn seed(&self, services: &[DemoService]) {
+        let mut inner = self.lock();
+        let seeded_at = Utc::now() - chrono::Duration::hours(2);
+        for ns in ["default", "qa"] {
+            let obj = json!({
+                "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns},
+                    "creationTimestamp": rfc3339(seeded_at - chrono::Duration::days(30))},
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"}
+            });
+            let _ = inner.store.create(Kind::Namespace, obj);
+        }
+        for svc in services {
+            for (ns, tag) in [("default", &svc.prod_tag), ("qa", &svc.qa_tag)] {
+                let image = format!("{}:{}", svc.image, tag);
+                let dep = seed_deployment(&svc.name, ns, &image, svc.replicas, seeded_at);
+                let dep = normalize(Kind::Deployment, dep).expect("seeded deployment is valid");
+                if inner.store.create(Kind::Deployment, dep).is_ok() {
+                    controller::seed_rollout(self, &mut inner, ns, &svc.name, seeded_at);
+                }
+            }
+        }
+        inner.active.clear();
+        inner.store.reset_history();
+    }
+
+    /// Mark a deployment as needing the controller's attention.
+    fn touch(&self, inner: &mut Inner, ns: &str, name: &str) {
+        inner.active.insert((ns.to_string(), name.to_string()));
+        self.wake.notify_one();
+    }
+}
+
+impl DeployTarget for Cluster {
+    fn set_image(&self, namespace: &str, deployment: &str, image: &str) -> Result<(), String> {
+        let repo = image_repo(image);
+        if repo.is_empty() {
+            return Err(format!("invalid image reference {image:?}"));
+        }
+        let mut inner = self.lock();
+        let Some(dep) = inner
+            .store
+            .get(Kind::Deployment, namespace, deployment)
+            .cloned()
+        else {
+            return Err(format!(
+                "deployments.apps \"{deployment}\" not found in namespace \"{namespace}\""
+            ));
+        };
+        let mut new = dep.clone();
+        let mut matched = false;
+        for list in ["initContainers", "containers"] {
+            if let Some(cs) = new["spec"]["template"]["spec"][list].as_array_mut() {
+                for c in cs {
+                    if c["image"].as_str().map(image_repo) == Some(repo) {
+                        c["image"] = json!(image);
+                        matched = true;
+                    }
+                }
+            }
+        }
+        if !matched {
+            return Err(format!(
+                "no container of deployment {namespace}/{deployment} runs an image of {repo}"
+            ));
+        }
+        inner
+            .store
+            .update(Kind::Deployment, new, None)
+            .map_err(|e| format!("{e:?}"))?;
+        self.touch(&mut inner, namespace, deployment);
+        Ok(())
+    }
+}
+
+/// The repository part of an image reference (`ghcr.io/o/api:v1` →
+/// `ghcr.io/o/api`); a `:` inside the registry host's port is kept.
+pub(crate) fn image_repo(image: &str) -> &str {
+    let image = image.split('@').next().unwrap_or(image);
+    match image.rfind(':') {
+        Some(i) if !image[i..].contains('/') => &image[..i],
+        _ => image,
+    }
+}
+
+/// The tag of an image reference, `latest` when it has none.
+pub(crate) fn image_tag(image: &str) -> &str {
+    let repo = image_repo(image);
+    image
+        .get(repo.len()..)
+        .and_then(|t| t.strip_prefix(':'))
+        .filter(|t| !t.is_empty())
+        .unwrap_or("latest")
+}
+
+/// Kubernetes-style timestamp (seconds, `Z`).
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn seed_deployment(name: &str, ns: &str, image: &str, replicas: i32, at: DateTime<Utc>) -> Value {
+    let container = |cname: &str, extra: Value| {
+        let mut c = json!({
+            "name": cname,
+            "image": image,
+            "imagePullPolicy": "IfNotPresent",
+            "resources": {},
+            "terminationMessagePath": "/dev/termination-log",
+            "terminationMessagePolicy": "File"
+        });
+        if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
+            c.extend(extra.clone());
+        }
+        c
+    };
+    json!({
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "labels": {"app": name},
+            "annotations": {"deployment.kubernetes.io/revision": "1"},
+            "creationTimestamp": rfc3339(at)
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "initContainers": [container("migrate", json!({
+                        "command": ["/app/migrate", "up"]
+                    }))],
+                    "containers": [container(name, json!({
+                        "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+                        "env": [{"name": "SERVICE_NAME", "value": name}],
+                        "readinessProbe": {
+                            "httpGet": {"path": "/api/ready", "port": 8080, "scheme": "HTTP"},
+                            "periodSeconds": 5, "timeoutSeconds": 1,
+                            "successThreshold": 1, "failureThreshold": 3
+                        }
+                    }))],
+                    "restartPolicy": "Always",
+                    "terminationGracePeriodSeconds": 30,
+                    "dnsPolicy": "ClusterFirst",
+                    "schedulerName": "default-scheduler",
+                    "securityContext": {}
+                }
+            },
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}
+            },
+            "revisionHistoryLimit": 10,
+            "progressDeadlineSeconds": 600
+        },
+        "status": {}
+    })
+}
+
+/// A kubeconfig with one cluster, user and context, all named
+/// `hearth-sandbox`, pointing at `server_url` with a static token.
+pub fn kubeconfig_yaml(server_url: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: hearth-sandbox
+  cluster:
+    server: {server_url}
+contexts:
+- name: hearth-sandbox
+  context:
+    cluster: hearth-sandbox
+    user: hearth-sandbox
+    namespace: default
+current-context: hearth-sandbox
+users:
+- name: hearth-sandbox
+  user:
+    token: hearth-sandbox-token
+preferences: {{}}
+"
+    )
+}
+
+/// Validate an object against its Kubernetes type and drop what the type
+/// does not know (nulls, unknown fields), so stored objects compare equal
+/// whatever client wrote them.
+pub(crate) fn normalize(kind: Kind, obj: Value) -> Result<Value, String> {
+    use k8s_openapi::api::{apps::v1 as apps, core::v1 as core};
+    fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(
+        v: Value,
+    ) -> Result<Value, String> {
+        let typed: T = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        serde_json::to_value(typed).map_err(|e| e.to_string())
+    }
+    match kind {
+        Kind::Deployment => round_trip::<apps::Deployment>(obj),
+        Kind::ReplicaSet => round_trip::<apps::ReplicaSet>(obj),
+        Kind::Pod => round_trip::<core::Pod>(obj),
+        Kind::Event => round_trip::<core::Event>(obj),
+        Kind::Namespace => round_trip::<core::Namespace>(obj),
+    }
+}
+
+/// How long the controller sleeps between ticks when nothing wakes it.
+fn tick() -> Duration {
+    Duration::from_millis(50)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_parts() {
+        assert_eq!(image_repo("ghcr.io/o/api:v1.2.3"), "ghcr.io/o/api");
+        assert_eq!(image_tag("ghcr.io/o/api:v1.2.3"), "v1.2.3");
+        assert_eq!(image_repo("localhost:5000/api"), "localhost:5000/api");
+        assert_eq!(image_tag("localhost:5000/api"), "latest");
+        assert_eq!(image_repo("api@sha256:abc"), "api");
+    }
+}

@@ -1,0 +1,363 @@
+//! The detail pane for the selected service: per environment the tag, init
+//! tag, replicas, rollout message, stuck reason and pods; the releases; and
+//! the CI run's jobs and steps with the stream of transitions, like
+//! `gh run watch`. Two columns when there is room.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::overview::{registry_accent, release_accent};
+use super::{ci_icon, clock_of, rollout_icon, rollout_word, Theme};
+use crate::app::ci::{duration_between, format_duration, parse_time, CiTransition};
+use crate::app::{Focus, ServiceState, State};
+use crate::model::EnvObservation;
+use crate::registry::{ReleaseKind, Service};
+
+/// Width from which the CI section gets its own column.
+const TWO_COLUMNS: u16 = 100;
+/// How many releases and stream lines the pane lists.
+const RELEASES_SHOWN: usize = 6;
+const STREAM_SHOWN: usize = 12;
+
+/// Draw the detail pane into `area`.
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let focused = state.focus == Focus::Detail && !state.help;
+    let Some(i) = state.selected_service() else {
+        let block = Block::bordered()
+            .title(Span::styled(" detail ", theme.header))
+            .border_style(theme.border);
+        let text = Paragraph::new(Span::styled("no service selected", theme.muted)).block(block);
+        frame.render_widget(text, area);
+        return;
+    };
+    let service = &state.registry.services[i];
+    let svc = &state.services[i];
+    let block = Block::bordered()
+        .title(Span::styled(format!(" {} ", service.name), theme.header))
+        .border_style(if focused {
+            theme.border_focused
+        } else {
+            theme.border
+        });
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    let mut left = header_lines(service, theme);
+    left.extend(env_lines(state, i, theme));
+    left.extend(release_lines(state, service, svc, theme));
+    let ci = ci_lines(state, service, svc, theme);
+    let scroll = (state.detail_scroll, 0);
+    if inner.width >= TWO_COLUMNS {
+        let [l, r] =
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Fill(1)]).areas(inner);
+        let r = Rect {
+            x: r.x + 1,
+            width: r.width.saturating_sub(1),
+            ..r
+        };
+        frame.render_widget(
+            Paragraph::new(left)
+                .wrap(Wrap { trim: false })
+                .scroll(scroll),
+            l,
+        );
+        frame.render_widget(
+            Paragraph::new(ci).wrap(Wrap { trim: false }).scroll(scroll),
+            r,
+        );
+    } else {
+        left.push(Line::default());
+        left.extend(ci);
+        frame.render_widget(
+            Paragraph::new(left)
+                .wrap(Wrap { trim: false })
+                .scroll(scroll),
+            inner,
+        );
+    }
+}
+
+fn label<'a>(text: &str, theme: &Theme) -> Span<'a> {
+    Span::styled(text.to_string(), theme.header)
+}
+
+fn header_lines<'a>(service: &Service, theme: &Theme) -> Vec<Line<'a>> {
+    let mut first = vec![Span::styled(
+        service.image.clone().unwrap_or_else(|| "no image".into()),
+        theme.muted,
+    )];
+    if let Some(repo) = &service.repo {
+        first.push(Span::styled(format!("  repo {repo}"), theme.muted));
+    }
+    first.push(Span::styled(
+        format!("  workflow {}", service.workflow),
+        theme.muted,
+    ));
+    let mut lines = vec![Line::from(first)];
+    if !service.shippable {
+        let why = service
+            .shippable_reason
+            .as_deref()
+            .unwrap_or("marked shippable: false");
+        lines.push(Line::from(vec![
+            Span::styled("not shippable: ", theme.warn),
+            Span::raw(why.to_string()),
+        ]));
+    }
+    lines
+}
+
+fn env_lines<'a>(state: &State, i: usize, theme: &Theme) -> Vec<Line<'a>> {
+    let service = &state.registry.services[i];
+    let svc = &state.services[i];
+    let mut lines = Vec::new();
+    for env in &service.environments {
+        let Some(e) = state.envs.iter().position(|n| *n == env.name) else {
+            continue;
+        };
+        let accent = theme.accent(&env.name, registry_accent(state, &env.name));
+        let place = match &env.context {
+            Some(ctx) => format!("{ctx}/{}", env.namespace),
+            None => env.namespace.clone(),
+        };
+        let mut head = vec![
+            Span::styled(env.name.to_uppercase(), accent),
+            Span::styled(format!(" ({place})  "), theme.muted),
+        ];
+        let mut extra = Vec::new();
+        match &svc.envs[e] {
+            EnvObservation::Unknown => head.push(Span::styled("unknown: no data yet", theme.muted)),
+            EnvObservation::Missing { hint } => {
+                head.push(Span::styled("no deployment", theme.warn));
+                extra.push(Line::from(Span::styled(format!("  {hint}"), theme.muted)));
+            }
+            EnvObservation::Error { message, hint } => {
+                head.push(Span::styled(format!("error: {message}"), theme.error));
+                extra.push(Line::from(Span::styled(format!("  {hint}"), theme.muted)));
+            }
+            EnvObservation::Live(w) => {
+                let (icon, style) = rollout_icon(&w.rollout, theme);
+                head.push(Span::styled(
+                    format!("{icon} {}  ", rollout_word(&w.rollout)),
+                    style,
+                ));
+                head.push(Span::styled(
+                    w.image_tag.clone().unwrap_or_else(|| "?".into()),
+                    accent,
+                ));
+                head.push(Span::raw(format!("  {}/{} ready", w.ready, w.desired)));
+                let mut facts = Vec::new();
+                if let Some(init) = &w.init_image_tag {
+                    facts.push(format!("init {init}"));
+                }
+                facts.push(format!("{} updated", w.updated));
+                facts.push(format!("{} available", w.available));
+                if let Some(rev) = w.revision {
+                    facts.push(format!("rev {rev}"));
+                }
+                extra.push(Line::from(Span::styled(
+                    format!("  {}", facts.join(" · ")),
+                    theme.muted,
+                )));
+                match &w.rollout {
+                    crate::model::Rollout::Complete => {}
+                    crate::model::Rollout::Progressing(m) | crate::model::Rollout::Failed(m) => {
+                        extra.push(Line::from(Span::styled(format!("  {m}"), style)));
+                    }
+                }
+                if let Some(reason) = &w.stuck_reason {
+                    extra.push(Line::from(vec![
+                        Span::styled("  stuck: ", theme.error),
+                        Span::raw(reason.clone()),
+                    ]));
+                }
+                for pod in &w.pods {
+                    let style = if pod.ready {
+                        theme.ok
+                    } else if pod.status.contains("BackOff") || pod.status.contains("Err") {
+                        theme.error
+                    } else {
+                        theme.running
+                    };
+                    extra.push(Line::from(vec![
+                        Span::styled(if pod.ready { "  ● " } else { "  ○ " }, style),
+                        Span::raw(pod.name.clone()),
+                        Span::raw("  "),
+                        Span::styled(pod.status.clone(), style),
+                        Span::styled(format!("  restarts {}", pod.restarts), theme.muted),
+                        Span::styled(
+                            format!("  {}", pod.image_tag.as_deref().unwrap_or("?")),
+                            accent,
+                        ),
+                    ]));
+                }
+            }
+        }
+        lines.push(Line::from(head));
+        lines.extend(extra);
+    }
+    lines
+}
+
+fn release_lines<'a>(
+    state: &State,
+    service: &Service,
+    svc: &ServiceState,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
+    let mut lines = vec![Line::default(), Line::from(label("Releases", theme))];
+    match &svc.releases {
+        None if !service.shippable => lines.push(Line::from(Span::styled(
+            "  none (not shippable)",
+            theme.muted,
+        ))),
+        None => lines.push(Line::from(Span::styled("  unknown", theme.muted))),
+        Some(r) if r.is_empty() => lines.push(Line::from(Span::styled("  none", theme.muted))),
+        Some(releases) => {
+            for r in releases.iter().take(RELEASES_SHOWN) {
+                let (kind, style) = if r.draft {
+                    ("draft", theme.muted)
+                } else if r.prerelease {
+                    (
+                        "prerelease",
+                        release_accent(state, service, ReleaseKind::Prerelease, theme),
+                    )
+                } else if r.latest {
+                    (
+                        "latest",
+                        release_accent(state, service, ReleaseKind::Latest, theme),
+                    )
+                } else {
+                    ("", Style::default())
+                };
+                let when = r
+                    .published_at
+                    .as_deref()
+                    .or(r.created_at.as_deref())
+                    .map(|t| t.replace('T', " ").trim_end_matches('Z').to_string())
+                    .unwrap_or_default();
+                lines.push(Line::from(vec![
+                    Span::raw("  "),
+                    Span::styled(format!("{:<14}", r.tag), style),
+                    Span::styled(format!("{kind:<11}"), style),
+                    Span::styled(when, theme.muted),
+                ]));
+            }
+        }
+    }
+    lines
+}
+
+fn ci_lines<'a>(
+    state: &State,
+    service: &Service,
+    svc: &ServiceState,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
+    let mut lines = vec![Line::from(label(
+        &format!("CI  {}", service.workflow),
+        theme,
+    ))];
+    if let Some(err) = &svc.github_error {
+        lines.push(Line::from(Span::styled(
+            format!("  GitHub: {err}"),
+            theme.error,
+        )));
+    }
+    let Some(runs) = &svc.runs else {
+        let text = if service.shippable {
+            "  unknown: no GitHub data yet"
+        } else {
+            "  none (not shippable)"
+        };
+        lines.push(Line::from(Span::styled(text, theme.muted)));
+        return lines;
+    };
+    let Some(run) = runs.first() else {
+        lines.push(Line::from(Span::styled("  no runs yet", theme.muted)));
+        return lines;
+    };
+    let (icon, style) = ci_icon(&run.status, run.conclusion.as_deref(), theme);
+    let outcome = run.conclusion.as_deref().unwrap_or(&run.status).to_string();
+    let title = run
+        .display_title
+        .as_deref()
+        .or(run.name.as_deref())
+        .unwrap_or("");
+    lines.push(Line::from(vec![
+        Span::styled(format!("  {icon} run #{} {outcome}", run.run_number), style),
+        Span::styled(format!("  {title}"), theme.muted),
+    ]));
+
+    if let Some((_, jobs)) = svc.watched_run() {
+        for job in jobs {
+            let (icon, style) = ci_icon(&job.status, job.conclusion.as_deref(), theme);
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {icon} "), style),
+                Span::styled(job.name.clone(), theme.header),
+                Span::styled(
+                    elapsed(
+                        state,
+                        job.started_at.as_deref(),
+                        job.completed_at.as_deref(),
+                    ),
+                    theme.muted,
+                ),
+            ]));
+            for step in &job.steps {
+                let (icon, style) = ci_icon(&step.status, step.conclusion.as_deref(), theme);
+                let name_style = if step.status == "queued" || step.status == "pending" {
+                    theme.muted
+                } else {
+                    Style::default()
+                };
+                lines.push(Line::from(vec![
+                    Span::styled(format!("    {icon} "), style),
+                    Span::styled(step.name.clone(), name_style),
+                    Span::styled(
+                        elapsed(
+                            state,
+                            step.started_at.as_deref(),
+                            step.completed_at.as_deref(),
+                        ),
+                        theme.muted,
+                    ),
+                ]));
+            }
+        }
+    }
+
+    if !svc.ci_stream.is_empty() {
+        lines.push(Line::default());
+        lines.push(Line::from(label("Transitions", theme)));
+        let skip = svc.ci_stream.len().saturating_sub(STREAM_SHOWN);
+        for event in svc.ci_stream.iter().skip(skip) {
+            let (icon, style) = match &event.transition {
+                CiTransition::Started => ("▶", theme.running),
+                CiTransition::Completed(c) => ci_icon("completed", Some(c), theme),
+            };
+            let at = clock_of(event.at.as_deref()).unwrap_or_else(|| "--:--:--".into());
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {at} "), theme.muted),
+                Span::styled(format!("{icon} "), style),
+                Span::raw(event.to_string()),
+            ]));
+        }
+    }
+    lines
+}
+
+/// `  12s` for a finished step, `  12s…` for a running one (from the
+/// injected clock), nothing when it has not started.
+fn elapsed(state: &State, start: Option<&str>, end: Option<&str>) -> String {
+    if let Some(d) = duration_between(start, end) {
+        return format!("  {}", format_duration(d));
+    }
+    match (parse_time(start), state.now) {
+        (Some(s), Some(now)) if end.is_none() => format!("  {}…", format_duration(now - s)),
+        _ => String::new(),
+    }
+}

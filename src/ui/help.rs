@@ -1,0 +1,57 @@
+//! The `?` help overlay, generated from the current mode's keymap so that it
+//! lists exactly the bindings that work.
+
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::Frame;
+
+use super::Theme;
+use crate::app::keymap;
+use crate::app::State;
+
+/// Draw the overlay centred on `area`.
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let bindings = keymap::bindings(state.mode);
+    let keys: Vec<String> = bindings
+        .iter()
+        .map(|b| {
+            b.keys
+                .iter()
+                .map(|k| k.label())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let key_width = keys.iter().map(|k| k.chars().count()).max().unwrap_or(0) + 2;
+    let mut lines: Vec<Line> = bindings
+        .iter()
+        .zip(&keys)
+        .map(|(b, k)| {
+            Line::from(vec![
+                Span::styled(format!(" {k:<key_width$}"), theme.key),
+                Span::raw(b.description),
+            ])
+        })
+        .collect();
+    lines.push(Line::default());
+    lines.push(Line::from(Span::styled(
+        " Esc or ? closes this help",
+        theme.muted,
+    )));
+    let width = lines.iter().map(|l| l.width()).max().unwrap_or(20) as u16 + 4;
+    let height = lines.len() as u16 + 2;
+    let popup = area.centered(
+        Constraint::Length(width.min(area.width)),
+        Constraint::Length(height.min(area.height)),
+    );
+    let block = Block::bordered()
+        .title(Span::styled(
+            format!(" help: {} mode ", state.mode.label()),
+            theme.title,
+        ))
+        .border_style(theme.border_focused)
+        .style(theme.popup);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(Paragraph::new(lines).block(block), popup);
+}

@@ -1,0 +1,374 @@
+//! The overview table: one row per service; a column per environment with
+//! image tag, ready/desired replicas and rollout state; the latest release;
+//! the latest CI run; and a note (why a service is not shippable, a GitHub
+//! problem, a stuck rollout). Only the rows on screen are built, so 500
+//! services cost what 30 do.
+
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Row, Table, TableState};
+use ratatui::Frame;
+
+use super::{ci_icon, observation_word, rollout_icon, truncate, Theme, ViewState};
+use crate::app::{Focus, ServiceState, State};
+use crate::model::EnvObservation;
+use crate::registry::{ReleaseKind, Service};
+
+/// Column widths chosen for the available width.
+struct Widths {
+    service: u16,
+    env: u16,
+    release: u16,
+    ci: u16,
+    /// Whether there is room for the NOTES column; without it, the CI column
+    /// takes the rest and carries the reason a service is not shippable.
+    notes: bool,
+}
+
+fn widths(inner: u16, envs: usize, longest_name: usize) -> Widths {
+    let service = (longest_name as u16 + 2).clamp(9, 22);
+    let envs = envs as u16;
+    // Wide: room for "v0.0.28-rc.1 2/2 ✓" per environment and a note column.
+    let wide = Widths {
+        service,
+        env: 20,
+        release: 14,
+        ci: 16,
+        notes: true,
+    };
+    let needed = wide.service + wide.env * envs + wide.release + wide.ci + 20;
+    if inner >= needed {
+        return wide;
+    }
+    let service = service.min(14);
+    let release = 10;
+    let ci = 15;
+    let spacing = envs + 2;
+    let env = inner
+        .saturating_sub(service + release + ci + spacing)
+        .checked_div(envs)
+        .unwrap_or(0)
+        .clamp(9, 20);
+    let ci = inner
+        .saturating_sub(service + release + env * envs + spacing)
+        .max(ci);
+    Widths {
+        service,
+        env,
+        release,
+        ci,
+        notes: false,
+    }
+}
+
+/// Draw the overview into `area`.
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, view: &mut ViewState, theme: &Theme) {
+    let visible = state.visible();
+    let focused = state.focus == Focus::Overview && !state.help;
+    let title = if visible.len() == state.services.len() {
+        format!(" services ({}) ", state.services.len())
+    } else {
+        format!(" services ({}/{}) ", visible.len(), state.services.len())
+    };
+    let block = Block::bordered()
+        .title(Span::styled(title, theme.header))
+        .border_style(if focused {
+            theme.border_focused
+        } else {
+            theme.border
+        });
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.height == 0 || inner.width == 0 {
+        return;
+    }
+
+    let longest = state
+        .registry
+        .services
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(7);
+    let w = widths(inner.width, state.envs.len(), longest);
+    let accents = env_accents(state, theme);
+
+    let mut header = vec![Cell::from("SERVICE")];
+    for (name, accent) in state.envs.iter().zip(&accents) {
+        header.push(Cell::from(Span::styled(name.to_uppercase(), *accent)));
+    }
+    header.extend(["RELEASE", "CI"].map(Cell::from));
+    let mut constraints = vec![Constraint::Length(w.service)];
+    constraints.extend(state.envs.iter().map(|_| Constraint::Length(w.env)));
+    constraints.push(Constraint::Length(w.release));
+    if w.notes {
+        header.push(Cell::from("NOTES"));
+        constraints.extend([Constraint::Length(w.ci), Constraint::Fill(1)]);
+    } else {
+        constraints.push(Constraint::Fill(1));
+    }
+
+    // Keep the selection on screen; build only the rows that show.
+    let rows_on_screen = inner.height.saturating_sub(1) as usize;
+    let selected_pos = visible.iter().position(|&i| i == state.selected);
+    let offset = scroll_offset(
+        view.overview_offset,
+        selected_pos,
+        rows_on_screen,
+        visible.len(),
+    );
+    view.overview_offset = offset;
+    let rows: Vec<Row> = visible
+        .iter()
+        .skip(offset)
+        .take(rows_on_screen)
+        .map(|&i| service_row(state, i, &w, &accents, theme))
+        .collect();
+
+    if rows.is_empty() {
+        let text = if state.services.is_empty() {
+            "the registry has no services".to_string()
+        } else {
+            format!("no service matches '{}'", state.filter.value())
+        };
+        let table = Table::new(
+            [Row::new([Cell::from(Span::styled(text, theme.muted))])],
+            [Constraint::Fill(1)],
+        )
+        .header(Row::new(header).style(theme.header));
+        frame.render_widget(table, inner);
+        return;
+    }
+
+    let table = Table::new(rows, constraints)
+        .header(Row::new(header).style(theme.header))
+        .column_spacing(1)
+        .row_highlight_style(theme.selected);
+    let mut table_state = TableState::default()
+        .with_selected(selected_pos.filter(|p| *p >= offset).map(|p| p - offset));
+    frame.render_stateful_widget(table, inner, &mut table_state);
+}
+
+/// First row to show so that the selected row is visible.
+fn scroll_offset(previous: usize, selected: Option<usize>, height: usize, len: usize) -> usize {
+    let mut offset = previous.min(len.saturating_sub(height));
+    if let Some(sel) = selected {
+        if sel < offset {
+            offset = sel;
+        } else if height > 0 && sel >= offset + height {
+            offset = sel + 1 - height;
+        }
+    }
+    offset
+}
+
+/// The accent style of every environment column.
+pub fn env_accents(state: &State, theme: &Theme) -> Vec<Style> {
+    state
+        .envs
+        .iter()
+        .map(|name| theme.accent(name, registry_accent(state, name)))
+        .collect()
+}
+
+/// The `accent` colour the registry gives an environment.
+pub fn registry_accent<'a>(state: &'a State, env: &str) -> Option<&'a str> {
+    let reg = &state.registry;
+    reg.settings
+        .environments
+        .iter()
+        .chain(reg.services.iter().flat_map(|s| s.environments.iter()))
+        .find(|e| e.name == env)
+        .and_then(|e| e.accent.as_deref())
+}
+
+/// The accent of the environment a release of this kind deploys to.
+pub fn release_accent(state: &State, service: &Service, kind: ReleaseKind, theme: &Theme) -> Style {
+    service
+        .environments
+        .iter()
+        .find(|e| e.release == kind)
+        .map(|e| theme.accent(&e.name, registry_accent(state, &e.name)))
+        .unwrap_or_default()
+}
+
+fn service_row<'a>(
+    state: &'a State,
+    i: usize,
+    w: &Widths,
+    accents: &[Style],
+    theme: &Theme,
+) -> Row<'a> {
+    let service = &state.registry.services[i];
+    let svc = &state.services[i];
+    let name_style = if service.shippable {
+        Style::default()
+    } else {
+        theme.muted
+    };
+    let mut cells = vec![Cell::from(Span::styled(
+        truncate(&service.name, w.service as usize),
+        name_style,
+    ))];
+    for (e, accent) in accents.iter().enumerate() {
+        let line = if state.service_has_env(i, e) {
+            env_cell(&svc.envs[e], w.env as usize, *accent, theme)
+        } else {
+            Line::from(Span::styled("—", theme.muted))
+        };
+        cells.push(Cell::from(line));
+    }
+    cells.push(Cell::from(release_cell(
+        state, service, svc, w.release, theme,
+    )));
+    if w.notes {
+        cells.push(Cell::from(ci_cell(service, svc, w.ci, false, theme)));
+        cells.push(Cell::from(note(state, service, svc, theme)));
+    } else {
+        cells.push(Cell::from(ci_cell(service, svc, w.ci, true, theme)));
+    }
+    Row::new(cells)
+}
+
+/// `v0.0.28 2/2 ✓`, with the tag cut first when the column is narrow.
+fn env_cell<'a>(obs: &EnvObservation, width: usize, accent: Style, theme: &Theme) -> Line<'a> {
+    if let Some(word) = observation_word(obs, theme) {
+        return Line::from(word);
+    }
+    let EnvObservation::Live(w) = obs else {
+        unreachable!("observation_word covers every other case")
+    };
+    let (icon, icon_style) = rollout_icon(&w.rollout, theme);
+    let counts = format!("{}/{}", w.ready, w.desired);
+    let tag = w.image_tag.as_deref().unwrap_or("?");
+    let room = width.saturating_sub(counts.len() + 4).max(3);
+    Line::from(vec![
+        Span::styled(truncate(tag, room), accent),
+        Span::raw(" "),
+        Span::raw(counts),
+        Span::raw(" "),
+        Span::styled(icon, icon_style),
+    ])
+}
+
+fn release_cell<'a>(
+    state: &State,
+    service: &Service,
+    svc: &ServiceState,
+    width: u16,
+    theme: &Theme,
+) -> Line<'a> {
+    match (&svc.releases, svc.latest_release()) {
+        (None, _) if !service.shippable => Line::from(Span::styled("—", theme.muted)),
+        (None, _) => Line::from(Span::styled("unknown", theme.muted)),
+        (Some(_), None) => Line::from(Span::styled("none", theme.muted)),
+        (Some(_), Some(r)) => Line::from(Span::styled(
+            truncate(&r.tag, width as usize),
+            release_accent(state, service, ReleaseKind::Latest, theme),
+        )),
+    }
+}
+
+/// The latest run; `with_reason` puts why a service is not shippable in the
+/// cell itself when there is no NOTES column.
+fn ci_cell<'a>(
+    service: &Service,
+    svc: &ServiceState,
+    width: u16,
+    with_reason: bool,
+    theme: &Theme,
+) -> Line<'a> {
+    if !service.shippable && svc.runs.is_none() {
+        let text = match (&service.shippable_reason, with_reason) {
+            (Some(why), true) => format!("⊘ {why}"),
+            _ => "⊘ not shippable".to_string(),
+        };
+        return Line::from(Span::styled(truncate(&text, width as usize), theme.warn));
+    }
+    if svc.github_error.is_some() {
+        return Line::from(Span::styled("error", theme.error));
+    }
+    let Some(runs) = &svc.runs else {
+        return Line::from(Span::styled("unknown", theme.muted));
+    };
+    let Some(run) = runs.first() else {
+        return Line::from(Span::styled("no runs", theme.muted));
+    };
+    let (icon, style) = ci_icon(&run.status, run.conclusion.as_deref(), theme);
+    let word = match (run.status.as_str(), run.conclusion.as_deref()) {
+        ("completed", Some(c)) => c.to_string(),
+        ("in_progress", _) => "running".to_string(),
+        (s, _) => s.to_string(),
+    };
+    let text = format!("#{} {word}", run.run_number);
+    Line::from(vec![
+        Span::styled(icon, style),
+        Span::raw(" "),
+        Span::styled(truncate(&text, width.saturating_sub(2) as usize), style),
+    ])
+}
+
+/// The most important thing to know about a service that its cells do not say.
+fn note<'a>(state: &State, service: &Service, svc: &ServiceState, theme: &Theme) -> Line<'a> {
+    if let Some(err) = &svc.github_error {
+        return Line::from(Span::styled(format!("GitHub: {err}"), theme.error));
+    }
+    if !service.shippable {
+        let why = service
+            .shippable_reason
+            .as_deref()
+            .unwrap_or("shippable: false");
+        return Line::from(Span::styled(why.to_string(), theme.warn));
+    }
+    for (e, obs) in svc.envs.iter().enumerate() {
+        match obs {
+            EnvObservation::Live(w) => {
+                if let Some(reason) = &w.stuck_reason {
+                    return Line::from(Span::styled(
+                        format!("{}: {reason}", state.envs[e]),
+                        theme.error,
+                    ));
+                }
+            }
+            EnvObservation::Error { message, .. } => {
+                return Line::from(Span::styled(
+                    format!("{}: {message}", state.envs[e]),
+                    theme.error,
+                ));
+            }
+            EnvObservation::Missing { .. } => {
+                return Line::from(Span::styled(
+                    format!("{}: no deployment", state.envs[e]),
+                    theme.warn,
+                ));
+            }
+            _ => {}
+        }
+    }
+    Line::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_follows_selection() {
+        assert_eq!(scroll_offset(0, Some(3), 10, 50), 0);
+        assert_eq!(scroll_offset(0, Some(12), 10, 50), 3);
+        assert_eq!(scroll_offset(5, Some(2), 10, 50), 2);
+        assert_eq!(scroll_offset(45, Some(49), 10, 50), 40);
+        assert_eq!(scroll_offset(8, None, 10, 12), 2);
+    }
+
+    #[test]
+    fn narrow_widths_fit_80_columns() {
+        let w = widths(78, 2, 11);
+        let total = w.service + 2 * w.env + w.release + w.ci + 4;
+        assert!(total <= 78, "{total}");
+        assert!(!w.notes);
+        assert!(w.ci >= 15);
+        assert!(widths(200, 3, 11).notes);
+    }
+}

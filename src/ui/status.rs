@@ -1,0 +1,185 @@
+//! The one-line bars: the title bar (registry, service count, clock), the
+//! filter bar, and the status bar (kube context, mode, each source's
+//! connection state, the GitHub rate limit when known).
+
+use ratatui::layout::{Position, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::{clock_of_unix, Theme};
+use crate::app::{SourceId, State};
+use crate::model::SourceStatus;
+
+/// The title bar.
+pub fn draw_title(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let file = state
+        .registry
+        .path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut spans = vec![
+        Span::styled(" hearth ", theme.title),
+        Span::styled(
+            format!(" {file} · {} services", state.services.len()),
+            theme.muted,
+        ),
+    ];
+    let clock = state
+        .now
+        .and_then(clock_of_unix)
+        .map(|c| format!("{c} UTC "))
+        .unwrap_or_default();
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    let pad = (area.width as usize).saturating_sub(used + clock.chars().count());
+    spans.push(Span::raw(" ".repeat(pad)));
+    spans.push(Span::styled(clock, theme.muted));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The filter bar, with the cursor placed in it while editing.
+pub fn draw_filter(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let matches = state.visible().len();
+    let hint = if state.filter_editing {
+        "  (Enter keeps, Esc clears)"
+    } else {
+        "  (/ edits, Esc clears)"
+    };
+    let prefix = " / ";
+    let line = Line::from(vec![
+        Span::styled(prefix, theme.key),
+        Span::styled(state.filter.value().to_string(), theme.filter),
+        Span::styled(format!("  {matches} match"), theme.muted),
+        Span::styled(if matches == 1 { "" } else { "es" }, theme.muted),
+        Span::styled(hint, theme.muted),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+    if state.filter_editing {
+        let x = area.x + prefix.len() as u16 + state.filter.visual_cursor() as u16;
+        frame.set_cursor_position(Position::new(x.min(area.right().saturating_sub(1)), area.y));
+    }
+}
+
+/// How the status bar names a source.
+pub fn source_label(id: &SourceId) -> String {
+    match id {
+        SourceId::Kube {
+            context: None,
+            namespace,
+        } => format!("k8s {namespace}"),
+        SourceId::Kube {
+            context: Some(ctx),
+            namespace,
+        } => format!("k8s {ctx}/{namespace}"),
+        SourceId::GitHub => "github".into(),
+    }
+}
+
+fn status_word<'a>(status: &'a SourceStatus, theme: &Theme) -> (&'static str, &'a str, Style) {
+    match status {
+        SourceStatus::Connecting => ("connecting", "", theme.running),
+        SourceStatus::Live => ("live", "", theme.ok),
+        SourceStatus::Degraded(m) => ("degraded", m, theme.warn),
+        SourceStatus::Down(m) => ("down", m, theme.error),
+        SourceStatus::Disabled(m) => ("off", m, theme.muted),
+    }
+}
+
+fn status_icon(status: &SourceStatus) -> &'static str {
+    match status {
+        SourceStatus::Connecting => "◌",
+        SourceStatus::Live => "●",
+        SourceStatus::Degraded(_) => "◐",
+        SourceStatus::Down(_) => "✗",
+        SourceStatus::Disabled(_) => "○",
+    }
+}
+
+/// How much the status bar says about each source, most first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    /// State and message: `k8s qa down: forbidden ...`.
+    Messages,
+    /// State only: `k8s qa down`.
+    Words,
+    /// An icon per source: `qa✗`.
+    Icons,
+}
+
+/// The status bar; the most detailed wording that fits is used.
+pub fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let mut spans = Vec::new();
+    for detail in [Detail::Messages, Detail::Words, Detail::Icons] {
+        spans = status_spans(state, theme, detail);
+        let width: usize = spans.iter().map(|s| s.width()).sum();
+        if width <= area.width as usize {
+            break;
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).style(theme.status_bar),
+        area,
+    );
+}
+
+fn status_spans<'a>(state: &'a State, theme: &Theme, detail: Detail) -> Vec<Span<'a>> {
+    let sep = || Span::styled(" │ ", theme.muted);
+    let ctx = state.kube_context.as_deref().unwrap_or("no kube context");
+    let mut spans = vec![
+        Span::raw(" ctx "),
+        Span::styled(ctx, theme.header),
+        sep(),
+        Span::raw(state.mode.label()),
+        sep(),
+    ];
+    if state.sources.is_empty() {
+        spans.push(Span::styled("sources: not configured", theme.muted));
+    }
+    for (i, (id, status)) in state.sources.iter().enumerate() {
+        let (word, message, style) = status_word(status, theme);
+        if detail == Detail::Icons {
+            let short = match id {
+                SourceId::Kube { namespace, .. } => namespace.as_str(),
+                SourceId::GitHub => "gh",
+            };
+            if i > 0 {
+                spans.push(Span::raw(" "));
+            }
+            spans.push(Span::raw(short));
+            spans.push(Span::styled(status_icon(status), style));
+            continue;
+        }
+        if i > 0 {
+            spans.push(Span::raw("  "));
+        }
+        spans.push(Span::raw(format!("{} ", source_label(id))));
+        if detail == Detail::Messages && !message.is_empty() {
+            spans.push(Span::styled(format!("{word}: {message}"), style));
+        } else {
+            spans.push(Span::styled(word, style));
+        }
+    }
+    if let Some(rl) = &state.rate_limit {
+        spans.push(sep());
+        let style = if rl.remaining == 0 {
+            theme.error
+        } else if rl.remaining * 10 < rl.limit {
+            theme.warn
+        } else {
+            Style::default()
+        };
+        spans.push(Span::styled(
+            format!("rate {}/{}", rl.remaining, rl.limit),
+            style,
+        ));
+        if let (Some(now), false) = (state.now, detail == Detail::Icons) {
+            let mins = ((rl.reset - now).max(0) + 59) / 60;
+            spans.push(Span::styled(format!(" resets {mins}m"), theme.muted));
+        }
+    }
+    spans.push(sep());
+    spans.push(Span::styled("? help", theme.key));
+    spans
+}

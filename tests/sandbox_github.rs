@@ -1,0 +1,894 @@
+//! Integration tests of the sandbox GitHub API, simulated CI, control API and
+//! `hearth sandbox`, over real HTTP on 127.0.0.1 with the real `octocrab`
+//! client, real `git` and the real binary.
+
+use std::future::Future;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hearth::sandbox::{self, DeployTarget, SandboxHandle, SandboxOptions};
+use octocrab::models::workflows::{Conclusion, Job, Status};
+use octocrab::Octocrab;
+
+/// Records every `set_image` the CI deploy step makes.
+#[derive(Default)]
+struct FakeDeploy {
+    calls: Mutex<Vec<(String, String, String)>>,
+}
+
+impl DeployTarget for FakeDeploy {
+    fn set_image(&self, namespace: &str, deployment: &str, image: &str) -> Result<(), String> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((namespace.into(), deployment.into(), image.into()));
+        Ok(())
+    }
+}
+
+impl FakeDeploy {
+    fn calls(&self) -> Vec<(String, String, String)> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+struct Env {
+    sb: SandboxHandle,
+    deploy: Arc<FakeDeploy>,
+    octo: Octocrab,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn env(speed: f64) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let deploy = Arc::new(FakeDeploy::default());
+    let mut opts = SandboxOptions::new(dir.path().join("sb"));
+    opts.speed = speed;
+    opts.deploy = Some(deploy.clone());
+    let sb = sandbox::start(opts).await.expect("sandbox starts");
+    let octo = Octocrab::builder()
+        .base_uri(sb.github_url.as_str())
+        .unwrap()
+        .personal_token(sb.token.clone())
+        .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
+        .build()
+        .unwrap();
+    Env {
+        sb,
+        deploy,
+        octo,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+impl Env {
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.sb.github_url))
+            .bearer_auth(&self.sb.token)
+    }
+
+    /// Tag HEAD of a service's clone and push the tag to its origin.
+    fn push_tag(&self, service: &str, tag: &str) {
+        let clone = self.sb.dir.join("repos").join(service);
+        git(&clone, &["tag", tag]);
+        git(&clone, &["push", "-q", "origin", tag]);
+    }
+
+    async fn post_fault(&self, fault: serde_json::Value) {
+        let r = self
+            .http
+            .post(format!("{}/faults", self.sb.control_url))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "fault accepted");
+    }
+}
+
+fn git(cwd: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Poll `f` until it yields `Some`, or panic after `secs` (generous: the box is loaded).
+async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn status_of(err: &octocrab::Error) -> u16 {
+    match err {
+        octocrab::Error::GitHub { source, .. } => source.status_code.as_u16(),
+        other => panic!("expected a GitHub error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releases_list_get_latest_by_tag_create_update_delete() {
+    let e = env(50.0).await;
+    let rel = e.octo.repos("hearth-demo", "api");
+    let releases = rel.releases();
+
+    let all = releases.list().per_page(100).send().await.unwrap();
+    let tags: Vec<&str> = all.items.iter().map(|r| r.tag_name.as_str()).collect();
+    assert_eq!(tags, ["v0.3.1-rc.1", "v0.3.0", "v0.2.0", "v0.1.0"]);
+    assert!(all.items[0].prerelease);
+    assert!(all.items[0].author.is_some());
+
+    // Pagination: two per page, Link header to the next page.
+    let page1 = releases.list().per_page(2).send().await.unwrap();
+    assert_eq!(page1.items.len(), 2);
+    let page2: octocrab::Page<octocrab::models::repos::Release> =
+        e.octo.get_page(&page1.next).await.unwrap().expect("page 2");
+    assert_eq!(page2.items[0].tag_name, "v0.2.0");
+
+    let latest = releases.get_latest().await.unwrap();
+    assert_eq!(latest.tag_name, "v0.3.0");
+    let by_tag = releases.get_by_tag("v0.3.1-rc.1").await.unwrap();
+    assert!(by_tag.prerelease);
+    let by_id = releases.get(by_tag.id.0).await.unwrap();
+    assert_eq!(by_id.tag_name, "v0.3.1-rc.1");
+    assert_eq!(
+        status_of(&releases.get_by_tag("v9.9.9").await.unwrap_err()),
+        404
+    );
+
+    // Create needs the tag in the origin: 422 first, then 201 once pushed.
+    let missing = releases.create("v0.4.0").send().await.unwrap_err();
+    assert_eq!(status_of(&missing), 422);
+    e.push_tag("api", "v0.4.0");
+    let created = releases
+        .create("v0.4.0")
+        .name("v0.4.0")
+        .body("notes")
+        .make_latest(octocrab::repos::releases::MakeLatest::True)
+        .send()
+        .await
+        .unwrap();
+    assert!(!created.draft && !created.prerelease);
+    assert_eq!(releases.get_latest().await.unwrap().tag_name, "v0.4.0");
+
+    // A second release for the same tag: GitHub's 422 shape.
+    let dup = e
+        .http
+        .post(format!(
+            "{}/repos/hearth-demo/api/releases",
+            e.sb.github_url
+        ))
+        .bearer_auth(&e.sb.token)
+        .json(&serde_json::json!({"tag_name": "v0.4.0"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dup.status(), 422);
+    let body: serde_json::Value = dup.json().await.unwrap();
+    assert_eq!(body["message"], "Validation Failed");
+    assert_eq!(body["errors"][0]["code"], "already_exists");
+    assert_eq!(body["errors"][0]["field"], "tag_name");
+    assert_eq!(body["errors"][0]["resource"], "Release");
+    assert!(body["documentation_url"].is_string());
+
+    // Update: mark it draft; latest falls back to v0.3.0.
+    let updated = releases
+        .update(created.id.0)
+        .draft(true)
+        .name("pulled")
+        .send()
+        .await
+        .unwrap();
+    assert!(updated.draft);
+    assert_eq!(updated.name.as_deref(), Some("pulled"));
+    assert_eq!(releases.get_latest().await.unwrap().tag_name, "v0.3.0");
+
+    releases.delete(created.id.0).await.unwrap();
+    assert_eq!(
+        status_of(&releases.get(created.id.0).await.unwrap_err()),
+        404
+    );
+    let _ = rel.get().await.unwrap();
+    e.sb.shutdown().await;
+}
+
+async fn jobs_of(e: &Env, repo: &str, run_id: u64) -> Job {
+    let jobs = e
+        .octo
+        .workflows("hearth-demo", repo)
+        .list_jobs(run_id.into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jobs.items.len(), 1);
+    jobs.items.into_iter().next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prerelease_runs_ci_whose_steps_advance_and_deploy_to_qa() {
+    let e = env(4.0).await;
+    e.push_tag("api", "v0.3.2-rc.1");
+    let sha = git(&e.sb.dir.join("repos/api"), &["rev-parse", "HEAD"]);
+    let release = e
+        .octo
+        .repos("hearth-demo", "api")
+        .releases()
+        .create("v0.3.2-rc.1")
+        .prerelease(true)
+        .send()
+        .await
+        .unwrap();
+    assert!(release.prerelease);
+
+    let wf = e.octo.workflows("hearth-demo", "api");
+    let run = eventually(20, "a run for the new release", || async {
+        let runs = wf
+            .list_runs("release.yml")
+            .event("release")
+            .send()
+            .await
+            .unwrap();
+        runs.items.into_iter().find(|r| r.head_sha == sha)
+    })
+    .await;
+    assert_eq!(run.event, "release");
+    assert_eq!(run.head_branch, "v0.3.2-rc.1");
+    assert_eq!(run.run_number, 5);
+
+    // Watch the steps move: some step is seen running before the run completes.
+    let mut saw_running_step = false;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let job = jobs_of(&e, "api", run.id.0).await;
+        saw_running_step |= job
+            .steps
+            .iter()
+            .any(|s| s.status == Status::InProgress && s.started_at.is_some());
+        if job.status == Status::Completed {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for the run");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(saw_running_step, "steps advance one by one");
+    assert_eq!(job.conclusion, Some(Conclusion::Success));
+    let names: Vec<&str> = job.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Set up job",
+            "Checkout",
+            "Build and push image",
+            "Deploy to k3s",
+            "Complete job"
+        ]
+    );
+    for s in &job.steps {
+        assert_eq!(s.conclusion, Some(Conclusion::Success));
+        assert!(s.started_at.is_some() && s.completed_at.is_some());
+    }
+    let run = wf.get(run.id).await.unwrap();
+    assert_eq!(run.status, "completed");
+    assert_eq!(run.conclusion.as_deref(), Some("success"));
+    assert_eq!(
+        e.deploy.calls(),
+        vec![(
+            "qa".to_string(),
+            "api".to_string(),
+            "ghcr.io/hearth-demo/api:v0.3.2-rc.1".to_string()
+        )]
+    );
+
+    // Filters: head_sha and status.
+    let by_sha = e
+        .get(&format!(
+            "/repos/hearth-demo/api/actions/runs?head_sha={sha}&status=success"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(by_sha["total_count"], 1);
+    let all = wf.list_all_runs().per_page(2u8).send().await.unwrap();
+    assert_eq!(all.items.len(), 2);
+    assert_eq!(all.total_count, Some(5));
+    e.sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_types_decide_which_edits_start_runs() {
+    let e = env(20.0).await;
+    let count_runs = |repo: &'static str| {
+        let e = &e;
+        async move {
+            e.octo
+                .workflows("hearth-demo", repo)
+                .list_all_runs()
+                .send()
+                .await
+                .unwrap()
+                .total_count
+                .unwrap()
+        }
+    };
+    // api listens to `published` only: a draft starts nothing, publishing it does.
+    e.push_tag("api", "v0.3.2");
+    let api = e.octo.repos("hearth-demo", "api");
+    let draft = api
+        .releases()
+        .create("v0.3.2")
+        .draft(true)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count_runs("api").await, 4, "a draft triggers nothing");
+    api.releases()
+        .update(draft.id.0)
+        .draft(false)
+        .send()
+        .await
+        .unwrap();
+    eventually(20, "publishing the draft starts a run", || async {
+        (count_runs("api").await == 5).then_some(())
+    })
+    .await;
+
+    // Promote the rc on api: `edited` + `released`, no `published` → no run.
+    let rc = api.releases().get_by_tag("v0.3.1-rc.1").await.unwrap();
+    api.releases()
+        .update(rc.id.0)
+        .prerelease(false)
+        .make_latest(octocrab::repos::releases::MakeLatest::True)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count_runs("api").await, 5, "promote fires no `published`");
+    assert_eq!(
+        api.releases().get_latest().await.unwrap().tag_name,
+        "v0.3.1-rc.1"
+    );
+
+    // worker listens to `prereleased, released`: the promote deploys to prod.
+    let worker = e.octo.repos("hearth-demo", "worker");
+    let rc = worker.releases().get_by_tag("v0.3.1-rc.1").await.unwrap();
+    worker
+        .releases()
+        .update(rc.id.0)
+        .prerelease(false)
+        .send()
+        .await
+        .unwrap();
+    eventually(30, "the promote's deploy to default", || async {
+        e.deploy
+            .calls()
+            .contains(&(
+                "default".into(),
+                "worker".into(),
+                "ghcr.io/hearth-demo/worker:v0.3.1-rc.1".into(),
+            ))
+            .then_some(())
+    })
+    .await;
+    e.sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etag_304_is_free_and_rate_limit_headers_count() {
+    let e = env(1.0).await;
+    let r = e
+        .get("/repos/hearth-demo/api/releases")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    let etag = h["etag"].to_str().unwrap().to_string();
+    let used: u64 = h["x-ratelimit-used"].to_str().unwrap().parse().unwrap();
+    let remaining: u64 = h["x-ratelimit-remaining"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(used + remaining, 5000);
+    assert_eq!(h["x-ratelimit-limit"], "5000");
+    assert_eq!(h["x-ratelimit-resource"], "core");
+    assert!(h.contains_key("x-ratelimit-reset"));
+
+    for _ in 0..3 {
+        let r = e
+            .get("/repos/hearth-demo/api/releases")
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 304);
+        assert_eq!(
+            r.headers()["x-ratelimit-used"].to_str().unwrap(),
+            used.to_string()
+        );
+        assert_eq!(r.headers()["etag"].to_str().unwrap(), etag);
+    }
+    // A weak validator matches too, as on GitHub.
+    let r = e
+        .get("/repos/hearth-demo/api/releases")
+        .header("if-none-match", format!("W/{etag}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    assert_eq!(e.sb.github.rate_used(), used);
+
+    // A stale ETag gets the full body and costs one request.
+    let r = e
+        .get("/repos/hearth-demo/api/releases")
+        .header("if-none-match", "\"stale\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(e.sb.github.rate_used(), used + 1);
+
+    // Every GET carries an ETag.
+    for path in [
+        "/user",
+        "/user/repos",
+        "/repos/hearth-demo/api",
+        "/repos/hearth-demo/api/releases/latest",
+        "/repos/hearth-demo/api/actions/runs",
+        "/repos/hearth-demo/api/actions/workflows",
+    ] {
+        let r = e.get(path).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(r.headers().contains_key("etag"), "{path}");
+    }
+    let hits: Vec<_> =
+        e.sb.journal
+            .entries()
+            .into_iter()
+            .filter(|j| j.conditional_hit)
+            .collect();
+    assert_eq!(hits.len(), 4);
+    assert!(hits.iter().all(|j| j.status == 304 && j.api == "github"));
+    e.sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_without_a_valid_token_get_401() {
+    let e = env(1.0).await;
+    let url = format!("{}/repos/hearth-demo/api/releases", e.sb.github_url);
+    let r = e.http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["message"], "Requires authentication");
+    let r = e.http.get(&url).bearer_auth("nope").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = e
+        .http
+        .get(&url)
+        .header("authorization", format!("token {}", e.sb.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the `token` scheme works too");
+    // The 401 body never echoes a token.
+    let text = e
+        .http
+        .get(&url)
+        .bearer_auth("secret-xyz")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("secret-xyz"));
+    e.sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_faults_5xx_rate_limit_slow_malformed() {
+    let e = env(1.0).await;
+    let path = "/repos/hearth-demo/api/releases";
+
+    e.post_fault(serde_json::json!({"kind": "github_error", "seconds": 60}))
+        .await;
+    let r = e.get(path).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    assert!(r.headers().contains_key("retry-after"));
+    let err = e
+        .octo
+        .repos("hearth-demo", "api")
+        .releases()
+        .list()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&err), 502);
+    e.http
+        .delete(format!("{}/faults", e.sb.control_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(e.get(path).send().await.unwrap().status(), 200);
+
+    e.post_fault(serde_json::json!({"kind": "rate_limit", "seconds": 60}))
+        .await;
+    let r = e.get(path).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "0");
+    let reset: i64 = r.headers()["x-ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(reset > chrono::Utc::now().timestamp());
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("rate limit exceeded"));
+    e.sb.faults.clear();
+
+    e.post_fault(serde_json::json!({"kind": "slow", "ms": 400}))
+        .await;
+    let t = Instant::now();
+    assert_eq!(e.get(path).send().await.unwrap().status(), 200);
+    assert!(t.elapsed() >= Duration::from_millis(400));
+    e.sb.faults.clear();
+
+    e.post_fault(serde_json::json!({"kind": "malformed", "path": "/repos/hearth-demo/api/rel"}))
+        .await;
+    let r = e.get(path).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(serde_json::from_str::<serde_json::Value>(&text).is_err());
+    assert!(e
+        .octo
+        .repos("hearth-demo", "api")
+        .releases()
+        .list()
+        .send()
+        .await
+        .is_err());
+    // Other paths are unaffected.
+    assert_eq!(e.get("/user").send().await.unwrap().status(), 200);
+    e.sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn build_fault_fails_the_run_and_rerun_succeeds() {
+    let e = env(20.0).await;
+    e.post_fault(serde_json::json!({"kind": "build_fail", "service": "web"}))
+        .await;
+    e.push_tag("web", "v0.3.2");
+    e.octo
+        .repos("hearth-demo", "web")
+        .releases()
+        .create("v0.3.2")
+        .send()
+        .await
+        .unwrap();
+    let wf = e.octo.workflows("hearth-demo", "web");
+    let run = eventually(20, "the run", || async {
+        let runs = wf.list_all_runs().branch("v0.3.2").send().await.unwrap();
+        runs.items.into_iter().next()
+    })
+    .await;
+    let job = eventually(30, "the failed run", || async {
+        let job = jobs_of(&e, "web", run.id.0).await;
+        (job.status == Status::Completed).then_some(job)
+    })
+    .await;
+    assert_eq!(job.conclusion, Some(Conclusion::Failure));
+    let conclusions: Vec<_> = job.steps.iter().map(|s| s.conclusion.clone()).collect();
+    assert_eq!(
+        conclusions,
+        [
+            Some(Conclusion::Success),
+            Some(Conclusion::Success),
+            Some(Conclusion::Failure),
+            Some(Conclusion::Skipped),
+            Some(Conclusion::Success),
+        ]
+    );
+    assert!(
+        e.deploy.calls().is_empty(),
+        "a failed build deploys nothing"
+    );
+    assert_eq!(
+        wf.get(run.id).await.unwrap().conclusion.as_deref(),
+        Some("failure")
+    );
+
+    e.sb.faults.clear();
+    wf.rerun_run(run.id).await.unwrap();
+    let job = eventually(30, "the re-run", || async {
+        let job = jobs_of(&e, "web", run.id.0).await;
+        (job.status == Status::Completed && job.run_attempt == 2).then_some(job)
+    })
+    .await;
+    assert_eq!(job.conclusion, Some(Conclusion::Success));
+    assert_eq!(
+        e.deploy.calls(),
+        vec![(
+            "default".to_string(),
+            "web".to_string(),
+            "ghcr.io/hearth-demo/web:v0.3.2".to_string()
+        )]
+    );
+    e.sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_api_serves_the_journal_and_faults() {
+    let e = env(1.0).await;
+    let c = &e.sb.control_url;
+    let t0 = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    e.get("/repos/hearth-demo/api/releases?per_page=1")
+        .send()
+        .await
+        .unwrap();
+    e.http
+        .get(format!("{}/user", e.sb.github_url))
+        .send()
+        .await
+        .unwrap();
+    let entries: serde_json::Value = e
+        .http
+        .get(format!("{c}/requests"))
+        .query(&[("since", t0.as_str()), ("api", "github")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entries = entries.as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[0]["method"], "GET");
+    assert_eq!(
+        entries[0]["path"],
+        "/repos/hearth-demo/api/releases?per_page=1"
+    );
+    assert_eq!(entries[0]["status"], 200);
+    assert_eq!(entries[0]["conditional_hit"], false);
+    assert_eq!(entries[1]["status"], 401);
+    assert!(entries[0]["time"].is_string());
+
+    let bad = e
+        .http
+        .get(format!("{c}/requests?since=yesterday"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+
+    let r = e.http.delete(format!("{c}/requests")).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(e.sb.journal.entries().is_empty());
+
+    let r = e
+        .http
+        .post(format!("{c}/faults"))
+        .body("{\"kind\":\"explode\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    e.post_fault(serde_json::json!({"kind": "build_fail", "service": "api"}))
+        .await;
+    e.post_fault(serde_json::json!({"kind": "rate_limit", "seconds": 30}))
+        .await;
+    let active: serde_json::Value = e
+        .http
+        .get(format!("{c}/faults"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        active[0],
+        serde_json::json!({"kind": "build_fail", "service": "api"})
+    );
+    assert_eq!(active[1]["kind"], "rate_limit");
+    let r = e.http.delete(format!("{c}/faults")).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(!e.sb.faults.build_fails("api"));
+    e.sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_dir_has_repos_with_tags_and_a_registry() {
+    let e = env(1.0).await;
+    let dir = &e.sb.dir;
+    for svc in ["api", "web", "worker", "billing"] {
+        let clone = dir.join("repos").join(svc);
+        let tags = git(&clone, &["tag", "--list"]);
+        for t in ["v0.1.0", "v0.2.0", "v0.3.0", "v0.3.1-rc.1"] {
+            assert!(tags.lines().any(|l| l == t), "{svc} has {t}");
+        }
+        let origin = git(&clone, &["remote", "get-url", "origin"]);
+        assert_eq!(
+            Path::new(&origin),
+            dir.join("origins").join(format!("{svc}.git"))
+        );
+        assert_eq!(git(&clone, &["status", "--porcelain"]), "");
+        let wf = std::fs::read_to_string(clone.join(".github/workflows/release.yml")).unwrap();
+        assert!(wf.contains("release:") && wf.contains("types:"));
+        let test = Command::new("sh")
+            .arg("-c")
+            .arg("./test.sh")
+            .current_dir(&clone)
+            .output()
+            .unwrap();
+        assert!(test.status.success());
+        // The origin knows the tags the clone pushes.
+        git(&clone, &["tag", "v0.9.0"]);
+        git(&clone, &["push", "-q", "origin", "v0.9.0"]);
+        let origin_dir = dir.join("origins").join(format!("{svc}.git"));
+        assert!(!git(&origin_dir, &["rev-parse", "v0.9.0"]).is_empty());
+    }
+    let yaml: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(e.sb.services_path()).unwrap()).unwrap();
+    assert_eq!(
+        yaml["hearth"]["api_url"].as_str(),
+        Some(e.sb.github_url.as_str())
+    );
+    assert_eq!(yaml["hearth"]["github_owner"].as_str(), Some("hearth-demo"));
+    assert_eq!(yaml["api"]["repo"].as_str(), Some("hearth-demo/api"));
+    assert_eq!(
+        yaml["api"]["image"].as_str(),
+        Some("ghcr.io/hearth-demo/api")
+    );
+    assert_eq!(yaml["docs"]["shippable"].as_bool(), Some(false));
+    // The registry loader accepts it as it is.
+    let reg = hearth::registry::load(&e.sb.services_path()).expect("sandbox registry loads");
+    assert_eq!(reg.settings.api_url.as_deref(), Some(e.sb.github_url.as_str()));
+    assert_eq!(reg.settings.github_owner.as_deref(), Some("hearth-demo"));
+    let names: Vec<&str> = reg.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["api", "web", "worker", "billing", "docs"]);
+    let api = reg.service("api").unwrap();
+    assert_eq!(api.directory, dir.join("repos/api"));
+    assert_eq!(api.repo.as_deref(), Some("hearth-demo/api"));
+    assert_eq!(api.k8s_name, "api");
+    assert!(api.shippable);
+    let docs = reg.service("docs").unwrap();
+    assert!(!docs.shippable && docs.shippable_reason.is_some());
+    let kubeconfig = std::fs::read_to_string(e.sb.kubeconfig_path()).unwrap();
+    assert!(kubeconfig.contains(&e.sb.kube_url));
+    // The GitHub API knows the same repositories.
+    let repos: serde_json::Value = e
+        .get("/user/repos")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(repos.as_array().unwrap().len(), 4);
+    e.sb.shutdown().await;
+}
+
+#[test]
+fn hearth_sandbox_writes_env_serves_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb_dir = dir.path().join("sb");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["sandbox", "--dir"])
+        .arg(&sb_dir)
+        .args(["--speed", "10"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let env_file = sb_dir.join("env");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !env_file.exists() {
+        assert!(Instant::now() < deadline, "no DIR/env");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The env file is sourceable by `set -a; . DIR/env`.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "set -a; . '{}'; set +a; echo \"$KUBECONFIG|$GITHUB_API_URL|$HEARTH_SERVICES|$HEARTH_SANDBOX_URL|${{#GH_TOKEN}}\"",
+            env_file.display()
+        ))
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let parts: Vec<&str> = line.split('|').collect();
+    assert_eq!(parts.len(), 5, "{line}");
+    assert_eq!(
+        Path::new(parts[0]),
+        sb_dir.canonicalize().unwrap().join("kubeconfig")
+    );
+    assert!(parts[1].starts_with("http://127.0.0.1:"));
+    assert!(Path::new(parts[2]).exists());
+    assert!(parts[3].starts_with("http://127.0.0.1:"));
+    assert!(parts[4].parse::<usize>().unwrap() >= 20, "a real token");
+    let token = std::fs::read_to_string(&env_file)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("export GH_TOKEN=").map(str::to_string))
+        .unwrap();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let r = http
+            .get(format!("{}/repos/hearth-demo/api/releases", parts[1]))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let journal: serde_json::Value = http
+            .get(format!("{}/requests", parts[3]))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(journal.to_string().contains("releases"));
+    });
+
+    // SIGTERM stops it cleanly, after it printed the same lines as DIR/env.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "sandbox did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let mut printed = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut printed).unwrap();
+    assert_eq!(printed, std::fs::read_to_string(&env_file).unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dir_that_already_holds_a_sandbox_is_refused() {
+    let e = env(1.0).await;
+    let err = sandbox::start(SandboxOptions::new(&e.sb.dir))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already holds a sandbox"), "{err}");
+    e.sb.shutdown().await;
+}

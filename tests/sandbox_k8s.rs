@@ -1,0 +1,1023 @@
+//! The sandbox Kubernetes API over real HTTP: the real `kubectl` (v1.32 on
+//! this machine) and the `kube` client against `sandbox::k8s::router` served
+//! on 127.0.0.1:0.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hearth::sandbox::k8s::{kubeconfig_yaml, router, Cluster};
+use hearth::sandbox::{DemoService, DeployTarget, Fault, Faults, Journal};
+use serde_json::Value;
+
+struct Sandbox {
+    url: String,
+    dir: tempfile::TempDir,
+    cluster: Arc<Cluster>,
+    faults: Arc<Faults>,
+    journal: Arc<Journal>,
+}
+
+fn services(n: usize) -> Vec<DemoService> {
+    let names = ["api", "web", "worker"];
+    (0..n)
+        .map(|i| {
+            let name = if i < names.len() {
+                names[i].to_string()
+            } else {
+                format!("svc{i:03}")
+            };
+            DemoService {
+                image: format!("ghcr.io/hearth-demo/{name}"),
+                repo: format!("hearth-demo/{name}"),
+                prod_tag: "v1.4.0".into(),
+                qa_tag: "v1.5.0-rc.1".into(),
+                replicas: if i == 0 { 3 } else { 2 },
+                name,
+            }
+        })
+        .collect()
+}
+
+async fn start(n: usize, speed: f64) -> Sandbox {
+    let faults = Arc::new(Faults::default());
+    let journal = Arc::new(Journal::default());
+    let cluster = Cluster::new(&services(n), speed, faults.clone(), journal.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = router(cluster.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = format!("http://{addr}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kubeconfig"), kubeconfig_yaml(&url)).unwrap();
+    Sandbox {
+        url,
+        dir,
+        cluster,
+        faults,
+        journal,
+    }
+}
+
+/// Output of a finished kubectl run.
+struct Out {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Sandbox {
+    fn kubectl_cmd(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new("kubectl");
+        cmd.arg("--kubeconfig")
+            .arg(self.dir.path().join("kubeconfig"))
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("cache"))
+            .arg("--request-timeout=20s")
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .kill_on_drop(true);
+        cmd
+    }
+
+    async fn kubectl(&self, args: &[&str]) -> Out {
+        let out = self.kubectl_cmd(args).output().await.unwrap();
+        Out {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// kubectl that must succeed; returns stdout.
+    async fn k(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args).await;
+        assert!(
+            out.ok,
+            "kubectl {args:?} failed:\nstdout: {}\nstderr: {}",
+            out.stdout, out.stderr
+        );
+        out.stdout
+    }
+
+    async fn kjson(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.extend(["-o", "json"]);
+        serde_json::from_str(&self.k(&a).await).unwrap()
+    }
+
+    async fn http(&self, method: &str, path: &str, ctype: &str, body: &str) -> (u16, String) {
+        let client = reqwest::Client::new();
+        let req = client
+            .request(method.parse().unwrap(), format!("{}{path}", self.url))
+            .header("content-type", ctype)
+            .body(body.to_string());
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap())
+    }
+
+    fn kube_client(&self) -> kube::Client {
+        let mut config = kube::Config::new(self.url.parse().unwrap());
+        config.default_namespace = "qa".into();
+        kube::Client::try_from(config).unwrap()
+    }
+}
+
+/// Poll `f` until it returns Some, failing after `secs`.
+async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_lists_seeded_objects() {
+    let sb = start(3, 20.0).await;
+    let out = sb.k(&["get", "deploy", "-A"]).await;
+    assert!(out.contains("NAMESPACE"), "{out}");
+    assert!(out.contains("READY"), "{out}");
+    assert!(out.contains("UP-TO-DATE"), "{out}");
+    for line in ["api", "web", "worker"] {
+        assert!(out.contains(line), "{out}");
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("qa ") && l.contains("api") && l.contains("3/3")),
+        "{out}"
+    );
+
+    let out = sb.k(&["get", "deploy", "-n", "qa", "-o", "wide"]).await;
+    assert!(out.contains("IMAGES"), "{out}");
+    assert!(out.contains("ghcr.io/hearth-demo/api:v1.5.0-rc.1"), "{out}");
+    assert!(out.contains("app=api"), "{out}");
+
+    let out = sb
+        .k(&["get", "rs,pods", "-n", "default", "-o", "yaml"])
+        .await;
+    assert!(out.contains("pod-template-hash"), "{out}");
+    assert!(out.contains("deployment.kubernetes.io/revision"), "{out}");
+    assert!(out.contains("ownerReferences"), "{out}");
+
+    let pods = sb
+        .kjson(&["get", "pods", "-n", "default", "-l", "app=api"])
+        .await;
+    let items = pods["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    for p in items {
+        assert_eq!(p["status"]["phase"], "Running");
+        assert_eq!(p["metadata"]["ownerReferences"][0]["kind"], "ReplicaSet");
+        assert_eq!(
+            p["spec"]["initContainers"][0]["image"],
+            "ghcr.io/hearth-demo/api:v1.4.0"
+        );
+    }
+
+    let out = sb.k(&["get", "pods", "-n", "qa"]).await;
+    assert!(out.contains("STATUS") && out.contains("RESTARTS"), "{out}");
+    assert!(out.contains("Running"), "{out}");
+
+    let out = sb.k(&["get", "rs", "-n", "qa"]).await;
+    assert!(out.contains("DESIRED") && out.contains("CURRENT"), "{out}");
+
+    let out = sb.k(&["get", "events", "-n", "qa"]).await;
+    assert!(out.contains("ScalingReplicaSet"), "{out}");
+
+    let out = sb.k(&["get", "ns"]).await;
+    assert!(out.contains("default") && out.contains("qa"), "{out}");
+
+    let dep = sb.kjson(&["get", "deploy", "web", "-n", "qa"]).await;
+    assert_eq!(
+        dep["spec"]["template"]["spec"]["containers"][0]["name"],
+        "web"
+    );
+    assert_eq!(
+        dep["spec"]["template"]["spec"]["initContainers"][0]["name"],
+        "migrate"
+    );
+    assert_eq!(dep["status"]["availableReplicas"], 2);
+
+    let missing = sb.kubectl(&["get", "deploy", "nope", "-n", "qa"]).await;
+    assert!(!missing.ok);
+    assert!(missing.stderr.contains("NotFound") || missing.stderr.contains("not found"));
+
+    let journal = sb.journal.entries();
+    assert!(journal.iter().all(|e| e.api == "kube"));
+    assert!(journal
+        .iter()
+        .any(|e| e.path.starts_with("/apis/apps/v1/deployments")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_set_image_rollout_status_history_undo() {
+    let sb = start(3, 20.0).await;
+    let before = sb.kjson(&["get", "deploy", "api", "-n", "qa"]).await;
+    let old_image = before["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let gen = before["metadata"]["generation"].as_i64().unwrap();
+    sb.k(&[
+        "set",
+        "image",
+        "deploy/api",
+        "-n",
+        "qa",
+        "api=ghcr.io/hearth-demo/api:v2.0.0",
+    ])
+    .await;
+    let after = sb.kjson(&["get", "deploy", "api", "-n", "qa"]).await;
+    assert_eq!(after["metadata"]["generation"].as_i64().unwrap(), gen + 1);
+    assert_eq!(
+        after["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/hearth-demo/api:v2.0.0"
+    );
+    // The init container keeps its image: set image names containers.
+    assert_eq!(
+        after["spec"]["template"]["spec"]["initContainers"][0]["image"],
+        old_image.as_str()
+    );
+    let out = sb
+        .k(&[
+            "rollout",
+            "status",
+            "deploy/api",
+            "-n",
+            "qa",
+            "--timeout=60s",
+        ])
+        .await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let dep = sb.kjson(&["get", "deploy", "api", "-n", "qa"]).await;
+    assert_eq!(
+        dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "2"
+    );
+    assert_eq!(dep["status"]["updatedReplicas"], 3);
+    assert_eq!(dep["status"]["availableReplicas"], 3);
+    let conds = dep["status"]["conditions"].as_array().unwrap();
+    assert!(conds
+        .iter()
+        .any(|c| c["type"] == "Progressing" && c["reason"] == "NewReplicaSetAvailable"));
+    let pods = sb
+        .kjson(&["get", "pods", "-n", "qa", "-l", "app=api"])
+        .await;
+    let items = pods["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "old pods are gone");
+    assert!(items
+        .iter()
+        .all(|p| p["spec"]["containers"][0]["image"] == "ghcr.io/hearth-demo/api:v2.0.0"));
+    let events = sb.k(&["get", "events", "-n", "qa"]).await;
+    assert!(events.contains("Scaled up replica set"), "{events}");
+    assert!(events.contains("Scaled down replica set"), "{events}");
+
+    let out = sb
+        .k(&["rollout", "history", "deploy/api", "-n", "qa"])
+        .await;
+    assert!(out.contains("REVISION"), "{out}");
+    assert!(
+        out.lines().any(|l| l.trim_start().starts_with('1')),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.trim_start().starts_with('2')),
+        "{out}"
+    );
+
+    // Undo goes back to revision 1's template, which becomes revision 3.
+    sb.k(&["rollout", "undo", "deploy/api", "-n", "qa"]).await;
+    sb.k(&[
+        "rollout",
+        "status",
+        "deploy/api",
+        "-n",
+        "qa",
+        "--timeout=60s",
+    ])
+    .await;
+    let dep = sb.kjson(&["get", "deploy", "api", "-n", "qa"]).await;
+    assert_eq!(
+        dep["spec"]["template"]["spec"]["containers"][0]["image"],
+        old_image.as_str()
+    );
+    assert_eq!(
+        dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "3"
+    );
+    let rs = sb.kjson(&["get", "rs", "-n", "qa", "-l", "app=api"]).await;
+    assert_eq!(
+        rs["items"].as_array().unwrap().len(),
+        2,
+        "the old ReplicaSet was reused"
+    );
+
+    // --to-revision picks a specific one (revision 2 = v2.0.0).
+    sb.k(&[
+        "rollout",
+        "undo",
+        "deploy/api",
+        "-n",
+        "qa",
+        "--to-revision=2",
+    ])
+    .await;
+    sb.k(&[
+        "rollout",
+        "status",
+        "deploy/api",
+        "-n",
+        "qa",
+        "--timeout=60s",
+    ])
+    .await;
+    let dep = sb.kjson(&["get", "deploy", "api", "-n", "qa"]).await;
+    assert_eq!(
+        dep["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/hearth-demo/api:v2.0.0"
+    );
+    assert_eq!(
+        dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "4"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_logs_tail_and_follow() {
+    let sb = start(2, 20.0).await;
+    let out = sb
+        .k(&[
+            "logs",
+            "deploy/api",
+            "-n",
+            "default",
+            "-c",
+            "api",
+            "--tail",
+            "5",
+        ])
+        .await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(lines.iter().all(|l| l.contains("api v1.4.0")), "{out}");
+
+    let out = sb
+        .k(&[
+            "logs",
+            "deploy/web",
+            "-n",
+            "qa",
+            "--tail",
+            "2",
+            "--timestamps",
+        ])
+        .await;
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.lines().all(|l| l.starts_with("20")), "{out}");
+
+    let out = sb
+        .k(&["logs", "deploy/api", "-n", "qa", "-c", "migrate"])
+        .await;
+    assert!(out.contains("schema up to date"), "{out}");
+
+    // -f keeps streaming new lines (bounded by the test).
+    let mut cmd = sb.kubectl_cmd(&[
+        "logs",
+        "-f",
+        "deploy/api",
+        "-n",
+        "default",
+        "-c",
+        "api",
+        "--tail",
+        "1",
+    ]);
+    cmd.stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut reader = tokio::io::BufReader::new(stdout);
+    let mut got = Vec::new();
+    use tokio::io::AsyncBufReadExt;
+    let read = async {
+        let mut line = String::new();
+        while got.len() < 4 {
+            line.clear();
+            if reader.read_line(&mut line).await.unwrap() == 0 {
+                break;
+            }
+            got.push(line.clone());
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("logs -f streams new lines");
+    child.kill().await.unwrap();
+    assert_eq!(got.len(), 4, "{got:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_watch_output_watch_events() {
+    let sb = start(2, 20.0).await;
+    let mut cmd = sb.kubectl_cmd(&["get", "deploy", "-n", "qa", "-w", "--output-watch-events"]);
+    cmd.stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut reader = tokio::io::BufReader::new(stdout);
+    use tokio::io::AsyncBufReadExt;
+    let mut seen = String::new();
+    let mut line = String::new();
+    // Initial state arrives as ADDED rows.
+    while !(seen.contains("ADDED") && seen.contains("api") && seen.contains("web")) {
+        line.clear();
+        let n = tokio::time::timeout(Duration::from_secs(20), reader.read_line(&mut line))
+            .await
+            .expect("watch output")
+            .unwrap();
+        assert!(n > 0, "watch ended early: {seen}");
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("EVENT"), "{seen}");
+    // A change arrives as MODIFIED.
+    sb.cluster
+        .set_image("qa", "web", "ghcr.io/hearth-demo/web:v3.0.0")
+        .unwrap();
+    while !seen.contains("MODIFIED") {
+        line.clear();
+        let n = tokio::time::timeout(Duration::from_secs(20), reader.read_line(&mut line))
+            .await
+            .expect("a MODIFIED event")
+            .unwrap();
+        assert!(n > 0, "watch ended early: {seen}");
+        seen.push_str(&line);
+    }
+    child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_target_set_image_rolls_out_both_containers() {
+    let sb = start(1, 20.0).await;
+    sb.cluster
+        .set_image("default", "api", "ghcr.io/hearth-demo/api:v1.6.0")
+        .unwrap();
+    let dep = sb.kjson(&["get", "deploy", "api", "-n", "default"]).await;
+    let spec = &dep["spec"]["template"]["spec"];
+    assert_eq!(
+        spec["containers"][0]["image"],
+        "ghcr.io/hearth-demo/api:v1.6.0"
+    );
+    assert_eq!(
+        spec["initContainers"][0]["image"],
+        "ghcr.io/hearth-demo/api:v1.6.0"
+    );
+    sb.k(&[
+        "rollout",
+        "status",
+        "deploy/api",
+        "-n",
+        "default",
+        "--timeout=60s",
+    ])
+    .await;
+    // Old ReplicaSets beyond revisionHistoryLimit are pruned.
+    sb.k(&[
+        "patch",
+        "deploy",
+        "api",
+        "-n",
+        "default",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"revisionHistoryLimit":1}}"#,
+    ])
+    .await;
+    for tag in ["v1.7.0", "v1.8.0"] {
+        sb.cluster
+            .set_image("default", "api", &format!("ghcr.io/hearth-demo/api:{tag}"))
+            .unwrap();
+        sb.k(&[
+            "rollout",
+            "status",
+            "deploy/api",
+            "-n",
+            "default",
+            "--timeout=60s",
+        ])
+        .await;
+    }
+    eventually(30, "pruned ReplicaSets", || async {
+        let rs = sb
+            .kjson(&["get", "rs", "-n", "default", "-l", "app=api"])
+            .await;
+        (rs["items"].as_array().unwrap().len() == 2).then_some(())
+    })
+    .await;
+    let history = sb
+        .k(&["rollout", "history", "deploy/api", "-n", "default"])
+        .await;
+    assert!(history.contains('3') && history.contains('4'), "{history}");
+    assert!(sb.cluster.set_image("default", "nope", "x:1").is_err());
+    assert!(sb
+        .cluster
+        .set_image("default", "api", "other/image:1")
+        .is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_migration_keeps_old_pods_serving() {
+    let sb = start(2, 20.0).await;
+    // A short deadline so ProgressDeadlineExceeded shows within the test.
+    sb.k(&[
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        "qa",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"progressDeadlineSeconds":60}}"#,
+    ])
+    .await;
+    sb.faults.apply(Fault::MigrationFail {
+        service: "web".into(),
+    });
+    sb.cluster
+        .set_image("qa", "web", "ghcr.io/hearth-demo/web:v9.0.0-bad")
+        .unwrap();
+    // The new pod crash-loops in its migrate init container...
+    let pod = eventually(30, "Init:CrashLoopBackOff", || async {
+        let pods = sb
+            .kjson(&["get", "pods", "-n", "qa", "-l", "app=web"])
+            .await;
+        pods["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| {
+                p["status"]["initContainerStatuses"][0]["restartCount"]
+                    .as_i64()
+                    .unwrap_or(0)
+                    >= 1
+                    && p["status"]["initContainerStatuses"][0]["state"]["waiting"]["reason"]
+                        == "CrashLoopBackOff"
+            })
+            .cloned()
+    })
+    .await;
+    assert_eq!(pod["status"]["phase"], "Pending");
+    assert_eq!(
+        pod["status"]["initContainerStatuses"][0]["lastState"]["terminated"]["exitCode"],
+        1
+    );
+    let table = sb.k(&["get", "pods", "-n", "qa", "-l", "app=web"]).await;
+    assert!(
+        table.contains("Init:CrashLoopBackOff") || table.contains("Init:0/1"),
+        "{table}"
+    );
+    let out = sb
+        .k(&[
+            "logs",
+            pod["metadata"]["name"].as_str().unwrap(),
+            "-n",
+            "qa",
+            "-c",
+            "migrate",
+        ])
+        .await;
+    assert!(out.contains("failed"), "{out}");
+    // ...while the old pods keep serving (maxUnavailable 0 for 2 replicas).
+    let dep = eventually(60, "ProgressDeadlineExceeded", || async {
+        let dep = sb.kjson(&["get", "deploy", "web", "-n", "qa"]).await;
+        let stuck = dep["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "Progressing" && c["reason"] == "ProgressDeadlineExceeded");
+        stuck.then_some(dep)
+    })
+    .await;
+    assert_eq!(dep["status"]["availableReplicas"], 2);
+    assert_eq!(dep["status"]["updatedReplicas"], 1);
+    let ready_old = sb
+        .kjson(&["get", "pods", "-n", "qa", "-l", "app=web"])
+        .await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            p["spec"]["containers"][0]["image"] == "ghcr.io/hearth-demo/web:v1.5.0-rc.1"
+                && p["status"]["conditions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+        .count();
+    assert_eq!(ready_old, 2);
+    let out = sb
+        .kubectl(&[
+            "rollout",
+            "status",
+            "deploy/web",
+            "-n",
+            "qa",
+            "--timeout=20s",
+        ])
+        .await;
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains("exceeded its progress deadline"),
+        "{}",
+        out.stderr
+    );
+    let events = sb.k(&["get", "events", "-n", "qa"]).await;
+    assert!(events.contains("BackOff"), "{events}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_http_410_409_faults() {
+    let sb = start(2, 20.0).await;
+    // 410 Gone (as a watch ERROR event) for a version older than the history.
+    let (status, body) = sb
+        .http(
+            "GET",
+            "/apis/apps/v1/namespaces/qa/deployments?watch=1&resourceVersion=1",
+            "",
+            "",
+        )
+        .await;
+    assert_eq!(status, 200);
+    let ev: Value = serde_json::from_str(body.lines().next().unwrap()).unwrap();
+    assert_eq!(ev["type"], "ERROR");
+    assert_eq!(ev["object"]["code"], 410);
+    assert_eq!(ev["object"]["reason"], "Expired");
+
+    // 409 Conflict for an update carrying a stale resourceVersion.
+    let (_, body) = sb
+        .http("GET", "/apis/apps/v1/namespaces/qa/deployments/api", "", "")
+        .await;
+    let mut dep: Value = serde_json::from_str(&body).unwrap();
+    dep["spec"]["replicas"] = 4.into();
+    let (status, _) = sb
+        .http(
+            "PUT",
+            "/apis/apps/v1/namespaces/qa/deployments/api",
+            "application/json",
+            &dep.to_string(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = sb
+        .http(
+            "PUT",
+            "/apis/apps/v1/namespaces/qa/deployments/api",
+            "application/json",
+            &dep.to_string(),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let st: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(st["reason"], "Conflict");
+    // Unsupported patch types and bad JSON get clear errors.
+    let (status, _) = sb
+        .http(
+            "PATCH",
+            "/apis/apps/v1/namespaces/qa/deployments/api",
+            "text/plain",
+            "{}",
+        )
+        .await;
+    assert_eq!(status, 415);
+    let (status, _) = sb
+        .http(
+            "PATCH",
+            "/apis/apps/v1/namespaces/qa/deployments/api",
+            "application/merge-patch+json",
+            "{nope",
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = sb
+        .http("GET", "/apis/apps/v1/namespaces/qa/widgets", "", "")
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = sb
+        .http(
+            "GET",
+            "/api/v1/namespaces/qa/pods?labelSelector=app%20in%20(api",
+            "",
+            "",
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    // Malformed bodies on demand.
+    sb.faults.apply(Fault::Malformed {
+        path: "/apis/apps/v1/namespaces/qa/deployments".into(),
+    });
+    let (_, body) = sb
+        .http("GET", "/apis/apps/v1/namespaces/qa/deployments", "", "")
+        .await;
+    assert!(serde_json::from_str::<Value>(&body).is_err());
+    sb.faults.clear();
+
+    // Slow responses.
+    sb.faults.apply(Fault::Slow { ms: 300 });
+    let t = Instant::now();
+    sb.http("GET", "/version", "", "").await;
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    sb.faults.clear();
+
+    // Dropping watches ends open streams.
+    let client = reqwest::Client::new();
+    let mut resp = client
+        .get(format!("{}/apis/apps/v1/deployments?watch=true", sb.url))
+        .send()
+        .await
+        .unwrap();
+    let first = resp.chunk().await.unwrap();
+    assert!(first.is_some());
+    sb.faults.apply(Fault::DropWatches);
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(_chunk) = resp.chunk().await.unwrap() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "watch stream ended after DropWatches");
+    let journal = sb.journal.entries();
+    assert!(journal.iter().any(|e| e.method == "PUT" && e.status == 409));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_client_list_watch_patch_logs() {
+    use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, ListParams, LogParams, Patch, PatchParams};
+    use kube::runtime::watcher;
+
+    let sb = start(3, 20.0).await;
+    let client = sb.kube_client();
+    let all: Api<Deployment> = Api::all(client.clone());
+    assert_eq!(
+        all.list(&ListParams::default()).await.unwrap().items.len(),
+        6
+    );
+    let qa: Api<Deployment> = Api::namespaced(client.clone(), "qa");
+    let listed = qa
+        .list(&ListParams::default().labels("app=api"))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert!(listed.metadata.resource_version.is_some());
+
+    let image_of = |d: &Deployment| {
+        d.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
+            .image
+            .clone()
+            .unwrap()
+    };
+    for config in [
+        watcher::Config::default(),
+        watcher::Config::default().streaming_lists(),
+    ] {
+        let mut stream = watcher(qa.clone(), config).boxed();
+        let mut initial = 0;
+        loop {
+            match stream.try_next().await.unwrap().unwrap() {
+                watcher::Event::InitApply(_) => initial += 1,
+                watcher::Event::InitDone => break,
+                _ => {}
+            }
+        }
+        assert_eq!(initial, 3);
+        // Drop every watch: the watcher reconnects and keeps delivering.
+        sb.faults.apply(Fault::DropWatches);
+        let tag = format!("v7.0.{initial}-{}", sb.journal.entries().len());
+        let patch = serde_json::json!({"spec": {"template": {"spec": {
+            "containers": [{"name": "worker", "image": format!("ghcr.io/hearth-demo/worker:{tag}")}]}}}});
+        qa.patch("worker", &PatchParams::default(), &Patch::Strategic(&patch))
+            .await
+            .unwrap();
+        let done = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                if let watcher::Event::Apply(d) = stream.try_next().await.unwrap().unwrap() {
+                    let st = d.status.clone().unwrap_or_default();
+                    if image_of(&d).ends_with(&tag)
+                        && st.observed_generation == d.metadata.generation
+                        && st.updated_replicas == Some(2)
+                        && st.available_replicas == Some(2)
+                        && st.replicas == Some(2)
+                    {
+                        return d;
+                    }
+                }
+            }
+        })
+        .await
+        .expect("rollout seen through the watcher");
+        assert_eq!(
+            done.status.unwrap().observed_generation,
+            done.metadata.generation
+        );
+    }
+
+    // Merge and JSON patches.
+    let d = qa
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d.spec.unwrap().replicas, Some(3));
+    let ops: json_patch::Patch = serde_json::from_value(serde_json::json!([
+        {"op": "replace", "path": "/spec/replicas", "value": 1}
+    ]))
+    .unwrap();
+    let d = qa
+        .patch("web", &PatchParams::default(), &Patch::<()>::Json(ops))
+        .await
+        .unwrap();
+    assert_eq!(d.spec.unwrap().replicas, Some(1));
+
+    // Pod logs, one-shot and streamed.
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let pod = pods
+        .list(&ListParams::default().labels("app=api"))
+        .await
+        .unwrap()
+        .items[0]
+        .metadata
+        .name
+        .clone()
+        .unwrap();
+    let text = pods
+        .logs(
+            &pod,
+            &LogParams {
+                container: Some("api".into()),
+                tail_lines: Some(3),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    let stream = pods
+        .log_stream(
+            &pod,
+            &LogParams {
+                container: Some("api".into()),
+                follow: true,
+                tail_lines: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let lines: Vec<String> = tokio::time::timeout(
+        Duration::from_secs(30),
+        stream.lines().take(3).try_collect(),
+    )
+    .await
+    .expect("log_stream delivers lines")
+    .unwrap();
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().all(|l| l.contains("v1.4.0")), "{lines:?}");
+}
+
+/// Bench figure: seeding 300 services, then a full list and a watch of all
+/// their Deployments through the kube client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_300_services_list_and_watch() {
+    use futures::{StreamExt, TryStreamExt};
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::api::{Api, ListParams};
+    use kube::runtime::watcher;
+
+    let t = Instant::now();
+    let sb = start(300, 10.0).await;
+    let seeded = t.elapsed();
+    let all: Api<Deployment> = Api::all(sb.kube_client());
+    let t = Instant::now();
+    let list = all.list(&ListParams::default()).await.unwrap();
+    let listed = t.elapsed();
+    assert_eq!(list.items.len(), 600);
+    let t = Instant::now();
+    let mut stream = watcher(all, watcher::Config::default()).boxed();
+    let mut n = 0;
+    while let Some(ev) = stream.try_next().await.unwrap() {
+        match ev {
+            watcher::Event::InitApply(_) => n += 1,
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    let watched = t.elapsed();
+    assert_eq!(n, 600);
+    eprintln!(
+        "bench: seed 300 services {seeded:?}; list 600 deployments {listed:?}; watcher initial sync {watched:?}"
+    );
+    assert!(seeded < Duration::from_secs(10), "seeding took {seeded:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_scale_restart_delete_and_kube_create() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::api::{Api, PostParams};
+
+    let sb = start(2, 20.0).await;
+    sb.k(&["scale", "deploy", "web", "-n", "qa", "--replicas=4"])
+        .await;
+    sb.k(&[
+        "rollout",
+        "status",
+        "deploy/web",
+        "-n",
+        "qa",
+        "--timeout=60s",
+    ])
+    .await;
+    let pods = sb
+        .kjson(&["get", "pods", "-n", "qa", "-l", "app=web"])
+        .await;
+    assert_eq!(pods["items"].as_array().unwrap().len(), 4);
+
+    sb.k(&["rollout", "restart", "deploy/api", "-n", "qa"])
+        .await;
+    sb.k(&[
+        "rollout",
+        "status",
+        "deploy/api",
+        "-n",
+        "qa",
+        "--timeout=60s",
+    ])
+    .await;
+    let rs = sb.kjson(&["get", "rs", "-n", "qa", "-l", "app=api"]).await;
+    assert_eq!(rs["items"].as_array().unwrap().len(), 2);
+
+    // A deleted pod terminates and its ReplicaSet replaces it.
+    let pods = sb
+        .kjson(&["get", "pods", "-n", "default", "-l", "app=web"])
+        .await;
+    let victim = pods["items"][0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sb.k(&["delete", "pod", &victim, "-n", "default"]).await;
+    eventually(30, "a replacement pod", || async {
+        let pods = sb
+            .kjson(&["get", "pods", "-n", "default", "-l", "app=web"])
+            .await;
+        let items = pods["items"].as_array().unwrap().clone();
+        let ready = items
+            .iter()
+            .filter(|p| p["status"]["containerStatuses"][0]["ready"] == true)
+            .count();
+        (items
+            .iter()
+            .all(|p| p["metadata"]["name"] != victim.as_str())
+            && ready == 2)
+            .then_some(())
+    })
+    .await;
+
+    // JSON clients can create a Deployment; the controller rolls it out.
+    let api: Api<Deployment> = Api::namespaced(sb.kube_client(), "qa");
+    let dep: Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "hello"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "hello"}},
+            "template": {"metadata": {"labels": {"app": "hello"}},
+                "spec": {"containers": [{"name": "hello", "image": "nginx:1.27"}]}}}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &dep).await.unwrap();
+    sb.k(&[
+        "rollout",
+        "status",
+        "deploy/hello",
+        "-n",
+        "qa",
+        "--timeout=60s",
+    ])
+    .await;
+    assert!(
+        api.create(&PostParams::default(), &dep).await.is_err(),
+        "409 AlreadyExists"
+    );
+}

@@ -1,0 +1,657 @@
+//! Snapshot tests of every view and overlay of the control room, rendered
+//! into ratatui's `TestBackend` at fixed sizes. States are built by replaying
+//! recorded source messages through `update` with an injected clock, so the
+//! frames are deterministic. Where a theme is under test, the cells' styles
+//! (runs of fg/bg/modifiers) are part of the snapshot. Also drives the real
+//! event loop with scripted keys and source messages.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use hearth::app::run::event_loop;
+use hearth::app::{update, Mode, Msg, SourceId, State};
+use hearth::model::{
+    CiJob, CiRun, CiStep, EnvObservation, PodSummary, RateLimit, Release, Rollout, SourceStatus,
+    Workload,
+};
+use hearth::registry::{Environment, Registry, Service, Settings};
+use hearth::ui::{draw, Theme, ViewState};
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::Terminal;
+
+/// 2026-03-01 10:02:30 UTC: the injected clock.
+const NOW: i64 = 1_772_359_350;
+
+fn service(name: &str, shippable: bool, reason: Option<&str>) -> Service {
+    Service {
+        name: name.into(),
+        directory: format!("/work/src/{name}").into(),
+        image: Some(format!("ghcr.io/katforge/{name}")),
+        dockerfile: Some("Dockerfile".into()),
+        k8s_name: name.into(),
+        dev_host: None,
+        pre_ship_cmd: None,
+        shippable,
+        shippable_reason: reason.map(Into::into),
+        repo: Some(format!("katforge/{name}")),
+        workflow: "release.yml".into(),
+        environments: Environment::defaults(),
+        smoke: Vec::new(),
+    }
+}
+
+fn registry() -> Arc<Registry> {
+    Arc::new(Registry {
+        path: "/work/hearth/services.yaml".into(),
+        settings: Settings::default(),
+        services: vec![
+            service("api", true, None),
+            service("katforge", true, None),
+            service("stumper", true, None),
+            service(
+                "geargoblins",
+                false,
+                Some("No Dockerfile in geargoblins.com/ui yet."),
+            ),
+        ],
+    })
+}
+
+fn key(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+fn code(c: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+fn pod(name: &str, status: &str, ready: bool, restarts: i32, tag: &str) -> PodSummary {
+    PodSummary {
+        name: name.into(),
+        status: status.into(),
+        ready,
+        restarts,
+        image_tag: Some(tag.into()),
+        template_hash: None,
+    }
+}
+
+fn live(tag: &str, ready: i32, desired: i32, rollout: Rollout) -> Workload {
+    Workload {
+        image_tag: Some(tag.into()),
+        init_image_tag: Some(tag.into()),
+        desired,
+        updated: desired,
+        ready,
+        available: ready,
+        revision: Some(4),
+        rollout,
+        stuck_reason: None,
+        pods: Vec::new(),
+    }
+}
+
+fn workload(service: &str, env: &str, w: Workload) -> Msg {
+    Msg::Workload {
+        service: service.into(),
+        env: env.into(),
+        observation: EnvObservation::Live(w),
+    }
+}
+
+fn release(id: u64, tag: &str, prerelease: bool, latest: bool) -> Release {
+    Release {
+        id,
+        tag: tag.into(),
+        name: Some(tag.into()),
+        draft: false,
+        prerelease,
+        latest,
+        created_at: Some("2026-03-01T09:00:00Z".into()),
+        published_at: Some(format!("2026-03-01T09:{:02}:00Z", id % 60)),
+        html_url: None,
+    }
+}
+
+fn run(id: u64, number: u64, status: &str, conclusion: Option<&str>, title: &str) -> CiRun {
+    CiRun {
+        id,
+        run_number: number,
+        name: Some("release".into()),
+        display_title: Some(title.into()),
+        event: "release".into(),
+        head_branch: Some(title.into()),
+        head_sha: "0123abcd".into(),
+        status: status.into(),
+        conclusion: conclusion.map(Into::into),
+        created_at: Some("2026-03-01T10:00:00Z".into()),
+        updated_at: None,
+        html_url: None,
+    }
+}
+
+/// The recorded messages of a quiet, healthy control room.
+fn healthy() -> Vec<Msg> {
+    let mut msgs = vec![
+        Msg::Tick(NOW),
+        Msg::Source(
+            SourceId::Kube {
+                context: None,
+                namespace: "default".into(),
+            },
+            SourceStatus::Live,
+        ),
+        Msg::Source(
+            SourceId::Kube {
+                context: None,
+                namespace: "qa".into(),
+            },
+            SourceStatus::Live,
+        ),
+        Msg::Source(SourceId::GitHub, SourceStatus::Live),
+        Msg::RateLimit(RateLimit {
+            limit: 5000,
+            remaining: 4987,
+            used: 13,
+            reset: NOW + 1800,
+        }),
+    ];
+    for (svc, tag, qa) in [
+        ("api", "v0.0.28", "v0.0.29-rc.1"),
+        ("katforge", "v1.4.2", "v1.4.2"),
+        ("stumper", "v0.3.0", "v0.3.1-rc.2"),
+    ] {
+        let mut prod = live(tag, 2, 2, Rollout::Complete);
+        prod.pods = vec![
+            pod(&format!("{svc}-7c9f8-2xkq4"), "Running", true, 0, tag),
+            pod(&format!("{svc}-7c9f8-9dpl1"), "Running", true, 0, tag),
+        ];
+        msgs.push(workload(svc, "prod", prod));
+        msgs.push(workload(svc, "qa", live(qa, 1, 1, Rollout::Complete)));
+        msgs.push(Msg::Releases {
+            service: svc.into(),
+            releases: vec![
+                release(3, qa, qa != tag, false),
+                release(2, tag, false, true),
+                release(1, "v0.0.1", false, false),
+            ],
+        });
+        msgs.push(Msg::Runs {
+            service: svc.into(),
+            runs: vec![run(100, 41, "completed", Some("success"), qa)],
+        });
+    }
+    msgs.push(Msg::Workload {
+        service: "geargoblins".into(),
+        env: "prod".into(),
+        observation: EnvObservation::Missing {
+            hint: "no Deployment geargoblins in namespace default".into(),
+        },
+    });
+    msgs
+}
+
+fn step(n: u64, name: &str, status: &str, conclusion: Option<&str>, start: u32) -> CiStep {
+    CiStep {
+        number: n,
+        name: name.into(),
+        status: status.into(),
+        conclusion: conclusion.map(Into::into),
+        started_at: (status != "queued").then(|| format!("2026-03-01T10:01:{start:02}Z")),
+        completed_at: (status == "completed")
+            .then(|| format!("2026-03-01T10:01:{:02}Z", start + 7)),
+    }
+}
+
+fn jobs(status: &str, steps: Vec<CiStep>) -> Msg {
+    Msg::Jobs {
+        service: "api".into(),
+        run_id: 101,
+        jobs: vec![CiJob {
+            id: 7,
+            run_id: 101,
+            name: "ship".into(),
+            status: status.into(),
+            conclusion: (status == "completed").then(|| "success".into()),
+            started_at: Some("2026-03-01T10:01:00Z".into()),
+            completed_at: None,
+            steps,
+        }],
+    }
+}
+
+/// A ship of api v0.0.29 in progress: three job snapshots as the GitHub
+/// poller would send them.
+fn shipping() -> Vec<Msg> {
+    vec![
+        Msg::Runs {
+            service: "api".into(),
+            runs: vec![
+                run(101, 42, "in_progress", None, "v0.0.29"),
+                run(100, 41, "completed", Some("success"), "v0.0.29-rc.1"),
+            ],
+        },
+        jobs(
+            "in_progress",
+            vec![
+                step(1, "Set up job", "in_progress", None, 0),
+                step(2, "Checkout", "queued", None, 0),
+                step(3, "Build and push image", "queued", None, 0),
+                step(4, "Deploy to k3s", "queued", None, 0),
+            ],
+        ),
+        jobs(
+            "in_progress",
+            vec![
+                step(1, "Set up job", "completed", Some("success"), 0),
+                step(2, "Checkout", "in_progress", None, 7),
+                step(3, "Build and push image", "queued", None, 0),
+                step(4, "Deploy to k3s", "queued", None, 0),
+            ],
+        ),
+        jobs(
+            "in_progress",
+            vec![
+                step(1, "Set up job", "completed", Some("success"), 0),
+                step(2, "Checkout", "completed", Some("success"), 7),
+                step(3, "Build and push image", "in_progress", None, 14),
+                step(4, "Deploy to k3s", "queued", None, 0),
+            ],
+        ),
+    ]
+}
+
+fn state_from(mode: Mode, msgs: impl IntoIterator<Item = Msg>) -> State {
+    let mut state = State::new(registry(), mode);
+    state.kube_context = Some("k3s-katforge".into());
+    for msg in msgs {
+        update(&mut state, msg);
+    }
+    state
+}
+
+fn render(state: &State, theme: &Theme, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    let mut view = ViewState::default();
+    terminal
+        .draw(|frame| draw(frame, state, &mut view, theme))
+        .unwrap();
+    terminal
+}
+
+fn text(state: &State, theme: &Theme, width: u16, height: u16) -> String {
+    render(state, theme, width, height).backend().to_string()
+}
+
+/// The frame's text followed by its style runs: for each row, each run of
+/// cells sharing fg/bg/modifiers that is not the terminal default.
+fn styled(state: &State, theme: &Theme, width: u16, height: u16) -> String {
+    let terminal = render(state, theme, width, height);
+    let buffer = terminal.backend().buffer();
+    let mut out = terminal.backend().to_string();
+    out.push_str("--- styles (row: columns fg bg modifiers) ---\n");
+    out.push_str(&style_runs(buffer));
+    out
+}
+
+fn color(c: Option<Color>) -> String {
+    match c {
+        None | Some(Color::Reset) => "-".into(),
+        Some(Color::Rgb(r, g, b)) => format!("#{r:02x}{g:02x}{b:02x}"),
+        Some(other) => format!("{other:?}"),
+    }
+}
+
+fn style_runs(buffer: &Buffer) -> String {
+    let mut out = String::new();
+    let area = buffer.area;
+    for y in 0..area.height {
+        let mut runs = Vec::new();
+        let mut start = 0;
+        let mut current: Option<Style> = None;
+        for x in 0..=area.width {
+            let style = (x < area.width).then(|| {
+                let cell = &buffer[(x, y)];
+                Style::default()
+                    .fg(cell.fg)
+                    .bg(cell.bg)
+                    .add_modifier(cell.modifier)
+            });
+            if style != current {
+                if let Some(s) = current {
+                    let plain = color(s.fg) == "-"
+                        && color(s.bg) == "-"
+                        && s.add_modifier == Modifier::empty();
+                    if !plain {
+                        let mods = if s.add_modifier.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" {:?}", s.add_modifier)
+                        };
+                        runs.push(format!(
+                            "{start}-{} {} {}{mods}",
+                            x - 1,
+                            color(s.fg),
+                            color(s.bg)
+                        ));
+                    }
+                }
+                start = x;
+                current = style;
+            }
+        }
+        if !runs.is_empty() {
+            let _ = writeln!(out, "{y:>2}: {}", runs.join(" | "));
+        }
+    }
+    out
+}
+
+fn theme(name: &str) -> Theme {
+    Theme::load(Some(name), false).unwrap()
+}
+
+#[test]
+fn overview_empty_80x24_default() {
+    let state = state_from(Mode::Interactive, [Msg::Tick(NOW)]);
+    insta::assert_snapshot!(styled(&state, &theme("default"), 80, 24));
+}
+
+#[test]
+fn overview_empty_160x48_light() {
+    let state = state_from(Mode::Interactive, [Msg::Tick(NOW)]);
+    insta::assert_snapshot!(styled(&state, &theme("light"), 160, 48));
+}
+
+#[test]
+fn overview_data_80x24() {
+    let state = state_from(Mode::Interactive, healthy());
+    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+}
+
+#[test]
+fn overview_data_160x48_default_styles() {
+    let state = state_from(Mode::Interactive, healthy());
+    insta::assert_snapshot!(styled(&state, &theme("default"), 160, 48));
+}
+
+#[test]
+fn overview_data_160x48_high_contrast_styles() {
+    let state = state_from(Mode::Interactive, healthy());
+    insta::assert_snapshot!(styled(&state, &theme("high-contrast"), 160, 48));
+}
+
+#[test]
+fn overview_data_no_color_keeps_modifiers() {
+    let state = state_from(Mode::Interactive, healthy());
+    let theme = Theme::load(Some("default"), true).unwrap();
+    insta::assert_snapshot!(styled(&state, &theme, 80, 24));
+}
+
+#[test]
+fn overview_very_wide_side_by_side_200x50() {
+    let state = state_from(Mode::Interactive, healthy().into_iter().chain(shipping()));
+    insta::assert_snapshot!(text(&state, &theme("k9s"), 200, 50));
+}
+
+#[test]
+fn rolling_out_160x48() {
+    let mut w = live("v0.0.29", 1, 2, Rollout::Progressing(
+        "Waiting for deployment \"api\" rollout to finish: 1 out of 2 new replicas have been updated...".into(),
+    ));
+    w.updated = 1;
+    w.revision = Some(5);
+    w.pods = vec![
+        pod("api-5d4b7-8kq2n", "Running", true, 0, "v0.0.29"),
+        pod("api-5d4b7-x7c4m", "Init:0/1", false, 0, "v0.0.29"),
+        pod("api-7c9f8-2xkq4", "Running", true, 0, "v0.0.28"),
+    ];
+    let msgs = healthy().into_iter().chain([workload("api", "prod", w)]);
+    let state = state_from(Mode::Interactive, msgs);
+    insta::assert_snapshot!(text(&state, &theme("default"), 160, 48));
+}
+
+#[test]
+fn failed_migration_160x48_styles() {
+    let mut w = live(
+        "v0.0.29",
+        2,
+        2,
+        Rollout::Failed("deployment \"api\" exceeded its progress deadline".into()),
+    );
+    w.updated = 1;
+    w.stuck_reason = Some(
+        "migration failing: CrashLoopBackOff, 4 restarts, exit 1; old pods still serving".into(),
+    );
+    w.pods = vec![
+        pod(
+            "api-5d4b7-8kq2n",
+            "Init:CrashLoopBackOff",
+            false,
+            4,
+            "v0.0.29",
+        ),
+        pod("api-7c9f8-2xkq4", "Running", true, 0, "v0.0.28"),
+        pod("api-7c9f8-9dpl1", "Running", true, 0, "v0.0.28"),
+    ];
+    let msgs = healthy().into_iter().chain([workload("api", "prod", w)]);
+    let state = state_from(Mode::Interactive, msgs);
+    insta::assert_snapshot!(styled(&state, &theme("default"), 160, 48));
+}
+
+#[test]
+fn failed_migration_80x24() {
+    let mut w = live(
+        "v0.0.29",
+        2,
+        2,
+        Rollout::Failed("deployment \"api\" exceeded its progress deadline".into()),
+    );
+    w.stuck_reason = Some("migration failing: CrashLoopBackOff, 4 restarts, exit 1".into());
+    let msgs = healthy().into_iter().chain([workload("api", "prod", w)]);
+    let state = state_from(Mode::Interactive, msgs);
+    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+}
+
+#[test]
+fn detail_focused_120x35() {
+    let msgs = healthy().into_iter().chain([code(KeyCode::Enter)]);
+    let state = state_from(Mode::Interactive, msgs);
+    insta::assert_snapshot!(text(&state, &theme("default"), 120, 35));
+}
+
+#[test]
+fn detail_non_shippable_selected_80x24() {
+    let msgs = healthy().into_iter().chain([code(KeyCode::End)]);
+    let state = state_from(Mode::Interactive, msgs);
+    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+}
+
+#[test]
+fn ci_stream_160x48() {
+    let msgs = healthy().into_iter().chain(shipping());
+    let state = state_from(Mode::Interactive, msgs);
+    insta::assert_snapshot!(text(&state, &theme("default"), 160, 48));
+}
+
+#[test]
+fn ci_stream_80x24_scrolled_light_styles() {
+    let msgs = healthy().into_iter().chain(shipping()).chain([
+        code(KeyCode::Tab),
+        key('j'),
+        key('j'),
+        key('j'),
+        key('j'),
+    ]);
+    let state = state_from(Mode::Interactive, msgs);
+    insta::assert_snapshot!(styled(&state, &theme("light"), 80, 24));
+}
+
+#[test]
+fn filter_active_80x24() {
+    let msgs = healthy().into_iter().chain([key('/'), key('s'), key('t')]);
+    let state = state_from(Mode::Interactive, msgs);
+    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+}
+
+#[test]
+fn filter_no_match_160x48() {
+    let msgs = healthy()
+        .into_iter()
+        .chain([key('/'), key('z'), key('z'), code(KeyCode::Enter)]);
+    let state = state_from(Mode::Interactive, msgs);
+    insta::assert_snapshot!(text(&state, &theme("default"), 160, 48));
+}
+
+#[test]
+fn help_overlay_80x24_default_styles() {
+    let msgs = healthy().into_iter().chain([key('?')]);
+    let state = state_from(Mode::Interactive, msgs);
+    insta::assert_snapshot!(styled(&state, &theme("default"), 80, 24));
+}
+
+#[test]
+fn help_overlay_watch_mode_160x48_high_contrast() {
+    let msgs = healthy().into_iter().chain([key('?')]);
+    let state = state_from(Mode::Watch, msgs);
+    insta::assert_snapshot!(styled(&state, &theme("high-contrast"), 160, 48));
+}
+
+#[test]
+fn sources_down_and_errors_160x48() {
+    let msgs = healthy().into_iter().chain([
+        Msg::Source(
+            SourceId::Kube {
+                context: None,
+                namespace: "qa".into(),
+            },
+            SourceStatus::Down("forbidden: cannot list deployments in qa; check your RBAC".into()),
+        ),
+        Msg::Source(
+            SourceId::GitHub,
+            SourceStatus::Degraded("rate limited until 10:32".into()),
+        ),
+        Msg::RateLimit(RateLimit {
+            limit: 5000,
+            remaining: 0,
+            used: 5000,
+            reset: NOW + 1800,
+        }),
+        Msg::Workload {
+            service: "katforge".into(),
+            env: "qa".into(),
+            observation: EnvObservation::Error {
+                message: "forbidden".into(),
+                hint: "ask for list/watch on deployments in qa".into(),
+            },
+        },
+        Msg::GitHubError {
+            service: "stumper".into(),
+            message: "repository katforge/stumper not found (404)".into(),
+        },
+    ]);
+    let state = state_from(Mode::Interactive, msgs);
+    insta::assert_snapshot!(text(&state, &theme("default"), 160, 48));
+}
+
+#[test]
+fn sources_connecting_80x24() {
+    let msgs = [
+        Msg::Tick(NOW),
+        Msg::Source(
+            SourceId::Kube {
+                context: Some("k3s-katforge".into()),
+                namespace: "default".into(),
+            },
+            SourceStatus::Connecting,
+        ),
+        Msg::Source(
+            SourceId::GitHub,
+            SourceStatus::Disabled("no token: set GH_TOKEN".into()),
+        ),
+    ];
+    let state = state_from(Mode::Demo, msgs);
+    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+}
+
+/// Drive the real loop: source messages arrive on the channel, keys on the
+/// event stream; the frame shows the data and `q` ends the loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_loop_draws_source_data_and_quits_on_q() {
+    use std::time::Duration;
+    let mut state = State::new(registry(), Mode::Interactive);
+    let theme = Theme::default();
+    let mut view = ViewState::default();
+    let mut terminal = Terminal::new(TestBackend::new(120, 35)).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let (keys_tx, keys_rx) = tokio::sync::mpsc::channel::<std::io::Result<Event>>(16);
+    let keys = tokio_stream::wrappers::ReceiverStream::new(keys_rx);
+
+    let driver = async move {
+        tx.send(workload(
+            "api",
+            "prod",
+            live("v9.9.9-loop", 2, 2, Rollout::Complete),
+        ))
+        .await
+        .unwrap();
+        // Wait until the loop has taken the message, then give it ample time to draw.
+        for _ in 0..200 {
+            if tx.capacity() == tx.max_capacity() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+        keys_tx.send(Ok(Event::Key(q))).await.unwrap();
+        keys_tx
+    };
+    let looped = tokio::time::timeout(Duration::from_secs(20), async {
+        let (result, _keys_tx) = tokio::join!(
+            event_loop(
+                &mut terminal,
+                &mut state,
+                &mut view,
+                &theme,
+                &mut rx,
+                keys,
+                std::future::pending::<()>(),
+            ),
+            driver
+        );
+        result
+    })
+    .await;
+    looped
+        .expect("q ends the loop")
+        .expect("the loop runs cleanly");
+    let screen = terminal.backend().to_string();
+    assert!(screen.contains("v9.9.9-loop"), "{screen}");
+    assert!(screen.contains("geargoblins"), "{screen}");
+}
+
+/// The stop future (SIGTERM in production) ends the loop too.
+#[tokio::test]
+async fn event_loop_stops_on_signal_future() {
+    let mut state = State::new(registry(), Mode::Watch);
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    let (_tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        event_loop(
+            &mut terminal,
+            &mut state,
+            &mut ViewState::default(),
+            &Theme::default(),
+            &mut rx,
+            futures::stream::pending(),
+            std::future::ready(()),
+        ),
+    )
+    .await;
+    assert!(matches!(result, Ok(Ok(()))));
+}
