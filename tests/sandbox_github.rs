@@ -771,7 +771,10 @@ async fn sandbox_dir_has_repos_with_tags_and_a_registry() {
     assert_eq!(yaml["docs"]["shippable"].as_bool(), Some(false));
     // The registry loader accepts it as it is.
     let reg = hearth::registry::load(&e.sb.services_path()).expect("sandbox registry loads");
-    assert_eq!(reg.settings.api_url.as_deref(), Some(e.sb.github_url.as_str()));
+    assert_eq!(
+        reg.settings.api_url.as_deref(),
+        Some(e.sb.github_url.as_str())
+    );
     assert_eq!(reg.settings.github_owner.as_deref(), Some("hearth-demo"));
     let names: Vec<&str> = reg.services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["api", "web", "worker", "billing", "docs"]);
