@@ -785,6 +785,9 @@ pub fn spawn(
                     kick,
                 )));
             }
+            // A service hearth does not ship, with no repo to be found, simply
+            // has no GitHub data; that is not an error worth a red line.
+            Err(_) if !svc.shippable && svc.repo.is_none() => {}
             Err(message) => {
                 let _ = tx.try_send(Msg::GitHubError {
                     service: svc.name.clone(),

@@ -218,7 +218,10 @@ pub async fn collect(
             latest_release: latest,
             latest_prerelease: pre,
             latest_run: snap.latest_run,
-            github_error: snap.error,
+            // As in the control room: no repo for a service hearth does not ship is no error.
+            github_error: snap
+                .error
+                .filter(|_| svc.shippable || svc.repo.is_some()),
         });
     }
     Ok(Report {
