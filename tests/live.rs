@@ -600,3 +600,146 @@ async fn no_token_and_rate_limits_are_shown_and_never_leak() {
         t.abort();
     }
 }
+
+// ---------------------------------------------------------------------------
+// Measurements (not assertions): run with
+//   cargo test --release --test live -- --ignored --nocapture measure_
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Event-to-screen latency: from a `set image` in the sandbox to the first
+/// frame (the real `update` + `ui::draw` on a 200x50 TestBackend) showing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_event_to_screen_latency() {
+    let trials: usize = std::env::var("HEARTH_MEASURE_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let (sb, _dir) = sandbox(20.0, None).await;
+    let registry = load(&sb);
+    let (tx, mut rx) = mpsc::channel(4096);
+    let tasks = watch(&sb, &registry, &tx);
+    let mut state = State::new(Arc::new(registry.clone()), Mode::Interactive);
+    let theme = hearth::ui::Theme::load(None, true).unwrap();
+    let mut terminal = Terminal::new(TestBackend::new(200, 50)).unwrap();
+    let mut view = hearth::ui::ViewState::default();
+    let screen = |t: &Terminal<TestBackend>| -> String {
+        t.backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .collect()
+    };
+    // Settle: everything live.
+    let (ok, seen) = until(&mut rx, Duration::from_secs(30), |m| {
+        live_tag(m, "api", "qa").is_some()
+    })
+    .await;
+    assert!(ok);
+    for m in seen {
+        update(&mut state, m);
+    }
+    let mut samples = Vec::new();
+    for i in 0..trials {
+        let tag = format!("v9.{i}.0");
+        // Drain what is still arriving from the previous trial.
+        while let Ok(m) = rx.try_recv() {
+            update(&mut state, m);
+        }
+        let t0 = std::time::Instant::now();
+        sb.cluster
+            .set_image("qa", "api", &format!("ghcr.io/hearth-demo/api:{tag}"))
+            .unwrap();
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("no message within 10 s")
+                .unwrap();
+            update(&mut state, m);
+            while let Ok(m) = rx.try_recv() {
+                update(&mut state, m);
+            }
+            terminal
+                .draw(|f| hearth::ui::draw(f, &state, &mut view, &theme))
+                .unwrap();
+            if screen(&terminal).contains(&tag) {
+                samples.push(t0.elapsed());
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    samples.sort();
+    println!(
+        "event-to-screen latency over {trials} trials: p50 {:?}, p99 {:?}, max {:?}",
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99),
+        samples.last().unwrap()
+    );
+    for t in tasks {
+        t.abort();
+    }
+}
+
+/// Counted (non-304) GitHub requests for 20 idle services over a window,
+/// extrapolated to an hour, then while one run is active.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_github_budget() {
+    let window: u64 = std::env::var("HEARTH_MEASURE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120);
+    let (sb, _dir) = sandbox(1.0, Some(20)).await;
+    let registry = load(&sb);
+    let counted = |since: usize| {
+        sb.journal.entries()[since..]
+            .iter()
+            .filter(|e| e.api == "github" && !e.conditional_hit)
+            .count()
+    };
+    let total = |since: usize| {
+        sb.journal.entries()[since..]
+            .iter()
+            .filter(|e| e.api == "github")
+            .count()
+    };
+    let start = sb.journal.entries().len();
+    let (tx, mut rx) = mpsc::channel(100_000);
+    let token = Token::new(sb.token.clone(), "GH_TOKEN");
+    let (_k, tasks) = github::spawn(&registry, Some(token), Intervals::default(), tx);
+    // Keep the channel drained.
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let startup = counted(start);
+    let idle_from = sb.journal.entries().len();
+    tokio::time::sleep(Duration::from_secs(window)).await;
+    let idle = counted(idle_from);
+    let idle_all = total(idle_from);
+    println!(
+        "github idle, 20 services: start-up {startup} counted requests (once); then {idle} counted / {idle_all} total in {window} s = {:.0} counted/hour steady state",
+        idle as f64 * 3600.0 / window as f64
+    );
+    // One active run.
+    let active_from = sb.journal.entries().len();
+    let t0 = std::time::Instant::now();
+    publish(&sb, "svc-001", "v0.4.0", false).await;
+    let active_window = 30u64;
+    tokio::time::sleep(Duration::from_secs(active_window)).await;
+    let active = counted(active_from);
+    let active_all = total(active_from);
+    println!(
+        "github with one active run (~8 s run + follow-up) over {:?}: {active} counted / {active_all} total = {:.0} counted/hour if a run were always active",
+        t0.elapsed(),
+        active as f64 * 3600.0 / active_window as f64
+    );
+    for t in tasks {
+        t.abort();
+    }
+    drain.abort();
+}

@@ -219,9 +219,7 @@ pub async fn collect(
             latest_prerelease: pre,
             latest_run: snap.latest_run,
             // As in the control room: no repo for a service hearth does not ship is no error.
-            github_error: snap
-                .error
-                .filter(|_| svc.shippable || svc.repo.is_some()),
+            github_error: snap.error.filter(|_| svc.shippable || svc.repo.is_some()),
         });
     }
     Ok(Report {
