@@ -712,7 +712,7 @@ async fn measure_github_budget() {
     let start = sb.journal.entries().len();
     let (tx, mut rx) = mpsc::channel(100_000);
     let token = Token::new(sb.token.clone(), "GH_TOKEN");
-    let (_k, tasks) = github::spawn(&registry, Some(token), Intervals::default(), tx);
+    let (kicks, tasks) = github::spawn(&registry, Some(token), Intervals::default(), tx);
     // Keep the channel drained.
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -729,6 +729,8 @@ async fn measure_github_budget() {
     let active_from = sb.journal.entries().len();
     let t0 = std::time::Instant::now();
     publish(&sb, "svc-001", "v0.4.0", false).await;
+    // As `hearth ship` does after publishing: poll that service now.
+    kicks.kick("svc-001");
     let active_window = 30u64;
     tokio::time::sleep(Duration::from_secs(active_window)).await;
     let active = counted(active_from);

@@ -514,6 +514,8 @@ struct Poller {
     releases_etag: Option<String>,
     runs_etag: Option<String>,
     runs: Vec<CiRun>,
+    /// Whether a runs list was received yet (the first one is history, not news).
+    runs_seen: bool,
     /// Jobs ETag per run being followed.
     jobs_etag: HashMap<u64, String>,
     releases_due: Instant,
@@ -575,12 +577,21 @@ impl Poller {
             Ok(Fetched::Body { value, etag }) => match parse_runs(&value) {
                 Ok(runs) => {
                     self.ok().await;
+                    let first_poll = !self.runs_seen;
+                    self.runs_seen = true;
                     self.runs_etag = etag;
                     new_run = runs.iter().any(|r| !self.runs.iter().any(|o| o.id == r.id));
+                    // Runs that completed since the last poll: fetch their jobs
+                    // once more so the CI stream ends with the final steps. A run
+                    // that started and finished between two idle polls counts
+                    // too (not at start-up, where every old run is "new").
                     finished = runs
                         .iter()
                         .filter(|r| !r.is_active())
-                        .filter(|r| self.runs.iter().any(|o| o.id == r.id && o.is_active()))
+                        .filter(|r| match self.runs.iter().find(|o| o.id == r.id) {
+                            Some(o) => o.is_active(),
+                            None => !first_poll,
+                        })
                         .map(|r| r.id)
                         .collect();
                     if runs != self.runs {
@@ -714,6 +725,7 @@ pub async fn run_service(
         releases_etag: None,
         runs_etag: None,
         runs: Vec::new(),
+        runs_seen: false,
         jobs_etag: HashMap::new(),
         releases_due: Instant::now(),
         failures: 0,
