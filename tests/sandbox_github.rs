@@ -895,3 +895,246 @@ async fn a_dir_that_already_holds_a_sandbox_is_refused() {
     assert!(err.to_string().contains("already holds a sandbox"), "{err}");
     e.sb.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_services_start_and_their_repos_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = SandboxOptions::new(dir.path().join("sb"));
+    opts.services = Some(300);
+    opts.speed = 50.0;
+    opts.deploy = Some(Arc::new(FakeDeploy::default()));
+    let sb = sandbox::start(opts).await.unwrap();
+    assert_eq!(sb.services.len(), 300);
+    assert_eq!(sb.services[299].name, "svc-300");
+    let reg = hearth::registry::load(&sb.services_path()).expect("registry loads");
+    assert_eq!(reg.services.len(), 301, "300 + the non-shippable one");
+
+    // A release requested at once waits for the repositories, then checks
+    // the tag in the service's own origin.
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!(
+            "{}/repos/hearth-demo/svc-300/releases",
+            sb.github_url
+        ))
+        .bearer_auth(&sb.token)
+        .json(&serde_json::json!({"tag_name": "v9.9.9"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "invalid");
+    tokio::time::timeout(Duration::from_secs(60), sb.git_ready())
+        .await
+        .expect("repos within a minute")
+        .unwrap();
+    for svc in ["svc-001", "svc-150", "svc-300"] {
+        let clone = sb.dir.join("repos").join(svc);
+        assert_eq!(git(&clone, &["status", "--porcelain"]), "");
+        assert!(git(&clone, &["tag", "--list"]).contains("v0.3.0"));
+        // Each service's origin is its own: a tag pushed here is nowhere else.
+        git(&clone, &["tag", &format!("v1.0.0-{svc}")]);
+        git(&clone, &["push", "-q", "origin", &format!("v1.0.0-{svc}")]);
+    }
+    let other = sb.dir.join("origins/svc-002.git");
+    assert!(!git(&other, &["tag", "--list"]).contains("v1.0.0"));
+    sb.shutdown().await;
+}
+
+fn kubectl(sb: &SandboxHandle, args: &[&str]) -> (bool, String) {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(sb.kubeconfig_path())
+        .arg("--request-timeout=20s")
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Wait for a run of `repo` at `branch` to complete and return its conclusion.
+async fn run_conclusion(octo: &Octocrab, repo: &str, branch: &str) -> String {
+    let wf = octo.workflows("hearth-demo", repo);
+    eventually(90, "the CI run to complete", || async {
+        let runs = wf.list_all_runs().branch(branch).send().await.ok()?;
+        let run = runs.items.into_iter().next()?;
+        (run.status == "completed").then(|| run.conclusion.unwrap_or_default())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_cycle_release_ci_rollout_ready_in_both_namespaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = SandboxOptions::new(dir.path().join("sb"));
+    opts.speed = 20.0;
+    let sb = sandbox::start(opts).await.unwrap();
+    let octo = Octocrab::builder()
+        .base_uri(sb.github_url.as_str())
+        .unwrap()
+        .personal_token(sb.token.clone())
+        .build()
+        .unwrap();
+    let clone = sb.dir.join("repos/api");
+    let image = |ns: &str| {
+        kubectl(
+            &sb,
+            &[
+                "get",
+                "deploy",
+                "api",
+                "-n",
+                ns,
+                "-o",
+                "jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.initContainers[0].image}",
+            ],
+        )
+        .1
+    };
+    assert_eq!(
+        image("default"),
+        "ghcr.io/hearth-demo/api:v0.3.0 ghcr.io/hearth-demo/api:v0.3.0"
+    );
+
+    // qa: a prerelease deploys to `qa` only.
+    git(&clone, &["tag", "v0.3.2-rc.1"]);
+    git(&clone, &["push", "-q", "origin", "v0.3.2-rc.1"]);
+    octo.repos("hearth-demo", "api")
+        .releases()
+        .create("v0.3.2-rc.1")
+        .prerelease(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(run_conclusion(&octo, "api", "v0.3.2-rc.1").await, "success");
+    assert_eq!(
+        image("qa"),
+        "ghcr.io/hearth-demo/api:v0.3.2-rc.1 ghcr.io/hearth-demo/api:v0.3.2-rc.1"
+    );
+    let (ok, out) = kubectl(
+        &sb,
+        &[
+            "rollout",
+            "status",
+            "deploy/api",
+            "-n",
+            "qa",
+            "--timeout=90s",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("successfully rolled out"), "{out}");
+    assert_eq!(
+        image("default").split(' ').next(),
+        Some("ghcr.io/hearth-demo/api:v0.3.0")
+    );
+
+    // prod: a release deploys to `default`.
+    git(&clone, &["tag", "v0.3.2"]);
+    git(&clone, &["push", "-q", "origin", "v0.3.2"]);
+    octo.repos("hearth-demo", "api")
+        .releases()
+        .create("v0.3.2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(run_conclusion(&octo, "api", "v0.3.2").await, "success");
+    let (ok, out) = kubectl(
+        &sb,
+        &[
+            "rollout",
+            "status",
+            "deploy/api",
+            "-n",
+            "default",
+            "--timeout=90s",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert_eq!(
+        image("default").split(' ').next(),
+        Some("ghcr.io/hearth-demo/api:v0.3.2")
+    );
+    let (_, ready) = kubectl(
+        &sb,
+        &[
+            "get",
+            "deploy",
+            "api",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.status.readyReplicas}/{.spec.replicas}",
+        ],
+    );
+    assert_eq!(ready, "2/2");
+
+    // The journal saw the CI's work only through the APIs the clients used.
+    let github = sb
+        .journal
+        .entries()
+        .into_iter()
+        .filter(|e| e.api == "github")
+        .count();
+    assert!(github > 0);
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_migration_leaves_old_pods_serving_after_a_green_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = SandboxOptions::new(dir.path().join("sb"));
+    opts.speed = 20.0;
+    let sb = sandbox::start(opts).await.unwrap();
+    sb.faults.apply(sandbox::Fault::MigrationFail {
+        service: "web".into(),
+    });
+    let octo = Octocrab::builder()
+        .base_uri(sb.github_url.as_str())
+        .unwrap()
+        .personal_token(sb.token.clone())
+        .build()
+        .unwrap();
+    let clone = sb.dir.join("repos/web");
+    git(&clone, &["tag", "v0.3.2"]);
+    git(&clone, &["push", "-q", "origin", "v0.3.2"]);
+    octo.repos("hearth-demo", "web")
+        .releases()
+        .create("v0.3.2")
+        .send()
+        .await
+        .unwrap();
+    // The workflow only sets the image, so the run is green...
+    assert_eq!(run_conclusion(&octo, "web", "v0.3.2").await, "success");
+    // ...while the new pods crash-loop in migrate and the old ones keep serving.
+    eventually(60, "a crash-looping migrate container", || async {
+        let (_, pods) = kubectl(&sb, &["get", "pods", "-n", "default", "-l", "app=web"]);
+        pods.contains("Init:CrashLoopBackOff").then_some(())
+    })
+    .await;
+    let (_, ready) = kubectl(
+        &sb,
+        &[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ],
+    );
+    assert!(
+        ready.parse::<i32>().unwrap_or(0) >= 1,
+        "old pods still ready: {ready}"
+    );
+    sb.shutdown().await;
+}

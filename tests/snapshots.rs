@@ -655,3 +655,51 @@ async fn event_loop_stops_on_signal_future() {
     .await;
     assert!(matches!(result, Ok(Ok(()))));
 }
+
+/// Tiny and odd sizes (a split pane, a resize in progress) draw without panicking.
+#[test]
+fn any_size_draws_without_panic() {
+    let msgs = healthy()
+        .into_iter()
+        .chain(shipping())
+        .chain([key('?'), key('/'), key('a')]);
+    let state = state_from(Mode::Interactive, msgs);
+    for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10), (79, 23), (300, 100)] {
+        let screen = text(&state, &theme("default"), w, h);
+        assert_eq!(screen.lines().count(), h as usize);
+    }
+}
+
+/// A build step fails: the run, the job and the step say so, in the stream too.
+#[test]
+fn ci_failed_build_120x35() {
+    let failed = Msg::Jobs {
+        service: "api".into(),
+        run_id: 101,
+        jobs: vec![CiJob {
+            id: 7,
+            run_id: 101,
+            name: "ship".into(),
+            status: "completed".into(),
+            conclusion: Some("failure".into()),
+            started_at: Some("2026-03-01T10:01:00Z".into()),
+            completed_at: Some("2026-03-01T10:01:40Z".into()),
+            steps: vec![
+                step(1, "Set up job", "completed", Some("success"), 0),
+                step(2, "Checkout", "completed", Some("success"), 7),
+                step(3, "Build and push image", "completed", Some("failure"), 14),
+                step(4, "Deploy to k3s", "completed", Some("skipped"), 21),
+            ],
+        }],
+    };
+    let done = Msg::Runs {
+        service: "api".into(),
+        runs: vec![run(101, 42, "completed", Some("failure"), "v0.0.29")],
+    };
+    let msgs = healthy()
+        .into_iter()
+        .chain(shipping())
+        .chain([failed, done]);
+    let state = state_from(Mode::Interactive, msgs);
+    insta::assert_snapshot!(text(&state, &theme("default"), 120, 35));
+}

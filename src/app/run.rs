@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::io::{self, IsTerminal, Stdout};
+use std::mem::ManuallyDrop;
 use std::pin::pin;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -109,7 +110,7 @@ where
             let stop = shutdown_signal()?;
             let mut view = ViewState::default();
             event_loop(
-                &mut guard.terminal,
+                &mut *guard.terminal,
                 &mut state,
                 &mut view,
                 &theme,
@@ -239,7 +240,10 @@ where
 /// terminal (raw mode off, main screen, cursor shown). A panic hook does the
 /// same before the panic message prints, so a crash never leaves the shell unusable.
 struct TerminalGuard {
-    terminal: Terminal<CrosstermBackend<Stdout>>,
+    /// Never dropped: ratatui's `Drop` re-shows the cursor with `eprintln!` on
+    /// failure, which panics when the terminal is already gone (SIGHUP).
+    /// `restore_terminal` does that work instead.
+    terminal: ManuallyDrop<Terminal<CrosstermBackend<Stdout>>>,
 }
 
 impl TerminalGuard {
@@ -253,7 +257,9 @@ impl TerminalGuard {
             return Err(e).context("cannot enter the alternate screen");
         }
         match Terminal::new(CrosstermBackend::new(io::stdout())) {
-            Ok(terminal) => Ok(TerminalGuard { terminal }),
+            Ok(terminal) => Ok(TerminalGuard {
+                terminal: ManuallyDrop::new(terminal),
+            }),
             Err(e) => {
                 restore_terminal();
                 Err(e).context("cannot set up the terminal")

@@ -142,6 +142,18 @@ pub struct GithubApi {
     journal: Arc<Journal>,
     faults: Arc<Faults>,
     deploy: Arc<dyn DeployTarget>,
+    git_ready: tokio::sync::watch::Receiver<bool>,
+}
+
+/// What the GitHub API shares with the rest of the sandbox.
+pub struct GithubDeps {
+    pub journal: Arc<Journal>,
+    pub faults: Arc<Faults>,
+    /// Where CI deploy steps set images.
+    pub deploy: Arc<dyn DeployTarget>,
+    /// Becomes `true` once every service's git repositories exist; git
+    /// reads (tag checks, workflow files) wait for it.
+    pub git_ready: tokio::sync::watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for GithubApi {
@@ -157,16 +169,13 @@ impl GithubApi {
     /// A GitHub API for `repos`, seeded with a release per history tag (the
     /// prod tag latest, the rc a prerelease) and a successful run for each.
     /// `base` is the API's own URL (used in the `url` fields).
-    #[allow(clippy::too_many_arguments)] // one call site, in `sandbox::start`
     pub fn new(
         base: String,
         token: String,
         speed: f64,
         repos: &[DemoRepo],
         histories: &[(repos::WorkflowFlavor, History)],
-        journal: Arc<Journal>,
-        faults: Arc<Faults>,
-        deploy: Arc<dyn DeployTarget>,
+        deps: GithubDeps,
     ) -> Arc<GithubApi> {
         let mut store = Store {
             repos: BTreeMap::new(),
@@ -253,10 +262,18 @@ impl GithubApi {
                 used: 0,
                 reset: now + 3600,
             }),
-            journal,
-            faults,
-            deploy,
+            journal: deps.journal,
+            faults: deps.faults,
+            deploy: deps.deploy,
+            git_ready: deps.git_ready,
         })
+    }
+
+    /// Wait until the services' git repositories exist (at once, unless a
+    /// large sandbox is still creating them in the background).
+    async fn wait_for_git(&self) {
+        let mut rx = self.git_ready.clone();
+        let _ = rx.wait_for(|ready| *ready).await;
     }
 
     /// The API's base URL.
@@ -330,6 +347,7 @@ impl GithubApi {
         let Some(info) = self.repo(repo_key).map(|r| r.info) else {
             return;
         };
+        self.wait_for_git().await;
         let Some(sha) = repos::tag_commit(&info.origin, &release.tag_name).await else {
             return;
         };
@@ -969,6 +987,7 @@ async fn create_release(
     if rec.releases.iter().any(|r| r.tag_name == tag) {
         return validation("already_exists", "tag_name", None);
     }
+    api.wait_for_git().await;
     let Some(_sha) = repos::tag_commit(&rec.info.origin, &tag).await else {
         return validation(
             "invalid",
@@ -1068,6 +1087,7 @@ async fn update_release(
         if rec.releases.iter().any(|r| &r.tag_name == tag) {
             return validation("already_exists", "tag_name", None);
         }
+        api.wait_for_git().await;
         if repos::tag_commit(&rec.info.origin, tag).await.is_none() {
             return validation(
                 "invalid",

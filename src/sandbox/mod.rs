@@ -103,6 +103,7 @@ pub struct SandboxHandle {
     pub journal: Arc<Journal>,
     /// The demo services seeded into both APIs.
     pub services: Vec<DemoService>,
+    git_ready: tokio::sync::watch::Receiver<bool>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -120,6 +121,17 @@ impl std::fmt::Debug for SandboxHandle {
 }
 
 impl SandboxHandle {
+    /// Wait until every service's origin and clone exist. Immediate for up
+    /// to [`EAGER_REPOS`] services; larger sandboxes create them in the
+    /// background. Errs when that failed.
+    pub async fn git_ready(&self) -> anyhow::Result<()> {
+        let mut rx = self.git_ready.clone();
+        rx.wait_for(|ready| *ready)
+            .await
+            .map(|_| ())
+            .map_err(|_| anyhow::anyhow!("creating the demo git repositories failed"))
+    }
+
     /// `DIR/services.yaml`.
     pub fn services_path(&self) -> PathBuf {
         self.dir.join("services.yaml")
@@ -183,30 +195,6 @@ fn shell_quote(v: &str) -> String {
 fn new_token() -> String {
     let bytes: [u8; 20] = rand::random();
     format!("ghs_sandbox{}", hex::encode(bytes))
-}
-
-/// A kubeconfig for the sandbox Kubernetes API at `server`.
-fn kubeconfig_yaml(server: &str) -> String {
-    format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-- name: hearth-sandbox
-  cluster:
-    server: {server}
-contexts:
-- name: hearth-sandbox
-  context:
-    cluster: hearth-sandbox
-    namespace: default
-    user: hearth-sandbox
-current-context: hearth-sandbox
-preferences: {{}}
-users:
-- name: hearth-sandbox
-  user: {{}}
-"
-    )
 }
 
 /// The sandbox registry: every demo service plus one non-shippable one.
@@ -281,12 +269,38 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
     let demo = repos::demo_services(opts.services, &dir);
     let git_demo = demo.clone();
     let git_dir = dir.clone();
-    let git_task = tokio::task::spawn_blocking(move || repos::create_all(&git_dir, &git_demo));
+    let git_task = tokio::task::spawn_blocking(move || repos::prepare(&git_dir, &git_demo));
 
     let (kube_listener, kube_url) = bind().await?;
     let (gh_listener, github_url) = bind().await?;
     let (control_listener, control_url) = bind().await?;
-    let histories = git_task.await.context("git setup")??;
+    let templates = git_task.await.context("git setup")??;
+    let histories = templates.histories();
+
+    // Creating a repository costs sixteen inodes, which some file
+    // systems make slow; a large sandbox creates them in the background
+    // (the GitHub API waits for them before any git read) so that it serves
+    // at once. The default handful is created before DIR/env is written.
+    let (git_tx, git_ready) = tokio::sync::watch::channel(false);
+    if demo.len() <= EAGER_REPOS {
+        let repos = demo.clone();
+        tokio::task::spawn_blocking(move || templates.materialize(&repos))
+            .await
+            .context("git setup")??;
+        let _ = git_tx.send(true);
+    } else {
+        let repos = demo.clone();
+        tokio::task::spawn_blocking(move || match templates.materialize(&repos) {
+            Ok(()) => {
+                let _ = git_tx.send(true);
+            }
+            Err(err) => {
+                // The sender drops: waiters stop waiting and git reads fail visibly.
+                tracing::error!("creating the demo git repositories failed: {err:#}");
+                eprintln!("hearth sandbox: creating the demo git repositories failed: {err:#}");
+            }
+        });
+    }
 
     let journal = Arc::new(Journal::default());
     let faults = opts.faults.unwrap_or_default();
@@ -303,9 +317,12 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
         opts.speed,
         &demo,
         &histories,
-        journal.clone(),
-        faults.clone(),
-        deploy,
+        gh::GithubDeps {
+            journal: journal.clone(),
+            faults: faults.clone(),
+            deploy,
+            git_ready: git_ready.clone(),
+        },
     );
     let control = control::Control {
         journal: journal.clone(),
@@ -335,7 +352,7 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
         serve(control_listener, control::router(control), "control"),
     ];
 
-    write_atomic(&dir.join("kubeconfig"), &kubeconfig_yaml(&kube_url))?;
+    write_atomic(&dir.join("kubeconfig"), &k8s::kubeconfig_yaml(&kube_url))?;
     write_atomic(
         &dir.join("services.yaml"),
         &registry_yaml(&demo, &github_url, opts.services.is_none()),
@@ -370,10 +387,14 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
         faults,
         journal,
         services,
+        git_ready,
         stop,
         tasks,
     })
 }
+
+/// Up to this many services, every git repository exists before `start` returns.
+pub const EAGER_REPOS: usize = 40;
 
 /// `hearth sandbox`: prepare `args.dir`, print the env lines and serve until
 /// SIGINT or SIGTERM.
@@ -399,6 +420,19 @@ pub fn run_cli(
             handle.dir.display(),
             handle.dir.display()
         );
+        if handle.services.len() > EAGER_REPOS {
+            let mut rx = handle.git_ready.clone();
+            let n = handle.services.len();
+            let t = std::time::Instant::now();
+            tokio::spawn(async move {
+                if rx.wait_for(|ready| *ready).await.is_ok() {
+                    eprintln!(
+                        "hearth sandbox: git repositories of all {n} services ready ({:.1} s later)",
+                        t.elapsed().as_secs_f64()
+                    );
+                }
+            });
+        }
         wait_for_signal().await?;
         eprintln!("hearth sandbox: stopping");
         handle.shutdown().await;

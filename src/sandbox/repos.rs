@@ -106,15 +106,29 @@ pub fn demo_services(count: Option<usize>, dir: &Path) -> Vec<DemoRepo> {
 /// The name of the non-shippable service the demo registry also lists.
 pub const NON_SHIPPABLE: &str = "docs";
 
-/// Create the origins and clones of `repos` under `dir`. Returns the history
-/// of each workflow flavour used.
-pub fn create_all(
-    dir: &Path,
-    repos: &[DemoRepo],
-) -> anyhow::Result<Vec<(WorkflowFlavor, History)>> {
-    let tmpl_root = dir.join(".template");
+/// The template histories, ready to be stamped out once per service.
+pub struct Templates {
+    built: Vec<Template>,
+}
+
+struct Template {
+    flavor: WorkflowFlavor,
+    history: History,
+    bare: Snapshot,
+    clone: Snapshot,
+    /// Path of the template's origin, as the template clone's config names it.
+    origin: String,
+}
+
+/// Build the template histories for `repos` under `dir/.git-shared` (real
+/// `git`), and the `origins/`, `repos/` folders with the non-shippable
+/// service's plain folder. Cheap: the per-service work is [`Templates::materialize`].
+pub fn prepare(dir: &Path, repos: &[DemoRepo]) -> anyhow::Result<Templates> {
+    // The templates stay: every repository borrows their objects through
+    // `objects/info/alternates` and hard-links their unchanging files.
+    let tmpl_root = dir.join(".git-shared");
     if tmpl_root.exists() {
-        fs::remove_dir_all(&tmpl_root).context("clearing an old template")?;
+        fs::remove_dir_all(&tmpl_root).context("clearing old shared git objects")?;
     }
     fs::create_dir_all(dir.join("origins"))?;
     fs::create_dir_all(dir.join("repos"))?;
@@ -125,13 +139,31 @@ pub fn create_all(
         }
     }
     // The templates are independent: build them on parallel threads.
-    let histories: Vec<anyhow::Result<(WorkflowFlavor, History)>> = std::thread::scope(|s| {
+    let built: Vec<anyhow::Result<Template>> = std::thread::scope(|s| {
         let handles: Vec<_> = flavors
             .iter()
             .enumerate()
             .map(|(i, &flavor)| {
                 let root = tmpl_root.join(format!("t{i}"));
-                s.spawn(move || make_template(&root, flavor).map(|h| (flavor, h)))
+                s.spawn(move || -> anyhow::Result<Template> {
+                    let history = make_template(&root, flavor)?;
+                    let origin = root.join("origin.git");
+                    let alternates = root.join("alternates");
+                    fs::write(
+                        &alternates,
+                        format!("{}\n", path_str(&origin.join("objects"))?),
+                    )?;
+                    let bare = snapshot(&origin, "", &alternates)?;
+                    let clone = snapshot(&root.join("clone"), ".git", &alternates)?;
+                    let _ = fs::remove_dir_all(root.join("work"));
+                    Ok(Template {
+                        flavor,
+                        history,
+                        bare,
+                        clone,
+                        origin: path_str(&origin)?,
+                    })
+                })
             })
             .collect();
         handles
@@ -139,37 +171,7 @@ pub fn create_all(
             .map(|h| h.join().expect("template thread"))
             .collect()
     });
-    let histories = histories.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
-
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(2, 8);
-    let chunk = repos.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| -> anyhow::Result<()> {
-        let handles: Vec<_> = repos
-            .chunks(chunk)
-            .map(|part| {
-                let tmpl_root = &tmpl_root;
-                let flavors = &flavors;
-                s.spawn(move || -> anyhow::Result<()> {
-                    for r in part {
-                        let i = flavors.iter().position(|f| *f == r.flavor).unwrap_or(0);
-                        copy_template(&tmpl_root.join(format!("t{i}")), r)?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().expect("copy thread")?;
-        }
-        Ok(())
-    })?;
-
-    // The templates were only a source for the copies (which hard-link or
-    // copy every file), so they go.
-    let _ = fs::remove_dir_all(&tmpl_root);
+    let built = built.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
 
     // The non-shippable service: a plain folder (it is not deployed).
     let docs = dir.join("repos").join(NON_SHIPPABLE);
@@ -178,7 +180,48 @@ pub fn create_all(
         docs.join("README.md"),
         "# docs\n\nThe public documentation site, published by the docs team's own pipeline.\n",
     )?;
-    Ok(histories)
+    Ok(Templates { built })
+}
+
+impl Templates {
+    /// The history of each workflow flavour (tags, commits), for seeding the GitHub API.
+    pub fn histories(&self) -> Vec<(WorkflowFlavor, History)> {
+        self.built
+            .iter()
+            .map(|t| (t.flavor, t.history.clone()))
+            .collect()
+    }
+
+    /// Give every repo in `repos` its origin and working clone, on a few
+    /// threads. New inodes are what costs here, so each service gets only
+    /// the directories and files that must be its own.
+    pub fn materialize(&self, repos: &[DemoRepo]) -> anyhow::Result<()> {
+        let threads = 4;
+        let chunk = repos.len().div_ceil(threads).max(1);
+        std::thread::scope(|s| -> anyhow::Result<()> {
+            let handles: Vec<_> = repos
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || -> anyhow::Result<()> {
+                        for r in part {
+                            let t = self
+                                .built
+                                .iter()
+                                .find(|t| t.flavor == r.flavor)
+                                .context("a template per flavour")?;
+                            t.bare.write(&r.origin, "", "")?;
+                            t.clone.write(&r.clone, &t.origin, &path_str(&r.origin)?)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().expect("repo thread")?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Run git with a fixed identity and dates, so the demo history is the same
@@ -241,12 +284,12 @@ jobs:
 
 /// The commits of the demo history: message, file to touch, and whether the
 /// commit gets the next tag.
-const COMMITS: [(&str, &str, bool); 5] = [
-    ("Initial service skeleton", "src/main.txt", true),
-    ("Add health endpoint", "src/health.txt", true),
-    ("Add request metrics", "src/metrics.txt", true),
-    ("Retry failed jobs with backoff", "src/retry.txt", true),
-    ("Tidy log lines", "src/log.txt", false),
+const COMMITS: [(&str, bool); 5] = [
+    ("Initial service skeleton", true),
+    ("Add health endpoint", true),
+    ("Add request metrics", true),
+    ("Retry failed jobs with backoff", true),
+    ("Tidy log lines", false),
 ];
 
 /// Build one template: a working repository with history and tags, its bare
@@ -256,7 +299,6 @@ fn make_template(root: &Path, flavor: WorkflowFlavor) -> anyhow::Result<History>
     fs::create_dir_all(&work)?;
     git(&work, &["init", "-q", "--template=", "-b", "main"], None)?;
     fs::create_dir_all(work.join(".github/workflows"))?;
-    fs::create_dir_all(work.join("src"))?;
     fs::write(
         work.join(".github/workflows/release.yml"),
         workflow_yaml(flavor),
@@ -270,18 +312,19 @@ fn make_template(root: &Path, flavor: WorkflowFlavor) -> anyhow::Result<History>
         "#!/bin/sh\n# The pre-ship gate of the demo service: quick and green.\necho \"ok: all demo tests passed\"\n",
     )?;
     set_executable(&work.join("test.sh"))?;
-    fs::write(
-        work.join("README.md"),
-        "# hearth demo service\n\nShipped with `hearth ship`; see .github/workflows/release.yml.\n",
-    )?;
     // A fixed start date 30 days before now-ish keeps ages plausible.
     let base = chrono::Utc::now().timestamp() - 30 * 86_400;
     let mut tags = Vec::new();
     let mut tag_iter = TAGS.iter();
     let mut head = (String::new(), String::new());
-    for (i, (msg, file, tagged)) in COMMITS.iter().enumerate() {
+    let mut readme = String::from(
+        "# hearth demo service\n\nShipped with `hearth ship`; see .github/workflows/release.yml.\n\n## Changes\n",
+    );
+    for (i, (msg, tagged)) in COMMITS.iter().enumerate() {
         let when = base + (i as i64) * 5 * 86_400;
-        fs::write(work.join(file), format!("{msg}\n"))?;
+        // One file carries the history: every file is one more inode per service.
+        readme.push_str(&format!("- {msg}\n"));
+        fs::write(work.join("README.md"), &readme)?;
         git(&work, &["add", "-A"], Some(when))?;
         git(&work, &["commit", "-q", "-m", msg], Some(when))?;
         let sha = git(&work, &["rev-parse", "HEAD"], None)?;
@@ -312,12 +355,40 @@ fn make_template(root: &Path, flavor: WorkflowFlavor) -> anyhow::Result<History>
         None,
     )?;
     git(&work, &["push", "-q", "origin", "main", "--tags"], None)?;
-    git(&origin, &["repack", "-a", "-d", "-q"], None)?;
+    // One pack, no bitmap or server info, refs packed: as few files as
+    // possible, since each is copied once per service.
     git(
-        root,
-        &["clone", "-q", "--template=", &path_str(&origin)?, "clone"],
+        &origin,
+        &[
+            "-c",
+            "repack.writeBitmaps=false",
+            "repack",
+            "-a",
+            "-d",
+            "-n",
+            "-q",
+        ],
         None,
     )?;
+    git(&origin, &["pack-refs", "--all"], None)?;
+    let _ = fs::remove_file(origin.join("objects/info/packs"));
+    git(
+        root,
+        &[
+            "-c",
+            "core.logAllRefUpdates=false",
+            "clone",
+            "-q",
+            "--template=",
+            &path_str(&origin)?,
+            "clone",
+        ],
+        None,
+    )?;
+    let clone = root.join("clone");
+    git(&clone, &["pack-refs", "--all"], None)?;
+    let _ = fs::remove_dir_all(clone.join(".git/logs"));
+    let _ = fs::remove_file(clone.join(".git/objects/info/packs"));
     Ok(History { tags, head })
 }
 
@@ -341,48 +412,141 @@ fn set_executable(_p: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Give `r` its own copy of the template at `tmpl`.
-fn copy_template(tmpl: &Path, r: &DemoRepo) -> anyhow::Result<()> {
-    let tmpl_origin = tmpl.join("origin.git");
-    copy_tree(&tmpl_origin, &r.origin, &[])?;
-    copy_tree(&tmpl.join("clone"), &r.clone, &[".git/config"])?;
-    // The clone's config names the template's origin: point it at this one.
-    let config = fs::read_to_string(tmpl.join("clone/.git/config"))?;
-    let config = config.replace(&path_str(&tmpl_origin)?, &path_str(&r.origin)?);
-    fs::write(r.clone.join(".git/config"), config)?;
-    Ok(())
+/// How one file of a per-service repository comes to be.
+#[derive(Debug)]
+enum Source {
+    /// A hard link to this template file: git only ever replaces these files
+    /// (write a `.lock`, rename), never edits them in place, so sharing the
+    /// inode is safe and costs no new inode.
+    Link(PathBuf),
+    /// A file of its own (working-tree files, which people edit in place).
+    Write(Vec<u8>, bool),
 }
 
-/// Recursively copy `from` to `to`. Pack files are immutable in git, so they
-/// are hard-linked (falling back to a copy); `skip` lists relative paths left out.
-fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> anyhow::Result<()> {
-    fn walk(base: &Path, from: &Path, to: &Path, skip: &[&str]) -> anyhow::Result<()> {
-        fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-        for entry in fs::read_dir(from)? {
+/// One repository of a template: what to create for each service.
+#[derive(Debug, Default)]
+struct Snapshot {
+    /// Relative directories, parents first.
+    dirs: Vec<PathBuf>,
+    files: Vec<(PathBuf, Source)>,
+}
+
+/// Describe the template repository at `root` (bare when `git_dir` is empty,
+/// else a working tree with `.git`). Objects stay shared through
+/// `objects/info/alternates` (a link to `alternates`); empty directories and
+/// the symbolic `refs/remotes/origin/HEAD` are left out (git needs neither).
+fn snapshot(root: &Path, git_dir: &str, alternates: &Path) -> anyhow::Result<Snapshot> {
+    fn walk(root: &Path, dir: &Path, git: &Path, out: &mut Snapshot) -> anyhow::Result<()> {
+        for entry in fs::read_dir(dir)? {
             let entry = entry?;
-            let src = entry.path();
-            let dst = to.join(entry.file_name());
-            let rel = src.strip_prefix(base).unwrap_or(&src);
-            if skip.iter().any(|s| Path::new(s) == rel) {
+            let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+            if rel.starts_with(git.join("objects")) || rel.starts_with(git.join("refs/remotes")) {
                 continue;
             }
-            let ty = entry.file_type()?;
-            if ty.is_dir() {
-                walk(base, &src, &dst, skip)?;
-            } else if src.components().any(|c| c.as_os_str() == "pack") {
-                if fs::hard_link(&src, &dst).is_err() {
-                    fs::copy(&src, &dst)?;
-                }
+            if entry.file_type()?.is_dir() {
+                walk(root, &path, git, out)?;
+            } else if rel.starts_with(git) && (git_is_bare(git) || rel != git.join("config")) {
+                out.files.push((rel, Source::Link(path)));
             } else {
-                fs::copy(&src, &dst).with_context(|| format!("copying {}", src.display()))?;
+                let exec = is_executable(&entry.metadata()?);
+                out.files.push((rel, Source::Write(fs::read(&path)?, exec)));
             }
         }
         Ok(())
     }
-    if to.exists() {
-        bail!("{} already exists; pick an empty --dir", to.display());
+    let git = Path::new(git_dir);
+    let mut snap = Snapshot::default();
+    walk(root, root, git, &mut snap)?;
+    snap.files.push((
+        git.join("objects/info/alternates"),
+        Source::Link(alternates.to_path_buf()),
+    ));
+    let mut dirs: Vec<PathBuf> = vec![PathBuf::new(), git.join("refs")];
+    for (rel, _) in &snap.files {
+        let mut p = rel.parent();
+        while let Some(d) = p {
+            dirs.push(d.to_path_buf());
+            p = d.parent();
+        }
     }
-    walk(from, from, to, skip)
+    dirs.sort_by_key(|d| (d.components().count(), d.clone()));
+    dirs.dedup();
+    snap.dirs = dirs;
+    Ok(snap)
+}
+
+/// A bare template's files are all git's (its `config` is the same for every origin).
+fn git_is_bare(git: &Path) -> bool {
+    git.as_os_str().is_empty()
+}
+
+#[cfg(unix)]
+fn is_executable(m: &fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    m.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_m: &fs::Metadata) -> bool {
+    false
+}
+
+impl Snapshot {
+    /// Create the snapshot under `to`, replacing `config_from` with
+    /// `config_to` in a written `config` (the clone's origin URL).
+    fn write(&self, to: &Path, config_from: &str, config_to: &str) -> anyhow::Result<()> {
+        if to.exists() {
+            bail!("{} already exists; pick an empty --dir", to.display());
+        }
+        for d in &self.dirs {
+            let p = to.join(d);
+            match fs::create_dir(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(e).with_context(|| format!("creating {}", p.display()));
+                }
+                _ => {}
+            }
+        }
+        for (rel, source) in &self.files {
+            let p = to.join(rel);
+            match source {
+                Source::Link(from) => {
+                    if fs::hard_link(from, &p).is_err() {
+                        fs::copy(from, &p).with_context(|| format!("writing {}", p.display()))?;
+                    }
+                }
+                Source::Write(data, exec) => {
+                    if rel.file_name().is_some_and(|n| n == "config") && !config_from.is_empty() {
+                        let text = String::from_utf8_lossy(data).replace(config_from, config_to);
+                        write_file(&p, text.as_bytes(), *exec)?;
+                    } else {
+                        write_file(&p, data, *exec)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_file(p: &Path, data: &[u8], exec: bool) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(if exec { 0o755 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = exec;
+    let mut f = opts
+        .open(p)
+        .with_context(|| format!("writing {}", p.display()))?;
+    f.write_all(data)
+        .with_context(|| format!("writing {}", p.display()))?;
+    Ok(())
 }
 
 /// The commit a tag points at in a bare origin, or `None` when the tag does

@@ -12,8 +12,8 @@ use ratatui::Frame;
 use super::overview::{registry_accent, release_accent};
 use super::{ci_icon, clock_of, rollout_icon, rollout_word, Theme};
 use crate::app::ci::{duration_between, format_duration, parse_time, CiTransition};
-use crate::app::{Focus, ServiceState, State};
-use crate::model::EnvObservation;
+use crate::app::{Focus, ServiceState, SourceId, State};
+use crate::model::{EnvObservation, SourceStatus};
 use crate::registry::{ReleaseKind, Service};
 
 /// Width from which the CI section gets its own column.
@@ -129,7 +129,12 @@ fn env_lines<'a>(state: &State, i: usize, theme: &Theme) -> Vec<Line<'a>> {
         ];
         let mut extra = Vec::new();
         match &svc.envs[e] {
-            EnvObservation::Unknown => head.push(Span::styled("unknown: no data yet", theme.muted)),
+            EnvObservation::Unknown => {
+                let why = kube_source(state, env.context.as_deref(), &env.namespace)
+                    .map(|status| format!("unknown: {}", source_problem(status)))
+                    .unwrap_or_else(|| "unknown: no data yet".into());
+                head.push(Span::styled(why, theme.muted));
+            }
             EnvObservation::Missing { hint } => {
                 head.push(Span::styled("no deployment", theme.warn));
                 extra.push(Line::from(Span::styled(format!("  {hint}"), theme.muted)));
@@ -268,10 +273,12 @@ fn ci_lines<'a>(
         )));
     }
     let Some(runs) = &svc.runs else {
-        let text = if service.shippable {
-            "  unknown: no GitHub data yet"
+        let text = if !service.shippable {
+            "  none (not shippable)".to_string()
+        } else if let Some(status) = state.sources.get(&SourceId::GitHub) {
+            format!("  unknown: {}", source_problem(status))
         } else {
-            "  none (not shippable)"
+            "  unknown: no GitHub data yet".to_string()
         };
         lines.push(Line::from(Span::styled(text, theme.muted)));
         return lines;
@@ -348,6 +355,35 @@ fn ci_lines<'a>(
         }
     }
     lines
+}
+
+/// The status of the kube source watching a namespace (a source without a
+/// context matches any, since `--context` may have filled it in).
+fn kube_source<'a>(
+    state: &'a State,
+    context: Option<&str>,
+    namespace: &str,
+) -> Option<&'a SourceStatus> {
+    state.sources.iter().find_map(|(id, status)| match id {
+        SourceId::Kube {
+            context: c,
+            namespace: n,
+        } if n == namespace && (c.as_deref() == context || c.is_none() || context.is_none()) => {
+            Some(status)
+        }
+        _ => None,
+    })
+}
+
+/// Why a source has no data yet, in words.
+fn source_problem(status: &SourceStatus) -> String {
+    match status {
+        SourceStatus::Connecting => "connecting…".into(),
+        SourceStatus::Live => "no data yet".into(),
+        SourceStatus::Degraded(m) => format!("source degraded: {m}"),
+        SourceStatus::Down(m) => format!("source down: {m}"),
+        SourceStatus::Disabled(m) => format!("source off: {m}"),
+    }
 }
 
 /// `  12s` for a finished step, `  12s…` for a running one (from the

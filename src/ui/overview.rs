@@ -26,13 +26,13 @@ struct Widths {
     notes: bool,
 }
 
-fn widths(inner: u16, envs: usize, longest_name: usize) -> Widths {
+fn widths(inner: u16, envs: usize, longest_name: usize, longest_tag: usize) -> Widths {
     let service = (longest_name as u16 + 2).clamp(9, 22);
     let envs = envs as u16;
-    // Wide: room for "v0.0.28-rc.1 2/2 ✓" per environment and a note column.
+    // Wide: room for the longest tag plus " 2/2 ✓" per environment, and a note column.
     let wide = Widths {
         service,
-        env: 20,
+        env: (longest_tag as u16 + 8).clamp(20, 32),
         release: 14,
         ci: 16,
         notes: true,
@@ -91,7 +91,17 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, view: &mut ViewState, 
         .map(|s| s.name.chars().count())
         .max()
         .unwrap_or(7);
-    let w = widths(inner.width, state.envs.len(), longest);
+    let longest_tag = state
+        .services
+        .iter()
+        .flat_map(|s| s.envs.iter())
+        .filter_map(|o| match o {
+            EnvObservation::Live(w) => w.image_tag.as_ref().map(|t| t.chars().count()),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let w = widths(inner.width, state.envs.len(), longest, longest_tag);
     let accents = env_accents(state, theme);
 
     let mut header = vec![Cell::from("SERVICE")];
@@ -364,11 +374,12 @@ mod tests {
 
     #[test]
     fn narrow_widths_fit_80_columns() {
-        let w = widths(78, 2, 11);
+        let w = widths(78, 2, 11, 12);
         let total = w.service + 2 * w.env + w.release + w.ci + 4;
         assert!(total <= 78, "{total}");
         assert!(!w.notes);
         assert!(w.ci >= 15);
-        assert!(widths(200, 3, 11).notes);
+        assert!(widths(200, 3, 11, 12).notes);
+        assert_eq!(widths(200, 2, 11, 20).env, 28);
     }
 }
