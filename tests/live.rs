@@ -636,6 +636,57 @@ async fn no_token_and_rate_limits_are_shown_and_never_leak() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_deadline_is_failed_and_status_exits_1() {
+    // At speed 100 the 600 s progress deadline is 6 s.
+    let (sb, _dir) = sandbox(100.0, None).await;
+    let registry = load(&sb);
+    let (tx, mut rx) = mpsc::channel(4096);
+    let tasks = watch(&sb, &registry, &tx);
+    let (ok, _) = until(&mut rx, Duration::from_secs(30), |m| {
+        live_tag(m, "worker", "qa").is_some()
+    })
+    .await;
+    assert!(ok);
+    let (code, out) = hearth_status(&sb, false);
+    assert_eq!(code, 0, "{out}");
+    sb.faults.apply(Fault::MigrationFail {
+        service: "worker".into(),
+    });
+    sb.cluster
+        .set_image("qa", "worker", "ghcr.io/hearth-demo/worker:v0.5.0-rc.1")
+        .unwrap();
+    let (ok, seen) = until(&mut rx, Duration::from_secs(60), |m| {
+        matches!(m, Msg::Workload { service, env, observation: EnvObservation::Live(w) }
+            if service == "worker" && env == "qa" && matches!(w.rollout, Rollout::Failed(_)))
+    })
+    .await;
+    assert!(ok, "{:?}", observation_of(&seen, "worker", "qa"));
+    match observation_of(&seen, "worker", "qa") {
+        Some(EnvObservation::Live(w)) => {
+            assert_eq!(
+                w.rollout,
+                Rollout::Failed("deployment \"worker\" exceeded its progress deadline".into())
+            );
+            assert!(w
+                .stuck_reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("migration"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let (code, out) = hearth_status(&sb, false);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAILED: deployment \"worker\" exceeded its progress deadline"),
+        "{out}"
+    );
+    for t in tasks {
+        t.abort();
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Measurements (not assertions): run with
 //   cargo test --release --test live -- --ignored --nocapture measure_
