@@ -181,6 +181,10 @@ async fn kubectl_get_lists_seeded_objects() {
         );
     }
 
+    // kubectl pages through lists with limit/continue.
+    let out = sb.k(&["get", "pods", "-A", "--chunk-size=4"]).await;
+    assert_eq!(out.lines().count(), 1 + 14, "{out}");
+
     let out = sb.k(&["get", "pods", "-n", "qa"]).await;
     assert!(out.contains("STATUS") && out.contains("RESTARTS"), "{out}");
     assert!(out.contains("Running"), "{out}");
@@ -638,6 +642,20 @@ async fn failing_migration_keeps_old_pods_serving() {
     );
     let events = sb.k(&["get", "events", "-n", "qa"]).await;
     assert!(events.contains("BackOff"), "{events}");
+    // Repeated back-offs are one event with a rising count.
+    let evs = sb
+        .kjson(&[
+            "get",
+            "events",
+            "-n",
+            "qa",
+            "--field-selector",
+            "reason=BackOff",
+        ])
+        .await;
+    let evs = evs["items"].as_array().unwrap();
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert!(evs[0]["count"].as_i64().unwrap() >= 2, "{evs:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -657,6 +675,30 @@ async fn raw_http_410_409_faults() {
     assert_eq!(ev["type"], "ERROR");
     assert_eq!(ev["object"]["code"], 410);
     assert_eq!(ev["object"]["reason"], "Expired");
+
+    // Pagination with limit/continue.
+    let (_, body) = sb
+        .http("GET", "/apis/apps/v1/deployments?&limit=3", "", "")
+        .await;
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 3);
+    assert_eq!(page["metadata"]["remainingItemCount"], 1);
+    let token = page["metadata"]["continue"].as_str().unwrap();
+    let (_, body) = sb
+        .http(
+            "GET",
+            &format!("/apis/apps/v1/deployments?limit=3&continue={token}"),
+            "",
+            "",
+        )
+        .await;
+    let page2: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page2["items"].as_array().unwrap().len(), 1);
+    assert!(page2["metadata"]["continue"].is_null());
+    assert_eq!(
+        page2["metadata"]["resourceVersion"],
+        page["metadata"]["resourceVersion"]
+    );
 
     // 409 Conflict for an update carrying a stale resourceVersion.
     let (_, body) = sb
@@ -940,7 +982,7 @@ async fn kubectl_scale_restart_delete_and_kube_create() {
     use k8s_openapi::api::apps::v1::Deployment;
     use kube::api::{Api, PostParams};
 
-    let sb = start(2, 20.0).await;
+    let sb = start(3, 20.0).await;
     sb.k(&["scale", "deploy", "web", "-n", "qa", "--replicas=4"])
         .await;
     sb.k(&[
@@ -969,6 +1011,53 @@ async fn kubectl_scale_restart_delete_and_kube_create() {
     ])
     .await;
     let rs = sb.kjson(&["get", "rs", "-n", "qa", "-l", "app=api"]).await;
+    assert_eq!(rs["items"].as_array().unwrap().len(), 2);
+
+    // A paused deployment holds a template change until resumed.
+    sb.k(&["rollout", "pause", "deploy/worker", "-n", "qa"])
+        .await;
+    sb.k(&[
+        "set",
+        "image",
+        "deploy/worker",
+        "-n",
+        "qa",
+        "worker=ghcr.io/hearth-demo/worker:v5.0.0",
+    ])
+    .await;
+    let dep = eventually(30, "DeploymentPaused", || async {
+        let dep = sb.kjson(&["get", "deploy", "worker", "-n", "qa"]).await;
+        let paused = dep["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["reason"] == "DeploymentPaused");
+        paused.then_some(dep)
+    })
+    .await;
+    assert_eq!(dep["status"]["availableReplicas"], 2);
+    let rs = sb
+        .kjson(&["get", "rs", "-n", "qa", "-l", "app=worker"])
+        .await;
+    assert_eq!(
+        rs["items"].as_array().unwrap().len(),
+        1,
+        "no new ReplicaSet while paused"
+    );
+    sb.k(&["rollout", "resume", "deploy/worker", "-n", "qa"])
+        .await;
+    sb.k(&[
+        "rollout",
+        "status",
+        "deploy/worker",
+        "-n",
+        "qa",
+        "--timeout=60s",
+    ])
+    .await;
+    let rs = sb
+        .kjson(&["get", "rs", "-n", "qa", "-l", "app=worker"])
+        .await;
     assert_eq!(rs["items"].as_array().unwrap().len(), 2);
 
     // A deleted pod terminates and its ReplicaSet replaces it.
@@ -1020,4 +1109,143 @@ async fn kubectl_scale_restart_delete_and_kube_create() {
         api.create(&PostParams::default(), &dep).await.is_err(),
         "409 AlreadyExists"
     );
+}
+
+/// A 10-replica rollout never has more than 13 live pods (maxSurge 25%
+/// rounds up to 3) nor fewer than 8 ready ones (maxUnavailable 25% rounds
+/// down to 2), observed through a kube watcher on every pod change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_update_respects_surge_and_unavailable() {
+    use futures::{StreamExt, TryStreamExt};
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, Patch, PatchParams};
+    use kube::runtime::watcher;
+    use std::collections::BTreeMap;
+
+    let sb = start(2, 20.0).await;
+    let client = sb.kube_client();
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), "qa");
+    let scale = serde_json::json!({"spec": {"replicas": 10}});
+    deps.patch("web", &PatchParams::default(), &Patch::Merge(&scale))
+        .await
+        .unwrap();
+    sb.k(&[
+        "rollout",
+        "status",
+        "deploy/web",
+        "-n",
+        "qa",
+        "--timeout=60s",
+    ])
+    .await;
+
+    let pods: Api<Pod> = Api::namespaced(client, "qa");
+    let config = watcher::Config::default().labels("app=web");
+    let mut stream = watcher(pods, config).boxed();
+    let mut state: BTreeMap<String, (bool, bool, String)> = BTreeMap::new();
+    let summary = |p: &Pod| {
+        let ready = p
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        let image = p.spec.as_ref().unwrap().containers[0]
+            .image
+            .clone()
+            .unwrap();
+        (p.metadata.deletion_timestamp.is_none(), ready, image)
+    };
+    loop {
+        match stream.try_next().await.unwrap().unwrap() {
+            watcher::Event::InitApply(p) => {
+                state.insert(p.metadata.name.clone().unwrap(), summary(&p));
+            }
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(state.len(), 10);
+    sb.cluster
+        .set_image("qa", "web", "ghcr.io/hearth-demo/web:v2.0.0")
+        .unwrap();
+    let (mut max_live, mut min_ready) = (0, usize::MAX);
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match stream.try_next().await.unwrap().unwrap() {
+                watcher::Event::Apply(p) => {
+                    state.insert(p.metadata.name.clone().unwrap(), summary(&p));
+                }
+                watcher::Event::Delete(p) => {
+                    state.remove(&p.metadata.name.clone().unwrap());
+                }
+                _ => continue,
+            }
+            let live = state.values().filter(|(l, _, _)| *l).count();
+            let ready = state.values().filter(|(l, r, _)| *l && *r).count();
+            max_live = max_live.max(live);
+            min_ready = min_ready.min(ready);
+            let done = state.len() == 10
+                && state
+                    .values()
+                    .all(|(l, r, i)| *l && *r && i.ends_with(":v2.0.0"));
+            if done {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("rollout completes");
+    assert!(max_live <= 13, "at most 13 live pods, saw {max_live}");
+    assert!(max_live > 10, "the rollout surged, saw {max_live}");
+    assert!(min_ready >= 8, "at least 8 ready pods, saw {min_ready}");
+}
+
+/// Stress figure (run with `--ignored`): every one of 600 Deployments rolls
+/// out at once, as a `ship_all` of 300 services would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "stress figure, not a regression test"]
+async fn stress_rollout_all_300_services() {
+    let sb = start(300, 10.0).await;
+    let t = Instant::now();
+    for s in services(300) {
+        for ns in ["default", "qa"] {
+            sb.cluster
+                .set_image(ns, &s.name, &format!("{}:v9.0.0", s.image))
+                .unwrap();
+        }
+    }
+    let client = reqwest::Client::new();
+    loop {
+        let body: Value = client
+            .get(format!("{}/apis/apps/v1/deployments", sb.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let done = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| {
+                d["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["reason"] == "NewReplicaSetAvailable")
+                    && d["status"]["observedGeneration"] == d["metadata"]["generation"]
+            })
+            .count();
+        if done == 600 {
+            eprintln!("stress: 600 rollouts complete after {:?}", t.elapsed());
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "only {done} of 600 rolled out"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }

@@ -50,7 +50,11 @@ pub struct SourceContext {
 /// sources until they are plugged in with [`run_with`].
 pub fn run(global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     let registry = crate::registry::load(&global.services).map_err(|e| anyhow!(e))?;
-    run_with(global, Arc::new(registry), Mode::Interactive, |_| {})
+    // Token discovery may run `gh auth token`: do it before the terminal is taken.
+    let token = crate::sources::token::discover();
+    run_with(global, Arc::new(registry), Mode::Interactive, |ctx| {
+        crate::sources::spawn_all(&ctx.registry, ctx.context.as_deref(), token, ctx.tx);
+    })
 }
 
 /// Run the control room for a loaded registry in a mode.

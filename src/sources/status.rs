@@ -1,9 +1,381 @@
-//! `hearth status`: one-shot table or JSON of every service x environment.
-use std::process::ExitCode;
+//! `hearth status [SERVICE...] [--json]`: one-shot table or JSON document of
+//! every service x environment. Lists each (context, namespace) once with the
+//! same derivation as the live watches, fetches releases and the latest run
+//! once, prints, and exits. Runs on its own tokio runtime; every call has a
+//! timeout so that it always finishes quickly.
+//!
+//! Exit code: 0 when everything was read and no rollout failed, 1 when a
+//! rollout failed, 2 when some environment could not be read.
 
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::model::{CiRun, EnvObservation, Release, Rollout};
+use crate::registry::{Registry, ReleaseKind};
+use crate::sources::{cluster, github, token};
+
+/// Per-call timeout for the Kubernetes and GitHub APIs.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `--json` document. Its shape is stable and documented in docs/live.md.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Report {
+    pub services: Vec<ServiceReport>,
+    /// `live`, or `disabled` / `down` with a message.
+    pub github: GitHubState,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct GitHubState {
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ServiceReport {
+    pub name: String,
+    /// `owner/name`, when known.
+    pub repo: Option<String>,
+    pub environments: Vec<EnvReport>,
+    /// The release GitHub treats as latest (deploys to prod).
+    pub latest_release: Option<Release>,
+    /// The newest published prerelease (deploys to qa).
+    pub latest_prerelease: Option<Release>,
+    /// The newest run of the release workflow.
+    pub latest_run: Option<CiRun>,
+    /// Why GitHub data is missing for this service, when it is.
+    pub github_error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct EnvReport {
+    pub name: String,
+    pub namespace: String,
+    pub context: Option<String>,
+    /// `latest` or `prerelease`: which releases deploy here.
+    pub release_kind: ReleaseKind,
+    /// The tag the releases say should run here.
+    pub expected_tag: Option<String>,
+    /// Running tag differs from `expected_tag` (both known).
+    pub drift: bool,
+    pub observation: EnvObservation,
+}
+
+impl Report {
+    /// 1 when a rollout failed, 2 when an environment could not be read, else 0.
+    pub fn exit_code(&self) -> u8 {
+        let envs = || self.services.iter().flat_map(|s| s.environments.iter());
+        if envs().any(|e| {
+            matches!(&e.observation, EnvObservation::Live(w) if matches!(w.rollout, Rollout::Failed(_)))
+        }) {
+            1
+        } else if envs().any(|e| matches!(e.observation, EnvObservation::Error { .. })) {
+            2
+        } else {
+            0
+        }
+    }
+}
+
+/// Read everything once. `only` restricts to the named services (validated).
+pub async fn collect(
+    registry: &Registry,
+    default_context: Option<&str>,
+    only: &[String],
+    token: Option<token::Token>,
+) -> anyhow::Result<Report> {
+    for name in only {
+        if registry.service(name).is_none() {
+            let names: Vec<&str> = registry.services.iter().map(|s| s.name.as_str()).collect();
+            let near = names
+                .iter()
+                .min_by(|a, b| strsim::levenshtein(name, a).cmp(&strsim::levenshtein(name, b)))
+                .filter(|n| strsim::levenshtein(name, n) <= 3);
+            match near {
+                Some(n) => {
+                    anyhow::bail!("no service {name:?} in the registry; did you mean {n:?}?")
+                }
+                None => anyhow::bail!(
+                    "no service {name:?} in the registry (services: {})",
+                    names.join(", ")
+                ),
+            }
+        }
+    }
+    let services: Vec<_> = registry
+        .services
+        .iter()
+        .filter(|s| only.is_empty() || only.contains(&s.name))
+        .collect();
+
+    // Kubernetes: one list per (context, namespace), all at once.
+    let targets = cluster::targets(registry, default_context, only);
+    let kube =
+        futures::future::join_all(targets.iter().map(|t| cluster::list_once(t, CALL_TIMEOUT)));
+
+    // GitHub: releases + latest run per service, all at once (bounded by the gate).
+    let owner = registry.settings.github_owner.clone();
+    let (tx, _rx) = tokio::sync::mpsc::channel(1024);
+    let (gate, github_state) = match token {
+        None => (
+            None,
+            GitHubState {
+                state: "disabled".into(),
+                message: Some(token::NO_TOKEN.into()),
+            },
+        ),
+        Some(t) => match github::Gate::new(&github::api_url(registry), t, tx) {
+            Ok(g) => (
+                Some(g),
+                GitHubState {
+                    state: "live".into(),
+                    message: None,
+                },
+            ),
+            Err(e) => (
+                None,
+                GitHubState {
+                    state: "down".into(),
+                    message: Some(e),
+                },
+            ),
+        },
+    };
+    let gh = futures::future::join_all(services.iter().map(|svc| {
+        let gate = gate.clone();
+        let owner = owner.clone();
+        async move {
+            match gate {
+                Some(g) => tokio::time::timeout(
+                    CALL_TIMEOUT * 2,
+                    github::fetch_once(&g, svc, owner.as_deref()),
+                )
+                .await
+                .unwrap_or_else(|_| github::Snapshot {
+                    error: Some("GitHub did not answer in time".into()),
+                    ..Default::default()
+                }),
+                None => github::Snapshot::default(),
+            }
+        }
+    }));
+    let (kube, gh) = tokio::join!(kube, gh);
+
+    let mut observed: HashMap<(String, String), EnvObservation> = HashMap::new();
+    for (svc, env, obs) in kube.into_iter().flatten() {
+        observed.insert((svc, env), obs);
+    }
+    let mut out = Vec::new();
+    for (svc, snap) in services.iter().zip(gh) {
+        let latest = snap.releases.iter().find(|r| r.latest).cloned();
+        let pre = snap
+            .releases
+            .iter()
+            .filter(|r| r.prerelease && !r.draft)
+            .max_by(|a, b| {
+                let ka = a.published_at.as_ref().or(a.created_at.as_ref());
+                let kb = b.published_at.as_ref().or(b.created_at.as_ref());
+                ka.cmp(&kb).then(a.id.cmp(&b.id))
+            })
+            .cloned();
+        let environments = svc
+            .environments
+            .iter()
+            .map(|env| {
+                let observation = observed
+                    .remove(&(svc.name.clone(), env.name.clone()))
+                    .unwrap_or_default();
+                let expected_tag = match env.release {
+                    ReleaseKind::Latest => latest.as_ref().map(|r| r.tag.clone()),
+                    ReleaseKind::Prerelease => pre.as_ref().map(|r| r.tag.clone()),
+                };
+                let running = match &observation {
+                    EnvObservation::Live(w) => w.image_tag.clone(),
+                    _ => None,
+                };
+                EnvReport {
+                    name: env.name.clone(),
+                    namespace: env.namespace.clone(),
+                    context: env
+                        .context
+                        .clone()
+                        .or_else(|| default_context.map(str::to_string)),
+                    release_kind: env.release,
+                    drift: matches!((&expected_tag, &running), (Some(e), Some(r)) if e != r),
+                    expected_tag,
+                    observation,
+                }
+            })
+            .collect();
+        out.push(ServiceReport {
+            name: svc.name.clone(),
+            repo: github::resolve_repo(svc, owner.as_deref()).ok(),
+            environments,
+            latest_release: latest,
+            latest_prerelease: pre,
+            latest_run: snap.latest_run,
+            // As in the control room: no repo for a service hearth does not ship is no error.
+            github_error: snap.error.filter(|_| svc.shippable || svc.repo.is_some()),
+        });
+    }
+    Ok(Report {
+        services: out,
+        github: github_state,
+    })
+}
+
+fn cell_rollout(obs: &EnvObservation) -> String {
+    match obs {
+        EnvObservation::Unknown => "unknown".into(),
+        EnvObservation::Missing { .. } => "missing (see below)".into(),
+        EnvObservation::Error { .. } => "error (see below)".into(),
+        EnvObservation::Live(w) => {
+            let base = match &w.rollout {
+                Rollout::Complete => "complete".to_string(),
+                Rollout::Progressing(m) => format!("progressing: {m}"),
+                Rollout::Failed(m) => format!("FAILED: {m}"),
+            };
+            match &w.stuck_reason {
+                Some(r) => format!("{base} ({r})"),
+                None => base,
+            }
+        }
+    }
+}
+
+/// The plain table, plus hint lines for what could not be read.
+pub fn render_table(report: &Report) -> String {
+    let mut rows: Vec<[String; 7]> = vec![[
+        "SERVICE".into(),
+        "ENV".into(),
+        "TAG".into(),
+        "READY".into(),
+        "ROLLOUT".into(),
+        "RELEASE".into(),
+        "RUN".into(),
+    ]];
+    let mut notes: Vec<String> = Vec::new();
+    let mut env_notes: Vec<(String, Vec<String>)> = Vec::new();
+    for s in &report.services {
+        let run = s
+            .latest_run
+            .as_ref()
+            .map(|r| {
+                format!(
+                    "#{} {}",
+                    r.run_number,
+                    r.conclusion.clone().unwrap_or_else(|| r.status.clone())
+                )
+            })
+            .unwrap_or_else(|| "-".into());
+        if let Some(e) = &s.github_error {
+            notes.push(format!("{}: {e}", s.name));
+        }
+        for e in &s.environments {
+            let (tag, ready) = match &e.observation {
+                EnvObservation::Live(w) => (
+                    w.image_tag.clone().unwrap_or_else(|| "-".into()),
+                    format!("{}/{}", w.ready, w.desired),
+                ),
+                _ => ("-".into(), "-".into()),
+            };
+            let note = match &e.observation {
+                EnvObservation::Missing { hint } => Some(hint.clone()),
+                EnvObservation::Error { message, hint } => Some(format!("{message} — {hint}")),
+                _ => None,
+            };
+            if let Some(note) = note {
+                // One line per distinct problem, naming every cell it affects.
+                let who = format!("{} {}", s.name, e.name);
+                match env_notes.iter_mut().find(|(n, _)| *n == note) {
+                    Some((_, cells)) => cells.push(who),
+                    None => env_notes.push((note, vec![who])),
+                }
+            }
+            let release = match (&e.expected_tag, e.drift) {
+                (Some(t), true) => format!("{t} (drift)"),
+                (Some(t), false) => t.clone(),
+                (None, _) => "-".into(),
+            };
+            rows.push([
+                s.name.clone(),
+                e.name.clone(),
+                tag,
+                ready,
+                cell_rollout(&e.observation),
+                release,
+                run.clone(),
+            ]);
+        }
+    }
+    let mut widths = [0usize; 7];
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            // The rollout column is last-but-two and can be long: do not pad beyond 60.
+            widths[i] = widths[i].max(c.chars().count().min(60));
+        }
+    }
+    let mut out = String::new();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    for (note, cells) in env_notes {
+        notes.push(format!("{}: {note}", cells.join(", ")));
+    }
+    if let Some(m) = &report.github.message {
+        notes.push(format!("github: {m}"));
+    }
+    if !notes.is_empty() {
+        out.push('\n');
+        for n in notes {
+            out.push_str(&n);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The `hearth status` subcommand.
 pub fn run(
-    _global: &crate::cli::GlobalOpts,
-    _args: &crate::cli::StatusArgs,
+    global: &crate::cli::GlobalOpts,
+    args: &crate::cli::StatusArgs,
 ) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("hearth status: under construction")
+    let registry = crate::registry::load(&global.services)?;
+    let token = token::discover();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(collect(
+        &registry,
+        global.context.as_deref(),
+        &args.service,
+        token.clone(),
+    ))?;
+    // Drop pending client tasks quickly rather than waiting on keep-alives.
+    rt.shutdown_timeout(Duration::from_millis(100));
+    let text = if args.json {
+        let mut s = serde_json::to_string_pretty(&report)?;
+        s.push('\n');
+        s
+    } else {
+        render_table(&report)
+    };
+    // Belt and braces: nothing printed may contain the token.
+    let text = match &token {
+        Some(t) => t.redact(&text),
+        None => text,
+    };
+    print!("{text}");
+    Ok(ExitCode::from(report.exit_code()))
 }

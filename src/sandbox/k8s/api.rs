@@ -330,6 +330,19 @@ async fn resource(c: &Arc<Cluster>, group: &str, rest: &[&str], req: &Req<'_>) -
     let Some(t) = parse_target(group, rest) else {
         return no_route();
     };
+    let protobuf_body = req
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("protobuf"));
+    if protobuf_body && !req.body.is_empty() {
+        return status_error(
+            415,
+            "UnsupportedMediaType",
+            "the sandbox accepts JSON bodies only (application/json)",
+            None,
+        );
+    }
     match (req.method.clone(), t.name, t.sub) {
         (Method::GET, None, None) => {
             if req.flag("watch") {
@@ -397,27 +410,69 @@ impl Filter {
     }
 }
 
+/// A `continue` token: the list's resourceVersion and the last key served.
+fn parse_continue(token: &str) -> Option<(String, String, String)> {
+    let (rv, key) = token.split_once(':')?;
+    let (ns, name) = key.split_once('/')?;
+    rv.parse::<u64>().ok()?;
+    Some((rv.to_string(), ns.to_string(), name.to_string()))
+}
+
 fn list(c: &Arc<Cluster>, t: &Target<'_>, req: &Req<'_>) -> Response {
     let filter = match Filter::parse(req) {
         Ok(f) => f,
         Err(r) => return *r,
     };
+    let after = match req.q("continue") {
+        None => None,
+        Some(tok) => match parse_continue(tok) {
+            Some(a) => Some(a),
+            None => return bad_request(&format!("invalid continue token {tok:?}")),
+        },
+    };
+    let limit = req
+        .q("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0);
     let inner = c.lock();
-    let items: Vec<&Value> = inner
+    let mut items: Vec<&Value> = inner
         .store
         .list(t.kind, t.ns)
         .into_iter()
         .filter(|o| filter.matches(o))
         .collect();
-    let rv = inner.store.resource_version().to_string();
+    // Pages keep the first page's resourceVersion, so a watch started from
+    // the list replays whatever changed while paging.
+    let rv = match &after {
+        Some((rv, ns, name)) => {
+            let key = (ns.as_str(), name.as_str());
+            items.retain(|o| (super::store::obj_ns(o), super::store::obj_name(o)) > key);
+            rv.clone()
+        }
+        None => inner.store.resource_version().to_string(),
+    };
+    let mut meta = json!({"resourceVersion": rv});
+    if let Some(limit) = limit.filter(|l| items.len() > *l) {
+        let remaining = items.len() - limit;
+        items.truncate(limit);
+        let last = items[limit - 1];
+        meta["continue"] = json!(format!(
+            "{rv}:{}/{}",
+            super::store::obj_ns(last),
+            super::store::obj_name(last)
+        ));
+        meta["remainingItemCount"] = json!(remaining);
+    }
     let body = if req.wants_table() {
         let include = IncludeObject::parse(req.q("includeObject"));
-        table::table(t.kind, &items, &rv, include, true, Utc::now())
+        let mut t = table::table(t.kind, &items, &rv, include, true, Utc::now());
+        t["metadata"] = meta;
+        t
     } else {
         json!({
             "kind": format!("{}List", t.kind.kind()),
             "apiVersion": t.kind.api_version(),
-            "metadata": {"resourceVersion": rv},
+            "metadata": meta,
             "items": items,
         })
     };
@@ -495,6 +550,14 @@ fn write(
             }
         },
     };
+    if !new.is_object() {
+        return status_error(
+            422,
+            "Invalid",
+            "the patched object is not a JSON object",
+            None,
+        );
+    }
     // Identity is the URL's; status belongs to the status subresource and
     // spec/metadata to the main resource, as in Kubernetes.
     {
@@ -544,19 +607,6 @@ fn write(
 /// POST a Deployment (`kubectl create deployment`), with the defaults the
 /// apiserver would fill in.
 fn create_deployment(c: &Arc<Cluster>, ns: &str, req: &Req<'_>) -> Response {
-    let ct = req
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json");
-    if ct.contains("protobuf") {
-        return status_error(
-            415,
-            "UnsupportedMediaType",
-            "the sandbox accepts JSON bodies only (application/json)",
-            None,
-        );
-    }
     let mut obj = match serde_json::from_slice::<Value>(req.body) {
         Ok(v) if v.is_object() => v,
         Ok(_) => return bad_request("the body must be a JSON object"),
@@ -579,6 +629,14 @@ fn create_deployment(c: &Arc<Cluster>, ns: &str, req: &Req<'_>) -> Response {
     meta_mut(&mut obj).insert("namespace".into(), json!(ns));
     for field in ["uid", "resourceVersion", "generation", "creationTimestamp"] {
         meta_mut(&mut obj).remove(field);
+    }
+    if !obj["spec"].is_object() {
+        return status_error(
+            422,
+            "Invalid",
+            &format!("Deployment.apps \"{name}\" is invalid: spec: Required value"),
+            None,
+        );
     }
     let spec = &mut obj["spec"];
     if spec["replicas"].is_null() {
@@ -998,7 +1056,12 @@ fn pod_log(c: &Arc<Cluster>, ns: &str, name: &str, req: &Req<'_>) -> Response {
     let since = req
         .q("sinceSeconds")
         .and_then(|s| s.parse::<i64>().ok())
-        .map(|s| now - chrono::Duration::seconds(s));
+        .map(|s| now - chrono::Duration::seconds(s))
+        .or_else(|| {
+            req.q("sinceTime")
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+        });
     let timestamps = req.flag("timestamps");
     let tail = req.q("tailLines").and_then(|s| s.parse::<usize>().ok());
     let mut lines: Vec<logs::Line> = logs::lines(name, &clock, &container, speed, 0, now)
@@ -1023,6 +1086,14 @@ fn pod_log(c: &Arc<Cluster>, ns: &str, name: &str, req: &Req<'_>) -> Response {
     let next = lines.last().map(|l| l.index + 1);
     let head: String = lines.iter().map(&render).collect();
     if !req.flag("follow") {
+        let mut head = head;
+        if let Some(limit) = req.q("limitBytes").and_then(|s| s.parse::<usize>().ok()) {
+            let mut cut = limit.min(head.len());
+            while !head.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            head.truncate(cut);
+        }
         return Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "text/plain")

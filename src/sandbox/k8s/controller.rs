@@ -12,42 +12,16 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::pods::{advance_pod, is_available, is_ready, PodClock};
 use super::store::{meta_mut, obj_name, Kind};
-use super::{image_tag, rfc3339, tick, Cluster, Inner};
+use super::{rfc3339, tick, Cluster, Inner};
 
-/// Simulated seconds (at speed 1) of each pod phase.
-/// Simulated seconds a new pod waits before its first container starts.
-pub(crate) const PENDING: f64 = 0.5;
-/// Simulated seconds one run of the migrate init container takes.
-pub(crate) const MIGRATE: f64 = 1.5;
-/// Simulated seconds between init done and the app container running.
-pub(crate) const INITIALIZING: f64 = 0.5;
-/// Simulated seconds the app container runs before it is ready.
-pub(crate) const STARTING: f64 = 1.5;
 /// Simulated seconds a deleted pod stays Terminating.
 const TERMINATING: f64 = 1.0;
 /// At most this many Events are kept; older ones are deleted.
 const MAX_EVENTS: usize = 3000;
 const REVISION: &str = "deployment.kubernetes.io/revision";
 const HASH_LABEL: &str = "pod-template-hash";
-
-/// What the controller knows about a pod beyond its object: when it was
-/// created and whether its migration is doomed.
-#[derive(Clone, Debug)]
-pub(crate) struct PodClock {
-    pub created: DateTime<Utc>,
-    pub migrate_fails: bool,
-    /// Name and image of the pod's (first) init container, the migration.
-    pub init: Option<(String, String)>,
-    pub deleting_at: Option<DateTime<Utc>>,
-    /// Last status signature written, so unchanged pods are not rewritten.
-    pub stage_key: String,
-    /// Earliest moment logs are generated from (seeded pods start mid-life).
-    pub log_from: DateTime<Utc>,
-    pub app: String,
-    pub image: String,
-    pub ip: String,
-}
 
 /// The controller loop: reconcile active deployments every tick, or sooner
 /// when a write wakes it. Ends when the cluster is dropped.
@@ -89,7 +63,7 @@ fn int(v: &Value) -> i64 {
     v.as_i64().unwrap_or(0)
 }
 
-fn uid(v: &Value) -> String {
+pub(crate) fn uid(v: &Value) -> String {
     v["metadata"]["uid"].as_str().unwrap_or("").to_string()
 }
 
@@ -207,9 +181,25 @@ pub(crate) fn record_event(
     component: &str,
     now: DateTime<Utc>,
 ) {
+    let ts = rfc3339(now);
+    // A repeat of a recent event bumps its count, as the kubelet's and the
+    // controllers' event recorders do.
+    let repeat = inner.events.iter().rev().take(64).find_map(|(ens, ename)| {
+        let ev = inner.store.get(Kind::Event, ens, ename)?;
+        let same = ens == ns
+            && ev["involvedObject"]["uid"] == obj_uid
+            && ev["reason"] == reason
+            && ev["message"] == message;
+        same.then(|| ev.clone())
+    });
+    if let Some(mut ev) = repeat {
+        ev["count"] = json!(ev["count"].as_i64().unwrap_or(1) + 1);
+        ev["lastTimestamp"] = json!(ts);
+        let _ = inner.store.update(Kind::Event, ev, None);
+        return;
+    }
     inner.counter += 1;
     let ename = format!("{name}.{:016x}", 0x1870_0000_0000_0000u64 + inner.counter);
-    let ts = rfc3339(now);
     let ev = json!({
         "metadata": {"name": ename, "namespace": ns, "creationTimestamp": ts},
         "involvedObject": {
@@ -263,6 +253,9 @@ pub(crate) fn reconcile(
         .cloned()
         .collect();
     let max_rev = rss.iter().map(revision).max().unwrap_or(0);
+    // A paused deployment keeps its template change to itself: no new
+    // ReplicaSet, no rolling, until it is resumed.
+    let paused = dep["spec"]["paused"].as_bool().unwrap_or(false);
     let new_idx = match rss
         .iter()
         .position(|rs| strip_hash(&rs["spec"]["template"]) == template)
@@ -282,25 +275,26 @@ pub(crate) fn reconcile(
                 };
                 ann["deployment.kubernetes.io/revision-history"] = json!(history);
             }
-            i
+            Some(i)
         }
+        None if paused => None,
         None => {
             let hash = template_hash(&template);
             let rs = new_replica_set(&dep, &template, &hash, max_rev + 1, now);
             match inner.store.create(Kind::ReplicaSet, rs) {
                 Ok(rs) => {
                     rss.push(rs);
-                    rss.len() - 1
+                    Some(rss.len() - 1)
                 }
                 Err(_) => return true,
             }
         }
     };
-    let new_name = obj_name(&rss[new_idx]).to_string();
-    let new_rev = revision(&rss[new_idx]);
+    let new_name = new_idx.map_or(String::new(), |n| obj_name(&rss[n]).to_string());
+    let new_rev = new_idx.map(|n| revision(&rss[n]));
     let change_cause = dep["metadata"]["annotations"]["kubernetes.io/change-cause"].clone();
-    if !change_cause.is_null() {
-        let ann = meta_mut(&mut rss[new_idx])
+    if let Some(n) = new_idx.filter(|_| !change_cause.is_null()) {
+        let ann = meta_mut(&mut rss[n])
             .entry("annotations")
             .or_insert_with(|| json!({}));
         ann["kubernetes.io/change-cause"] = change_cause;
@@ -365,52 +359,20 @@ pub(crate) fn reconcile(
         .iter()
         .map(|ps| ps.iter().filter(|p| is_available(p)).count() as i64)
         .collect();
-    let mut spec: Vec<i64> = rss.iter().map(|rs| int(&rs["spec"]["replicas"])).collect();
-    let old_spec: i64 = (0..rss.len())
-        .filter(|&i| i != new_idx)
-        .map(|i| spec[i])
-        .sum();
-    if old_spec == 0 {
-        spec[new_idx] = replicas;
-    } else {
-        let total: i64 = spec.iter().sum();
-        let allowed = replicas + max_surge;
-        if spec[new_idx] > replicas {
-            spec[new_idx] = replicas;
-        } else if total < allowed && spec[new_idx] < replicas {
-            spec[new_idx] = replicas.min(spec[new_idx] + allowed - total);
+    let current: Vec<i64> = rss.iter().map(|rs| int(&rs["spec"]["replicas"])).collect();
+    let mut olds: Vec<usize> = (0..rss.len()).filter(|&i| Some(i) != new_idx).collect();
+    olds.sort_by_key(|&i| revision(&rss[i]));
+    let limits = Limits {
+        replicas,
+        max_surge,
+        max_unavailable,
+    };
+    let spec = match new_idx {
+        Some(n) if !paused || olds.iter().all(|&i| current[i] == 0) => {
+            limits.plan(n, &olds, &current, &available)
         }
-        let min_available = replicas - max_unavailable;
-        let all_pods: i64 = spec.iter().sum();
-        let new_unavailable = (spec[new_idx] - available[new_idx]).max(0);
-        let max_scaled_down = all_pods - min_available - new_unavailable;
-        if max_scaled_down > 0 {
-            // Old ReplicaSets by age, oldest first.
-            let mut olds: Vec<usize> = (0..rss.len()).filter(|&i| i != new_idx).collect();
-            olds.sort_by_key(|&i| revision(&rss[i]));
-            // First drop old pods that are not available anyway.
-            let mut cleaned = 0;
-            for &i in &olds {
-                if cleaned >= max_scaled_down {
-                    break;
-                }
-                let unhealthy = (spec[i] - available[i]).max(0);
-                let n = unhealthy.min(max_scaled_down - cleaned);
-                spec[i] -= n;
-                cleaned += n;
-            }
-            // Then scale old ones down as far as availability allows.
-            let available_total: i64 = (0..rss.len()).map(|i| available[i].min(spec[i])).sum();
-            if available_total > min_available {
-                let mut left = available_total - min_available;
-                for &i in &olds {
-                    let n = spec[i].min(left);
-                    spec[i] -= n;
-                    left -= n;
-                }
-            }
-        }
-    }
+        _ => current.clone(),
+    };
 
     // 4. Write spec changes and sync pods to them.
     for i in 0..rss.len() {
@@ -471,7 +433,7 @@ pub(crate) fn reconcile(
             status["availableReplicas"] = json!(avail);
         }
         rss[i]["status"] = status;
-        if i != new_idx {
+        if Some(i) != new_idx {
             old_pods += pods[i].len() as i64;
         }
         total_status.0 += n;
@@ -488,7 +450,7 @@ pub(crate) fn reconcile(
 
     // 6. Deployment status and conditions.
     let (status_replicas, ready, avail) = total_status;
-    let updated = int(&rss[new_idx]["status"]["replicas"]);
+    let updated = new_idx.map_or(0, |n| int(&rss[n]["status"]["replicas"]));
     let old = &dep["status"];
     let generation = dep["metadata"]["generation"].as_i64().unwrap_or(1);
     let observed_before = old["observedGeneration"].as_i64().unwrap_or(0);
@@ -507,7 +469,13 @@ pub(crate) fn reconcile(
         .unwrap_or(600) as f64;
     let old_conds = old["conditions"].as_array().cloned().unwrap_or_default();
     let old_cond = |t: &str| old_conds.iter().find(|c| c["type"] == t).cloned();
-    let (p_status, p_reason, p_msg) = if complete {
+    let (p_status, p_reason, p_msg) = if paused {
+        (
+            "Unknown",
+            "DeploymentPaused",
+            "Deployment is paused".to_string(),
+        )
+    } else if complete {
         (
             "True",
             "NewReplicaSetAvailable",
@@ -599,16 +567,21 @@ pub(crate) fn reconcile(
     let ann = meta_mut(&mut new_dep)
         .entry("annotations")
         .or_insert_with(|| json!({}));
-    ann[REVISION] = json!(new_rev.to_string());
+    if let Some(rev) = new_rev {
+        ann[REVISION] = json!(rev.to_string());
+    }
     if new_dep != dep {
         let _ = inner.store.update(Kind::Deployment, new_dep, None);
     }
-    if complete && !transitions && old_pods == 0 {
+    if paused {
+        return transitions;
+    }
+    if let Some(n) = new_idx.filter(|_| complete && !transitions && old_pods == 0) {
         let limit = dep["spec"]["revisionHistoryLimit"]
             .as_i64()
             .unwrap_or(10)
             .max(0) as usize;
-        prune_history(inner, ns, &rss, new_idx, limit);
+        prune_history(inner, ns, &rss, n, limit);
     }
     !complete || transitions || old_pods > 0
 }
@@ -629,6 +602,67 @@ fn prune_history(inner: &mut Inner, ns: &str, rss: &[Value], new_idx: usize, lim
     let excess = olds.len() - limit;
     for rs in olds.into_iter().take(excess) {
         let _ = inner.store.delete(Kind::ReplicaSet, ns, obj_name(rs));
+    }
+}
+
+/// The bounds of a rolling update, resolved against the replica count.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    replicas: i64,
+    max_surge: i64,
+    max_unavailable: i64,
+}
+
+impl Limits {
+    /// One step of the Kubernetes rolling update: the wanted spec replicas
+    /// of every ReplicaSet, given their `current` spec and `available` pods.
+    /// `olds` are the old ReplicaSets' indices, oldest first.
+    fn plan(&self, new_idx: usize, olds: &[usize], current: &[i64], available: &[i64]) -> Vec<i64> {
+        let replicas = self.replicas;
+        let mut spec = current.to_vec();
+        if olds.iter().all(|&i| spec[i] == 0) {
+            // Nothing to replace: the new ReplicaSet simply follows the scale.
+            spec[new_idx] = replicas;
+            return spec;
+        }
+        // Scale the new ReplicaSet up within maxSurge.
+        let total: i64 = spec.iter().sum();
+        let allowed = replicas + self.max_surge;
+        if spec[new_idx] > replicas {
+            spec[new_idx] = replicas;
+        } else if total < allowed && spec[new_idx] < replicas {
+            spec[new_idx] = replicas.min(spec[new_idx] + allowed - total);
+        }
+        // Scale old ones down without going under maxUnavailable.
+        let min_available = replicas - self.max_unavailable;
+        let all_pods: i64 = spec.iter().sum();
+        let new_unavailable = (spec[new_idx] - available[new_idx]).max(0);
+        let max_scaled_down = all_pods - min_available - new_unavailable;
+        if max_scaled_down <= 0 {
+            return spec;
+        }
+        // First drop old pods that are not available anyway.
+        let mut cleaned = 0;
+        for &i in olds {
+            if cleaned >= max_scaled_down {
+                break;
+            }
+            let unhealthy = (spec[i] - available[i]).max(0);
+            let n = unhealthy.min(max_scaled_down - cleaned);
+            spec[i] -= n;
+            cleaned += n;
+        }
+        // Then as many available ones as availability allows.
+        let available_total: i64 = (0..spec.len()).map(|i| available[i].min(spec[i])).sum();
+        if available_total > min_available {
+            let mut left = available_total - min_available;
+            for &i in olds {
+                let n = spec[i].min(left);
+                spec[i] -= n;
+                left -= n;
+            }
+        }
+        spec
     }
 }
 
@@ -670,20 +704,6 @@ fn new_replica_set(
         "spec": {"replicas": 0, "selector": selector, "template": tpl},
         "status": {"replicas": 0}
     })
-}
-
-fn condition_true(pod: &Value, t: &str) -> bool {
-    pod["status"]["conditions"]
-        .as_array()
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == t && c["status"] == "True"))
-}
-
-fn is_ready(pod: &Value) -> bool {
-    pod["metadata"]["deletionTimestamp"].is_null() && condition_true(pod, "Ready")
-}
-
-fn is_available(pod: &Value) -> bool {
-    is_ready(pod)
 }
 
 /// Create or terminate pods of one ReplicaSet until `want` are live.
@@ -858,291 +878,6 @@ fn sync_pods(
     pods
 }
 
-/// Where a pod is in its life at `now`.
-#[derive(Clone, Debug, PartialEq)]
-enum Stage {
-    Pending,
-    /// Migration running (attempt `restarts`).
-    Migrating {
-        restarts: i64,
-        since: f64,
-    },
-    /// Migration failed; waiting out the back-off.
-    CrashLoop {
-        restarts: i64,
-        failed_at: f64,
-        started: f64,
-    },
-    Initializing {
-        done: f64,
-    },
-    Starting {
-        since: f64,
-    },
-    Ready {
-        since: f64,
-    },
-}
-
-/// The stage of a pod `t` simulated seconds after creation.
-fn stage_at(t: f64, has_init: bool, fails: bool) -> Stage {
-    if t < PENDING {
-        return Stage::Pending;
-    }
-    if !has_init {
-        return if t < PENDING + STARTING {
-            Stage::Starting { since: PENDING }
-        } else {
-            Stage::Ready {
-                since: PENDING + STARTING,
-            }
-        };
-    }
-    let mut start = PENDING;
-    if fails {
-        let mut restarts = 0;
-        loop {
-            let end = start + MIGRATE;
-            if t < end {
-                return Stage::Migrating {
-                    restarts,
-                    since: start,
-                };
-            }
-            restarts += 1;
-            let backoff = (10.0 * 2f64.powi(restarts as i32 - 1)).min(300.0);
-            if t < end + backoff {
-                return Stage::CrashLoop {
-                    restarts,
-                    failed_at: end,
-                    started: start,
-                };
-            }
-            start = end + backoff;
-        }
-    }
-    let done = start + MIGRATE;
-    if t < done {
-        return Stage::Migrating {
-            restarts: 0,
-            since: start,
-        };
-    }
-    if t < done + INITIALIZING {
-        return Stage::Initializing { done };
-    }
-    let since = done + INITIALIZING;
-    if t < since + STARTING {
-        return Stage::Starting { since };
-    }
-    Stage::Ready {
-        since: since + STARTING,
-    }
-}
-
-/// Recompute a pod's status from its clock; write it when it changed.
-fn advance_pod(
-    c: &Cluster,
-    inner: &mut Inner,
-    pod: Value,
-    clock: &PodClock,
-    now: DateTime<Utc>,
-    seeding: bool,
-) -> Value {
-    let t = (now - clock.created).num_milliseconds() as f64 / 1000.0 * c.speed;
-    let stage = stage_at(t, clock.init.is_some(), clock.migrate_fails);
-    let key = match &stage {
-        Stage::Pending => "pending".to_string(),
-        Stage::Migrating { restarts, .. } => format!("migrating-{restarts}"),
-        Stage::CrashLoop { restarts, .. } => format!("crash-{restarts}"),
-        Stage::Initializing { .. } => "initializing".into(),
-        Stage::Starting { .. } => "starting".into(),
-        Stage::Ready { .. } => "ready".into(),
-    };
-    if key == clock.stage_key {
-        return pod;
-    }
-    let ns = pod["metadata"]["namespace"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    let name = obj_name(&pod).to_string();
-    let at = |sim: f64| {
-        rfc3339(clock.created + chrono::Duration::milliseconds((sim / c.speed * 1000.0) as i64))
-    };
-    let image = &clock.image;
-    let (init_name, init_image) = clock
-        .init
-        .clone()
-        .unwrap_or_else(|| (String::new(), image.clone()));
-    let init_id = format!(
-        "{}@sha256:{}",
-        super::image_repo(&init_image),
-        template_digest(&init_image)
-    );
-    let image_id = format!(
-        "{}@sha256:{}",
-        super::image_repo(image),
-        template_digest(image)
-    );
-    let cid = |n: &str, r: i64| {
-        format!(
-            "containerd://{}",
-            template_digest(&format!("{name}/{n}/{r}"))
-        )
-    };
-    let waiting = |reason: &str| json!({"waiting": {"reason": reason}});
-    let cond = |t: &str, ok: bool| json!({"type": t, "status": if ok {"True"} else {"False"}, "lastProbeTime": null, "lastTransitionTime": at(0.0)});
-    let (phase, init_status, app_status, initialized, ready) = match &stage {
-        Stage::Pending => ("Pending", None, None, false, false),
-        Stage::Migrating { restarts, since } => {
-            let mut s = json!({"name": init_name, "image": init_image, "imageID": init_id,
-                "containerID": cid(&init_name, *restarts), "ready": false, "started": true,
-                "restartCount": restarts, "state": {"running": {"startedAt": at(*since)}}});
-            if *restarts > 0 {
-                s["lastState"] = json!({"terminated": {"exitCode": 1, "reason": "Error",
-                    "startedAt": at(*since - MIGRATE), "finishedAt": at(*since),
-                    "containerID": cid(&init_name, restarts - 1)}});
-            }
-            let app = json!({"name": clock.app, "image": image, "imageID": "", "ready": false,
-                "started": false, "restartCount": 0, "state": waiting("PodInitializing")});
-            ("Pending", Some(s), Some(app), false, false)
-        }
-        Stage::CrashLoop {
-            restarts,
-            failed_at,
-            started,
-        } => {
-            let backoff = (10.0 * 2f64.powi(*restarts as i32 - 1)).min(300.0) as i64;
-            let s = json!({"name": init_name, "image": init_image, "imageID": init_id,
-                "containerID": cid(&init_name, restarts - 1), "ready": false, "started": false,
-                "restartCount": restarts,
-                "state": {"waiting": {"reason": "CrashLoopBackOff",
-                    "message": format!("back-off {backoff}s restarting failed container={init_name} pod={name}_{ns}")}},
-                "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
-                    "startedAt": at(*started), "finishedAt": at(*failed_at),
-                    "containerID": cid(&init_name, restarts - 1)}}});
-            let app = json!({"name": clock.app, "image": image, "imageID": "", "ready": false,
-                "started": false, "restartCount": 0, "state": waiting("PodInitializing")});
-            ("Pending", Some(s), Some(app), false, false)
-        }
-        Stage::Initializing { done } => {
-            let s = json!({"name": init_name, "image": init_image, "imageID": init_id,
-                "containerID": cid(&init_name, 0), "ready": true, "started": false, "restartCount": 0,
-                "state": {"terminated": {"exitCode": 0, "reason": "Completed",
-                    "startedAt": at(done - MIGRATE), "finishedAt": at(*done),
-                    "containerID": cid(&init_name, 0)}}});
-            let app = json!({"name": clock.app, "image": image, "imageID": "", "ready": false,
-                "started": false, "restartCount": 0, "state": waiting("PodInitializing")});
-            ("Pending", Some(s), Some(app), true, false)
-        }
-        Stage::Starting { since } | Stage::Ready { since } => {
-            let is_ready = matches!(stage, Stage::Ready { .. });
-            let started = if is_ready { since - STARTING } else { *since };
-            let done = started - INITIALIZING;
-            let s = json!({"name": init_name, "image": init_image, "imageID": init_id,
-                "containerID": cid(&init_name, 0), "ready": true, "started": false, "restartCount": 0,
-                "state": {"terminated": {"exitCode": 0, "reason": "Completed",
-                    "startedAt": at(done - MIGRATE), "finishedAt": at(done),
-                    "containerID": cid(&init_name, 0)}}});
-            let app = json!({"name": clock.app, "image": image, "imageID": image_id,
-                "containerID": cid(&clock.app, 0), "ready": is_ready, "started": true,
-                "restartCount": 0, "state": {"running": {"startedAt": at(started)}}});
-            ("Running", Some(s), Some(app), true, is_ready)
-        }
-    };
-    let mut status = json!({
-        "phase": phase,
-        "qosClass": "BestEffort",
-        "conditions": [
-            cond("PodReadyToStartContainers", !matches!(stage, Stage::Pending)),
-            cond("Initialized", initialized),
-            cond("Ready", ready),
-            cond("ContainersReady", ready),
-            cond("PodScheduled", true),
-        ],
-        "hostIP": "192.168.49.2",
-        "startTime": at(0.0),
-    });
-    if !matches!(stage, Stage::Pending) {
-        status["podIP"] = json!(clock.ip);
-        status["podIPs"] = json!([{"ip": clock.ip}]);
-    }
-    if let Some(s) = init_status.filter(|_| clock.init.is_some()) {
-        status["initContainerStatuses"] = json!([s]);
-    }
-    if let Some(s) = app_status {
-        status["containerStatuses"] = json!([s]);
-    }
-    let mut new_pod = pod.clone();
-    new_pod["status"] = status;
-    if let Some(cl) = inner.pods.get_mut(&(ns.clone(), name.clone())) {
-        cl.stage_key = key;
-    }
-    if !seeding {
-        pod_stage_events(inner, &ns, &name, &uid(&pod), &stage, clock, now);
-    }
-    inner
-        .store
-        .update(Kind::Pod, new_pod.clone(), None)
-        .unwrap_or(new_pod)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn pod_stage_events(
-    inner: &mut Inner,
-    ns: &str,
-    name: &str,
-    puid: &str,
-    stage: &Stage,
-    clock: &PodClock,
-    now: DateTime<Utc>,
-) {
-    let app = &clock.app;
-    let (init, init_image) = clock.init.clone().unwrap_or_default();
-    let mut ev = |etype: &str, reason: &str, msg: String| {
-        record_event(
-            inner,
-            ns,
-            Kind::Pod,
-            name,
-            puid,
-            etype,
-            reason,
-            &msg,
-            "kubelet",
-            now,
-        );
-    };
-    match stage {
-        Stage::Migrating { restarts: 0, .. } => {
-            ev(
-                "Normal",
-                "Pulled",
-                format!("Container image \"{init_image}\" already present on machine"),
-            );
-            ev("Normal", "Started", format!("Started container {init}"));
-        }
-        Stage::CrashLoop { .. } => ev(
-            "Warning",
-            "BackOff",
-            format!("Back-off restarting failed container {init} in pod {name}_{ns}({puid})"),
-        ),
-        Stage::Starting { .. } => ev("Normal", "Started", format!("Started container {app}")),
-        _ => {}
-    }
-}
-
-/// A stable pseudo digest for ids that only need to look real.
-fn template_digest(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-/// The image tag a pod runs, for its logs.
-pub(crate) fn pod_tag(clock: &PodClock) -> &str {
-    image_tag(&clock.image)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1157,30 +892,32 @@ mod tests {
     }
 
     #[test]
-    fn pod_stages() {
-        assert_eq!(stage_at(0.1, true, false), Stage::Pending);
-        assert!(matches!(
-            stage_at(1.0, true, false),
-            Stage::Migrating { restarts: 0, .. }
-        ));
-        assert!(matches!(
-            stage_at(2.2, true, false),
-            Stage::Initializing { .. }
-        ));
-        assert!(matches!(stage_at(3.0, true, false), Stage::Starting { .. }));
-        assert!(matches!(stage_at(9.0, true, false), Stage::Ready { .. }));
-        assert!(matches!(
-            stage_at(5.0, true, true),
-            Stage::CrashLoop { restarts: 1, .. }
-        ));
-        assert!(matches!(
-            stage_at(13.0, true, true),
-            Stage::Migrating { restarts: 1, .. }
-        ));
-        assert!(matches!(
-            stage_at(500.0, true, true),
-            Stage::CrashLoop { .. }
-        ));
+    fn rolling_plan_like_kubernetes() {
+        let ten = Limits {
+            replicas: 10,
+            max_surge: 3,
+            max_unavailable: 2,
+        };
+        // Start: new RS (index 1) surges by 3, old loses 2 of its 10.
+        assert_eq!(ten.plan(1, &[0], &[10, 0], &[10, 0]), vec![8, 3]);
+        // Room under the surge is filled; nothing old can go while the new
+        // pods are not ready.
+        assert_eq!(ten.plan(1, &[0], &[8, 3], &[8, 0]), vec![8, 5]);
+        // Five new pods ready: five old ones can go.
+        assert_eq!(ten.plan(1, &[0], &[8, 5], &[8, 5]), vec![3, 5]);
+        // Done: old at 0, new follows the scale.
+        assert_eq!(ten.plan(1, &[0], &[0, 10], &[0, 10]), vec![0, 10]);
+        // Two replicas: surge 1, unavailable 0; a failing new pod keeps both old.
+        let two = Limits {
+            replicas: 2,
+            max_surge: 1,
+            max_unavailable: 0,
+        };
+        assert_eq!(two.plan(1, &[0], &[2, 0], &[2, 0]), vec![2, 1]);
+        assert_eq!(two.plan(1, &[0], &[2, 1], &[2, 0]), vec![2, 1]);
+        // Unavailable old pods go first, even with no room otherwise.
+        assert_eq!(two.plan(1, &[0], &[2, 1], &[1, 0]), vec![2, 1]);
+        assert_eq!(two.plan(1, &[0], &[2, 1], &[1, 1]), vec![1, 1]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::controller::{pod_tag, PodClock, INITIALIZING, MIGRATE, PENDING, STARTING};
+use super::pods::{pod_tag, PodClock, INITIALIZING, MIGRATE, PENDING, STARTING};
 
 /// Simulated seconds between two application log lines.
 const APP_INTERVAL: f64 = 1.5;

@@ -1,14 +1,16 @@
 //! The sandbox Kubernetes API: an in-memory store of Namespaces,
 //! Deployments, ReplicaSets, Pods and Events (`store`), a deployment
 //! controller moving rollouts forward (`controller`, a tokio task spawned by
-//! [`Cluster::new`]), lazily generated pod logs (`logs`) and the HTTP
-//! surface that the real `kubectl` and the `kube` client accept (`api`,
-//! `table`, `patch`, `selector`), served by axum on its own loopback port.
+//! [`Cluster::new`]) with its pod lifecycles (`pods`), lazily generated pod
+//! logs (`logs`) and the HTTP surface that the real `kubectl` and the `kube`
+//! client accept (`api`, `table`, `patch`, `selector`), served by axum on its
+//! own loopback port.
 
 mod api;
 mod controller;
 mod logs;
 mod patch;
+mod pods;
 mod selector;
 mod store;
 mod table;
@@ -43,7 +45,7 @@ pub struct Cluster {
 pub(crate) struct Inner {
     pub store: Store,
     /// Per-pod clocks and fates, keyed by (namespace, pod name).
-    pub pods: HashMap<(String, String), controller::PodClock>,
+    pub pods: HashMap<(String, String), pods::PodClock>,
     /// Deployments the controller still has work on, (namespace, name).
     pub active: HashSet<(String, String)>,
     /// When each active deployment last made progress.

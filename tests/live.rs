@@ -1,0 +1,833 @@
+//! Live sources over real HTTP: the Kubernetes watches and GitHub polling
+//! against the embedded sandbox (and, for failure modes the sandbox does not
+//! model, against a tiny local API server), `hearth status`, and the token
+//! never leaking.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use hearth::app::{Msg, SourceId};
+use hearth::model::{EnvObservation, SourceStatus};
+use hearth::registry::{Environment, Registry, Service};
+use hearth::sources::cluster;
+use tokio::sync::mpsc;
+
+/// A service as the registry would load it, for hand-built registries.
+fn service(name: &str) -> Service {
+    Service {
+        name: name.into(),
+        directory: "/nonexistent".into(),
+        image: Some(format!("ghcr.io/hearth-demo/{name}")),
+        dockerfile: None,
+        k8s_name: name.into(),
+        dev_host: None,
+        pre_ship_cmd: None,
+        shippable: true,
+        shippable_reason: None,
+        repo: Some(format!("hearth-demo/{name}")),
+        workflow: "release.yml".into(),
+        environments: Environment::defaults(),
+        smoke: vec![],
+    }
+}
+
+fn registry(services: Vec<Service>) -> Registry {
+    Registry {
+        path: "services.yaml".into(),
+        settings: Default::default(),
+        services,
+    }
+}
+
+fn kubeconfig(dir: &Path, server: &str) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user:\n    token: kube-secret-token\ncurrent-context: c\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Serve `app` on a loopback port; returns its base URL.
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// Receive until `pred` matches or `timeout` passes; returns everything seen.
+async fn until(
+    rx: &mut mpsc::Receiver<Msg>,
+    timeout: Duration,
+    mut pred: impl FnMut(&Msg) -> bool,
+) -> (bool, Vec<Msg>) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(m)) => {
+                let hit = pred(&m);
+                seen.push(m);
+                if hit {
+                    return (true, seen);
+                }
+            }
+            _ => return (false, seen),
+        }
+    }
+}
+
+fn observation_of<'a>(msgs: &'a [Msg], svc: &str, env: &str) -> Option<&'a EnvObservation> {
+    msgs.iter().rev().find_map(|m| match m {
+        Msg::Workload {
+            service,
+            env: e,
+            observation,
+        } if service == svc && e == env => Some(observation),
+        _ => None,
+    })
+}
+
+#[tokio::test]
+async fn forbidden_namespace_is_shown_with_the_rbac_to_ask_for() {
+    let app = axum::Router::new().fallback(|| async {
+        (
+            StatusCode::FORBIDDEN,
+            axum::Json(serde_json::json!({
+                "kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "message": "deployments.apps is forbidden: User \"dev\" cannot list resource \"deployments\" in namespace \"default\"",
+                "reason": "Forbidden", "code": 403
+            })),
+        )
+            .into_response()
+    });
+    let url = serve(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut targets = cluster::targets(&registry(vec![service("api")]), None, &[]);
+    let mut t = targets.remove(0);
+    t.kubeconfig = Some(kubeconfig(dir.path(), &url));
+    let (tx, mut rx) = mpsc::channel(100);
+    let task = tokio::spawn(cluster::run_target(t, tx));
+    let (ok, msgs) = until(&mut rx, Duration::from_secs(20), |m| {
+        matches!(
+            m,
+            Msg::Workload {
+                observation: EnvObservation::Error { .. },
+                ..
+            }
+        )
+    })
+    .await;
+    task.abort();
+    assert!(ok, "no error observation: {msgs:?}");
+    match observation_of(&msgs, "api", "prod").unwrap() {
+        EnvObservation::Error { message, hint } => {
+            assert!(message.starts_with("forbidden: "), "{message}");
+            assert!(
+                hint.contains("get/list/watch") && hint.contains("\"default\""),
+                "{hint}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(msgs.iter().any(|m| matches!(m,
+        Msg::Source(SourceId::Kube { namespace, .. }, SourceStatus::Down(_)) if namespace == "default")));
+    for m in &msgs {
+        assert!(!format!("{m:?}").contains("kube-secret-token"));
+    }
+}
+
+#[tokio::test]
+async fn unreachable_api_server_says_what_to_check() {
+    // Bind then drop a listener: a port that refuses connections.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut targets = cluster::targets(&registry(vec![service("api")]), None, &[]);
+    let mut t = targets.remove(0);
+    t.kubeconfig = Some(kubeconfig(dir.path(), &format!("http://127.0.0.1:{port}")));
+    let obs = cluster::list_once(&t, Duration::from_secs(10)).await;
+    match &obs[0].2 {
+        EnvObservation::Error { message, hint } => {
+            assert!(message.contains("cannot reach the API server"), "{message}");
+            assert!(
+                hint.contains("KUBECONFIG") && hint.contains("VPN"),
+                "{hint}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The watch path says the same, per environment.
+    let (tx, mut rx) = mpsc::channel(100);
+    let task = tokio::spawn(cluster::run_target(t, tx));
+    let (ok, msgs) = until(&mut rx, Duration::from_secs(20), |m| {
+        matches!(
+            m,
+            Msg::Workload {
+                observation: EnvObservation::Error { .. },
+                ..
+            }
+        )
+    })
+    .await;
+    task.abort();
+    assert!(ok, "{msgs:?}");
+}
+
+#[tokio::test]
+async fn missing_deployment_is_missing_not_unknown() {
+    // An API server with nothing in it: empty lists, watches that stay open.
+    let app = axum::Router::new().fallback(|uri: axum::http::Uri| async move {
+        if uri.query().unwrap_or("").contains("watch=true") {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        let kind = if uri.path().contains("/pods") {
+            "PodList"
+        } else if uri.path().contains("/replicasets") {
+            "ReplicaSetList"
+        } else {
+            "DeploymentList"
+        };
+        axum::Json(serde_json::json!({"kind": kind, "apiVersion": "v1",
+            "metadata": {"resourceVersion": "1"}, "items": []}))
+        .into_response()
+    });
+    let url = serve(app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut targets = cluster::targets(&registry(vec![service("api")]), None, &[]);
+    let mut t = targets.remove(0);
+    t.kubeconfig = Some(kubeconfig(dir.path(), &url));
+    let obs = cluster::list_once(&t, Duration::from_secs(10)).await;
+    assert!(
+        matches!(&obs[0].2, EnvObservation::Missing { hint } if hint.contains("no deployment \"api\"")),
+        "{obs:?}"
+    );
+    let (tx, mut rx) = mpsc::channel(100);
+    let task = tokio::spawn(cluster::run_target(t, tx));
+    let (ok, msgs) = until(&mut rx, Duration::from_secs(20), |m| {
+        matches!(
+            m,
+            Msg::Workload {
+                observation: EnvObservation::Missing { .. },
+                ..
+            }
+        )
+    })
+    .await;
+    task.abort();
+    assert!(ok, "{msgs:?}");
+    assert!(msgs
+        .iter()
+        .any(|m| matches!(m, Msg::Source(_, SourceStatus::Live))));
+}
+
+// ---------------------------------------------------------------------------
+// Against the embedded sandbox.
+
+use std::sync::Arc;
+
+use hearth::app::{update, Mode, State};
+use hearth::model::Rollout;
+use hearth::sandbox::{self, DeployTarget, Fault, SandboxHandle, SandboxOptions};
+use hearth::sources::github::{self, Intervals};
+use hearth::sources::token::Token;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+/// A sandbox in a fresh temporary folder (kept alive by the returned guard).
+async fn sandbox(speed: f64, services: Option<usize>) -> (SandboxHandle, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = SandboxOptions::new(dir.path().join("sb"));
+    opts.speed = speed;
+    opts.services = services;
+    (sandbox::start(opts).await.expect("sandbox starts"), dir)
+}
+
+fn load(sb: &SandboxHandle) -> Registry {
+    hearth::registry::load(&sb.services_path()).expect("sandbox registry loads")
+}
+
+/// Start the kube watches of `registry` against the sandbox.
+fn watch(
+    sb: &SandboxHandle,
+    registry: &Registry,
+    tx: &mpsc::Sender<Msg>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    cluster::targets(registry, None, &[])
+        .into_iter()
+        .map(|mut t| {
+            t.kubeconfig = Some(sb.kubeconfig_path());
+            tokio::spawn(cluster::run_target(t, tx.clone()))
+        })
+        .collect()
+}
+
+fn fast() -> Intervals {
+    Intervals {
+        idle: Duration::from_millis(500),
+        active: Duration::from_millis(200),
+    }
+}
+
+fn live_tag(m: &Msg, svc: &str, env: &str) -> Option<String> {
+    match m {
+        Msg::Workload {
+            service,
+            env: e,
+            observation: EnvObservation::Live(w),
+        } if service == svc && e == env => w.image_tag.clone(),
+        _ => None,
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Tag the clone's head, push the tag and publish a release for it, as `hearth ship` would.
+async fn publish(sb: &SandboxHandle, service: &str, tag: &str, prerelease: bool) {
+    let clone = sb.dir.join("repos").join(service);
+    git(&clone, &["tag", tag]);
+    git(&clone, &["push", "-q", "origin", tag]);
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}/repos/hearth-demo/{service}/releases",
+            sb.github_url
+        ))
+        .bearer_auth(&sb.token)
+        .json(&serde_json::json!({"tag_name": tag, "name": tag, "prerelease": prerelease}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        201,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+}
+
+fn render(state: &State, w: u16, h: u16) -> String {
+    let theme = hearth::ui::Theme::load(None, true).unwrap();
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    let mut view = hearth::ui::ViewState::default();
+    terminal
+        .draw(|f| hearth::ui::draw(f, state, &mut view, &theme))
+        .unwrap();
+    let buf = terminal.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn hearth_status(sb: &SandboxHandle, json: bool) -> (i32, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hearth"));
+    cmd.arg("status");
+    if json {
+        cmd.arg("--json");
+    }
+    for (k, v) in &sb.env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_flows_from_ci_to_rollout_to_tag_in_status_and_frame() {
+    let (sb, _dir) = sandbox(8.0, None).await;
+    let registry = load(&sb);
+    let (tx, mut rx) = mpsc::channel(4096);
+    let mut tasks = watch(&sb, &registry, &tx);
+    let (_kicks, gh) = github::spawn(
+        &registry,
+        Some(Token::new(sb.token.clone(), "GH_TOKEN")),
+        fast(),
+        tx.clone(),
+    );
+    tasks.extend(gh);
+    let mut all = Vec::new();
+
+    let (ok, seen) = until(&mut rx, Duration::from_secs(30), |m| {
+        live_tag(m, "api", "prod").as_deref() == Some("v0.3.0")
+    })
+    .await;
+    all.extend(seen);
+    assert!(ok, "api prod never live at v0.3.0: {all:?}");
+
+    publish(&sb, "api", "v0.4.0", false).await;
+    // The run shows up active, with steps, then the rollout, then the tag.
+    let (ok, seen) = until(&mut rx, Duration::from_secs(30), |m| {
+        matches!(m, Msg::Runs { service, runs } if service == "api" && runs.first().is_some_and(|r| r.is_active() && r.head_branch.as_deref() == Some("v0.4.0")))
+    })
+    .await;
+    all.extend(seen);
+    assert!(ok, "no active run for v0.4.0");
+    let (ok, seen) = until(&mut rx, Duration::from_secs(30), |m| {
+        matches!(m, Msg::Jobs { service, jobs, .. } if service == "api" && jobs.iter().any(|j| j.steps.iter().any(|s| s.status == "in_progress" || s.status == "completed")))
+    })
+    .await;
+    all.extend(seen);
+    assert!(ok, "no job steps for the run");
+    let (ok, seen) = until(&mut rx, Duration::from_secs(60), |m| {
+        matches!(m, Msg::Workload { service, env, observation: EnvObservation::Live(w) }
+            if service == "api" && env == "prod" && w.image_tag.as_deref() == Some("v0.4.0") && w.rollout == Rollout::Complete)
+    })
+    .await;
+    all.extend(seen);
+    assert!(ok, "api prod never completed v0.4.0");
+    assert!(
+        all.iter().any(
+            |m| matches!(m, Msg::Workload { service, env, observation: EnvObservation::Live(w) }
+            if service == "api" && env == "prod" && matches!(w.rollout, Rollout::Progressing(_)))
+        ),
+        "the rollout was never seen in progress"
+    );
+    // qa untouched.
+    let qa = all.iter().rev().find_map(|m| live_tag(m, "api", "qa"));
+    assert_eq!(qa.as_deref(), Some("v0.3.1-rc.1"));
+    // Let the run complete (it may already have: the deploy step only starts the rollout).
+    let done = |m: &Msg| matches!(m, Msg::Runs { service, runs } if service == "api" && runs.first().is_some_and(|r| !r.is_active() && r.head_branch.as_deref() == Some("v0.4.0")));
+    if !all.iter().any(done) {
+        let (ok, seen) = until(&mut rx, Duration::from_secs(30), done).await;
+        all.extend(seen);
+        assert!(ok, "the run never completed");
+    }
+    // Its final jobs snapshot arrives right after.
+    let (_, seen) = until(&mut rx, Duration::from_secs(3), |_| false).await;
+    all.extend(seen);
+
+    // The control room shows it.
+    let mut state = State::new(Arc::new(registry.clone()), Mode::Interactive);
+    for m in all.iter().cloned() {
+        update(&mut state, m);
+    }
+    let frame = render(&state, 200, 50);
+    assert!(frame.contains("v0.4.0"), "{frame}");
+
+    // hearth status --json shows it too.
+    let (code, out) = hearth_status(&sb, true);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect(&out);
+    let api = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "api")
+        .unwrap();
+    let prod = api["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "prod")
+        .unwrap();
+    assert_eq!(prod["observation"]["image_tag"], "v0.4.0");
+    assert_eq!(prod["drift"], false);
+    assert_eq!(api["latest_release"]["tag"], "v0.4.0");
+    assert_eq!(api["latest_run"]["conclusion"], "success");
+    let (code, table) = hearth_status(&sb, false);
+    assert_eq!(code, 0);
+    assert!(
+        table.contains("SERVICE") && table.contains("v0.4.0"),
+        "{table}"
+    );
+
+    // The token never appears in anything produced.
+    for m in &all {
+        assert!(!format!("{m:?}").contains(&sb.token));
+    }
+    assert!(!frame.contains(&sb.token));
+    assert!(!out.contains(&sb.token) && !table.contains(&sb.token));
+    for t in tasks {
+        t.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_set_image_and_failing_migration_are_followed() {
+    let (sb, _dir) = sandbox(8.0, None).await;
+    let registry = load(&sb);
+    let (tx, mut rx) = mpsc::channel(4096);
+    let tasks = watch(&sb, &registry, &tx);
+    let (ok, _) = until(&mut rx, Duration::from_secs(30), |m| {
+        live_tag(m, "web", "qa").is_some()
+    })
+    .await;
+    assert!(ok);
+    let out = std::process::Command::new("kubectl")
+        .env("KUBECONFIG", sb.kubeconfig_path())
+        .args([
+            "--request-timeout=10s",
+            "set",
+            "image",
+            "deploy/web",
+            "-n",
+            "qa",
+            "web=ghcr.io/hearth-demo/web:v7.7.7",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, seen) = until(&mut rx, Duration::from_secs(30), |m| {
+        live_tag(m, "web", "qa").as_deref() == Some("v7.7.7")
+    })
+    .await;
+    assert!(ok, "{seen:?}");
+
+    // A failing migration: the reason names it and says the old pods still serve.
+    sb.faults.apply(Fault::MigrationFail {
+        service: "billing".into(),
+    });
+    sb.cluster
+        .set_image("default", "billing", "ghcr.io/hearth-demo/billing:v0.9.9")
+        .unwrap();
+    let (ok, seen) = until(&mut rx, Duration::from_secs(60), |m| {
+        matches!(m, Msg::Workload { service, env, observation: EnvObservation::Live(w) }
+            if service == "billing" && env == "prod" && w.stuck_reason.as_deref().is_some_and(|r| r.contains("migration") && r.contains("old pods still serving")))
+    })
+    .await;
+    assert!(
+        ok,
+        "no migration reason: {:?}",
+        observation_of(&seen, "billing", "prod")
+    );
+
+    // Dropped watches reconnect and re-list: a change made afterwards still arrives.
+    sb.faults.apply(Fault::DropWatches);
+    sb.cluster
+        .set_image("qa", "api", "ghcr.io/hearth-demo/api:v8.8.8")
+        .unwrap();
+    let (ok, _) = until(&mut rx, Duration::from_secs(30), |m| {
+        live_tag(m, "api", "qa").as_deref() == Some("v8.8.8")
+    })
+    .await;
+    assert!(ok, "change after dropped watches not seen");
+    for t in tasks {
+        t.abort();
+    }
+}
+
+/// Every log line of this test binary, at trace level (everything the
+/// clients log, not just hearth's own lines), for the token scan.
+fn captured_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("trace")
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+struct LogWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_and_rate_limits_are_shown_and_never_leak() {
+    let logs = captured_logs();
+    let (sb, _dir) = sandbox(8.0, None).await;
+    let registry = load(&sb);
+    // No token: GitHub disabled with how to fix it; Kubernetes still flows.
+    let (tx, mut rx) = mpsc::channel(4096);
+    let tasks = watch(&sb, &registry, &tx);
+    let (_k, gh) = github::spawn(&registry, None, fast(), tx.clone());
+    assert!(gh.is_empty());
+    let (ok, seen) = until(&mut rx, Duration::from_secs(30), |m| {
+        live_tag(m, "api", "prod").is_some()
+    })
+    .await;
+    assert!(ok);
+    assert!(seen.iter().any(|m| matches!(m, Msg::Source(SourceId::GitHub, SourceStatus::Disabled(s)) if s.contains("GH_TOKEN"))));
+    for t in tasks {
+        t.abort();
+    }
+
+    // Rate limit exhausted: degraded with when it resets, then live again.
+    let (tx, mut rx) = mpsc::channel(4096);
+    let token = Token::new(sb.token.clone(), "GH_TOKEN");
+    let (_k, gh) = github::spawn(&registry, Some(token), fast(), tx);
+    let (ok, mut all) = until(&mut rx, Duration::from_secs(30), |m| {
+        matches!(m, Msg::Source(SourceId::GitHub, SourceStatus::Live))
+    })
+    .await;
+    assert!(ok);
+    sb.faults.apply(Fault::RateLimit { seconds: 3 });
+    let (ok, seen) = until(&mut rx, Duration::from_secs(30), |m| {
+        matches!(m, Msg::Source(SourceId::GitHub, SourceStatus::Degraded(s)) if s.contains("rate limit"))
+    })
+    .await;
+    all.extend(seen);
+    assert!(ok, "{all:?}");
+    let (ok, seen) = until(&mut rx, Duration::from_secs(30), |m| {
+        matches!(m, Msg::Source(SourceId::GitHub, SourceStatus::Live))
+    })
+    .await;
+    all.extend(seen);
+    assert!(ok, "never recovered from the rate limit");
+    // A bad token: 401 with what to do, and no secret anywhere.
+    let (tx, mut rx) = mpsc::channel(4096);
+    let bad = "ghp_wrong_token_for_the_sandbox";
+    let (_k, gh2) = github::spawn(&registry, Some(Token::new(bad, "GH_TOKEN")), fast(), tx);
+    let (ok, seen) = until(
+        &mut rx,
+        Duration::from_secs(30),
+        |m| matches!(m, Msg::GitHubError { message, .. } if message.contains("401")),
+    )
+    .await;
+    all.extend(seen);
+    assert!(ok);
+    for m in &all {
+        let text = format!("{m:?}");
+        assert!(!text.contains(&sb.token) && !text.contains(bad), "{text}");
+    }
+    // Nor in any log line, at any level.
+    let logged = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(logged.contains("github"), "the log capture saw nothing");
+    assert!(!logged.contains(&sb.token), "the token is in a log line");
+    assert!(!logged.contains(bad), "the bad token is in a log line");
+    for t in gh.into_iter().chain(gh2) {
+        t.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_deadline_is_failed_and_status_exits_1() {
+    // At speed 100 the 600 s progress deadline is 6 s.
+    let (sb, _dir) = sandbox(100.0, None).await;
+    let registry = load(&sb);
+    let (tx, mut rx) = mpsc::channel(4096);
+    let tasks = watch(&sb, &registry, &tx);
+    let (ok, _) = until(&mut rx, Duration::from_secs(30), |m| {
+        live_tag(m, "worker", "qa").is_some()
+    })
+    .await;
+    assert!(ok);
+    let (code, out) = hearth_status(&sb, false);
+    assert_eq!(code, 0, "{out}");
+    sb.faults.apply(Fault::MigrationFail {
+        service: "worker".into(),
+    });
+    sb.cluster
+        .set_image("qa", "worker", "ghcr.io/hearth-demo/worker:v0.5.0-rc.1")
+        .unwrap();
+    let (ok, seen) = until(&mut rx, Duration::from_secs(60), |m| {
+        matches!(m, Msg::Workload { service, env, observation: EnvObservation::Live(w) }
+            if service == "worker" && env == "qa" && matches!(w.rollout, Rollout::Failed(_)))
+    })
+    .await;
+    assert!(ok, "{:?}", observation_of(&seen, "worker", "qa"));
+    match observation_of(&seen, "worker", "qa") {
+        Some(EnvObservation::Live(w)) => {
+            assert_eq!(
+                w.rollout,
+                Rollout::Failed("deployment \"worker\" exceeded its progress deadline".into())
+            );
+            assert!(w
+                .stuck_reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("migration"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let (code, out) = hearth_status(&sb, false);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAILED: deployment \"worker\" exceeded its progress deadline"),
+        "{out}"
+    );
+    for t in tasks {
+        t.abort();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Measurements (not assertions): run with
+//   cargo test --release --test live -- --ignored --nocapture measure_
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Event-to-screen latency: from a `set image` in the sandbox to the first
+/// frame (the real `update` + `ui::draw` on a 200x50 TestBackend) showing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_event_to_screen_latency() {
+    let trials: usize = std::env::var("HEARTH_MEASURE_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let (sb, _dir) = sandbox(20.0, None).await;
+    let registry = load(&sb);
+    let (tx, mut rx) = mpsc::channel(4096);
+    let tasks = watch(&sb, &registry, &tx);
+    let mut state = State::new(Arc::new(registry.clone()), Mode::Interactive);
+    let theme = hearth::ui::Theme::load(None, true).unwrap();
+    let mut terminal = Terminal::new(TestBackend::new(200, 50)).unwrap();
+    let mut view = hearth::ui::ViewState::default();
+    let screen = |t: &Terminal<TestBackend>| -> String {
+        t.backend()
+            .buffer()
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .collect()
+    };
+    // Settle: everything live.
+    let (ok, seen) = until(&mut rx, Duration::from_secs(30), |m| {
+        live_tag(m, "api", "qa").is_some()
+    })
+    .await;
+    assert!(ok);
+    for m in seen {
+        update(&mut state, m);
+    }
+    let mut samples = Vec::new();
+    for i in 0..trials {
+        let tag = format!("v9.{i}.0");
+        // Drain what is still arriving from the previous trial.
+        while let Ok(m) = rx.try_recv() {
+            update(&mut state, m);
+        }
+        let t0 = std::time::Instant::now();
+        sb.cluster
+            .set_image("qa", "api", &format!("ghcr.io/hearth-demo/api:{tag}"))
+            .unwrap();
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("no message within 10 s")
+                .unwrap();
+            update(&mut state, m);
+            while let Ok(m) = rx.try_recv() {
+                update(&mut state, m);
+            }
+            terminal
+                .draw(|f| hearth::ui::draw(f, &state, &mut view, &theme))
+                .unwrap();
+            if screen(&terminal).contains(&tag) {
+                samples.push(t0.elapsed());
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    samples.sort();
+    println!(
+        "event-to-screen latency over {trials} trials: p50 {:?}, p99 {:?}, max {:?}",
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99),
+        samples.last().unwrap()
+    );
+    for t in tasks {
+        t.abort();
+    }
+}
+
+/// Counted (non-304) GitHub requests for 20 idle services over a window,
+/// extrapolated to an hour, then while one run is active.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_github_budget() {
+    let window: u64 = std::env::var("HEARTH_MEASURE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120);
+    let (sb, _dir) = sandbox(1.0, Some(20)).await;
+    let registry = load(&sb);
+    let counted = |since: usize| {
+        sb.journal.entries()[since..]
+            .iter()
+            .filter(|e| e.api == "github" && !e.conditional_hit)
+            .count()
+    };
+    let total = |since: usize| {
+        sb.journal.entries()[since..]
+            .iter()
+            .filter(|e| e.api == "github")
+            .count()
+    };
+    let start = sb.journal.entries().len();
+    let (tx, mut rx) = mpsc::channel(100_000);
+    let token = Token::new(sb.token.clone(), "GH_TOKEN");
+    let (kicks, tasks) = github::spawn(&registry, Some(token), Intervals::default(), tx);
+    // Keep the channel drained.
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let startup = counted(start);
+    let idle_from = sb.journal.entries().len();
+    tokio::time::sleep(Duration::from_secs(window)).await;
+    let idle = counted(idle_from);
+    let idle_all = total(idle_from);
+    println!(
+        "github idle, 20 services: start-up {startup} counted requests (once); then {idle} counted / {idle_all} total in {window} s = {:.0} counted/hour steady state",
+        idle as f64 * 3600.0 / window as f64
+    );
+    // One active run.
+    let active_from = sb.journal.entries().len();
+    let t0 = std::time::Instant::now();
+    publish(&sb, "svc-001", "v0.4.0", false).await;
+    // As `hearth ship` does after publishing: poll that service now.
+    kicks.kick("svc-001");
+    let active_window = 30u64;
+    tokio::time::sleep(Duration::from_secs(active_window)).await;
+    let active = counted(active_from);
+    let active_all = total(active_from);
+    println!(
+        "github with one active run (~8 s run + follow-up) over {:?}: {active} counted / {active_all} total = {:.0} counted/hour if a run were always active",
+        t0.elapsed(),
+        active as f64 * 3600.0 / active_window as f64
+    );
+    for t in tasks {
+        t.abort();
+    }
+    drain.abort();
+}
