@@ -1102,10 +1102,11 @@ async fn full_cycle_release_ci_rollout_ready_in_both_namespaces() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failing_migration_leaves_old_pods_serving_after_a_green_run() {
+async fn failing_migration_fails_the_deploy_step_and_old_pods_keep_serving() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = SandboxOptions::new(dir.path().join("sb"));
-    opts.speed = 20.0;
+    // Fast enough that the 600 s progress deadline passes in 10 s.
+    opts.speed = 60.0;
     let sb = sandbox::start(opts).await.unwrap();
     sb.faults.apply(sandbox::Fault::MigrationFail {
         service: "web".into(),
@@ -1125,29 +1126,61 @@ async fn failing_migration_leaves_old_pods_serving_after_a_green_run() {
         .send()
         .await
         .unwrap();
-    // The workflow only sets the image, so the run is green...
-    assert_eq!(run_conclusion(&octo, "web", "v0.3.2").await, "success");
-    // ...while the new pods crash-loop in migrate and the old ones keep serving.
+    // While the deploy step waits on the rollout, the new pods crash-loop in
+    // migrate and the old ones keep serving.
     eventually(60, "a crash-looping migrate container", || async {
         let (_, pods) = kubectl(&sb, &["get", "pods", "-n", "default", "-l", "app=web"]);
         pods.contains("Init:CrashLoopBackOff").then_some(())
     })
     .await;
-    let (_, ready) = kubectl(
-        &sb,
-        &[
-            "get",
-            "deploy",
-            "web",
-            "-n",
-            "default",
-            "-o",
-            "jsonpath={.status.readyReplicas}",
-        ],
-    );
+    let ready = || {
+        kubectl(
+            &sb,
+            &[
+                "get",
+                "deploy",
+                "web",
+                "-n",
+                "default",
+                "-o",
+                "jsonpath={.status.readyReplicas}",
+            ],
+        )
+        .1
+    };
     assert!(
-        ready.parse::<i32>().unwrap_or(0) >= 1,
-        "old pods still ready: {ready}"
+        ready().parse::<i32>().unwrap_or(0) >= 1,
+        "old pods still ready"
+    );
+    // The rollout hits its progress deadline: `rollout status` fails the step.
+    assert_eq!(run_conclusion(&octo, "web", "v0.3.2").await, "failure");
+    let run = octo
+        .workflows("hearth-demo", "web")
+        .list_all_runs()
+        .branch("v0.3.2")
+        .send()
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let job = octo
+        .workflows("hearth-demo", "web")
+        .list_jobs(run.id)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let failed: Vec<&str> = job
+        .steps
+        .iter()
+        .filter(|s| s.conclusion == Some(Conclusion::Failure))
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(failed, ["Deploy to k3s"]);
+    assert!(
+        ready().parse::<i32>().unwrap_or(0) >= 1,
+        "old pods still ready"
     );
     sb.shutdown().await;
 }

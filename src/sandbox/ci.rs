@@ -285,17 +285,7 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
         tokio::time::sleep(scaled(*secs, speed)).await;
         let ok = match i {
             BUILD_STEP => !api.faults().build_fails(&service),
-            DEPLOY_STEP => {
-                let ns = namespace_for(prerelease);
-                let reference = format!("{image}:{tag}");
-                match api.deploy().set_image(ns, &k8s_name, &reference) {
-                    Ok(()) => true,
-                    Err(err) => {
-                        tracing::warn!(%repo, run_id, %ns, "deploy step failed: {err}");
-                        false
-                    }
-                }
-            }
+            DEPLOY_STEP => deploy(&api, &repo, run_id, &k8s_name, &image, &tag, prerelease).await,
             _ => true,
         };
         let alive = api.with_run(&repo, run_id, attempt, |_, run| {
@@ -322,6 +312,47 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
         run.updated_at = now;
     });
 }
+
+/// The deploy step: `kubectl set image` in the namespace the release
+/// selects, then `kubectl rollout status --timeout=5m` (scaled by speed), so a
+/// rollout that fails (a crash-looping migration hits the progress deadline)
+/// fails the step, as in the seed's workflow.
+async fn deploy(
+    api: &GithubApi,
+    repo: &str,
+    run_id: u64,
+    deployment: &str,
+    image: &str,
+    tag: &str,
+    prerelease: bool,
+) -> bool {
+    let ns = namespace_for(prerelease);
+    let reference = format!("{image}:{tag}");
+    if let Err(err) = api.deploy().set_image(ns, deployment, &reference) {
+        tracing::warn!(%repo, run_id, %ns, "deploy step failed: {err}");
+        return false;
+    }
+    let speed = api.speed();
+    let deadline = tokio::time::Instant::now() + scaled(ROLLOUT_TIMEOUT_SECS, speed);
+    let poll = scaled(0.5, speed).max(Duration::from_millis(20));
+    loop {
+        match api.deploy().rollout_status(ns, deployment) {
+            Ok(true) => return true,
+            Ok(false) if tokio::time::Instant::now() < deadline => tokio::time::sleep(poll).await,
+            Ok(false) => {
+                tracing::warn!(%repo, run_id, %ns, "deploy step: rollout timed out");
+                return false;
+            }
+            Err(err) => {
+                tracing::warn!(%repo, run_id, %ns, "deploy step: rollout failed: {err}");
+                return false;
+            }
+        }
+    }
+}
+
+/// `kubectl rollout status --timeout` of the deploy step, before speed scaling.
+const ROLLOUT_TIMEOUT_SECS: f64 = 300.0;
 
 #[cfg(test)]
 mod tests {

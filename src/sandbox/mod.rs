@@ -53,6 +53,16 @@ pub trait DeployTarget: Send + Sync + 'static {
     /// repository matches, exactly as `kubectl set image` would; the
     /// deployment controller then rolls it out.
     fn set_image(&self, namespace: &str, deployment: &str, image: &str) -> Result<(), String>;
+
+    /// How the Deployment's rollout stands, judged the way `kubectl rollout
+    /// status` judges it (the seed's CI runs it after `set image`, so a failed
+    /// migration fails the deploy step): `Ok(true)` complete, `Ok(false)`
+    /// still progressing, `Err(why)` failed (`ProgressDeadlineExceeded`) or
+    /// not found. Targets that cannot tell keep this default, "complete",
+    /// and the deploy step then does not wait.
+    fn rollout_status(&self, _namespace: &str, _deployment: &str) -> Result<bool, String> {
+        Ok(true)
+    }
 }
 
 /// How to start the sandbox.

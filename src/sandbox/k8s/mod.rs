@@ -11,6 +11,7 @@ mod controller;
 mod logs;
 mod patch;
 mod pods;
+mod rollout;
 mod selector;
 mod store;
 mod table;
@@ -134,6 +135,10 @@ impl Cluster {
 }
 
 impl DeployTarget for Cluster {
+    fn rollout_status(&self, namespace: &str, deployment: &str) -> Result<bool, String> {
+        self.rollout_state(namespace, deployment)
+    }
+
     fn set_image(&self, namespace: &str, deployment: &str, image: &str) -> Result<(), String> {
         let repo = image_repo(image);
         if repo.is_empty() {
