@@ -377,7 +377,7 @@ async fn activity_types_decide_which_edits_start_runs() {
 
     // worker listens to `prereleased, released`: the promote deploys to prod.
     let worker = e.octo.repos("hearth-demo", "worker");
-    let rc = worker.releases().get_by_tag("v0.3.1-rc.1").await.unwrap();
+    let rc = worker.releases().get_by_tag("v0.10.0-rc.1").await.unwrap();
     worker
         .releases()
         .update(rc.id.0)
@@ -391,7 +391,7 @@ async fn activity_types_decide_which_edits_start_runs() {
             .contains(&(
                 "default".into(),
                 "worker".into(),
-                "ghcr.io/hearth-demo/worker:v0.3.1-rc.1".into(),
+                "ghcr.io/hearth-demo/worker:v0.10.0-rc.1".into(),
             ))
             .then_some(())
     })
@@ -742,12 +742,42 @@ async fn control_api_serves_the_journal_and_faults() {
 async fn sandbox_dir_has_repos_with_tags_and_a_registry() {
     let e = env(1.0).await;
     let dir = &e.sb.dir;
-    for svc in ["api", "web", "worker", "billing"] {
+    for (svc, expected) in [
+        ("api", ["v0.1.0", "v0.2.0", "v0.3.0", "v0.3.1-rc.1"]),
+        ("web", ["v1.3.0", "v1.4.0", "v1.4.2", "v1.5.0-rc.1"]),
+        ("worker", ["v0.8.0", "v0.9.0", "v0.9.1", "v0.10.0-rc.1"]),
+        ("billing", ["v2.0.0", "v2.0.1", "v2.1.0", "v2.1.1-rc.1"]),
+    ] {
         let clone = dir.join("repos").join(svc);
-        let tags = git(&clone, &["tag", "--list"]);
-        for t in ["v0.1.0", "v0.2.0", "v0.3.0", "v0.3.1-rc.1"] {
-            assert!(tags.lines().any(|l| l == t), "{svc} has {t}");
+        let origin_dir = dir.join("origins").join(format!("{svc}.git"));
+        for repo in [&clone, &origin_dir] {
+            let tags = git(repo, &["tag", "--list", "--sort=v:refname"]);
+            assert_eq!(tags.lines().collect::<Vec<_>>(), expected, "{svc}");
+            // The prod tag resolves (packed-refs stays sorted for git's lookups).
+            git(
+                repo,
+                &[
+                    "rev-parse",
+                    "--verify",
+                    &format!("refs/tags/{}", expected[2]),
+                ],
+            );
         }
+        // The GitHub releases carry the same names; latest is the prod tag.
+        let latest: serde_json::Value = e
+            .get(&format!("/repos/hearth-demo/{svc}/releases/latest"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(latest["tag_name"], expected[2]);
+        let svc_model = e.sb.services.iter().find(|s| s.name == svc).unwrap();
+        assert_eq!(
+            (svc_model.prod_tag.as_str(), svc_model.qa_tag.as_str()),
+            (expected[2], expected[3])
+        );
         let origin = git(&clone, &["remote", "get-url", "origin"]);
         assert_eq!(
             Path::new(&origin),
@@ -764,10 +794,9 @@ async fn sandbox_dir_has_repos_with_tags_and_a_registry() {
             .unwrap();
         assert!(test.status.success());
         // The origin knows the tags the clone pushes.
-        git(&clone, &["tag", "v0.9.0"]);
-        git(&clone, &["push", "-q", "origin", "v0.9.0"]);
-        let origin_dir = dir.join("origins").join(format!("{svc}.git"));
-        assert!(!git(&origin_dir, &["rev-parse", "v0.9.0"]).is_empty());
+        git(&clone, &["tag", "v9.0.0"]);
+        git(&clone, &["push", "-q", "origin", "v9.0.0"]);
+        assert!(!git(&origin_dir, &["rev-parse", "v9.0.0"]).is_empty());
     }
     let yaml: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(e.sb.services_path()).unwrap()).unwrap();

@@ -209,7 +209,7 @@ impl GithubApi {
                 runs: Vec::new(),
                 latest_pin: None,
             };
-            for (n, (tag, sha, msg, when)) in history.tags.iter().enumerate() {
+            for (n, ((_, sha, msg, when), tag)) in history.tags.iter().zip(&r.tags).enumerate() {
                 let at = DateTime::from_timestamp(*when + 600, 0).unwrap_or_else(Utc::now);
                 let prerelease = tag.contains('-');
                 let release = ReleaseRec {

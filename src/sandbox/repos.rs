@@ -20,12 +20,31 @@ use super::DemoService;
 /// GitHub owner of every demo repository.
 pub const OWNER: &str = "hearth-demo";
 
-/// The release tags every demo repository carries, oldest first.
+/// The release tags of the template histories (and of `api` and every
+/// `svc-NNN`), oldest first: two older releases, the current prod release
+/// (the latest) and a newer qa release candidate.
 pub const TAGS: [&str; 4] = ["v0.1.0", "v0.2.0", "v0.3.0", "v0.3.1-rc.1"];
-/// The tag running in prod (`default`) at start: the latest release.
-pub const PROD_TAG: &str = "v0.3.0";
-/// The tag running in `qa` at start: the newest release candidate.
-pub const QA_TAG: &str = "v0.3.1-rc.1";
+
+/// The default services, their workflow flavour and their own version line
+/// (same shape as [`TAGS`]), so the demo does not show one version everywhere.
+const DEFAULT_SERVICES: [(&str, WorkflowFlavor, [&str; 4]); 4] = [
+    ("api", WorkflowFlavor::Published, TAGS),
+    (
+        "web",
+        WorkflowFlavor::Published,
+        ["v1.3.0", "v1.4.0", "v1.4.2", "v1.5.0-rc.1"],
+    ),
+    (
+        "worker",
+        WorkflowFlavor::PrereleasedReleased,
+        ["v0.8.0", "v0.9.0", "v0.9.1", "v0.10.0-rc.1"],
+    ),
+    (
+        "billing",
+        WorkflowFlavor::Published,
+        ["v2.0.0", "v2.0.1", "v2.1.0", "v2.1.1-rc.1"],
+    ),
+];
 
 /// Which release activity types a demo repository's workflow listens to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +78,8 @@ pub struct DemoRepo {
     pub origin: PathBuf,
     /// `DIR/repos/<name>`.
     pub clone: PathBuf,
+    /// This service's names for the template's tags, in [`TAGS`] order.
+    pub tags: [String; 4],
 }
 
 /// A repository's history, shared by every copy of one template.
@@ -72,26 +93,24 @@ pub struct History {
 
 /// The demo service list: a handful by default, or `svc-001...` when `count` is given.
 pub fn demo_services(count: Option<usize>, dir: &Path) -> Vec<DemoRepo> {
-    let names: Vec<(String, WorkflowFlavor)> = match count {
-        None => vec![
-            ("api".into(), WorkflowFlavor::Published),
-            ("web".into(), WorkflowFlavor::Published),
-            ("worker".into(), WorkflowFlavor::PrereleasedReleased),
-            ("billing".into(), WorkflowFlavor::Published),
-        ],
+    let names: Vec<(String, WorkflowFlavor, [&str; 4])> = match count {
+        None => DEFAULT_SERVICES
+            .iter()
+            .map(|(n, f, t)| (n.to_string(), *f, *t))
+            .collect(),
         Some(n) => (1..=n)
-            .map(|i| (format!("svc-{i:03}"), WorkflowFlavor::Published))
+            .map(|i| (format!("svc-{i:03}"), WorkflowFlavor::Published, TAGS))
             .collect(),
     };
     let replicas = if count.is_some() { 1 } else { 2 };
     names
         .into_iter()
-        .map(|(name, flavor)| DemoRepo {
+        .map(|(name, flavor, tags)| DemoRepo {
             service: DemoService {
                 image: format!("ghcr.io/{OWNER}/{name}"),
                 repo: format!("{OWNER}/{name}"),
-                prod_tag: PROD_TAG.into(),
-                qa_tag: QA_TAG.into(),
+                prod_tag: tags[2].into(),
+                qa_tag: tags[3].into(),
                 replicas,
                 name: name.clone(),
             },
@@ -99,6 +118,7 @@ pub fn demo_services(count: Option<usize>, dir: &Path) -> Vec<DemoRepo> {
             flavor,
             origin: dir.join("origins").join(format!("{name}.git")),
             clone: dir.join("repos").join(&name),
+            tags: tags.map(str::to_string),
         })
         .collect()
 }
@@ -209,8 +229,15 @@ impl Templates {
                                 .iter()
                                 .find(|t| t.flavor == r.flavor)
                                 .context("a template per flavour")?;
-                            t.bare.write(&r.origin, "", "")?;
-                            t.clone.write(&r.clone, &t.origin, &path_str(&r.origin)?)?;
+                            let renames: Vec<(&str, &str)> = TAGS
+                                .iter()
+                                .zip(r.tags.iter())
+                                .filter(|(a, b)| **a != b.as_str())
+                                .map(|(a, b)| (*a, b.as_str()))
+                                .collect();
+                            t.bare.write(&r.origin, "", "", &renames)?;
+                            t.clone
+                                .write(&r.clone, &t.origin, &path_str(&r.origin)?, &renames)?;
                         }
                         Ok(())
                     })
@@ -398,6 +425,28 @@ fn path_str(p: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("{} is not valid UTF-8", p.display()))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::rename_tags;
+
+    #[test]
+    fn renamed_tags_stay_sorted() {
+        let packed = "# pack-refs with: peeled fully-peeled sorted \n\
+                      a1 refs/heads/main\n\
+                      b2 refs/tags/v0.1.0\n\
+                      c3 refs/tags/v0.3.0\n\
+                      ^d4\n";
+        let out = rename_tags(packed, &[("v0.1.0", "v0.8.0"), ("v0.3.0", "v0.10.0")]);
+        assert_eq!(
+            out,
+            "# pack-refs with: peeled fully-peeled sorted \n\
+             a1 refs/heads/main\n\
+             c3 refs/tags/v0.10.0\n^d4\n\
+             b2 refs/tags/v0.8.0\n"
+        );
+    }
+}
+
 #[cfg(unix)]
 fn set_executable(p: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -494,8 +543,15 @@ fn is_executable(_m: &fs::Metadata) -> bool {
 
 impl Snapshot {
     /// Create the snapshot under `to`, replacing `config_from` with
-    /// `config_to` in a written `config` (the clone's origin URL).
-    fn write(&self, to: &Path, config_from: &str, config_to: &str) -> anyhow::Result<()> {
+    /// `config_to` in a written `config` (the clone's origin URL) and
+    /// renaming tags in `packed-refs` (`renames`: template name → this one's).
+    fn write(
+        &self,
+        to: &Path,
+        config_from: &str,
+        config_to: &str,
+        renames: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
         if to.exists() {
             bail!("{} already exists; pick an empty --dir", to.display());
         }
@@ -511,6 +567,13 @@ impl Snapshot {
         for (rel, source) in &self.files {
             let p = to.join(rel);
             match source {
+                Source::Link(from)
+                    if !renames.is_empty()
+                        && rel.file_name().is_some_and(|n| n == "packed-refs") =>
+                {
+                    let text = fs::read_to_string(from)?;
+                    write_file(&p, rename_tags(&text, renames).as_bytes(), false)?;
+                }
                 Source::Link(from) => {
                     if fs::hard_link(from, &p).is_err() {
                         fs::copy(from, &p).with_context(|| format!("writing {}", p.display()))?;
@@ -528,6 +591,42 @@ impl Snapshot {
         }
         Ok(())
     }
+}
+
+/// `packed-refs` with tags renamed, its ref lines sorted again (the file
+/// declares itself `sorted`, and git binary-searches it).
+fn rename_tags(packed_refs: &str, renames: &[(&str, &str)]) -> String {
+    let mut header = String::new();
+    // (name, line, peeled line of an annotated tag)
+    let mut refs: Vec<(String, String, Option<String>)> = Vec::new();
+    for line in packed_refs.lines() {
+        if line.starts_with('#') {
+            header.push_str(line);
+            header.push('\n');
+        } else if line.starts_with('^') {
+            if let Some(last) = refs.last_mut() {
+                last.2 = Some(line.to_string());
+            }
+        } else if let Some((sha, name)) = line.split_once(' ') {
+            let name = renames
+                .iter()
+                .find(|(from, _)| name.strip_prefix("refs/tags/") == Some(*from))
+                .map(|(_, to)| format!("refs/tags/{to}"))
+                .unwrap_or_else(|| name.to_string());
+            refs.push((name.clone(), format!("{sha} {name}"), None));
+        }
+    }
+    refs.sort();
+    let mut out = header;
+    for (_, line, peeled) in refs {
+        out.push_str(&line);
+        out.push('\n');
+        if let Some(p) = peeled {
+            out.push_str(&p);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 fn write_file(p: &Path, data: &[u8], exec: bool) -> anyhow::Result<()> {
