@@ -183,6 +183,26 @@ async fn unreachable_api_server_says_what_to_check() {
 }
 
 #[tokio::test]
+async fn unknown_context_names_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut svc = service("api");
+    for env in &mut svc.environments {
+        env.context = Some("staging".into());
+    }
+    let mut targets = cluster::targets(&registry(vec![svc]), None, &[]);
+    let mut t = targets.remove(0);
+    t.kubeconfig = Some(kubeconfig(dir.path(), "http://127.0.0.1:1"));
+    let obs = cluster::list_once(&t, Duration::from_secs(10)).await;
+    match &obs[0].2 {
+        EnvObservation::Error { message, hint } => {
+            assert!(message.contains("context \"staging\""), "{message}");
+            assert!(hint.contains("known contexts: c"), "{hint}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn missing_deployment_is_missing_not_unknown() {
     // An API server with nothing in it: empty lists, watches that stay open.
     let app = axum::Router::new().fallback(|uri: axum::http::Uri| async move {

@@ -136,7 +136,7 @@ pub async fn client_for(
         },
     };
     let mut config = config.map_err(|e| {
-        let known = known_contexts();
+        let known = known_contexts(kubeconfig);
         Problem {
             message: format!(
                 "cannot load kube config for {}: {e}",
@@ -164,10 +164,13 @@ pub async fn client_for(
 }
 
 /// The names of the contexts in the kubeconfig, for error hints.
-pub fn known_contexts() -> Vec<String> {
-    Kubeconfig::read()
-        .map(|k| k.contexts.into_iter().map(|c| c.name).collect())
-        .unwrap_or_default()
+pub fn known_contexts(kubeconfig: Option<&std::path::Path>) -> Vec<String> {
+    match kubeconfig {
+        Some(p) => Kubeconfig::read_from(p),
+        None => Kubeconfig::read(),
+    }
+    .map(|k| k.contexts.into_iter().map(|c| c.name).collect())
+    .unwrap_or_default()
 }
 
 /// Word a kube client error for one environment, with what to do.
