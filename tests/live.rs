@@ -668,6 +668,15 @@ async fn progress_deadline_is_failed_and_status_exits_1() {
     })
     .await;
     assert!(ok);
+    // Without `repo:`, the repo comes from the clone's origin remote (a local
+    // `origins/<name>.git` path here) and `hearth.github_owner`.
+    let mut worker = registry.service("worker").unwrap().clone();
+    worker.repo = None;
+    let owner = registry.settings.github_owner.as_deref();
+    assert_eq!(
+        github::resolve_repo(&worker, owner).as_deref(),
+        Ok("hearth-demo/worker")
+    );
     let (code, out) = hearth_status(&sb, false);
     assert_eq!(code, 0, "{out}");
     sb.faults.apply(Fault::MigrationFail {
