@@ -722,8 +722,7 @@ impl<K: ResourceExt + Clone> Store<K> {
                 Touched::Nothing
             }
             watcher::Event::InitApply(mut o) => {
-                // managedFields are large and never shown: do not keep them.
-                o.managed_fields_mut().clear();
+                trim(&mut o);
                 self.buffer
                     .get_or_insert_with(HashMap::new)
                     .insert(o.name_any(), o);
@@ -737,7 +736,7 @@ impl<K: ResourceExt + Clone> Store<K> {
                 Touched::All
             }
             watcher::Event::Apply(mut o) => {
-                o.managed_fields_mut().clear();
+                trim(&mut o);
                 let t = Touched::One(o.name_any(), o.labels().clone());
                 self.live.insert(o.name_any(), o);
                 t
@@ -748,6 +747,15 @@ impl<K: ResourceExt + Clone> Store<K> {
             }
         }
     }
+}
+
+/// Drop what is large and never shown (managedFields, kubectl's
+/// last-applied-configuration copy of the whole object), so that memory
+/// follows what hearth displays, not the size of the manifests.
+fn trim<K: ResourceExt>(o: &mut K) {
+    o.managed_fields_mut().clear();
+    o.annotations_mut()
+        .remove("kubectl.kubernetes.io/last-applied-configuration");
 }
 
 enum Touched {
