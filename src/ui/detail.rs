@@ -4,16 +4,16 @@
 //! `gh run watch`. Two columns when there is room.
 
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::overview::{registry_accent, release_accent};
+use super::overview::{is_rate_limit, registry_accent, release_accent};
 use super::{ci_icon, clock_of, rollout_icon, rollout_word, Theme};
 use crate::app::ci::{duration_between, format_duration, parse_time, CiTransition};
-use crate::app::{Focus, ServiceState, SourceId, State};
-use crate::model::{EnvObservation, SourceStatus};
+use crate::app::{Drift, Focus, ServiceState, SourceId, State};
+use crate::model::{EnvObservation, Rollout, SourceStatus, Workload};
 use crate::registry::{ReleaseKind, Service};
 
 /// Width from which the CI section gets its own column.
@@ -153,58 +153,189 @@ fn env_lines<'a>(state: &State, i: usize, theme: &Theme) -> Vec<Line<'a>> {
                     w.image_tag.clone().unwrap_or_else(|| "?".into()),
                     accent,
                 ));
+                let drift = state.drift(i, e);
+                match &drift {
+                    Drift::Matches { .. } => {
+                        head.push(Span::styled(" (matches release)", theme.muted))
+                    }
+                    Drift::NoRelease => head.push(Span::styled(" (no release)", theme.muted)),
+                    _ => {}
+                }
                 head.push(Span::raw(format!("  {}/{} ready", w.ready, w.desired)));
-                let mut facts = Vec::new();
-                if let Some(init) = &w.init_image_tag {
-                    facts.push(format!("init {init}"));
+                // Why it is stuck comes first: it is what the user must act on.
+                if let Some(reason) = &w.stuck_reason {
+                    extra.push(Line::from(vec![
+                        Span::styled("  ✗ stuck: ", theme.error.add_modifier(Modifier::BOLD)),
+                        Span::styled(reason.clone(), theme.error),
+                    ]));
                 }
-                facts.push(format!("{} updated", w.updated));
-                facts.push(format!("{} available", w.available));
-                if let Some(rev) = w.revision {
-                    facts.push(format!("rev {rev}"));
+                if let Some(line) = drift_line(&drift, theme) {
+                    extra.push(line);
                 }
-                extra.push(Line::from(Span::styled(
-                    format!("  {}", facts.join(" · ")),
-                    theme.muted,
-                )));
                 match &w.rollout {
-                    crate::model::Rollout::Complete => {}
-                    crate::model::Rollout::Progressing(m) | crate::model::Rollout::Failed(m) => {
+                    Rollout::Complete => {}
+                    Rollout::Progressing(m) | Rollout::Failed(m) => {
                         extra.push(Line::from(Span::styled(format!("  {m}"), style)));
                     }
                 }
-                if let Some(reason) = &w.stuck_reason {
-                    extra.push(Line::from(vec![
-                        Span::styled("  stuck: ", theme.error),
-                        Span::raw(reason.clone()),
-                    ]));
+                let mut facts = progress_spans(w, theme);
+                if let Some(rev) = w.revision {
+                    facts.push(Span::styled(format!("  rev {rev}"), theme.muted));
                 }
-                for pod in &w.pods {
-                    let style = if pod.ready {
-                        theme.ok
-                    } else if pod.status.contains("BackOff") || pod.status.contains("Err") {
-                        theme.error
-                    } else {
-                        theme.running
-                    };
-                    extra.push(Line::from(vec![
-                        Span::styled(if pod.ready { "  ● " } else { "  ○ " }, style),
-                        Span::raw(pod.name.clone()),
-                        Span::raw("  "),
-                        Span::styled(pod.status.clone(), style),
-                        Span::styled(format!("  restarts {}", pod.restarts), theme.muted),
-                        Span::styled(
-                            format!("  {}", pod.image_tag.as_deref().unwrap_or("?")),
-                            accent,
-                        ),
-                    ]));
+                match (&w.init_image_tag, &w.image_tag) {
+                    (Some(init), Some(tag)) if init != tag => facts.push(Span::styled(
+                        format!("  init {init} ≠ image {tag}"),
+                        theme.warn,
+                    )),
+                    (Some(init), _) => {
+                        facts.push(Span::styled(format!("  init {init}"), theme.muted))
+                    }
+                    _ => {}
                 }
+                extra.push(Line::from(facts));
+                extra.extend(pod_lines(w, accent, theme));
             }
         }
         lines.push(Line::from(head));
         lines.extend(extra);
     }
     lines
+}
+
+/// `  ≠ running v0.3.0, released v0.3.1 → drift`, or `  ⇡ deploying ...`
+/// while CI deploys the released tag; nothing otherwise (a match is said
+/// on the environment's first line).
+fn drift_line<'a>(drift: &Drift, theme: &Theme) -> Option<Line<'a>> {
+    let (text, style) = match drift {
+        Drift::Deploying {
+            expected,
+            run_number,
+        } => (
+            format!("  ⇡ deploying {expected} (run #{run_number})"),
+            theme.running,
+        ),
+        Drift::Drift { running, expected } => (
+            format!("  ≠ running {running}, released {expected} → drift"),
+            theme.warn,
+        ),
+        _ => return None,
+    };
+    Some(Line::from(Span::styled(text, style)))
+}
+
+/// How many cells the replica bar has at most; one per replica below that.
+const BAR_CELLS: i32 = 12;
+
+/// `  ██▒░ 1/2 updated · 1 ready · 1 available`: the bar has a cell per
+/// desired replica (scaled down past [`BAR_CELLS`]): `█` updated and
+/// available, `▒` updated but not yet available, `░` still to do.
+fn progress_spans<'a>(w: &Workload, theme: &Theme) -> Vec<Span<'a>> {
+    let desired = w.desired.max(0);
+    let cells = desired.clamp(1, BAR_CELLS);
+    let scale = |n: i32| {
+        if desired == 0 {
+            0
+        } else {
+            (n.clamp(0, desired) * cells + desired - 1) / desired
+        }
+    };
+    let done = scale(w.available.min(w.updated));
+    let updated = scale(w.updated).max(done);
+    let bar = |n: i32, c: &str| c.repeat(n.max(0) as usize);
+    let all_good = w.updated >= desired && w.available >= desired;
+    vec![
+        Span::raw("  "),
+        Span::styled(
+            bar(done, "█"),
+            if all_good { theme.ok } else { theme.running },
+        ),
+        Span::styled(bar(updated - done, "▒"), theme.running),
+        Span::styled(bar(cells - updated, "░"), theme.muted),
+        Span::raw(format!(
+            " {}/{desired} updated · {} ready · {} available",
+            w.updated, w.ready, w.available
+        )),
+    ]
+}
+
+/// Whether each pod runs the Deployment's current template: by image tag
+/// when the pods' tags differ (`Some(true)` = new); `None` when every pod
+/// runs the same tag and new/old cannot be told apart (or need not be).
+fn pod_ages(w: &Workload) -> Vec<Option<bool>> {
+    let mut tags: Vec<Option<&str>> = w.pods.iter().map(|p| p.image_tag.as_deref()).collect();
+    tags.sort();
+    tags.dedup();
+    if tags.len() < 2 || w.image_tag.is_none() {
+        return vec![None; w.pods.len()];
+    }
+    // Pods sharing a template hash with a new pod are new too (a pod whose
+    // tag is not known yet still belongs to its ReplicaSet).
+    let new_hashes: Vec<&str> = w
+        .pods
+        .iter()
+        .filter(|p| p.image_tag == w.image_tag)
+        .filter_map(|p| p.template_hash.as_deref())
+        .collect();
+    w.pods
+        .iter()
+        .map(|p| {
+            let by_hash = p
+                .template_hash
+                .as_deref()
+                .is_some_and(|h| new_hashes.contains(&h));
+            Some(p.image_tag == w.image_tag || by_hash)
+        })
+        .collect()
+}
+
+/// One line per pod: readiness, new/old, name, kubectl's status, tag, restarts.
+fn pod_lines<'a>(w: &Workload, accent: Style, theme: &Theme) -> Vec<Line<'a>> {
+    let name_width = w
+        .pods
+        .iter()
+        .map(|p| p.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let status_width = w
+        .pods
+        .iter()
+        .map(|p| p.status.chars().count())
+        .max()
+        .unwrap_or(0);
+    w.pods
+        .iter()
+        .zip(pod_ages(w))
+        .map(|(pod, age)| {
+            let style = if pod.ready {
+                theme.ok
+            } else if pod.status.contains("BackOff") || pod.status.contains("Err") {
+                theme.error
+            } else {
+                theme.running
+            };
+            let mut spans = vec![Span::styled(if pod.ready { "  ● " } else { "  ○ " }, style)];
+            match age {
+                Some(true) => spans.push(Span::styled("new ", theme.running)),
+                Some(false) => spans.push(Span::styled("old ", theme.muted)),
+                None => {}
+            }
+            spans.extend([
+                Span::raw(format!("{:<name_width$}  ", pod.name)),
+                Span::styled(format!("{:<status_width$}", pod.status), style),
+                Span::styled(
+                    format!("  {}", pod.image_tag.as_deref().unwrap_or("?")),
+                    accent,
+                ),
+            ]);
+            if pod.restarts > 0 {
+                spans.push(Span::styled(
+                    format!("  restarts {}", pod.restarts),
+                    theme.warn,
+                ));
+            }
+            Line::from(spans)
+        })
+        .collect()
 }
 
 fn release_lines<'a>(
@@ -219,7 +350,10 @@ fn release_lines<'a>(
             "  none (not shippable)",
             theme.muted,
         ))),
-        None => lines.push(Line::from(Span::styled("  unknown", theme.muted))),
+        None => lines.push(Line::from(Span::styled(
+            format!("  unknown: {}", github_problem(state)),
+            theme.muted,
+        ))),
         Some(r) if r.is_empty() => lines.push(Line::from(Span::styled("  none", theme.muted))),
         Some(releases) => {
             for r in releases.iter().take(RELEASES_SHOWN) {
@@ -267,18 +401,19 @@ fn ci_lines<'a>(
         theme,
     ))];
     if let Some(err) = &svc.github_error {
-        lines.push(Line::from(Span::styled(
-            format!("  GitHub: {err}"),
-            theme.error,
-        )));
+        let style = if is_rate_limit(err) {
+            theme.warn
+        } else {
+            theme.error
+        };
+        let err = err.strip_prefix("GitHub ").unwrap_or(err);
+        lines.push(Line::from(Span::styled(format!("  GitHub: {err}"), style)));
     }
     let Some(runs) = &svc.runs else {
         let text = if !service.shippable {
             "  none (not shippable)".to_string()
-        } else if let Some(status) = state.sources.get(&SourceId::GitHub) {
-            format!("  unknown: {}", source_problem(status))
         } else {
-            "  unknown: no GitHub data yet".to_string()
+            format!("  unknown: {}", github_problem(state))
         };
         lines.push(Line::from(Span::styled(text, theme.muted)));
         return lines;
@@ -373,6 +508,14 @@ fn kube_source<'a>(
         }
         _ => None,
     })
+}
+
+/// Why there is no GitHub data, in words.
+fn github_problem(state: &State) -> String {
+    match state.sources.get(&SourceId::GitHub) {
+        Some(status) => source_problem(status),
+        None => "no GitHub data yet".into(),
+    }
 }
 
 /// Why a source has no data yet, in words.
