@@ -434,7 +434,19 @@ fn ci_lines<'a>(
         Span::styled(format!("  {title}"), theme.muted),
     ]));
 
-    if let Some((_, jobs)) = svc.watched_run() {
+    if let Some((run_id, jobs)) = svc.watched_run() {
+        if run_id != run.id {
+            // The newest run has no jobs yet: say whose steps these are.
+            let number = runs
+                .iter()
+                .find(|r| r.id == run_id)
+                .map(|r| format!("#{}", r.run_number))
+                .unwrap_or_else(|| format!("id {run_id}"));
+            lines.push(Line::from(Span::styled(
+                format!("  steps of the previous run {number}:"),
+                theme.muted,
+            )));
+        }
         for job in jobs {
             let (icon, style) = ci_icon(&job.status, job.conclusion.as_deref(), theme);
             lines.push(Line::from(vec![
@@ -538,5 +550,106 @@ fn elapsed(state: &State, start: Option<&str>, end: Option<&str>) -> String {
     match (parse_time(start), state.now) {
         (Some(s), Some(now)) if end.is_none() => format!("  {}…", format_duration(now - s)),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::PodSummary;
+
+    fn pod(name: &str, tag: &str, hash: &str) -> PodSummary {
+        PodSummary {
+            name: name.into(),
+            status: "Running".into(),
+            ready: true,
+            image_tag: (!tag.is_empty()).then(|| tag.into()),
+            template_hash: Some(hash.into()),
+            ..PodSummary::default()
+        }
+    }
+
+    fn text(spans: &[Span]) -> String {
+        spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn pods_are_new_or_old_by_tag_and_hash() {
+        let w = Workload {
+            image_tag: Some("v2".into()),
+            pods: vec![
+                pod("api-new-1", "v2", "new"),
+                // Tag not known yet, but same ReplicaSet as a new pod.
+                pod("api-new-2", "", "new"),
+                pod("api-old-1", "v1", "old"),
+            ],
+            ..Workload::default()
+        };
+        assert_eq!(pod_ages(&w), vec![Some(true), Some(true), Some(false)]);
+        // One tag only: nothing to tell apart, no labels.
+        let same = Workload {
+            image_tag: Some("v2".into()),
+            pods: vec![pod("a", "v2", "x"), pod("b", "v2", "y")],
+            ..Workload::default()
+        };
+        assert_eq!(pod_ages(&same), vec![None, None]);
+    }
+
+    #[test]
+    fn replica_bar_has_a_cell_per_replica_and_scales() {
+        let theme = Theme::default();
+        let w = Workload {
+            desired: 4,
+            updated: 2,
+            available: 1,
+            ready: 3,
+            ..Workload::default()
+        };
+        assert_eq!(
+            text(&progress_spans(&w, &theme)),
+            "  █▒░░ 2/4 updated · 3 ready · 1 available"
+        );
+        let big = Workload {
+            desired: 100,
+            updated: 50,
+            available: 50,
+            ready: 50,
+            ..Workload::default()
+        };
+        let bar = text(&progress_spans(&big, &theme));
+        assert!(bar.starts_with("  ██████░░░░░░ 50/100"), "{bar}");
+        // Scaled to zero replicas: an empty one-cell bar, no division by zero.
+        let zero = Workload::default();
+        assert!(text(&progress_spans(&zero, &theme)).starts_with("  ░ 0/0"));
+    }
+
+    #[test]
+    fn drift_line_words() {
+        let theme = Theme::default();
+        let line = |d: Drift| {
+            drift_line(&d, &theme).map(|l| {
+                l.spans
+                    .iter()
+                    .map(|s| s.content.to_string())
+                    .collect::<String>()
+            })
+        };
+        assert_eq!(
+            line(Drift::Drift {
+                running: "v0.3.0".into(),
+                expected: "v0.3.1".into()
+            })
+            .as_deref(),
+            Some("  ≠ running v0.3.0, released v0.3.1 → drift")
+        );
+        assert_eq!(
+            line(Drift::Deploying {
+                expected: "v0.3.1".into(),
+                run_number: 7
+            })
+            .as_deref(),
+            Some("  ⇡ deploying v0.3.1 (run #7)")
+        );
+        assert_eq!(line(Drift::Matches { tag: "v1".into() }), None);
     }
 }

@@ -168,3 +168,29 @@ pub fn truncate(s: &str, width: usize) -> String {
     out.push('…');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_words_follow_the_kube_source_messages() {
+        assert_eq!(
+            error_word("forbidden: deployments.apps is forbidden"),
+            "forbidden"
+        );
+        assert_eq!(
+            error_word("cannot reach the API server of the current context: Connection refused"),
+            "unreachable"
+        );
+        assert_eq!(
+            error_word("unauthorized: credentials for context \"x\" were rejected"),
+            "auth failed"
+        );
+        assert_eq!(
+            error_word("cannot load kube config for the current context"),
+            "no config"
+        );
+        assert_eq!(error_word("API error 500: boom"), "error");
+    }
+}

@@ -303,3 +303,75 @@ fn status_spans<'a>(state: &'a State, theme: &Theme, detail: Detail) -> Vec<Span
     spans.push(Span::styled("? help", theme.key));
     spans
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RateLimit;
+    use crate::registry::{Registry, Settings};
+    use std::sync::Arc;
+
+    fn state() -> State {
+        let registry = Registry {
+            path: "services.yaml".into(),
+            settings: Settings::default(),
+            services: Vec::new(),
+        };
+        State::new(Arc::new(registry), crate::app::Mode::Interactive)
+    }
+
+    fn kube(ns: &str) -> SourceId {
+        SourceId::Kube {
+            context: None,
+            namespace: ns.into(),
+        }
+    }
+
+    #[test]
+    fn problems_group_equal_statuses_worst_first() {
+        let mut s = state();
+        assert!(problems(&s).is_empty());
+        s.sources.insert(
+            SourceId::GitHub,
+            SourceStatus::Disabled("no token: set GH_TOKEN".into()),
+        );
+        s.sources
+            .insert(kube("default"), SourceStatus::Down("unreachable".into()));
+        s.sources
+            .insert(kube("qa"), SourceStatus::Down("unreachable".into()));
+        s.sources.insert(kube("web"), SourceStatus::Live);
+        let texts: Vec<String> = problems(&s).into_iter().map(|p| p.text).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "✗ k8s default, qa down: unreachable",
+                "○ github off: no token: set GH_TOKEN",
+            ]
+        );
+        assert_eq!(notice_height(&s, 80, 2), 2);
+        assert_eq!(notice_height(&s, 80, 1), 1);
+        assert_eq!(notice_height(&s, 20, 9), 4);
+    }
+
+    #[test]
+    fn exhausted_budget_is_a_problem_until_the_source_says_so() {
+        let mut s = state();
+        s.rate_limit = Some(RateLimit {
+            limit: 5000,
+            remaining: 0,
+            used: 5000,
+            reset: 1_772_361_150,
+        });
+        let p = problems(&s);
+        assert_eq!(p.len(), 1);
+        assert_eq!(
+            p[0].text,
+            "◐ github rate limit exhausted (0/5000); resets at 10:32:30 UTC"
+        );
+        s.sources.insert(
+            SourceId::GitHub,
+            SourceStatus::Degraded("GitHub rate limit exhausted".into()),
+        );
+        assert_eq!(problems(&s).len(), 1, "said once, by the source");
+    }
+}
