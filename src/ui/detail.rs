@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::overview::{is_rate_limit, registry_accent, release_accent};
-use super::{ci_icon, clock_of, rollout_icon, rollout_word, Theme};
+use super::{ci_icon, clock_of, error_word, rollout_icon, rollout_word, Theme};
 use crate::app::ci::{duration_between, format_duration, parse_time, CiTransition};
 use crate::app::{Drift, Focus, ServiceState, SourceId, State};
 use crate::model::{EnvObservation, Rollout, SourceStatus, Workload};
@@ -45,14 +45,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
+    let two_columns = inner.width >= TWO_COLUMNS;
+    // The left column's width, so that long messages wrap with an indent.
+    let [l, r] = Layout::horizontal([Constraint::Percentage(55), Constraint::Fill(1)]).areas(inner);
+    let left_width = if two_columns { l.width } else { inner.width };
     let mut left = header_lines(service, theme);
-    left.extend(env_lines(state, i, theme));
+    left.extend(env_lines(state, i, left_width as usize, theme));
     left.extend(release_lines(state, service, svc, theme));
     let ci = ci_lines(state, service, svc, theme);
     let scroll = (state.detail_scroll, 0);
-    if inner.width >= TWO_COLUMNS {
-        let [l, r] =
-            Layout::horizontal([Constraint::Percentage(55), Constraint::Fill(1)]).areas(inner);
+    if two_columns {
         let r = Rect {
             x: r.x + 1,
             width: r.width.saturating_sub(1),
@@ -110,7 +112,7 @@ fn header_lines<'a>(service: &Service, theme: &Theme) -> Vec<Line<'a>> {
     lines
 }
 
-fn env_lines<'a>(state: &State, i: usize, theme: &Theme) -> Vec<Line<'a>> {
+fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme) -> Vec<Line<'a>> {
     let service = &state.registry.services[i];
     let svc = &state.services[i];
     let mut lines = Vec::new();
@@ -137,11 +139,12 @@ fn env_lines<'a>(state: &State, i: usize, theme: &Theme) -> Vec<Line<'a>> {
             }
             EnvObservation::Missing { hint } => {
                 head.push(Span::styled("no deployment", theme.warn));
-                extra.push(Line::from(Span::styled(format!("  {hint}"), theme.muted)));
+                extra.extend(indented("  → ", hint, theme.muted, theme.muted, width));
             }
             EnvObservation::Error { message, hint } => {
-                head.push(Span::styled(format!("error: {message}"), theme.error));
-                extra.push(Line::from(Span::styled(format!("  {hint}"), theme.muted)));
+                head.push(Span::styled(error_word(message), theme.error));
+                extra.extend(indented("  ✗ ", message, theme.error, theme.error, width));
+                extra.extend(indented("  → ", hint, theme.muted, theme.muted, width));
             }
             EnvObservation::Live(w) => {
                 let (icon, style) = rollout_icon(&w.rollout, theme);
@@ -164,10 +167,13 @@ fn env_lines<'a>(state: &State, i: usize, theme: &Theme) -> Vec<Line<'a>> {
                 head.push(Span::raw(format!("  {}/{} ready", w.ready, w.desired)));
                 // Why it is stuck comes first: it is what the user must act on.
                 if let Some(reason) = &w.stuck_reason {
-                    extra.push(Line::from(vec![
-                        Span::styled("  ✗ stuck: ", theme.error.add_modifier(Modifier::BOLD)),
-                        Span::styled(reason.clone(), theme.error),
-                    ]));
+                    extra.extend(indented(
+                        "  ✗ stuck: ",
+                        reason,
+                        theme.error.add_modifier(Modifier::BOLD),
+                        theme.error,
+                        width,
+                    ));
                 }
                 if let Some(line) = drift_line(&drift, theme) {
                     extra.push(line);
@@ -175,7 +181,7 @@ fn env_lines<'a>(state: &State, i: usize, theme: &Theme) -> Vec<Line<'a>> {
                 match &w.rollout {
                     Rollout::Complete => {}
                     Rollout::Progressing(m) | Rollout::Failed(m) => {
-                        extra.push(Line::from(Span::styled(format!("  {m}"), style)));
+                        extra.extend(indented("  ", m, style, style, width));
                     }
                 }
                 let mut facts = progress_spans(w, theme);
@@ -198,6 +204,66 @@ fn env_lines<'a>(state: &State, i: usize, theme: &Theme) -> Vec<Line<'a>> {
         }
         lines.push(Line::from(head));
         lines.extend(extra);
+    }
+    lines
+}
+
+/// `prefix` then `text` word-wrapped to `width`, continuation lines
+/// indented by two more columns than the prefix's indent, so that a long
+/// message reads as one block under its environment.
+fn indented<'a>(
+    prefix: &str,
+    text: &str,
+    prefix_style: Style,
+    style: Style,
+    width: usize,
+) -> Vec<Line<'a>> {
+    let prefix_width = prefix.chars().count();
+    let hang = prefix.chars().take_while(|c| *c == ' ').count() + 2;
+    let mut lines: Vec<Line> = Vec::new();
+    let mut current = String::new();
+    let mut room = width.saturating_sub(prefix_width).max(10);
+    let flush = |current: &mut String, lines: &mut Vec<Line<'a>>| {
+        let body = Span::styled(std::mem::take(current), style);
+        if lines.is_empty() {
+            lines.push(Line::from(vec![
+                Span::styled(prefix.to_string(), prefix_style),
+                body,
+            ]));
+        } else {
+            lines.push(Line::from(vec![Span::raw(" ".repeat(hang)), body]));
+        }
+    };
+    for word in text.split_whitespace() {
+        let mut word: String = word.to_string();
+        loop {
+            let used = current.chars().count();
+            let need = word.chars().count() + usize::from(used > 0);
+            if used + need <= room {
+                if used > 0 {
+                    current.push(' ');
+                }
+                current.push_str(&word);
+                break;
+            }
+            if used > 0 {
+                flush(&mut current, &mut lines);
+                room = width.saturating_sub(hang).max(10);
+                continue;
+            }
+            // A word longer than a whole line: cut it.
+            let head: String = word.chars().take(room).collect();
+            word = word.chars().skip(room).collect();
+            current = head;
+            flush(&mut current, &mut lines);
+            room = width.saturating_sub(hang).max(10);
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !current.is_empty() || lines.is_empty() {
+        flush(&mut current, &mut lines);
     }
     lines
 }
@@ -621,6 +687,38 @@ mod tests {
         // Scaled to zero replicas: an empty one-cell bar, no division by zero.
         let zero = Workload::default();
         assert!(text(&progress_spans(&zero, &theme)).starts_with("  ░ 0/0"));
+    }
+
+    #[test]
+    fn long_messages_wrap_under_their_prefix() {
+        let theme = Theme::default();
+        let lines = indented(
+            "  ✗ ",
+            "cannot reach the API server: Connection refused (os error 111)",
+            theme.error,
+            theme.error,
+            30,
+        );
+        let text: Vec<String> = lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.to_string()).collect())
+            .collect();
+        assert_eq!(
+            text,
+            vec![
+                "  ✗ cannot reach the API",
+                "    server: Connection refused",
+                "    (os error 111)",
+            ]
+        );
+        let cut = indented(
+            "  ",
+            "abcdefghijklmnopqrstuvwxyz",
+            theme.muted,
+            theme.muted,
+            12,
+        );
+        assert_eq!(cut.len(), 3, "a long word is cut, never lost");
     }
 
     #[test]
