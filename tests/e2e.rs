@@ -1006,9 +1006,16 @@ fn live_control_room_follows_the_cluster_and_ci() {
             .any(|l| l.contains(tag) && l.contains("prerelease")),
         "the release list lacks the new prerelease:\n{screen}"
     );
+    // The step transitions stream in the order CI ran them.
+    let at = |needle: &str| {
+        screen
+            .find(needle)
+            .unwrap_or_else(|| panic!("no transition {needle:?}:\n{screen}"))
+    };
     assert!(
-        screen.contains("Build and push image success"),
-        "the step transitions are not streamed:\n{screen}"
+        at("Checkout success") < at("Build and push image success")
+            && at("Build and push image success") < at("Deploy to k3s success"),
+        "step transitions out of order:\n{screen}"
     );
     assert!(
         row(&screen, &svc).is_some_and(|r| r.contains(&prod_tag)),
@@ -1032,11 +1039,20 @@ fn live_control_room_follows_the_cluster_and_ci() {
     });
     // Enter focuses the detail pane: j now scrolls it instead of moving the
     // selection; Esc goes back to the overview, where j selects again.
+    let header = format!("{image}  repo");
+    assert!(
+        term.screen().contains(&header),
+        "the detail pane lacks its header line {header:?}"
+    );
     term.keys(&["Enter"]);
     std::thread::sleep(Duration::from_millis(300));
     term.keys(&["j"]);
-    std::thread::sleep(Duration::from_millis(500));
-    let styled = term.screen_styled();
+    let styled = wait_for("j to scroll the focused detail pane", TIMEOUT, || {
+        let styled = term.screen_styled();
+        let plain = strip_ansi(&styled);
+        let scrolled = !plain.contains(&header) && plain.contains(&detail_title(&svc));
+        (scrolled.then(|| styled.clone()), plain)
+    });
     assert_eq!(
         selected_service(&styled).as_deref(),
         Some(svc.as_str()),
@@ -1062,14 +1078,14 @@ fn live_control_room_follows_the_cluster_and_ci() {
         .unwrap_or_else(|| panic!("no services count in the overview title:\n{total}"))
         .to_string();
     term.keys(&["/"]);
-    term.type_literal(&second[..3]);
+    term.type_literal(&second);
     let screen = term.wait_screen("the filter to keep only the matching service", |s| {
         s.contains(&format!("services (1/{count_title})"))
             && row(s, &second).is_some()
             && row(s, &svc).is_none()
     });
     assert!(
-        screen.contains(&format!("/ {}", &second[..3])),
+        screen.contains(&format!("/ {second}")),
         "the filter bar does not show what was typed:\n{screen}"
     );
     term.keys(&["Escape"]);
@@ -1086,6 +1102,19 @@ fn live_control_room_follows_the_cluster_and_ci() {
     term.keys(&["?"]);
     term.wait_screen("? to close the help", |s| {
         !s.contains("help: interactive mode")
+    });
+
+    // Resized to 80x24 the control room still fits: rows, detail, status bar.
+    term.resize(80, 24);
+    term.wait_screen("the layout at 80x24", |s| {
+        s.lines().count() <= 24
+            && s.lines().all(|l| l.chars().count() <= 80)
+            && row(s, &svc).is_some_and(|r| r.contains(&prod_tag))
+            && s.contains("? help")
+    });
+    term.resize(160, 45);
+    term.wait_screen("the layout back at 160x45", |s| {
+        s.lines().any(|l| l.chars().count() > 100) && s.contains("k8s default live")
     });
 
     term.keys(&["q"]);
@@ -1245,6 +1274,19 @@ fn status_matches_kubectl_and_fails_on_a_stuck_rollout() {
 }
 
 impl Term {
+    /// Resize the terminal, as a person dragging the window would.
+    fn resize(&self, width: u16, height: u16) {
+        run_ok(self.tmux().args([
+            "resize-window",
+            "-t",
+            &self.session,
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+        ]));
+    }
+
     /// Type text literally, without pressing Enter.
     fn type_literal(&self, text: &str) {
         run_ok(
@@ -1252,4 +1294,198 @@ impl Term {
                 .args(["send-keys", "-t", &self.session, "-l", text]),
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// More ways things end or fail, seen from outside.
+// ---------------------------------------------------------------------------
+
+/// Closing the terminal (SIGHUP) ends the control room instead of leaving it
+/// running without a screen.
+#[test]
+fn closing_the_terminal_ends_the_control_room() {
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("state");
+    let term = Term::start(
+        scratch.path(),
+        "hup",
+        120,
+        35,
+        &offline_env(scratch.path(), &state),
+    );
+    let services = sh_quote(&example_registry().to_string_lossy());
+    let pid_file = term.launch("HUP", &format!("{HEARTH} --services {services}"));
+    term.wait_screen("the control room", |s| {
+        row(s, "api").is_some() && s.contains("? help")
+    });
+    let pid = read_pid(&pid_file);
+    run_ok(term.tmux().args(["kill-session", "-t", &term.session]));
+    wait_for("hearth to exit once its terminal is gone", TIMEOUT, || {
+        let alive = alive_running(pid, "hearth");
+        ((!alive).then_some(()), format!("pid {pid} alive: {alive}"))
+    });
+}
+
+/// `hearth status` says when a cluster cannot be read, with what to do, and
+/// exits 2 (not 1, which means a failed rollout).
+#[test]
+fn status_exits_2_when_the_cluster_is_unreachable() {
+    let scratch = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bind one, then let it go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kubeconfig = scratch.path().join("kubeconfig");
+    fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: http://127.0.0.1:{port}\n\
+             contexts:\n- name: gone\n  context:\n    cluster: gone\n    user: nobody\n\
+             users:\n- name: nobody\n  user: {{}}\ncurrent-context: gone\n"
+        ),
+    )
+    .unwrap();
+    let out = run(Command::new(HEARTH)
+        .arg("--services")
+        .arg(example_registry())
+        .arg("status")
+        .env("KUBECONFIG", &kubeconfig)
+        .env("XDG_STATE_HOME", scratch.path().join("state"))
+        .env_remove("GH_TOKEN")
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("HEARTH_SERVICES"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "exit code:\n{stdout}");
+    for svc in ["api", "web", "worker"] {
+        assert!(row(&stdout, svc).is_some(), "{svc} missing:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("cannot reach") && stdout.contains("KUBECONFIG"),
+        "no hint for an unreachable cluster:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("no token"),
+        "no hint about the missing token:\n{stdout}"
+    );
+}
+
+/// Open the control room on a fresh sandbox with fast GitHub polling.
+fn live_session(scratch: &Path, name: &str) -> (Sandbox, Term, PathBuf) {
+    let state = scratch.join("state");
+    let sandbox = Sandbox::start(scratch);
+    let mut env = sandbox.env.clone();
+    env.push(("NO_COLOR".into(), "1".into()));
+    env.push((
+        "XDG_STATE_HOME".into(),
+        state.to_string_lossy().into_owned(),
+    ));
+    env.push(("HEARTH_POLL_IDLE_SECS".into(), "1".into()));
+    env.push(("HEARTH_POLL_ACTIVE_MS".into(), "200".into()));
+    let term = Term::start(scratch, name, 160, 45, &env);
+    term.launch("LIVE", HEARTH);
+    term.wait_screen("the control room with live sources", |s| {
+        s.contains("k8s default live") && s.contains("k8s qa live") && s.contains("github live")
+    });
+    (sandbox, term, state)
+}
+
+/// A failing build shows as a failed run with the failed step, and deploys
+/// nothing; a GitHub outage shows as such and ends; the token shows nowhere.
+#[test]
+fn ci_failure_and_github_outage_are_shown_and_the_token_never_is() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (sandbox, term, state) = live_session(scratch.path(), "faults");
+    let (svc, deploy, image) = sandbox.services()[0].clone();
+    let control = sandbox.var("HEARTH_SANDBOX_URL");
+
+    let qa_before = tag_of(
+        &serde_json::from_str(
+            &sandbox.kubectl(&["get", "deploy", &deploy, "-n", "qa", "-o", "json"]),
+        )
+        .unwrap(),
+        &image,
+    )
+    .unwrap();
+    let fault = format!(r#"{{"kind":"build_fail","service":"{svc}"}}"#);
+    let (code, _) = sandbox.curl("POST", &format!("{control}/faults"), Some(&fault), false);
+    assert_eq!(code, 201, "adding the build_fail fault");
+    let tag = "v0.9.2-rc.1";
+    sandbox.publish_release(&svc, tag, true);
+    let screen = term.wait_screen("the failed run with its failed step", |s| {
+        row(s, &svc).is_some_and(|r| r.contains("failure"))
+            && s.contains("Build and push image failure")
+            && s.contains("Deploy to k3s skipped")
+            && s.lines()
+                .any(|l| l.contains("run #") && l.contains("failure") && l.contains(tag))
+    });
+    assert!(
+        row(&screen, &svc).is_some_and(|r| r.contains(&qa_before) && !r.contains(tag)),
+        "qa changed although the build failed:\n{screen}"
+    );
+    let qa_after = tag_of(
+        &serde_json::from_str(
+            &sandbox.kubectl(&["get", "deploy", &deploy, "-n", "qa", "-o", "json"]),
+        )
+        .unwrap(),
+        &image,
+    );
+    assert_eq!(
+        qa_after.as_deref(),
+        Some(qa_before.as_str()),
+        "kubectl: qa changed"
+    );
+
+    // GitHub answers 502 for three seconds: shown as degraded, then live again.
+    let (code, _) = sandbox.curl(
+        "POST",
+        &format!("{control}/faults"),
+        Some(r#"{"kind":"github_error","seconds":3}"#),
+        false,
+    );
+    assert_eq!(code, 201, "adding the github_error fault");
+    let screen = term.wait_screen("the GitHub outage on screen", |s| {
+        s.contains("github degraded") || s.contains("github down")
+    });
+    assert!(
+        screen.contains("502"),
+        "the outage does not say what GitHub answered:\n{screen}"
+    );
+    // Kubernetes data keeps flowing during the outage.
+    assert!(screen.contains("k8s qa live"), "{screen}");
+    term.wait_screen("GitHub live again after the outage", |s| {
+        s.contains("github live")
+    });
+
+    term.keys(&["q"]);
+    term.wait_exit("LIVE").assert_restored(&term, 0);
+    let token = sandbox.var("GH_TOKEN");
+    assert_no_secret(&token, "the terminal", &term.everything_shown());
+    assert_no_secret_in_files(&token, &state, true);
+}
+
+/// Known bug (reported, not fixed here): after a GitHub outage ends, the
+/// status bar says `github live` but every service whose data did not change
+/// keeps its "GitHub answered 502" error, because the poller's 304 answers
+/// send no message that clears it (`src/sources/github.rs`, `ok()`).
+#[test]
+#[ignore = "known bug: per-service GitHub errors stay after GitHub recovers (see report)"]
+fn github_errors_clear_once_github_answers_again() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (sandbox, term, _state) = live_session(scratch.path(), "recover");
+    let control = sandbox.var("HEARTH_SANDBOX_URL");
+    let (code, _) = sandbox.curl(
+        "POST",
+        &format!("{control}/faults"),
+        Some(r#"{"kind":"github_error","seconds":2}"#),
+        false,
+    );
+    assert_eq!(code, 201);
+    term.wait_screen("the GitHub outage on screen", |s| s.contains("502"));
+    term.wait_screen("every service's GitHub error cleared", |s| {
+        s.contains("github live") && !s.contains("GitHub answered 502")
+    });
+    term.keys(&["q"]);
+    term.wait_exit("LIVE").assert_restored(&term, 0);
 }
