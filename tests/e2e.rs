@@ -900,6 +900,21 @@ fn a_malformed_registry_is_reported_without_opening_the_ui() {
     );
     report.assert_restored(&term, report.code);
 
+    term.launch(
+        "THEME",
+        &format!(
+            "{HEARTH} --services {} --theme no-such-theme",
+            sh_quote(&example_registry().to_string_lossy())
+        ),
+    );
+    let report = term.wait_exit("THEME");
+    assert_ne!(report.code, 0, "an unknown theme was accepted");
+    assert!(
+        report.screen.contains("unknown theme 'no-such-theme'"),
+        "no clear error for an unknown theme:\n{}",
+        report.screen
+    );
+
     // Never on the alternate screen, not even for a moment: the raw pane
     // output has no switch to it.
     let raw = fs::read(&term.raw_log).unwrap();
@@ -918,6 +933,17 @@ fn a_malformed_registry_is_reported_without_opening_the_ui() {
         "a bad registry still started logging in {}",
         state.display()
     );
+
+    // Without a terminal (output piped) the control room refuses clearly.
+    let out = run(Command::new(HEARTH)
+        .arg("--services")
+        .arg(example_registry())
+        .env("XDG_STATE_HOME", &state)
+        .env("KUBECONFIG", scratch.path().join("no-kubeconfig")));
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs a terminal"), "{stderr}");
+    assert!(out.stdout.is_empty(), "wrote to a non-terminal stdout");
 }
 
 // ---------------------------------------------------------------------------
@@ -1488,4 +1514,57 @@ fn github_errors_clear_once_github_answers_again() {
     });
     term.keys(&["q"]);
     term.wait_exit("LIVE").assert_restored(&term, 0);
+}
+
+/// `hearth demo`: one command opens the control room on a live sandbox; q
+/// ends both and removes the sandbox's folder; its token shows nowhere.
+#[test]
+fn demo_runs_live_and_cleans_up() {
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("state");
+    let tmp = scratch.path().join("tmp");
+    fs::create_dir_all(&tmp).unwrap();
+    let env = vec![
+        ("NO_COLOR".to_string(), "1".to_string()),
+        (
+            "XDG_STATE_HOME".into(),
+            state.to_string_lossy().into_owned(),
+        ),
+        ("TMPDIR".into(), tmp.to_string_lossy().into_owned()),
+    ];
+    let term = Term::start(scratch.path(), "demo", 160, 45, &env);
+    term.launch("DEMO", &format!("{HEARTH} demo --speed 10"));
+    let screen = term.wait_screen("the demo with live sources", |s| {
+        s.contains("k8s default live")
+            && s.contains("k8s qa live")
+            && s.contains("github live")
+            && row(s, "api").is_some_and(|r| r.contains("v0."))
+    });
+    assert!(term.alternate_screen(), "{screen}");
+    let demo_dir = fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("hearth-demo-"))
+        })
+        .unwrap_or_else(|| panic!("no hearth-demo-* folder under TMPDIR"));
+    let env_file = fs::read_to_string(demo_dir.join("env")).expect("the demo sandbox's env file");
+    let token = env_file
+        .lines()
+        .find_map(|l| l.strip_prefix("export GH_TOKEN="))
+        .expect("GH_TOKEN in the demo env")
+        .trim_matches(['"', '\''])
+        .to_string();
+
+    term.keys(&["q"]);
+    term.wait_exit("DEMO").assert_restored(&term, 0);
+    assert!(
+        !demo_dir.exists(),
+        "the demo left {} behind",
+        demo_dir.display()
+    );
+    assert_no_secret(&token, "the terminal", &term.everything_shown());
+    assert_no_secret_in_files(&token, &state, true);
 }
