@@ -170,7 +170,8 @@ impl Term {
 
     fn tmux(&self) -> Command {
         let mut cmd = Command::new("tmux");
-        cmd.arg("-S").arg(&self.socket);
+        // -u: the pane speaks UTF-8 whatever the test's locale (box drawing).
+        cmd.arg("-u").arg("-S").arg(&self.socket);
         cmd
     }
 
