@@ -64,6 +64,10 @@ pub struct SandboxArgs {
     /// instead of a registry path), filled in by [`main`].
     #[arg(skip)]
     pub services: Option<usize>,
+    /// Let a simulated teammate ship releases (qa, then prod; now and then a
+    /// failing migration that gets rolled back) so the loop can be watched.
+    #[arg(long)]
+    pub autopilot: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -83,6 +87,10 @@ pub struct DemoArgs {
     /// Number of demo services: given as the global `--services N`, filled in by [`main`].
     #[arg(skip)]
     pub services: Option<usize>,
+    /// Do not let the simulated teammate ship releases: the sandbox stays
+    /// still until you act on it yourself.
+    #[arg(long)]
+    pub no_autopilot: bool,
 }
 
 impl GlobalOpts {

@@ -539,8 +539,38 @@ async fn kubectl_set_image_and_failing_migration_are_followed() {
     }
 }
 
+/// Every log line of this test binary, at trace level (everything the
+/// clients log, not just hearth's own lines), for the token scan.
+fn captured_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("trace")
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+struct LogWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_and_rate_limits_are_shown_and_never_leak() {
+    let logs = captured_logs();
     let (sb, _dir) = sandbox(8.0, None).await;
     let registry = load(&sb);
     // No token: GitHub disabled with how to fix it; Kubernetes still flows.
@@ -596,7 +626,63 @@ async fn no_token_and_rate_limits_are_shown_and_never_leak() {
         let text = format!("{m:?}");
         assert!(!text.contains(&sb.token) && !text.contains(bad), "{text}");
     }
+    // Nor in any log line, at any level.
+    let logged = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(logged.contains("github"), "the log capture saw nothing");
+    assert!(!logged.contains(&sb.token), "the token is in a log line");
+    assert!(!logged.contains(bad), "the bad token is in a log line");
     for t in gh.into_iter().chain(gh2) {
+        t.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_deadline_is_failed_and_status_exits_1() {
+    // At speed 100 the 600 s progress deadline is 6 s.
+    let (sb, _dir) = sandbox(100.0, None).await;
+    let registry = load(&sb);
+    let (tx, mut rx) = mpsc::channel(4096);
+    let tasks = watch(&sb, &registry, &tx);
+    let (ok, _) = until(&mut rx, Duration::from_secs(30), |m| {
+        live_tag(m, "worker", "qa").is_some()
+    })
+    .await;
+    assert!(ok);
+    let (code, out) = hearth_status(&sb, false);
+    assert_eq!(code, 0, "{out}");
+    sb.faults.apply(Fault::MigrationFail {
+        service: "worker".into(),
+    });
+    sb.cluster
+        .set_image("qa", "worker", "ghcr.io/hearth-demo/worker:v0.5.0-rc.1")
+        .unwrap();
+    let (ok, seen) = until(&mut rx, Duration::from_secs(60), |m| {
+        matches!(m, Msg::Workload { service, env, observation: EnvObservation::Live(w) }
+            if service == "worker" && env == "qa" && matches!(w.rollout, Rollout::Failed(_)))
+    })
+    .await;
+    assert!(ok, "{:?}", observation_of(&seen, "worker", "qa"));
+    match observation_of(&seen, "worker", "qa") {
+        Some(EnvObservation::Live(w)) => {
+            assert_eq!(
+                w.rollout,
+                Rollout::Failed("deployment \"worker\" exceeded its progress deadline".into())
+            );
+            assert!(w
+                .stuck_reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("migration"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let (code, out) = hearth_status(&sb, false);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAILED: deployment \"worker\" exceeded its progress deadline"),
+        "{out}"
+    );
+    for t in tasks {
         t.abort();
     }
 }

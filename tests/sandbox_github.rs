@@ -228,7 +228,8 @@ async fn jobs_of(e: &Env, repo: &str, run_id: u64) -> Job {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prerelease_runs_ci_whose_steps_advance_and_deploy_to_qa() {
-    let e = env(4.0).await;
+    // Slow enough (the build step takes 1.5 s) that polling sees steps run.
+    let e = env(2.0).await;
     e.push_tag("api", "v0.3.2-rc.1");
     let sha = git(&e.sb.dir.join("repos/api"), &["rev-parse", "HEAD"]);
     let release = e
@@ -627,6 +628,18 @@ async fn build_fault_fails_the_run_and_rerun_succeeds() {
     );
 
     e.sb.faults.clear();
+    // A completed run cannot be cancelled.
+    let r = e
+        .http
+        .post(format!(
+            "{}/repos/hearth-demo/web/actions/runs/{}/cancel",
+            e.sb.github_url, run.id
+        ))
+        .bearer_auth(&e.sb.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
     wf.rerun_run(run.id).await.unwrap();
     let job = eventually(30, "the re-run", || async {
         let job = jobs_of(&e, "web", run.id.0).await;
@@ -1137,4 +1150,257 @@ async fn failing_migration_leaves_old_pods_serving_after_a_green_run() {
         "old pods still ready: {ready}"
     );
     sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_stops_and_deploys_nothing() {
+    // At speed 4 the deploy step would set the image about 1.4 s in.
+    let e = env(4.0).await;
+    e.push_tag("billing", "v0.3.2");
+    e.octo
+        .repos("hearth-demo", "billing")
+        .releases()
+        .create("v0.3.2")
+        .send()
+        .await
+        .unwrap();
+    let wf = e.octo.workflows("hearth-demo", "billing");
+    let run = wf
+        .list_all_runs()
+        .branch("v0.3.2")
+        .send()
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .next()
+        .expect("the run exists as soon as the release does");
+    let r = e
+        .http
+        .post(format!(
+            "{}/repos/hearth-demo/billing/actions/runs/{}/cancel",
+            e.sb.github_url, run.id
+        ))
+        .bearer_auth(&e.sb.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let run = wf.get(run.id).await.unwrap();
+    assert_eq!(run.conclusion.as_deref(), Some("cancelled"));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let job = jobs_of(&e, "billing", run.id.0).await;
+    assert_eq!(job.conclusion, Some(Conclusion::Cancelled));
+    assert!(job.steps.iter().all(|s| s.status == Status::Completed));
+    assert!(e.deploy.calls().is_empty());
+    e.sb.shutdown().await;
+}
+
+/// Errors of `value` against a JSON Schema subset (type, properties,
+/// required, items, enum, anyOf, oneOf, allOf, additionalProperties), as
+/// `path: problem` lines.
+fn schema_errors(schema: &serde_json::Value, value: &serde_json::Value, path: &str) -> Vec<String> {
+    use serde_json::Value;
+    let mut errs = Vec::new();
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let ok = types.iter().any(|t| match *t {
+            "null" => value.is_null(),
+            "string" => value.is_string(),
+            "boolean" => value.is_boolean(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "array" => value.is_array(),
+            "object" => value.is_object(),
+            _ => true,
+        });
+        if !ok {
+            errs.push(format!("{path}: expected {types:?}, got {value}"));
+            return errs;
+        }
+    }
+    if let Some(Value::Array(choices)) = schema.get("enum") {
+        if !choices.contains(value) {
+            errs.push(format!("{path}: {value} not in {choices:?}"));
+        }
+    }
+    if let Some(Value::Array(all)) = schema.get("allOf") {
+        for s in all {
+            errs.extend(schema_errors(s, value, path));
+        }
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(Value::Array(alts)) = schema.get(key) {
+            let matching = alts
+                .iter()
+                .filter(|s| schema_errors(s, value, path).is_empty())
+                .count();
+            if matching == 0 || (key == "oneOf" && matching > 1) {
+                errs.push(format!("{path}: {matching} alternatives of {key} match"));
+            }
+        }
+    }
+    if let Value::Object(obj) = value {
+        if let Some(Value::Array(req)) = schema.get("required") {
+            for r in req.iter().filter_map(Value::as_str) {
+                if !obj.contains_key(r) {
+                    errs.push(format!("{path}: missing required {r}"));
+                }
+            }
+        }
+        let props = schema.get("properties").and_then(Value::as_object);
+        for (k, v) in obj {
+            match props.and_then(|p| p.get(k)) {
+                Some(s) => errs.extend(schema_errors(s, v, &format!("{path}.{k}"))),
+                None => match schema.get("additionalProperties") {
+                    Some(Value::Bool(false)) => errs.push(format!("{path}: unexpected {k}")),
+                    Some(s @ Value::Object(_)) => {
+                        errs.extend(schema_errors(s, v, &format!("{path}.{k}")))
+                    }
+                    _ => {}
+                },
+            }
+        }
+    }
+    if let (Value::Array(items), Some(s)) = (value, schema.get("items")) {
+        for (i, v) in items.iter().enumerate() {
+            errs.extend(schema_errors(s, v, &format!("{path}[{i}]")));
+        }
+    }
+    errs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_validate_against_githubs_openapi_description() {
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/github_openapi_subset.json")).unwrap();
+    let e = env(3.0).await;
+    let r = "/repos/{owner}/{repo}";
+    let check = |op: String, body: serde_json::Value| {
+        let schema = &fixture["responses"][&op];
+        assert!(schema.is_object(), "no schema for {op}");
+        let errs = schema_errors(schema, &body, "$");
+        assert!(errs.is_empty(), "{op}:\n{}", errs.join("\n"));
+    };
+    let get = |path: String| {
+        let e = &e;
+        async move {
+            let resp = e.get(&path).send().await.unwrap();
+            assert_eq!(resp.status(), 200, "{path}");
+            resp.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    check("GET /user 200".into(), get("/user".into()).await);
+    check(
+        "GET /user/repos 200".into(),
+        get("/user/repos".into()).await,
+    );
+    check(
+        "GET /rate_limit 200".into(),
+        get("/rate_limit".into()).await,
+    );
+    check(
+        format!("GET {r} 200"),
+        get("/repos/hearth-demo/api".into()).await,
+    );
+    let rels = get("/repos/hearth-demo/api/releases".into()).await;
+    check(format!("GET {r}/releases 200"), rels.clone());
+    let id = rels[0]["id"].as_u64().unwrap();
+    check(
+        format!("GET {r}/releases/{{release_id}} 200"),
+        get(format!("/repos/hearth-demo/api/releases/{id}")).await,
+    );
+    check(
+        format!("GET {r}/releases/latest 200"),
+        get("/repos/hearth-demo/api/releases/latest".into()).await,
+    );
+    check(
+        format!("GET {r}/releases/tags/{{tag}} 200"),
+        get("/repos/hearth-demo/api/releases/tags/v0.3.0".into()).await,
+    );
+    check(
+        format!("GET {r}/actions/workflows 200"),
+        get("/repos/hearth-demo/api/actions/workflows".into()).await,
+    );
+
+    e.push_tag("api", "v0.3.2-rc.1");
+    let post = |body: serde_json::Value| {
+        let e = &e;
+        async move {
+            let resp = e
+                .http
+                .post(format!(
+                    "{}/repos/hearth-demo/api/releases",
+                    e.sb.github_url
+                ))
+                .bearer_auth(&e.sb.token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                resp.status().as_u16(),
+                resp.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, created) = post(serde_json::json!({"tag_name": "v0.3.2-rc.1", "prerelease": true, "generate_release_notes": true})).await;
+    assert_eq!(status, 201);
+    check(format!("POST {r}/releases 201"), created.clone());
+    let (status, dup) = post(serde_json::json!({"tag_name": "v0.3.2-rc.1"})).await;
+    assert_eq!(status, 422);
+    check(format!("POST {r}/releases 422"), dup);
+    let (status, missing) = post(serde_json::json!({"tag_name": "v7.7.7"})).await;
+    assert_eq!(status, 422);
+    check(format!("POST {r}/releases 422"), missing);
+
+    // Runs and jobs while the run is queued or in progress, then once done.
+    let runs_path = "/repos/hearth-demo/api/actions/runs?per_page=3";
+    let run_id = get(runs_path.into()).await["workflow_runs"][0]["id"]
+        .as_u64()
+        .unwrap();
+    for _ in 0..2 {
+        check(
+            format!("GET {r}/actions/runs 200"),
+            get(runs_path.into()).await,
+        );
+        check(
+            format!("GET {r}/actions/workflows/{{workflow_id}}/runs 200"),
+            get("/repos/hearth-demo/api/actions/workflows/release.yml/runs".into()).await,
+        );
+        check(
+            format!("GET {r}/actions/runs/{{run_id}} 200"),
+            get(format!("/repos/hearth-demo/api/actions/runs/{run_id}")).await,
+        );
+        check(
+            format!("GET {r}/actions/runs/{{run_id}}/jobs 200"),
+            get(format!("/repos/hearth-demo/api/actions/runs/{run_id}/jobs")).await,
+        );
+        eventually(60, "the run to complete", || async {
+            let run = get(format!("/repos/hearth-demo/api/actions/runs/{run_id}")).await;
+            (run["status"] == "completed").then_some(())
+        })
+        .await;
+    }
+    let patched = e
+        .http
+        .patch(format!(
+            "{}/repos/hearth-demo/api/releases/{}",
+            e.sb.github_url, created["id"]
+        ))
+        .bearer_auth(&e.sb.token)
+        .json(&serde_json::json!({"prerelease": false, "make_latest": "true"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    check(
+        format!("PATCH {r}/releases/{{release_id}} 200"),
+        patched.json().await.unwrap(),
+    );
+    e.sb.shutdown().await;
 }

@@ -86,6 +86,13 @@ impl Faults {
         *self.set.lock().expect("faults lock") = FaultSet::default();
     }
 
+    /// Clear the build and migration faults of one service.
+    pub fn clear_service(&self, service: &str) {
+        let mut s = self.set.lock().expect("faults lock");
+        s.build_fail.remove(service);
+        s.migration_fail.remove(service);
+    }
+
     pub fn build_fails(&self, service: &str) -> bool {
         self.set
             .lock()

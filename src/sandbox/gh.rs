@@ -319,6 +319,9 @@ impl GithubApi {
             .runs
             .iter_mut()
             .find(|r| r.id == run_id && r.run_attempt == attempt)?;
+        if run.conclusion.as_deref() == Some("cancelled") {
+            return None;
+        }
         Some(f(&rec.info, run))
     }
 
@@ -821,9 +824,14 @@ async fn get_user_repos(State(api): Api, Query(q): Query<PageQuery>) -> Response
 async fn get_rate_limit(State(api): Api) -> Response {
     let (used, reset) = api.rate_snapshot(false);
     let core = json!({"limit": RATE_LIMIT, "used": used, "remaining": RATE_LIMIT.saturating_sub(used), "reset": reset});
+    let untouched =
+        |limit: u64| json!({"limit": limit, "used": 0, "remaining": limit, "reset": reset});
     reply(
         StatusCode::OK,
-        json!({"resources": {"core": core}, "rate": core}),
+        json!({
+            "resources": {"core": core, "search": untouched(30), "graphql": untouched(5000)},
+            "rate": core,
+        }),
     )
 }
 
@@ -1152,18 +1160,21 @@ async fn delete_release(
     let Ok(id) = id.parse::<u64>() else {
         return not_found();
     };
-    let mut store = api.store.lock().expect("gh store");
-    let Some(rec) = store.repos.get_mut(&key) else {
-        return not_found();
+    let removed = {
+        let mut store = api.store.lock().expect("gh store");
+        let Some(rec) = store.repos.get_mut(&key) else {
+            return not_found();
+        };
+        let Some(pos) = rec.releases.iter().position(|r| r.id == id) else {
+            return not_found();
+        };
+        if rec.latest_pin == Some(id) {
+            rec.latest_pin = None;
+        }
+        rec.releases.remove(pos)
     };
-    let before = rec.releases.len();
-    rec.releases.retain(|r| r.id != id);
-    if rec.releases.len() == before {
-        return not_found();
-    }
-    if rec.latest_pin == Some(id) {
-        rec.latest_pin = None;
-    }
+    // A workflow may listen to `deleted` (never for drafts: `can_trigger`).
+    api.fire(&key, &removed, &["deleted"]).await;
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -1327,6 +1338,47 @@ async fn rerun(
     };
     ci::spawn_run(api.clone(), key, id, attempt);
     reply(StatusCode::CREATED, json!({}))
+}
+
+async fn cancel(
+    State(api): Api,
+    Path((owner, repo, id)): Path<(String, String, String)>,
+) -> Response {
+    let key = repo_key(&owner, &repo);
+    let Ok(id) = id.parse::<u64>() else {
+        return not_found();
+    };
+    let mut store = api.store.lock().expect("gh store");
+    let Some(rec) = store.repos.get_mut(&key) else {
+        return not_found();
+    };
+    let Some(run) = rec.runs.iter_mut().find(|r| r.id == id) else {
+        return not_found();
+    };
+    if run.status == "completed" {
+        return reply(
+            StatusCode::CONFLICT,
+            json!({"message": "Cannot cancel a workflow run that is completed.", "documentation_url": DOCS, "status": "409"}),
+        );
+    }
+    // The CI task sees the `cancelled` conclusion and stops touching the run.
+    let now = Utc::now();
+    run.status = "completed".into();
+    run.conclusion = Some("cancelled".into());
+    run.updated_at = now;
+    run.job.status = "completed".into();
+    run.job.conclusion = Some("cancelled".into());
+    run.job.completed_at = Some(now);
+    for step in &mut run.job.steps {
+        if step.status == "in_progress" {
+            step.conclusion = Some("cancelled".into());
+            step.completed_at = Some(now);
+        } else if step.status == "queued" {
+            step.conclusion = Some("skipped".into());
+        }
+        step.status = "completed".into();
+    }
+    reply(StatusCode::ACCEPTED, json!({}))
 }
 
 async fn fallback() -> Response {
@@ -1548,6 +1600,7 @@ pub fn router(api: Arc<GithubApi>) -> Router {
         .route(&format!("{repo}/actions/runs/{{id}}"), get(get_run))
         .route(&format!("{repo}/actions/runs/{{id}}/jobs"), get(list_jobs))
         .route(&format!("{repo}/actions/runs/{{id}}/rerun"), post(rerun))
+        .route(&format!("{repo}/actions/runs/{{id}}/cancel"), post(cancel))
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(api.clone(), github_layer))
         .with_state(api)

@@ -4,6 +4,7 @@
 //! on demand. Everything binds to 127.0.0.1. Used by `hearth sandbox`,
 //! `hearth demo` and the integration tests; runs as tokio tasks of its own.
 
+pub mod autopilot;
 pub mod ci;
 pub mod control;
 pub mod faults;
@@ -150,6 +151,20 @@ impl SandboxHandle {
     /// The env file's lines (`export KEY=value`), as printed on start.
     pub fn env_lines(&self) -> Vec<String> {
         env_lines(&self.env)
+    }
+
+    /// A simulated teammate that ships release after release through this
+    /// sandbox (see [`autopilot`]); run it with `tokio::spawn(a.run())`.
+    pub fn autopilot(&self, speed: f64) -> autopilot::Autopilot {
+        autopilot::Autopilot {
+            github_url: self.github_url.clone(),
+            token: self.token.clone(),
+            dir: self.dir.clone(),
+            services: self.services.clone(),
+            speed,
+            faults: self.faults.clone(),
+            cluster: self.cluster.clone(),
+        }
     }
 
     /// Stop the servers: open connections get a moment to finish, then are cut.
@@ -433,8 +448,15 @@ pub fn run_cli(
                 }
             });
         }
+        let autopilot = args.autopilot.then(|| {
+            eprintln!("hearth sandbox: autopilot on: a simulated teammate ships a release every half minute");
+            tokio::spawn(handle.autopilot(args.speed).run())
+        });
         wait_for_signal().await?;
         eprintln!("hearth sandbox: stopping");
+        if let Some(task) = autopilot {
+            task.abort();
+        }
         handle.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })

@@ -226,7 +226,7 @@ impl Templates {
 
 /// Run git with a fixed identity and dates, so the demo history is the same
 /// on every machine.
-fn git(cwd: &Path, args: &[&str], date: Option<i64>) -> anyhow::Result<String> {
+pub(crate) fn git(cwd: &Path, args: &[&str], date: Option<i64>) -> anyhow::Result<String> {
     let mut cmd = Command::new("git");
     cmd.current_dir(cwd)
         .args(args)

@@ -49,6 +49,9 @@ pub fn run(global: &GlobalOpts, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         .block_on(sandbox::start(opts))
         .context("cannot start the sandbox")?;
 
+    let autopilot =
+        (!args.no_autopilot).then(|| sandbox_rt.spawn(handle.autopilot(args.speed).run()));
+
     // Point everything at the sandbox the way its env file would.
     for (k, v) in &handle.env {
         std::env::set_var(k, v);
@@ -69,6 +72,9 @@ pub fn run(global: &GlobalOpts, args: &DemoArgs) -> anyhow::Result<ExitCode> {
             crate::sources::spawn_all(&ctx.registry, ctx.context.as_deref(), token, ctx.tx);
     });
 
+    if let Some(task) = autopilot {
+        task.abort();
+    }
     sandbox_rt.block_on(handle.shutdown());
     sandbox_rt.shutdown_timeout(std::time::Duration::from_millis(500));
     drop(dir);

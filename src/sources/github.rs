@@ -701,7 +701,10 @@ impl Poller {
         if self.runs.iter().any(CiRun::is_active) {
             self.intervals.active
         } else {
-            self.intervals.idle
+            // Up to 20 % jitter so that hundreds of idle pollers started
+            // together do not fire in one burst every interval.
+            let jitter = rand::random::<f64>() * 0.2;
+            self.intervals.idle.mul_f64(1.0 + jitter)
         }
     }
 }
