@@ -1569,3 +1569,41 @@ fn demo_runs_live_and_cleans_up() {
     assert_no_secret(&token, "the terminal", &term.everything_shown());
     assert_no_secret_in_files(&token, &state, true);
 }
+
+/// The harness itself: a program that leaves raw mode, no echo, the
+/// alternate screen and a hidden cursor behind is caught by every check
+/// [`ExitReport::assert_restored`] makes, so passing them means something.
+#[test]
+fn harness_notices_a_terminal_left_broken() {
+    let scratch = tempfile::tempdir().unwrap();
+    let term = Term::start(scratch.path(), "broken", 100, 30, &[]);
+    let script = scratch.path().join("break-tty.sh");
+    fs::write(&script, "stty raw -echo\nprintf '\\033[?1049h\\033[?25l'\n").unwrap();
+    term.launch(
+        "BROKEN",
+        &format!("sh {}", sh_quote(&script.to_string_lossy())),
+    );
+    let report = term.wait_exit("BROKEN");
+    assert_eq!(report.code, 0);
+    assert!(!report.tty_same, "stty -g did not notice: {}", report.line);
+    for flag in ["-icanon", "-echo"] {
+        assert!(
+            report.flags.iter().any(|f| f == flag),
+            "{flag}: {}",
+            report.line
+        );
+    }
+    assert!(
+        term.alternate_screen(),
+        "the alternate screen went unnoticed"
+    );
+    assert_eq!(
+        term.pane("#{cursor_flag}"),
+        "0",
+        "the hidden cursor went unnoticed"
+    );
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        report.assert_restored(&term, 0)
+    }));
+    assert!(caught.is_err(), "assert_restored passed a broken terminal");
+}
