@@ -300,8 +300,7 @@ fn a_malformed_registry_is_reported_without_opening_the_ui() {
 #[test]
 fn live_control_room_follows_the_cluster_and_ci() {
     let scratch = tempfile::tempdir().unwrap();
-    let state = scratch.path().join("state");
-    let sandbox = Sandbox::start(scratch.path());
+    let (sandbox, term, state) = live_session(scratch.path(), "live");
     let services = sandbox.services();
     assert!(
         services.len() >= 2,
@@ -309,19 +308,6 @@ fn live_control_room_follows_the_cluster_and_ci() {
     );
     let (svc, deploy, image) = services[0].clone();
     let second = services[1].0.clone();
-
-    let mut env = sandbox.env.clone();
-    env.push(("NO_COLOR".into(), "1".into()));
-    env.push((
-        "XDG_STATE_HOME".into(),
-        state.to_string_lossy().into_owned(),
-    ));
-    // Poll GitHub every second instead of every 30 s when idle, so a release
-    // shows within the test's patience (documented tunables).
-    env.push(("HEARTH_POLL_IDLE_SECS".into(), "1".into()));
-    env.push(("HEARTH_POLL_ACTIVE_MS".into(), "200".into()));
-    let term = Term::start(scratch.path(), "live", 160, 45, &env);
-    term.launch("LIVE", HEARTH);
 
     // The prod tag the cluster really runs.
     let prod: Value = serde_json::from_str(

@@ -698,7 +698,10 @@ pub fn assert_no_secret_in_files(secret: &str, dir: &Path, expect_log: bool) {
     );
 }
 
-/// Open the control room on a fresh sandbox with fast GitHub polling.
+/// Open the control room (160x45, NO_COLOR, logs in `scratch/state`) on a
+/// fresh sandbox with fast GitHub polling, and wait until every source is live.
+/// Returns the sandbox, the terminal and the state folder; bound in that
+/// order they drop in reverse, so the control room ends before the sandbox.
 pub fn live_session(scratch: &Path, name: &str) -> (Sandbox, Term, PathBuf) {
     let state = scratch.join("state");
     let sandbox = Sandbox::start(scratch);
@@ -708,6 +711,8 @@ pub fn live_session(scratch: &Path, name: &str) -> (Sandbox, Term, PathBuf) {
         "XDG_STATE_HOME".into(),
         state.to_string_lossy().into_owned(),
     ));
+    // Poll GitHub every second instead of every 30 s when idle, so a release
+    // shows within the tests' patience (documented tunables).
     env.push(("HEARTH_POLL_IDLE_SECS".into(), "1".into()));
     env.push(("HEARTH_POLL_ACTIVE_MS".into(), "200".into()));
     let term = Term::start(scratch, name, 160, 45, &env);
