@@ -623,10 +623,29 @@ fn status_matches_kubectl_and_fails_on_a_stuck_rollout() {
         stuck.contains("migrat") && stuck.contains("CrashLoopBackOff"),
         "{stuck}"
     );
-    // The old pods still serve: qa keeps ready replicas.
+    // The old pods still serve: ready pods of the previous tag remain, and
+    // no pod of the new tag is ready.
+    let pods = obs["pods"].as_array().expect("pods");
     assert!(
-        obs["ready"].as_u64().unwrap_or(0) >= 1,
-        "no ready pods left: {obs}"
+        pods.iter()
+            .any(|p| p["ready"] == true && p["image_tag"] != tag),
+        "no old pod left serving: {obs}"
+    );
+    assert!(
+        !pods
+            .iter()
+            .any(|p| p["ready"] == true && p["image_tag"] == tag),
+        "a pod of the failing release is ready: {obs}"
+    );
+    let prod = doc["services"][0]["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["namespace"] == "default")
+        .unwrap();
+    assert_eq!(
+        prod["observation"]["rollout"]["state"], "complete",
+        "prod was touched by a qa release: {prod}"
     );
 
     // 5. The token is in no output and no log.
