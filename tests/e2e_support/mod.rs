@@ -544,7 +544,15 @@ impl Sandbox {
         if let Some(body) = body {
             cmd.args(["-H", "Content-Type: application/json", "-d", body]);
         }
-        let out = run_ok(&mut cmd);
+        // Not run_ok: its failure message prints the arguments, token included.
+        let out = run(&mut cmd);
+        assert!(
+            out.status.success(),
+            "curl -X {method} {url} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = String::from_utf8_lossy(&out.stdout).into_owned();
         let (body, status) = out.trim_end().rsplit_once('\n').unwrap_or(("", out.trim()));
         let status = status.parse().unwrap_or(0);
         (status, serde_json::from_str(body).unwrap_or(Value::Null))
