@@ -731,9 +731,10 @@ fn status_exits_2_when_the_cluster_is_unreachable() {
 }
 
 /// A failing build shows as a failed run with the failed step, and deploys
-/// nothing; a GitHub outage shows as such and ends; the token shows nowhere.
+/// nothing; dropped watches are re-established; an exhausted rate limit and
+/// a GitHub outage show as such and end; the token shows nowhere.
 #[test]
-fn ci_failure_and_github_outage_are_shown_and_the_token_never_is() {
+fn faults_are_shown_and_outlived_and_the_token_never_is() {
     let scratch = tempfile::tempdir().unwrap();
     let (sandbox, term, state) = live_session(scratch.path(), "faults");
     let (svc, deploy, image) = sandbox.services()[0].clone();
@@ -775,6 +776,55 @@ fn ci_failure_and_github_outage_are_shown_and_the_token_never_is() {
         Some(qa_before.as_str()),
         "kubectl: qa changed"
     );
+
+    // Every Kubernetes watch is cut: hearth reconnects and still follows a
+    // change made right after.
+    let (code, _) = sandbox.curl(
+        "POST",
+        &format!("{control}/faults"),
+        Some(r#"{"kind":"drop_watches"}"#),
+        false,
+    );
+    assert_eq!(code, 201, "adding the drop_watches fault");
+    let (other, other_deploy, other_image) = sandbox.services()[1].clone();
+    let container = sandbox.kubectl(&[
+        "get",
+        "deploy",
+        &other_deploy,
+        "-n",
+        "qa",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].name}",
+    ]);
+    sandbox.kubectl(&[
+        "set",
+        "image",
+        &format!("deploy/{other_deploy}"),
+        "-n",
+        "qa",
+        &format!("{}={other_image}:v5.5.5-after-drop", container.trim()),
+    ]);
+    term.wait_screen("a change made after the watches were cut", |s| {
+        row(s, &other).is_some_and(|r| r.contains("v5.5.5-after-drop"))
+    });
+
+    // The rate limit runs out for three seconds: the budget shows 0, then
+    // GitHub is live again.
+    let (code, _) = sandbox.curl(
+        "POST",
+        &format!("{control}/faults"),
+        Some(r#"{"kind":"rate_limit","seconds":3}"#),
+        false,
+    );
+    assert_eq!(code, 201, "adding the rate_limit fault");
+    let screen = term.wait_screen("the exhausted rate limit", |s| s.contains("rate 0/"));
+    assert!(
+        screen.contains("github degraded") || screen.contains("github down"),
+        "an exhausted rate limit is not shown as a GitHub problem:\n{screen}"
+    );
+    term.wait_screen("GitHub live again after the rate limit reset", |s| {
+        s.contains("github live") && !s.contains("rate 0/")
+    });
 
     // GitHub answers 502 for three seconds: shown as degraded, then live again.
     let (code, _) = sandbox.curl(
