@@ -6,7 +6,9 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::widgets::{Block, Paragraph};
+
+use super::wrap::hang_wrap;
 use ratatui::Frame;
 
 use super::overview::{is_rate_limit, registry_accent, release_accent};
@@ -61,22 +63,18 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             ..r
         };
         frame.render_widget(
-            Paragraph::new(left)
-                .wrap(Wrap { trim: false })
-                .scroll(scroll),
+            Paragraph::new(hang_wrap(left, l.width as usize)).scroll(scroll),
             l,
         );
         frame.render_widget(
-            Paragraph::new(ci).wrap(Wrap { trim: false }).scroll(scroll),
+            Paragraph::new(hang_wrap(ci, r.width as usize)).scroll(scroll),
             r,
         );
     } else {
         left.push(Line::default());
         left.extend(ci);
         frame.render_widget(
-            Paragraph::new(left)
-                .wrap(Wrap { trim: false })
-                .scroll(scroll),
+            Paragraph::new(hang_wrap(left, inner.width as usize)).scroll(scroll),
             inner,
         );
     }

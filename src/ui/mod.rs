@@ -8,6 +8,7 @@ pub mod help;
 pub mod overview;
 pub mod status;
 pub mod theme;
+pub mod wrap;
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
