@@ -398,65 +398,6 @@ fn overview_very_wide_side_by_side_200x50() {
 }
 
 #[test]
-fn rolling_out_160x48() {
-    let mut w = live("v0.0.29", 1, 2, Rollout::Progressing(
-        "Waiting for deployment \"api\" rollout to finish: 1 out of 2 new replicas have been updated...".into(),
-    ));
-    w.updated = 1;
-    w.revision = Some(5);
-    w.pods = vec![
-        pod("api-5d4b7-8kq2n", "Running", true, 0, "v0.0.29"),
-        pod("api-5d4b7-x7c4m", "Init:0/1", false, 0, "v0.0.29"),
-        pod("api-7c9f8-2xkq4", "Running", true, 0, "v0.0.28"),
-    ];
-    let msgs = healthy().into_iter().chain([workload("api", "prod", w)]);
-    let state = state_from(Mode::Interactive, msgs);
-    insta::assert_snapshot!(text(&state, &theme("default"), 160, 48));
-}
-
-#[test]
-fn failed_migration_160x48_styles() {
-    let mut w = live(
-        "v0.0.29",
-        2,
-        2,
-        Rollout::Failed("deployment \"api\" exceeded its progress deadline".into()),
-    );
-    w.updated = 1;
-    w.stuck_reason = Some(
-        "migration failing: CrashLoopBackOff, 4 restarts, exit 1; old pods still serving".into(),
-    );
-    w.pods = vec![
-        pod(
-            "api-5d4b7-8kq2n",
-            "Init:CrashLoopBackOff",
-            false,
-            4,
-            "v0.0.29",
-        ),
-        pod("api-7c9f8-2xkq4", "Running", true, 0, "v0.0.28"),
-        pod("api-7c9f8-9dpl1", "Running", true, 0, "v0.0.28"),
-    ];
-    let msgs = healthy().into_iter().chain([workload("api", "prod", w)]);
-    let state = state_from(Mode::Interactive, msgs);
-    insta::assert_snapshot!(styled(&state, &theme("default"), 160, 48));
-}
-
-#[test]
-fn failed_migration_80x24() {
-    let mut w = live(
-        "v0.0.29",
-        2,
-        2,
-        Rollout::Failed("deployment \"api\" exceeded its progress deadline".into()),
-    );
-    w.stuck_reason = Some("migration failing: CrashLoopBackOff, 4 restarts, exit 1".into());
-    let msgs = healthy().into_iter().chain([workload("api", "prod", w)]);
-    let state = state_from(Mode::Interactive, msgs);
-    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
-}
-
-#[test]
 fn detail_focused_120x35() {
     let msgs = healthy().into_iter().chain([code(KeyCode::Enter)]);
     let state = state_from(Mode::Interactive, msgs);
@@ -702,4 +643,369 @@ fn ci_failed_build_120x35() {
         .chain([failed, done]);
     let state = state_from(Mode::Interactive, msgs);
     insta::assert_snapshot!(text(&state, &theme("default"), 120, 35));
+}
+
+// ---------------------------------------------------------------------------
+// Live scenarios: each is the sequence of messages the Kubernetes watch and
+// the GitHub poller send (their wording copied from `sources::cluster` and
+// `sources::github`), replayed after the healthy start. Each is snapshotted
+// at 80x24 and 160x48.
+
+fn kube(namespace: &str) -> SourceId {
+    SourceId::Kube {
+        context: None,
+        namespace: namespace.into(),
+    }
+}
+
+fn hashed(name: &str, status: &str, ready: bool, restarts: i32, tag: &str) -> PodSummary {
+    let mut p = pod(name, status, ready, restarts, tag);
+    p.template_hash = name.split('-').nth(1).map(Into::into);
+    p
+}
+
+fn api_releases_with(tag: &str) -> Msg {
+    Msg::Releases {
+        service: "api".into(),
+        releases: vec![
+            release(4, tag, false, true),
+            release(3, "v0.0.29-rc.1", true, false),
+            release(2, "v0.0.28", false, false),
+        ],
+    }
+}
+
+/// `hearth ship api`: v0.0.29 is published, CI runs and its deploy step sets
+/// the image; the watch then reports the rollout step by step, the new pods
+/// passing through the migration init container.
+fn rolling_out() -> Vec<Msg> {
+    let mut msgs = vec![
+        api_releases_with("v0.0.29"),
+        Msg::Runs {
+            service: "api".into(),
+            runs: vec![
+                run(101, 42, "in_progress", None, "v0.0.29"),
+                run(100, 41, "completed", Some("success"), "v0.0.29-rc.1"),
+            ],
+        },
+        jobs(
+            "in_progress",
+            vec![
+                step(1, "Set up job", "completed", Some("success"), 0),
+                step(2, "Checkout", "completed", Some("success"), 7),
+                step(3, "Build and push image", "completed", Some("success"), 14),
+                step(4, "Deploy to k3s", "in_progress", None, 21),
+            ],
+        ),
+    ];
+    let old = |n: &str| hashed(&format!("api-7c9f8-{n}"), "Running", true, 0, "v0.0.28");
+    let mut w = live(
+        "v0.0.29",
+        2,
+        2,
+        Rollout::Progressing("Waiting for deployment spec update to be observed...".into()),
+    );
+    w.updated = 0;
+    w.revision = Some(5);
+    w.pods = vec![old("2xkq4"), old("9dpl1")];
+    msgs.push(workload("api", "prod", w.clone()));
+    w.rollout = Rollout::Progressing(
+        "Waiting for deployment \"api\" rollout to finish: 1 out of 2 new replicas have been updated..."
+            .into(),
+    );
+    w.updated = 1;
+    w.pods = vec![
+        hashed("api-5d4b7-8kq2n", "Init:0/1", false, 0, "v0.0.29"),
+        old("2xkq4"),
+        old("9dpl1"),
+    ];
+    msgs.push(workload("api", "prod", w.clone()));
+    w.pods = vec![
+        hashed("api-5d4b7-8kq2n", "Running", true, 0, "v0.0.29"),
+        hashed("api-5d4b7-x7c4m", "Init:0/1", false, 0, "v0.0.29"),
+        old("2xkq4"),
+        hashed("api-7c9f8-9dpl1", "Terminating", false, 0, "v0.0.28"),
+    ];
+    msgs.push(workload("api", "prod", w));
+    msgs
+}
+
+/// The migration init container of v0.0.29 fails: the new pod crash-loops
+/// in init, the old pods keep serving, and the deployment passes its
+/// progress deadline; the workflow's `kubectl rollout status` fails the run.
+fn failed_migration() -> Vec<Msg> {
+    let mut msgs = rolling_out();
+    let mut w = live(
+        "v0.0.29",
+        2,
+        2,
+        Rollout::Failed("deployment \"api\" exceeded its progress deadline".into()),
+    );
+    w.updated = 1;
+    w.revision = Some(5);
+    w.stuck_reason = Some(
+        "migration \"migrate\" failing: CrashLoopBackOff, 4 restarts, last exit code 1; old pods still serving"
+            .into(),
+    );
+    w.pods = vec![
+        hashed(
+            "api-5d4b7-8kq2n",
+            "Init:CrashLoopBackOff",
+            false,
+            4,
+            "v0.0.29",
+        ),
+        hashed("api-7c9f8-2xkq4", "Running", true, 0, "v0.0.28"),
+        hashed("api-7c9f8-9dpl1", "Running", true, 0, "v0.0.28"),
+    ];
+    msgs.push(workload("api", "prod", w));
+    msgs.push(Msg::Jobs {
+        service: "api".into(),
+        run_id: 101,
+        jobs: vec![CiJob {
+            id: 7,
+            run_id: 101,
+            name: "ship".into(),
+            status: "completed".into(),
+            conclusion: Some("failure".into()),
+            started_at: Some("2026-03-01T10:01:00Z".into()),
+            completed_at: Some("2026-03-01T10:02:28Z".into()),
+            steps: vec![
+                step(1, "Set up job", "completed", Some("success"), 0),
+                step(2, "Checkout", "completed", Some("success"), 7),
+                step(3, "Build and push image", "completed", Some("success"), 14),
+                CiStep {
+                    number: 4,
+                    name: "Deploy to k3s".into(),
+                    status: "completed".into(),
+                    conclusion: Some("failure".into()),
+                    started_at: Some("2026-03-01T10:01:21Z".into()),
+                    completed_at: Some("2026-03-01T10:02:27Z".into()),
+                },
+            ],
+        }],
+    });
+    msgs.push(Msg::Runs {
+        service: "api".into(),
+        runs: vec![
+            run(101, 42, "completed", Some("failure"), "v0.0.29"),
+            run(100, 41, "completed", Some("success"), "v0.0.29-rc.1"),
+        ],
+    });
+    msgs
+}
+
+/// stumper: prod still runs v0.3.0 though v0.3.1 is the latest release
+/// (its deploy never happened), and qa is being deployed v0.3.2-rc.1 by an
+/// active run. The user has selected stumper.
+fn drift() -> Vec<Msg> {
+    vec![
+        Msg::Releases {
+            service: "stumper".into(),
+            releases: vec![
+                release(13, "v0.3.2-rc.1", true, false),
+                release(12, "v0.3.1", false, true),
+                release(11, "v0.3.1-rc.2", true, false),
+                release(10, "v0.3.0", false, false),
+            ],
+        },
+        Msg::Runs {
+            service: "stumper".into(),
+            runs: vec![
+                run(201, 57, "in_progress", None, "v0.3.2-rc.1"),
+                run(200, 56, "completed", Some("cancelled"), "v0.3.1"),
+            ],
+        },
+        key('j'),
+        key('j'),
+    ]
+}
+
+/// No GitHub token: the GitHub source reports itself off with the how-to
+/// and sends nothing else; Kubernetes data still arrives.
+fn no_token() -> Vec<Msg> {
+    let mut msgs = vec![
+        Msg::Tick(NOW),
+        Msg::Source(kube("default"), SourceStatus::Connecting),
+        Msg::Source(kube("qa"), SourceStatus::Connecting),
+        Msg::Source(
+            SourceId::GitHub,
+            SourceStatus::Disabled("no token: set GH_TOKEN or run gh auth login".into()),
+        ),
+        Msg::Source(kube("default"), SourceStatus::Live),
+        Msg::Source(kube("qa"), SourceStatus::Live),
+    ];
+    for (svc, tag, qa) in [
+        ("api", "v0.0.28", "v0.0.29-rc.1"),
+        ("katforge", "v1.4.2", "v1.4.2"),
+        ("stumper", "v0.3.0", "v0.3.1-rc.2"),
+    ] {
+        msgs.push(workload(svc, "prod", live(tag, 2, 2, Rollout::Complete)));
+        msgs.push(workload(svc, "qa", live(qa, 1, 1, Rollout::Complete)));
+    }
+    msgs
+}
+
+const UNREACHABLE: &str =
+    "cannot reach the API server of the current context: Connection refused (os error 111)";
+const UNREACHABLE_HINT: &str =
+    "check KUBECONFIG / --context / VPN; kubectl cluster-info should answer";
+
+/// The cluster goes away: both namespace watches go down, and every
+/// environment is replaced by an error (not the stale data).
+fn unreachable_cluster() -> Vec<Msg> {
+    let mut msgs = Vec::new();
+    for ns in ["default", "qa"] {
+        msgs.push(Msg::Source(
+            kube(ns),
+            SourceStatus::Down(format!("{UNREACHABLE} — {UNREACHABLE_HINT}")),
+        ));
+    }
+    for svc in ["api", "katforge", "stumper", "geargoblins"] {
+        for env in ["prod", "qa"] {
+            msgs.push(Msg::Workload {
+                service: svc.into(),
+                env: env.into(),
+                observation: EnvObservation::Error {
+                    message: UNREACHABLE.into(),
+                    hint: UNREACHABLE_HINT.into(),
+                },
+            });
+        }
+    }
+    msgs
+}
+
+/// The GitHub budget runs out: the last response says 0 remaining, the gate
+/// reports the source degraded, and each service's poller its error once.
+fn rate_limited() -> Vec<Msg> {
+    let message = "GitHub rate limit exhausted; resets at 10:32:30 UTC";
+    let mut msgs = vec![
+        Msg::RateLimit(RateLimit {
+            limit: 5000,
+            remaining: 0,
+            used: 5000,
+            reset: NOW + 1800,
+        }),
+        Msg::Source(SourceId::GitHub, SourceStatus::Degraded(message.into())),
+    ];
+    for svc in ["api", "katforge", "stumper"] {
+        msgs.push(Msg::GitHubError {
+            service: svc.into(),
+            message: message.into(),
+        });
+    }
+    msgs
+}
+
+/// qa is forbidden to the user's credentials and stumper has no Deployment
+/// in prod.
+fn forbidden_and_missing() -> Vec<Msg> {
+    let forbidden = "forbidden: deployments.apps is forbidden: User \"dev\" cannot list resource \"deployments\" in API group \"apps\" in the namespace \"qa\"";
+    let hint = "ask for get/list/watch on deployments, replicasets and pods in namespace \"qa\" (the current context)";
+    let mut msgs = vec![Msg::Source(
+        kube("qa"),
+        SourceStatus::Down(format!("{forbidden} — {hint}")),
+    )];
+    for svc in ["api", "katforge", "stumper", "geargoblins"] {
+        msgs.push(Msg::Workload {
+            service: svc.into(),
+            env: "qa".into(),
+            observation: EnvObservation::Error {
+                message: forbidden.into(),
+                hint: hint.into(),
+            },
+        });
+    }
+    msgs.push(Msg::Workload {
+        service: "stumper".into(),
+        env: "prod".into(),
+        observation: EnvObservation::Missing {
+            hint: "no deployment \"stumper\" in namespace \"default\" (the current context); check k8s_name in services.yaml or kubectl get deploy -n default".into(),
+        },
+    });
+    msgs.extend([key('j'), key('j')]);
+    msgs
+}
+
+fn after_healthy(scenario: Vec<Msg>) -> State {
+    state_from(Mode::Interactive, healthy().into_iter().chain(scenario))
+}
+
+#[test]
+fn rolling_out_80x24() {
+    let state = after_healthy(rolling_out());
+    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+}
+
+#[test]
+fn rolling_out_160x48() {
+    let state = after_healthy(rolling_out());
+    insta::assert_snapshot!(text(&state, &theme("default"), 160, 48));
+}
+
+#[test]
+fn failed_migration_80x24() {
+    let state = after_healthy(failed_migration());
+    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+}
+
+#[test]
+fn failed_migration_160x48_styles() {
+    let state = after_healthy(failed_migration());
+    insta::assert_snapshot!(styled(&state, &theme("default"), 160, 48));
+}
+
+#[test]
+fn drift_80x24() {
+    let state = after_healthy(drift());
+    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+}
+
+#[test]
+fn drift_160x48_styles() {
+    let state = after_healthy(drift());
+    insta::assert_snapshot!(styled(&state, &theme("default"), 160, 48));
+}
+
+#[test]
+fn no_token_80x24_styles() {
+    let state = state_from(Mode::Interactive, no_token());
+    insta::assert_snapshot!(styled(&state, &theme("default"), 80, 24));
+}
+
+#[test]
+fn no_token_160x48() {
+    let state = state_from(Mode::Interactive, no_token());
+    insta::assert_snapshot!(text(&state, &theme("default"), 160, 48));
+}
+
+#[test]
+fn unreachable_cluster_80x24() {
+    let state = after_healthy(unreachable_cluster());
+    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+}
+
+#[test]
+fn unreachable_cluster_160x48() {
+    let state = after_healthy(unreachable_cluster());
+    insta::assert_snapshot!(text(&state, &theme("default"), 160, 48));
+}
+
+#[test]
+fn rate_limited_80x24() {
+    let state = after_healthy(rate_limited());
+    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+}
+
+#[test]
+fn rate_limited_160x48_styles() {
+    let state = after_healthy(rate_limited());
+    insta::assert_snapshot!(styled(&state, &theme("default"), 160, 48));
+}
+
+#[test]
+fn forbidden_and_missing_80x24() {
+    let state = after_healthy(forbidden_and_missing());
+    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
 }

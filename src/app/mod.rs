@@ -4,6 +4,7 @@
 //! messages and get the same state every time.
 
 pub mod ci;
+pub mod drift;
 pub mod keymap;
 pub mod msg;
 pub mod run;
@@ -16,6 +17,7 @@ use tui_input::backend::crossterm::to_input_request;
 use tui_input::Input;
 
 pub use ci::{CiEvent, CiTransition};
+pub use drift::Drift;
 pub use keymap::Action;
 pub use msg::{Msg, SourceId};
 
@@ -85,11 +87,7 @@ pub struct ServiceState {
 impl ServiceState {
     /// The release GitHub marks latest, else the newest published one.
     pub fn latest_release(&self) -> Option<&Release> {
-        let releases = self.releases.as_ref()?;
-        releases
-            .iter()
-            .find(|r| r.latest)
-            .or_else(|| releases.iter().find(|r| !r.draft && !r.prerelease))
+        drift::latest(self.releases.as_deref()?)
     }
 
     /// The newest run, if any run is known.
@@ -215,6 +213,30 @@ impl State {
             .environments
             .iter()
             .any(|e| &e.name == name)
+    }
+
+    /// How the tag service `service` runs in environment `env` (index into
+    /// [`State::envs`]) compares with its releases; `Unknown` unless the
+    /// Deployment is live and the service declares the environment.
+    pub fn drift(&self, service: usize, env: usize) -> Drift {
+        let name = &self.envs[env];
+        let Some(environment) = self.registry.services[service]
+            .environments
+            .iter()
+            .find(|e| &e.name == name)
+        else {
+            return Drift::Unknown;
+        };
+        let svc = &self.services[service];
+        let EnvObservation::Live(w) = &svc.envs[env] else {
+            return Drift::Unknown;
+        };
+        drift::drift(
+            environment.release,
+            w.image_tag.as_deref(),
+            svc.releases.as_deref(),
+            svc.runs.as_deref(),
+        )
     }
 
     fn move_selection(&mut self, delta: isize) {

@@ -136,7 +136,7 @@ pub async fn client_for(
         },
     };
     let mut config = config.map_err(|e| {
-        let known = known_contexts();
+        let known = known_contexts(kubeconfig);
         Problem {
             message: format!(
                 "cannot load kube config for {}: {e}",
@@ -164,10 +164,13 @@ pub async fn client_for(
 }
 
 /// The names of the contexts in the kubeconfig, for error hints.
-pub fn known_contexts() -> Vec<String> {
-    Kubeconfig::read()
-        .map(|k| k.contexts.into_iter().map(|c| c.name).collect())
-        .unwrap_or_default()
+pub fn known_contexts(kubeconfig: Option<&std::path::Path>) -> Vec<String> {
+    match kubeconfig {
+        Some(p) => Kubeconfig::read_from(p),
+        None => Kubeconfig::read(),
+    }
+    .map(|k| k.contexts.into_iter().map(|c| c.name).collect())
+    .unwrap_or_default()
 }
 
 /// Word a kube client error for one environment, with what to do.
@@ -719,8 +722,7 @@ impl<K: ResourceExt + Clone> Store<K> {
                 Touched::Nothing
             }
             watcher::Event::InitApply(mut o) => {
-                // managedFields are large and never shown: do not keep them.
-                o.managed_fields_mut().clear();
+                trim(&mut o);
                 self.buffer
                     .get_or_insert_with(HashMap::new)
                     .insert(o.name_any(), o);
@@ -734,7 +736,7 @@ impl<K: ResourceExt + Clone> Store<K> {
                 Touched::All
             }
             watcher::Event::Apply(mut o) => {
-                o.managed_fields_mut().clear();
+                trim(&mut o);
                 let t = Touched::One(o.name_any(), o.labels().clone());
                 self.live.insert(o.name_any(), o);
                 t
@@ -745,6 +747,15 @@ impl<K: ResourceExt + Clone> Store<K> {
             }
         }
     }
+}
+
+/// Drop what is large and never shown (managedFields, kubectl's
+/// last-applied-configuration copy of the whole object), so that memory
+/// follows what hearth displays, not the size of the manifests.
+fn trim<K: ResourceExt>(o: &mut K) {
+    o.managed_fields_mut().clear();
+    o.annotations_mut()
+        .remove("kubectl.kubernetes.io/last-applied-configuration");
 }
 
 enum Touched {

@@ -426,8 +426,19 @@ impl Gate {
             return Ok(Fetched::Body { value, etag });
         }
         let err = classify(status, &h, &body);
-        if let GhError::RateLimited { wait, .. } = &err {
-            self.block_for(*wait);
+        match &err {
+            GhError::RateLimited { wait, .. } => self.block_for(*wait),
+            // A 5xx with retry-after (an outage, a deploy): everyone waits.
+            GhError::Status(_) => {
+                if let Some(secs) = h
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                {
+                    self.block_for(Duration::from_secs(secs.clamp(1, 300)));
+                }
+            }
+            _ => {}
         }
         Err(err)
     }

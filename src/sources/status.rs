@@ -169,6 +169,10 @@ pub async fn collect(
     for (svc, env, obs) in kube.into_iter().flatten() {
         observed.insert((svc, env), obs);
     }
+    // Name the context even when it is the kubeconfig's current one.
+    let current_context = kube::config::Kubeconfig::read()
+        .ok()
+        .and_then(|k| k.current_context);
     let mut out = Vec::new();
     for (svc, snap) in services.iter().zip(gh) {
         let latest = snap.releases.iter().find(|r| r.latest).cloned();
@@ -203,7 +207,8 @@ pub async fn collect(
                     context: env
                         .context
                         .clone()
-                        .or_else(|| default_context.map(str::to_string)),
+                        .or_else(|| default_context.map(str::to_string))
+                        .or_else(|| current_context.clone()),
                     release_kind: env.release,
                     drift: matches!((&expected_tag, &running), (Some(e), Some(r)) if e != r),
                     expected_tag,

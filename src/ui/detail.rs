@@ -4,16 +4,16 @@
 //! `gh run watch`. Two columns when there is room.
 
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::overview::{registry_accent, release_accent};
-use super::{ci_icon, clock_of, rollout_icon, rollout_word, Theme};
+use super::overview::{is_rate_limit, registry_accent, release_accent};
+use super::{ci_icon, clock_of, error_word, rollout_icon, rollout_word, Theme};
 use crate::app::ci::{duration_between, format_duration, parse_time, CiTransition};
-use crate::app::{Focus, ServiceState, SourceId, State};
-use crate::model::{EnvObservation, SourceStatus};
+use crate::app::{Drift, Focus, ServiceState, SourceId, State};
+use crate::model::{EnvObservation, Rollout, SourceStatus, Workload};
 use crate::registry::{ReleaseKind, Service};
 
 /// Width from which the CI section gets its own column.
@@ -45,14 +45,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
+    let two_columns = inner.width >= TWO_COLUMNS;
+    // The left column's width, so that long messages wrap with an indent.
+    let [l, r] = Layout::horizontal([Constraint::Percentage(55), Constraint::Fill(1)]).areas(inner);
+    let left_width = if two_columns { l.width } else { inner.width };
     let mut left = header_lines(service, theme);
-    left.extend(env_lines(state, i, theme));
+    left.extend(env_lines(state, i, left_width as usize, theme));
     left.extend(release_lines(state, service, svc, theme));
     let ci = ci_lines(state, service, svc, theme);
     let scroll = (state.detail_scroll, 0);
-    if inner.width >= TWO_COLUMNS {
-        let [l, r] =
-            Layout::horizontal([Constraint::Percentage(55), Constraint::Fill(1)]).areas(inner);
+    if two_columns {
         let r = Rect {
             x: r.x + 1,
             width: r.width.saturating_sub(1),
@@ -110,7 +112,7 @@ fn header_lines<'a>(service: &Service, theme: &Theme) -> Vec<Line<'a>> {
     lines
 }
 
-fn env_lines<'a>(state: &State, i: usize, theme: &Theme) -> Vec<Line<'a>> {
+fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme) -> Vec<Line<'a>> {
     let service = &state.registry.services[i];
     let svc = &state.services[i];
     let mut lines = Vec::new();
@@ -137,11 +139,12 @@ fn env_lines<'a>(state: &State, i: usize, theme: &Theme) -> Vec<Line<'a>> {
             }
             EnvObservation::Missing { hint } => {
                 head.push(Span::styled("no deployment", theme.warn));
-                extra.push(Line::from(Span::styled(format!("  {hint}"), theme.muted)));
+                extra.extend(indented("  → ", hint, theme.muted, theme.muted, width));
             }
             EnvObservation::Error { message, hint } => {
-                head.push(Span::styled(format!("error: {message}"), theme.error));
-                extra.push(Line::from(Span::styled(format!("  {hint}"), theme.muted)));
+                head.push(Span::styled(error_word(message), theme.error));
+                extra.extend(indented("  ✗ ", message, theme.error, theme.error, width));
+                extra.extend(indented("  → ", hint, theme.muted, theme.muted, width));
             }
             EnvObservation::Live(w) => {
                 let (icon, style) = rollout_icon(&w.rollout, theme);
@@ -153,58 +156,252 @@ fn env_lines<'a>(state: &State, i: usize, theme: &Theme) -> Vec<Line<'a>> {
                     w.image_tag.clone().unwrap_or_else(|| "?".into()),
                     accent,
                 ));
+                let drift = state.drift(i, e);
+                match &drift {
+                    Drift::Matches { .. } => {
+                        head.push(Span::styled(" (matches release)", theme.muted))
+                    }
+                    Drift::NoRelease => head.push(Span::styled(" (no release)", theme.muted)),
+                    _ => {}
+                }
                 head.push(Span::raw(format!("  {}/{} ready", w.ready, w.desired)));
-                let mut facts = Vec::new();
-                if let Some(init) = &w.init_image_tag {
-                    facts.push(format!("init {init}"));
+                // Why it is stuck comes first: it is what the user must act on.
+                if let Some(reason) = &w.stuck_reason {
+                    extra.extend(indented(
+                        "  ✗ stuck: ",
+                        reason,
+                        theme.error.add_modifier(Modifier::BOLD),
+                        theme.error,
+                        width,
+                    ));
                 }
-                facts.push(format!("{} updated", w.updated));
-                facts.push(format!("{} available", w.available));
-                if let Some(rev) = w.revision {
-                    facts.push(format!("rev {rev}"));
+                if let Some(line) = drift_line(&drift, theme) {
+                    extra.push(line);
                 }
-                extra.push(Line::from(Span::styled(
-                    format!("  {}", facts.join(" · ")),
-                    theme.muted,
-                )));
                 match &w.rollout {
-                    crate::model::Rollout::Complete => {}
-                    crate::model::Rollout::Progressing(m) | crate::model::Rollout::Failed(m) => {
-                        extra.push(Line::from(Span::styled(format!("  {m}"), style)));
+                    Rollout::Complete => {}
+                    Rollout::Progressing(m) | Rollout::Failed(m) => {
+                        extra.extend(indented("  ", m, style, style, width));
                     }
                 }
-                if let Some(reason) = &w.stuck_reason {
-                    extra.push(Line::from(vec![
-                        Span::styled("  stuck: ", theme.error),
-                        Span::raw(reason.clone()),
-                    ]));
+                let mut facts = progress_spans(w, theme);
+                if let Some(rev) = w.revision {
+                    facts.push(Span::styled(format!("  rev {rev}"), theme.muted));
                 }
-                for pod in &w.pods {
-                    let style = if pod.ready {
-                        theme.ok
-                    } else if pod.status.contains("BackOff") || pod.status.contains("Err") {
-                        theme.error
-                    } else {
-                        theme.running
-                    };
-                    extra.push(Line::from(vec![
-                        Span::styled(if pod.ready { "  ● " } else { "  ○ " }, style),
-                        Span::raw(pod.name.clone()),
-                        Span::raw("  "),
-                        Span::styled(pod.status.clone(), style),
-                        Span::styled(format!("  restarts {}", pod.restarts), theme.muted),
-                        Span::styled(
-                            format!("  {}", pod.image_tag.as_deref().unwrap_or("?")),
-                            accent,
-                        ),
-                    ]));
+                match (&w.init_image_tag, &w.image_tag) {
+                    (Some(init), Some(tag)) if init != tag => facts.push(Span::styled(
+                        format!("  init {init} ≠ image {tag}"),
+                        theme.warn,
+                    )),
+                    (Some(init), _) => {
+                        facts.push(Span::styled(format!("  init {init}"), theme.muted))
+                    }
+                    _ => {}
                 }
+                extra.push(Line::from(facts));
+                extra.extend(pod_lines(w, accent, theme));
             }
         }
         lines.push(Line::from(head));
         lines.extend(extra);
     }
     lines
+}
+
+/// `prefix` then `text` word-wrapped to `width`, continuation lines
+/// indented by two more columns than the prefix's indent, so that a long
+/// message reads as one block under its environment.
+fn indented<'a>(
+    prefix: &str,
+    text: &str,
+    prefix_style: Style,
+    style: Style,
+    width: usize,
+) -> Vec<Line<'a>> {
+    let prefix_width = prefix.chars().count();
+    let hang = prefix.chars().take_while(|c| *c == ' ').count() + 2;
+    let mut lines: Vec<Line> = Vec::new();
+    let mut current = String::new();
+    let mut room = width.saturating_sub(prefix_width).max(10);
+    let flush = |current: &mut String, lines: &mut Vec<Line<'a>>| {
+        let body = Span::styled(std::mem::take(current), style);
+        if lines.is_empty() {
+            lines.push(Line::from(vec![
+                Span::styled(prefix.to_string(), prefix_style),
+                body,
+            ]));
+        } else {
+            lines.push(Line::from(vec![Span::raw(" ".repeat(hang)), body]));
+        }
+    };
+    for word in text.split_whitespace() {
+        let mut word: String = word.to_string();
+        loop {
+            let used = current.chars().count();
+            let need = word.chars().count() + usize::from(used > 0);
+            if used + need <= room {
+                if used > 0 {
+                    current.push(' ');
+                }
+                current.push_str(&word);
+                break;
+            }
+            if used > 0 {
+                flush(&mut current, &mut lines);
+                room = width.saturating_sub(hang).max(10);
+                continue;
+            }
+            // A word longer than a whole line: cut it.
+            let head: String = word.chars().take(room).collect();
+            word = word.chars().skip(room).collect();
+            current = head;
+            flush(&mut current, &mut lines);
+            room = width.saturating_sub(hang).max(10);
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !current.is_empty() || lines.is_empty() {
+        flush(&mut current, &mut lines);
+    }
+    lines
+}
+
+/// `  ≠ running v0.3.0, released v0.3.1 → drift`, or `  ⇡ deploying ...`
+/// while CI deploys the released tag; nothing otherwise (a match is said
+/// on the environment's first line).
+fn drift_line<'a>(drift: &Drift, theme: &Theme) -> Option<Line<'a>> {
+    let (text, style) = match drift {
+        Drift::Deploying {
+            expected,
+            run_number,
+        } => (
+            format!("  ⇡ deploying {expected} (run #{run_number})"),
+            theme.running,
+        ),
+        Drift::Drift { running, expected } => (
+            format!("  ≠ running {running}, released {expected} → drift"),
+            theme.warn,
+        ),
+        _ => return None,
+    };
+    Some(Line::from(Span::styled(text, style)))
+}
+
+/// How many cells the replica bar has at most; one per replica below that.
+const BAR_CELLS: i32 = 12;
+
+/// `  ██▒░ 1/2 updated · 1 ready · 1 available`: the bar has a cell per
+/// desired replica (scaled down past [`BAR_CELLS`]): `█` updated and
+/// available, `▒` updated but not yet available, `░` still to do.
+fn progress_spans<'a>(w: &Workload, theme: &Theme) -> Vec<Span<'a>> {
+    let desired = w.desired.max(0);
+    let cells = desired.clamp(1, BAR_CELLS);
+    let scale = |n: i32| {
+        if desired == 0 {
+            0
+        } else {
+            (n.clamp(0, desired) * cells + desired - 1) / desired
+        }
+    };
+    let done = scale(w.available.min(w.updated));
+    let updated = scale(w.updated).max(done);
+    let bar = |n: i32, c: &str| c.repeat(n.max(0) as usize);
+    let all_good = w.updated >= desired && w.available >= desired;
+    vec![
+        Span::raw("  "),
+        Span::styled(
+            bar(done, "█"),
+            if all_good { theme.ok } else { theme.running },
+        ),
+        Span::styled(bar(updated - done, "▒"), theme.running),
+        Span::styled(bar(cells - updated, "░"), theme.muted),
+        Span::raw(format!(
+            " {}/{desired} updated · {} ready · {} available",
+            w.updated, w.ready, w.available
+        )),
+    ]
+}
+
+/// Whether each pod runs the Deployment's current template: by image tag
+/// when the pods' tags differ (`Some(true)` = new); `None` when every pod
+/// runs the same tag and new/old cannot be told apart (or need not be).
+fn pod_ages(w: &Workload) -> Vec<Option<bool>> {
+    let mut tags: Vec<Option<&str>> = w.pods.iter().map(|p| p.image_tag.as_deref()).collect();
+    tags.sort();
+    tags.dedup();
+    if tags.len() < 2 || w.image_tag.is_none() {
+        return vec![None; w.pods.len()];
+    }
+    // Pods sharing a template hash with a new pod are new too (a pod whose
+    // tag is not known yet still belongs to its ReplicaSet).
+    let new_hashes: Vec<&str> = w
+        .pods
+        .iter()
+        .filter(|p| p.image_tag == w.image_tag)
+        .filter_map(|p| p.template_hash.as_deref())
+        .collect();
+    w.pods
+        .iter()
+        .map(|p| {
+            let by_hash = p
+                .template_hash
+                .as_deref()
+                .is_some_and(|h| new_hashes.contains(&h));
+            Some(p.image_tag == w.image_tag || by_hash)
+        })
+        .collect()
+}
+
+/// One line per pod: readiness, new/old, name, kubectl's status, tag, restarts.
+fn pod_lines<'a>(w: &Workload, accent: Style, theme: &Theme) -> Vec<Line<'a>> {
+    let name_width = w
+        .pods
+        .iter()
+        .map(|p| p.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let status_width = w
+        .pods
+        .iter()
+        .map(|p| p.status.chars().count())
+        .max()
+        .unwrap_or(0);
+    w.pods
+        .iter()
+        .zip(pod_ages(w))
+        .map(|(pod, age)| {
+            let style = if pod.ready {
+                theme.ok
+            } else if pod.status.contains("BackOff") || pod.status.contains("Err") {
+                theme.error
+            } else {
+                theme.running
+            };
+            let mut spans = vec![Span::styled(if pod.ready { "  ● " } else { "  ○ " }, style)];
+            match age {
+                Some(true) => spans.push(Span::styled("new ", theme.running)),
+                Some(false) => spans.push(Span::styled("old ", theme.muted)),
+                None => {}
+            }
+            spans.extend([
+                Span::raw(format!("{:<name_width$}  ", pod.name)),
+                Span::styled(format!("{:<status_width$}", pod.status), style),
+                Span::styled(
+                    format!("  {}", pod.image_tag.as_deref().unwrap_or("?")),
+                    accent,
+                ),
+            ]);
+            if pod.restarts > 0 {
+                spans.push(Span::styled(
+                    format!("  restarts {}", pod.restarts),
+                    theme.warn,
+                ));
+            }
+            Line::from(spans)
+        })
+        .collect()
 }
 
 fn release_lines<'a>(
@@ -219,7 +416,10 @@ fn release_lines<'a>(
             "  none (not shippable)",
             theme.muted,
         ))),
-        None => lines.push(Line::from(Span::styled("  unknown", theme.muted))),
+        None => lines.push(Line::from(Span::styled(
+            format!("  unknown: {}", github_problem(state)),
+            theme.muted,
+        ))),
         Some(r) if r.is_empty() => lines.push(Line::from(Span::styled("  none", theme.muted))),
         Some(releases) => {
             for r in releases.iter().take(RELEASES_SHOWN) {
@@ -267,18 +467,19 @@ fn ci_lines<'a>(
         theme,
     ))];
     if let Some(err) = &svc.github_error {
-        lines.push(Line::from(Span::styled(
-            format!("  GitHub: {err}"),
-            theme.error,
-        )));
+        let style = if is_rate_limit(err) {
+            theme.warn
+        } else {
+            theme.error
+        };
+        let err = err.strip_prefix("GitHub ").unwrap_or(err);
+        lines.push(Line::from(Span::styled(format!("  GitHub: {err}"), style)));
     }
     let Some(runs) = &svc.runs else {
         let text = if !service.shippable {
             "  none (not shippable)".to_string()
-        } else if let Some(status) = state.sources.get(&SourceId::GitHub) {
-            format!("  unknown: {}", source_problem(status))
         } else {
-            "  unknown: no GitHub data yet".to_string()
+            format!("  unknown: {}", github_problem(state))
         };
         lines.push(Line::from(Span::styled(text, theme.muted)));
         return lines;
@@ -299,7 +500,19 @@ fn ci_lines<'a>(
         Span::styled(format!("  {title}"), theme.muted),
     ]));
 
-    if let Some((_, jobs)) = svc.watched_run() {
+    if let Some((run_id, jobs)) = svc.watched_run() {
+        if run_id != run.id {
+            // The newest run has no jobs yet: say whose steps these are.
+            let number = runs
+                .iter()
+                .find(|r| r.id == run_id)
+                .map(|r| format!("#{}", r.run_number))
+                .unwrap_or_else(|| format!("id {run_id}"));
+            lines.push(Line::from(Span::styled(
+                format!("  steps of the previous run {number}:"),
+                theme.muted,
+            )));
+        }
         for job in jobs {
             let (icon, style) = ci_icon(&job.status, job.conclusion.as_deref(), theme);
             lines.push(Line::from(vec![
@@ -375,6 +588,14 @@ fn kube_source<'a>(
     })
 }
 
+/// Why there is no GitHub data, in words.
+fn github_problem(state: &State) -> String {
+    match state.sources.get(&SourceId::GitHub) {
+        Some(status) => source_problem(status),
+        None => "no GitHub data yet".into(),
+    }
+}
+
 /// Why a source has no data yet, in words.
 fn source_problem(status: &SourceStatus) -> String {
     match status {
@@ -395,5 +616,138 @@ fn elapsed(state: &State, start: Option<&str>, end: Option<&str>) -> String {
     match (parse_time(start), state.now) {
         (Some(s), Some(now)) if end.is_none() => format!("  {}…", format_duration(now - s)),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::PodSummary;
+
+    fn pod(name: &str, tag: &str, hash: &str) -> PodSummary {
+        PodSummary {
+            name: name.into(),
+            status: "Running".into(),
+            ready: true,
+            image_tag: (!tag.is_empty()).then(|| tag.into()),
+            template_hash: Some(hash.into()),
+            ..PodSummary::default()
+        }
+    }
+
+    fn text(spans: &[Span]) -> String {
+        spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn pods_are_new_or_old_by_tag_and_hash() {
+        let w = Workload {
+            image_tag: Some("v2".into()),
+            pods: vec![
+                pod("api-new-1", "v2", "new"),
+                // Tag not known yet, but same ReplicaSet as a new pod.
+                pod("api-new-2", "", "new"),
+                pod("api-old-1", "v1", "old"),
+            ],
+            ..Workload::default()
+        };
+        assert_eq!(pod_ages(&w), vec![Some(true), Some(true), Some(false)]);
+        // One tag only: nothing to tell apart, no labels.
+        let same = Workload {
+            image_tag: Some("v2".into()),
+            pods: vec![pod("a", "v2", "x"), pod("b", "v2", "y")],
+            ..Workload::default()
+        };
+        assert_eq!(pod_ages(&same), vec![None, None]);
+    }
+
+    #[test]
+    fn replica_bar_has_a_cell_per_replica_and_scales() {
+        let theme = Theme::default();
+        let w = Workload {
+            desired: 4,
+            updated: 2,
+            available: 1,
+            ready: 3,
+            ..Workload::default()
+        };
+        assert_eq!(
+            text(&progress_spans(&w, &theme)),
+            "  █▒░░ 2/4 updated · 3 ready · 1 available"
+        );
+        let big = Workload {
+            desired: 100,
+            updated: 50,
+            available: 50,
+            ready: 50,
+            ..Workload::default()
+        };
+        let bar = text(&progress_spans(&big, &theme));
+        assert!(bar.starts_with("  ██████░░░░░░ 50/100"), "{bar}");
+        // Scaled to zero replicas: an empty one-cell bar, no division by zero.
+        let zero = Workload::default();
+        assert!(text(&progress_spans(&zero, &theme)).starts_with("  ░ 0/0"));
+    }
+
+    #[test]
+    fn long_messages_wrap_under_their_prefix() {
+        let theme = Theme::default();
+        let lines = indented(
+            "  ✗ ",
+            "cannot reach the API server: Connection refused (os error 111)",
+            theme.error,
+            theme.error,
+            30,
+        );
+        let text: Vec<String> = lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.to_string()).collect())
+            .collect();
+        assert_eq!(
+            text,
+            vec![
+                "  ✗ cannot reach the API",
+                "    server: Connection refused",
+                "    (os error 111)",
+            ]
+        );
+        let cut = indented(
+            "  ",
+            "abcdefghijklmnopqrstuvwxyz",
+            theme.muted,
+            theme.muted,
+            12,
+        );
+        assert_eq!(cut.len(), 3, "a long word is cut, never lost");
+    }
+
+    #[test]
+    fn drift_line_words() {
+        let theme = Theme::default();
+        let line = |d: Drift| {
+            drift_line(&d, &theme).map(|l| {
+                l.spans
+                    .iter()
+                    .map(|s| s.content.to_string())
+                    .collect::<String>()
+            })
+        };
+        assert_eq!(
+            line(Drift::Drift {
+                running: "v0.3.0".into(),
+                expected: "v0.3.1".into()
+            })
+            .as_deref(),
+            Some("  ≠ running v0.3.0, released v0.3.1 → drift")
+        );
+        assert_eq!(
+            line(Drift::Deploying {
+                expected: "v0.3.1".into(),
+                run_number: 7
+            })
+            .as_deref(),
+            Some("  ⇡ deploying v0.3.1 (run #7)")
+        );
+        assert_eq!(line(Drift::Matches { tag: "v1".into() }), None);
     }
 }

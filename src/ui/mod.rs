@@ -35,9 +35,14 @@ pub fn draw(frame: &mut Frame, state: &State, view: &mut ViewState, theme: &Them
     let area = frame.area();
     frame.render_widget(Block::new().style(theme.base), area);
     let show_filter = state.filter_editing || !state.filter.value().is_empty();
-    let [title, body, filter, status_bar] = Layout::vertical([
+    // Source problems get up to two rows (three on tall screens), never
+    // more than the body can spare.
+    let notice_max = if area.height >= 40 { 3 } else { 2 }.min(area.height.saturating_sub(8));
+    let notice_rows = status::notice_height(state, area.width, notice_max);
+    let [title, body, notice, filter, status_bar] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
+        Constraint::Length(notice_rows),
         Constraint::Length(u16::from(show_filter)),
         Constraint::Length(1),
     ])
@@ -47,6 +52,9 @@ pub fn draw(frame: &mut Frame, state: &State, view: &mut ViewState, theme: &Them
     let (overview, detail) = split_body(body, state);
     overview::draw(frame, overview, state, view, theme);
     detail::draw(frame, detail, state, theme);
+    if notice_rows > 0 {
+        status::draw_notice(frame, notice, state, theme);
+    }
     if show_filter {
         status::draw_filter(frame, filter, state, theme);
     }
@@ -95,8 +103,29 @@ pub fn observation_word<'a>(obs: &EnvObservation, theme: &Theme) -> Option<Span<
     match obs {
         EnvObservation::Unknown => Some(Span::styled("unknown", theme.muted)),
         EnvObservation::Missing { .. } => Some(Span::styled("missing", theme.warn)),
-        EnvObservation::Error { .. } => Some(Span::styled("error", theme.error)),
+        EnvObservation::Error { message, .. } => {
+            Some(Span::styled(error_word(message), theme.error))
+        }
         EnvObservation::Live(_) => None,
+    }
+}
+
+/// A one-word kind for an environment error, so that a narrow overview cell
+/// still tells a forbidden namespace from an unreachable cluster. The words
+/// follow the Kubernetes source's messages ("forbidden: ...", "cannot reach
+/// the API server ...", "unauthorized: ...").
+pub fn error_word(message: &str) -> &'static str {
+    let m = message.to_lowercase();
+    if m.starts_with("forbidden") || m.contains("(403)") {
+        "forbidden"
+    } else if m.starts_with("cannot reach") || m.contains("connection refused") {
+        "unreachable"
+    } else if m.starts_with("unauthorized") || m.starts_with("cannot authenticate") {
+        "auth failed"
+    } else if m.starts_with("cannot load kube config") || m.starts_with("cannot build kube") {
+        "no config"
+    } else {
+        "error"
     }
 }
 
@@ -138,4 +167,30 @@ pub fn truncate(s: &str, width: usize) -> String {
     let mut out: String = s.chars().take(width - 1).collect();
     out.push('…');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_words_follow_the_kube_source_messages() {
+        assert_eq!(
+            error_word("forbidden: deployments.apps is forbidden"),
+            "forbidden"
+        );
+        assert_eq!(
+            error_word("cannot reach the API server of the current context: Connection refused"),
+            "unreachable"
+        );
+        assert_eq!(
+            error_word("unauthorized: credentials for context \"x\" were rejected"),
+            "auth failed"
+        );
+        assert_eq!(
+            error_word("cannot load kube config for the current context"),
+            "no config"
+        );
+        assert_eq!(error_word("API error 500: boom"), "error");
+    }
 }

@@ -11,8 +11,8 @@ use ratatui::widgets::{Block, Cell, Row, Table, TableState};
 use ratatui::Frame;
 
 use super::{ci_icon, observation_word, rollout_icon, truncate, Theme, ViewState};
-use crate::app::{Focus, ServiceState, State};
-use crate::model::EnvObservation;
+use crate::app::{Drift, Focus, ServiceState, SourceId, State};
+use crate::model::{EnvObservation, SourceStatus};
 use crate::registry::{ReleaseKind, Service};
 
 /// Column widths chosen for the available width.
@@ -223,7 +223,13 @@ fn service_row<'a>(
     ))];
     for (e, accent) in accents.iter().enumerate() {
         let line = if state.service_has_env(i, e) {
-            env_cell(&svc.envs[e], w.env as usize, *accent, theme)
+            env_cell(
+                &svc.envs[e],
+                &state.drift(i, e),
+                w.env as usize,
+                *accent,
+                theme,
+            )
         } else {
             Line::from(Span::styled("—", theme.muted))
         };
@@ -233,16 +239,24 @@ fn service_row<'a>(
         state, service, svc, w.release, theme,
     )));
     if w.notes {
-        cells.push(Cell::from(ci_cell(service, svc, w.ci, false, theme)));
-        cells.push(Cell::from(note(state, service, svc, theme)));
+        cells.push(Cell::from(ci_cell(state, service, svc, w.ci, false, theme)));
+        cells.push(Cell::from(note(state, i, service, svc, theme)));
     } else {
-        cells.push(Cell::from(ci_cell(service, svc, w.ci, true, theme)));
+        cells.push(Cell::from(ci_cell(state, service, svc, w.ci, true, theme)));
     }
     Row::new(cells)
 }
 
-/// `v0.0.28 2/2 ✓`, with the tag cut first when the column is narrow.
-fn env_cell<'a>(obs: &EnvObservation, width: usize, accent: Style, theme: &Theme) -> Line<'a> {
+/// `v0.0.28 2/2 ✓`, with the tag cut first when the column is narrow, and a
+/// drift marker after the rollout icon: `≠` when the running tag is not the
+/// released one (the tag turns the warning colour), `⇡` while CI deploys it.
+fn env_cell<'a>(
+    obs: &EnvObservation,
+    drift: &Drift,
+    width: usize,
+    accent: Style,
+    theme: &Theme,
+) -> Line<'a> {
     if let Some(word) = observation_word(obs, theme) {
         return Line::from(word);
     }
@@ -252,14 +266,31 @@ fn env_cell<'a>(obs: &EnvObservation, width: usize, accent: Style, theme: &Theme
     let (icon, icon_style) = rollout_icon(&w.rollout, theme);
     let counts = format!("{}/{}", w.ready, w.desired);
     let tag = w.image_tag.as_deref().unwrap_or("?");
-    let room = width.saturating_sub(counts.len() + 4).max(3);
-    Line::from(vec![
-        Span::styled(truncate(tag, room), accent),
+    let marker = drift_marker(drift, theme);
+    let marker_width = if marker.is_some() { 2 } else { 0 };
+    let room = width.saturating_sub(counts.len() + 4 + marker_width).max(3);
+    let tag_style = if drift.is_drift() { theme.warn } else { accent };
+    let mut spans = vec![
+        Span::styled(truncate(tag, room), tag_style),
         Span::raw(" "),
         Span::raw(counts),
         Span::raw(" "),
         Span::styled(icon, icon_style),
-    ])
+    ];
+    if let Some(marker) = marker {
+        spans.push(Span::raw(" "));
+        spans.push(marker);
+    }
+    Line::from(spans)
+}
+
+/// The one-character drift marker of an overview cell, if any.
+pub fn drift_marker<'a>(drift: &Drift, theme: &Theme) -> Option<Span<'a>> {
+    match drift {
+        Drift::Drift { .. } => Some(Span::styled("≠", theme.warn)),
+        Drift::Deploying { .. } => Some(Span::styled("⇡", theme.running)),
+        _ => None,
+    }
 }
 
 fn release_cell<'a>(
@@ -271,7 +302,7 @@ fn release_cell<'a>(
 ) -> Line<'a> {
     match (&svc.releases, svc.latest_release()) {
         (None, _) if !service.shippable => Line::from(Span::styled("—", theme.muted)),
-        (None, _) => Line::from(Span::styled("unknown", theme.muted)),
+        (None, _) => Line::from(github_unknown(state, theme)),
         (Some(_), None) => Line::from(Span::styled("none", theme.muted)),
         (Some(_), Some(r)) => Line::from(Span::styled(
             truncate(&r.tag, width as usize),
@@ -283,6 +314,7 @@ fn release_cell<'a>(
 /// The latest run; `with_reason` puts why a service is not shippable in the
 /// cell itself when there is no NOTES column.
 fn ci_cell<'a>(
+    state: &State,
     service: &Service,
     svc: &ServiceState,
     width: u16,
@@ -296,11 +328,15 @@ fn ci_cell<'a>(
         };
         return Line::from(Span::styled(truncate(&text, width as usize), theme.warn));
     }
-    if svc.github_error.is_some() {
-        return Line::from(Span::styled("error", theme.error));
+    if let Some(err) = &svc.github_error {
+        return Line::from(if is_rate_limit(err) {
+            Span::styled("rate limited", theme.warn)
+        } else {
+            Span::styled("error", theme.error)
+        });
     }
     let Some(runs) = &svc.runs else {
-        return Line::from(Span::styled("unknown", theme.muted));
+        return Line::from(github_unknown(state, theme));
     };
     let Some(run) = runs.first() else {
         return Line::from(Span::styled("no runs", theme.muted));
@@ -319,10 +355,41 @@ fn ci_cell<'a>(
     ])
 }
 
+/// Whether a GitHub problem is a rate limit (primary or secondary): the
+/// data is only paused, so it is a warning, not an error.
+pub fn is_rate_limit(message: &str) -> bool {
+    message.to_lowercase().contains("rate limit")
+}
+
+/// What a GitHub cell says before any GitHub data: `no token` when the
+/// source is off for want of one, `off` when turned off otherwise.
+fn github_unknown<'a>(state: &State, theme: &Theme) -> Span<'a> {
+    match state.sources.get(&SourceId::GitHub) {
+        Some(SourceStatus::Disabled(m)) if m.starts_with("no token") => {
+            Span::styled("no token", theme.warn)
+        }
+        Some(SourceStatus::Disabled(_)) => Span::styled("off", theme.muted),
+        Some(SourceStatus::Down(_)) => Span::styled("down", theme.error),
+        _ => Span::styled("unknown", theme.muted),
+    }
+}
+
 /// The most important thing to know about a service that its cells do not say.
-fn note<'a>(state: &State, service: &Service, svc: &ServiceState, theme: &Theme) -> Line<'a> {
+fn note<'a>(
+    state: &State,
+    index: usize,
+    service: &Service,
+    svc: &ServiceState,
+    theme: &Theme,
+) -> Line<'a> {
     if let Some(err) = &svc.github_error {
-        return Line::from(Span::styled(format!("GitHub: {err}"), theme.error));
+        let style = if is_rate_limit(err) {
+            theme.warn
+        } else {
+            theme.error
+        };
+        let err = err.strip_prefix("GitHub ").unwrap_or(err);
+        return Line::from(Span::styled(format!("GitHub: {err}"), style));
     }
     if !service.shippable {
         let why = service
@@ -351,6 +418,32 @@ fn note<'a>(state: &State, service: &Service, svc: &ServiceState, theme: &Theme)
                 return Line::from(Span::styled(
                     format!("{}: no deployment", state.envs[e]),
                     theme.warn,
+                ));
+            }
+            _ => {}
+        }
+    }
+    for e in 0..state.envs.len() {
+        match state.drift(index, e) {
+            Drift::Drift { running, expected } => {
+                return Line::from(Span::styled(
+                    format!(
+                        "{}: running {running}, released {expected} → drift",
+                        state.envs[e]
+                    ),
+                    theme.warn,
+                ));
+            }
+            Drift::Deploying {
+                expected,
+                run_number,
+            } => {
+                return Line::from(Span::styled(
+                    format!(
+                        "{}: deploying {expected} (run #{run_number})",
+                        state.envs[e]
+                    ),
+                    theme.running,
                 ));
             }
             _ => {}

@@ -5,7 +5,7 @@
 use ratatui::layout::{Position, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::{clock_of_unix, Theme};
@@ -78,12 +78,24 @@ pub fn source_label(id: &SourceId) -> String {
 }
 
 fn status_word<'a>(status: &'a SourceStatus, theme: &Theme) -> (&'static str, &'a str, Style) {
+    let (word, message) = word_and_message(status);
+    let style = match status {
+        SourceStatus::Connecting => theme.running,
+        SourceStatus::Live => theme.ok,
+        SourceStatus::Degraded(_) => theme.warn,
+        SourceStatus::Down(_) => theme.error,
+        SourceStatus::Disabled(_) => theme.muted,
+    };
+    (word, message, style)
+}
+
+fn word_and_message(status: &SourceStatus) -> (&'static str, &str) {
     match status {
-        SourceStatus::Connecting => ("connecting", "", theme.running),
-        SourceStatus::Live => ("live", "", theme.ok),
-        SourceStatus::Degraded(m) => ("degraded", m, theme.warn),
-        SourceStatus::Down(m) => ("down", m, theme.error),
-        SourceStatus::Disabled(m) => ("off", m, theme.muted),
+        SourceStatus::Connecting => ("connecting", ""),
+        SourceStatus::Live => ("live", ""),
+        SourceStatus::Degraded(m) => ("degraded", m),
+        SourceStatus::Down(m) => ("down", m),
+        SourceStatus::Disabled(m) => ("off", m),
     }
 }
 
@@ -108,10 +120,118 @@ enum Detail {
     Icons,
 }
 
-/// The status bar; the most detailed wording that fits is used.
+/// A source problem the notice lines spell out: which sources, how bad, and
+/// the source's own message (what happened and what to do).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// 0 = down, 1 = degraded (or no token), 2 = off: the order the lines
+    /// are shown in and their colour.
+    pub severity: u8,
+    pub text: String,
+}
+
+/// The problems of the sources, worst first. Sources with the same status
+/// share one line (`k8s default, qa down: ...`), so an unreachable cluster
+/// with many namespaces says it once. An exhausted rate limit is a problem
+/// even before the GitHub source reports it.
+pub fn problems(state: &State) -> Vec<Problem> {
+    let mut grouped: Vec<(&SourceStatus, Vec<String>)> = Vec::new();
+    for (id, status) in &state.sources {
+        if matches!(status, SourceStatus::Connecting | SourceStatus::Live) {
+            continue;
+        }
+        match grouped.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, ids)) => ids.push(short_label(id)),
+            None => grouped.push((status, vec![source_label(id)])),
+        }
+    }
+    let mut out: Vec<Problem> = grouped
+        .into_iter()
+        .map(|(status, ids)| {
+            let (word, message) = word_and_message(status);
+            // A missing token is the user's to fix, unlike a source turned off on purpose.
+            let severity = match status {
+                SourceStatus::Down(_) => 0,
+                SourceStatus::Degraded(_) => 1,
+                SourceStatus::Disabled(m) if m.starts_with("no token") => 1,
+                _ => 2,
+            };
+            Problem {
+                severity,
+                text: format!(
+                    "{} {} {word}: {message}",
+                    status_icon(status),
+                    ids.join(", ")
+                ),
+            }
+        })
+        .collect();
+    let github_impaired = matches!(
+        state.sources.get(&SourceId::GitHub),
+        Some(SourceStatus::Degraded(_) | SourceStatus::Down(_))
+    );
+    if let (Some(rl), false) = (&state.rate_limit, github_impaired) {
+        if rl.remaining == 0 {
+            let reset = clock_of_unix(rl.reset)
+                .map(|c| format!("; resets at {c} UTC"))
+                .unwrap_or_default();
+            out.push(Problem {
+                severity: 1,
+                text: format!("◐ github rate limit exhausted (0/{}){reset}", rl.limit),
+            });
+        }
+    }
+    out.sort_by_key(|p| p.severity);
+    out
+}
+
+/// The namespace part of a further source in a shared problem line.
+fn short_label(id: &SourceId) -> String {
+    match id {
+        SourceId::Kube { namespace, .. } => namespace.clone(),
+        SourceId::GitHub => "github".into(),
+    }
+}
+
+/// How many rows the notice needs for the source problems at this width,
+/// at most `max` (0 when every source is fine).
+pub fn notice_height(state: &State, width: u16, max: u16) -> u16 {
+    let width = width.max(1) as usize;
+    let rows: usize = problems(state)
+        .iter()
+        .map(|p| (p.text.chars().count() + 1).div_ceil(width))
+        .sum();
+    (rows as u16).min(max)
+}
+
+/// The notice: one wrapped line per source problem, worst first, in the
+/// problem's colour, so that a missing token or an unreachable cluster is
+/// spelled out (with what to do) even on an 80-column screen.
+pub fn draw_notice(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let lines: Vec<Line> = problems(state)
+        .into_iter()
+        .map(|p| {
+            let style = match p.severity {
+                0 => theme.error,
+                1 => theme.warn,
+                _ => theme.muted,
+            };
+            Line::from(Span::styled(format!(" {}", p.text), style))
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+}
+
+/// The status bar; the most detailed wording that fits is used. Source
+/// messages are left to the notice when it shows them.
 pub fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let mut spans = Vec::new();
-    for detail in [Detail::Messages, Detail::Words, Detail::Icons] {
+    let levels: &[Detail] = if problems(state).is_empty() {
+        &[Detail::Messages, Detail::Words, Detail::Icons]
+    } else {
+        &[Detail::Words, Detail::Icons]
+    };
+    for &detail in levels {
         spans = status_spans(state, theme, detail);
         let width: usize = spans.iter().map(|s| s.width()).sum();
         if width <= area.width as usize {
@@ -182,4 +302,76 @@ fn status_spans<'a>(state: &'a State, theme: &Theme, detail: Detail) -> Vec<Span
     spans.push(sep());
     spans.push(Span::styled("? help", theme.key));
     spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RateLimit;
+    use crate::registry::{Registry, Settings};
+    use std::sync::Arc;
+
+    fn state() -> State {
+        let registry = Registry {
+            path: "services.yaml".into(),
+            settings: Settings::default(),
+            services: Vec::new(),
+        };
+        State::new(Arc::new(registry), crate::app::Mode::Interactive)
+    }
+
+    fn kube(ns: &str) -> SourceId {
+        SourceId::Kube {
+            context: None,
+            namespace: ns.into(),
+        }
+    }
+
+    #[test]
+    fn problems_group_equal_statuses_worst_first() {
+        let mut s = state();
+        assert!(problems(&s).is_empty());
+        s.sources.insert(
+            SourceId::GitHub,
+            SourceStatus::Disabled("no token: set GH_TOKEN".into()),
+        );
+        s.sources
+            .insert(kube("default"), SourceStatus::Down("unreachable".into()));
+        s.sources
+            .insert(kube("qa"), SourceStatus::Down("unreachable".into()));
+        s.sources.insert(kube("web"), SourceStatus::Live);
+        let texts: Vec<String> = problems(&s).into_iter().map(|p| p.text).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "✗ k8s default, qa down: unreachable",
+                "○ github off: no token: set GH_TOKEN",
+            ]
+        );
+        assert_eq!(notice_height(&s, 80, 2), 2);
+        assert_eq!(notice_height(&s, 80, 1), 1);
+        assert_eq!(notice_height(&s, 20, 9), 4);
+    }
+
+    #[test]
+    fn exhausted_budget_is_a_problem_until_the_source_says_so() {
+        let mut s = state();
+        s.rate_limit = Some(RateLimit {
+            limit: 5000,
+            remaining: 0,
+            used: 5000,
+            reset: 1_772_361_150,
+        });
+        let p = problems(&s);
+        assert_eq!(p.len(), 1);
+        assert_eq!(
+            p[0].text,
+            "◐ github rate limit exhausted (0/5000); resets at 10:32:30 UTC"
+        );
+        s.sources.insert(
+            SourceId::GitHub,
+            SourceStatus::Degraded("GitHub rate limit exhausted".into()),
+        );
+        assert_eq!(problems(&s).len(), 1, "said once, by the source");
+    }
 }

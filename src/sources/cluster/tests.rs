@@ -350,3 +350,144 @@ fn forbidden_and_unauthorized_wording() {
     let p = classify(&status(401), None, "default");
     assert!(p.message.contains("expired"), "{}", p.message);
 }
+
+fn ns_state() -> NamespaceState {
+    let reg = Registry {
+        path: "services.yaml".into(),
+        settings: Default::default(),
+        services: vec![service()],
+    };
+    NamespaceState {
+        target: targets(&reg, None, &[]).remove(0),
+        deploys: Store::new(),
+        rss: Store::new(),
+        pods: Store::new(),
+        sent: HashMap::new(),
+        status: None,
+    }
+}
+
+fn list<K>(items: Vec<K>) -> Vec<Result<watcher::Event<K>, watcher::Error>> {
+    let mut evs = vec![Ok(watcher::Event::Init)];
+    evs.extend(items.into_iter().map(|o| Ok(watcher::Event::InitApply(o))));
+    evs.push(Ok(watcher::Event::InitDone));
+    evs
+}
+
+fn feed(st: &mut NamespaceState, d: Vec<Deployment>, r: Vec<ReplicaSet>, p: Vec<Pod>) -> Vec<Msg> {
+    let mut out = Vec::new();
+    for e in list(d) {
+        out.extend(st.handle(Ev::Deploy(e)));
+    }
+    for e in list(r) {
+        out.extend(st.handle(Ev::Rs(e)));
+    }
+    for e in list(p) {
+        out.extend(st.handle(Ev::Pod(e)));
+    }
+    out
+}
+
+#[test]
+fn watch_state_sends_changes_only_and_relists_replace() {
+    let mut st = ns_state();
+    let d = deployment("v1.0.0", 5, complete_status());
+    let msgs = feed(
+        &mut st,
+        vec![d.clone()],
+        vec![replicaset("aaa", "3")],
+        vec![pod("api-aaa-1", "aaa", "v1.0.0", running())],
+    );
+    // Nothing before all three lists are in; then Live + one workload.
+    assert!(msgs
+        .iter()
+        .any(|m| matches!(m, Msg::Source(_, SourceStatus::Live))));
+    let workloads: Vec<_> = msgs
+        .iter()
+        .filter(|m| matches!(m, Msg::Workload { .. }))
+        .collect();
+    assert_eq!(workloads.len(), 1, "{msgs:?}");
+    // The same object again: no message.
+    assert!(st
+        .handle(Ev::Deploy(Ok(watcher::Event::Apply(d.clone()))))
+        .is_empty());
+    // A pod of another app: no message.
+    let mut other = pod("web-1", "zzz", "v1", running());
+    other.metadata.labels = Some([("app".to_string(), "web".to_string())].into());
+    assert!(st
+        .handle(Ev::Pod(Ok(watcher::Event::Apply(other))))
+        .is_empty());
+    // A new image: one message with the new tag.
+    let msgs = st.handle(Ev::Deploy(Ok(watcher::Event::Apply(deployment(
+        "v2.0.0",
+        6,
+        complete_status(),
+    )))));
+    assert!(
+        matches!(&msgs[..], [Msg::Workload { observation: EnvObservation::Live(w), .. }]
+        if w.image_tag.as_deref() == Some("v2.0.0"))
+    );
+    // A re-list (after a drop) without the Deployment: missing, not stale.
+    let mut msgs = Vec::new();
+    for e in list(vec![]) {
+        msgs.extend(st.handle(Ev::Deploy(e)));
+    }
+    assert!(
+        matches!(
+            msgs.last(),
+            Some(Msg::Workload {
+                observation: EnvObservation::Missing { .. },
+                ..
+            })
+        ),
+        "{msgs:?}"
+    );
+}
+
+#[test]
+fn watch_error_replaces_data_and_recovery_restores_it() {
+    let mut st = ns_state();
+    feed(
+        &mut st,
+        vec![deployment("v1.0.0", 5, complete_status())],
+        vec![],
+        vec![],
+    );
+    let forbidden = kube::Error::Api(Box::new(kube::core::Status {
+        code: 403,
+        message: "pods is forbidden".into(),
+        ..Default::default()
+    }));
+    let msgs = st.handle(Ev::Pod(Err(watcher::Error::InitialListFailed(forbidden))));
+    assert!(msgs
+        .iter()
+        .any(|m| matches!(m, Msg::Source(_, SourceStatus::Down(s)) if s.contains("forbidden"))));
+    assert!(msgs.iter().any(|m| matches!(
+        m,
+        Msg::Workload {
+            observation: EnvObservation::Error { .. },
+            ..
+        }
+    )));
+    // 410 Gone is only a re-list: nothing shown.
+    let gone = watcher::Error::WatchError(Box::new(kube::core::Status {
+        code: 410,
+        ..Default::default()
+    }));
+    assert!(st.handle(Ev::Deploy(Err(gone))).is_empty());
+    // The pods list succeeds again: live again, data back.
+    let mut msgs = Vec::new();
+    for e in list(vec![]) {
+        msgs.extend(st.handle(Ev::Pod(e)));
+    }
+    assert!(msgs
+        .iter()
+        .any(|m| matches!(m, Msg::Source(_, SourceStatus::Live))));
+    assert!(msgs.iter().any(|m| matches!(
+        m,
+        Msg::Workload {
+            observation: EnvObservation::Live(_),
+            ..
+        }
+    )));
+}

@@ -1,0 +1,274 @@
+//! Drift: which tag an environment should run according to the service's
+//! GitHub Releases, compared with the tag it does run. Pure; called by the
+//! render path (overview cells, detail pane) and `hearth status` alike.
+//!
+//! The rule, kept simple on purpose:
+//! - an environment routed by `latest` (prod) should run the release GitHub
+//!   marks latest, else the newest published (non-draft, non-prerelease) one;
+//! - an environment routed by `prerelease` (qa) should run the newest
+//!   published prerelease, else the latest release. A qa running a published
+//!   release newer than that prerelease (an rc promoted to latest keeps its
+//!   place in the list) is in step too.
+//!
+//! Drafts never count: the workflow does not fire on them. While a CI run for
+//! the expected tag is active, the environment is "deploying", not drifting.
+
+use crate::model::{CiRun, Release};
+use crate::registry::ReleaseKind;
+
+/// How an environment's running tag relates to its releases.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Drift {
+    /// Releases or the running tag are not known yet: nothing to say.
+    Unknown,
+    /// The repo has no published release for this environment's kind.
+    NoRelease,
+    /// The running tag is the one the releases ask for.
+    Matches { tag: String },
+    /// A CI run for the expected tag is active: the deploy is under way.
+    Deploying { expected: String, run_number: u64 },
+    /// The running tag differs from the released one.
+    Drift { running: String, expected: String },
+}
+
+impl Drift {
+    /// Whether the environment runs something other than its release.
+    pub fn is_drift(&self) -> bool {
+        matches!(self, Drift::Drift { .. })
+    }
+}
+
+/// The release marked latest, else the newest published stable release.
+/// `releases` is newest first, as GitHub lists them.
+pub fn latest(releases: &[Release]) -> Option<&Release> {
+    releases
+        .iter()
+        .find(|r| r.latest && !r.draft)
+        .or_else(|| releases.iter().find(|r| !r.draft && !r.prerelease))
+}
+
+/// The release an environment of `kind` should run (see the module doc).
+pub fn expected(kind: ReleaseKind, releases: &[Release]) -> Option<&Release> {
+    match kind {
+        ReleaseKind::Latest => latest(releases),
+        ReleaseKind::Prerelease => releases
+            .iter()
+            .find(|r| r.prerelease && !r.draft)
+            .or_else(|| latest(releases)),
+    }
+}
+
+/// Compare the running tag with the releases (and active runs).
+/// `releases` and `runs` are newest first; `None` means not known yet.
+pub fn drift(
+    kind: ReleaseKind,
+    running: Option<&str>,
+    releases: Option<&[Release]>,
+    runs: Option<&[CiRun]>,
+) -> Drift {
+    let (Some(running), Some(releases)) = (running, releases) else {
+        return Drift::Unknown;
+    };
+    let Some(want) = expected(kind, releases) else {
+        return Drift::NoRelease;
+    };
+    if want.tag == running {
+        return Drift::Matches {
+            tag: running.to_string(),
+        };
+    }
+    if kind == ReleaseKind::Prerelease {
+        // A published release listed before the expected prerelease is newer
+        // (typically the rc promoted to latest): qa is not behind.
+        let newer = releases
+            .iter()
+            .take_while(|r| r.id != want.id || r.tag != want.tag)
+            .any(|r| !r.draft && r.tag == running);
+        if newer {
+            return Drift::Matches {
+                tag: running.to_string(),
+            };
+        }
+    }
+    let active = runs
+        .unwrap_or_default()
+        .iter()
+        .find(|r| r.is_active() && run_is_for(r, &want.tag));
+    if let Some(run) = active {
+        return Drift::Deploying {
+            expected: want.tag.clone(),
+            run_number: run.run_number,
+        };
+    }
+    Drift::Drift {
+        running: running.to_string(),
+        expected: want.tag.clone(),
+    }
+}
+
+/// Whether a workflow run builds `tag`: a release-triggered run's
+/// `head_branch` is the tag; its title usually names it too.
+fn run_is_for(run: &CiRun, tag: &str) -> bool {
+    run.head_branch.as_deref() == Some(tag)
+        || run
+            .display_title
+            .as_deref()
+            .is_some_and(|t| t.split_whitespace().any(|w| w == tag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rel(id: u64, tag: &str, draft: bool, prerelease: bool, latest: bool) -> Release {
+        Release {
+            id,
+            tag: tag.into(),
+            draft,
+            prerelease,
+            latest,
+            ..Release::default()
+        }
+    }
+
+    fn run(number: u64, branch: &str, status: &str) -> CiRun {
+        CiRun {
+            id: number,
+            run_number: number,
+            head_branch: Some(branch.into()),
+            display_title: Some(branch.into()),
+            status: status.into(),
+            ..CiRun::default()
+        }
+    }
+
+    /// Newest first: a draft, an rc, the latest stable, an older rc.
+    fn releases() -> Vec<Release> {
+        vec![
+            rel(5, "v0.0.30", true, false, false),
+            rel(4, "v0.0.29-rc.1", false, true, false),
+            rel(3, "v0.0.28", false, false, true),
+            rel(2, "v0.0.28-rc.1", false, true, false),
+        ]
+    }
+
+    #[test]
+    fn expected_tags_follow_the_release_kind() {
+        let r = releases();
+        assert_eq!(expected(ReleaseKind::Latest, &r).unwrap().tag, "v0.0.28");
+        assert_eq!(
+            expected(ReleaseKind::Prerelease, &r).unwrap().tag,
+            "v0.0.29-rc.1"
+        );
+        // No prerelease at all: qa follows latest.
+        let stable = vec![rel(3, "v0.0.28", false, false, true)];
+        assert_eq!(
+            expected(ReleaseKind::Prerelease, &stable).unwrap().tag,
+            "v0.0.28"
+        );
+        // Nothing marked latest: the newest published stable one.
+        let unmarked = vec![
+            rel(2, "v0.0.2-rc.1", false, true, false),
+            rel(1, "v0.0.1", false, false, false),
+        ];
+        assert_eq!(
+            expected(ReleaseKind::Latest, &unmarked).unwrap().tag,
+            "v0.0.1"
+        );
+        // Drafts never count.
+        let drafts = vec![rel(1, "v0.0.1", true, false, false)];
+        assert_eq!(expected(ReleaseKind::Latest, &drafts), None);
+        assert_eq!(expected(ReleaseKind::Prerelease, &drafts), None);
+    }
+
+    #[test]
+    fn matches_and_drift() {
+        let r = releases();
+        assert_eq!(
+            drift(ReleaseKind::Latest, Some("v0.0.28"), Some(&r), None),
+            Drift::Matches {
+                tag: "v0.0.28".into()
+            }
+        );
+        let d = drift(ReleaseKind::Latest, Some("v0.0.27"), Some(&r), Some(&[]));
+        assert_eq!(
+            d,
+            Drift::Drift {
+                running: "v0.0.27".into(),
+                expected: "v0.0.28".into()
+            }
+        );
+        assert!(d.is_drift());
+        // qa behind its newest prerelease.
+        assert!(drift(
+            ReleaseKind::Prerelease,
+            Some("v0.0.28-rc.1"),
+            Some(&r),
+            None
+        )
+        .is_drift());
+        // prod running an rc is drift even though the rc is newer.
+        assert!(drift(ReleaseKind::Latest, Some("v0.0.29-rc.1"), Some(&r), None).is_drift());
+    }
+
+    #[test]
+    fn promoted_rc_in_qa_is_not_drift() {
+        // v0.0.29-rc.1 was promoted: it is now latest, the newest prerelease is older.
+        let r = vec![
+            rel(4, "v0.0.29-rc.1", false, false, true),
+            rel(2, "v0.0.28-rc.1", false, true, false),
+        ];
+        assert_eq!(
+            drift(
+                ReleaseKind::Prerelease,
+                Some("v0.0.29-rc.1"),
+                Some(&r),
+                None
+            ),
+            Drift::Matches {
+                tag: "v0.0.29-rc.1".into()
+            }
+        );
+        // A draft listed first is not a reason.
+        let r = vec![
+            rel(5, "v0.0.30", true, false, false),
+            rel(2, "v0.0.28-rc.1", false, true, false),
+        ];
+        assert!(drift(ReleaseKind::Prerelease, Some("v0.0.30"), Some(&r), None).is_drift());
+    }
+
+    #[test]
+    fn active_run_for_the_expected_tag_is_deploying() {
+        let r = releases();
+        let runs = vec![run(42, "v0.0.28", "in_progress")];
+        assert_eq!(
+            drift(ReleaseKind::Latest, Some("v0.0.27"), Some(&r), Some(&runs)),
+            Drift::Deploying {
+                expected: "v0.0.28".into(),
+                run_number: 42
+            }
+        );
+        // A finished run, or a run for another tag, does not hide drift.
+        let done = vec![run(42, "v0.0.28", "completed")];
+        assert!(drift(ReleaseKind::Latest, Some("v0.0.27"), Some(&r), Some(&done)).is_drift());
+        let other = vec![run(43, "v0.0.29-rc.1", "queued")];
+        assert!(drift(ReleaseKind::Latest, Some("v0.0.27"), Some(&r), Some(&other)).is_drift());
+    }
+
+    #[test]
+    fn unknown_without_data_and_no_release_without_releases() {
+        let r = releases();
+        assert_eq!(
+            drift(ReleaseKind::Latest, None, Some(&r), None),
+            Drift::Unknown
+        );
+        assert_eq!(
+            drift(ReleaseKind::Latest, Some("v1"), None, None),
+            Drift::Unknown
+        );
+        assert_eq!(
+            drift(ReleaseKind::Latest, Some("v1"), Some(&[]), None),
+            Drift::NoRelease
+        );
+    }
+}

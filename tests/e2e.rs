@@ -1,0 +1,983 @@
+//! End-to-end tests: the real `hearth` binary driven the way a person drives
+//! it — in a real terminal (a private tmux server), against the embedded
+//! sandbox served by `hearth sandbox` as a child process, with the real
+//! `kubectl`, `git` and `curl` changing things behind its back. Run by
+//! `cargo test --test e2e`; every test cleans up its tmux server and child
+//! processes through Drop guards, also when it fails. The harness is in
+//! `tests/e2e_support/`.
+
+mod e2e_support;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use e2e_support::*;
+use hearth::app::run::run_with;
+use hearth::app::Mode;
+use hearth::cli::GlobalOpts;
+use serde_json::Value;
+
+/// Set in the environment of a re-executed test binary to turn the
+/// [`helper_panicking_control_room`] test into a control room that panics.
+const PANIC_TRIGGER_VAR: &str = "HEARTH_E2E_PANIC_TRIGGER";
+
+// ---------------------------------------------------------------------------
+// 1. The terminal is restored however the control room ends.
+// ---------------------------------------------------------------------------
+
+/// How a test ends the control room.
+enum Ending {
+    KeyQ,
+    KeyCtrlC,
+    Signal(&'static str),
+}
+
+/// Open the control room on the example registry in a real terminal, end it
+/// with `ending`, and check the shell gets its terminal back.
+fn control_room_ends_cleanly(name: &str, ending: Ending) {
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("state");
+    let term = Term::start(
+        scratch.path(),
+        name,
+        120,
+        35,
+        &offline_env(scratch.path(), &state),
+    );
+    let services = sh_quote(&example_registry().to_string_lossy());
+    let pid_file = term.launch("RUN", &format!("{HEARTH} --services {services}"));
+    let screen = term.wait_screen("the control room with the example services", |s| {
+        ["api", "web", "worker", "docs", "? help"]
+            .iter()
+            .all(|w| s.contains(w))
+            && row(s, "api").is_some()
+    });
+    assert!(
+        term.alternate_screen(),
+        "the control room is not on the alternate screen:\n{screen}"
+    );
+    assert_eq!(
+        term.pane("#{cursor_flag}"),
+        "0",
+        "cursor shown while the control room runs"
+    );
+    // No cluster and no token: said so, not invented.
+    assert!(
+        screen.contains("github disabled") || screen.contains("no token"),
+        "GitHub without a token is not shown as such:\n{screen}"
+    );
+    let pid = read_pid(&pid_file);
+    match ending {
+        Ending::KeyQ => term.keys(&["q"]),
+        Ending::KeyCtrlC => term.keys(&["C-c"]),
+        Ending::Signal(sig) => signal(pid, sig),
+    }
+    let report = term.wait_exit("RUN");
+    report.assert_restored(&term, 0);
+    assert!(
+        !alive_running(pid, "hearth"),
+        "hearth still runs after exit"
+    );
+}
+
+#[test]
+fn q_restores_the_terminal() {
+    control_room_ends_cleanly("q", Ending::KeyQ);
+}
+
+#[test]
+fn ctrl_c_restores_the_terminal() {
+    control_room_ends_cleanly("ctrlc", Ending::KeyCtrlC);
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    control_room_ends_cleanly("sigterm", Ending::Signal("TERM"));
+}
+
+#[test]
+fn sigint_restores_the_terminal() {
+    control_room_ends_cleanly("sigint", Ending::Signal("INT"));
+}
+
+/// Not a test on its own: when [`PANIC_TRIGGER_VAR`] is set (by
+/// [`a_panic_restores_the_terminal`], which re-runs this test binary in a
+/// terminal), it opens the real control room through the library's
+/// `run_with` and, once the file the variable names exists, panics on a
+/// source thread and exits with 101 without unwinding the main thread, so
+/// only the panic hook can have restored the terminal. The binary has no
+/// way to panic on purpose, and none should be added for a test.
+#[test]
+fn helper_panicking_control_room() {
+    let Some(trigger) = std::env::var_os(PANIC_TRIGGER_VAR) else {
+        return;
+    };
+    let global = GlobalOpts {
+        services: example_registry(),
+        context: None,
+        theme: None,
+        log_level: "info".into(),
+    };
+    let registry = hearth::registry::load(&global.services).expect("example registry");
+    let result = run_with(
+        &global,
+        Arc::new(registry),
+        Mode::Interactive,
+        move |_ctx| {
+            std::thread::spawn(move || {
+                while !Path::new(&trigger).exists() {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let _ = std::panic::catch_unwind(|| {
+                    panic!("e2e: deliberate panic while the control room runs")
+                });
+                // Exit as a panicking program does, skipping every destructor:
+                // the terminal guard's Drop never runs.
+                std::process::exit(101);
+            });
+        },
+    );
+    panic!("the control room returned before the deliberate panic: {result:?}");
+}
+
+#[test]
+fn a_panic_restores_the_terminal() {
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("state");
+    let trigger = scratch.path().join("panic-now");
+    let mut env = offline_env(scratch.path(), &state);
+    env.push((
+        PANIC_TRIGGER_VAR.into(),
+        trigger.to_string_lossy().into_owned(),
+    ));
+    let term = Term::start(scratch.path(), "panic", 120, 35, &env);
+    let me = std::env::current_exe().unwrap();
+    term.launch(
+        "PANIC",
+        &format!(
+            "{} --exact helper_panicking_control_room --nocapture --test-threads=1",
+            sh_quote(&me.to_string_lossy())
+        ),
+    );
+    let screen = term.wait_screen("the control room before the panic", |s| {
+        s.contains("? help") && row(s, "api").is_some()
+    });
+    assert!(
+        term.alternate_screen(),
+        "not on the alternate screen:\n{screen}"
+    );
+    fs::write(&trigger, "").unwrap();
+    let report = term.wait_exit("PANIC");
+    report.assert_restored(&term, 101);
+    assert!(
+        report.screen.contains("e2e: deliberate panic"),
+        "the panic message is not readable on the restored screen:\n{}",
+        report.screen
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 2. Bad input changes nothing.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_malformed_registry_is_reported_without_opening_the_ui() {
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("state");
+    let typo = scratch.path().join("typo.yaml");
+    fs::write(
+        &typo,
+        "api:\n   directory: api\n   imagee: ghcr.io/acme/api\n   k8s_name: api\n",
+    )
+    .unwrap();
+    let broken = scratch.path().join("broken.yaml");
+    fs::write(
+        &broken,
+        "api:\n  directory: api\n  image: [unclosed\nweb:\n  image: x\n",
+    )
+    .unwrap();
+    let term = Term::start(
+        scratch.path(),
+        "badinput",
+        120,
+        35,
+        &offline_env(scratch.path(), &state),
+    );
+
+    term.launch(
+        "TYPO",
+        &format!("{HEARTH} --services {}", sh_quote(&typo.to_string_lossy())),
+    );
+    let report = term.wait_exit("TYPO");
+    assert_ne!(
+        report.code, 0,
+        "a registry with an unknown key was accepted"
+    );
+    let error = report
+        .screen
+        .lines()
+        .find(|l| l.starts_with("hearth:"))
+        .unwrap_or_else(|| panic!("no error line:\n{}", report.screen));
+    assert!(
+        error.contains("typo.yaml:3"),
+        "error does not name file:line 3: {error}"
+    );
+    assert!(
+        error.contains("imagee") && error.contains("`image`"),
+        "no suggestion: {error}"
+    );
+
+    term.launch(
+        "BROKEN",
+        &format!(
+            "{HEARTH} --services {}",
+            sh_quote(&broken.to_string_lossy())
+        ),
+    );
+    let report = term.wait_exit("BROKEN");
+    assert_ne!(report.code, 0, "invalid YAML was accepted");
+    assert!(
+        report.screen.contains("broken.yaml:") && report.screen.contains("invalid YAML"),
+        "error does not name the file and say what is wrong:\n{}",
+        report.screen
+    );
+    report.assert_restored(&term, report.code);
+
+    term.launch(
+        "THEME",
+        &format!(
+            "{HEARTH} --services {} --theme no-such-theme",
+            sh_quote(&example_registry().to_string_lossy())
+        ),
+    );
+    let report = term.wait_exit("THEME");
+    assert_ne!(report.code, 0, "an unknown theme was accepted");
+    assert!(
+        report.screen.contains("unknown theme 'no-such-theme'"),
+        "no clear error for an unknown theme:\n{}",
+        report.screen
+    );
+
+    // Never on the alternate screen, not even for a moment: the raw pane
+    // output has no switch to it.
+    let raw = fs::read(&term.raw_log).unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(
+        raw.contains("typo.yaml:3"),
+        "the raw log missed the error output"
+    );
+    assert!(
+        !raw.contains("\u{1b}[?1049h") && !raw.contains("\u{1b}[?47h"),
+        "the alternate screen was entered for a bad registry"
+    );
+    // And nothing else ran: not even the log folder was created.
+    assert!(
+        !state.exists(),
+        "a bad registry still started logging in {}",
+        state.display()
+    );
+
+    // Without a terminal (output piped) the control room refuses clearly.
+    let out = run(Command::new(HEARTH)
+        .arg("--services")
+        .arg(example_registry())
+        .env("XDG_STATE_HOME", &state)
+        .env("KUBECONFIG", scratch.path().join("no-kubeconfig")));
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs a terminal"), "{stderr}");
+    assert!(out.stdout.is_empty(), "wrote to a non-terminal stdout");
+}
+
+// ---------------------------------------------------------------------------
+// 3. The live control room on the sandbox, and 5. no token anywhere.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn live_control_room_follows_the_cluster_and_ci() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (sandbox, term, state) = live_session(scratch.path(), "live");
+    let services = sandbox.services();
+    assert!(
+        services.len() >= 2,
+        "the sandbox registry has too few services"
+    );
+    let (svc, deploy, image) = services[0].clone();
+    let second = services[1].0.clone();
+
+    // The prod tag the cluster really runs.
+    let prod: Value = serde_json::from_str(
+        &sandbox.kubectl(&["get", "deploy", &deploy, "-n", "default", "-o", "json"]),
+    )
+    .unwrap();
+    let prod_tag = tag_of(&prod, &image).expect("prod image tag");
+    term.wait_screen(&format!("{svc}'s prod tag {prod_tag}"), |s| {
+        prod_cell(s, &svc).as_deref() == Some(prod_tag.as_str())
+    });
+    assert!(term.alternate_screen());
+
+    // A change behind hearth's back: kubectl set image in qa.
+    let qa: Value = serde_json::from_str(
+        &sandbox.kubectl(&["get", "deploy", &deploy, "-n", "qa", "-o", "json"]),
+    )
+    .unwrap();
+    let container = qa["spec"]["template"]["spec"]["containers"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sandbox.kubectl(&[
+        "set",
+        "image",
+        &format!("deploy/{deploy}"),
+        "-n",
+        "qa",
+        &format!("{container}={image}:v9.8.7-e2e"),
+    ]);
+    term.wait_screen("the tag set with kubectl in qa", |s| {
+        row(s, &svc).is_some_and(|r| r.contains("v9.8.7-e2e"))
+    });
+
+    // A prerelease published on GitHub: CI builds and deploys it to qa.
+    let tag = "v0.9.0-rc.1";
+    let release = sandbox.publish_release(&svc, tag, true);
+    assert_eq!(release["prerelease"], true);
+    let screen = term.wait_screen("the CI run's steps and the new tag rolled out in qa", |s| {
+        s.contains("Build and push image success")
+            && s.contains("Deploy to k3s success")
+            && s.lines().any(|l| l.contains("run #") && l.contains(tag))
+            && s.lines()
+                .any(|l| l.contains("QA (qa)") && l.contains("complete") && l.contains(tag))
+            && row(s, &svc).is_some_and(|r| r.contains(tag))
+    });
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains(tag) && l.contains("prerelease")),
+        "the release list lacks the new prerelease:\n{screen}"
+    );
+    // The step transitions stream in the order CI ran them.
+    let at = |needle: &str| {
+        screen
+            .find(needle)
+            .unwrap_or_else(|| panic!("no transition {needle:?}:\n{screen}"))
+    };
+    assert!(
+        at("Checkout success") < at("Build and push image success")
+            && at("Build and push image success") < at("Deploy to k3s success"),
+        "step transitions out of order:\n{screen}"
+    );
+    assert_eq!(
+        prod_cell(&screen, &svc).as_deref(),
+        Some(prod_tag.as_str()),
+        "prod changed after a prerelease:\n{screen}"
+    );
+
+    // Navigation: j selects the next service, k comes back.
+    let detail_title = |name: &str| format!("┌ {name} ─");
+    term.keys(&["j"]);
+    wait_for("j to select the second service", TIMEOUT, || {
+        let styled = term.screen_styled();
+        let ok = selected_service(&styled).as_deref() == Some(second.as_str())
+            && strip_ansi(&styled).contains(&detail_title(&second));
+        (ok.then_some(()), strip_ansi(&styled))
+    });
+    term.keys(&["k"]);
+    wait_for("k to select the first service again", TIMEOUT, || {
+        let styled = term.screen_styled();
+        let ok = selected_service(&styled).as_deref() == Some(svc.as_str());
+        (ok.then_some(()), strip_ansi(&styled))
+    });
+    // Enter focuses the detail pane: j now scrolls it instead of moving the
+    // selection; Esc goes back to the overview, where j selects again.
+    let header = format!("{image}  repo");
+    assert!(
+        term.screen().contains(&header),
+        "the detail pane lacks its header line {header:?}"
+    );
+    term.keys(&["Enter"]);
+    std::thread::sleep(Duration::from_millis(300));
+    term.keys(&["j"]);
+    let styled = wait_for("j to scroll the focused detail pane", TIMEOUT, || {
+        let styled = term.screen_styled();
+        let plain = strip_ansi(&styled);
+        let scrolled = !plain.contains(&header) && plain.contains(&detail_title(&svc));
+        (scrolled.then(|| styled.clone()), plain)
+    });
+    assert_eq!(
+        selected_service(&styled).as_deref(),
+        Some(svc.as_str()),
+        "j moved the selection while the detail pane had focus:\n{}",
+        strip_ansi(&styled)
+    );
+    term.keys(&["Escape"]);
+    // Apart, or the terminal reads ESC j as Alt-j, as it would from a person
+    // typing them within the same instant.
+    std::thread::sleep(Duration::from_millis(300));
+    term.keys(&["j"]);
+    wait_for("Esc then j to select the second service", TIMEOUT, || {
+        let styled = term.screen_styled();
+        let ok = selected_service(&styled).as_deref() == Some(second.as_str());
+        (ok.then_some(()), strip_ansi(&styled))
+    });
+
+    // `/` filters by name; Esc clears the filter.
+    let total = term.screen();
+    let count_title = total
+        .lines()
+        .find_map(|l| l.split("┌ services (").nth(1)?.split(')').next())
+        .unwrap_or_else(|| panic!("no services count in the overview title:\n{total}"))
+        .to_string();
+    term.keys(&["/"]);
+    term.type_literal(&second);
+    let screen = term.wait_screen("the filter to keep only the matching service", |s| {
+        s.contains(&format!("services (1/{count_title})"))
+            && row(s, &second).is_some()
+            && row(s, &svc).is_none()
+    });
+    assert!(
+        screen.contains(&format!("/ {second}")),
+        "the filter bar does not show what was typed:\n{screen}"
+    );
+    term.keys(&["Escape"]);
+    term.wait_screen("Esc to clear the filter", |s| {
+        s.contains(&format!("services ({count_title})")) && row(s, &svc).is_some()
+    });
+
+    // `?` shows the help generated from the keymap; `?` hides it again.
+    term.keys(&["?"]);
+    let help = term.wait_screen("the help overlay", |s| s.contains("help: interactive mode"));
+    for binding in ["filter services by name", "quit", "select next service"] {
+        assert!(help.contains(binding), "help lacks {binding:?}:\n{help}");
+    }
+    term.keys(&["?"]);
+    term.wait_screen("? to close the help", |s| {
+        !s.contains("help: interactive mode")
+    });
+
+    // Resized to 80x24 the control room still fits: rows, detail, status bar.
+    term.resize(80, 24);
+    term.wait_screen("the layout at 80x24", |s| {
+        s.lines().count() <= 24
+            && s.lines().all(|l| l.chars().count() <= 80)
+            && prod_cell(s, &svc).as_deref() == Some(prod_tag.as_str())
+            && s.contains("? help")
+    });
+    term.resize(160, 45);
+    term.wait_screen("the layout back at 160x45", |s| {
+        s.lines().any(|l| l.chars().count() > 100) && s.contains("k8s default live")
+    });
+
+    term.keys(&["q"]);
+    term.wait_exit("LIVE").assert_restored(&term, 0);
+
+    // 5. The token is in no frame, no byte written to the terminal, no log.
+    let token = sandbox.var("GH_TOKEN");
+    assert_no_secret(&token, "the terminal", &term.everything_shown());
+    assert_no_secret_in_files(&token, &state, true);
+}
+
+/// The overview's PROD cell of `service` (the first column after the name).
+fn prod_cell(screen: &str, service: &str) -> Option<String> {
+    row(screen, service)?
+        .trim_start_matches(['│', ' '])
+        .split_whitespace()
+        .nth(1)
+        .map(str::to_string)
+}
+
+// ---------------------------------------------------------------------------
+// 4. `hearth status` against the sandbox, and 5. no token anywhere.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn status_matches_kubectl_and_fails_on_a_stuck_rollout() {
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("state");
+    let sandbox = Sandbox::start(scratch.path());
+    let services = sandbox.services();
+    let mut seen = String::new();
+
+    // --json parses and every live observation is what kubectl says runs.
+    let out = sandbox.hearth_status(&state, &["--json"], &mut seen);
+    assert!(out.status.success(), "status --json failed: {seen}");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("status --json is JSON");
+    let deploys: Value =
+        serde_json::from_str(&sandbox.kubectl(&["get", "deploy", "-A", "-o", "json"])).unwrap();
+    let mut kube: HashMap<(String, String), &Value> = HashMap::new();
+    for d in deploys["items"].as_array().unwrap() {
+        let ns = d["metadata"]["namespace"].as_str().unwrap().to_string();
+        let name = d["metadata"]["name"].as_str().unwrap().to_string();
+        kube.insert((ns, name), d);
+    }
+    let listed = doc["services"].as_array().expect("services array");
+    let mut compared = 0;
+    for (svc, deploy, image) in &services {
+        let entry = listed
+            .iter()
+            .find(|s| s["name"] == svc.as_str())
+            .unwrap_or_else(|| panic!("{svc} missing from status --json"));
+        for env in entry["environments"].as_array().unwrap() {
+            let ns = env["namespace"].as_str().unwrap().to_string();
+            let obs = &env["observation"];
+            let d = kube
+                .get(&(ns.clone(), deploy.clone()))
+                .unwrap_or_else(|| panic!("kubectl has no deploy {deploy} in {ns}"));
+            assert_eq!(obs["state"], "live", "{svc} in {ns}: {obs}");
+            assert_eq!(
+                obs["image_tag"].as_str(),
+                tag_of(d, image).as_deref(),
+                "{svc} in {ns}: status --json and kubectl disagree"
+            );
+            assert_eq!(
+                obs["desired"], d["spec"]["replicas"],
+                "{svc} in {ns} replicas"
+            );
+            compared += 1;
+        }
+    }
+    assert!(
+        compared >= 4,
+        "compared only {compared} service/namespace pairs"
+    );
+
+    // The plain table names every service.
+    let out = sandbox.hearth_status(&state, &[], &mut seen);
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "status exit code:\n{table}");
+    for (svc, _, _) in &services {
+        assert!(
+            row(&table, svc).is_some(),
+            "{svc} missing from the table:\n{table}"
+        );
+    }
+
+    // A release whose migration fails gets stuck; once the progress deadline
+    // passes, `hearth status` exits non-zero. The default deadline (600 s,
+    // 60 s at --speed 10) is shortened the way a user would, with kubectl.
+    let (svc, deploy, _) = &services[0];
+    sandbox.kubectl(&[
+        "patch",
+        "deploy",
+        deploy,
+        "-n",
+        "qa",
+        "-p",
+        r#"{"spec":{"progressDeadlineSeconds":20}}"#,
+    ]);
+    let (code, _) = sandbox.curl(
+        "POST",
+        &format!("{}/faults", sandbox.var("HEARTH_SANDBOX_URL")),
+        Some(&format!(r#"{{"kind":"migration_fail","service":"{svc}"}}"#)),
+        false,
+    );
+    assert_eq!(code, 201, "adding the migration_fail fault");
+    let tag = "v0.9.1-rc.1";
+    sandbox.publish_release(svc, tag, true);
+    let table = wait_for(
+        "hearth status to exit 1 for the stuck rollout",
+        TIMEOUT,
+        || {
+            let out = sandbox.hearth_status(&state, &[svc.as_str()], &mut seen);
+            let table = String::from_utf8_lossy(&out.stdout).into_owned();
+            ((out.status.code() == Some(1)).then(|| table.clone()), table)
+        },
+    );
+    let qa_line = table
+        .lines()
+        .find(|l| l.starts_with(svc.as_str()) && l.contains(" qa "))
+        .unwrap_or_else(|| panic!("no qa line:\n{table}"));
+    assert!(
+        qa_line.contains("exceeded its progress deadline"),
+        "{qa_line}"
+    );
+    assert!(qa_line.contains("old pods still serving"), "{qa_line}");
+    let reason = sandbox.kubectl(&[
+        "get",
+        "deploy",
+        deploy,
+        "-n",
+        "qa",
+        "-o",
+        r#"jsonpath={.status.conditions[?(@.type=="Progressing")].reason}"#,
+    ]);
+    assert_eq!(reason.trim(), "ProgressDeadlineExceeded");
+
+    let out = sandbox.hearth_status(&state, &["--json", svc.as_str()], &mut seen);
+    assert_eq!(out.status.code(), Some(1), "status --json exit code");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let qa = doc["services"][0]["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["namespace"] == "qa")
+        .unwrap()
+        .clone();
+    let obs = &qa["observation"];
+    assert_eq!(obs["rollout"]["state"], "failed", "{obs}");
+    let stuck = obs["stuck_reason"].as_str().unwrap_or("");
+    assert!(
+        stuck.contains("migrat") && stuck.contains("CrashLoopBackOff"),
+        "{stuck}"
+    );
+    // The old pods still serve: ready pods of the previous tag remain, and
+    // no pod of the new tag is ready.
+    let pods = obs["pods"].as_array().expect("pods");
+    assert!(
+        pods.iter()
+            .any(|p| p["ready"] == true && p["image_tag"] != tag),
+        "no old pod left serving: {obs}"
+    );
+    assert!(
+        !pods
+            .iter()
+            .any(|p| p["ready"] == true && p["image_tag"] == tag),
+        "a pod of the failing release is ready: {obs}"
+    );
+    let prod = doc["services"][0]["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["namespace"] == "default")
+        .unwrap();
+    assert_eq!(
+        prod["observation"]["rollout"]["state"], "complete",
+        "prod was touched by a qa release: {prod}"
+    );
+
+    // 5. The token is in no output and no log.
+    let token = sandbox.var("GH_TOKEN");
+    assert_no_secret(&token, "hearth status output", &seen);
+    // (`hearth status` writes no log today; whatever it writes must be clean.)
+    assert_no_secret_in_files(&token, &state, false);
+}
+
+// ---------------------------------------------------------------------------
+// More ways things end or fail, seen from outside.
+// ---------------------------------------------------------------------------
+
+/// Closing the terminal (SIGHUP) ends the control room instead of leaving it
+/// running without a screen.
+#[test]
+fn closing_the_terminal_ends_the_control_room() {
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("state");
+    let term = Term::start(
+        scratch.path(),
+        "hup",
+        120,
+        35,
+        &offline_env(scratch.path(), &state),
+    );
+    let services = sh_quote(&example_registry().to_string_lossy());
+    let pid_file = term.launch("HUP", &format!("{HEARTH} --services {services}"));
+    term.wait_screen("the control room", |s| {
+        row(s, "api").is_some() && s.contains("? help")
+    });
+    let pid = read_pid(&pid_file);
+    run_ok(term.tmux().args(["kill-session", "-t", &term.session]));
+    wait_for("hearth to exit once its terminal is gone", TIMEOUT, || {
+        let alive = alive_running(pid, "hearth");
+        ((!alive).then_some(()), format!("pid {pid} alive: {alive}"))
+    });
+}
+
+/// `hearth status` says when a cluster cannot be read, with what to do, and
+/// exits 2 (not 1, which means a failed rollout).
+#[test]
+fn status_exits_2_when_the_cluster_is_unreachable() {
+    let scratch = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bind one, then let it go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kubeconfig = scratch.path().join("kubeconfig");
+    fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: http://127.0.0.1:{port}\n\
+             contexts:\n- name: gone\n  context:\n    cluster: gone\n    user: nobody\n\
+             users:\n- name: nobody\n  user: {{}}\ncurrent-context: gone\n"
+        ),
+    )
+    .unwrap();
+    let out = run(Command::new(HEARTH)
+        .arg("--services")
+        .arg(example_registry())
+        .arg("status")
+        .env("KUBECONFIG", &kubeconfig)
+        .env("XDG_STATE_HOME", scratch.path().join("state"))
+        .env_remove("GH_TOKEN")
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("HEARTH_SERVICES"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "exit code:\n{stdout}");
+    for svc in ["api", "web", "worker"] {
+        assert!(row(&stdout, svc).is_some(), "{svc} missing:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("cannot reach") && stdout.contains("KUBECONFIG"),
+        "no hint for an unreachable cluster:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("no token"),
+        "no hint about the missing token:\n{stdout}"
+    );
+}
+
+/// A failing build shows as a failed run with the failed step, and deploys
+/// nothing; dropped watches are re-established; an exhausted rate limit and
+/// a GitHub outage show as such and end; the token shows nowhere.
+#[test]
+fn faults_are_shown_and_outlived_and_the_token_never_is() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (sandbox, term, state) = live_session(scratch.path(), "faults");
+    let (svc, deploy, image) = sandbox.services()[0].clone();
+    let control = sandbox.var("HEARTH_SANDBOX_URL");
+
+    let qa_before = tag_of(
+        &serde_json::from_str(
+            &sandbox.kubectl(&["get", "deploy", &deploy, "-n", "qa", "-o", "json"]),
+        )
+        .unwrap(),
+        &image,
+    )
+    .unwrap();
+    let fault = format!(r#"{{"kind":"build_fail","service":"{svc}"}}"#);
+    let (code, _) = sandbox.curl("POST", &format!("{control}/faults"), Some(&fault), false);
+    assert_eq!(code, 201, "adding the build_fail fault");
+    let tag = "v0.9.2-rc.1";
+    sandbox.publish_release(&svc, tag, true);
+    let screen = term.wait_screen("the failed run with its failed step", |s| {
+        row(s, &svc).is_some_and(|r| r.contains("failure"))
+            && s.contains("Build and push image failure")
+            && s.contains("Deploy to k3s skipped")
+            && s.lines()
+                .any(|l| l.contains("run #") && l.contains("failure") && l.contains(tag))
+    });
+    assert!(
+        // The tag may appear in the notes (released but not running: drift),
+        // never as a running tag with a replica count.
+        row(&screen, &svc).is_some_and(|r| r.contains(&qa_before) && !runs_tag(r, tag)),
+        "qa changed although the build failed:\n{screen}"
+    );
+    let qa_after = tag_of(
+        &serde_json::from_str(
+            &sandbox.kubectl(&["get", "deploy", &deploy, "-n", "qa", "-o", "json"]),
+        )
+        .unwrap(),
+        &image,
+    );
+    assert_eq!(
+        qa_after.as_deref(),
+        Some(qa_before.as_str()),
+        "kubectl: qa changed"
+    );
+
+    // Every Kubernetes watch is cut: hearth reconnects and still follows a
+    // change made right after.
+    let (code, _) = sandbox.curl(
+        "POST",
+        &format!("{control}/faults"),
+        Some(r#"{"kind":"drop_watches"}"#),
+        false,
+    );
+    assert_eq!(code, 201, "adding the drop_watches fault");
+    let (other, other_deploy, other_image) = sandbox.services()[1].clone();
+    let container = sandbox.kubectl(&[
+        "get",
+        "deploy",
+        &other_deploy,
+        "-n",
+        "qa",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].name}",
+    ]);
+    sandbox.kubectl(&[
+        "set",
+        "image",
+        &format!("deploy/{other_deploy}"),
+        "-n",
+        "qa",
+        &format!("{}={other_image}:v5.5.5-after-drop", container.trim()),
+    ]);
+    term.wait_screen("a change made after the watches were cut", |s| {
+        row(s, &other).is_some_and(|r| r.contains("v5.5.5-after-drop"))
+    });
+
+    // The rate limit runs out for three seconds: the budget shows 0, then
+    // GitHub is live again.
+    let (code, _) = sandbox.curl(
+        "POST",
+        &format!("{control}/faults"),
+        Some(r#"{"kind":"rate_limit","seconds":3}"#),
+        false,
+    );
+    assert_eq!(code, 201, "adding the rate_limit fault");
+    let screen = term.wait_screen("the exhausted rate limit", |s| s.contains("rate 0/"));
+    assert!(
+        screen.contains("github degraded") || screen.contains("github down"),
+        "an exhausted rate limit is not shown as a GitHub problem:\n{screen}"
+    );
+    term.wait_screen("GitHub live again after the rate limit reset", |s| {
+        s.contains("github live") && !s.contains("rate 0/")
+    });
+
+    // GitHub answers 502 for three seconds: shown as degraded, then live again.
+    let (code, _) = sandbox.curl(
+        "POST",
+        &format!("{control}/faults"),
+        Some(r#"{"kind":"github_error","seconds":3}"#),
+        false,
+    );
+    assert_eq!(code, 201, "adding the github_error fault");
+    let screen = term.wait_screen("the GitHub outage on screen", |s| {
+        s.contains("github degraded") || s.contains("github down")
+    });
+    assert!(
+        screen.contains("502"),
+        "the outage does not say what GitHub answered:\n{screen}"
+    );
+    // Kubernetes data keeps flowing during the outage.
+    assert!(screen.contains("k8s qa live"), "{screen}");
+    term.wait_screen("GitHub live again after the outage", |s| {
+        s.contains("github live")
+    });
+
+    term.keys(&["q"]);
+    term.wait_exit("LIVE").assert_restored(&term, 0);
+    let token = sandbox.var("GH_TOKEN");
+    assert_no_secret(&token, "the terminal", &term.everything_shown());
+    assert_no_secret_in_files(&token, &state, true);
+}
+
+/// Known bug (reported, not fixed here): after a GitHub outage ends, the
+/// status bar says `github live` but every service whose data did not change
+/// keeps its "GitHub answered 502" error, because the poller's 304 answers
+/// send no message that clears it (`src/sources/github.rs`, `ok()`).
+#[test]
+#[ignore = "known bug: per-service GitHub errors stay after GitHub recovers (see report)"]
+fn github_errors_clear_once_github_answers_again() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (sandbox, term, _state) = live_session(scratch.path(), "recover");
+    let control = sandbox.var("HEARTH_SANDBOX_URL");
+    let (code, _) = sandbox.curl(
+        "POST",
+        &format!("{control}/faults"),
+        Some(r#"{"kind":"github_error","seconds":2}"#),
+        false,
+    );
+    assert_eq!(code, 201);
+    term.wait_screen("the GitHub outage on screen", |s| s.contains("502"));
+    term.wait_screen("every service's GitHub error cleared", |s| {
+        s.contains("github live") && !s.contains("GitHub answered 502")
+    });
+    term.keys(&["q"]);
+    term.wait_exit("LIVE").assert_restored(&term, 0);
+}
+
+/// `hearth demo`: one command opens the control room on a live sandbox; q
+/// ends both and removes the sandbox's folder; its token shows nowhere.
+#[test]
+fn demo_runs_live_and_cleans_up() {
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("state");
+    let tmp = scratch.path().join("tmp");
+    fs::create_dir_all(&tmp).unwrap();
+    let env = vec![
+        ("NO_COLOR".to_string(), "1".to_string()),
+        (
+            "XDG_STATE_HOME".into(),
+            state.to_string_lossy().into_owned(),
+        ),
+        ("TMPDIR".into(), tmp.to_string_lossy().into_owned()),
+    ];
+    let term = Term::start(scratch.path(), "demo", 160, 45, &env);
+    term.launch("DEMO", &format!("{HEARTH} demo --speed 10"));
+    let screen = term.wait_screen("the demo with live sources", |s| {
+        s.contains("k8s default live")
+            && s.contains("k8s qa live")
+            && s.contains("github live")
+            && row(s, "api").is_some_and(|r| r.contains("v0."))
+    });
+    assert!(term.alternate_screen(), "{screen}");
+    let demo_dir = fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("hearth-demo-"))
+        })
+        .unwrap_or_else(|| panic!("no hearth-demo-* folder under TMPDIR"));
+    let env_file = fs::read_to_string(demo_dir.join("env")).expect("the demo sandbox's env file");
+    let token = env_file
+        .lines()
+        .find_map(|l| l.strip_prefix("export GH_TOKEN="))
+        .expect("GH_TOKEN in the demo env")
+        .trim_matches(['"', '\''])
+        .to_string();
+
+    term.keys(&["q"]);
+    term.wait_exit("DEMO").assert_restored(&term, 0);
+    assert!(
+        !demo_dir.exists(),
+        "the demo left {} behind",
+        demo_dir.display()
+    );
+    assert_no_secret(&token, "the terminal", &term.everything_shown());
+    assert_no_secret_in_files(&token, &state, true);
+}
+
+/// The harness itself: a program that leaves raw mode, no echo, the
+/// alternate screen and a hidden cursor behind is caught by every check
+/// [`ExitReport::assert_restored`] makes, so passing them means something.
+#[test]
+fn harness_notices_a_terminal_left_broken() {
+    let scratch = tempfile::tempdir().unwrap();
+    let term = Term::start(scratch.path(), "broken", 100, 30, &[]);
+    let script = scratch.path().join("break-tty.sh");
+    fs::write(&script, "stty raw -echo\nprintf '\\033[?1049h\\033[?25l'\n").unwrap();
+    term.launch(
+        "BROKEN",
+        &format!("sh {}", sh_quote(&script.to_string_lossy())),
+    );
+    let report = term.wait_exit("BROKEN");
+    assert_eq!(report.code, 0);
+    assert!(!report.tty_same, "stty -g did not notice: {}", report.line);
+    for flag in ["-icanon", "-echo"] {
+        assert!(
+            report.flags.iter().any(|f| f == flag),
+            "{flag}: {}",
+            report.line
+        );
+    }
+    assert!(
+        term.alternate_screen(),
+        "the alternate screen went unnoticed"
+    );
+    assert_eq!(
+        term.pane("#{cursor_flag}"),
+        "0",
+        "the hidden cursor went unnoticed"
+    );
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        report.assert_restored(&term, 0)
+    }));
+    assert!(caught.is_err(), "assert_restored passed a broken terminal");
+}
+
+/// Whether an overview row shows `tag` as a running tag (followed by its
+/// ready/desired count), rather than only mentioning it.
+fn runs_tag(row: &str, tag: &str) -> bool {
+    row.match_indices(tag).any(|(i, _)| {
+        row[i + tag.len()..]
+            .trim_start()
+            .starts_with(|c: char| c.is_ascii_digit())
+    })
+}
