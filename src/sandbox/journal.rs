@@ -2,6 +2,7 @@
 //! served, so tests can assert what a client did. Shared by the API servers
 //! (which record) and the control API (which serves `GET /requests`).
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use serde::Serialize;
@@ -21,10 +22,14 @@ pub struct JournalEntry {
     pub conditional_hit: bool,
 }
 
-/// Append-only, in-memory journal.
+/// How many entries the journal keeps: a long `hearth demo` polling hundreds
+/// of services must not grow without bound; tests stay far below this.
+pub const JOURNAL_LIMIT: usize = 200_000;
+
+/// Append-only, in-memory journal of the last [`JOURNAL_LIMIT`] requests.
 #[derive(Default, Debug)]
 pub struct Journal {
-    entries: Mutex<Vec<JournalEntry>>,
+    entries: Mutex<VecDeque<JournalEntry>>,
 }
 
 impl Journal {
@@ -37,14 +42,41 @@ impl Journal {
             status,
             conditional_hit,
         };
-        self.entries.lock().expect("journal lock").push(entry);
+        let mut entries = self.entries.lock().expect("journal lock");
+        if entries.len() >= JOURNAL_LIMIT {
+            entries.pop_front();
+        }
+        entries.push_back(entry);
     }
 
     pub fn entries(&self) -> Vec<JournalEntry> {
-        self.entries.lock().expect("journal lock").clone()
+        self.entries
+            .lock()
+            .expect("journal lock")
+            .iter()
+            .cloned()
+            .collect()
     }
 
     pub fn clear(&self) {
         self.entries.lock().expect("journal lock").clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_latest_entries_only() {
+        let j = Journal::default();
+        for i in 0..JOURNAL_LIMIT + 3 {
+            j.record("github", "GET", &format!("/{i}"), 200, false);
+        }
+        let e = j.entries();
+        assert_eq!(e.len(), JOURNAL_LIMIT);
+        assert_eq!(e[0].path, "/3");
+        j.clear();
+        assert!(j.entries().is_empty());
     }
 }
