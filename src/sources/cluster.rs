@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::stream::{self, BoxStream, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{ContainerState, ContainerStatus, Pod, PodSpec};
+use k8s_openapi::api::core::v1::{Container, ContainerState, ContainerStatus, Pod, PodSpec};
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::watcher;
@@ -698,7 +698,7 @@ struct Store<K> {
     problem: Option<Problem>,
 }
 
-impl<K: ResourceExt + Clone> Store<K> {
+impl<K: Trim + Clone> Store<K> {
     fn new() -> Self {
         Store {
             live: HashMap::new(),
@@ -750,12 +750,78 @@ impl<K: ResourceExt + Clone> Store<K> {
 }
 
 /// Drop what is large and never shown (managedFields, kubectl's
-/// last-applied-configuration copy of the whole object), so that memory
-/// follows what hearth displays, not the size of the manifests.
-fn trim<K: ResourceExt>(o: &mut K) {
+/// last-applied-configuration copy of the whole object, everything of a pod
+/// spec but container names and images), so that memory follows what hearth
+/// displays, not the size of the manifests.
+fn trim<K: Trim>(o: &mut K) {
     o.managed_fields_mut().clear();
     o.annotations_mut()
         .remove("kubectl.kubernetes.io/last-applied-configuration");
+    o.trim_rest();
+}
+
+/// Per-kind part of [`trim`]: keep exactly what [`derive`] reads.
+trait Trim: ResourceExt {
+    fn trim_rest(&mut self);
+}
+
+/// A container reduced to its name and image.
+fn slim_containers(cs: &mut [Container]) {
+    for c in cs.iter_mut() {
+        *c = Container {
+            name: std::mem::take(&mut c.name),
+            image: c.image.take(),
+            ..Default::default()
+        };
+    }
+}
+
+fn slim_pod_spec(spec: &mut PodSpec) {
+    let mut containers = std::mem::take(&mut spec.containers);
+    let mut inits = spec.init_containers.take();
+    slim_containers(&mut containers);
+    if let Some(i) = inits.as_mut() {
+        slim_containers(i);
+    }
+    *spec = PodSpec {
+        containers,
+        init_containers: inits,
+        ..Default::default()
+    };
+}
+
+impl Trim for Pod {
+    fn trim_rest(&mut self) {
+        if let Some(spec) = self.spec.as_mut() {
+            slim_pod_spec(spec);
+        }
+        if let Some(st) = self.status.as_mut() {
+            st.host_ip = None;
+            st.host_ips = None;
+            st.pod_ips = None;
+            st.pod_ip = None;
+            st.resource_claim_statuses = None;
+            if let Some(c) = st.conditions.as_mut() {
+                c.retain(|c| c.type_ == "PodScheduled" && c.status == "False");
+            }
+        }
+    }
+}
+
+impl Trim for Deployment {
+    fn trim_rest(&mut self) {
+        if let Some(spec) = self.spec.as_mut().and_then(|s| s.template.spec.as_mut()) {
+            slim_pod_spec(spec);
+        }
+    }
+}
+
+impl Trim for ReplicaSet {
+    fn trim_rest(&mut self) {
+        // Only the labels, revision annotation and owner are read.
+        self.spec = None;
+        self.status = None;
+    }
 }
 
 enum Touched {
