@@ -856,12 +856,9 @@ fn faults_are_shown_and_outlived_and_the_token_never_is() {
     assert_no_secret_in_files(&token, &state, true);
 }
 
-/// Known bug (reported, not fixed here): after a GitHub outage ends, the
-/// status bar says `github live` but every service whose data did not change
-/// keeps its "GitHub answered 502" error, because the poller's 304 answers
-/// send no message that clears it (`src/sources/github.rs`, `ok()`).
+/// After a GitHub outage ends, every service's error goes away even when its
+/// data did not change (its polls answer 304): `Msg::GitHubRecovered`.
 #[test]
-#[ignore = "known bug: per-service GitHub errors stay after GitHub recovers (see report)"]
 fn github_errors_clear_once_github_answers_again() {
     let scratch = tempfile::tempdir().unwrap();
     let (sandbox, term, _state) = live_session(scratch.path(), "recover");

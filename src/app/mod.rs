@@ -322,6 +322,11 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
                 state.services[s].github_error = Some(message);
             }
         }
+        Msg::GitHubRecovered { service } => {
+            if let Some(s) = state.service_index(&service) {
+                state.services[s].github_error = None;
+            }
+        }
     }
     Vec::new()
 }

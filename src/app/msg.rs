@@ -57,4 +57,9 @@ pub enum Msg {
         service: String,
         message: String,
     },
+    /// A whole poll of the service succeeded after a `GitHubError`: the data
+    /// shown is current again (a 304 sends nothing else to say so).
+    GitHubRecovered {
+        service: String,
+    },
 }

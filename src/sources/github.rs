@@ -531,7 +531,10 @@ struct Poller {
     jobs_etag: HashMap<u64, String>,
     releases_due: Instant,
     failures: u32,
+    /// The error last sent as `Msg::GitHubError`, until a clean round.
     last_error: Option<String>,
+    /// Whether any request of the current round failed.
+    round_failed: bool,
 }
 
 impl Poller {
@@ -556,6 +559,7 @@ impl Poller {
             _ => {}
         }
         self.failures += 1;
+        self.round_failed = true;
         if self.last_error.as_deref() == Some(message.as_str()) {
             return true;
         }
@@ -570,13 +574,25 @@ impl Poller {
 
     async fn ok(&mut self) {
         self.failures = 0;
-        self.last_error = None;
         self.gate.status(SourceStatus::Live).await;
+    }
+
+    /// After a round in which every request succeeded: if an error was on
+    /// screen, say it is over (unchanged data answers 304 and sends nothing).
+    async fn round_done(&mut self) -> bool {
+        if self.round_failed || self.last_error.take().is_none() {
+            return true;
+        }
+        self.send(Msg::GitHubRecovered {
+            service: self.service.clone(),
+        })
+        .await
     }
 
     /// One round: runs, releases when due, jobs of active runs. Returns
     /// false when the receiver is gone.
     async fn round(&mut self) -> bool {
+        self.round_failed = false;
         let runs_path = format!(
             "/repos/{}/actions/workflows/{}/runs?per_page=5",
             self.repo, self.workflow
@@ -700,7 +716,7 @@ impl Poller {
             .map(|r| r.id)
             .collect();
         self.jobs_etag.retain(|id, _| active.contains(id));
-        true
+        self.round_done().await
     }
 
     fn next_delay(&self) -> Duration {
@@ -744,6 +760,7 @@ pub async fn run_service(
         releases_due: Instant::now(),
         failures: 0,
         last_error: None,
+        round_failed: false,
     };
     loop {
         if !p.round().await || p.gate.tx.is_closed() {
