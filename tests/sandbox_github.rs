@@ -1216,8 +1216,9 @@ async fn failing_migration_fails_the_deploy_step_and_old_pods_keep_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_run_stops_and_deploys_nothing() {
-    // At speed 4 the deploy step would set the image about 1.4 s in.
-    let e = env(4.0).await;
+    // At speed 2 the deploy step would set the image about 2.75 s in: ample
+    // margin for the cancel to land first on a loaded box.
+    let e = env(2.0).await;
     e.push_tag("billing", "v0.3.2");
     e.octo
         .repos("hearth-demo", "billing")
@@ -1250,7 +1251,7 @@ async fn a_cancelled_run_stops_and_deploys_nothing() {
     assert_eq!(r.status(), 202);
     let run = wf.get(run.id).await.unwrap();
     assert_eq!(run.conclusion.as_deref(), Some("cancelled"));
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     let job = jobs_of(&e, "billing", run.id.0).await;
     assert_eq!(job.conclusion, Some(Conclusion::Cancelled));
     assert!(job.steps.iter().all(|s| s.status == Status::Completed));
