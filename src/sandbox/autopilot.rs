@@ -76,11 +76,11 @@ impl Autopilot {
         commit_and_tag(&clone, &rc, note).await?;
         let run_before = self.latest_run_id(http, service).await?;
         self.create_release(http, service, &rc, true).await?;
-        self.wait_for_run(http, service, run_before).await?;
         if failing_migration {
-            // Leave the stuck rollout on screen for a while, then roll qa back
-            // to the tag it ran before and drop the bad candidate.
-            self.pause(25.0).await;
+            // The deploy step waits for a rollout that cannot finish: leave
+            // the stuck rollout (old pods serving) on screen for a while, then
+            // roll qa back to the tag it ran before, as `hearth rollback` would.
+            self.pause(35.0).await;
             self.faults.clear_service(&service.name);
             let previous = previous_qa_tag(&clone, &rc).await?;
             self.cluster
@@ -92,6 +92,7 @@ impl Autopilot {
                 .map_err(anyhow::Error::msg)?;
             return Ok(());
         }
+        self.wait_for_run(http, service, run_before).await?;
         self.pause(10.0).await;
         commit_and_tag(&clone, &stable, "").await?;
         let run_before = self.latest_run_id(http, service).await?;
