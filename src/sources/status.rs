@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::app::drift;
 use crate::model::{CiRun, EnvObservation, Release, Rollout};
 use crate::registry::{Registry, ReleaseKind};
 use crate::sources::{cluster, github, token};
@@ -175,17 +176,14 @@ pub async fn collect(
         .and_then(|k| k.current_context);
     let mut out = Vec::new();
     for (svc, snap) in services.iter().zip(gh) {
-        let latest = snap.releases.iter().find(|r| r.latest).cloned();
+        // The same rules as the control room's drift markers (app::drift).
+        let latest = drift::latest(&snap.releases).cloned();
         let pre = snap
             .releases
             .iter()
-            .filter(|r| r.prerelease && !r.draft)
-            .max_by(|a, b| {
-                let ka = a.published_at.as_ref().or(a.created_at.as_ref());
-                let kb = b.published_at.as_ref().or(b.created_at.as_ref());
-                ka.cmp(&kb).then(a.id.cmp(&b.id))
-            })
+            .find(|r| r.prerelease && !r.draft)
             .cloned();
+        let runs = snap.latest_run.as_ref().map(std::slice::from_ref);
         let environments = svc
             .environments
             .iter()
@@ -193,14 +191,14 @@ pub async fn collect(
                 let observation = observed
                     .remove(&(svc.name.clone(), env.name.clone()))
                     .unwrap_or_default();
-                let expected_tag = match env.release {
-                    ReleaseKind::Latest => latest.as_ref().map(|r| r.tag.clone()),
-                    ReleaseKind::Prerelease => pre.as_ref().map(|r| r.tag.clone()),
-                };
+                let expected_tag =
+                    drift::expected(env.release, &snap.releases).map(|r| r.tag.clone());
                 let running = match &observation {
-                    EnvObservation::Live(w) => w.image_tag.clone(),
+                    EnvObservation::Live(w) => w.image_tag.as_deref(),
                     _ => None,
                 };
+                let drifts =
+                    drift::drift(env.release, running, Some(&snap.releases), runs).is_drift();
                 EnvReport {
                     name: env.name.clone(),
                     namespace: env.namespace.clone(),
@@ -210,7 +208,7 @@ pub async fn collect(
                         .or_else(|| default_context.map(str::to_string))
                         .or_else(|| current_context.clone()),
                     release_kind: env.release,
-                    drift: matches!((&expected_tag, &running), (Some(e), Some(r)) if e != r),
+                    drift: drifts,
                     expected_tag,
                     observation,
                 }
