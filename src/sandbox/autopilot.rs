@@ -149,12 +149,13 @@ impl Autopilot {
         Ok(())
     }
 
-    async fn latest_run_id(
+    /// The newest run of the service's repository (`Null` when none).
+    async fn latest_run(
         &self,
         http: &reqwest::Client,
         service: &DemoService,
-    ) -> anyhow::Result<u64> {
-        let runs: Value = self
+    ) -> anyhow::Result<Value> {
+        let mut runs: Value = self
             .request(
                 http,
                 reqwest::Method::GET,
@@ -166,7 +167,17 @@ impl Autopilot {
             .json()
             .await
             .context("reading workflow runs")?;
-        Ok(runs["workflow_runs"][0]["id"].as_u64().unwrap_or(0))
+        Ok(runs["workflow_runs"][0].take())
+    }
+
+    async fn latest_run_id(
+        &self,
+        http: &reqwest::Client,
+        service: &DemoService,
+    ) -> anyhow::Result<u64> {
+        Ok(self.latest_run(http, service).await?["id"]
+            .as_u64()
+            .unwrap_or(0))
     }
 
     /// Wait until a run newer than `before` has completed (at most two minutes
@@ -180,19 +191,7 @@ impl Autopilot {
         let deadline = Instant::now() + Duration::from_secs_f64(120.0 / self.speed);
         while Instant::now() < deadline {
             self.pause(1.0).await;
-            let runs: Value = self
-                .request(
-                    http,
-                    reqwest::Method::GET,
-                    &format!("/repos/{}/actions/runs?per_page=1", service.repo),
-                )
-                .send()
-                .await
-                .context("listing workflow runs")?
-                .json()
-                .await
-                .context("reading workflow runs")?;
-            let run = &runs["workflow_runs"][0];
+            let run = self.latest_run(http, service).await?;
             if run["id"].as_u64().unwrap_or(0) > before && run["status"] == "completed" {
                 return Ok(());
             }
