@@ -47,7 +47,15 @@ pub fn load(path: &Path) -> Result<Registry, RegistryError> {
         problems: vec![Problem {
             pos: None,
             path: String::new(),
-            kind: ProblemKind::Io(e.to_string()),
+            kind: ProblemKind::Io(if e.kind() == std::io::ErrorKind::NotFound {
+                // The first thing a newcomer meets: say what to do.
+                format!(
+                    "{e}; pass --services FILE or set HEARTH_SERVICES, \
+                     or try `hearth demo` (no cluster or token needed)"
+                )
+            } else {
+                e.to_string()
+            }),
         }],
     })?;
     let base = registry_dir(path);
