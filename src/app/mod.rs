@@ -233,7 +233,7 @@ impl State {
         };
         drift::drift(
             environment.release,
-            w.image_tag.as_deref(),
+            w.serving_tag(),
             svc.releases.as_deref(),
             svc.runs.as_deref(),
         )

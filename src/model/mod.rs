@@ -43,6 +43,38 @@ pub struct Workload {
     pub pods: Vec<PodSummary>,
 }
 
+impl Workload {
+    /// The tag actually serving traffic. Once a rollout is complete that is
+    /// the Deployment's tag; while one is under way or stuck (a failing
+    /// migration leaves the old pods serving) it is the tag most ready pods
+    /// run, the Deployment's on a tie or when no pod is known.
+    pub fn serving_tag(&self) -> Option<&str> {
+        let template = self.image_tag.as_deref();
+        if self.rollout == Rollout::Complete {
+            return template;
+        }
+        let mut counts: Vec<(&str, usize)> = Vec::new();
+        for tag in self
+            .pods
+            .iter()
+            .filter(|p| p.ready)
+            .filter_map(|p| p.image_tag.as_deref())
+        {
+            match counts.iter_mut().find(|(t, _)| *t == tag) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((tag, 1)),
+            }
+        }
+        let most = counts.iter().map(|(_, n)| *n).max();
+        match most {
+            Some(n) if template.is_none_or(|t| !counts.contains(&(t, n))) => {
+                counts.iter().find(|(_, c)| *c == n).map(|(t, _)| *t)
+            }
+            _ => template,
+        }
+    }
+}
+
 /// Rollout state with `kubectl rollout status` decision rules and wording.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
 #[serde(tag = "state", content = "message", rename_all = "snake_case")]
@@ -157,4 +189,59 @@ pub enum SourceStatus {
     Down(String),
     /// Turned off on purpose (no token, watch mode without GitHub, ...).
     Disabled(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(tag: &str, ready: bool) -> PodSummary {
+        PodSummary {
+            name: format!("p-{tag}"),
+            status: if ready {
+                "Running"
+            } else {
+                "Init:CrashLoopBackOff"
+            }
+            .into(),
+            ready,
+            image_tag: Some(tag.into()),
+            ..PodSummary::default()
+        }
+    }
+
+    #[test]
+    fn serving_tag_is_what_ready_pods_run_until_the_rollout_completes() {
+        let mut w = Workload {
+            image_tag: Some("v2".into()),
+            rollout: Rollout::Failed("deadline".into()),
+            pods: vec![pod("v2", false), pod("v1", true), pod("v1", true)],
+            ..Workload::default()
+        };
+        assert_eq!(
+            w.serving_tag(),
+            Some("v1"),
+            "a stuck rollout: old pods serve"
+        );
+        w.rollout = Rollout::Progressing("1 of 2".into());
+        w.pods = vec![pod("v2", true), pod("v1", true)];
+        assert_eq!(
+            w.serving_tag(),
+            Some("v2"),
+            "a tie goes to the Deployment's tag"
+        );
+        w.pods.clear();
+        assert_eq!(
+            w.serving_tag(),
+            Some("v2"),
+            "no pods known: the Deployment's tag"
+        );
+        w.rollout = Rollout::Complete;
+        w.pods = vec![pod("v1", true)];
+        assert_eq!(
+            w.serving_tag(),
+            Some("v2"),
+            "complete: the Deployment's tag"
+        );
+    }
 }

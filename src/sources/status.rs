@@ -194,7 +194,7 @@ pub async fn collect(
                 let expected_tag =
                     drift::expected(env.release, &snap.releases).map(|r| r.tag.clone());
                 let running = match &observation {
-                    EnvObservation::Live(w) => w.image_tag.as_deref(),
+                    EnvObservation::Live(w) => w.serving_tag(),
                     _ => None,
                 };
                 let drifts =

@@ -156,6 +156,13 @@ fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme) -> Vec<Li
                 ));
                 let drift = state.drift(i, e);
                 match &drift {
+                    // The Deployment's tag is shown; say so when what serves
+                    // (the old pods of a stuck rollout) is another one.
+                    Drift::Matches { tag } if w.image_tag.as_deref() != Some(tag.as_str()) => head
+                        .push(Span::styled(
+                            format!(" (serving {tag}, matches release)"),
+                            theme.muted,
+                        )),
                     Drift::Matches { .. } => {
                         head.push(Span::styled(" (matches release)", theme.muted))
                     }
