@@ -1,7 +1,8 @@
 //! Drift: which tag an environment should run according to the service's
 //! GitHub Releases, compared with the tag it does serve
-//! ([`crate::model::Workload::serving_tag`]: during a stuck rollout, the old one). Pure; called by the
-//! render path (overview cells, detail pane) and `hearth status` alike.
+//! ([`crate::model::Workload::serving_tag`]; during a stuck rollout, the old
+//! one). Pure; called by the render path (overview cells, detail pane) and
+//! `hearth status` alike.
 //!
 //! The rule, kept simple on purpose:
 //! - an environment routed by `latest` (prod) should run the release GitHub
