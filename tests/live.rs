@@ -632,7 +632,7 @@ async fn no_token_and_rate_limits_are_shown_and_never_leak() {
     assert!(ok, "never recovered from the rate limit");
     // A bad token: 401 with what to do, and no secret anywhere.
     let (tx, mut rx) = mpsc::channel(4096);
-    let bad = "ghp_wrong_token_for_the_sandbox";
+    let bad = "fake-token-wrong-for-the-sandbox";
     let (_k, gh2) = github::spawn(&registry, Some(Token::new(bad, "GH_TOKEN")), fast(), tx);
     let (ok, seen) = until(
         &mut rx,

@@ -1082,7 +1082,7 @@ mod http_tests {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
         let (tx, mut rx) = mpsc::channel(100);
-        let secret = "ghp_TESTSECRET_should_never_leak";
+        let secret = "fake-token-TESTSECRET-should-never-leak";
         let gate = Gate::new(&url, Token::new(secret, "GH_TOKEN"), tx).unwrap();
         let intervals = Intervals {
             idle: Duration::from_millis(100),
