@@ -294,6 +294,13 @@ impl GithubApi {
         self.deploy.as_ref()
     }
 
+    /// A handler's repository, or GitHub's 404 to answer with.
+    // The error is the reply itself, handed straight back to axum by `?`.
+    #[allow(clippy::result_large_err)]
+    fn repo_or_404(&self, owner: &str, name: &str) -> Result<RepoRec, Response> {
+        self.repo(&repo_key(owner, name)).ok_or_else(not_found)
+    }
+
     /// A copy of a repository's state (`owner/name`), for tests and `hearth demo`.
     pub fn repo(&self, full_name: &str) -> Option<RepoRec> {
         self.store
@@ -850,10 +857,8 @@ async fn list_releases(
     State(api): Api,
     Path((owner, repo)): Path<(String, String)>,
     Query(q): Query<PageQuery>,
-) -> Response {
-    let Some(rec) = api.repo(&repo_key(&owner, &repo)) else {
-        return not_found();
-    };
+) -> Result<Response, Response> {
+    let rec = api.repo_or_404(&owner, &repo)?;
     let mut releases = rec.releases.clone();
     // Newest first, as GitHub lists them.
     releases.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id)));
@@ -863,53 +868,47 @@ async fn list_releases(
         .iter()
         .map(|r| api.release_json(&rec.info, r))
         .collect();
-    with_link(reply(StatusCode::OK, Value::Array(body)), link)
+    Ok(with_link(reply(StatusCode::OK, Value::Array(body)), link))
 }
 
 async fn get_release(
     State(api): Api,
     Path((owner, repo, id)): Path<(String, String, String)>,
-) -> Response {
-    let Some(rec) = api.repo(&repo_key(&owner, &repo)) else {
-        return not_found();
-    };
-    let Ok(id) = id.parse::<u64>() else {
-        return not_found();
-    };
-    match rec.releases.iter().find(|r| r.id == id) {
-        Some(r) => reply(StatusCode::OK, api.release_json(&rec.info, r)),
-        None => not_found(),
-    }
+) -> Result<Response, Response> {
+    let rec = api.repo_or_404(&owner, &repo)?;
+    let id = id.parse::<u64>().map_err(|_| not_found())?;
+    let r = rec
+        .releases
+        .iter()
+        .find(|r| r.id == id)
+        .ok_or_else(not_found)?;
+    Ok(reply(StatusCode::OK, api.release_json(&rec.info, r)))
 }
 
 async fn get_latest_release(
     State(api): Api,
     Path((owner, repo)): Path<(String, String)>,
-) -> Response {
-    let Some(rec) = api.repo(&repo_key(&owner, &repo)) else {
-        return not_found();
-    };
-    match rec
+) -> Result<Response, Response> {
+    let rec = api.repo_or_404(&owner, &repo)?;
+    let r = rec
         .latest_id()
         .and_then(|id| rec.releases.iter().find(|r| r.id == id))
-    {
-        Some(r) => reply(StatusCode::OK, api.release_json(&rec.info, r)),
-        None => not_found(),
-    }
+        .ok_or_else(not_found)?;
+    Ok(reply(StatusCode::OK, api.release_json(&rec.info, r)))
 }
 
 async fn get_release_by_tag(
     State(api): Api,
     Path((owner, repo, tag)): Path<(String, String, String)>,
-) -> Response {
-    let Some(rec) = api.repo(&repo_key(&owner, &repo)) else {
-        return not_found();
-    };
+) -> Result<Response, Response> {
+    let rec = api.repo_or_404(&owner, &repo)?;
     // Drafts are not found by tag, as on GitHub.
-    match rec.releases.iter().find(|r| r.tag_name == tag && !r.draft) {
-        Some(r) => reply(StatusCode::OK, api.release_json(&rec.info, r)),
-        None => not_found(),
-    }
+    let r = rec
+        .releases
+        .iter()
+        .find(|r| r.tag_name == tag && !r.draft)
+        .ok_or_else(not_found)?;
+    Ok(reply(StatusCode::OK, api.release_json(&rec.info, r)))
 }
 
 /// Body of create / update release. Unknown fields are ignored, as GitHub does.
@@ -1233,41 +1232,38 @@ async fn list_runs(
     State(api): Api,
     Path((owner, repo)): Path<(String, String)>,
     Query(q): Query<RunsQuery>,
-) -> Response {
-    let Some(rec) = api.repo(&repo_key(&owner, &repo)) else {
-        return not_found();
-    };
+) -> Result<Response, Response> {
+    let rec = api.repo_or_404(&owner, &repo)?;
     let url = format!("{}/repos/{}/actions/runs", api.base, rec.info.full_name());
-    list_runs_of(&api, &rec, &q, &url)
+    Ok(list_runs_of(&api, &rec, &q, &url))
 }
 
-async fn list_workflows(State(api): Api, Path((owner, repo)): Path<(String, String)>) -> Response {
-    let Some(rec) = api.repo(&repo_key(&owner, &repo)) else {
-        return not_found();
-    };
-    reply(
+async fn list_workflows(
+    State(api): Api,
+    Path((owner, repo)): Path<(String, String)>,
+) -> Result<Response, Response> {
+    let rec = api.repo_or_404(&owner, &repo)?;
+    Ok(reply(
         StatusCode::OK,
         json!({"total_count": 1, "workflows": [api.workflow_json(&rec.info)]}),
-    )
+    ))
 }
 
 async fn list_workflow_runs(
     State(api): Api,
     Path((owner, repo, workflow)): Path<(String, String, String)>,
     Query(q): Query<RunsQuery>,
-) -> Response {
-    let Some(rec) = api.repo(&repo_key(&owner, &repo)) else {
-        return not_found();
-    };
+) -> Result<Response, Response> {
+    let rec = api.repo_or_404(&owner, &repo)?;
     if workflow != rec.info.workflow_file && workflow != rec.info.workflow_id.to_string() {
-        return not_found();
+        return Err(not_found());
     }
     let url = format!(
         "{}/repos/{}/actions/workflows/{workflow}/runs",
         api.base,
         rec.info.full_name()
     );
-    list_runs_of(&api, &rec, &q, &url)
+    Ok(list_runs_of(&api, &rec, &q, &url))
 }
 
 fn find_run(rec: &RepoRec, id: &str) -> Option<RunRec> {
@@ -1278,30 +1274,22 @@ fn find_run(rec: &RepoRec, id: &str) -> Option<RunRec> {
 async fn get_run(
     State(api): Api,
     Path((owner, repo, id)): Path<(String, String, String)>,
-) -> Response {
-    let Some(rec) = api.repo(&repo_key(&owner, &repo)) else {
-        return not_found();
-    };
-    match find_run(&rec, &id) {
-        Some(run) => reply(StatusCode::OK, api.run_json(&rec.info, &run)),
-        None => not_found(),
-    }
+) -> Result<Response, Response> {
+    let rec = api.repo_or_404(&owner, &repo)?;
+    let run = find_run(&rec, &id).ok_or_else(not_found)?;
+    Ok(reply(StatusCode::OK, api.run_json(&rec.info, &run)))
 }
 
 async fn list_jobs(
     State(api): Api,
     Path((owner, repo, id)): Path<(String, String, String)>,
-) -> Response {
-    let Some(rec) = api.repo(&repo_key(&owner, &repo)) else {
-        return not_found();
-    };
-    match find_run(&rec, &id) {
-        Some(run) => reply(
-            StatusCode::OK,
-            json!({"total_count": 1, "jobs": [api.job_json(&rec.info, &run)]}),
-        ),
-        None => not_found(),
-    }
+) -> Result<Response, Response> {
+    let rec = api.repo_or_404(&owner, &repo)?;
+    let run = find_run(&rec, &id).ok_or_else(not_found)?;
+    Ok(reply(
+        StatusCode::OK,
+        json!({"total_count": 1, "jobs": [api.job_json(&rec.info, &run)]}),
+    ))
 }
 
 async fn rerun(
