@@ -154,7 +154,7 @@ fn messages(count: usize) -> Vec<Msg> {
 }
 
 fn loaded_state() -> State {
-    let mut state = State::new(registry(), Mode::Interactive);
+    let mut state = State::new(registry(), Mode::INTERACTIVE);
     for msg in messages(20_000) {
         update(&mut state, msg);
     }

@@ -1,8 +1,8 @@
-//! Command-line interface: clap definitions and dispatch to the mode or
-//! subcommand. Runs on the main thread before any runtime starts.
+//! Command-line interface: the clap definitions, and nothing else. The
+//! command layer (`cmd`) turns what is parsed here into resolved settings;
+//! nothing below it sees these types.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -20,8 +20,7 @@ pub struct Cli {
 /// Options every mode understands.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalOpts {
-    /// The service registry. For `sandbox` and `demo`: the number of demo
-    /// services to create instead (`--services 300`).
+    /// The service registry file.
     #[arg(
         long,
         global = true,
@@ -43,13 +42,19 @@ pub struct GlobalOpts {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate a services.yaml and print a summary.
-    Check,
+    Check(CheckArgs),
     /// Serve the embedded Kubernetes + GitHub sandbox on loopback.
     Sandbox(SandboxArgs),
     /// Print every service x environment once (a table, or JSON) and exit.
     Status(StatusArgs),
     /// Start the sandbox in a temporary directory and open the control room on it.
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The registry to check (default: `--services`, else ./services.yaml).
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -60,10 +65,10 @@ pub struct SandboxArgs {
     /// Speed factor for CI steps and rollouts (2 = twice as fast).
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
-    /// Number of demo services: given as the global `--services N` (a number
-    /// instead of a registry path), filled in by [`main`].
-    #[arg(skip)]
-    pub services: Option<usize>,
+    /// Number of demo services to create, named svc-001... (default: the
+    /// handful of demo services api, web, worker, billing and docs).
+    #[arg(long)]
+    pub count: Option<usize>,
     /// Let a simulated teammate ship releases (qa, then prod; now and then a
     /// failing migration that gets rolled back) so the loop can be watched.
     #[arg(long)]
@@ -84,47 +89,11 @@ pub struct DemoArgs {
     /// Speed factor for CI steps and rollouts.
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
-    /// Number of demo services: given as the global `--services N`, filled in by [`main`].
-    #[arg(skip)]
-    pub services: Option<usize>,
+    /// Number of demo services to create (default: the handful of demo services).
+    #[arg(long)]
+    pub count: Option<usize>,
     /// Do not let the simulated teammate ship releases: the sandbox stays
     /// still until you act on it yourself.
     #[arg(long)]
     pub no_autopilot: bool,
-}
-
-impl GlobalOpts {
-    /// `--services N` given as a number: how many demo services `sandbox` and
-    /// `demo` create. (One flag serves both meanings because a global option
-    /// and a subcommand option cannot share a name in clap.)
-    pub fn service_count(&self) -> Option<usize> {
-        self.services.to_str()?.parse().ok()
-    }
-}
-
-/// Parse the command line and run.
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match &cli.command {
-        None => crate::app::run::run(&cli.global),
-        Some(Command::Check) => crate::registry::check::run(&cli.global),
-        Some(Command::Sandbox(args)) => {
-            let mut args = args.clone();
-            args.services = args.services.or(cli.global.service_count());
-            crate::sandbox::run_cli(&cli.global, &args)
-        }
-        Some(Command::Status(args)) => crate::sources::status::run(&cli.global, args),
-        Some(Command::Demo(args)) => {
-            let mut args = args.clone();
-            args.services = args.services.or(cli.global.service_count());
-            crate::sources::demo::run(&cli.global, &args)
-        }
-    };
-    match result {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("hearth: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
 }

@@ -1,5 +1,5 @@
 //! The `hearth` binary: parse the command line and run the chosen mode.
 
 fn main() -> std::process::ExitCode {
-    hearth::cli::main()
+    hearth::cmd::main()
 }

@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use e2e_support::*;
-use hearth::app::run::run_with;
+use hearth::app::run::{run_with, Session};
+use hearth::app::sources::Sources;
 use hearth::app::Mode;
-use hearth::cli::GlobalOpts;
 use serde_json::Value;
 
 /// Set in the environment of a re-executed test binary to turn the
@@ -116,31 +116,37 @@ fn helper_panicking_control_room() {
     let Some(trigger) = std::env::var_os(PANIC_TRIGGER_VAR) else {
         return;
     };
-    let global = GlobalOpts {
-        services: example_registry(),
-        context: None,
-        theme: None,
-        log_level: "info".into(),
-    };
-    let registry = hearth::registry::load(&global.services).expect("example registry");
-    let result = run_with(
-        &global,
-        Arc::new(registry),
-        Mode::Interactive,
-        move |_ctx| {
-            std::thread::spawn(move || {
-                while !Path::new(&trigger).exists() {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                let _ = std::panic::catch_unwind(|| {
-                    panic!("e2e: deliberate panic while the control room runs")
-                });
-                // Exit as a panicking program does, skipping every destructor:
-                // the terminal guard's Drop never runs.
-                std::process::exit(101);
-            });
+    let registry = hearth::registry::load(&example_registry()).expect("example registry");
+    let config = hearth::config::Config {
+        kube: hearth::cluster::Settings::default(),
+        github: hearth::github::Settings {
+            api_url: "http://127.0.0.1:9".into(),
+            token: None,
+            intervals: Default::default(),
+            owner: None,
         },
-    );
+    };
+    let session = Session {
+        registry: Arc::new(registry),
+        config,
+        mode: Mode::INTERACTIVE,
+        write: None,
+        theme: hearth::ui::Theme::default(),
+    };
+    let result = run_with(session, move |_ctx| {
+        std::thread::spawn(move || {
+            while !Path::new(&trigger).exists() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = std::panic::catch_unwind(|| {
+                panic!("e2e: deliberate panic while the control room runs")
+            });
+            // Exit as a panicking program does, skipping every destructor:
+            // the terminal guard's Drop never runs.
+            std::process::exit(101);
+        });
+        Sources::default()
+    });
     panic!("the control room returned before the deliberate panic: {result:?}");
 }
 

@@ -9,10 +9,17 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use hearth::app::{Msg, SourceId};
+use hearth::cluster;
 use hearth::model::{EnvObservation, SourceStatus};
 use hearth::registry::{Environment, Registry, Service};
-use hearth::sources::cluster;
 use tokio::sync::mpsc;
+
+/// Watch one target, its events forwarded into `tx` as the control room does.
+async fn watch_target(t: cluster::Target, tx: mpsc::Sender<Msg>) {
+    let (etx, forward) = hearth::app::sources::forward::<cluster::Event>(tx);
+    cluster::run_target(t, etx).await;
+    let _ = forward.await;
+}
 
 /// A service as the registry would load it, for hand-built registries.
 fn service(name: &str) -> Service {
@@ -109,16 +116,16 @@ async fn forbidden_namespace_is_shown_with_the_rbac_to_ask_for() {
     });
     let url = serve(app).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut targets = cluster::targets(&registry(vec![service("api")]), None, &[]);
+    let mut targets = cluster::targets(&registry(vec![service("api")]), &Default::default(), &[]);
     let mut t = targets.remove(0);
     t.kubeconfig = Some(kubeconfig(dir.path(), &url));
     let (tx, mut rx) = mpsc::channel(100);
-    let task = tokio::spawn(cluster::run_target(t, tx));
+    let task = tokio::spawn(watch_target(t, tx));
     let (ok, msgs) = until(&mut rx, Duration::from_secs(20), |m| {
         matches!(
             m,
             Msg::Workload {
-                observation: EnvObservation::Error { .. },
+                observation: EnvObservation::Error(_),
                 ..
             }
         )
@@ -127,7 +134,7 @@ async fn forbidden_namespace_is_shown_with_the_rbac_to_ask_for() {
     task.abort();
     assert!(ok, "no error observation: {msgs:?}");
     match observation_of(&msgs, "api", "prod").unwrap() {
-        EnvObservation::Error { message, hint } => {
+        EnvObservation::Error(hearth::model::Problem { message, hint, .. }) => {
             assert!(message.starts_with("forbidden: "), "{message}");
             assert!(
                 hint.contains("get/list/watch") && hint.contains("\"default\""),
@@ -151,12 +158,12 @@ async fn unreachable_api_server_says_what_to_check() {
         l.local_addr().unwrap().port()
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut targets = cluster::targets(&registry(vec![service("api")]), None, &[]);
+    let mut targets = cluster::targets(&registry(vec![service("api")]), &Default::default(), &[]);
     let mut t = targets.remove(0);
     t.kubeconfig = Some(kubeconfig(dir.path(), &format!("http://127.0.0.1:{port}")));
     let obs = cluster::list_once(&t, Duration::from_secs(10)).await;
     match &obs[0].2 {
-        EnvObservation::Error { message, hint } => {
+        EnvObservation::Error(hearth::model::Problem { message, hint, .. }) => {
             assert!(message.contains("cannot reach the API server"), "{message}");
             assert!(
                 hint.contains("KUBECONFIG") && hint.contains("VPN"),
@@ -167,12 +174,12 @@ async fn unreachable_api_server_says_what_to_check() {
     }
     // The watch path says the same, per environment.
     let (tx, mut rx) = mpsc::channel(100);
-    let task = tokio::spawn(cluster::run_target(t, tx));
+    let task = tokio::spawn(watch_target(t, tx));
     let (ok, msgs) = until(&mut rx, Duration::from_secs(20), |m| {
         matches!(
             m,
             Msg::Workload {
-                observation: EnvObservation::Error { .. },
+                observation: EnvObservation::Error(_),
                 ..
             }
         )
@@ -189,12 +196,12 @@ async fn unknown_context_names_the_known_ones() {
     for env in &mut svc.environments {
         env.context = Some("staging".into());
     }
-    let mut targets = cluster::targets(&registry(vec![svc]), None, &[]);
+    let mut targets = cluster::targets(&registry(vec![svc]), &Default::default(), &[]);
     let mut t = targets.remove(0);
     t.kubeconfig = Some(kubeconfig(dir.path(), "http://127.0.0.1:1"));
     let obs = cluster::list_once(&t, Duration::from_secs(10)).await;
     match &obs[0].2 {
-        EnvObservation::Error { message, hint } => {
+        EnvObservation::Error(hearth::model::Problem { message, hint, .. }) => {
             assert!(message.contains("context \"staging\""), "{message}");
             assert!(hint.contains("known contexts: c"), "{hint}");
         }
@@ -222,7 +229,7 @@ async fn missing_deployment_is_missing_not_unknown() {
     });
     let url = serve(app).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut targets = cluster::targets(&registry(vec![service("api")]), None, &[]);
+    let mut targets = cluster::targets(&registry(vec![service("api")]), &Default::default(), &[]);
     let mut t = targets.remove(0);
     t.kubeconfig = Some(kubeconfig(dir.path(), &url));
     let obs = cluster::list_once(&t, Duration::from_secs(10)).await;
@@ -231,7 +238,7 @@ async fn missing_deployment_is_missing_not_unknown() {
         "{obs:?}"
     );
     let (tx, mut rx) = mpsc::channel(100);
-    let task = tokio::spawn(cluster::run_target(t, tx));
+    let task = tokio::spawn(watch_target(t, tx));
     let (ok, msgs) = until(&mut rx, Duration::from_secs(20), |m| {
         matches!(
             m,
@@ -255,10 +262,32 @@ async fn missing_deployment_is_missing_not_unknown() {
 use std::sync::Arc;
 
 use hearth::app::{update, Mode, State};
+use hearth::github::{self, Intervals, Kicks, Token};
 use hearth::model::Rollout;
-use hearth::sandbox::{self, DeployTarget, Fault, SandboxHandle, SandboxOptions};
-use hearth::sources::github::{self, Intervals};
-use hearth::sources::token::Token;
+use hearth_sandbox::{self as sandbox, DeployTarget, Fault, SandboxHandle, SandboxOptions};
+
+/// Start the GitHub pollers of `registry` (its `hearth.api_url`), their
+/// events forwarded into `tx` as the control room does.
+fn spawn_github(
+    registry: &Registry,
+    token: Option<Token>,
+    intervals: Intervals,
+    tx: mpsc::Sender<Msg>,
+) -> (Kicks, Vec<tokio::task::JoinHandle<()>>) {
+    let settings = github::Settings {
+        api_url: registry.settings.api_url.clone().unwrap_or_default(),
+        token,
+        intervals,
+        owner: registry.settings.github_owner.clone(),
+    };
+    let (etx, forward) = hearth::app::sources::forward::<github::Event>(tx);
+    let pollers = github::spawn(&registry.services, &settings, etx);
+    let mut handles = pollers.handles;
+    if !handles.is_empty() {
+        handles.push(forward);
+    }
+    (pollers.kicks, handles)
+}
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -267,7 +296,7 @@ async fn sandbox(speed: f64, services: Option<usize>) -> (SandboxHandle, tempfil
     let dir = tempfile::tempdir().unwrap();
     let mut opts = SandboxOptions::new(dir.path().join("sb"));
     opts.speed = speed;
-    opts.services = services;
+    opts.count = services;
     (sandbox::start(opts).await.expect("sandbox starts"), dir)
 }
 
@@ -281,11 +310,11 @@ fn watch(
     registry: &Registry,
     tx: &mpsc::Sender<Msg>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    cluster::targets(registry, None, &[])
+    cluster::targets(registry, &Default::default(), &[])
         .into_iter()
         .map(|mut t| {
             t.kubeconfig = Some(sb.kubeconfig_path());
-            tokio::spawn(cluster::run_target(t, tx.clone()))
+            tokio::spawn(watch_target(t, tx.clone()))
         })
         .collect()
 }
@@ -294,6 +323,8 @@ fn fast() -> Intervals {
     Intervals {
         idle: Duration::from_millis(500),
         active: Duration::from_millis(200),
+        releases: Duration::from_millis(500),
+        max_rate: 1000.0,
     }
 }
 
@@ -387,7 +418,7 @@ async fn release_flows_from_ci_to_rollout_to_tag_in_status_and_frame() {
     let registry = load(&sb);
     let (tx, mut rx) = mpsc::channel(4096);
     let mut tasks = watch(&sb, &registry, &tx);
-    let (_kicks, gh) = github::spawn(
+    let (_kicks, gh) = spawn_github(
         &registry,
         Some(Token::new(sb.token.clone(), "GH_TOKEN")),
         fast(),
@@ -446,7 +477,7 @@ async fn release_flows_from_ci_to_rollout_to_tag_in_status_and_frame() {
     all.extend(seen);
 
     // The control room shows it.
-    let mut state = State::new(Arc::new(registry.clone()), Mode::Interactive);
+    let mut state = State::new(Arc::new(registry.clone()), Mode::INTERACTIVE);
     for m in all.iter().cloned() {
         update(&mut state, m);
     }
@@ -596,14 +627,14 @@ async fn no_token_and_rate_limits_are_shown_and_never_leak() {
     // No token: GitHub disabled with how to fix it; Kubernetes still flows.
     let (tx, mut rx) = mpsc::channel(4096);
     let tasks = watch(&sb, &registry, &tx);
-    let (_k, gh) = github::spawn(&registry, None, fast(), tx.clone());
+    let (_k, gh) = spawn_github(&registry, None, fast(), tx.clone());
     assert!(gh.is_empty());
     let (ok, seen) = until(&mut rx, Duration::from_secs(30), |m| {
         live_tag(m, "api", "prod").is_some()
     })
     .await;
     assert!(ok);
-    assert!(seen.iter().any(|m| matches!(m, Msg::Source(SourceId::GitHub, SourceStatus::Disabled(s)) if s.contains("GH_TOKEN"))));
+    assert!(seen.iter().any(|m| matches!(m, Msg::Source(SourceId::GitHub, SourceStatus::Disabled(s)) if s.to_string().contains("GH_TOKEN"))));
     for t in tasks {
         t.abort();
     }
@@ -611,7 +642,7 @@ async fn no_token_and_rate_limits_are_shown_and_never_leak() {
     // Rate limit exhausted: degraded with when it resets, then live again.
     let (tx, mut rx) = mpsc::channel(4096);
     let token = Token::new(sb.token.clone(), "GH_TOKEN");
-    let (_k, gh) = github::spawn(&registry, Some(token), fast(), tx);
+    let (_k, gh) = spawn_github(&registry, Some(token), fast(), tx);
     let (ok, mut all) = until(&mut rx, Duration::from_secs(30), |m| {
         matches!(m, Msg::Source(SourceId::GitHub, SourceStatus::Live))
     })
@@ -619,7 +650,7 @@ async fn no_token_and_rate_limits_are_shown_and_never_leak() {
     assert!(ok);
     sb.faults.apply(Fault::RateLimit { seconds: 3 });
     let (ok, seen) = until(&mut rx, Duration::from_secs(30), |m| {
-        matches!(m, Msg::Source(SourceId::GitHub, SourceStatus::Degraded(s)) if s.contains("rate limit"))
+        matches!(m, Msg::Source(SourceId::GitHub, SourceStatus::Degraded(s)) if s.message.contains("rate limit"))
     })
     .await;
     all.extend(seen);
@@ -633,11 +664,11 @@ async fn no_token_and_rate_limits_are_shown_and_never_leak() {
     // A bad token: 401 with what to do, and no secret anywhere.
     let (tx, mut rx) = mpsc::channel(4096);
     let bad = "fake-token-wrong-for-the-sandbox";
-    let (_k, gh2) = github::spawn(&registry, Some(Token::new(bad, "GH_TOKEN")), fast(), tx);
+    let (_k, gh2) = spawn_github(&registry, Some(Token::new(bad, "GH_TOKEN")), fast(), tx);
     let (ok, seen) = until(
         &mut rx,
         Duration::from_secs(30),
-        |m| matches!(m, Msg::GitHubError { message, .. } if message.contains("401")),
+        |m| matches!(m, Msg::GitHubError { problem, .. } if problem.message.contains("401")),
     )
     .await;
     all.extend(seen);
@@ -726,8 +757,38 @@ async fn progress_deadline_is_failed_and_status_exits_1() {
 /// 2026-03-01 10:02:30 UTC.
 const NOW: i64 = 1_772_359_350;
 
+/// A problem without the ephemeral port of the test's API server.
+fn no_port(p: hearth::model::Problem) -> hearth::model::Problem {
+    let fix = |s: &str| {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(i) = rest.find("127.0.0.1:") {
+            out.push_str(&rest[..i + 10]);
+            rest = rest[i + 10..].trim_start_matches(|c: char| c.is_ascii_digit());
+            out.push_str("PORT");
+        }
+        out.push_str(rest);
+        out
+    };
+    hearth::model::Problem {
+        message: fix(&p.message),
+        hint: fix(&p.hint),
+        ..p
+    }
+}
+
 fn normalize(msg: Msg) -> Msg {
     match msg {
+        Msg::Workload {
+            service,
+            env,
+            observation: EnvObservation::Error(p),
+        } => Msg::Workload {
+            service,
+            env,
+            observation: EnvObservation::Error(no_port(p)),
+        },
+        Msg::Source(id, SourceStatus::Down(p)) => Msg::Source(id, SourceStatus::Down(no_port(p))),
         Msg::Workload {
             service,
             env,
@@ -815,16 +876,21 @@ fn normalize(msg: Msg) -> Msg {
             used: 5000,
             reset: NOW + 600,
         }),
-        Msg::Source(id, SourceStatus::Degraded(m)) if m.contains("resets at") => Msg::Source(
-            id,
-            SourceStatus::Degraded("GitHub rate limit exhausted; resets at 10:12:30 UTC".into()),
-        ),
+        Msg::Source(id, SourceStatus::Degraded(m)) if m.message.contains("resets at") => {
+            Msg::Source(
+                id,
+                SourceStatus::Degraded(hearth::model::Problem {
+                    message: "GitHub rate limit exhausted; resets at 10:12:30 UTC".into(),
+                    ..m
+                }),
+            )
+        }
         other => other,
     }
 }
 
 fn replay(registry: &Registry, msgs: &[Msg]) -> State {
-    let mut state = State::new(Arc::new(registry.clone()), Mode::Interactive);
+    let mut state = State::new(Arc::new(registry.clone()), Mode::INTERACTIVE);
     update(&mut state, Msg::Tick(NOW));
     for m in msgs {
         update(&mut state, normalize(m.clone()));
@@ -840,7 +906,7 @@ async fn snapshot_recorded_drift_failed_migration_rate_limited() {
     let (tx, mut rx) = mpsc::channel(4096);
     let mut tasks = watch(&sb, &registry, &tx);
     let token = Token::new(sb.token.clone(), "GH_TOKEN");
-    let (_k, gh) = github::spawn(&registry, Some(token), fast(), tx.clone());
+    let (_k, gh) = spawn_github(&registry, Some(token), fast(), tx.clone());
     tasks.extend(gh);
     let mut all = Vec::new();
     // Everything listed and polled once.
@@ -931,18 +997,18 @@ async fn snapshot_recorded_no_token_unreachable_cluster() {
     let registry = registry(vec![service("api"), service("web")]);
     let (tx, mut rx) = mpsc::channel(4096);
     let mut tasks = Vec::new();
-    for mut t in cluster::targets(&registry, None, &[]) {
+    for mut t in cluster::targets(&registry, &Default::default(), &[]) {
         t.kubeconfig = Some(kc.clone());
-        tasks.push(tokio::spawn(cluster::run_target(t, tx.clone())));
+        tasks.push(tokio::spawn(watch_target(t, tx.clone())));
     }
-    let (_k, gh) = github::spawn(&registry, None, fast(), tx.clone());
+    let (_k, gh) = spawn_github(&registry, None, fast(), tx.clone());
     assert!(gh.is_empty());
     let mut errors = 0;
     let (ok, mut all) = until(&mut rx, Duration::from_secs(30), |m| {
         if matches!(
             m,
             Msg::Workload {
-                observation: EnvObservation::Error { .. },
+                observation: EnvObservation::Error(_),
                 ..
             }
         ) {
@@ -988,7 +1054,7 @@ async fn measure_event_to_screen_latency() {
     let registry = load(&sb);
     let (tx, mut rx) = mpsc::channel(4096);
     let tasks = watch(&sb, &registry, &tx);
-    let mut state = State::new(Arc::new(registry.clone()), Mode::Interactive);
+    let mut state = State::new(Arc::new(registry.clone()), Mode::INTERACTIVE);
     let theme = hearth::ui::Theme::load(None, true).unwrap();
     let mut terminal = Terminal::new(TestBackend::new(200, 50)).unwrap();
     let mut view = hearth::ui::ViewState::default();
@@ -1077,7 +1143,7 @@ async fn measure_github_budget() {
     let start = sb.journal.entries().len();
     let (tx, mut rx) = mpsc::channel(100_000);
     let token = Token::new(sb.token.clone(), "GH_TOKEN");
-    let (kicks, tasks) = github::spawn(&registry, Some(token), Intervals::default(), tx);
+    let (kicks, tasks) = spawn_github(&registry, Some(token), Intervals::default(), tx);
     // Keep the channel drained.
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
     tokio::time::sleep(Duration::from_secs(10)).await;

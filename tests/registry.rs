@@ -493,6 +493,32 @@ fn example_registry_is_valid_and_matches_the_sandbox() {
     assert!(!reg.service("api").unwrap().smoke.is_empty());
 }
 
+/// The registry `hearth sandbox` writes loads as it is, with every demo
+/// service and the paths resolved inside the sandbox folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_registry_loads_as_it_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sb = hearth_sandbox::start(hearth_sandbox::SandboxOptions::new(tmp.path().join("sb")))
+        .await
+        .expect("sandbox starts");
+    let reg = registry::load(&sb.services_path()).expect("sandbox registry loads");
+    assert_eq!(
+        reg.settings.api_url.as_deref(),
+        Some(sb.github_url.as_str())
+    );
+    assert_eq!(reg.settings.github_owner.as_deref(), Some("hearth-demo"));
+    let names: Vec<&str> = reg.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["api", "web", "worker", "billing", "docs"]);
+    let api = reg.service("api").unwrap();
+    assert_eq!(api.directory, sb.dir.join("repos/api"));
+    assert_eq!(api.repo.as_deref(), Some("hearth-demo/api"));
+    assert_eq!(api.k8s_name, "api");
+    assert!(api.shippable);
+    let docs = reg.service("docs").unwrap();
+    assert!(!docs.shippable && docs.shippable_reason.is_some());
+    sb.shutdown().await;
+}
+
 #[test]
 fn check_summarises_a_valid_registry() {
     let (dir, _) = load_file(SEED);

@@ -10,10 +10,11 @@ use std::sync::Arc;
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use hearth::app::run::event_loop;
+use hearth::app::run::Executor;
 use hearth::app::{update, Mode, Msg, SourceId, State};
 use hearth::model::{
-    CiJob, CiRun, CiStep, EnvObservation, PodSummary, RateLimit, Release, Rollout, SourceStatus,
-    Workload,
+    CiJob, CiRun, CiStep, EnvObservation, PodSummary, Problem, ProblemKind, RateLimit, Release,
+    Rollout, SourceStatus, Workload,
 };
 use hearth::registry::{Environment, Registry, Service, Settings};
 use hearth::ui::{draw, Theme, ViewState};
@@ -356,65 +357,65 @@ fn theme(name: &str) -> Theme {
 
 #[test]
 fn overview_empty_80x24_default() {
-    let state = state_from(Mode::Interactive, [Msg::Tick(NOW)]);
+    let state = state_from(Mode::INTERACTIVE, [Msg::Tick(NOW)]);
     insta::assert_snapshot!(styled(&state, &theme("default"), 80, 24));
 }
 
 #[test]
 fn overview_empty_160x48_light() {
-    let state = state_from(Mode::Interactive, [Msg::Tick(NOW)]);
+    let state = state_from(Mode::INTERACTIVE, [Msg::Tick(NOW)]);
     insta::assert_snapshot!(styled(&state, &theme("light"), 160, 48));
 }
 
 #[test]
 fn overview_data_80x24() {
-    let state = state_from(Mode::Interactive, healthy());
+    let state = state_from(Mode::INTERACTIVE, healthy());
     insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
 }
 
 #[test]
 fn overview_data_160x48_default_styles() {
-    let state = state_from(Mode::Interactive, healthy());
+    let state = state_from(Mode::INTERACTIVE, healthy());
     insta::assert_snapshot!(styled(&state, &theme("default"), 160, 48));
 }
 
 #[test]
 fn overview_data_160x48_high_contrast_styles() {
-    let state = state_from(Mode::Interactive, healthy());
+    let state = state_from(Mode::INTERACTIVE, healthy());
     insta::assert_snapshot!(styled(&state, &theme("high-contrast"), 160, 48));
 }
 
 #[test]
 fn overview_data_no_color_keeps_modifiers() {
-    let state = state_from(Mode::Interactive, healthy());
+    let state = state_from(Mode::INTERACTIVE, healthy());
     let theme = Theme::load(Some("default"), true).unwrap();
     insta::assert_snapshot!(styled(&state, &theme, 80, 24));
 }
 
 #[test]
 fn overview_very_wide_side_by_side_200x50() {
-    let state = state_from(Mode::Interactive, healthy().into_iter().chain(shipping()));
+    let state = state_from(Mode::INTERACTIVE, healthy().into_iter().chain(shipping()));
     insta::assert_snapshot!(text(&state, &theme("k9s"), 200, 50));
 }
 
 #[test]
 fn detail_focused_120x35() {
     let msgs = healthy().into_iter().chain([code(KeyCode::Enter)]);
-    let state = state_from(Mode::Interactive, msgs);
+    let state = state_from(Mode::INTERACTIVE, msgs);
     insta::assert_snapshot!(text(&state, &theme("default"), 120, 35));
 }
 
 #[test]
 fn detail_non_shippable_selected_80x24() {
     let msgs = healthy().into_iter().chain([code(KeyCode::End)]);
-    let state = state_from(Mode::Interactive, msgs);
+    let state = state_from(Mode::INTERACTIVE, msgs);
     insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
 }
 
 #[test]
 fn ci_stream_160x48() {
     let msgs = healthy().into_iter().chain(shipping());
-    let state = state_from(Mode::Interactive, msgs);
+    let state = state_from(Mode::INTERACTIVE, msgs);
     insta::assert_snapshot!(text(&state, &theme("default"), 160, 48));
 }
 
@@ -427,14 +428,14 @@ fn ci_stream_80x24_scrolled_light_styles() {
         key('j'),
         key('j'),
     ]);
-    let state = state_from(Mode::Interactive, msgs);
+    let state = state_from(Mode::INTERACTIVE, msgs);
     insta::assert_snapshot!(styled(&state, &theme("light"), 80, 24));
 }
 
 #[test]
 fn filter_active_80x24() {
     let msgs = healthy().into_iter().chain([key('/'), key('s'), key('t')]);
-    let state = state_from(Mode::Interactive, msgs);
+    let state = state_from(Mode::INTERACTIVE, msgs);
     insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
 }
 
@@ -443,21 +444,21 @@ fn filter_no_match_160x48() {
     let msgs = healthy()
         .into_iter()
         .chain([key('/'), key('z'), key('z'), code(KeyCode::Enter)]);
-    let state = state_from(Mode::Interactive, msgs);
+    let state = state_from(Mode::INTERACTIVE, msgs);
     insta::assert_snapshot!(text(&state, &theme("default"), 160, 48));
 }
 
 #[test]
 fn help_overlay_80x24_default_styles() {
     let msgs = healthy().into_iter().chain([key('?')]);
-    let state = state_from(Mode::Interactive, msgs);
+    let state = state_from(Mode::INTERACTIVE, msgs);
     insta::assert_snapshot!(styled(&state, &theme("default"), 80, 24));
 }
 
 #[test]
 fn help_overlay_watch_mode_160x48_high_contrast() {
     let msgs = healthy().into_iter().chain([key('?')]);
-    let state = state_from(Mode::Watch, msgs);
+    let state = state_from(Mode::WATCH, msgs);
     insta::assert_snapshot!(styled(&state, &theme("high-contrast"), 160, 48));
 }
 
@@ -469,11 +470,19 @@ fn sources_down_and_errors_160x48() {
                 context: None,
                 namespace: "qa".into(),
             },
-            SourceStatus::Down("forbidden: cannot list deployments in qa; check your RBAC".into()),
+            SourceStatus::Down(Problem::new(
+                ProblemKind::Forbidden,
+                "forbidden: cannot list deployments in qa",
+                "check your RBAC",
+            )),
         ),
         Msg::Source(
             SourceId::GitHub,
-            SourceStatus::Degraded("rate limited until 10:32".into()),
+            SourceStatus::Degraded(Problem::new(
+                ProblemKind::RateLimited,
+                "rate limited until 10:32",
+                "",
+            )),
         ),
         Msg::RateLimit(RateLimit {
             limit: 5000,
@@ -484,17 +493,22 @@ fn sources_down_and_errors_160x48() {
         Msg::Workload {
             service: "katforge".into(),
             env: "qa".into(),
-            observation: EnvObservation::Error {
-                message: "forbidden".into(),
-                hint: "ask for list/watch on deployments in qa".into(),
-            },
+            observation: EnvObservation::Error(Problem::new(
+                ProblemKind::Forbidden,
+                "forbidden",
+                "ask for list/watch on deployments in qa",
+            )),
         },
         Msg::GitHubError {
             service: "stumper".into(),
-            message: "repository katforge/stumper not found (404)".into(),
+            problem: Problem::new(
+                ProblemKind::NotFound,
+                "repository katforge/stumper not found (404)",
+                "",
+            ),
         },
     ]);
-    let state = state_from(Mode::Interactive, msgs);
+    let state = state_from(Mode::INTERACTIVE, msgs);
     insta::assert_snapshot!(text(&state, &theme("default"), 160, 48));
 }
 
@@ -511,10 +525,10 @@ fn sources_connecting_80x24() {
         ),
         Msg::Source(
             SourceId::GitHub,
-            SourceStatus::Disabled("no token: set GH_TOKEN".into()),
+            SourceStatus::Disabled(hearth::github::no_token()),
         ),
     ];
-    let state = state_from(Mode::Demo, msgs);
+    let state = state_from(Mode::DEMO, msgs);
     insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
 }
 
@@ -523,7 +537,7 @@ fn sources_connecting_80x24() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_loop_draws_source_data_and_quits_on_q() {
     use std::time::Duration;
-    let mut state = State::new(registry(), Mode::Interactive);
+    let mut state = State::new(registry(), Mode::INTERACTIVE);
     let theme = Theme::default();
     let mut view = ViewState::default();
     let mut terminal = Terminal::new(TestBackend::new(120, 35)).unwrap();
@@ -551,6 +565,7 @@ async fn event_loop_draws_source_data_and_quits_on_q() {
         keys_tx.send(Ok(Event::Key(q))).await.unwrap();
         keys_tx
     };
+    let mut executor = Executor::default();
     let looped = tokio::time::timeout(Duration::from_secs(20), async {
         let (result, _keys_tx) = tokio::join!(
             event_loop(
@@ -561,6 +576,7 @@ async fn event_loop_draws_source_data_and_quits_on_q() {
                 &mut rx,
                 keys,
                 std::future::pending::<()>(),
+                &mut executor,
             ),
             driver
         );
@@ -578,7 +594,7 @@ async fn event_loop_draws_source_data_and_quits_on_q() {
 /// The stop future (SIGTERM in production) ends the loop too.
 #[tokio::test]
 async fn event_loop_stops_on_signal_future() {
-    let mut state = State::new(registry(), Mode::Watch);
+    let mut state = State::new(registry(), Mode::WATCH);
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
     let (_tx, mut rx) = tokio::sync::mpsc::channel(1);
     let result = tokio::time::timeout(
@@ -591,6 +607,7 @@ async fn event_loop_stops_on_signal_future() {
             &mut rx,
             futures::stream::pending(),
             std::future::ready(()),
+            &mut Executor::default(),
         ),
     )
     .await;
@@ -604,7 +621,7 @@ fn any_size_draws_without_panic() {
         .into_iter()
         .chain(shipping())
         .chain([key('?'), key('/'), key('a')]);
-    let state = state_from(Mode::Interactive, msgs);
+    let state = state_from(Mode::INTERACTIVE, msgs);
     for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10), (79, 23), (300, 100)] {
         let screen = text(&state, &theme("default"), w, h);
         assert_eq!(screen.lines().count(), h as usize);
@@ -641,7 +658,7 @@ fn ci_failed_build_120x35() {
         .into_iter()
         .chain(shipping())
         .chain([failed, done]);
-    let state = state_from(Mode::Interactive, msgs);
+    let state = state_from(Mode::INTERACTIVE, msgs);
     insta::assert_snapshot!(text(&state, &theme("default"), 120, 35));
 }
 
@@ -830,7 +847,7 @@ fn no_token() -> Vec<Msg> {
         Msg::Source(kube("qa"), SourceStatus::Connecting),
         Msg::Source(
             SourceId::GitHub,
-            SourceStatus::Disabled("no token: set GH_TOKEN or run gh auth login".into()),
+            SourceStatus::Disabled(hearth::github::no_token()),
         ),
         Msg::Source(kube("default"), SourceStatus::Live),
         Msg::Source(kube("qa"), SourceStatus::Live),
@@ -858,7 +875,11 @@ fn unreachable_cluster() -> Vec<Msg> {
     for ns in ["default", "qa"] {
         msgs.push(Msg::Source(
             kube(ns),
-            SourceStatus::Down(format!("{UNREACHABLE} — {UNREACHABLE_HINT}")),
+            SourceStatus::Down(Problem::new(
+                ProblemKind::Unreachable,
+                UNREACHABLE,
+                UNREACHABLE_HINT,
+            )),
         ));
     }
     for svc in ["api", "katforge", "stumper", "geargoblins"] {
@@ -866,10 +887,11 @@ fn unreachable_cluster() -> Vec<Msg> {
             msgs.push(Msg::Workload {
                 service: svc.into(),
                 env: env.into(),
-                observation: EnvObservation::Error {
-                    message: UNREACHABLE.into(),
-                    hint: UNREACHABLE_HINT.into(),
-                },
+                observation: EnvObservation::Error(Problem::new(
+                    ProblemKind::Unreachable,
+                    UNREACHABLE,
+                    UNREACHABLE_HINT,
+                )),
             });
         }
     }
@@ -879,7 +901,11 @@ fn unreachable_cluster() -> Vec<Msg> {
 /// The GitHub budget runs out: the last response says 0 remaining, the gate
 /// reports the source degraded, and each service's poller its error once.
 fn rate_limited() -> Vec<Msg> {
-    let message = "GitHub rate limit exhausted; resets at 10:32:30 UTC";
+    let message = Problem::new(
+        ProblemKind::RateLimited,
+        "GitHub rate limit exhausted; resets at 10:32:30 UTC",
+        "",
+    );
     let mut msgs = vec![
         Msg::RateLimit(RateLimit {
             limit: 5000,
@@ -887,12 +913,12 @@ fn rate_limited() -> Vec<Msg> {
             used: 5000,
             reset: NOW + 1800,
         }),
-        Msg::Source(SourceId::GitHub, SourceStatus::Degraded(message.into())),
+        Msg::Source(SourceId::GitHub, SourceStatus::Degraded(message.clone())),
     ];
     for svc in ["api", "katforge", "stumper"] {
         msgs.push(Msg::GitHubError {
             service: svc.into(),
-            message: message.into(),
+            problem: message.clone(),
         });
     }
     msgs
@@ -905,16 +931,17 @@ fn forbidden_and_missing() -> Vec<Msg> {
     let hint = "ask for get/list/watch on deployments, replicasets and pods in namespace \"qa\" (the current context)";
     let mut msgs = vec![Msg::Source(
         kube("qa"),
-        SourceStatus::Down(format!("{forbidden} — {hint}")),
+        SourceStatus::Down(Problem::new(ProblemKind::Forbidden, forbidden, hint)),
     )];
     for svc in ["api", "katforge", "stumper", "geargoblins"] {
         msgs.push(Msg::Workload {
             service: svc.into(),
             env: "qa".into(),
-            observation: EnvObservation::Error {
-                message: forbidden.into(),
-                hint: hint.into(),
-            },
+            observation: EnvObservation::Error(Problem::new(
+                ProblemKind::Forbidden,
+                forbidden,
+                hint,
+            )),
         });
     }
     msgs.push(Msg::Workload {
@@ -929,7 +956,7 @@ fn forbidden_and_missing() -> Vec<Msg> {
 }
 
 fn after_healthy(scenario: Vec<Msg>) -> State {
-    state_from(Mode::Interactive, healthy().into_iter().chain(scenario))
+    state_from(Mode::INTERACTIVE, healthy().into_iter().chain(scenario))
 }
 
 #[test]
@@ -970,13 +997,13 @@ fn drift_160x48_styles() {
 
 #[test]
 fn no_token_80x24_styles() {
-    let state = state_from(Mode::Interactive, no_token());
+    let state = state_from(Mode::INTERACTIVE, no_token());
     insta::assert_snapshot!(styled(&state, &theme("default"), 80, 24));
 }
 
 #[test]
 fn no_token_160x48() {
-    let state = state_from(Mode::Interactive, no_token());
+    let state = state_from(Mode::INTERACTIVE, no_token());
     insta::assert_snapshot!(text(&state, &theme("default"), 160, 48));
 }
 

@@ -1,14 +1,25 @@
-//! Key bindings as data: one table per mode mapping keys to an [`Action`] with
-//! a description. `update` looks keys up here and the `?` help overlay is
-//! generated from the same table, so the two cannot drift. Runs on the main task.
+//! Key bindings as data: tables mapping keys to intents with a description.
+//! Intents are split in two types: [`Nav`] changes only what hearth shows,
+//! [`Op`] leads to an operation that changes the cluster or GitHub. The
+//! read-only keymap is a table of `Nav` alone, so no key of a read-only
+//! session can even name an operation. `update` looks keys up here and the
+//! `?` help overlay is generated from the same tables, so the two cannot
+//! drift. Runs on the main task.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::Mode;
+use super::Access;
 
-/// A user's intent, decoded from a key by the current mode's keymap.
+/// A user's intent, decoded from a key by the session's keymap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
+    Nav(Nav),
+    Op(Op),
+}
+
+/// An intent that changes only what hearth shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nav {
     Up,
     Down,
     PageUp,
@@ -23,6 +34,22 @@ pub enum Action {
     Back,
     Help,
     Quit,
+}
+
+/// An intent that leads to an operation (through a dialog that says what
+/// will happen). Only read-write sessions have keys for these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Ship the selected service to prod.
+    Ship,
+    /// Ship the selected service to qa (a release candidate).
+    ShipQa,
+    /// Promote one of its qa prereleases to prod.
+    Promote,
+    /// Roll an environment back (fast or clean).
+    Rollback,
+    /// Ship every service of the `ship_all` list.
+    ShipAll,
 }
 
 /// One key: a code and the modifiers that must be held.
@@ -83,91 +110,111 @@ impl Key {
     }
 }
 
-/// One binding: an action, the keys that trigger it and what it does.
+/// One binding: an intent, the keys that trigger it and what it does.
 #[derive(Clone, Copy, Debug)]
-pub struct Binding {
-    pub action: Action,
+pub struct Binding<A> {
+    pub action: A,
     pub keys: &'static [Key],
     pub description: &'static str,
 }
 
-/// Navigation and view bindings every mode has. None of them changes anything
-/// outside hearth, so the read-only watch mode can share them.
-const NAVIGATION: &[Binding] = &[
+/// Navigation and view bindings every session has. None of them changes
+/// anything outside hearth, so the read-only watch mode can share them.
+pub const NAVIGATION: &[Binding<Nav>] = &[
     Binding {
-        action: Action::Up,
+        action: Nav::Up,
         keys: &[Key::plain(KeyCode::Up), Key::plain(KeyCode::Char('k'))],
         description: "select previous service / scroll detail up",
     },
     Binding {
-        action: Action::Down,
+        action: Nav::Down,
         keys: &[Key::plain(KeyCode::Down), Key::plain(KeyCode::Char('j'))],
         description: "select next service / scroll detail down",
     },
     Binding {
-        action: Action::PageUp,
+        action: Nav::PageUp,
         keys: &[Key::plain(KeyCode::PageUp)],
         description: "page up",
     },
     Binding {
-        action: Action::PageDown,
+        action: Nav::PageDown,
         keys: &[Key::plain(KeyCode::PageDown)],
         description: "page down",
     },
     Binding {
-        action: Action::First,
+        action: Nav::First,
         keys: &[Key::plain(KeyCode::Home), Key::plain(KeyCode::Char('g'))],
         description: "first service",
     },
     Binding {
-        action: Action::Last,
+        action: Nav::Last,
         keys: &[Key::plain(KeyCode::End), Key::plain(KeyCode::Char('G'))],
         description: "last service",
     },
     Binding {
-        action: Action::ToggleFocus,
+        action: Nav::ToggleFocus,
         keys: &[Key::plain(KeyCode::Enter), Key::plain(KeyCode::Tab)],
         description: "focus the detail pane / back to the overview",
     },
     Binding {
-        action: Action::Filter,
+        action: Nav::Filter,
         keys: &[Key::plain(KeyCode::Char('/'))],
         description: "filter services by name",
     },
     Binding {
-        action: Action::Back,
+        action: Nav::Back,
         keys: &[Key::plain(KeyCode::Esc)],
         description: "close help / clear filter / back to the overview",
     },
     Binding {
-        action: Action::Help,
+        action: Nav::Help,
         keys: &[Key::plain(KeyCode::Char('?'))],
         description: "show or hide this help",
     },
     Binding {
-        action: Action::Quit,
+        action: Nav::Quit,
         keys: &[Key::plain(KeyCode::Char('q')), Key::ctrl('c')],
         description: "quit",
     },
 ];
 
-/// The bindings of a mode, in the order the help overlay lists them.
-///
-/// Mutating actions (ship, promote, rollback) will be added to the
-/// interactive and demo tables only; the watch table is navigation alone, so
-/// no key can produce a mutating action there.
-pub fn bindings(mode: Mode) -> &'static [Binding] {
-    match mode {
-        Mode::Interactive | Mode::Demo | Mode::Watch => NAVIGATION,
+/// The operation bindings of a read-write session.
+pub const OPERATIONS: &[Binding<Op>] = &[];
+
+/// The bindings of a read-only session: navigation alone, by type.
+pub fn read_only() -> &'static [Binding<Nav>] {
+    NAVIGATION
+}
+
+/// The operation bindings a session has: none when read-only.
+pub fn operations(access: Access) -> &'static [Binding<Op>] {
+    match access {
+        Access::ReadOnly => &[],
+        Access::ReadWrite => OPERATIONS,
     }
 }
 
-/// The action a key triggers in a mode, if any.
-pub fn lookup(mode: Mode, event: &KeyEvent) -> Option<Action> {
-    bindings(mode)
+fn find<A: Copy>(table: &[Binding<A>], event: &KeyEvent) -> Option<A> {
+    table
         .iter()
         .find(|b| b.keys.iter().any(|k| k.matches(event)))
         .map(|b| b.action)
+}
+
+/// The intent a key names in a session with `access`, if any.
+pub fn lookup(access: Access, event: &KeyEvent) -> Option<Action> {
+    match access {
+        Access::ReadOnly => find(read_only(), event).map(Action::Nav),
+        Access::ReadWrite => find(NAVIGATION, event)
+            .map(Action::Nav)
+            .or_else(|| find(OPERATIONS, event).map(Action::Op)),
+    }
+}
+
+/// The operation a key would start in a read-write session: what a
+/// read-only session names in its "read-only" notice.
+pub fn operation_key(event: &KeyEvent) -> Option<Op> {
+    find(OPERATIONS, event)
 }
 
 #[cfg(test)]
@@ -180,34 +227,54 @@ mod tests {
 
     #[test]
     fn arrows_and_vi_keys_select() {
-        for mode in [Mode::Interactive, Mode::Watch, Mode::Demo] {
+        for access in [Access::ReadWrite, Access::ReadOnly] {
             assert_eq!(
-                lookup(mode, &key(KeyCode::Char('j'), KeyModifiers::NONE)),
-                Some(Action::Down)
+                lookup(access, &key(KeyCode::Char('j'), KeyModifiers::NONE)),
+                Some(Action::Nav(Nav::Down))
             );
             assert_eq!(
-                lookup(mode, &key(KeyCode::Up, KeyModifiers::NONE)),
-                Some(Action::Up)
+                lookup(access, &key(KeyCode::Up, KeyModifiers::NONE)),
+                Some(Action::Nav(Nav::Up))
             );
+        }
+    }
+
+    #[test]
+    fn the_read_only_keymap_holds_no_operation() {
+        // By type, `read_only()` holds `Nav`s only; and no key of the
+        // read-write keymap resolves to an operation in a read-only session.
+        let nav_only: &[Binding<Nav>] = read_only();
+        assert!(!nav_only.is_empty());
+        assert!(operations(Access::ReadOnly).is_empty());
+        for b in OPERATIONS {
+            for k in b.keys {
+                let event = KeyEvent::new(k.code, k.modifiers);
+                assert!(
+                    !matches!(lookup(Access::ReadOnly, &event), Some(Action::Op(_))),
+                    "{:?} is an operation in read-only mode",
+                    k
+                );
+                assert_eq!(operation_key(&event), Some(b.action));
+            }
         }
     }
 
     #[test]
     fn shifted_characters_match_and_ctrl_c_quits() {
         let q = lookup(
-            Mode::Interactive,
+            Access::ReadWrite,
             &key(KeyCode::Char('?'), KeyModifiers::SHIFT),
         );
-        assert_eq!(q, Some(Action::Help));
+        assert_eq!(q, Some(Action::Nav(Nav::Help)));
         let c = lookup(
-            Mode::Interactive,
+            Access::ReadWrite,
             &key(KeyCode::Char('c'), KeyModifiers::CONTROL),
         );
-        assert_eq!(c, Some(Action::Quit));
+        assert_eq!(c, Some(Action::Nav(Nav::Quit)));
         // A plain `c` is not Ctrl-C.
         assert_eq!(
             lookup(
-                Mode::Interactive,
+                Access::ReadOnly,
                 &key(KeyCode::Char('c'), KeyModifiers::NONE)
             ),
             None
@@ -216,7 +283,11 @@ mod tests {
 
     #[test]
     fn every_binding_has_keys_and_a_description() {
-        for b in bindings(Mode::Interactive) {
+        for b in NAVIGATION {
+            assert!(!b.keys.is_empty(), "{:?} has no key", b.action);
+            assert!(!b.description.is_empty());
+        }
+        for b in OPERATIONS {
             assert!(!b.keys.is_empty(), "{:?} has no key", b.action);
             assert!(!b.description.is_empty());
         }

@@ -3,11 +3,10 @@
 //! reads the clock (time arrives as `Msg::Tick`), so tests replay recorded
 //! messages and get the same state every time.
 
-pub mod ci;
-pub mod drift;
 pub mod keymap;
 pub mod msg;
 pub mod run;
+pub mod sources;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -16,34 +15,71 @@ use crossterm::event::{Event, KeyEvent, KeyEventKind};
 use tui_input::backend::crossterm::to_input_request;
 use tui_input::Input;
 
-pub use ci::{CiEvent, CiTransition};
-pub use drift::Drift;
-pub use keymap::Action;
-pub use msg::{Msg, SourceId};
+pub use crate::model::ci;
+pub use crate::model::drift;
+pub use crate::model::{CiEvent, CiTransition, Drift, SourceId};
+pub use keymap::{Action, Nav, Op};
+pub use msg::Msg;
 
-use crate::model::{CiJob, CiRun, EnvObservation, RateLimit, Release, SourceStatus};
+use crate::model::{CiJob, CiRun, EnvObservation, Problem, RateLimit, Release, SourceStatus};
 use crate::registry::Registry;
+use crate::WriteAccess;
 
-/// What the session may do. The mode picks the keymap, so an action that is
-/// not in a mode's table cannot be produced there.
+/// What a session is for: looking only, or looking and acting. The access
+/// picks the keymap: the read-only one is typed to hold navigation only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// `hearth`: the full control room.
-    Interactive,
-    /// `hearth watch`: read-only, for a shared screen.
-    Watch,
-    /// `hearth demo`: the control room against the embedded sandbox.
-    Demo,
+pub enum Access {
+    /// `hearth watch`: nothing can be changed from this session.
+    ReadOnly,
+    /// `hearth`, `hearth demo`: operations from keys (given a [`WriteAccess`]).
+    ReadWrite,
+}
+
+/// What the session talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The user's cluster and GitHub.
+    Live,
+    /// The embedded sandbox (`hearth demo`).
+    Sandbox,
+}
+
+/// A session's access and backend together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mode {
+    pub access: Access,
+    pub backend: Backend,
 }
 
 impl Mode {
+    /// `hearth`: the full control room.
+    pub const INTERACTIVE: Mode = Mode {
+        access: Access::ReadWrite,
+        backend: Backend::Live,
+    };
+    /// `hearth watch`: read-only, for a shared screen.
+    pub const WATCH: Mode = Mode {
+        access: Access::ReadOnly,
+        backend: Backend::Live,
+    };
+    /// `hearth demo`: the control room against the embedded sandbox.
+    pub const DEMO: Mode = Mode {
+        access: Access::ReadWrite,
+        backend: Backend::Sandbox,
+    };
+
     /// Lower-case name for the status bar.
     pub fn label(self) -> &'static str {
-        match self {
-            Mode::Interactive => "interactive",
-            Mode::Watch => "watch (read-only)",
-            Mode::Demo => "demo",
+        match (self.access, self.backend) {
+            (Access::ReadWrite, Backend::Live) => "interactive",
+            (Access::ReadOnly, Backend::Live) => "watch (read-only)",
+            (Access::ReadWrite, Backend::Sandbox) => "demo",
+            (Access::ReadOnly, Backend::Sandbox) => "demo (read-only)",
         }
+    }
+
+    pub fn read_only(self) -> bool {
+        self.access == Access::ReadOnly
     }
 }
 
@@ -55,11 +91,46 @@ pub enum Focus {
     Detail,
 }
 
-/// What `update` asks the loop to do. Later issues add ship, promote,
-/// rollback and log tails; each runs as a task that sends `Msg`s back.
+/// What `update` asks the loop to do. Each runs as a task that sends
+/// `Msg`s back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     Quit,
+}
+
+/// What one `update` produced: the commands to run and whether the state
+/// changed (a message that changes nothing does not cost a frame).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Outcome {
+    pub commands: Vec<Command>,
+    pub changed: bool,
+}
+
+impl Outcome {
+    fn changed(changed: bool) -> Outcome {
+        Outcome {
+            commands: Vec::new(),
+            changed,
+        }
+    }
+
+    fn run(commands: Vec<Command>) -> Outcome {
+        Outcome {
+            commands,
+            changed: true,
+        }
+    }
+
+    /// Whether no command was asked for.
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+}
+
+impl PartialEq<Vec<Command>> for Outcome {
+    fn eq(&self, other: &Vec<Command>) -> bool {
+        &self.commands == other
+    }
 }
 
 /// How many CI transitions are kept per service (older ones scroll away).
@@ -81,7 +152,7 @@ pub struct ServiceState {
     /// Step and job transitions in arrival order, like `gh run watch` prints them.
     pub ci_stream: VecDeque<CiEvent>,
     /// The latest GitHub problem for this service, cleared by fresh data.
-    pub github_error: Option<String>,
+    pub github_error: Option<Problem>,
 }
 
 impl ServiceState {
@@ -111,6 +182,9 @@ impl ServiceState {
 pub struct State {
     pub registry: Arc<Registry>,
     pub mode: Mode,
+    /// The write capability of a read-write session (set by the command
+    /// layer); without it, no operation can be asked for.
+    pub write: Option<WriteAccess>,
     /// Environment names in display order (the overview's columns).
     pub envs: Vec<String>,
     /// Aligned with `registry.services`.
@@ -158,6 +232,7 @@ impl State {
         State {
             registry,
             mode,
+            write: None,
             envs,
             services,
             index,
@@ -271,14 +346,15 @@ impl State {
     }
 }
 
-/// Apply one message to the state; return what the loop should do.
-pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
+/// Apply one message to the state; return what the loop should do and
+/// whether anything visible changed.
+pub fn update(state: &mut State, msg: Msg) -> Outcome {
     match msg {
-        Msg::Key(key) => return on_key(state, key),
-        Msg::Resize(w, h) => state.size = (w, h),
-        Msg::Tick(now) => state.now = Some(now),
+        Msg::Key(key) => on_key(state, key),
+        Msg::Resize(w, h) => Outcome::changed(set(&mut state.size, (w, h))),
+        Msg::Tick(now) => Outcome::changed(set(&mut state.now, Some(now))),
         Msg::Source(id, status) => {
-            state.sources.insert(id, status);
+            Outcome::changed(state.sources.insert(id, status.clone()) != Some(status))
         }
         Msg::Workload {
             service,
@@ -289,51 +365,59 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Command> {
                 state.service_index(&service),
                 state.envs.iter().position(|n| *n == env),
             ) else {
-                return Vec::new();
+                return Outcome::default();
             };
-            state.services[s].envs[e] = observation;
+            Outcome::changed(set(&mut state.services[s].envs[e], observation))
         }
-        Msg::Releases { service, releases } => {
-            if let Some(s) = state.service_index(&service) {
-                let svc = &mut state.services[s];
-                svc.releases = Some(releases);
-                svc.github_error = None;
-            }
-        }
-        Msg::Runs { service, runs } => {
-            if let Some(s) = state.service_index(&service) {
-                let svc = &mut state.services[s];
-                svc.runs = Some(runs);
-                svc.github_error = None;
-            }
-        }
+        Msg::Releases { service, releases } => with_service(state, &service, |svc| {
+            set(&mut svc.github_error, None) | set(&mut svc.releases, Some(releases))
+        }),
+        Msg::Runs { service, runs } => with_service(state, &service, |svc| {
+            set(&mut svc.github_error, None) | set(&mut svc.runs, Some(runs))
+        }),
         Msg::Jobs {
             service,
             run_id,
             jobs,
-        } => {
-            if let Some(s) = state.service_index(&service) {
-                apply_jobs(&mut state.services[s], run_id, jobs);
-            }
-        }
-        Msg::RateLimit(limit) => state.rate_limit = Some(limit),
-        Msg::GitHubError { service, message } => {
-            if let Some(s) = state.service_index(&service) {
-                state.services[s].github_error = Some(message);
-            }
-        }
+        } => with_service(state, &service, |svc| apply_jobs(svc, run_id, jobs)),
+        Msg::RateLimit(limit) => Outcome::changed(set(&mut state.rate_limit, Some(limit))),
+        Msg::GitHubError { service, problem } => with_service(state, &service, |svc| {
+            set(&mut svc.github_error, Some(problem))
+        }),
         Msg::GitHubRecovered { service } => {
-            if let Some(s) = state.service_index(&service) {
-                state.services[s].github_error = None;
-            }
+            with_service(state, &service, |svc| set(&mut svc.github_error, None))
         }
     }
-    Vec::new()
+}
+
+/// Store `value` in `slot`; whether it differed.
+fn set<T: PartialEq>(slot: &mut T, value: T) -> bool {
+    if *slot == value {
+        false
+    } else {
+        *slot = value;
+        true
+    }
+}
+
+/// Apply `f` to the named service (an unknown name changes nothing).
+fn with_service(
+    state: &mut State,
+    service: &str,
+    f: impl FnOnce(&mut ServiceState) -> bool,
+) -> Outcome {
+    match state.service_index(service) {
+        Some(s) => Outcome::changed(f(&mut state.services[s])),
+        None => Outcome::default(),
+    }
 }
 
 /// Diff a run's new job snapshot against the previous one into the CI
 /// stream, then keep the snapshot.
-fn apply_jobs(svc: &mut ServiceState, run_id: u64, jobs: Vec<CiJob>) {
+fn apply_jobs(svc: &mut ServiceState, run_id: u64, jobs: Vec<CiJob>) -> bool {
+    if svc.jobs.get(&run_id) == Some(&jobs) {
+        return false;
+    }
     let events = match svc.jobs.get(&run_id) {
         Some(prev) => ci::diff(run_id, prev, &jobs),
         None => ci::diff(run_id, &[], &jobs),
@@ -348,23 +432,28 @@ fn apply_jobs(svc: &mut ServiceState, run_id: u64, jobs: Vec<CiJob>) {
     while svc.jobs.len() > JOB_RUNS_KEPT {
         svc.jobs.pop_first();
     }
+    true
 }
 
-fn on_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
+fn on_key(state: &mut State, key: KeyEvent) -> Outcome {
     if key.kind == KeyEventKind::Release {
-        return Vec::new();
+        return Outcome::default();
     }
     if state.filter_editing {
-        return on_filter_key(state, key);
+        return Outcome::run(on_filter_key(state, key));
     }
-    let Some(action) = keymap::lookup(state.mode, &key) else {
-        return Vec::new();
+    let Some(action) = keymap::lookup(state.mode.access, &key) else {
+        return Outcome::default();
     };
-    if state.help && !matches!(action, Action::Help | Action::Back | Action::Quit) {
+    if state.help && !matches!(action, Action::Nav(Nav::Help | Nav::Back | Nav::Quit)) {
         // The overlay is modal: other keys would act on a screen the user cannot see.
-        return Vec::new();
+        return Outcome::default();
     }
-    apply_action(state, action)
+    match action {
+        Action::Nav(nav) => Outcome::run(navigate(state, nav)),
+        // Operations arrive with the operations issue; nothing to do yet.
+        Action::Op(_) => Outcome::default(),
+    }
 }
 
 /// Keys while the filter is being edited: Esc clears it, Enter keeps it,
@@ -390,38 +479,38 @@ fn on_filter_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
     Vec::new()
 }
 
-/// Apply a decoded action.
-pub fn apply_action(state: &mut State, action: Action) -> Vec<Command> {
+/// Apply a navigation action: it changes only what hearth shows.
+fn navigate(state: &mut State, nav: Nav) -> Vec<Command> {
     let detail = state.focus == Focus::Detail;
-    match action {
-        Action::Quit => return vec![Command::Quit],
-        Action::Help => state.help = !state.help,
-        Action::Up if detail => state.detail_scroll = state.detail_scroll.saturating_sub(1),
-        Action::Down if detail => state.detail_scroll = state.detail_scroll.saturating_add(1),
-        Action::PageUp if detail => {
+    match nav {
+        Nav::Quit => return vec![Command::Quit],
+        Nav::Help => state.help = !state.help,
+        Nav::Up if detail => state.detail_scroll = state.detail_scroll.saturating_sub(1),
+        Nav::Down if detail => state.detail_scroll = state.detail_scroll.saturating_add(1),
+        Nav::PageUp if detail => {
             state.detail_scroll = state.detail_scroll.saturating_sub(state.page() as u16)
         }
-        Action::PageDown if detail => {
+        Nav::PageDown if detail => {
             state.detail_scroll = state.detail_scroll.saturating_add(state.page() as u16)
         }
-        Action::First if detail => state.detail_scroll = 0,
-        Action::Up => state.move_selection(-1),
-        Action::Down => state.move_selection(1),
-        Action::PageUp => state.move_selection(-state.page()),
-        Action::PageDown => state.move_selection(state.page()),
-        Action::First => state.move_selection(isize::MIN / 2),
-        Action::Last => state.move_selection(isize::MAX / 2),
-        Action::ToggleFocus => {
+        Nav::First if detail => state.detail_scroll = 0,
+        Nav::Up => state.move_selection(-1),
+        Nav::Down => state.move_selection(1),
+        Nav::PageUp => state.move_selection(-state.page()),
+        Nav::PageDown => state.move_selection(state.page()),
+        Nav::First => state.move_selection(isize::MIN / 2),
+        Nav::Last => state.move_selection(isize::MAX / 2),
+        Nav::ToggleFocus => {
             state.focus = match state.focus {
                 Focus::Overview => Focus::Detail,
                 Focus::Detail => Focus::Overview,
             }
         }
-        Action::Filter => {
+        Nav::Filter => {
             state.filter_editing = true;
             state.focus = Focus::Overview;
         }
-        Action::Back => {
+        Nav::Back => {
             if state.help {
                 state.help = false;
             } else if state.focus == Focus::Detail {
@@ -439,31 +528,14 @@ pub fn apply_action(state: &mut State, action: Action) -> Vec<Command> {
 mod tests {
     use super::*;
     use crate::model::{CiStep, Rollout, Workload};
-    use crate::registry::{Environment, Service, Settings};
+    use crate::registry::{Service, Settings};
     use crossterm::event::{KeyCode, KeyModifiers};
 
     fn registry(names: &[&str]) -> Arc<Registry> {
         Arc::new(Registry {
             path: "services.yaml".into(),
             settings: Settings::default(),
-            services: names
-                .iter()
-                .map(|n| Service {
-                    name: n.to_string(),
-                    directory: format!("/src/{n}").into(),
-                    image: Some(format!("ghcr.io/acme/{n}")),
-                    dockerfile: None,
-                    k8s_name: n.to_string(),
-                    dev_host: None,
-                    pre_ship_cmd: None,
-                    shippable: true,
-                    shippable_reason: None,
-                    repo: None,
-                    workflow: "release.yml".into(),
-                    environments: Environment::defaults(),
-                    smoke: Vec::new(),
-                })
-                .collect(),
+            services: names.iter().map(|n| Service::example(n)).collect(),
         })
     }
 
@@ -477,7 +549,7 @@ mod tests {
 
     #[test]
     fn fresh_state_is_unknown_everywhere() {
-        let state = State::new(registry(&["api", "web"]), Mode::Interactive);
+        let state = State::new(registry(&["api", "web"]), Mode::INTERACTIVE);
         assert_eq!(state.envs, vec!["prod", "qa"]);
         assert!(state.services[1]
             .envs
@@ -489,7 +561,7 @@ mod tests {
 
     #[test]
     fn quit_keys_return_quit() {
-        let mut state = State::new(registry(&["api"]), Mode::Interactive);
+        let mut state = State::new(registry(&["api"]), Mode::INTERACTIVE);
         assert_eq!(update(&mut state, key('q')), vec![Command::Quit]);
         let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
         assert_eq!(update(&mut state, ctrl_c), vec![Command::Quit]);
@@ -497,7 +569,7 @@ mod tests {
 
     #[test]
     fn selection_moves_and_clamps() {
-        let mut state = State::new(registry(&["a", "b", "c"]), Mode::Interactive);
+        let mut state = State::new(registry(&["a", "b", "c"]), Mode::INTERACTIVE);
         update(&mut state, key('j'));
         update(&mut state, code(KeyCode::Down));
         update(&mut state, key('j'));
@@ -514,7 +586,7 @@ mod tests {
 
     #[test]
     fn filter_narrows_and_escape_clears() {
-        let mut state = State::new(registry(&["api", "web", "worker"]), Mode::Interactive);
+        let mut state = State::new(registry(&["api", "web", "worker"]), Mode::INTERACTIVE);
         update(&mut state, key('/'));
         assert!(state.filter_editing);
         update(&mut state, key('w'));
@@ -538,7 +610,7 @@ mod tests {
 
     #[test]
     fn help_toggles_and_is_modal() {
-        let mut state = State::new(registry(&["a", "b"]), Mode::Interactive);
+        let mut state = State::new(registry(&["a", "b"]), Mode::INTERACTIVE);
         update(&mut state, key('?'));
         assert!(state.help);
         update(&mut state, key('j'));
@@ -551,7 +623,7 @@ mod tests {
 
     #[test]
     fn enter_focuses_detail_where_arrows_scroll() {
-        let mut state = State::new(registry(&["a", "b"]), Mode::Interactive);
+        let mut state = State::new(registry(&["a", "b"]), Mode::INTERACTIVE);
         update(&mut state, code(KeyCode::Enter));
         assert_eq!(state.focus, Focus::Detail);
         update(&mut state, key('j'));
@@ -567,7 +639,7 @@ mod tests {
 
     #[test]
     fn source_data_is_stored() {
-        let mut state = State::new(registry(&["api"]), Mode::Watch);
+        let mut state = State::new(registry(&["api"]), Mode::WATCH);
         let workload = Workload {
             image_tag: Some("v0.0.28".into()),
             desired: 2,
@@ -605,11 +677,14 @@ mod tests {
             &mut state,
             Msg::GitHubError {
                 service: "api".into(),
-                message: "repo not found".into(),
+                problem: Problem::new(crate::model::ProblemKind::NotFound, "repo not found", ""),
             },
         );
         assert_eq!(
-            state.services[0].github_error.as_deref(),
+            state.services[0]
+                .github_error
+                .as_ref()
+                .map(|p| p.message.as_str()),
             Some("repo not found")
         );
         update(
@@ -661,7 +736,7 @@ mod tests {
 
     #[test]
     fn jobs_snapshots_become_a_step_stream() {
-        let mut state = State::new(registry(&["api"]), Mode::Interactive);
+        let mut state = State::new(registry(&["api"]), Mode::INTERACTIVE);
         let step = |n: u64, name: &str, status: &str, conclusion: Option<&str>| CiStep {
             number: n,
             name: name.into(),

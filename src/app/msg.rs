@@ -1,20 +1,11 @@
 //! Messages: everything that enters `update`. Terminal input arrives as
-//! `Msg::Key`/`Msg::Resize`; sources (kube watches, GitHub polling, log tails,
-//! operations) send the other variants from their own tokio tasks.
+//! `Msg::Key`/`Msg::Resize`; the clients' events (kube watches, GitHub
+//! polling, log tails, operations) are mapped to the other variants by the
+//! tasks that forward them.
 
-use crate::model::{CiJob, CiRun, EnvObservation, RateLimit, Release, SourceStatus};
-
-/// Which source a status change is about. One Kubernetes source per
-/// (kube context, namespace) pair that the registry's environments name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SourceId {
-    /// A kube watch on one namespace of one context (`None` = current context).
-    Kube {
-        context: Option<String>,
-        namespace: String,
-    },
-    GitHub,
-}
+use crate::model::{
+    CiJob, CiRun, EnvObservation, Problem, RateLimit, Release, SourceId, SourceStatus,
+};
 
 /// A message for `update`.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,11 +46,52 @@ pub enum Msg {
     /// A problem with one service's GitHub data (repo not found, 403, ...).
     GitHubError {
         service: String,
-        message: String,
+        problem: Problem,
     },
     /// A whole poll of the service succeeded after a `GitHubError`: the data
     /// shown is current again (a 304 sends nothing else to say so).
     GitHubRecovered {
         service: String,
     },
+}
+
+impl From<crate::github::Event> for Msg {
+    fn from(e: crate::github::Event) -> Msg {
+        use crate::github::Event;
+        match e {
+            Event::Status(status) => Msg::Source(SourceId::GitHub, status),
+            Event::RateLimit(rl) => Msg::RateLimit(rl),
+            Event::Releases { service, releases } => Msg::Releases { service, releases },
+            Event::Runs { service, runs } => Msg::Runs { service, runs },
+            Event::Jobs {
+                service,
+                run_id,
+                jobs,
+            } => Msg::Jobs {
+                service,
+                run_id,
+                jobs,
+            },
+            Event::Error { service, problem } => Msg::GitHubError { service, problem },
+            Event::Recovered { service } => Msg::GitHubRecovered { service },
+        }
+    }
+}
+
+impl From<crate::cluster::Event> for Msg {
+    fn from(e: crate::cluster::Event) -> Msg {
+        use crate::cluster::Event;
+        match e {
+            Event::Status(id, status) => Msg::Source(id, status),
+            Event::Workload {
+                service,
+                env,
+                observation,
+            } => Msg::Workload {
+                service,
+                env,
+                observation,
+            },
+        }
+    }
 }

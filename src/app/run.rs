@@ -1,5 +1,5 @@
-//! The control room loop: loads what the session needs (registry, theme,
-//! logging) before touching the terminal, sets the terminal up behind a guard
+//! The control room loop: given a session whose registry and theme are
+//! already loaded (by the command layer), sets the terminal up behind a guard
 //! that always restores it (quit, error, panic, SIGINT/SIGTERM/SIGHUP), then
 //! runs on a tokio runtime a `select!` over terminal events, source messages
 //! and a frame timer, drawing at most once per frame and only when something
@@ -9,11 +9,9 @@ use std::future::Future;
 use std::io::{self, IsTerminal, Stdout};
 use std::mem::ManuallyDrop;
 use std::pin::pin;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{anyhow, Context};
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
 use futures::{Stream, StreamExt};
@@ -22,10 +20,12 @@ use ratatui::Terminal;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::sources::Sources;
 use super::{update, Command, Mode, Msg, State};
-use crate::cli::GlobalOpts;
+use crate::config::Config;
 use crate::registry::Registry;
 use crate::ui::{self, Theme, ViewState};
+use crate::WriteAccess;
 
 /// Shortest time between two frames (about 30 frames per second).
 const FRAME: Duration = Duration::from_millis(33);
@@ -35,54 +35,85 @@ const DRAIN_LIMIT: usize = 1024;
 /// Capacity of the source channel; senders wait when the UI falls behind.
 pub const CHANNEL_CAPACITY: usize = 1024;
 
+/// Why the control room could not run or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the control room needs a terminal; for scripts use `hearth status` (or `-o json`)")]
+    NotATerminal,
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("drawing the control room: {0}")]
+    Draw(String),
+}
+
+fn io_error(what: &'static str) -> impl FnOnce(io::Error) -> RunError {
+    move |source| RunError::Io { what, source }
+}
+
+/// What a control room session is: the registry, where to reach the
+/// cluster and GitHub, the mode, the write capability of a read-write
+/// session, and the theme (already loaded, so that a bad theme fails
+/// before the terminal is touched).
+pub struct Session {
+    pub registry: Arc<Registry>,
+    pub config: Config,
+    pub mode: Mode,
+    pub write: Option<WriteAccess>,
+    pub theme: Theme,
+}
+
 /// What a source spawner gets: where to send messages, and what to watch.
 #[derive(Clone, Debug)]
 pub struct SourceContext {
     /// Feed of `Msg`s into `update`. Sources own a clone each.
     pub tx: mpsc::Sender<Msg>,
     pub registry: Arc<Registry>,
-    /// `--context`, when given (environments without a context use it).
-    pub context: Option<String>,
-    pub mode: Mode,
+    pub config: Config,
 }
 
-/// `hearth` with no subcommand: the interactive control room, with no live
-/// sources until they are plugged in with [`run_with`].
-pub fn run(global: &GlobalOpts) -> anyhow::Result<ExitCode> {
-    let registry = crate::registry::load(&global.services).map_err(|e| anyhow!(e))?;
-    // Token discovery may run `gh auth token`: do it before the terminal is taken.
-    let token = crate::sources::token::discover();
-    run_with(global, Arc::new(registry), Mode::Interactive, |ctx| {
-        crate::sources::spawn_all(&ctx.registry, ctx.context.as_deref(), token, ctx.tx);
-    })
+/// Runs the commands `update` asks for, as tasks that report back through
+/// `tx`. Owns the sources, so that a command can wake them.
+#[derive(Debug, Default)]
+pub struct Executor {
+    pub sources: Sources,
 }
 
-/// Run the control room for a loaded registry in a mode.
+impl Executor {
+    /// Run one command (quitting is the loop's business).
+    pub fn run(&mut self, command: Command) {
+        match command {
+            Command::Quit => {}
+        }
+    }
+}
+
+/// Run the control room for a session.
 ///
 /// `spawn_sources` is called once, inside the tokio runtime (so it may
-/// `tokio::spawn`), before the first frame; the tasks it starts send `Msg`s
-/// through `ctx.tx` and are cancelled when the control room exits.
-/// Everything that can fail (theme, logging, no terminal) fails here before
-/// the terminal is touched.
-pub fn run_with<F>(
-    global: &GlobalOpts,
-    registry: Arc<Registry>,
-    mode: Mode,
-    spawn_sources: F,
-) -> anyhow::Result<ExitCode>
+/// `tokio::spawn`), before the first frame; the sources it returns send
+/// `Msg`s through `ctx.tx`, are owned by the executor and are cancelled when
+/// the control room exits.
+pub fn run_with<F>(session: Session, spawn_sources: F) -> Result<(), RunError>
 where
-    F: FnOnce(SourceContext),
+    F: FnOnce(SourceContext) -> Sources,
 {
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let theme = Theme::load(global.theme.as_deref(), no_color)?;
-    let _log = crate::logging::init(&global.log_level)?;
     if !io::stdout().is_terminal() {
-        anyhow::bail!(
-            "the control room needs a terminal; for scripts use `hearth status` (or `--json`)"
-        );
+        return Err(RunError::NotATerminal);
     }
+    let Session {
+        registry,
+        config,
+        mode,
+        write,
+        theme,
+    } = session;
     let mut state = State::new(registry.clone(), mode);
-    state.kube_context = global.context.clone().or_else(current_kube_context);
+    state.write = write;
+    state.kube_context = config.kube.display_context();
     tracing::info!(
         services = registry.services.len(),
         mode = mode.label(),
@@ -92,22 +123,22 @@ where
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
+        .map_err(io_error("cannot start the async runtime"))?;
     let (tx, mut rx) = mpsc::channel(CHANNEL_CAPACITY);
-    {
+    let sources = {
         let _enter = runtime.enter();
         spawn_sources(SourceContext {
             tx: tx.clone(),
             registry,
-            context: global.context.clone(),
-            mode,
-        });
-    }
+            config,
+        })
+    };
+    let mut executor = Executor { sources };
 
     let result = {
         let mut guard = TerminalGuard::enter()?;
         runtime.block_on(async {
-            let stop = shutdown_signal()?;
+            let stop = shutdown_signal().map_err(io_error("cannot watch for signals"))?;
             let mut view = ViewState::default();
             event_loop(
                 &mut *guard.terminal,
@@ -117,32 +148,30 @@ where
                 &mut rx,
                 EventStream::new(),
                 stop,
+                &mut executor,
             )
             .await
         })
         // The guard drops here, restoring the terminal before any error prints.
     };
     drop(tx);
+    {
+        let _enter = runtime.enter();
+        drop(executor);
+    }
     // Sources may be blocked in IO; do not let them hold the exit.
     runtime.shutdown_timeout(Duration::from_millis(300));
     tracing::info!("control room stopped");
-    result.map(|()| ExitCode::SUCCESS)
-}
-
-/// The kubeconfig's current context, for the status bar.
-fn current_kube_context() -> Option<String> {
-    kube::config::Kubeconfig::read()
-        .ok()
-        .and_then(|k| k.current_context)
+    result
 }
 
 /// Resolves on SIGINT, SIGTERM or SIGHUP. In raw mode Ctrl-C arrives as a
 /// key, so SIGINT here means a signal sent by another process.
-fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     Ok(async move {
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM"),
@@ -162,6 +191,7 @@ fn unix_now() -> i64 {
 /// The loop itself, generic over the backend and the event stream so that
 /// tests drive it with a `TestBackend` and scripted keys. Returns when
 /// `update` asks to quit, the event stream ends, or `stop` resolves.
+#[allow(clippy::too_many_arguments)]
 pub async fn event_loop<B, S>(
     terminal: &mut Terminal<B>,
     state: &mut State,
@@ -170,10 +200,11 @@ pub async fn event_loop<B, S>(
     rx: &mut mpsc::Receiver<Msg>,
     events: S,
     stop: impl Future<Output = ()>,
-) -> anyhow::Result<()>
+    executor: &mut Executor,
+) -> Result<(), RunError>
 where
     B: Backend,
-    B::Error: Send + Sync + 'static,
+    B::Error: std::fmt::Display,
     S: Stream<Item = io::Result<Event>>,
 {
     let mut events = pin!(events);
@@ -191,49 +222,55 @@ where
             _ = &mut stop => return Ok(()),
             event = events.next() => match event {
                 None => return Ok(()),
-                Some(Err(e)) => return Err(e).context("reading terminal input"),
+                Some(Err(e)) => return Err(io_error("reading terminal input")(e)),
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
-                    commands = update(state, Msg::Key(key));
-                    dirty = true;
+                    dirty |= apply(state, Msg::Key(key), &mut commands);
                 }
                 Some(Ok(Event::Resize(w, h))) => {
-                    commands = update(state, Msg::Resize(w, h));
+                    // A resize always redraws: the terminal itself was cleared.
+                    apply(state, Msg::Resize(w, h), &mut commands);
                     dirty = true;
                 }
                 Some(Ok(_)) => {}
             },
             Some(msg) = rx.recv() => {
-                commands = update(state, msg);
+                dirty |= apply(state, msg, &mut commands);
                 // Apply what else is queued before drawing: one frame per burst.
                 for _ in 0..DRAIN_LIMIT {
                     match rx.try_recv() {
-                        Ok(msg) => commands.extend(update(state, msg)),
+                        Ok(msg) => dirty |= apply(state, msg, &mut commands),
                         Err(_) => break,
                     }
                 }
-                dirty = true;
             }
             _ = clock.tick() => {
                 let now = unix_now();
                 if state.now != Some(now) {
-                    update(state, Msg::Tick(now));
-                    dirty = true;
+                    dirty |= apply(state, Msg::Tick(now), &mut commands);
                 }
             }
             _ = tokio::time::sleep_until(next_frame), if dirty => {
                 terminal
                     .draw(|frame| ui::draw(frame, state, view, theme))
-                    .map_err(|e| anyhow!(e))
-                    .context("drawing the control room")?;
+                    .map_err(|e| RunError::Draw(e.to_string()))?;
                 dirty = false;
                 next_frame = Instant::now() + FRAME;
             }
         }
-        // Quit is the only command so far; later ones are spawned as tasks here.
-        if commands.contains(&Command::Quit) {
-            return Ok(());
+        for command in commands {
+            if command == Command::Quit {
+                return Ok(());
+            }
+            executor.run(command);
         }
     }
+}
+
+/// Apply `msg`, collect its commands; whether the state changed.
+fn apply(state: &mut State, msg: Msg, commands: &mut Vec<Command>) -> bool {
+    let outcome = update(state, msg);
+    commands.extend(outcome.commands);
+    outcome.changed
 }
 
 /// Owns the terminal while the control room runs; dropping it restores the
@@ -247,14 +284,15 @@ struct TerminalGuard {
 }
 
 impl TerminalGuard {
-    fn enter() -> anyhow::Result<TerminalGuard> {
+    fn enter() -> Result<TerminalGuard, RunError> {
         install_panic_hook();
-        crossterm::terminal::enable_raw_mode().context("cannot switch the terminal to raw mode")?;
+        crossterm::terminal::enable_raw_mode()
+            .map_err(io_error("cannot switch the terminal to raw mode"))?;
         let setup =
             crossterm::execute!(io::stdout(), EnterAlternateScreen, crossterm::cursor::Hide);
         if let Err(e) = setup {
             restore_terminal();
-            return Err(e).context("cannot enter the alternate screen");
+            return Err(io_error("cannot enter the alternate screen")(e));
         }
         match Terminal::new(CrosstermBackend::new(io::stdout())) {
             Ok(terminal) => Ok(TerminalGuard {
@@ -262,7 +300,7 @@ impl TerminalGuard {
             }),
             Err(e) => {
                 restore_terminal();
-                Err(e).context("cannot set up the terminal")
+                Err(io_error("cannot set up the terminal")(e))
             }
         }
     }

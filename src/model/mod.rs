@@ -1,9 +1,32 @@
-//! Domain types shared by every part of hearth: what the Kubernetes source
-//! observed for a service in an environment, and what the GitHub source saw of
-//! its releases and CI runs. Plain data, no IO; built by `sources`, stored by
-//! `app`, drawn by `ui`.
+//! Domain types and rules shared by every part of hearth: what the
+//! Kubernetes client observed for a service in an environment, what the
+//! GitHub client saw of its releases and CI runs, typed problems, and the
+//! rules on top of them (drift and the expected release in `drift`, CI step
+//! diffing in `ci`). Plain data and pure functions, no IO; built by the
+//! clients (`cluster`, `github`), stored by `app`, drawn by `ui`, used by
+//! `hearth status` and the operations alike.
+
+pub mod ci;
+pub mod drift;
+pub mod problem;
+
+pub use ci::{CiEvent, CiTransition};
+pub use drift::Drift;
+pub use problem::{Problem, ProblemKind};
 
 use serde::Serialize;
+
+/// Which source a status change is about. One Kubernetes source per
+/// (kube context, namespace) pair that the registry's environments name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SourceId {
+    /// A kube watch on one namespace of one context (`None` = current context).
+    Kube {
+        context: Option<String>,
+        namespace: String,
+    },
+    GitHub,
+}
 
 /// What is known about one service in one environment (a Deployment in a
 /// namespace on a kube context).
@@ -16,9 +39,9 @@ pub enum EnvObservation {
     /// The API answered and there is no such Deployment.
     Missing { hint: String },
     /// The environment cannot be read: forbidden, unreachable, bad credentials.
-    /// `message` says what happened, `hint` what to do. Data shown before is
+    /// The problem says what happened and what to do. Data shown before is
     /// not kept as if it were fresh.
-    Error { message: String, hint: String },
+    Error(Problem),
     /// The Deployment as last seen by the watch.
     Live(Workload),
 }
@@ -184,11 +207,11 @@ pub enum SourceStatus {
     Connecting,
     Live,
     /// Working but impaired (retrying, rate limited, partial).
-    Degraded(String),
-    /// Not working; the message says why and what to do.
-    Down(String),
-    /// Turned off on purpose (no token, watch mode without GitHub, ...).
-    Disabled(String),
+    Degraded(Problem),
+    /// Not working; the problem says why and what to do.
+    Down(Problem),
+    /// Turned off (no token, watch mode without GitHub, ...).
+    Disabled(Problem),
 }
 
 #[cfg(test)]

@@ -1,36 +1,11 @@
-//! `hearth check`: validate a registry and print a summary of what hearth will
-//! do with it, or every problem found. Runs on the main thread; touches
-//! nothing but the registry file.
+//! What `hearth check` prints: a summary of what hearth will do with a
+//! valid registry. Pure, apart from reading the registry file (and seeing
+//! whether each service's directory exists).
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::ExitCode;
 
 use super::{Registry, RegistryError, ReleaseKind, Service};
-
-/// Exit status when the registry is invalid.
-pub const EXIT_INVALID: u8 = 2;
-
-/// `hearth check`: the summary on stdout and exit 0, or the problems on
-/// stderr and exit 2.
-pub fn run(global: &crate::cli::GlobalOpts) -> anyhow::Result<ExitCode> {
-    match check(&global.services, global.context.as_deref()) {
-        Ok(summary) => {
-            print!("{summary}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(err) => {
-            eprintln!("{err}");
-            let n = err.problems.len();
-            eprintln!(
-                "hearth check: {n} problem{} in {}",
-                if n == 1 { "" } else { "s" },
-                err.file.display()
-            );
-            Ok(ExitCode::from(EXIT_INVALID))
-        }
-    }
-}
 
 /// Load the registry at `path` and render its summary. `context` is the
 /// `--context` option, shown for environments that name no kube context.

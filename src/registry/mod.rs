@@ -106,6 +106,32 @@ impl Service {
     pub fn environment_for(&self, kind: ReleaseKind) -> Option<&Environment> {
         self.environments.iter().find(|e| e.release == kind)
     }
+
+    /// Whether missing GitHub data is fine for this service: hearth does not
+    /// ship it and the registry names no repository for it.
+    pub fn github_optional(&self) -> bool {
+        !self.shippable && self.repo.is_none()
+    }
+
+    /// A shippable service named `name` with the defaults a registry block
+    /// of just `image: ghcr.io/acme/<name>` gets: for tests, benches and examples.
+    pub fn example(name: &str) -> Service {
+        Service {
+            name: name.to_string(),
+            directory: format!("/src/{name}").into(),
+            image: Some(format!("ghcr.io/acme/{name}")),
+            dockerfile: None,
+            k8s_name: name.to_string(),
+            dev_host: None,
+            pre_ship_cmd: None,
+            shippable: true,
+            shippable_reason: None,
+            repo: None,
+            workflow: DEFAULT_WORKFLOW.into(),
+            environments: Environment::defaults(),
+            smoke: Vec::new(),
+        }
+    }
 }
 
 /// Registry-wide settings (the reserved top-level `hearth:` block).

@@ -12,9 +12,9 @@ use super::wrap::hang_wrap;
 use ratatui::Frame;
 
 use super::overview::{is_rate_limit, registry_accent, release_accent};
-use super::{ci_icon, clock_of, error_word, rollout_icon, rollout_word, Theme};
-use crate::app::ci::{duration_between, format_duration, parse_time, CiTransition};
+use super::{ci_icon, clock_of, rollout_icon, rollout_word, Theme};
 use crate::app::{Drift, Focus, ServiceState, SourceId, State};
+use crate::model::ci::{duration_between, format_duration, parse_time, CiTransition};
 use crate::model::{EnvObservation, Rollout, SourceStatus, Workload};
 use crate::registry::{ReleaseKind, Service};
 
@@ -139,10 +139,16 @@ fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme) -> Vec<Li
                 head.push(Span::styled("no deployment", theme.warn));
                 extra.extend(indented("  → ", hint, theme.muted, theme.muted, width));
             }
-            EnvObservation::Error { message, hint } => {
-                head.push(Span::styled(error_word(message), theme.error));
-                extra.extend(indented("  ✗ ", message, theme.error, theme.error, width));
-                extra.extend(indented("  → ", hint, theme.muted, theme.muted, width));
+            EnvObservation::Error(p) => {
+                head.push(Span::styled(p.kind.word(), theme.error));
+                extra.extend(indented(
+                    "  ✗ ",
+                    &p.message,
+                    theme.error,
+                    theme.error,
+                    width,
+                ));
+                extra.extend(indented("  → ", &p.hint, theme.muted, theme.muted, width));
             }
             EnvObservation::Live(w) => {
                 let (icon, style) = rollout_icon(&w.rollout, theme);
@@ -477,8 +483,9 @@ fn ci_lines<'a>(
         } else {
             theme.error
         };
-        let err = err.strip_prefix("GitHub ").unwrap_or(err);
-        lines.push(Line::from(Span::styled(format!("  GitHub: {err}"), style)));
+        let text = err.to_string();
+        let text = text.strip_prefix("GitHub ").unwrap_or(&text);
+        lines.push(Line::from(Span::styled(format!("  GitHub: {text}"), style)));
     }
     let Some(runs) = &svc.runs else {
         let text = if !service.shippable {

@@ -12,25 +12,24 @@ use crate::app::State;
 
 /// Draw the overlay centred on `area`.
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
-    let bindings = keymap::bindings(state.mode);
-    let keys: Vec<String> = bindings
+    let label = |keys: &[keymap::Key]| keys.iter().map(|k| k.label()).collect::<Vec<_>>().join(" ");
+    let bindings: Vec<(String, &str)> = keymap::NAVIGATION
         .iter()
-        .map(|b| {
-            b.keys
+        .map(|b| (label(b.keys), b.description))
+        .chain(
+            keymap::operations(state.mode.access)
                 .iter()
-                .map(|k| k.label())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+                .map(|b| (label(b.keys), b.description)),
+        )
         .collect();
+    let keys: Vec<&String> = bindings.iter().map(|(k, _)| k).collect();
     let key_width = keys.iter().map(|k| k.chars().count()).max().unwrap_or(0) + 2;
     let mut lines: Vec<Line> = bindings
         .iter()
-        .zip(&keys)
-        .map(|(b, k)| {
+        .map(|(k, description)| {
             Line::from(vec![
                 Span::styled(format!(" {k:<key_width$}"), theme.key),
-                Span::raw(b.description),
+                Span::raw(*description),
             ])
         })
         .collect();

@@ -104,36 +104,15 @@ pub fn observation_word<'a>(obs: &EnvObservation, theme: &Theme) -> Option<Span<
     match obs {
         EnvObservation::Unknown => Some(Span::styled("unknown", theme.muted)),
         EnvObservation::Missing { .. } => Some(Span::styled("missing", theme.warn)),
-        EnvObservation::Error { message, .. } => {
-            Some(Span::styled(error_word(message), theme.error))
-        }
+        EnvObservation::Error(p) => Some(Span::styled(p.kind.word(), theme.error)),
         EnvObservation::Live(_) => None,
-    }
-}
-
-/// A one-word kind for an environment error, so that a narrow overview cell
-/// still tells a forbidden namespace from an unreachable cluster. The words
-/// follow the Kubernetes source's messages ("forbidden: ...", "cannot reach
-/// the API server ...", "unauthorized: ...").
-pub fn error_word(message: &str) -> &'static str {
-    let m = message.to_lowercase();
-    if m.starts_with("forbidden") || m.contains("(403)") {
-        "forbidden"
-    } else if m.starts_with("cannot reach") || m.contains("connection refused") {
-        "unreachable"
-    } else if m.starts_with("unauthorized") || m.starts_with("cannot authenticate") {
-        "auth failed"
-    } else if m.starts_with("cannot load kube config") || m.starts_with("cannot build kube") {
-        "no config"
-    } else {
-        "error"
     }
 }
 
 /// Icon and style for a GitHub status/conclusion pair.
 pub fn ci_icon(status: &str, conclusion: Option<&str>, theme: &Theme) -> (&'static str, Style) {
     match (status, conclusion) {
-        ("completed", Some(c)) if crate::app::ci::is_good(c) => {
+        ("completed", Some(c)) if crate::model::ci::is_good(c) => {
             if c == "success" {
                 ("✓", theme.ok)
             } else {
@@ -148,7 +127,7 @@ pub fn ci_icon(status: &str, conclusion: Option<&str>, theme: &Theme) -> (&'stat
 
 /// `HH:MM:SS` (UTC) of an RFC 3339 timestamp.
 pub fn clock_of(ts: Option<&str>) -> Option<String> {
-    let secs = crate::app::ci::parse_time(ts)?;
+    let secs = crate::model::ci::parse_time(ts)?;
     clock_of_unix(secs)
 }
 
@@ -168,30 +147,4 @@ pub fn truncate(s: &str, width: usize) -> String {
     let mut out: String = s.chars().take(width - 1).collect();
     out.push('…');
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_words_follow_the_kube_source_messages() {
-        assert_eq!(
-            error_word("forbidden: deployments.apps is forbidden"),
-            "forbidden"
-        );
-        assert_eq!(
-            error_word("cannot reach the API server of the current context: Connection refused"),
-            "unreachable"
-        );
-        assert_eq!(
-            error_word("unauthorized: credentials for context \"x\" were rejected"),
-            "auth failed"
-        );
-        assert_eq!(
-            error_word("cannot load kube config for the current context"),
-            "no config"
-        );
-        assert_eq!(error_word("API error 500: boom"), "error");
-    }
 }

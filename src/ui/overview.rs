@@ -12,7 +12,7 @@ use ratatui::Frame;
 
 use super::{ci_icon, observation_word, rollout_icon, truncate, Theme, ViewState};
 use crate::app::{Drift, Focus, ServiceState, SourceId, State};
-use crate::model::{EnvObservation, SourceStatus};
+use crate::model::{EnvObservation, Problem, ProblemKind, SourceStatus};
 use crate::registry::{ReleaseKind, Service};
 
 /// Column widths chosen for the available width.
@@ -357,15 +357,15 @@ fn ci_cell<'a>(
 
 /// Whether a GitHub problem is a rate limit (primary or secondary): the
 /// data is only paused, so it is a warning, not an error.
-pub fn is_rate_limit(message: &str) -> bool {
-    message.to_lowercase().contains("rate limit")
+pub fn is_rate_limit(problem: &Problem) -> bool {
+    problem.kind == ProblemKind::RateLimited
 }
 
 /// What a GitHub cell says before any GitHub data: `no token` when the
 /// source is off for want of one, `off` when turned off otherwise.
 fn github_unknown<'a>(state: &State, theme: &Theme) -> Span<'a> {
     match state.sources.get(&SourceId::GitHub) {
-        Some(SourceStatus::Disabled(m)) if m.starts_with("no token") => {
+        Some(SourceStatus::Disabled(p)) if p.kind == ProblemKind::NoToken => {
             Span::styled("no token", theme.warn)
         }
         Some(SourceStatus::Disabled(_)) => Span::styled("off", theme.muted),
@@ -388,8 +388,9 @@ fn note<'a>(
         } else {
             theme.error
         };
-        let err = err.strip_prefix("GitHub ").unwrap_or(err);
-        return Line::from(Span::styled(format!("GitHub: {err}"), style));
+        let text = err.to_string();
+        let text = text.strip_prefix("GitHub ").unwrap_or(&text);
+        return Line::from(Span::styled(format!("GitHub: {text}"), style));
     }
     if !service.shippable {
         let why = service
@@ -408,9 +409,9 @@ fn note<'a>(
                     ));
                 }
             }
-            EnvObservation::Error { message, .. } => {
+            EnvObservation::Error(p) => {
                 return Line::from(Span::styled(
-                    format!("{}: {message}", state.envs[e]),
+                    format!("{}: {}", state.envs[e], p.message),
                     theme.error,
                 ));
             }

@@ -10,7 +10,7 @@ use ratatui::Frame;
 
 use super::{clock_of_unix, Theme};
 use crate::app::{SourceId, State};
-use crate::model::SourceStatus;
+use crate::model::{ProblemKind, SourceStatus};
 
 /// The title bar.
 pub fn draw_title(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
@@ -77,7 +77,7 @@ pub fn source_label(id: &SourceId) -> String {
     }
 }
 
-fn status_word<'a>(status: &'a SourceStatus, theme: &Theme) -> (&'static str, &'a str, Style) {
+fn status_word(status: &SourceStatus, theme: &Theme) -> (&'static str, String, Style) {
     let (word, message) = word_and_message(status);
     let style = match status {
         SourceStatus::Connecting => theme.running,
@@ -89,13 +89,13 @@ fn status_word<'a>(status: &'a SourceStatus, theme: &Theme) -> (&'static str, &'
     (word, message, style)
 }
 
-fn word_and_message(status: &SourceStatus) -> (&'static str, &str) {
+fn word_and_message(status: &SourceStatus) -> (&'static str, String) {
     match status {
-        SourceStatus::Connecting => ("connecting", ""),
-        SourceStatus::Live => ("live", ""),
-        SourceStatus::Degraded(m) => ("degraded", m),
-        SourceStatus::Down(m) => ("down", m),
-        SourceStatus::Disabled(m) => ("off", m),
+        SourceStatus::Connecting => ("connecting", String::new()),
+        SourceStatus::Live => ("live", String::new()),
+        SourceStatus::Degraded(p) => ("degraded", p.to_string()),
+        SourceStatus::Down(p) => ("down", p.to_string()),
+        SourceStatus::Disabled(p) => ("off", p.to_string()),
     }
 }
 
@@ -153,7 +153,7 @@ pub fn problems(state: &State) -> Vec<Problem> {
             let severity = match status {
                 SourceStatus::Down(_) => 0,
                 SourceStatus::Degraded(_) => 1,
-                SourceStatus::Disabled(m) if m.starts_with("no token") => 1,
+                SourceStatus::Disabled(p) if p.kind == ProblemKind::NoToken => 1,
                 _ => 2,
             };
             Problem {
@@ -307,7 +307,7 @@ fn status_spans<'a>(state: &'a State, theme: &Theme, detail: Detail) -> Vec<Span
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::RateLimit;
+    use crate::model::{Problem, RateLimit};
     use crate::registry::{Registry, Settings};
     use std::sync::Arc;
 
@@ -317,7 +317,7 @@ mod tests {
             settings: Settings::default(),
             services: Vec::new(),
         };
-        State::new(Arc::new(registry), crate::app::Mode::Interactive)
+        State::new(Arc::new(registry), crate::app::Mode::INTERACTIVE)
     }
 
     fn kube(ns: &str) -> SourceId {
@@ -333,12 +333,20 @@ mod tests {
         assert!(problems(&s).is_empty());
         s.sources.insert(
             SourceId::GitHub,
-            SourceStatus::Disabled("no token: set GH_TOKEN".into()),
+            SourceStatus::Disabled(Problem::new(
+                ProblemKind::NoToken,
+                "no token: set GH_TOKEN",
+                "",
+            )),
         );
-        s.sources
-            .insert(kube("default"), SourceStatus::Down("unreachable".into()));
-        s.sources
-            .insert(kube("qa"), SourceStatus::Down("unreachable".into()));
+        s.sources.insert(
+            kube("default"),
+            SourceStatus::Down(Problem::new(ProblemKind::Unreachable, "unreachable", "")),
+        );
+        s.sources.insert(
+            kube("qa"),
+            SourceStatus::Down(Problem::new(ProblemKind::Unreachable, "unreachable", "")),
+        );
         s.sources.insert(kube("web"), SourceStatus::Live);
         let texts: Vec<String> = problems(&s).into_iter().map(|p| p.text).collect();
         assert_eq!(
@@ -370,7 +378,11 @@ mod tests {
         );
         s.sources.insert(
             SourceId::GitHub,
-            SourceStatus::Degraded("GitHub rate limit exhausted".into()),
+            SourceStatus::Degraded(Problem::new(
+                ProblemKind::RateLimited,
+                "GitHub rate limit exhausted",
+                "",
+            )),
         );
         assert_eq!(problems(&s).len(), 1, "said once, by the source");
     }

@@ -3,8 +3,12 @@
 //! (`repos`) and a control API (`control`) with a request journal and faults
 //! on demand. Everything binds to 127.0.0.1. Used by `hearth sandbox`,
 //! `hearth demo` and the integration tests; runs as tokio tasks of its own.
+//!
+//! This crate does not depend on the hearth app: it is the world hearth
+//! talks to, reached only over HTTP and git. Where both sides compute the
+//! same thing (a pod's STATUS wording, a rollout's state), each computes it
+//! independently on purpose, so that the tests catch a disagreement.
 
-pub mod autopilot;
 pub mod ci;
 pub mod control;
 pub mod faults;
@@ -18,7 +22,6 @@ pub use journal::{Journal, JournalEntry};
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,7 +75,7 @@ pub struct SandboxOptions {
     /// Speed factor for CI steps and rollouts (2 = twice as fast).
     pub speed: f64,
     /// `Some(n)`: `n` services named `svc-001...`; `None`: the default handful.
-    pub services: Option<usize>,
+    pub count: Option<usize>,
     /// Where the CI deploy step sets images; default: the sandbox cluster.
     /// Tests put a recording fake here.
     pub deploy: Option<Arc<dyn DeployTarget>>,
@@ -86,7 +89,7 @@ impl SandboxOptions {
         SandboxOptions {
             dir: dir.into(),
             speed: 1.0,
-            services: None,
+            count: None,
             deploy: None,
             faults: None,
         }
@@ -143,6 +146,12 @@ impl SandboxHandle {
             .map_err(|_| anyhow::anyhow!("creating the demo git repositories failed"))
     }
 
+    /// A receiver that turns `true` once every git repository exists (for
+    /// a waiter that must not borrow the handle).
+    pub fn git_ready_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.git_ready.clone()
+    }
+
     /// `DIR/services.yaml`.
     pub fn services_path(&self) -> PathBuf {
         self.dir.join("services.yaml")
@@ -161,20 +170,6 @@ impl SandboxHandle {
     /// The env file's lines (`export KEY=value`), as printed on start.
     pub fn env_lines(&self) -> Vec<String> {
         env_lines(&self.env)
-    }
-
-    /// A simulated teammate that ships release after release through this
-    /// sandbox (see [`autopilot`]); run it with `tokio::spawn(a.run())`.
-    pub fn autopilot(&self, speed: f64) -> autopilot::Autopilot {
-        autopilot::Autopilot {
-            github_url: self.github_url.clone(),
-            token: self.token.clone(),
-            dir: self.dir.clone(),
-            services: self.services.clone(),
-            speed,
-            faults: self.faults.clone(),
-            cluster: self.cluster.clone(),
-        }
     }
 
     /// Stop the servers: open connections get a moment to finish, then are cut.
@@ -275,8 +270,8 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
     if !(opts.speed.is_finite() && opts.speed > 0.0) {
         bail!("--speed must be a positive number, not {}", opts.speed);
     }
-    if opts.services == Some(0) {
-        bail!("--services must be at least 1");
+    if opts.count == Some(0) {
+        bail!("--count must be at least 1");
     }
     fs::create_dir_all(&opts.dir).with_context(|| format!("creating {}", opts.dir.display()))?;
     let dir = opts
@@ -291,7 +286,7 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
             );
         }
     }
-    let demo = repos::demo_services(opts.services, &dir);
+    let demo = repos::demo_services(opts.count, &dir);
     let git_demo = demo.clone();
     let git_dir = dir.clone();
     let git_task = tokio::task::spawn_blocking(move || repos::prepare(&git_dir, &git_demo));
@@ -380,7 +375,7 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
     write_atomic(&dir.join("kubeconfig"), &k8s::kubeconfig_yaml(&kube_url))?;
     write_atomic(
         &dir.join("services.yaml"),
-        &registry_yaml(&demo, &github_url, opts.services.is_none()),
+        &registry_yaml(&demo, &github_url, opts.count.is_none()),
     )?;
     let path_string = |p: PathBuf| p.to_string_lossy().into_owned();
     let env = vec![
@@ -420,72 +415,6 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
 
 /// Up to this many services, every git repository exists before `start` returns.
 pub const EAGER_REPOS: usize = 40;
-
-/// `hearth sandbox`: prepare `args.dir`, print the env lines and serve until
-/// SIGINT or SIGTERM.
-pub fn run_cli(
-    _global: &crate::cli::GlobalOpts,
-    args: &crate::cli::SandboxArgs,
-) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
-        let mut opts = SandboxOptions::new(&args.dir);
-        opts.speed = args.speed;
-        opts.services = args.services;
-        let handle = start(opts).await?;
-        for line in handle.env_lines() {
-            println!("{line}");
-        }
-        eprintln!(
-            "hearth sandbox: {} services ready in {} (load the env with: set -a; . {}/env; set +a). Ctrl-C stops.",
-            handle.services.len(),
-            handle.dir.display(),
-            handle.dir.display()
-        );
-        if handle.services.len() > EAGER_REPOS {
-            let mut rx = handle.git_ready.clone();
-            let n = handle.services.len();
-            let t = std::time::Instant::now();
-            tokio::spawn(async move {
-                if rx.wait_for(|ready| *ready).await.is_ok() {
-                    eprintln!(
-                        "hearth sandbox: git repositories of all {n} services ready ({:.1} s later)",
-                        t.elapsed().as_secs_f64()
-                    );
-                }
-            });
-        }
-        let autopilot = args.autopilot.then(|| {
-            eprintln!("hearth sandbox: autopilot on: a simulated teammate ships a release every half minute");
-            tokio::spawn(handle.autopilot(args.speed).run())
-        });
-        wait_for_signal().await?;
-        eprintln!("hearth sandbox: stopping");
-        if let Some(task) = autopilot {
-            task.abort();
-        }
-        handle.shutdown().await;
-        Ok(ExitCode::SUCCESS)
-    })
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("listening for SIGINT")?,
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await?;
-    Ok(())
-}
 
 #[cfg(test)]
 mod tests {

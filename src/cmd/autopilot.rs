@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
-use super::{DemoService, DeployTarget, Fault, Faults};
+use hearth_sandbox::{DemoService, DeployTarget, Fault, Faults, SandboxHandle};
 
 /// What the autopilot needs of a running sandbox.
 pub struct Autopilot {
@@ -37,6 +37,19 @@ pub struct Autopilot {
 }
 
 impl Autopilot {
+    /// The autopilot of a running sandbox.
+    pub fn for_sandbox(sb: &SandboxHandle, speed: f64) -> Autopilot {
+        Autopilot {
+            github_url: sb.github_url.clone(),
+            token: sb.token.clone(),
+            dir: sb.dir.clone(),
+            services: sb.services.clone(),
+            speed,
+            faults: sb.faults.clone(),
+            cluster: sb.cluster.clone(),
+        }
+    }
+
     /// Ship round after round until the task is aborted. Errors of one round
     /// are logged and the next round goes on.
     pub async fn run(self) {
@@ -256,14 +269,22 @@ async fn commit_and_tag(clone: &Path, tag: &str, note: &str) -> anyhow::Result<(
 }
 
 async fn git(cwd: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let cwd = cwd.to_path_buf();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        super::repos::git(&cwd, &args, None)
-    })
-    .await
-    .context("git task")?
+    let out = tokio::process::Command::new("git")
+        .arg("-C")
+        .arg(cwd)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .context("running git")?;
+    if !out.status.success() {
+        bail!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[cfg(test)]
@@ -274,10 +295,25 @@ mod tests {
     async fn next_patch_and_previous_candidate_follow_the_tags() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path();
-        super::super::repos::git(p, &["init", "-q", "-b", "main"], None).unwrap();
-        super::super::repos::git(p, &["commit", "-q", "--allow-empty", "-m", "x"], None).unwrap();
+        git(p, &["init", "-q", "-b", "main"]).await.unwrap();
+        git(
+            p,
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                "x",
+            ],
+        )
+        .await
+        .unwrap();
         for t in ["v0.1.0", "v0.3.0", "v0.3.1-rc.1", "v0.2.9"] {
-            super::super::repos::git(p, &["tag", t], None).unwrap();
+            git(p, &["tag", t]).await.unwrap();
         }
         assert_eq!(next_patch(p).await.unwrap(), "v0.3.1");
         assert_eq!(next_candidate(p, "v0.3.1").await.unwrap(), "v0.3.1-rc.2");

@@ -13,10 +13,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::app::drift;
-use crate::model::{CiRun, EnvObservation, Release, Rollout};
-use crate::registry::{Registry, ReleaseKind};
-use crate::sources::{cluster, github, token};
+use std::sync::Arc;
+
+use crate::cli::{GlobalOpts, StatusArgs};
+use crate::config::Config;
+use crate::model::{drift, CiRun, EnvObservation, Problem, ProblemKind, Release, Rollout};
+use crate::registry::{Registry, ReleaseKind, Service};
+use crate::{cluster, github};
 
 /// Per-call timeout for the Kubernetes and GitHub APIs.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -74,7 +77,7 @@ impl Report {
             matches!(&e.observation, EnvObservation::Live(w) if matches!(w.rollout, Rollout::Failed(_)))
         }) {
             1
-        } else if envs().any(|e| matches!(e.observation, EnvObservation::Error { .. })) {
+        } else if envs().any(|e| matches!(e.observation, EnvObservation::Error(_))) {
             2
         } else {
             0
@@ -85,157 +88,171 @@ impl Report {
 /// Read everything once. `only` restricts to the named services (validated).
 pub async fn collect(
     registry: &Registry,
-    default_context: Option<&str>,
+    config: &Config,
     only: &[String],
-    token: Option<token::Token>,
 ) -> anyhow::Result<Report> {
-    for name in only {
-        if registry.service(name).is_none() {
-            let names: Vec<&str> = registry.services.iter().map(|s| s.name.as_str()).collect();
-            let near = names
-                .iter()
-                .min_by(|a, b| strsim::levenshtein(name, a).cmp(&strsim::levenshtein(name, b)))
-                .filter(|n| strsim::levenshtein(name, n) <= 3);
-            match near {
-                Some(n) => {
-                    anyhow::bail!("no service {name:?} in the registry; did you mean {n:?}?")
-                }
-                None => anyhow::bail!(
-                    "no service {name:?} in the registry (services: {})",
-                    names.join(", ")
-                ),
-            }
-        }
-    }
-    let services: Vec<_> = registry
+    validate_names(registry, only)?;
+    let services: Vec<&Service> = registry
         .services
         .iter()
         .filter(|s| only.is_empty() || only.contains(&s.name))
         .collect();
+    let (client, github) = github_client(&config.github);
+    let targets = cluster::targets(registry, &config.kube, only);
+    let (mut observed, snapshots) = tokio::join!(
+        observe_all(&targets),
+        fetch_all(&services, client.as_deref(), config.github.owner.as_deref())
+    );
+    // Name the context even when it is the kubeconfig's current one.
+    let current = cluster::current_context(config.kube.kubeconfig.as_deref());
+    let default_context = config.kube.context.clone().or(current);
+    let services = services
+        .iter()
+        .zip(snapshots)
+        .map(|(svc, (repo, snap))| {
+            service_report(svc, repo, snap, &mut observed, default_context.as_deref())
+        })
+        .collect();
+    Ok(Report { services, github })
+}
 
-    // Kubernetes: one list per (context, namespace), all at once.
-    let targets = cluster::targets(registry, default_context, only);
-    let kube =
-        futures::future::join_all(targets.iter().map(|t| cluster::list_once(t, CALL_TIMEOUT)));
+/// Every name in `only` must be a service of the registry.
+fn validate_names(registry: &Registry, only: &[String]) -> anyhow::Result<()> {
+    for name in only {
+        if registry.service(name).is_some() {
+            continue;
+        }
+        let names: Vec<&str> = registry.services.iter().map(|s| s.name.as_str()).collect();
+        let near = names
+            .iter()
+            .min_by_key(|n| strsim::levenshtein(name, n))
+            .filter(|n| strsim::levenshtein(name, n) <= 3);
+        match near {
+            Some(n) => anyhow::bail!("no service {name:?} in the registry; did you mean {n:?}?"),
+            None => anyhow::bail!(
+                "no service {name:?} in the registry (services: {})",
+                names.join(", ")
+            ),
+        }
+    }
+    Ok(())
+}
 
-    // GitHub: releases + latest run per service, all at once (bounded by the gate).
-    let owner = registry.settings.github_owner.clone();
-    let (tx, _rx) = tokio::sync::mpsc::channel(1024);
-    let (gate, github_state) = match token {
+/// The one-shot GitHub client, or why there is none.
+fn github_client(settings: &github::Settings) -> (Option<Arc<github::Client>>, GitHubState) {
+    let state = |s: &str, m: Option<String>| GitHubState {
+        state: s.into(),
+        message: m,
+    };
+    match &settings.token {
         None => (
             None,
-            GitHubState {
-                state: "disabled".into(),
-                message: Some(token::NO_TOKEN.into()),
-            },
+            state("disabled", Some(github::no_token().to_string())),
         ),
-        Some(t) => match github::Gate::new(&github::api_url(registry), t, tx) {
-            Ok(g) => (
-                Some(g),
-                GitHubState {
-                    state: "live".into(),
-                    message: None,
-                },
-            ),
-            Err(e) => (
-                None,
-                GitHubState {
-                    state: "down".into(),
-                    message: Some(e),
-                },
-            ),
+        Some(t) => match github::Client::new(&settings.api_url, t.clone(), None) {
+            Ok(c) => (Some(c), state("live", None)),
+            Err(p) => (None, state("down", Some(p.to_string()))),
         },
-    };
-    let gh = futures::future::join_all(services.iter().map(|svc| {
-        let gate = gate.clone();
-        let owner = owner.clone();
-        async move {
-            match gate {
-                Some(g) => tokio::time::timeout(
-                    CALL_TIMEOUT * 2,
-                    github::fetch_once(&g, svc, owner.as_deref()),
-                )
-                .await
-                .unwrap_or_else(|_| github::Snapshot {
-                    error: Some("GitHub did not answer in time".into()),
-                    ..Default::default()
-                }),
-                None => github::Snapshot::default(),
-            }
-        }
-    }));
-    let (kube, gh) = tokio::join!(kube, gh);
+    }
+}
 
-    let mut observed: HashMap<(String, String), EnvObservation> = HashMap::new();
-    for (svc, env, obs) in kube.into_iter().flatten() {
-        observed.insert((svc, env), obs);
+/// List every (context, namespace) once, all at once.
+async fn observe_all(targets: &[cluster::Target]) -> HashMap<(String, String), EnvObservation> {
+    futures::future::join_all(targets.iter().map(|t| cluster::list_once(t, CALL_TIMEOUT)))
+        .await
+        .into_iter()
+        .flatten()
+        .map(|(svc, env, obs)| ((svc, env), obs))
+        .collect()
+}
+
+/// Releases and the latest run of every service, all at once (bounded by
+/// the client's gate), with each service's repository when it has one.
+async fn fetch_all(
+    services: &[&Service],
+    client: Option<&github::Client>,
+    owner: Option<&str>,
+) -> Vec<(Option<String>, github::Snapshot)> {
+    futures::future::join_all(services.iter().map(|svc| async move {
+        let repo = github::resolve_repo(svc, owner);
+        let snap = match (&repo, client) {
+            (Err(p), _) => github::Snapshot {
+                error: Some(p.clone()),
+                ..Default::default()
+            },
+            (Ok(_), None) => github::Snapshot::default(),
+            (Ok(repo), Some(c)) => {
+                tokio::time::timeout(CALL_TIMEOUT * 2, github::fetch_once(c, repo, &svc.workflow))
+                    .await
+                    .unwrap_or_else(|_| github::Snapshot {
+                        error: Some(Problem::new(
+                            ProblemKind::Timeout,
+                            "GitHub did not answer in time",
+                            "check GITHUB_API_URL and the network",
+                        )),
+                        ..Default::default()
+                    })
+            }
+        };
+        (repo.ok(), snap)
+    }))
+    .await
+}
+
+/// One service's report from what was read, by the control room's rules.
+fn service_report(
+    svc: &Service,
+    repo: Option<String>,
+    snap: github::Snapshot,
+    observed: &mut HashMap<(String, String), EnvObservation>,
+    default_context: Option<&str>,
+) -> ServiceReport {
+    let runs = snap.latest_run.as_ref().map(std::slice::from_ref);
+    let environments = svc
+        .environments
+        .iter()
+        .map(|env| {
+            let observation = observed
+                .remove(&(svc.name.clone(), env.name.clone()))
+                .unwrap_or_default();
+            let running = match &observation {
+                EnvObservation::Live(w) => w.serving_tag(),
+                _ => None,
+            };
+            EnvReport {
+                name: env.name.clone(),
+                namespace: env.namespace.clone(),
+                context: env
+                    .context
+                    .clone()
+                    .or_else(|| default_context.map(str::to_string)),
+                release_kind: env.release,
+                drift: drift::drift(env.release, running, Some(&snap.releases), runs).is_drift(),
+                expected_tag: drift::expected(env.release, &snap.releases).map(|r| r.tag.clone()),
+                observation,
+            }
+        })
+        .collect();
+    ServiceReport {
+        name: svc.name.clone(),
+        repo,
+        environments,
+        latest_release: drift::latest(&snap.releases).cloned(),
+        latest_prerelease: drift::latest_prerelease(&snap.releases).cloned(),
+        latest_run: snap.latest_run,
+        // As in the control room: no repo for a service hearth does not ship is no error.
+        github_error: snap
+            .error
+            .filter(|_| !svc.github_optional())
+            .map(|p| p.to_string()),
     }
-    // Name the context even when it is the kubeconfig's current one.
-    let current_context = kube::config::Kubeconfig::read()
-        .ok()
-        .and_then(|k| k.current_context);
-    let mut out = Vec::new();
-    for (svc, snap) in services.iter().zip(gh) {
-        // The same rules as the control room's drift markers (app::drift).
-        let latest = drift::latest(&snap.releases).cloned();
-        let pre = snap
-            .releases
-            .iter()
-            .find(|r| r.prerelease && !r.draft)
-            .cloned();
-        let runs = snap.latest_run.as_ref().map(std::slice::from_ref);
-        let environments = svc
-            .environments
-            .iter()
-            .map(|env| {
-                let observation = observed
-                    .remove(&(svc.name.clone(), env.name.clone()))
-                    .unwrap_or_default();
-                let expected_tag =
-                    drift::expected(env.release, &snap.releases).map(|r| r.tag.clone());
-                let running = match &observation {
-                    EnvObservation::Live(w) => w.serving_tag(),
-                    _ => None,
-                };
-                let drifts =
-                    drift::drift(env.release, running, Some(&snap.releases), runs).is_drift();
-                EnvReport {
-                    name: env.name.clone(),
-                    namespace: env.namespace.clone(),
-                    context: env
-                        .context
-                        .clone()
-                        .or_else(|| default_context.map(str::to_string))
-                        .or_else(|| current_context.clone()),
-                    release_kind: env.release,
-                    drift: drifts,
-                    expected_tag,
-                    observation,
-                }
-            })
-            .collect();
-        out.push(ServiceReport {
-            name: svc.name.clone(),
-            repo: github::resolve_repo(svc, owner.as_deref()).ok(),
-            environments,
-            latest_release: latest,
-            latest_prerelease: pre,
-            latest_run: snap.latest_run,
-            // As in the control room: no repo for a service hearth does not ship is no error.
-            github_error: snap.error.filter(|_| svc.shippable || svc.repo.is_some()),
-        });
-    }
-    Ok(Report {
-        services: out,
-        github: github_state,
-    })
 }
 
 fn cell_rollout(obs: &EnvObservation) -> String {
     match obs {
         EnvObservation::Unknown => "unknown".into(),
         EnvObservation::Missing { .. } => "missing (see below)".into(),
-        EnvObservation::Error { .. } => "error (see below)".into(),
+        EnvObservation::Error(_) => "error (see below)".into(),
         EnvObservation::Live(w) => {
             let base = match &w.rollout {
                 Rollout::Complete => "complete".to_string(),
@@ -288,7 +305,7 @@ pub fn render_table(report: &Report) -> String {
             };
             let note = match &e.observation {
                 EnvObservation::Missing { hint } => Some(hint.clone()),
-                EnvObservation::Error { message, hint } => Some(format!("{message} — {hint}")),
+                EnvObservation::Error(p) => Some(p.to_string()),
                 _ => None,
             };
             if let Some(note) = note {
@@ -349,22 +366,15 @@ pub fn render_table(report: &Report) -> String {
 }
 
 /// The `hearth status` subcommand.
-pub fn run(
-    global: &crate::cli::GlobalOpts,
-    args: &crate::cli::StatusArgs,
-) -> anyhow::Result<ExitCode> {
-    let registry = crate::registry::load(&global.services)?;
-    let token = token::discover();
+pub fn run(global: &GlobalOpts, args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let registry = super::load_registry(global)?;
+    let config = super::live_config(global, &registry);
+    let token = config.github.token.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let report = rt.block_on(collect(
-        &registry,
-        global.context.as_deref(),
-        &args.service,
-        token.clone(),
-    ))?;
+    let report = rt.block_on(collect(&registry, &config, &args.service))?;
     // Drop pending client tasks quickly rather than waiting on keep-alives.
     rt.shutdown_timeout(Duration::from_millis(100));
     let text = if args.json {

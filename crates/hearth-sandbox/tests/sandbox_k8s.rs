@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hearth::sandbox::k8s::{kubeconfig_yaml, router, Cluster};
-use hearth::sandbox::{DemoService, DeployTarget, Fault, Faults, Journal};
+use hearth_sandbox::k8s::{kubeconfig_yaml, router, Cluster};
+use hearth_sandbox::{DemoService, DeployTarget, Fault, Faults, Journal};
 use serde_json::Value;
 
 struct Sandbox {

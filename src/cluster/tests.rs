@@ -4,8 +4,15 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 
+use std::collections::HashMap;
+
+use kube::runtime::watcher;
+
+use super::client::Where;
+use super::watch::{Ev, NamespaceState, Store};
 use super::*;
-use crate::registry::{Environment, Service};
+use crate::model::Rollout;
+use crate::registry::{Environment, Registry, Service};
 
 fn service() -> Service {
     Service {
@@ -325,14 +332,23 @@ fn targets_group_by_context_and_namespace() {
         settings: Default::default(),
         services: vec![a, b],
     };
-    let t = targets(&reg, Some("main"), &[]);
+    let main = Settings {
+        context: Some("main".into()),
+        ..Settings::default()
+    };
+    let t = targets(&reg, &main, &[]);
     assert_eq!(t.len(), 2);
     assert_eq!(t[0].context.as_deref(), Some("main"));
     assert_eq!(t[0].namespace, "default");
     assert_eq!(t[0].members.len(), 2);
     assert_eq!(t[1].context.as_deref(), Some("staging"));
     assert_eq!(t[1].namespace, "qa");
-    assert_eq!(targets(&reg, None, &["web".into()])[0].members.len(), 1);
+    assert_eq!(
+        targets(&reg, &Settings::default(), &["web".into()])[0]
+            .members
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -344,10 +360,14 @@ fn forbidden_and_unauthorized_wording() {
             ..Default::default()
         }))
     };
-    let p = classify(&status(403), Some("prod"), "default");
+    let prod = Where {
+        context: Some("prod".into()),
+        server: None,
+    };
+    let p = classify(&status(403), &prod, "default", READ_RIGHTS);
     assert!(p.message.starts_with("forbidden: "), "{}", p.message);
     assert!(p.hint.contains("get/list/watch") && p.hint.contains("\"default\""));
-    let p = classify(&status(401), None, "default");
+    let p = classify(&status(401), &Where::default(), "default", READ_RIGHTS);
     assert!(p.message.contains("expired"), "{}", p.message);
 }
 
@@ -358,7 +378,8 @@ fn ns_state() -> NamespaceState {
         services: vec![service()],
     };
     NamespaceState {
-        target: targets(&reg, None, &[]).remove(0),
+        target: targets(&reg, &Settings::default(), &[]).remove(0),
+        at: Where::default(),
         deploys: Store::new(),
         rss: Store::new(),
         pods: Store::new(),
@@ -374,7 +395,12 @@ fn list<K>(items: Vec<K>) -> Vec<Result<watcher::Event<K>, watcher::Error>> {
     evs
 }
 
-fn feed(st: &mut NamespaceState, d: Vec<Deployment>, r: Vec<ReplicaSet>, p: Vec<Pod>) -> Vec<Msg> {
+fn feed(
+    st: &mut NamespaceState,
+    d: Vec<Deployment>,
+    r: Vec<ReplicaSet>,
+    p: Vec<Pod>,
+) -> Vec<Event> {
     let mut out = Vec::new();
     for e in list(d) {
         out.extend(st.handle(Ev::Deploy(e)));
@@ -401,10 +427,10 @@ fn watch_state_sends_changes_only_and_relists_replace() {
     // Nothing before all three lists are in; then Live + one workload.
     assert!(msgs
         .iter()
-        .any(|m| matches!(m, Msg::Source(_, SourceStatus::Live))));
+        .any(|m| matches!(m, Event::Status(_, SourceStatus::Live))));
     let workloads: Vec<_> = msgs
         .iter()
-        .filter(|m| matches!(m, Msg::Workload { .. }))
+        .filter(|m| matches!(m, Event::Workload { .. }))
         .collect();
     assert_eq!(workloads.len(), 1, "{msgs:?}");
     // The same object again: no message.
@@ -424,7 +450,7 @@ fn watch_state_sends_changes_only_and_relists_replace() {
         complete_status(),
     )))));
     assert!(
-        matches!(&msgs[..], [Msg::Workload { observation: EnvObservation::Live(w), .. }]
+        matches!(&msgs[..], [Event::Workload { observation: EnvObservation::Live(w), .. }]
         if w.image_tag.as_deref() == Some("v2.0.0"))
     );
     // A re-list (after a drop) without the Deployment: missing, not stale.
@@ -435,7 +461,7 @@ fn watch_state_sends_changes_only_and_relists_replace() {
     assert!(
         matches!(
             msgs.last(),
-            Some(Msg::Workload {
+            Some(Event::Workload {
                 observation: EnvObservation::Missing { .. },
                 ..
             })
@@ -459,13 +485,13 @@ fn watch_error_replaces_data_and_recovery_restores_it() {
         ..Default::default()
     }));
     let msgs = st.handle(Ev::Pod(Err(watcher::Error::InitialListFailed(forbidden))));
-    assert!(msgs
-        .iter()
-        .any(|m| matches!(m, Msg::Source(_, SourceStatus::Down(s)) if s.contains("forbidden"))));
+    assert!(msgs.iter().any(
+        |m| matches!(m, Event::Status(_, SourceStatus::Down(s)) if s.message.contains("forbidden"))
+    ));
     assert!(msgs.iter().any(|m| matches!(
         m,
-        Msg::Workload {
-            observation: EnvObservation::Error { .. },
+        Event::Workload {
+            observation: EnvObservation::Error(_),
             ..
         }
     )));
@@ -482,10 +508,10 @@ fn watch_error_replaces_data_and_recovery_restores_it() {
     }
     assert!(msgs
         .iter()
-        .any(|m| matches!(m, Msg::Source(_, SourceStatus::Live))));
+        .any(|m| matches!(m, Event::Status(_, SourceStatus::Live))));
     assert!(msgs.iter().any(|m| matches!(
         m,
-        Msg::Workload {
+        Event::Workload {
             observation: EnvObservation::Live(_),
             ..
         }

@@ -49,14 +49,16 @@ pub fn latest(releases: &[Release]) -> Option<&Release> {
         .or_else(|| releases.iter().find(|r| !r.draft && !r.prerelease))
 }
 
+/// The newest published prerelease (what deploys to qa).
+pub fn latest_prerelease(releases: &[Release]) -> Option<&Release> {
+    releases.iter().find(|r| r.prerelease && !r.draft)
+}
+
 /// The release an environment of `kind` should run (see the module doc).
 pub fn expected(kind: ReleaseKind, releases: &[Release]) -> Option<&Release> {
     match kind {
         ReleaseKind::Latest => latest(releases),
-        ReleaseKind::Prerelease => releases
-            .iter()
-            .find(|r| r.prerelease && !r.draft)
-            .or_else(|| latest(releases)),
+        ReleaseKind::Prerelease => latest_prerelease(releases).or_else(|| latest(releases)),
     }
 }
 

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use hearth::sandbox::{self, SandboxOptions};
+use hearth_sandbox::{self as sandbox, SandboxOptions};
 
 fn start_300(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -23,7 +23,7 @@ fn start_300(c: &mut Criterion) {
                 for _ in 0..iters {
                     let dir = tempfile::tempdir().expect("tempdir");
                     let mut opts = SandboxOptions::new(dir.path().join("sb"));
-                    opts.services = Some(300);
+                    opts.count = Some(300);
                     let t = Instant::now();
                     let handle = rt.block_on(async {
                         let h = sandbox::start(opts).await.expect("sandbox starts");

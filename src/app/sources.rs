@@ -1,0 +1,74 @@
+//! The live sources of a control room: the Kubernetes watches and the GitHub
+//! pollers, each reporting through its client's own event type, forwarded
+//! into the control room's channel as [`Msg`]s. The executor owns the
+//! result, so that an operation can wake the pollers of its service.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::Msg;
+use crate::cluster;
+use crate::config::Config;
+use crate::github::{self, Kicks};
+use crate::registry::Registry;
+
+/// The running sources. They stop when dropped.
+#[derive(Debug, Default)]
+pub struct Sources {
+    /// Wake a service's GitHub poller now (after hearth changed a release).
+    pub kicks: Kicks,
+    /// The GitHub client the pollers share, when GitHub is on.
+    pub github: Option<Arc<github::Client>>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Sources {
+    /// Stop every source task.
+    pub fn stop(&mut self) {
+        for h in self.handles.drain(..) {
+            h.abort();
+        }
+    }
+}
+
+impl Drop for Sources {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A channel for a client's events whose receiving end forwards them into
+/// `tx` as `Msg`s, until either side closes.
+pub fn forward<E>(tx: mpsc::Sender<Msg>) -> (mpsc::Sender<E>, JoinHandle<()>)
+where
+    E: Into<Msg> + Send + 'static,
+{
+    let (etx, mut erx) = mpsc::channel::<E>(256);
+    let task = tokio::spawn(async move {
+        while let Some(e) = erx.recv().await {
+            if tx.send(e.into()).await.is_err() {
+                return;
+            }
+        }
+    });
+    (etx, task)
+}
+
+/// Start the Kubernetes watches and the GitHub pollers for `registry`,
+/// sending into `tx`. Must be called inside a tokio runtime.
+pub fn spawn(registry: &Registry, config: &Config, tx: mpsc::Sender<Msg>) -> Sources {
+    let (kube_tx, kube_fwd) = forward::<cluster::Event>(tx.clone());
+    let mut handles = cluster::spawn(cluster::targets(registry, &config.kube, &[]), kube_tx);
+    handles.push(kube_fwd);
+    let (gh_tx, gh_fwd) = forward::<github::Event>(tx);
+    let pollers = github::spawn(&registry.services, &config.github, gh_tx);
+    handles.push(gh_fwd);
+    handles.extend(pollers.handles);
+    Sources {
+        kicks: pollers.kicks,
+        github: pollers.client,
+        handles,
+    }
+}

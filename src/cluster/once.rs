@@ -1,0 +1,59 @@
+//! One-shot listing for `hearth status`: each target's Deployments,
+//! ReplicaSets and Pods listed once, observed with the same derivation as the
+//! watches. Every call has a timeout so that the command always finishes.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+
+use super::client::{classify, timed_out, KubeClient, Where, READ_RIGHTS};
+use super::derive::observe;
+use super::Target;
+use crate::model::{EnvObservation, Problem};
+
+/// List Deployments, ReplicaSets and Pods of a target once and observe every
+/// member. Every call has `timeout`; a failure becomes an Error observation.
+pub async fn list_once(
+    target: &Target,
+    timeout: Duration,
+) -> Vec<(String, String, EnvObservation)> {
+    let ctx = target.context.as_deref();
+    let ns = target.namespace.as_str();
+    let mut at = Where {
+        context: target.context.clone(),
+        server: None,
+    };
+    let result: Result<_, Problem> = async {
+        let kube =
+            tokio::time::timeout(timeout, KubeClient::new(ctx, target.kubeconfig.as_deref()))
+                .await
+                .map_err(|_| timed_out(&at))??;
+        at = kube.at.clone();
+        let client = kube.client;
+        let lp = ListParams::default();
+        let d = Api::<Deployment>::namespaced(client.clone(), ns);
+        let r = Api::<ReplicaSet>::namespaced(client.clone(), ns);
+        let p = Api::<Pod>::namespaced(client, ns);
+        let (d, r, p) = tokio::time::timeout(timeout, async {
+            tokio::try_join!(d.list(&lp), r.list(&lp), p.list(&lp))
+        })
+        .await
+        .map_err(|_| timed_out(&at))?
+        .map_err(|e| classify(&e, &at, ns, READ_RIGHTS))?;
+        Ok((d.items, r.items, p.items))
+    }
+    .await;
+    target
+        .members
+        .iter()
+        .map(|(svc, env)| {
+            let obs = match &result {
+                Ok((d, r, p)) => observe(svc, ns, ctx, d, r, p),
+                Err(problem) => EnvObservation::Error(problem.clone()),
+            };
+            (svc.name.clone(), env.clone(), obs)
+        })
+        .collect()
+}

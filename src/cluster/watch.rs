@@ -1,0 +1,389 @@
+//! The watches: for each target (a context and namespace), one watch per
+//! kind (Deployments, ReplicaSets, Pods) run as one tokio task that keeps
+//! trimmed stores, re-lists after a drop or a 410, derives each member's
+//! [`Workload`](crate::model::Workload) and reports an [`Event`] when it
+//! changes.
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures::stream::{self, BoxStream, StreamExt};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+use kube::api::Api;
+use kube::runtime::watcher;
+use kube::runtime::WatchStreamExt;
+use kube::{Client, ResourceExt};
+use tokio::sync::mpsc;
+
+use super::client::{classify_watch, KubeClient, Where};
+use super::derive::{labels_match, observe, selector_of};
+use super::{Event, Target};
+use crate::model::{EnvObservation, Problem, SourceStatus};
+
+/// Objects of one kind as the watch last listed and updated them. Re-lists
+/// (after a drop or a 410) are buffered and swapped in whole at `InitDone`
+/// so that deletions missed while disconnected are not kept.
+pub(super) struct Store<K> {
+    live: HashMap<String, K>,
+    buffer: Option<HashMap<String, K>>,
+    ready: bool,
+    problem: Option<Problem>,
+}
+
+impl<K: Trim + Clone> Store<K> {
+    pub(super) fn new() -> Self {
+        Store {
+            live: HashMap::new(),
+            buffer: None,
+            ready: false,
+            problem: None,
+        }
+    }
+
+    /// Apply an event; returns the labels/name of the touched object, or
+    /// `None` for a full relist (everything may have changed).
+    fn apply(&mut self, ev: watcher::Event<K>) -> Touched {
+        // A re-list in progress does not prove recovery yet; InitDone or a
+        // live event does.
+        if !matches!(ev, watcher::Event::Init | watcher::Event::InitApply(_)) {
+            self.problem = None;
+        }
+        match ev {
+            watcher::Event::Init => {
+                self.buffer = Some(HashMap::new());
+                Touched::Nothing
+            }
+            watcher::Event::InitApply(mut o) => {
+                trim(&mut o);
+                self.buffer
+                    .get_or_insert_with(HashMap::new)
+                    .insert(o.name_any(), o);
+                Touched::Nothing
+            }
+            watcher::Event::InitDone => {
+                if let Some(b) = self.buffer.take() {
+                    self.live = b;
+                }
+                self.ready = true;
+                Touched::All
+            }
+            watcher::Event::Apply(mut o) => {
+                trim(&mut o);
+                let t = Touched::One(o.name_any(), o.labels().clone());
+                self.live.insert(o.name_any(), o);
+                t
+            }
+            watcher::Event::Delete(o) => {
+                self.live.remove(&o.name_any());
+                Touched::One(o.name_any(), o.labels().clone())
+            }
+        }
+    }
+}
+
+/// Drop what is large and never shown (managedFields, kubectl's
+/// last-applied-configuration copy of the whole object, everything of a pod
+/// spec but container names and images), so that memory follows what hearth
+/// displays, not the size of the manifests.
+fn trim<K: Trim>(o: &mut K) {
+    o.managed_fields_mut().clear();
+    o.annotations_mut()
+        .remove("kubectl.kubernetes.io/last-applied-configuration");
+    o.trim_rest();
+}
+
+/// Per-kind part of [`trim`]: keep exactly what [`derive`] reads.
+pub(super) trait Trim: ResourceExt {
+    fn trim_rest(&mut self);
+}
+
+/// A container reduced to its name and image.
+fn slim_containers(cs: &mut [Container]) {
+    for c in cs.iter_mut() {
+        *c = Container {
+            name: std::mem::take(&mut c.name),
+            image: c.image.take(),
+            ..Default::default()
+        };
+    }
+}
+
+fn slim_pod_spec(spec: &mut PodSpec) {
+    let mut containers = std::mem::take(&mut spec.containers);
+    let mut inits = spec.init_containers.take();
+    slim_containers(&mut containers);
+    if let Some(i) = inits.as_mut() {
+        slim_containers(i);
+    }
+    *spec = PodSpec {
+        containers,
+        init_containers: inits,
+        ..Default::default()
+    };
+}
+
+impl Trim for Pod {
+    fn trim_rest(&mut self) {
+        if let Some(spec) = self.spec.as_mut() {
+            slim_pod_spec(spec);
+        }
+        if let Some(st) = self.status.as_mut() {
+            st.host_ip = None;
+            st.host_ips = None;
+            st.pod_ips = None;
+            st.pod_ip = None;
+            st.resource_claim_statuses = None;
+            if let Some(c) = st.conditions.as_mut() {
+                c.retain(|c| c.type_ == "PodScheduled" && c.status == "False");
+            }
+        }
+    }
+}
+
+impl Trim for Deployment {
+    fn trim_rest(&mut self) {
+        if let Some(spec) = self.spec.as_mut().and_then(|s| s.template.spec.as_mut()) {
+            slim_pod_spec(spec);
+        }
+    }
+}
+
+impl Trim for ReplicaSet {
+    fn trim_rest(&mut self) {
+        // Only the labels, revision annotation and owner are read.
+        self.spec = None;
+        self.status = None;
+    }
+}
+
+enum Touched {
+    Nothing,
+    All,
+    One(String, BTreeMap<String, String>),
+}
+
+pub(super) enum Ev {
+    Deploy(Result<watcher::Event<Deployment>, watcher::Error>),
+    Rs(Result<watcher::Event<ReplicaSet>, watcher::Error>),
+    Pod(Result<watcher::Event<Pod>, watcher::Error>),
+}
+
+/// The state one namespace task keeps: three stores and what it last sent.
+pub(super) struct NamespaceState {
+    pub(super) target: Target,
+    /// Where the target's cluster is, for messages.
+    pub(super) at: Where,
+    pub(super) deploys: Store<Deployment>,
+    pub(super) rss: Store<ReplicaSet>,
+    pub(super) pods: Store<Pod>,
+    pub(super) sent: HashMap<(String, String), EnvObservation>,
+    pub(super) status: Option<SourceStatus>,
+}
+
+impl NamespaceState {
+    fn problem(&self) -> Option<&Problem> {
+        self.deploys
+            .problem
+            .as_ref()
+            .or(self.rss.problem.as_ref())
+            .or(self.pods.problem.as_ref())
+    }
+
+    fn ready(&self) -> bool {
+        self.deploys.ready && self.rss.ready && self.pods.ready
+    }
+
+    /// Which members an event touched: a Deployment by name, a ReplicaSet or
+    /// Pod by its labels matching a member's Deployment selector.
+    fn affected(&self, touched: &Touched, is_deploy: bool) -> Vec<usize> {
+        match touched {
+            Touched::Nothing => vec![],
+            Touched::All => (0..self.target.members.len()).collect(),
+            Touched::One(name, labels) => (0..self.target.members.len())
+                .filter(|&i| {
+                    let k8s = &self.target.members[i].0.k8s_name;
+                    if is_deploy {
+                        return k8s == name;
+                    }
+                    self.deploys
+                        .live
+                        .get(k8s)
+                        .is_some_and(|d| labels_match(&selector_of(d), labels))
+                })
+                .collect(),
+        }
+    }
+
+    fn observation(&self, i: usize) -> EnvObservation {
+        if let Some(p) = self.problem() {
+            return EnvObservation::Error(p.clone());
+        }
+        let svc = &self.target.members[i].0;
+        observe(
+            svc,
+            &self.target.namespace,
+            self.target.context.as_deref(),
+            self.deploys.live.values(),
+            self.rss.live.values(),
+            self.pods.live.values(),
+        )
+    }
+
+    /// Messages for the members whose observation changed.
+    fn changes(&mut self, members: &[usize]) -> Vec<Event> {
+        let mut out = Vec::new();
+        if !self.ready() && self.problem().is_none() {
+            return out;
+        }
+        for &i in members {
+            let obs = self.observation(i);
+            let (svc, env) = &self.target.members[i];
+            let key = (svc.name.clone(), env.clone());
+            if self.sent.get(&key) != Some(&obs) {
+                self.sent.insert(key, obs.clone());
+                out.push(Event::Workload {
+                    service: svc.name.clone(),
+                    env: env.clone(),
+                    observation: obs,
+                });
+            }
+        }
+        out
+    }
+
+    fn status_change(&mut self) -> Option<Event> {
+        let status = match self.problem() {
+            Some(p) => SourceStatus::Down(p.clone()),
+            None if self.ready() => SourceStatus::Live,
+            None => return None,
+        };
+        if self.status.as_ref() == Some(&status) {
+            return None;
+        }
+        self.status = Some(status.clone());
+        tracing::info!(
+            context = self.target.context.as_deref().unwrap_or("(current)"),
+            namespace = %self.target.namespace,
+            ?status,
+            "kube source"
+        );
+        Some(Event::Status(self.target.source_id(), status))
+    }
+
+    pub(super) fn handle(&mut self, ev: Ev) -> Vec<Event> {
+        let at = self.at.clone();
+        let ns = self.target.namespace.clone();
+        // 410 Gone only means "re-list": the watcher does that by itself.
+        let gone = |e: &watcher::Error| matches!(e, watcher::Error::WatchError(s) if s.code == 410);
+        let (touched, is_deploy) = match ev {
+            Ev::Deploy(Err(e)) | Ev::Rs(Err(e)) | Ev::Pod(Err(e)) if gone(&e) => {
+                return vec![];
+            }
+            Ev::Deploy(Ok(e)) => (self.deploys.apply(e), true),
+            Ev::Rs(Ok(e)) => (self.rss.apply(e), false),
+            Ev::Pod(Ok(e)) => (self.pods.apply(e), false),
+            Ev::Deploy(Err(e)) => {
+                self.deploys.problem = Some(classify_watch(&e, &at, &ns));
+                (Touched::All, false)
+            }
+            Ev::Rs(Err(e)) => {
+                self.rss.problem = Some(classify_watch(&e, &at, &ns));
+                (Touched::All, false)
+            }
+            Ev::Pod(Err(e)) => {
+                self.pods.problem = Some(classify_watch(&e, &at, &ns));
+                (Touched::All, false)
+            }
+        };
+        let members = self.affected(&touched, is_deploy);
+        let mut out: Vec<Event> = self.status_change().into_iter().collect();
+        out.extend(self.changes(&members));
+        out
+    }
+}
+
+fn watch_stream<K>(
+    client: &Client,
+    ns: &str,
+) -> BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + 'static,
+    K::DynamicType: Default,
+{
+    let api = Api::<K>::namespaced(client.clone(), ns);
+    // default_backoff: errors are still yielded (so they can be shown), then
+    // the watcher waits and re-lists.
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed()
+}
+
+/// Watch one target until the receiver is dropped.
+pub async fn run_target(target: Target, tx: mpsc::Sender<Event>) {
+    let id = target.source_id();
+    if tx
+        .send(Event::Status(id.clone(), SourceStatus::Connecting))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let kube = match KubeClient::new(target.context.as_deref(), target.kubeconfig.as_deref()).await
+    {
+        Ok(c) => c,
+        Err(problem) => {
+            let _ = tx
+                .send(Event::Status(id, SourceStatus::Down(problem.clone())))
+                .await;
+            for (svc, env) in &target.members {
+                let msg = Event::Workload {
+                    service: svc.name.clone(),
+                    env: env.clone(),
+                    observation: EnvObservation::Error(problem.clone()),
+                };
+                if tx.send(msg).await.is_err() {
+                    return;
+                }
+            }
+            return;
+        }
+    };
+    let client = kube.client;
+    let ns = target.namespace.clone();
+    let mut events = stream::select_all(vec![
+        watch_stream::<Deployment>(&client, &ns)
+            .map(Ev::Deploy)
+            .boxed(),
+        watch_stream::<ReplicaSet>(&client, &ns).map(Ev::Rs).boxed(),
+        watch_stream::<Pod>(&client, &ns).map(Ev::Pod).boxed(),
+    ]);
+    let mut state = NamespaceState {
+        target,
+        at: kube.at,
+        deploys: Store::new(),
+        rss: Store::new(),
+        pods: Store::new(),
+        sent: HashMap::new(),
+        status: None,
+    };
+    while let Some(ev) = events.next().await {
+        for msg in state.handle(ev) {
+            if tx.send(msg).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Spawn one watch task per target.
+pub fn spawn(targets: Vec<Target>, tx: mpsc::Sender<Event>) -> Vec<tokio::task::JoinHandle<()>> {
+    targets
+        .into_iter()
+        .map(|t| tokio::spawn(run_target(t, tx.clone())))
+        .collect()
+}

@@ -1,0 +1,30 @@
+//! `hearth` with no subcommand: the interactive control room on the user's
+//! cluster and GitHub, with write access (operations from keys).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use super::access::WriteAccess;
+use crate::app::run::{run_with, Session};
+use crate::app::{sources, Mode};
+use crate::cli::GlobalOpts;
+
+/// Run the interactive control room.
+pub fn run(global: &GlobalOpts) -> anyhow::Result<ExitCode> {
+    let registry = super::load_registry(global)?;
+    let theme = super::theme(global)?;
+    let _log = super::logging::init(&global.log_level)?;
+    // Token discovery may run `gh auth token`: do it before the terminal is taken.
+    let config = super::live_config(global, &registry);
+    let session = Session {
+        registry: Arc::new(registry),
+        config,
+        mode: Mode::INTERACTIVE,
+        write: Some(WriteAccess::grant()),
+        theme,
+    };
+    run_with(session, |ctx| {
+        sources::spawn(&ctx.registry, &ctx.config, ctx.tx)
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

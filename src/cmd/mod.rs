@@ -1,0 +1,138 @@
+//! The command layer: one module per subcommand. A command turns its clap
+//! arguments (and the environment: `GITHUB_API_URL`, the token, poll
+//! overrides) into plain, resolved settings ([`Config`]) and calls the layers
+//! below, which never see clap. This is also the only place that grants
+//! [`WriteAccess`](access::WriteAccess) and the only place that uses `anyhow`.
+
+pub mod access;
+pub mod autopilot;
+pub mod check;
+pub mod control_room;
+pub mod demo;
+pub mod logging;
+pub mod sandbox;
+pub mod status;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use crate::cli::{Cli, Command, GlobalOpts};
+use crate::config::Config;
+use crate::registry::Registry;
+use crate::{cluster, github};
+
+/// Exit status when the registry is invalid (the same from every command).
+pub const EXIT_INVALID: u8 = 2;
+
+/// Parse the command line and run.
+pub fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let services_on_command_line = matches!(
+        subcommand_value_source(&matches, "services"),
+        Some(clap::parser::ValueSource::CommandLine)
+    );
+    let result = match &cli.command {
+        Some(Command::Demo(_)) if services_on_command_line => Err(anyhow::anyhow!(
+            "demo brings its own registry (the sandbox's), so --services {} would not be used; \
+             drop --services, or run `hearth sandbox --dir DIR` and point hearth at DIR/services.yaml",
+            cli.global.services.display()
+        )),
+        None => control_room::run(&cli.global),
+        Some(Command::Check(args)) => check::run(&cli.global, args),
+        Some(Command::Sandbox(args)) => sandbox::run(args),
+        Some(Command::Status(args)) => status::run(&cli.global, args),
+        Some(Command::Demo(args)) => demo::run(&cli.global, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("hearth: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where an argument's value came from, looking into the subcommand too
+/// (a global option given after the subcommand is recorded there).
+fn subcommand_value_source(
+    matches: &clap::ArgMatches,
+    id: &str,
+) -> Option<clap::parser::ValueSource> {
+    let sub = matches.subcommand().and_then(|(_, m)| m.value_source(id));
+    match (matches.value_source(id), sub) {
+        (Some(clap::parser::ValueSource::CommandLine), _) | (_, None) => matches.value_source(id),
+        (_, sub) => sub,
+    }
+}
+
+/// Load the registry named by `--services`, or say exactly what is wrong.
+pub fn load_registry(global: &GlobalOpts) -> anyhow::Result<Registry> {
+    crate::registry::load(&global.services).map_err(|e| anyhow::anyhow!(e))
+}
+
+/// The settings for live mode: the kubeconfig of `KUBECONFIG` (read by
+/// the kube client) with `--context`; GitHub at `GITHUB_API_URL`, else the
+/// registry's `hearth.api_url`, else api.github.com, with the token from
+/// `GH_TOKEN` / `GITHUB_TOKEN` / `gh auth token` (blocking: call before the
+/// terminal is taken), and the poll intervals with their overrides
+/// (`HEARTH_POLL_IDLE_SECS`, `HEARTH_POLL_ACTIVE_MS`).
+pub fn live_config(global: &GlobalOpts, registry: &Registry) -> Config {
+    Config {
+        kube: cluster::Settings {
+            kubeconfig: None,
+            context: global.context.clone(),
+        },
+        github: github::Settings {
+            api_url: api_url(registry),
+            token: github::token::discover(),
+            intervals: intervals_from_env(),
+            owner: registry.settings.github_owner.clone(),
+        },
+    }
+}
+
+/// The GitHub API base URL: `GITHUB_API_URL`, else the registry's
+/// `hearth.api_url`, else api.github.com.
+fn api_url(registry: &Registry) -> String {
+    std::env::var("GITHUB_API_URL")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| registry.settings.api_url.clone())
+        .unwrap_or_else(|| "https://api.github.com".into())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// The default intervals, overridden by `HEARTH_POLL_IDLE_SECS` /
+/// `HEARTH_POLL_ACTIVE_MS` / `HEARTH_POLL_RATE`.
+fn intervals_from_env() -> github::Intervals {
+    let num = |var: &str| -> Option<f64> {
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|v: &f64| v.is_finite())
+    };
+    let mut i = github::Intervals::default();
+    if let Some(s) = num("HEARTH_POLL_IDLE_SECS") {
+        i.idle = Duration::from_secs_f64(s.max(0.1));
+    }
+    if let Some(ms) = num("HEARTH_POLL_ACTIVE_MS") {
+        i.active = Duration::from_millis(ms.max(50.0) as u64);
+    }
+    if let Some(rate) = num("HEARTH_POLL_RATE") {
+        i.max_rate = rate.max(0.1);
+    }
+    i
+}
+
+/// Load the theme the way every TUI command does (`--theme`, `NO_COLOR`).
+pub fn theme(global: &GlobalOpts) -> anyhow::Result<crate::ui::Theme> {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    Ok(crate::ui::Theme::load(global.theme.as_deref(), no_color)?)
+}

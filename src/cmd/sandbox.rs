@@ -1,0 +1,68 @@
+//! `hearth sandbox`: prepare a folder with the embedded sandbox (the
+//! `hearth-sandbox` crate), print the env lines and serve until SIGINT or
+//! SIGTERM, optionally with the demo autopilot shipping through it.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use hearth_sandbox::{self as sandbox, SandboxOptions, EAGER_REPOS};
+
+use super::autopilot::Autopilot;
+use crate::cli::SandboxArgs;
+
+/// Run `hearth sandbox`.
+pub fn run(args: &SandboxArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let mut opts = SandboxOptions::new(&args.dir);
+        opts.speed = args.speed;
+        opts.count = args.count;
+        let handle = sandbox::start(opts).await?;
+        for line in handle.env_lines() {
+            println!("{line}");
+        }
+        eprintln!(
+            "hearth sandbox: {} services ready in {} (load the env with: set -a; . {}/env; set +a). Ctrl-C stops.",
+            handle.services.len(),
+            handle.dir.display(),
+            handle.dir.display()
+        );
+        if handle.services.len() > EAGER_REPOS {
+            let mut rx = handle.git_ready_signal();
+            let n = handle.services.len();
+            let t = std::time::Instant::now();
+            tokio::spawn(async move {
+                if rx.wait_for(|ready| *ready).await.is_ok() {
+                    eprintln!(
+                        "hearth sandbox: git repositories of all {n} services ready ({:.1} s later)",
+                        t.elapsed().as_secs_f64()
+                    );
+                }
+            });
+        }
+        let autopilot = args.autopilot.then(|| {
+            eprintln!("hearth sandbox: autopilot on: a simulated teammate ships a release every half minute");
+            tokio::spawn(Autopilot::for_sandbox(&handle, args.speed).run())
+        });
+        wait_for_signal().await?;
+        eprintln!("hearth sandbox: stopping");
+        if let Some(task) = autopilot {
+            task.abort();
+        }
+        handle.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("listening for SIGINT")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
