@@ -6,10 +6,21 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The text `--help` ends with; the codes are `cmd::exit`.
+pub const EXIT_CODES_HELP: &str = "Exit codes: 0 ok; 1 failed (a rollout or an operation); \
+2 invalid input (registry, options, unknown service); 3 could not read (cluster, GitHub, token); \
+4 refused (confirmation needed, or already running).";
+
 /// hearth: a terminal control room for services shipped to Kubernetes through
 /// GitHub Releases and GitHub Actions.
 #[derive(Debug, Parser)]
-#[command(name = "hearth", version, about, long_about = None)]
+#[command(
+    name = "hearth",
+    version,
+    about,
+    long_about = None,
+    after_help = EXIT_CODES_HELP
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalOpts,

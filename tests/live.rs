@@ -14,6 +14,8 @@ use hearth::model::{EnvObservation, SourceStatus};
 use hearth::registry::{Environment, Registry, Service};
 use tokio::sync::mpsc;
 
+mod support;
+
 /// Watch one target, its events forwarded into `tx` as the control room does.
 async fn watch_target(t: cluster::Target, tx: mpsc::Sender<Msg>) {
     let (etx, forward) = hearth::app::sources::forward::<cluster::Event>(tx);
@@ -482,7 +484,11 @@ async fn release_flows_from_ci_to_rollout_to_tag_in_status_and_frame() {
         update(&mut state, m);
     }
     let frame = render(&state, 200, 50);
-    assert!(frame.contains("v0.4.0"), "{frame}");
+    let prod = support::cell(&frame, "api", "PROD");
+    assert!(
+        prod.as_deref().is_some_and(|c| c.starts_with("v0.4.0 ")),
+        "api's PROD cell is {prod:?}:\n{frame}"
+    );
 
     // hearth status --json shows it too.
     let (code, out) = hearth_status(&sb, true);

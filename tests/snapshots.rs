@@ -532,19 +532,73 @@ fn sources_connecting_80x24() {
     insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
 }
 
+/// A `TestBackend` that keeps the text of every frame the loop flushes, so a
+/// test can wait for a frame instead of sleeping and hoping.
+struct Recording {
+    inner: TestBackend,
+    frames: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ratatui::backend::Backend for Recording {
+    type Error = <TestBackend as ratatui::backend::Backend>::Error;
+    fn draw<'a, I>(&mut self, content: I) -> Result<(), Self::Error>
+    where
+        I: Iterator<Item = (u16, u16, &'a ratatui::buffer::Cell)>,
+    {
+        self.inner.draw(content)
+    }
+    fn hide_cursor(&mut self) -> Result<(), Self::Error> {
+        self.inner.hide_cursor()
+    }
+    fn show_cursor(&mut self) -> Result<(), Self::Error> {
+        self.inner.show_cursor()
+    }
+    fn get_cursor_position(&mut self) -> Result<ratatui::layout::Position, Self::Error> {
+        self.inner.get_cursor_position()
+    }
+    fn set_cursor_position<P: Into<ratatui::layout::Position>>(
+        &mut self,
+        position: P,
+    ) -> Result<(), Self::Error> {
+        self.inner.set_cursor_position(position)
+    }
+    fn clear(&mut self) -> Result<(), Self::Error> {
+        self.inner.clear()
+    }
+    fn clear_region(&mut self, t: ratatui::backend::ClearType) -> Result<(), Self::Error> {
+        self.inner.clear_region(t)
+    }
+    fn size(&self) -> Result<ratatui::layout::Size, Self::Error> {
+        self.inner.size()
+    }
+    fn window_size(&mut self) -> Result<ratatui::backend::WindowSize, Self::Error> {
+        self.inner.window_size()
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        self.frames.lock().unwrap().push(self.inner.to_string());
+        self.inner.flush()
+    }
+}
+
 /// Drive the real loop: source messages arrive on the channel, keys on the
-/// event stream; the frame shows the data and `q` ends the loop.
+/// event stream; a frame shows the data, and `q` ends the loop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_loop_draws_source_data_and_quits_on_q() {
     use std::time::Duration;
     let mut state = State::new(registry(), Mode::INTERACTIVE);
     let theme = Theme::default();
     let mut view = ViewState::default();
-    let mut terminal = Terminal::new(TestBackend::new(120, 35)).unwrap();
+    let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let backend = Recording {
+        inner: TestBackend::new(120, 35),
+        frames: frames.clone(),
+    };
+    let mut terminal = Terminal::new(backend).unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let (keys_tx, keys_rx) = tokio::sync::mpsc::channel::<std::io::Result<Event>>(16);
     let keys = tokio_stream::wrappers::ReceiverStream::new(keys_rx);
 
+    let seen = frames.clone();
     let driver = async move {
         tx.send(workload(
             "api",
@@ -553,14 +607,18 @@ async fn event_loop_draws_source_data_and_quits_on_q() {
         ))
         .await
         .unwrap();
-        // Wait until the loop has taken the message, then give it ample time to draw.
-        for _ in 0..200 {
-            if tx.capacity() == tx.max_capacity() {
+        // Wait for a frame that shows the message, then quit.
+        for _ in 0..2000 {
+            if seen
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|f| f.contains("v9.9.9-loop"))
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
         let q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
         keys_tx.send(Ok(Event::Key(q))).await.unwrap();
         keys_tx
@@ -586,9 +644,35 @@ async fn event_loop_draws_source_data_and_quits_on_q() {
     looped
         .expect("q ends the loop")
         .expect("the loop runs cleanly");
-    let screen = terminal.backend().to_string();
-    assert!(screen.contains("v9.9.9-loop"), "{screen}");
-    assert!(screen.contains("geargoblins"), "{screen}");
+    let frames = frames.lock().unwrap();
+    let shown = frames
+        .iter()
+        .find(|f| f.contains("v9.9.9-loop"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no frame showed the source data; last:\n{:?}",
+                frames.last()
+            )
+        });
+    assert!(shown.contains("geargoblins"), "{shown}");
+    assert_eq!(
+        support_prod_tag(shown, "api").as_deref(),
+        Some("v9.9.9-loop"),
+        "{shown}"
+    );
+}
+
+/// The first word of a service's PROD cell in a frame's text.
+fn support_prod_tag(frame: &str, service: &str) -> Option<String> {
+    let line = frame.lines().find(|l| {
+        l.trim_start_matches(['"', '│', ' '])
+            .strip_prefix(service)
+            .is_some_and(|r| r.starts_with(' '))
+    })?;
+    line.trim_start_matches(['"', '│', ' '])
+        .split_whitespace()
+        .nth(1)
+        .map(str::to_string)
 }
 
 /// The stop future (SIGTERM in production) ends the loop too.

@@ -23,8 +23,52 @@ use crate::config::Config;
 use crate::registry::Registry;
 use crate::{cluster, github};
 
+/// Exit codes, the same from every command (documented in `--help`).
+pub mod exit {
+    /// Everything worked.
+    pub const OK: u8 = 0;
+    /// What was asked for failed: a rollout failed, an operation stopped.
+    pub const FAILED: u8 = 1;
+    /// Bad input: an invalid registry, a bad option, an unknown service.
+    /// Nothing was changed.
+    pub const INVALID: u8 = 2;
+    /// Something could not be read: an unreachable cluster, a forbidden
+    /// namespace, a rejected or missing token.
+    pub const UNREADABLE: u8 = 3;
+    /// Refused before changing anything: a confirmation was needed and no
+    /// terminal could give it, or the operation is already running.
+    pub const REFUSED: u8 = 4;
+}
+
 /// Exit status when the registry is invalid (the same from every command).
-pub const EXIT_INVALID: u8 = 2;
+pub const EXIT_INVALID: u8 = exit::INVALID;
+
+/// An error that ends a command with a specific exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+/// End the command with `code` and `message`.
+pub fn fail(code: u8, message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Failure {
+        code,
+        message: message.into(),
+    })
+}
+
+/// The exit code for an error that ended a command.
+fn code_of(err: &anyhow::Error) -> u8 {
+    if let Some(f) = err.downcast_ref::<Failure>() {
+        f.code
+    } else if err.is::<crate::registry::RegistryError>() {
+        exit::INVALID
+    } else {
+        exit::FAILED
+    }
+}
 
 /// Parse the command line and run.
 pub fn main() -> ExitCode {
@@ -38,10 +82,13 @@ pub fn main() -> ExitCode {
         Some(clap::parser::ValueSource::CommandLine)
     );
     let result = match &cli.command {
-        Some(Command::Demo(_)) if services_on_command_line => Err(anyhow::anyhow!(
-            "demo brings its own registry (the sandbox's), so --services {} would not be used; \
-             drop --services, or run `hearth sandbox --dir DIR` and point hearth at DIR/services.yaml",
-            cli.global.services.display()
+        Some(Command::Demo(_)) if services_on_command_line => Err(fail(
+            exit::INVALID,
+            format!(
+                "demo brings its own registry (the sandbox's), so --services {} would not be used; \
+                 drop --services, or run `hearth sandbox --dir DIR` and point hearth at DIR/services.yaml",
+                cli.global.services.display()
+            ),
         )),
         None => control_room::run(&cli.global),
         Some(Command::Check(args)) => check::run(&cli.global, args),
@@ -53,7 +100,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("hearth: {err:#}");
-            ExitCode::FAILURE
+            ExitCode::from(code_of(&err))
         }
     }
 }
@@ -73,7 +120,7 @@ fn subcommand_value_source(
 
 /// Load the registry named by `--services`, or say exactly what is wrong.
 pub fn load_registry(global: &GlobalOpts) -> anyhow::Result<Registry> {
-    crate::registry::load(&global.services).map_err(|e| anyhow::anyhow!(e))
+    Ok(crate::registry::load(&global.services)?)
 }
 
 /// The settings for live mode: the kubeconfig of `KUBECONFIG` (read by

@@ -5,7 +5,7 @@
 //! timeout so that it always finishes quickly.
 //!
 //! Exit code: 0 when everything was read and no rollout failed, 1 when a
-//! rollout failed, 2 when some environment could not be read.
+//! rollout failed, 3 when some environment or GitHub could not be read.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use std::sync::Arc;
 
+use super::exit;
 use crate::cli::{GlobalOpts, StatusArgs};
 use crate::config::Config;
 use crate::model::{drift, CiRun, EnvObservation, Problem, ProblemKind, Release, Rollout};
@@ -76,11 +77,14 @@ impl Report {
         if envs().any(|e| {
             matches!(&e.observation, EnvObservation::Live(w) if matches!(w.rollout, Rollout::Failed(_)))
         }) {
-            1
-        } else if envs().any(|e| matches!(e.observation, EnvObservation::Error(_))) {
-            2
+            exit::FAILED
+        } else if envs().any(|e| matches!(e.observation, EnvObservation::Error(_)))
+            || self.github.state == "down"
+            || self.services.iter().any(|s| s.github_error.is_some())
+        {
+            exit::UNREADABLE
         } else {
-            0
+            exit::OK
         }
     }
 }
@@ -103,6 +107,28 @@ pub async fn collect(
         observe_all(&targets),
         fetch_all(&services, client.as_deref(), config.github.owner.as_deref())
     );
+    // A rejected token is one problem of GitHub's, said once, not once per service.
+    let mut github = github;
+    let mut snapshots = snapshots;
+    let rejected = snapshots.iter().find_map(|(_, s)| {
+        s.error
+            .clone()
+            .filter(|p| p.kind == ProblemKind::Unauthorized)
+    });
+    if let Some(p) = rejected {
+        github = GitHubState {
+            state: "down".into(),
+            message: Some(p.to_string()),
+        };
+        for (_, s) in snapshots.iter_mut() {
+            if s.error
+                .as_ref()
+                .is_some_and(|e| e.kind == ProblemKind::Unauthorized)
+            {
+                s.error = None;
+            }
+        }
+    }
     // Name the context even when it is the kubeconfig's current one.
     let current = cluster::current_context(config.kube.kubeconfig.as_deref());
     let default_context = config.kube.context.clone().or(current);

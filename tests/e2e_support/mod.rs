@@ -612,14 +612,7 @@ pub fn offline_env(scratch: &Path, state: &Path) -> Vec<(String, String)> {
     ]
 }
 
-/// The overview row of `service` (the line whose first cell is its name).
-pub fn row<'a>(screen: &'a str, service: &str) -> Option<&'a str> {
-    screen.lines().find(|l| {
-        l.trim_start_matches(['│', ' '])
-            .strip_prefix(service)
-            .is_some_and(|rest| rest.starts_with(' '))
-    })
-}
+pub use crate::support::{cell, qa_cell, row};
 
 /// The service on the reverse-video (selected) overview row, from a styled capture.
 pub fn selected_service(styled: &str) -> Option<String> {
