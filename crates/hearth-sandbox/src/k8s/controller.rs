@@ -226,6 +226,27 @@ pub(crate) fn record_event(
     }
 }
 
+/// What one reconcile pass is about.
+struct Pass<'a> {
+    ns: &'a str,
+    name: &'a str,
+    dep: &'a Value,
+    dep_uid: String,
+    replicas: i64,
+    now: DateTime<Utc>,
+    seeding: bool,
+}
+
+/// The replica totals of a deployment's pods.
+#[derive(Clone, Copy, Default)]
+struct Totals {
+    replicas: i64,
+    ready: i64,
+    available: i64,
+    /// Pods (terminating ones included) of the old ReplicaSets.
+    old_pods: i64,
+}
+
 /// One reconcile pass over a deployment. Returns whether it still needs
 /// attention (a rollout or pod transition in progress).
 pub(crate) fn reconcile(
@@ -239,31 +260,81 @@ pub(crate) fn reconcile(
     let Some(dep) = inner.store.get(Kind::Deployment, ns, name).cloned() else {
         return false;
     };
-    let dep_uid = uid(&dep);
-    let replicas = dep["spec"]["replicas"].as_i64().unwrap_or(1).max(0);
-    let template = dep["spec"]["template"].clone();
-    let key = (ns.to_string(), name.to_string());
-
+    let pass = Pass {
+        ns,
+        name,
+        dep: &dep,
+        dep_uid: uid(&dep),
+        replicas: dep["spec"]["replicas"].as_i64().unwrap_or(1).max(0),
+        now,
+        seeding,
+    };
+    let paused = dep["spec"]["paused"].as_bool().unwrap_or(false);
     // 1. The ReplicaSets of this deployment, and which one is "new".
+    let Some((mut rss, new_idx)) = replica_sets(inner, &pass, paused) else {
+        return true;
+    };
+    // 2. Pods: advance their clocks, finish terminations.
+    let (mut pods, mut transitions) = advance_pods(c, inner, &rss, &pass);
+    // 3. Rolling update arithmetic, as the Kubernetes deployment controller.
+    let limits = Limits::of(&dep, pass.replicas);
+    let available: Vec<i64> = pods
+        .iter()
+        .map(|ps| ps.iter().filter(|p| is_available(p)).count() as i64)
+        .collect();
+    let current: Vec<i64> = rss.iter().map(|rs| int(&rs["spec"]["replicas"])).collect();
+    let mut olds: Vec<usize> = (0..rss.len()).filter(|&i| Some(i) != new_idx).collect();
+    olds.sort_by_key(|&i| revision(&rss[i]));
+    let spec = match new_idx {
+        Some(n) if !paused || olds.iter().all(|&i| current[i] == 0) => {
+            limits.plan(n, &olds, &current, &available)
+        }
+        _ => current.clone(),
+    };
+    // 4. Write spec changes and sync pods to them.
+    scale(c, inner, &pass, &mut rss, &mut pods, &spec, limits);
+    // 5. ReplicaSet statuses.
+    let totals = replica_set_statuses(inner, &pass, &mut rss, &pods, new_idx, &mut transitions);
+    // 6. Deployment status and conditions.
+    let complete = deployment_status(c, inner, &pass, &rss, new_idx, totals, limits, paused);
+    if paused {
+        return transitions;
+    }
+    if let Some(n) = new_idx.filter(|_| complete && !transitions && totals.old_pods == 0) {
+        let limit = dep["spec"]["revisionHistoryLimit"]
+            .as_i64()
+            .unwrap_or(10)
+            .max(0) as usize;
+        prune_history(inner, ns, &rss, n, limit);
+    }
+    !complete || transitions || totals.old_pods > 0
+}
+
+/// The deployment's ReplicaSets and the index of the new one (the one whose
+/// template is the deployment's; created unless paused). A rollback to an
+/// older template makes its ReplicaSet the newest revision, as in
+/// Kubernetes. `None` when a new ReplicaSet could not be stored.
+fn replica_sets(
+    inner: &mut Inner,
+    pass: &Pass<'_>,
+    paused: bool,
+) -> Option<(Vec<Value>, Option<usize>)> {
+    let dep = pass.dep;
+    let template = dep["spec"]["template"].clone();
     let mut rss: Vec<Value> = inner
         .store
-        .list_prefix(Kind::ReplicaSet, ns, &format!("{name}-"))
+        .list_prefix(Kind::ReplicaSet, pass.ns, &format!("{}-", pass.name))
         .into_iter()
-        .filter(|rs| owned_by(rs, &dep_uid))
+        .filter(|rs| owned_by(rs, &pass.dep_uid))
         .cloned()
         .collect();
     let max_rev = rss.iter().map(revision).max().unwrap_or(0);
-    // A paused deployment keeps its template change to itself: no new
-    // ReplicaSet, no rolling, until it is resumed.
-    let paused = dep["spec"]["paused"].as_bool().unwrap_or(false);
     let new_idx = match rss
         .iter()
         .position(|rs| strip_hash(&rs["spec"]["template"]) == template)
     {
         Some(i) => {
             if revision(&rss[i]) < max_rev {
-                // A rollback to an older template: its ReplicaSet becomes
-                // the newest revision, as in Kubernetes.
                 let old_rev = revision(&rss[i]);
                 let ann = meta_mut(&mut rss[i])
                     .entry("annotations")
@@ -277,21 +348,17 @@ pub(crate) fn reconcile(
             }
             Some(i)
         }
+        // A paused deployment keeps its template change to itself: no new
+        // ReplicaSet, no rolling, until it is resumed.
         None if paused => None,
         None => {
             let hash = template_hash(&template);
-            let rs = new_replica_set(&dep, &template, &hash, max_rev + 1, now);
-            match inner.store.create(Kind::ReplicaSet, rs) {
-                Ok(rs) => {
-                    rss.push(rs);
-                    Some(rss.len() - 1)
-                }
-                Err(_) => return true,
-            }
+            let rs = new_replica_set(dep, &template, &hash, max_rev + 1, pass.now);
+            let rs = inner.store.create(Kind::ReplicaSet, rs).ok()?;
+            rss.push(rs);
+            Some(rss.len() - 1)
         }
     };
-    let new_name = new_idx.map_or(String::new(), |n| obj_name(&rss[n]).to_string());
-    let new_rev = new_idx.map(|n| revision(&rss[n]));
     let change_cause = dep["metadata"]["annotations"]["kubernetes.io/change-cause"].clone();
     if let Some(n) = new_idx.filter(|_| !change_cause.is_null()) {
         let ann = meta_mut(&mut rss[n])
@@ -299,28 +366,37 @@ pub(crate) fn reconcile(
             .or_insert_with(|| json!({}));
         ann["kubernetes.io/change-cause"] = change_cause;
     }
+    Some((rss, new_idx))
+}
 
-    // 2. Pods: advance their clocks, finish terminations.
+/// Each ReplicaSet's pods with their clocks advanced and finished
+/// terminations removed; whether any pod is still in transition.
+fn advance_pods(
+    c: &Cluster,
+    inner: &mut Inner,
+    rss: &[Value],
+    pass: &Pass<'_>,
+) -> (Vec<Vec<Value>>, bool) {
     let mut pods: Vec<Vec<Value>> = Vec::with_capacity(rss.len());
     let mut transitions = false;
-    for rs in &rss {
+    for rs in rss {
         let rs_uid = uid(rs);
         let rs_pods: Vec<Value> = inner
             .store
-            .list_prefix(Kind::Pod, ns, &format!("{}-", obj_name(rs)))
+            .list_prefix(Kind::Pod, pass.ns, &format!("{}-", obj_name(rs)))
             .into_iter()
             .filter(|p| owned_by(p, &rs_uid))
             .cloned()
             .collect();
         let mut kept = Vec::new();
         for pod in rs_pods {
-            let pkey = (ns.to_string(), obj_name(&pod).to_string());
+            let pkey = (pass.ns.to_string(), obj_name(&pod).to_string());
             let Some(clock) = inner.pods.get(&pkey).cloned() else {
                 kept.push(pod);
                 continue;
             };
             if let Some(at) = clock.deleting_at {
-                if now >= at || seeding {
+                if pass.now >= at || pass.seeding {
                     let _ = inner.store.delete(Kind::Pod, &pkey.0, &pkey.1);
                     inner.pods.remove(&pkey);
                 } else {
@@ -329,7 +405,7 @@ pub(crate) fn reconcile(
                 }
                 continue;
             }
-            let pod = advance_pod(c, inner, pod, &clock, now, seeding);
+            let pod = advance_pod(c, inner, pod, &clock, pass.now, pass.seeding);
             if !is_ready(&pod) {
                 transitions = true;
             }
@@ -337,44 +413,20 @@ pub(crate) fn reconcile(
         }
         pods.push(kept);
     }
+    (pods, transitions)
+}
 
-    // 3. Rolling update arithmetic, as the Kubernetes deployment controller.
-    let strategy = &dep["spec"]["strategy"];
-    let recreate = strategy["type"] == "Recreate";
-    let ru = &strategy["rollingUpdate"];
-    let max_surge = if recreate {
-        0
-    } else {
-        int_or_percent(&ru["maxSurge"], replicas, true, 25.0)
-    };
-    let mut max_unavailable = if recreate {
-        replicas
-    } else {
-        int_or_percent(&ru["maxUnavailable"], replicas, false, 25.0)
-    };
-    if max_surge == 0 && max_unavailable == 0 {
-        max_unavailable = 1;
-    }
-    let available: Vec<i64> = pods
-        .iter()
-        .map(|ps| ps.iter().filter(|p| is_available(p)).count() as i64)
-        .collect();
-    let current: Vec<i64> = rss.iter().map(|rs| int(&rs["spec"]["replicas"])).collect();
-    let mut olds: Vec<usize> = (0..rss.len()).filter(|&i| Some(i) != new_idx).collect();
-    olds.sort_by_key(|&i| revision(&rss[i]));
-    let limits = Limits {
-        replicas,
-        max_surge,
-        max_unavailable,
-    };
-    let spec = match new_idx {
-        Some(n) if !paused || olds.iter().all(|&i| current[i] == 0) => {
-            limits.plan(n, &olds, &current, &available)
-        }
-        _ => current.clone(),
-    };
-
-    // 4. Write spec changes and sync pods to them.
+/// Write each ReplicaSet's wanted replicas (with the scaling events and the
+/// desired/max annotations) and sync its pods to it.
+fn scale(
+    c: &Cluster,
+    inner: &mut Inner,
+    pass: &Pass<'_>,
+    rss: &mut [Value],
+    pods: &mut [Vec<Value>],
+    spec: &[i64],
+    limits: Limits,
+) {
     for i in 0..rss.len() {
         let before = int(&rss[i]["spec"]["replicas"]);
         if spec[i] != before {
@@ -387,36 +439,46 @@ pub(crate) fn reconcile(
             );
             record_event(
                 inner,
-                ns,
+                pass.ns,
                 Kind::Deployment,
-                name,
-                &dep_uid,
+                pass.name,
+                &pass.dep_uid,
                 "Normal",
                 "ScalingReplicaSet",
                 &msg,
                 "deployment-controller",
-                now,
+                pass.now,
             );
         }
         let ann = meta_mut(&mut rss[i])
             .entry("annotations")
             .or_insert_with(|| json!({}));
-        ann["deployment.kubernetes.io/desired-replicas"] = json!(replicas.to_string());
-        ann["deployment.kubernetes.io/max-replicas"] = json!((replicas + max_surge).to_string());
+        ann["deployment.kubernetes.io/desired-replicas"] = json!(limits.replicas.to_string());
+        ann["deployment.kubernetes.io/max-replicas"] =
+            json!((limits.replicas + limits.max_surge).to_string());
         let rs_pods = std::mem::take(&mut pods[i]);
-        pods[i] = sync_pods(c, inner, &rss[i], rs_pods, spec[i], name, now, seeding);
+        pods[i] = sync_pods(c, inner, &rss[i], rs_pods, spec[i], pass);
     }
+}
 
-    // 5. ReplicaSet statuses.
-    let mut total_status = (0i64, 0i64, 0i64);
-    let mut old_pods = 0;
+/// Each ReplicaSet's status from its pods, stored when it changed; the
+/// deployment's totals.
+fn replica_set_statuses(
+    inner: &mut Inner,
+    pass: &Pass<'_>,
+    rss: &mut [Value],
+    pods: &[Vec<Value>],
+    new_idx: Option<usize>,
+    transitions: &mut bool,
+) -> Totals {
+    let mut totals = Totals::default();
     for i in 0..rss.len() {
         let live: Vec<&Value> = pods[i]
             .iter()
             .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
             .collect();
         if live.len() != pods[i].len() {
-            transitions = true;
+            *transitions = true;
         }
         let n = live.len() as i64;
         let ready = live.iter().filter(|p| is_ready(p)).count() as i64;
@@ -434,22 +496,47 @@ pub(crate) fn reconcile(
         }
         rss[i]["status"] = status;
         if Some(i) != new_idx {
-            old_pods += pods[i].len() as i64;
+            totals.old_pods += pods[i].len() as i64;
         }
-        total_status.0 += n;
-        total_status.1 += ready;
-        total_status.2 += avail;
+        totals.replicas += n;
+        totals.ready += ready;
+        totals.available += avail;
         let stored = inner
             .store
-            .get(Kind::ReplicaSet, ns, obj_name(&rss[i]))
+            .get(Kind::ReplicaSet, pass.ns, obj_name(&rss[i]))
             .cloned();
         if stored.as_ref() != Some(&rss[i]) {
             let _ = inner.store.update(Kind::ReplicaSet, rss[i].clone(), None);
         }
     }
+    totals
+}
 
-    // 6. Deployment status and conditions.
-    let (status_replicas, ready, avail) = total_status;
+/// The deployment's status and its `Progressing` / `Available` conditions
+/// (with `ProgressDeadlineExceeded` when stuck past the deadline), stored
+/// when changed. Returns whether the rollout is complete.
+#[allow(clippy::too_many_arguments)]
+fn deployment_status(
+    c: &Cluster,
+    inner: &mut Inner,
+    pass: &Pass<'_>,
+    rss: &[Value],
+    new_idx: Option<usize>,
+    totals: Totals,
+    limits: Limits,
+    paused: bool,
+) -> bool {
+    let dep = pass.dep;
+    let replicas = pass.replicas;
+    let now = pass.now;
+    let key = (pass.ns.to_string(), pass.name.to_string());
+    let new_name = new_idx.map_or(String::new(), |n| obj_name(&rss[n]).to_string());
+    let Totals {
+        replicas: status_replicas,
+        ready,
+        available: avail,
+        ..
+    } = totals;
     let updated = new_idx.map_or(0, |n| int(&rss[n]["status"]["replicas"]));
     let old = &dep["status"];
     let generation = dep["metadata"]["generation"].as_i64().unwrap_or(1);
@@ -460,7 +547,7 @@ pub(crate) fn reconcile(
         || status_replicas - updated < int(&old["replicas"]) - int(&old["updatedReplicas"])
         || ready > int(&old["readyReplicas"])
         || avail > int(&old["availableReplicas"]);
-    if progressed || seeding {
+    if progressed || pass.seeding {
         inner.progress_at.insert(key.clone(), now);
     }
     let last_progress = *inner.progress_at.entry(key).or_insert(now);
@@ -496,7 +583,7 @@ pub(crate) fn reconcile(
             format!("ReplicaSet \"{new_name}\" is progressing."),
         )
     };
-    let min_ok = avail >= replicas - max_unavailable;
+    let min_ok = avail >= replicas - limits.max_unavailable;
     let (a_status, a_reason, a_msg) = if min_ok {
         (
             "True",
@@ -551,10 +638,10 @@ pub(crate) fn reconcile(
         let msg = format!("ReplicaSet \"{new_name}\" has timed out progressing.");
         record_event(
             inner,
-            ns,
+            pass.ns,
             Kind::Deployment,
-            name,
-            &dep_uid,
+            pass.name,
+            &pass.dep_uid,
             "Warning",
             "ProgressDeadlineExceeded",
             &msg,
@@ -562,6 +649,7 @@ pub(crate) fn reconcile(
             now,
         );
     }
+    let new_rev = new_idx.map(|n| revision(&rss[n]));
     let mut new_dep = dep.clone();
     new_dep["status"] = status;
     let ann = meta_mut(&mut new_dep)
@@ -570,20 +658,10 @@ pub(crate) fn reconcile(
     if let Some(rev) = new_rev {
         ann[REVISION] = json!(rev.to_string());
     }
-    if new_dep != dep {
+    if new_dep != *dep {
         let _ = inner.store.update(Kind::Deployment, new_dep, None);
     }
-    if paused {
-        return transitions;
-    }
-    if let Some(n) = new_idx.filter(|_| complete && !transitions && old_pods == 0) {
-        let limit = dep["spec"]["revisionHistoryLimit"]
-            .as_i64()
-            .unwrap_or(10)
-            .max(0) as usize;
-        prune_history(inner, ns, &rss, n, limit);
-    }
-    !complete || transitions || old_pods > 0
+    complete
 }
 
 /// Delete old, scaled-down ReplicaSets beyond `revisionHistoryLimit`, oldest
@@ -614,6 +692,31 @@ struct Limits {
 }
 
 impl Limits {
+    /// The limits of a deployment's strategy (`Recreate`: no surge, all unavailable).
+    fn of(dep: &Value, replicas: i64) -> Limits {
+        let strategy = &dep["spec"]["strategy"];
+        let recreate = strategy["type"] == "Recreate";
+        let ru = &strategy["rollingUpdate"];
+        let max_surge = if recreate {
+            0
+        } else {
+            int_or_percent(&ru["maxSurge"], replicas, true, 25.0)
+        };
+        let mut max_unavailable = if recreate {
+            replicas
+        } else {
+            int_or_percent(&ru["maxUnavailable"], replicas, false, 25.0)
+        };
+        if max_surge == 0 && max_unavailable == 0 {
+            max_unavailable = 1;
+        }
+        Limits {
+            replicas,
+            max_surge,
+            max_unavailable,
+        }
+    }
+
     /// One step of the Kubernetes rolling update: the wanted spec replicas
     /// of every ReplicaSet, given their `current` spec and `available` pods.
     /// `olds` are the old ReplicaSets' indices, oldest first.
@@ -707,175 +810,194 @@ fn new_replica_set(
 }
 
 /// Create or terminate pods of one ReplicaSet until `want` are live.
-#[allow(clippy::too_many_arguments)]
 fn sync_pods(
     c: &Cluster,
     inner: &mut Inner,
     rs: &Value,
     mut pods: Vec<Value>,
     want: i64,
-    dep_name: &str,
-    now: DateTime<Utc>,
-    seeding: bool,
+    pass: &Pass<'_>,
 ) -> Vec<Value> {
-    let ns = rs["metadata"]["namespace"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    let rs_name = obj_name(rs).to_string();
-    let rs_uid = uid(rs);
     let live = |p: &Value| p["metadata"]["deletionTimestamp"].is_null();
     let mut n = pods.iter().filter(|p| live(p)).count() as i64;
     while n < want {
-        let pod_name = format!("{rs_name}-{}", random_suffix(inner));
-        let template = &rs["spec"]["template"];
-        let app = template["spec"]["containers"][0]["name"]
-            .as_str()
-            .unwrap_or(dep_name)
-            .to_string();
-        let image = template["spec"]["containers"][0]["image"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        let init = template["spec"]["initContainers"][0]["name"]
-            .as_str()
-            .map(|n| {
-                let img = template["spec"]["initContainers"][0]["image"].as_str();
-                (n.to_string(), img.unwrap_or(&image).to_string())
-            });
-        inner.counter += 1;
-        let ip = format!(
-            "10.244.{}.{}",
-            (inner.counter / 250) % 250,
-            inner.counter % 250 + 2
-        );
-        let node = format!("sandbox-node-{}", inner.counter % 3 + 1);
-        let mut spec = template["spec"].clone();
-        spec["nodeName"] = json!(node);
-        spec["serviceAccountName"] = json!("default");
-        let created = now;
-        let pod = json!({
-            "metadata": {
-                "name": pod_name,
-                "generateName": format!("{rs_name}-"),
-                "namespace": ns,
-                "labels": template["metadata"]["labels"].clone(),
-                "creationTimestamp": rfc3339(created),
-                "ownerReferences": [{
-                    "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name,
-                    "uid": rs_uid, "controller": true, "blockOwnerDeletion": true
-                }]
-            },
-            "spec": spec,
-            "status": {"phase": "Pending", "qosClass": "BestEffort"}
-        });
-        let Ok(pod) = inner.store.create(Kind::Pod, pod) else {
-            continue;
+        let Some(pod) = create_pod(c, inner, rs, pass) else {
+            break;
         };
-        let clock = PodClock {
-            created,
-            migrate_fails: init.is_some() && !seeding && c.faults.migration_fails(dep_name),
-            init,
-            deleting_at: None,
-            stage_key: String::new(),
-            // Seeded pods have run for hours; their logs keep the last ~200 lines.
-            log_from: if seeding {
-                Utc::now()
-                    - chrono::Duration::milliseconds(
-                        (super::logs::interval(c.speed) * 200_000.0) as i64,
-                    )
-            } else {
-                created
-            },
-            app,
-            image,
-            ip,
-        };
-        inner
-            .pods
-            .insert((ns.clone(), pod_name.clone()), clock.clone());
-        if !seeding {
-            let msg = format!("Created pod: {pod_name}");
-            record_event(
-                inner,
-                &ns,
-                Kind::ReplicaSet,
-                &rs_name,
-                &rs_uid,
-                "Normal",
-                "SuccessfulCreate",
-                &msg,
-                "replicaset-controller",
-                now,
-            );
-            let msg = format!("Successfully assigned {ns}/{pod_name} to {node}");
-            let puid = uid(&pod);
-            record_event(
-                inner,
-                &ns,
-                Kind::Pod,
-                &pod_name,
-                &puid,
-                "Normal",
-                "Scheduled",
-                &msg,
-                "default-scheduler",
-                now,
-            );
-        }
-        // Seeded pods have been running for hours.
-        let at = if seeding {
-            now + chrono::Duration::hours(1)
-        } else {
-            now
-        };
-        let pod = advance_pod(c, inner, pod, &clock, at, seeding);
         pods.push(pod);
         n += 1;
     }
     if n > want {
-        // Terminate not-ready pods first, then the newest.
-        let mut order: Vec<usize> = (0..pods.len()).filter(|&i| live(&pods[i])).collect();
-        order.sort_by_key(|&i| {
-            (
-                is_ready(&pods[i]),
-                std::cmp::Reverse(pods[i]["metadata"]["creationTimestamp"].clone().to_string()),
-            )
-        });
-        for &i in order.iter().take((n - want) as usize) {
-            let pod_name = obj_name(&pods[i]).to_string();
-            let pkey = (ns.clone(), pod_name.clone());
-            if seeding {
-                let _ = inner.store.delete(Kind::Pod, &ns, &pod_name);
-                inner.pods.remove(&pkey);
-                continue;
-            }
-            let at = now + chrono::Duration::milliseconds((c.scaled(TERMINATING) * 1000.0) as i64);
-            if let Some(clock) = inner.pods.get_mut(&pkey) {
-                clock.deleting_at = Some(at);
-            }
-            let mut pod = pods[i].clone();
-            meta_mut(&mut pod).insert("deletionTimestamp".into(), json!(rfc3339(at)));
-            meta_mut(&mut pod).insert("deletionGracePeriodSeconds".into(), json!(30));
-            if let Ok(p) = inner.store.update(Kind::Pod, pod, None) {
-                pods[i] = p;
-            }
-            let msg = format!("Deleted pod: {pod_name}");
-            record_event(
-                inner,
-                &ns,
-                Kind::ReplicaSet,
-                &rs_name,
-                &rs_uid,
-                "Normal",
-                "SuccessfulDelete",
-                &msg,
-                "replicaset-controller",
-                now,
-            );
-        }
+        terminate_pods(c, inner, rs, &mut pods, (n - want) as usize, pass);
     }
     pods
+}
+
+/// One new pod of `rs`, with its clock and events (seeded pods start out
+/// running for an hour). `None` when the store refused it.
+fn create_pod(c: &Cluster, inner: &mut Inner, rs: &Value, pass: &Pass<'_>) -> Option<Value> {
+    let (dep_name, now, seeding) = (pass.name, pass.now, pass.seeding);
+    let ns = pass.ns.to_string();
+    let rs_name = obj_name(rs).to_string();
+    let rs_uid = uid(rs);
+    let pod_name = format!("{rs_name}-{}", random_suffix(inner));
+    let template = &rs["spec"]["template"];
+    let app = template["spec"]["containers"][0]["name"]
+        .as_str()
+        .unwrap_or(dep_name)
+        .to_string();
+    let image = template["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let init = template["spec"]["initContainers"][0]["name"]
+        .as_str()
+        .map(|n| {
+            let img = template["spec"]["initContainers"][0]["image"].as_str();
+            (n.to_string(), img.unwrap_or(&image).to_string())
+        });
+    inner.counter += 1;
+    let ip = format!(
+        "10.244.{}.{}",
+        (inner.counter / 250) % 250,
+        inner.counter % 250 + 2
+    );
+    let node = format!("sandbox-node-{}", inner.counter % 3 + 1);
+    let mut spec = template["spec"].clone();
+    spec["nodeName"] = json!(node);
+    spec["serviceAccountName"] = json!("default");
+    let created = now;
+    let pod = json!({
+        "metadata": {
+            "name": pod_name,
+            "generateName": format!("{rs_name}-"),
+            "namespace": ns,
+            "labels": template["metadata"]["labels"].clone(),
+            "creationTimestamp": rfc3339(created),
+            "ownerReferences": [{
+                "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name,
+                "uid": rs_uid, "controller": true, "blockOwnerDeletion": true
+            }]
+        },
+        "spec": spec,
+        "status": {"phase": "Pending", "qosClass": "BestEffort"}
+    });
+    let pod = inner.store.create(Kind::Pod, pod).ok()?;
+    let clock = PodClock {
+        created,
+        migrate_fails: init.is_some() && !seeding && c.faults.migration_fails(dep_name),
+        init,
+        deleting_at: None,
+        stage_key: String::new(),
+        // Seeded pods have run for hours; their logs keep the last ~200 lines.
+        log_from: if seeding {
+            Utc::now()
+                - chrono::Duration::milliseconds(
+                    (super::logs::interval(c.speed) * 200_000.0) as i64,
+                )
+        } else {
+            created
+        },
+        app,
+        image,
+        ip,
+    };
+    inner
+        .pods
+        .insert((ns.clone(), pod_name.clone()), clock.clone());
+    if !seeding {
+        let msg = format!("Created pod: {pod_name}");
+        record_event(
+            inner,
+            &ns,
+            Kind::ReplicaSet,
+            &rs_name,
+            &rs_uid,
+            "Normal",
+            "SuccessfulCreate",
+            &msg,
+            "replicaset-controller",
+            now,
+        );
+        let msg = format!("Successfully assigned {ns}/{pod_name} to {node}");
+        let puid = uid(&pod);
+        record_event(
+            inner,
+            &ns,
+            Kind::Pod,
+            &pod_name,
+            &puid,
+            "Normal",
+            "Scheduled",
+            &msg,
+            "default-scheduler",
+            now,
+        );
+    }
+    // Seeded pods have been running for hours.
+    let at = if seeding {
+        now + chrono::Duration::hours(1)
+    } else {
+        now
+    };
+    let pod = advance_pod(c, inner, pod, &clock, at, seeding);
+    Some(pod)
+}
+
+/// Terminate `count` live pods of `rs`: not-ready ones first, then the newest.
+fn terminate_pods(
+    c: &Cluster,
+    inner: &mut Inner,
+    rs: &Value,
+    pods: &mut [Value],
+    count: usize,
+    pass: &Pass<'_>,
+) {
+    let (now, seeding) = (pass.now, pass.seeding);
+    let ns = pass.ns.to_string();
+    let rs_name = obj_name(rs).to_string();
+    let rs_uid = uid(rs);
+    let live = |p: &Value| p["metadata"]["deletionTimestamp"].is_null();
+    // Terminate not-ready pods first, then the newest.
+    let mut order: Vec<usize> = (0..pods.len()).filter(|&i| live(&pods[i])).collect();
+    order.sort_by_key(|&i| {
+        (
+            is_ready(&pods[i]),
+            std::cmp::Reverse(pods[i]["metadata"]["creationTimestamp"].clone().to_string()),
+        )
+    });
+    for &i in order.iter().take(count) {
+        let pod_name = obj_name(&pods[i]).to_string();
+        let pkey = (ns.clone(), pod_name.clone());
+        if seeding {
+            let _ = inner.store.delete(Kind::Pod, &ns, &pod_name);
+            inner.pods.remove(&pkey);
+            continue;
+        }
+        let at = now + chrono::Duration::milliseconds((c.scaled(TERMINATING) * 1000.0) as i64);
+        if let Some(clock) = inner.pods.get_mut(&pkey) {
+            clock.deleting_at = Some(at);
+        }
+        let mut pod = pods[i].clone();
+        meta_mut(&mut pod).insert("deletionTimestamp".into(), json!(rfc3339(at)));
+        meta_mut(&mut pod).insert("deletionGracePeriodSeconds".into(), json!(30));
+        if let Ok(p) = inner.store.update(Kind::Pod, pod, None) {
+            pods[i] = p;
+        }
+        let msg = format!("Deleted pod: {pod_name}");
+        record_event(
+            inner,
+            &ns,
+            Kind::ReplicaSet,
+            &rs_name,
+            &rs_uid,
+            "Normal",
+            "SuccessfulDelete",
+            &msg,
+            "replicaset-controller",
+            now,
+        );
+    }
 }
 
 #[cfg(test)]
