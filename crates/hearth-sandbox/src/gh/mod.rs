@@ -1,0 +1,525 @@
+//! The sandbox GitHub REST API (axum, on its own loopback listener): users,
+//! repositories, releases and Actions workflow runs and jobs, in the shapes of
+//! GitHub's published OpenAPI description, with token auth, ETags / 304s,
+//! rate-limit headers and faults. Requests are served on the sandbox's tokio
+//! tasks; release changes start simulated CI runs (`ci`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+
+mod handlers;
+mod json;
+mod middleware;
+
+use handlers::*;
+use middleware::github_layer;
+
+use super::ci::{self, JobRec, ReleaseFlags, RunRec};
+use super::repos::{self, DemoRepo, History};
+use super::{DeployTarget, Faults, Journal};
+
+const DOCS: &str = "https://docs.github.com/rest";
+/// The user the sandbox token belongs to.
+const USER_LOGIN: &str = "hearth-dev";
+const USER_ID: u64 = 1;
+const ORG_ID: u64 = 2;
+/// Requests per hour, as for an authenticated GitHub user.
+pub const RATE_LIMIT: u64 = 5000;
+
+/// Immutable facts about a demo repository.
+#[derive(Clone, Debug)]
+pub struct RepoInfo {
+    pub id: u64,
+    pub owner: String,
+    pub name: String,
+    pub service: String,
+    pub image: String,
+    pub k8s_name: String,
+    pub origin: PathBuf,
+    /// Workflow file name (`release.yml`) and its id.
+    pub workflow_file: String,
+    pub workflow_id: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl RepoInfo {
+    fn full_name(&self) -> String {
+        format!("{}/{}", self.owner, self.name)
+    }
+    fn workflow_path(&self) -> String {
+        format!(".github/workflows/{}", self.workflow_file)
+    }
+}
+
+/// A release as the sandbox stores it.
+#[derive(Clone, Debug)]
+pub struct ReleaseRec {
+    pub id: u64,
+    pub tag_name: String,
+    pub target_commitish: String,
+    pub name: Option<String>,
+    pub body: Option<String>,
+    pub draft: bool,
+    pub prerelease: bool,
+    /// Set by `make_latest: "false"`: never chosen as latest by default.
+    pub not_latest: bool,
+    pub created_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ReleaseRec {
+    fn flags(&self) -> ReleaseFlags {
+        ReleaseFlags {
+            draft: self.draft,
+            prerelease: self.prerelease,
+        }
+    }
+}
+
+/// One repository's releases and runs.
+#[derive(Clone, Debug)]
+pub struct RepoRec {
+    pub info: RepoInfo,
+    pub releases: Vec<ReleaseRec>,
+    pub runs: Vec<RunRec>,
+    /// The release explicitly made latest (`make_latest: "true"`).
+    pub latest_pin: Option<u64>,
+}
+
+impl RepoRec {
+    /// The id GitHub would report as `releases/latest`: the pinned one while
+    /// it is a published non-prerelease, else the newest such release.
+    pub fn latest_id(&self) -> Option<u64> {
+        let eligible = |r: &&ReleaseRec| !r.draft && !r.prerelease;
+        if let Some(pin) = self.latest_pin {
+            if self.releases.iter().filter(eligible).any(|r| r.id == pin) {
+                return Some(pin);
+            }
+        }
+        self.releases
+            .iter()
+            .filter(eligible)
+            .filter(|r| !r.not_latest)
+            .max_by_key(|r| (r.published_at, r.id))
+            .map(|r| r.id)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Store {
+    /// Keyed by lower-case `owner/name` (GitHub names are case-insensitive).
+    repos: BTreeMap<String, RepoRec>,
+    next_id: u64,
+}
+
+impl Store {
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+#[derive(Debug)]
+struct RateWindow {
+    used: u64,
+    reset: i64,
+}
+
+/// The GitHub API server state, shared by its handlers and the CI tasks.
+pub struct GithubApi {
+    token: String,
+    base: String,
+    speed: f64,
+    store: Mutex<Store>,
+    rate: Mutex<RateWindow>,
+    journal: Arc<Journal>,
+    faults: Arc<Faults>,
+    deploy: Arc<dyn DeployTarget>,
+    git_ready: tokio::sync::watch::Receiver<bool>,
+}
+
+/// What the GitHub API shares with the rest of the sandbox.
+pub struct GithubDeps {
+    pub journal: Arc<Journal>,
+    pub faults: Arc<Faults>,
+    /// Where CI deploy steps set images.
+    pub deploy: Arc<dyn DeployTarget>,
+    /// Becomes `true` once every service's git repositories exist; git
+    /// reads (tag checks, workflow files) wait for it.
+    pub git_ready: tokio::sync::watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for GithubApi {
+    // Hand-written so that the token never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GithubApi")
+            .field("base", &self.base)
+            .finish()
+    }
+}
+
+impl GithubApi {
+    /// A GitHub API for `repos`, seeded with a release per history tag (the
+    /// prod tag latest, the rc a prerelease) and a successful run for each.
+    /// `base` is the API's own URL (used in the `url` fields).
+    pub fn new(
+        base: String,
+        token: String,
+        speed: f64,
+        repos: &[DemoRepo],
+        histories: &[(repos::WorkflowFlavor, History)],
+        deps: GithubDeps,
+    ) -> Arc<GithubApi> {
+        let mut store = Store {
+            repos: BTreeMap::new(),
+            next_id: 1000,
+        };
+        for r in repos {
+            let Some((_, history)) = histories.iter().find(|(f, _)| *f == r.flavor) else {
+                continue;
+            };
+            let (owner, name) = r.service.repo.split_once('/').unwrap_or((repos::OWNER, ""));
+            let created = history
+                .tags
+                .first()
+                .and_then(|t| DateTime::from_timestamp(t.3, 0))
+                .unwrap_or_else(Utc::now);
+            let info = RepoInfo {
+                id: store.id(),
+                owner: owner.into(),
+                name: name.into(),
+                service: r.service.name.clone(),
+                image: r.service.image.clone(),
+                k8s_name: r.k8s_name.clone(),
+                origin: r.origin.clone(),
+                workflow_file: "release.yml".into(),
+                workflow_id: store.id(),
+                created_at: created,
+            };
+            let mut rec = RepoRec {
+                info,
+                releases: Vec::new(),
+                runs: Vec::new(),
+                latest_pin: None,
+            };
+            for (n, ((_, sha, msg, when), tag)) in history.tags.iter().zip(&r.tags).enumerate() {
+                let at = DateTime::from_timestamp(*when + 600, 0).unwrap_or_else(Utc::now);
+                let prerelease = tag.contains('-');
+                let release = ReleaseRec {
+                    id: store.id(),
+                    tag_name: tag.clone(),
+                    target_commitish: "main".into(),
+                    name: Some(tag.clone()),
+                    body: Some(format!("* {msg}")),
+                    draft: false,
+                    prerelease,
+                    not_latest: false,
+                    created_at: at,
+                    published_at: Some(at),
+                    updated_at: at,
+                };
+                let run_at = at + chrono::Duration::seconds(2);
+                let job = JobRec::succeeded(store.id(), run_at);
+                let done = job.completed_at.unwrap_or(run_at);
+                rec.runs.push(RunRec {
+                    id: store.id(),
+                    run_number: n as u64 + 1,
+                    run_attempt: 1,
+                    activity: "published".into(),
+                    head_sha: sha.clone(),
+                    head_branch: tag.clone(),
+                    head_message: msg.clone(),
+                    head_timestamp: DateTime::from_timestamp(*when, 0).unwrap_or(at),
+                    display_title: tag.clone(),
+                    status: "completed".into(),
+                    conclusion: Some("success".into()),
+                    created_at: run_at,
+                    updated_at: done,
+                    run_started_at: run_at,
+                    release_id: release.id,
+                    tag: tag.clone(),
+                    prerelease,
+                    job,
+                });
+                rec.releases.push(release);
+            }
+            store.repos.insert(rec.info.full_name().to_lowercase(), rec);
+        }
+        let now = Utc::now().timestamp();
+        Arc::new(GithubApi {
+            token,
+            base,
+            speed,
+            store: Mutex::new(store),
+            rate: Mutex::new(RateWindow {
+                used: 0,
+                reset: now + 3600,
+            }),
+            journal: deps.journal,
+            faults: deps.faults,
+            deploy: deps.deploy,
+            git_ready: deps.git_ready,
+        })
+    }
+
+    /// Wait until the services' git repositories exist (at once, unless a
+    /// large sandbox is still creating them in the background).
+    async fn wait_for_git(&self) {
+        let mut rx = self.git_ready.clone();
+        let _ = rx.wait_for(|ready| *ready).await;
+    }
+
+    /// The API's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The CI speed factor.
+    pub fn speed(&self) -> f64 {
+        self.speed
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    pub fn deploy(&self) -> &dyn DeployTarget {
+        self.deploy.as_ref()
+    }
+
+    /// A handler's repository, or GitHub's 404 to answer with.
+    // The error is the reply itself, handed straight back to axum by `?`.
+    #[allow(clippy::result_large_err)]
+    fn repo_or_404(&self, owner: &str, name: &str) -> Result<RepoRec, Response> {
+        self.repo(&repo_key(owner, name)).ok_or_else(not_found)
+    }
+
+    /// A copy of a repository's state (`owner/name`), for tests and `hearth demo`.
+    pub fn repo(&self, full_name: &str) -> Option<RepoRec> {
+        self.store
+            .lock()
+            .expect("gh store")
+            .repos
+            .get(&full_name.to_lowercase())
+            .cloned()
+    }
+
+    /// Run `f` on attempt `attempt` of run `run_id`; `None` when the run is
+    /// gone or a newer attempt replaced it.
+    pub fn with_run<T>(
+        &self,
+        repo: &str,
+        run_id: u64,
+        attempt: u32,
+        f: impl FnOnce(&RepoInfo, &mut RunRec) -> T,
+    ) -> Option<T> {
+        let mut store = self.store.lock().expect("gh store");
+        let rec = store.repos.get_mut(repo)?;
+        let run = rec
+            .runs
+            .iter_mut()
+            .find(|r| r.id == run_id && r.run_attempt == attempt)?;
+        if run.conclusion.as_deref() == Some("cancelled") {
+            return None;
+        }
+        Some(f(&rec.info, run))
+    }
+
+    /// The rate-limit window, reset when its hour is over.
+    fn rate_snapshot(&self, consume: bool) -> (u64, i64) {
+        let mut rate = self.rate.lock().expect("rate lock");
+        let now = Utc::now().timestamp();
+        if now >= rate.reset {
+            rate.used = 0;
+            rate.reset = now + 3600;
+        }
+        if consume {
+            rate.used += 1;
+        }
+        (rate.used, rate.reset)
+    }
+
+    /// Requests counted against the rate limit in the current window.
+    pub fn rate_used(&self) -> u64 {
+        self.rate_snapshot(false).0
+    }
+
+    /// Fire the release activity types `activities` for `release` in `repo`:
+    /// start a run for each one the repository's workflow listens to.
+    async fn fire(self: &Arc<Self>, repo_key: &str, release: &ReleaseRec, activities: &[&str]) {
+        let Some(info) = self.repo(repo_key).map(|r| r.info) else {
+            return;
+        };
+        self.wait_for_git().await;
+        let Some(sha) = repos::tag_commit(&info.origin, &release.tag_name).await else {
+            return;
+        };
+        let types = repos::workflow_at(&info.origin, &sha, &info.workflow_path())
+            .await
+            .and_then(|y| ci::workflow_release_types(&y));
+        let message = repos::commit_message(&info.origin, &sha)
+            .await
+            .unwrap_or_default();
+        for activity in activities {
+            if !ci::can_trigger(activity, release.draft) || !ci::workflow_listens(&types, activity)
+            {
+                continue;
+            }
+            let started = {
+                let mut store = self.store.lock().expect("gh store");
+                let run_id = store.id();
+                let job_id = store.id();
+                let Some(rec) = store.repos.get_mut(repo_key) else {
+                    return;
+                };
+                let now = Utc::now();
+                let run_number = rec.runs.iter().map(|r| r.run_number).max().unwrap_or(0) + 1;
+                rec.runs.push(RunRec {
+                    id: run_id,
+                    run_number,
+                    run_attempt: 1,
+                    activity: activity.to_string(),
+                    head_sha: sha.clone(),
+                    head_branch: release.tag_name.clone(),
+                    head_message: message.clone(),
+                    head_timestamp: now,
+                    display_title: release
+                        .name
+                        .clone()
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or_else(|| release.tag_name.clone()),
+                    status: "queued".into(),
+                    conclusion: None,
+                    created_at: now,
+                    updated_at: now,
+                    run_started_at: now,
+                    release_id: release.id,
+                    tag: release.tag_name.clone(),
+                    prerelease: release.prerelease,
+                    job: JobRec::queued(job_id, now),
+                });
+                run_id
+            };
+            ci::spawn_run(self.clone(), repo_key.to_string(), started, 1);
+        }
+    }
+}
+
+/// The HTTP routes of the GitHub API, with auth, faults, ETags, rate limits
+/// and journaling applied to every request.
+pub fn router(api: Arc<GithubApi>) -> Router {
+    let repo = "/repos/{owner}/{repo}";
+    Router::new()
+        .route("/user", get(get_user))
+        .route("/user/repos", get(get_user_repos))
+        .route("/rate_limit", get(get_rate_limit))
+        .route(repo, get(get_repo))
+        .route(
+            &format!("{repo}/releases"),
+            get(list_releases).post(create_release),
+        )
+        .route(&format!("{repo}/releases/latest"), get(get_latest_release))
+        .route(
+            &format!("{repo}/releases/tags/{{tag}}"),
+            get(get_release_by_tag),
+        )
+        .route(
+            &format!("{repo}/releases/{{id}}"),
+            get(get_release)
+                .patch(update_release)
+                .delete(delete_release),
+        )
+        .route(&format!("{repo}/actions/workflows"), get(list_workflows))
+        .route(
+            &format!("{repo}/actions/workflows/{{workflow}}/runs"),
+            get(list_workflow_runs),
+        )
+        .route(&format!("{repo}/actions/runs"), get(list_runs))
+        .route(&format!("{repo}/actions/runs/{{id}}"), get(get_run))
+        .route(&format!("{repo}/actions/runs/{{id}}/jobs"), get(list_jobs))
+        .route(&format!("{repo}/actions/runs/{{id}}/rerun"), post(rerun))
+        .route(&format!("{repo}/actions/runs/{{id}}/cancel"), post(cancel))
+        .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            github_layer,
+        ))
+        .with_state(api)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::middleware::{bearer, etag_matches, etag_of};
+    use super::*;
+    use axum::http::{HeaderMap, HeaderValue};
+    use serde_json::json;
+
+    #[test]
+    fn pages_and_link_header() {
+        let items: Vec<u32> = (1..=7).collect();
+        let q = PageQuery {
+            per_page: Some(3),
+            page: Some(2),
+        };
+        let (page, link) = paginate(&items, &q, "http://h/x", "");
+        assert_eq!(page, [4, 5, 6]);
+        let link = link.unwrap();
+        assert!(link.contains("<http://h/x?per_page=3&page=3>; rel=\"next\""));
+        assert!(link.contains("<http://h/x?per_page=3&page=3>; rel=\"last\""));
+        assert!(link.contains("rel=\"prev\"") && link.contains("rel=\"first\""));
+        let (page, link) = paginate(&items, &PageQuery::default(), "http://h/x", "");
+        assert_eq!(page.len(), 7);
+        assert!(link.is_none());
+        let far = PageQuery {
+            per_page: Some(3),
+            page: Some(9),
+        };
+        assert!(paginate(&items, &far, "u", "").0.is_empty());
+    }
+
+    #[test]
+    fn etags_match_weak_strong_and_lists() {
+        let tag = etag_of(b"{}");
+        assert!(etag_matches(&tag, &tag));
+        assert!(etag_matches(&format!("W/{tag}"), &tag));
+        assert!(etag_matches(&format!("\"x\", {tag}"), &tag));
+        assert!(etag_matches("*", &tag));
+        assert!(!etag_matches("\"other\"", &tag));
+        assert_ne!(etag_of(b"{}"), etag_of(b"[]"));
+    }
+
+    #[test]
+    fn bearer_and_token_schemes() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert("authorization", HeaderValue::from_static("Bearer abc"));
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert("authorization", HeaderValue::from_static("token abc"));
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert("authorization", HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&h), None);
+    }
+
+    #[test]
+    fn make_latest_accepts_strings_and_bools() {
+        assert_eq!(parse_make_latest(&None).unwrap(), None);
+        assert_eq!(
+            parse_make_latest(&Some(json!("legacy")))
+                .unwrap()
+                .as_deref(),
+            Some("legacy")
+        );
+        assert_eq!(
+            parse_make_latest(&Some(json!(true))).unwrap().as_deref(),
+            Some("true")
+        );
+        assert!(parse_make_latest(&Some(json!("maybe"))).is_err());
+    }
+}
