@@ -1,0 +1,382 @@
+//! The detail pane's environment sections: tag, init tag, replicas with a
+//! progress bar, rollout message, stuck reason, drift and pods.
+
+use super::*;
+
+pub(super) fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme) -> Vec<Line<'a>> {
+    let service = &state.registry.services[i];
+    let svc = &state.services[i];
+    let mut lines = Vec::new();
+    for env in &service.environments {
+        let Some(e) = state.envs.iter().position(|n| *n == env.name) else {
+            continue;
+        };
+        let accent = theme.accent(&env.name, registry_accent(state, &env.name));
+        let place = match &env.context {
+            Some(ctx) => format!("{ctx}/{}", env.namespace),
+            None => env.namespace.clone(),
+        };
+        let mut head = vec![
+            Span::styled(env.name.to_uppercase(), accent),
+            Span::styled(format!(" ({place})  "), theme.muted),
+        ];
+        let mut extra = Vec::new();
+        match &svc.envs[e] {
+            EnvObservation::Unknown => {
+                let why = kube_source(state, env.context.as_deref(), &env.namespace)
+                    .map(|status| format!("unknown: {}", source_problem(status)))
+                    .unwrap_or_else(|| "unknown: no data yet".into());
+                head.push(Span::styled(why, theme.muted));
+            }
+            EnvObservation::Missing { hint } => {
+                head.push(Span::styled("no deployment", theme.warn));
+                extra.extend(indented("  → ", hint, theme.muted, theme.muted, width));
+            }
+            EnvObservation::Error(p) => {
+                head.push(Span::styled(p.kind.word(), theme.error));
+                extra.extend(indented(
+                    "  ✗ ",
+                    &p.message,
+                    theme.error,
+                    theme.error,
+                    width,
+                ));
+                extra.extend(indented("  → ", &p.hint, theme.muted, theme.muted, width));
+            }
+            EnvObservation::Live(w) => {
+                let (icon, style) = rollout_icon(&w.rollout, theme);
+                head.push(Span::styled(
+                    format!("{icon} {}  ", rollout_word(&w.rollout)),
+                    style,
+                ));
+                head.push(Span::styled(
+                    w.image_tag.clone().unwrap_or_else(|| "?".into()),
+                    accent,
+                ));
+                let drift = state.drift(i, e);
+                match &drift {
+                    // The Deployment's tag is shown; say so when what serves
+                    // (the old pods of a stuck rollout) is another one.
+                    Drift::Matches { tag } if w.image_tag.as_deref() != Some(tag.as_str()) => head
+                        .push(Span::styled(
+                            format!(" (serving {tag}, matches release)"),
+                            theme.muted,
+                        )),
+                    Drift::Matches { .. } => {
+                        head.push(Span::styled(" (matches release)", theme.muted))
+                    }
+                    Drift::NoRelease => head.push(Span::styled(" (no release)", theme.muted)),
+                    _ => {}
+                }
+                head.push(Span::raw(format!("  {}/{} ready", w.ready, w.desired)));
+                // Why it is stuck comes first: it is what the user must act on.
+                if let Some(reason) = &w.stuck_reason {
+                    extra.extend(indented(
+                        "  ✗ stuck: ",
+                        reason,
+                        theme.error.add_modifier(Modifier::BOLD),
+                        theme.error,
+                        width,
+                    ));
+                }
+                if let Some(line) = drift_line(&drift, theme) {
+                    extra.push(line);
+                }
+                match &w.rollout {
+                    Rollout::Complete => {}
+                    Rollout::Progressing(m) | Rollout::Failed(m) => {
+                        extra.extend(indented("  ", m, style, style, width));
+                    }
+                }
+                let mut facts = progress_spans(w, theme);
+                if let Some(rev) = w.revision {
+                    facts.push(Span::styled(format!("  rev {rev}"), theme.muted));
+                }
+                match (&w.init_image_tag, &w.image_tag) {
+                    (Some(init), Some(tag)) if init != tag => facts.push(Span::styled(
+                        format!("  init {init} ≠ image {tag}"),
+                        theme.warn,
+                    )),
+                    (Some(init), _) => {
+                        facts.push(Span::styled(format!("  init {init}"), theme.muted))
+                    }
+                    _ => {}
+                }
+                extra.push(Line::from(facts));
+                extra.extend(pod_lines(w, accent, theme));
+            }
+        }
+        lines.push(Line::from(head));
+        lines.extend(extra);
+    }
+    lines
+}
+
+/// `  ≠ running v0.3.0, released v0.3.1 → drift`, or `  ⇡ deploying ...`
+/// while CI deploys the released tag; nothing otherwise (a match is said
+/// on the environment's first line).
+pub(super) fn drift_line<'a>(drift: &Drift, theme: &Theme) -> Option<Line<'a>> {
+    let (text, style) = match drift {
+        Drift::Deploying {
+            expected,
+            run_number,
+        } => (
+            format!("  ⇡ deploying {expected} (run #{run_number})"),
+            theme.running,
+        ),
+        Drift::Drift { running, expected } => (
+            format!("  ≠ running {running}, released {expected} → drift"),
+            theme.warn,
+        ),
+        _ => return None,
+    };
+    Some(Line::from(Span::styled(text, style)))
+}
+
+/// How many cells the replica bar has at most; one per replica below that.
+pub(super) const BAR_CELLS: i32 = 12;
+
+/// `  ██▒░ 1/2 updated · 1 ready · 1 available`: the bar has a cell per
+/// desired replica (scaled down past [`BAR_CELLS`]): `█` updated and
+/// available, `▒` updated but not yet available, `░` still to do.
+pub(super) fn progress_spans<'a>(w: &Workload, theme: &Theme) -> Vec<Span<'a>> {
+    let desired = w.desired.max(0);
+    let cells = desired.clamp(1, BAR_CELLS);
+    let scale = |n: i32| {
+        if desired == 0 {
+            0
+        } else {
+            (n.clamp(0, desired) * cells + desired - 1) / desired
+        }
+    };
+    let done = scale(w.available.min(w.updated));
+    let updated = scale(w.updated).max(done);
+    let bar = |n: i32, c: &str| c.repeat(n.max(0) as usize);
+    let all_good = w.updated >= desired && w.available >= desired;
+    vec![
+        Span::raw("  "),
+        Span::styled(
+            bar(done, "█"),
+            if all_good { theme.ok } else { theme.running },
+        ),
+        Span::styled(bar(updated - done, "▒"), theme.running),
+        Span::styled(bar(cells - updated, "░"), theme.muted),
+        Span::raw(format!(
+            " {}/{desired} updated · {} ready · {} available",
+            w.updated, w.ready, w.available
+        )),
+    ]
+}
+
+/// Whether each pod runs the Deployment's current template: by image tag
+/// when the pods' tags differ (`Some(true)` = new); `None` when every pod
+/// runs the same tag and new/old cannot be told apart (or need not be).
+pub(super) fn pod_ages(w: &Workload) -> Vec<Option<bool>> {
+    let mut tags: Vec<Option<&str>> = w.pods.iter().map(|p| p.image_tag.as_deref()).collect();
+    tags.sort();
+    tags.dedup();
+    if tags.len() < 2 || w.image_tag.is_none() {
+        return vec![None; w.pods.len()];
+    }
+    // Pods sharing a template hash with a new pod are new too (a pod whose
+    // tag is not known yet still belongs to its ReplicaSet).
+    let new_hashes: Vec<&str> = w
+        .pods
+        .iter()
+        .filter(|p| p.image_tag == w.image_tag)
+        .filter_map(|p| p.template_hash.as_deref())
+        .collect();
+    w.pods
+        .iter()
+        .map(|p| {
+            let by_hash = p
+                .template_hash
+                .as_deref()
+                .is_some_and(|h| new_hashes.contains(&h));
+            Some(p.image_tag == w.image_tag || by_hash)
+        })
+        .collect()
+}
+
+/// One line per pod: readiness, new/old, name, kubectl's status, tag, restarts.
+pub(super) fn pod_lines<'a>(w: &Workload, accent: Style, theme: &Theme) -> Vec<Line<'a>> {
+    let name_width = w
+        .pods
+        .iter()
+        .map(|p| p.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let status_width = w
+        .pods
+        .iter()
+        .map(|p| p.status.chars().count())
+        .max()
+        .unwrap_or(0);
+    w.pods
+        .iter()
+        .zip(pod_ages(w))
+        .map(|(pod, age)| {
+            let style = if pod.ready {
+                theme.ok
+            } else if pod.status.contains("BackOff") || pod.status.contains("Err") {
+                theme.error
+            } else {
+                theme.running
+            };
+            let mut spans = vec![Span::styled(if pod.ready { "  ● " } else { "  ○ " }, style)];
+            match age {
+                Some(true) => spans.push(Span::styled("new ", theme.running)),
+                Some(false) => spans.push(Span::styled("old ", theme.muted)),
+                None => {}
+            }
+            spans.extend([
+                Span::raw(format!("{:<name_width$}  ", pod.name)),
+                Span::styled(format!("{:<status_width$}", pod.status), style),
+                Span::styled(
+                    format!("  {}", pod.image_tag.as_deref().unwrap_or("?")),
+                    accent,
+                ),
+            ]);
+            if pod.restarts > 0 {
+                spans.push(Span::styled(
+                    format!("  restarts {}", pod.restarts),
+                    theme.warn,
+                ));
+            }
+            Line::from(spans)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::PodSummary;
+
+    fn pod(name: &str, tag: &str, hash: &str) -> PodSummary {
+        PodSummary {
+            name: name.into(),
+            status: "Running".into(),
+            ready: true,
+            image_tag: (!tag.is_empty()).then(|| tag.into()),
+            template_hash: Some(hash.into()),
+            ..PodSummary::default()
+        }
+    }
+
+    fn text(spans: &[Span]) -> String {
+        spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn pods_are_new_or_old_by_tag_and_hash() {
+        let w = Workload {
+            image_tag: Some("v2".into()),
+            pods: vec![
+                pod("api-new-1", "v2", "new"),
+                // Tag not known yet, but same ReplicaSet as a new pod.
+                pod("api-new-2", "", "new"),
+                pod("api-old-1", "v1", "old"),
+            ],
+            ..Workload::default()
+        };
+        assert_eq!(pod_ages(&w), vec![Some(true), Some(true), Some(false)]);
+        // One tag only: nothing to tell apart, no labels.
+        let same = Workload {
+            image_tag: Some("v2".into()),
+            pods: vec![pod("a", "v2", "x"), pod("b", "v2", "y")],
+            ..Workload::default()
+        };
+        assert_eq!(pod_ages(&same), vec![None, None]);
+    }
+
+    #[test]
+    fn replica_bar_has_a_cell_per_replica_and_scales() {
+        let theme = Theme::default();
+        let w = Workload {
+            desired: 4,
+            updated: 2,
+            available: 1,
+            ready: 3,
+            ..Workload::default()
+        };
+        assert_eq!(
+            text(&progress_spans(&w, &theme)),
+            "  █▒░░ 2/4 updated · 3 ready · 1 available"
+        );
+        let big = Workload {
+            desired: 100,
+            updated: 50,
+            available: 50,
+            ready: 50,
+            ..Workload::default()
+        };
+        let bar = text(&progress_spans(&big, &theme));
+        assert!(bar.starts_with("  ██████░░░░░░ 50/100"), "{bar}");
+        // Scaled to zero replicas: an empty one-cell bar, no division by zero.
+        let zero = Workload::default();
+        assert!(text(&progress_spans(&zero, &theme)).starts_with("  ░ 0/0"));
+    }
+
+    #[test]
+    fn long_messages_wrap_under_their_prefix() {
+        let theme = Theme::default();
+        let lines = indented(
+            "  ✗ ",
+            "cannot reach the API server: Connection refused (os error 111)",
+            theme.error,
+            theme.error,
+            30,
+        );
+        let text: Vec<String> = lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.to_string()).collect())
+            .collect();
+        assert_eq!(
+            text,
+            vec![
+                "  ✗ cannot reach the API",
+                "    server: Connection refused",
+                "    (os error 111)",
+            ]
+        );
+        let cut = indented(
+            "  ",
+            "abcdefghijklmnopqrstuvwxyz",
+            theme.muted,
+            theme.muted,
+            12,
+        );
+        assert_eq!(cut.len(), 3, "a long word is cut, never lost");
+    }
+
+    #[test]
+    fn drift_line_words() {
+        let theme = Theme::default();
+        let line = |d: Drift| {
+            drift_line(&d, &theme).map(|l| {
+                l.spans
+                    .iter()
+                    .map(|s| s.content.to_string())
+                    .collect::<String>()
+            })
+        };
+        assert_eq!(
+            line(Drift::Drift {
+                running: "v0.3.0".into(),
+                expected: "v0.3.1".into()
+            })
+            .as_deref(),
+            Some("  ≠ running v0.3.0, released v0.3.1 → drift")
+        );
+        assert_eq!(
+            line(Drift::Deploying {
+                expected: "v0.3.1".into(),
+                run_number: 7
+            })
+            .as_deref(),
+            Some("  ⇡ deploying v0.3.1 (run #7)")
+        );
+        assert_eq!(line(Drift::Matches { tag: "v1".into() }), None);
+    }
+}
