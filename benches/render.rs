@@ -31,20 +31,15 @@ fn registry() -> Arc<Registry> {
         ..Settings::default()
     };
     let services = (0..SERVICES)
-        .map(|i| Service {
-            name: format!("service-{i:03}"),
-            directory: format!("/src/service-{i:03}").into(),
-            image: Some(format!("ghcr.io/acme/service-{i:03}")),
-            dockerfile: None,
-            k8s_name: format!("service-{i:03}"),
-            dev_host: None,
-            pre_ship_cmd: None,
-            shippable: i % 10 != 0,
-            shippable_reason: (i % 10 == 0).then(|| "no Dockerfile yet".into()),
-            repo: Some(format!("acme/service-{i:03}")),
-            workflow: "release.yml".into(),
-            environments: environments.clone(),
-            smoke: Vec::new(),
+        .map(|i| {
+            let name = format!("service-{i:03}");
+            Service {
+                shippable: i % 10 != 0,
+                shippable_reason: (i % 10 == 0).then(|| "no Dockerfile yet".into()),
+                repo: Some(format!("acme/{name}")),
+                environments: environments.clone(),
+                ..Service::example(&name)
+            }
         })
         .collect();
     Arc::new(Registry {

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use hearth::registry::{Environment, Service};
+use hearth::registry::Service;
 use hearth::{cluster, github};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
@@ -16,21 +16,7 @@ use serde_json::json;
 const SERVICES: usize = 300;
 
 fn service(i: usize) -> Service {
-    Service {
-        name: format!("svc-{i:03}"),
-        directory: format!("/src/svc-{i:03}").into(),
-        image: Some(format!("ghcr.io/acme/svc-{i:03}")),
-        dockerfile: None,
-        k8s_name: format!("svc-{i:03}"),
-        dev_host: None,
-        pre_ship_cmd: None,
-        shippable: true,
-        shippable_reason: None,
-        repo: None,
-        workflow: "release.yml".into(),
-        environments: Environment::defaults(),
-        smoke: vec![],
-    }
+    Service::example(&format!("svc-{i:03}"))
 }
 
 fn namespace() -> (Vec<Deployment>, Vec<ReplicaSet>, Vec<Pod>) {

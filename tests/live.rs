@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use hearth::app::{Msg, SourceId};
 use hearth::cluster;
 use hearth::model::{EnvObservation, SourceStatus};
-use hearth::registry::{Environment, Registry, Service};
+use hearth::registry::{Registry, Service};
 use tokio::sync::mpsc;
 
 mod support;
@@ -26,19 +26,10 @@ async fn watch_target(t: cluster::Target, tx: mpsc::Sender<Msg>) {
 /// A service as the registry would load it, for hand-built registries.
 fn service(name: &str) -> Service {
     Service {
-        name: name.into(),
         directory: "/nonexistent".into(),
         image: Some(format!("ghcr.io/hearth-demo/{name}")),
-        dockerfile: None,
-        k8s_name: name.into(),
-        dev_host: None,
-        pre_ship_cmd: None,
-        shippable: true,
-        shippable_reason: None,
         repo: Some(format!("hearth-demo/{name}")),
-        workflow: "release.yml".into(),
-        environments: Environment::defaults(),
-        smoke: vec![],
+        ..Service::example(name)
     }
 }
 

@@ -16,7 +16,7 @@ use hearth::model::{
     CiJob, CiRun, CiStep, EnvObservation, PodSummary, Problem, ProblemKind, RateLimit, Release,
     Rollout, SourceStatus, Workload,
 };
-use hearth::registry::{Environment, Registry, Service, Settings};
+use hearth::registry::{Registry, Service, Settings};
 use hearth::ui::{draw, Theme, ViewState};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -28,19 +28,13 @@ const NOW: i64 = 1_772_359_350;
 
 fn service(name: &str, shippable: bool, reason: Option<&str>) -> Service {
     Service {
-        name: name.into(),
         directory: format!("/work/src/{name}").into(),
         image: Some(format!("ghcr.io/katforge/{name}")),
         dockerfile: Some("Dockerfile".into()),
-        k8s_name: name.into(),
-        dev_host: None,
-        pre_ship_cmd: None,
         shippable,
         shippable_reason: reason.map(Into::into),
         repo: Some(format!("katforge/{name}")),
-        workflow: "release.yml".into(),
-        environments: Environment::defaults(),
-        smoke: Vec::new(),
+        ..Service::example(name)
     }
 }
 

@@ -12,24 +12,10 @@ use super::client::Where;
 use super::watch::{Ev, NamespaceState, Store};
 use super::*;
 use crate::model::Rollout;
-use crate::registry::{Environment, Registry, Service};
+use crate::registry::{Registry, Service};
 
 fn service() -> Service {
-    Service {
-        name: "api".into(),
-        directory: "/tmp/api".into(),
-        image: Some("ghcr.io/acme/api".into()),
-        dockerfile: None,
-        k8s_name: "api".into(),
-        dev_host: None,
-        pre_ship_cmd: None,
-        shippable: true,
-        shippable_reason: None,
-        repo: None,
-        workflow: "release.yml".into(),
-        environments: Environment::defaults(),
-        smoke: vec![],
-    }
+    Service::example("api")
 }
 
 fn deployment(tag: &str, gen: i64, status: Value) -> Deployment {
