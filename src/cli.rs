@@ -60,6 +60,123 @@ pub enum Command {
     Status(StatusArgs),
     /// Start the sandbox in a temporary directory and open the control room on it.
     Demo(DemoArgs),
+    /// Ship: pre-ship tests, next version tagged and pushed, a GitHub Release,
+    /// then follow CI, the rollout and the smoke checks. No service: the
+    /// registry's ship_all list.
+    Ship(ShipArgs),
+    /// Make a qa prerelease the latest release, so the same image deploys to prod.
+    Promote(PromoteArgs),
+    /// Roll an environment back: fast (rollout undo) or clean (the previous
+    /// release becomes latest again and CI redeploys it).
+    Rollback(RollbackArgs),
+    /// Print or follow the logs of every pod of a service.
+    Logs(LogsArgs),
+    /// The audit journal: every operation hearth ran, newest last.
+    History(HistoryArgs),
+}
+
+/// Options every operation understands.
+#[derive(Debug, Clone, Args)]
+pub struct OpOpts {
+    /// Print what would be run and sent, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask before changing prod (needed when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Stop once the change is made; do not follow CI and the rollout.
+    #[arg(long)]
+    pub no_watch: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ShipArgs {
+    /// Services to ship (default: the registry's ship_all list, else every shippable one).
+    pub service: Vec<String>,
+    /// Ship a release candidate to qa (a prerelease, vX.Y.Z-rc.N).
+    #[arg(long, conflicts_with = "draft")]
+    pub qa: bool,
+    /// Publish a draft release: build nothing, deploy nothing.
+    #[arg(long)]
+    pub draft: bool,
+    /// Bump the patch version (the default).
+    #[arg(long, conflicts_with_all = ["minor", "major"])]
+    pub patch: bool,
+    /// Bump the minor version.
+    #[arg(long, conflicts_with = "major")]
+    pub minor: bool,
+    /// Bump the major version.
+    #[arg(long)]
+    pub major: bool,
+    /// Skip the pre-ship tests (said in the output and the journal).
+    #[arg(long)]
+    pub skip_tests: bool,
+    /// Release the latest existing tag instead of making a new version.
+    #[arg(long)]
+    pub no_version: bool,
+    #[command(flatten)]
+    pub op: OpOpts,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PromoteArgs {
+    pub service: String,
+    /// The prerelease to promote (default: the newest one).
+    pub tag: Option<String>,
+    #[command(flatten)]
+    pub op: OpOpts,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    pub service: String,
+    /// The environment to roll back.
+    #[arg(long, default_value = "prod")]
+    pub env: String,
+    /// Fast rollback: the revision to return to (default: the previous one).
+    #[arg(long, conflicts_with = "clean")]
+    pub to_revision: Option<i64>,
+    /// Clean record: the bad release stops being latest, the previous one
+    /// becomes latest, and CI redeploys it.
+    #[arg(long)]
+    pub clean: bool,
+    #[command(flatten)]
+    pub op: OpOpts,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    pub service: String,
+    /// The environment whose pods to read.
+    #[arg(long, default_value = "prod")]
+    pub env: String,
+    /// Follow: keep printing, with pods that join during a rollout.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Lines per pod to start with.
+    #[arg(long)]
+    pub tail: Option<i64>,
+    /// Only lines newer than this (`30s`, `5m`, `2h`).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// The container (default: the app container; `migrate` for the migration).
+    #[arg(long, short = 'c')]
+    pub container: Option<String>,
+    /// Only lines matching this regular expression.
+    #[arg(long)]
+    pub grep: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// Only this service's operations.
+    pub service: Option<String>,
+    /// How many of the newest to show.
+    #[arg(long, short = 'n', default_value_t = 50)]
+    pub limit: usize,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]

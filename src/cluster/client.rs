@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::watcher;
 use kube::{Client, Config};
@@ -110,17 +110,26 @@ impl KubeClient {
         Ok(KubeClient { client, at })
     }
 
-    /// Patch a Deployment (a rollback's template, an image). A write: it
-    /// needs the session's [`WriteAccess`].
-    pub async fn patch_deployment(
+    /// Send a JSON patch (RFC 6902, `application/json-patch+json`, the way
+    /// `kubectl rollout undo` does) to a Deployment. A write: it needs the
+    /// session's [`WriteAccess`].
+    pub async fn json_patch_deployment(
         &self,
         _access: &WriteAccess,
         namespace: &str,
         name: &str,
-        patch: &Patch<serde_json::Value>,
+        patch: &serde_json::Value,
     ) -> Result<Deployment, Problem> {
-        let api = Api::<Deployment>::namespaced(self.client.clone(), namespace);
-        api.patch(name, &PatchParams::default(), patch)
+        let path = format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}");
+        let request = http::Request::patch(path)
+            .header(http::header::CONTENT_TYPE, "application/json-patch+json")
+            .header(http::header::ACCEPT, "application/json")
+            .body(serde_json::to_vec(patch).unwrap_or_default())
+            .map_err(|e| {
+                Problem::new(ProblemKind::Invalid, format!("bad patch request: {e}"), "")
+            })?;
+        self.client
+            .request::<Deployment>(request)
             .await
             .map_err(|e| {
                 classify(
@@ -130,6 +139,14 @@ impl KubeClient {
                     &format!("patch on deployments (deployment \"{name}\")"),
                 )
             })
+    }
+
+    /// Get a Deployment.
+    pub async fn deployment(&self, namespace: &str, name: &str) -> Result<Deployment, Problem> {
+        Api::<Deployment>::namespaced(self.client.clone(), namespace)
+            .get(name)
+            .await
+            .map_err(|e| classify(&e, &self.at, namespace, "get on deployments"))
     }
 }
 

@@ -14,7 +14,7 @@ pub mod watch;
 
 pub use client::{classify, current_context, known_contexts, KubeClient, Where, READ_RIGHTS};
 pub use derive::{derive, observe, pod_status, rollout_status, split_image};
-pub use once::list_once;
+pub use once::{list_once, observe_one};
 pub use targets::{targets, Target};
 pub use watch::{run_target, spawn};
 

@@ -57,3 +57,41 @@ pub async fn list_once(
         })
         .collect()
 }
+
+/// One service's Deployment in one namespace, with the ReplicaSets and Pods
+/// its selector matches, observed once (what an operation polls while it
+/// follows a rollout).
+pub async fn observe_one(
+    kube: &KubeClient,
+    service: &crate::registry::Service,
+    namespace: &str,
+) -> EnvObservation {
+    let at = &kube.at;
+    let deploy = match Api::<Deployment>::namespaced(kube.client.clone(), namespace)
+        .get_opt(&service.k8s_name)
+        .await
+    {
+        Ok(Some(d)) => d,
+        Ok(None) => return observe(service, namespace, at.context.as_deref(), [], [], []),
+        Err(e) => return EnvObservation::Error(classify(&e, at, namespace, READ_RIGHTS)),
+    };
+    let selector = super::derive::selector_of(&deploy)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let lp = ListParams::default().labels(&selector);
+    let rs = Api::<ReplicaSet>::namespaced(kube.client.clone(), namespace);
+    let pods = Api::<Pod>::namespaced(kube.client.clone(), namespace);
+    match tokio::try_join!(rs.list(&lp), pods.list(&lp)) {
+        Ok((r, p)) => observe(
+            service,
+            namespace,
+            at.context.as_deref(),
+            [&deploy],
+            &r.items,
+            &p.items,
+        ),
+        Err(e) => EnvObservation::Error(classify(&e, at, namespace, READ_RIGHTS)),
+    }
+}

@@ -9,8 +9,14 @@ pub mod autopilot;
 pub mod check;
 pub mod control_room;
 pub mod demo;
+pub mod history;
 pub mod logging;
+pub mod logs;
+pub mod ops;
+pub mod promote;
+pub mod rollback;
 pub mod sandbox;
+pub mod ship;
 pub mod status;
 
 use std::process::ExitCode;
@@ -95,6 +101,11 @@ pub fn main() -> ExitCode {
         Some(Command::Sandbox(args)) => sandbox::run(args),
         Some(Command::Status(args)) => status::run(&cli.global, args),
         Some(Command::Demo(args)) => demo::run(&cli.global, args),
+        Some(Command::Ship(args)) => ship::run(&cli.global, args),
+        Some(Command::Promote(args)) => promote::run(&cli.global, args),
+        Some(Command::Rollback(args)) => rollback::run(&cli.global, args),
+        Some(Command::Logs(args)) => logs::run(&cli.global, args),
+        Some(Command::History(args)) => history::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -1,1 +1,296 @@
-//! Operations (ship, promote, rollback, logs) shared by the TUI and the CLI.
+//! Operations: ship, ship all, promote, rollback and log tails, written once
+//! and used by the control room's keys and by the CLI subcommands. Each
+//! operation is a pipeline of steps that runs as a tokio task and reports
+//! [`Progress`] events: step transitions, every mutating request it sends
+//! (the command log: each `git` command, each GitHub POST/PATCH, each
+//! Kubernetes PATCH, with its result), output lines, and a final outcome that
+//! says what state was left and how to recover. Every operation appends one
+//! line to the audit journal.
+//!
+//! The delivery model is the seed's (`delivery: release`): a GitHub Release
+//! fires the release workflow, which builds and deploys. The pieces that
+//! depend on the model (how a ship, a promote and a clean rollback make CI
+//! deploy) are in [`mechanism`], so that other models can join later.
+//!
+//! Nothing here depends on `app`; every mutating call needs a
+//! [`WriteAccess`].
+
+pub mod audit;
+pub mod context;
+pub mod git;
+pub mod logs;
+pub mod mechanism;
+pub mod preship;
+pub mod promote;
+pub mod rollback;
+pub mod runner;
+pub mod ship;
+pub mod smoke;
+pub mod version;
+pub mod watch;
+
+pub use context::{Context, Locks};
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::model::{Problem, ProblemKind};
+pub use crate::WriteAccess;
+
+/// Which operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    Ship,
+    Promote,
+    Rollback,
+}
+
+impl OpKind {
+    pub fn word(self) -> &'static str {
+        match self {
+            OpKind::Ship => "ship",
+            OpKind::Promote => "promote",
+            OpKind::Rollback => "rollback",
+        }
+    }
+}
+
+/// Where a ship goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// A release marked latest: the `latest` environment (prod).
+    Prod,
+    /// A prerelease (`-rc.N`): the `prerelease` environment (qa).
+    Qa,
+    /// A draft: nothing deploys.
+    Draft,
+}
+
+/// Which part of the version a ship bumps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bump {
+    #[default]
+    Patch,
+    Minor,
+    Major,
+}
+
+/// What to ship.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShipRequest {
+    pub service: String,
+    pub target: Target,
+    pub bump: Bump,
+    pub skip_tests: bool,
+    /// Release the latest existing tag instead of making a new one.
+    pub no_version: bool,
+    /// Follow CI, the rollout and the smoke checks (else stop after the release).
+    pub watch: bool,
+}
+
+/// What to promote: a qa prerelease to prod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PromoteRequest {
+    pub service: String,
+    /// Default: the newest published prerelease.
+    pub tag: Option<String>,
+    pub watch: bool,
+}
+
+/// How to roll back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RollbackKind {
+    /// `kubectl rollout undo` semantics: the cluster goes back, GitHub stays.
+    Fast,
+    /// The bad release stops being latest, the previous one becomes latest,
+    /// and CI redeploys it: cluster and GitHub agree.
+    Clean,
+}
+
+/// What to roll back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RollbackRequest {
+    pub service: String,
+    /// Environment name (default `prod`).
+    pub env: String,
+    pub kind: RollbackKind,
+    /// Fast: the revision to return to (default: the previous one).
+    pub to_revision: Option<i64>,
+    pub watch: bool,
+}
+
+/// An operation to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    Ship(ShipRequest),
+    Promote(PromoteRequest),
+    Rollback(RollbackRequest),
+}
+
+impl Request {
+    pub fn kind(&self) -> OpKind {
+        match self {
+            Request::Ship(_) => OpKind::Ship,
+            Request::Promote(_) => OpKind::Promote,
+            Request::Rollback(_) => OpKind::Rollback,
+        }
+    }
+
+    pub fn service(&self) -> &str {
+        match self {
+            Request::Ship(r) => &r.service,
+            Request::Promote(r) => &r.service,
+            Request::Rollback(r) => &r.service,
+        }
+    }
+}
+
+/// The state of a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    Running,
+    Done,
+    Failed,
+    Skipped,
+}
+
+/// Which system a mutating request went to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum System {
+    Git,
+    GitHub,
+    Kubernetes,
+    Local,
+}
+
+/// One entry of the command log: a mutating request and its result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Mutation {
+    pub system: System,
+    /// As a person would type or read it: `git push --atomic origin main v0.0.28`,
+    /// `POST /repos/acme/api/releases`, `PATCH deployments/api -n default`.
+    pub request: String,
+    /// `ok`, `201 Created`, `exit 1: ...`; `None` while it runs (or in a plan).
+    pub result: Option<String>,
+    pub ok: bool,
+}
+
+/// What an operation reports as it goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A step started, finished, failed or was skipped; `detail` says why or what.
+    Step {
+        name: String,
+        state: StepState,
+        detail: Option<String>,
+    },
+    /// A mutating request was sent (or, in a dry run, would be).
+    Mutation(Mutation),
+    /// A line of output: the pre-ship command, a CI step transition, a
+    /// failed job's log.
+    Line(String),
+    /// The operation ended.
+    Finished(Outcome),
+}
+
+/// How an operation ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    pub ok: bool,
+    /// One line: `api v0.0.28 deployed`, `release published; CI build failed`.
+    pub summary: String,
+    /// What was left behind (the seed's failure table), when it failed.
+    pub left: Option<String>,
+    /// The command that recovers, when it failed.
+    pub recovery: Option<String>,
+    /// The tag the operation was about, when known.
+    pub tag: Option<String>,
+    /// The process exit code a CLI should end with.
+    pub code: u8,
+}
+
+/// An event of one operation, as it crosses a channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Unique per process: several operations run at once.
+    pub op: u64,
+    pub kind: OpKind,
+    pub service: String,
+    pub env: Option<String>,
+    pub event: Event,
+}
+
+/// Why an operation stopped: the problem, what it left, how to recover.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub problem: Problem,
+    pub left: Option<String>,
+    pub recovery: Option<String>,
+    pub code: u8,
+}
+
+impl Failure {
+    /// A failure that left nothing changed.
+    pub fn nothing_changed(problem: Problem) -> Failure {
+        let code = match problem.kind {
+            ProblemKind::Invalid | ProblemKind::NotFound | ProblemKind::NoConfig => 2,
+            ProblemKind::Unauthorized
+            | ProblemKind::Forbidden
+            | ProblemKind::Unreachable
+            | ProblemKind::NoToken
+            | ProblemKind::Timeout
+            | ProblemKind::RateLimited => 3,
+            _ => 1,
+        };
+        Failure {
+            problem,
+            left: Some("nothing changed".into()),
+            recovery: None,
+            code,
+        }
+    }
+
+    /// A failure after something changed: what was left and how to recover.
+    pub fn after(problem: Problem, left: &str, recovery: impl Into<String>) -> Failure {
+        Failure {
+            problem,
+            left: Some(left.to_string()),
+            recovery: Some(recovery.into()),
+            code: 1,
+        }
+    }
+
+    /// Refused before anything changed (busy, needs confirmation).
+    pub fn refused(message: impl Into<String>, hint: impl Into<String>) -> Failure {
+        Failure {
+            problem: Problem::new(ProblemKind::Invalid, message, hint),
+            left: Some("nothing changed".into()),
+            recovery: None,
+            code: 4,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.problem)
+    }
+}
+
+impl From<Problem> for Failure {
+    fn from(p: Problem) -> Failure {
+        Failure::nothing_changed(p)
+    }
+}
+
+/// An invalid request: a problem of kind `Invalid`, nothing changed.
+pub fn invalid(message: impl Into<String>, hint: impl Into<String>) -> Failure {
+    Failure::nothing_changed(Problem::new(ProblemKind::Invalid, message, hint))
+}

@@ -99,6 +99,35 @@ pub fn workflow_release_types(yaml: &str) -> Option<Vec<String>> {
     }
 }
 
+/// The input names of a workflow's `workflow_dispatch` trigger, when it has one.
+pub fn workflow_dispatch_inputs(yaml: &str) -> Option<Vec<String>> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(yaml).ok()?;
+    let on = doc
+        .get("on")
+        .or_else(|| doc.as_mapping()?.get(serde_yaml::Value::Bool(true)))?;
+    match on {
+        serde_yaml::Value::String(s) => (s == "workflow_dispatch").then(Vec::new),
+        serde_yaml::Value::Sequence(items) => items
+            .iter()
+            .any(|v| v.as_str() == Some("workflow_dispatch"))
+            .then(Vec::new),
+        serde_yaml::Value::Mapping(m) => {
+            let d = m.get("workflow_dispatch")?;
+            Some(
+                d.get("inputs")
+                    .and_then(|i| i.as_mapping())
+                    .map(|i| {
+                        i.keys()
+                            .filter_map(|k| k.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            )
+        }
+        _ => None,
+    }
+}
+
 /// Whether a workflow with `types` (from [`workflow_release_types`]) runs for `activity`.
 pub fn workflow_listens(types: &Option<Vec<String>>, activity: &str) -> bool {
     match types {
@@ -143,6 +172,9 @@ pub struct JobRec {
     pub started_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
     pub steps: Vec<StepRec>,
+    /// The job's log as GitHub serves it (`GET /actions/jobs/{id}/logs`):
+    /// timestamped lines, a `##[group]Run ...` per step, `##[error]` on failure.
+    pub log: Vec<String>,
 }
 
 impl JobRec {
@@ -167,7 +199,16 @@ impl JobRec {
                     completed_at: None,
                 })
                 .collect(),
+            log: Vec::new(),
         }
+    }
+
+    /// Append a log line stamped now.
+    pub fn log(&mut self, text: &str) {
+        self.log.push(format!(
+            "{} {text}",
+            Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+        ));
     }
 
     /// A job that completed successfully at `end` (seeded history).
@@ -194,7 +235,10 @@ pub struct RunRec {
     pub id: u64,
     pub run_number: u64,
     pub run_attempt: u32,
-    /// The activity type that started it (`published`, `released`, ...).
+    /// The event that started it: `release` or `workflow_dispatch`.
+    pub event: String,
+    /// The activity type that started it (`published`, `released`, ...;
+    /// empty for a dispatch).
     pub activity: String,
     pub head_sha: String,
     /// For release events GitHub reports the tag as the head branch.
@@ -278,16 +322,27 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
             step.status = "in_progress".into();
             step.started_at = Some(now);
             run.updated_at = now;
+            let name = run.job.steps[i].name.clone();
+            run.job.log(&format!("##[group]Run {name}"));
+            for line in step_output(i, &image, &tag, prerelease) {
+                run.job.log(&line);
+            }
         });
         if alive.is_none() {
             return;
         }
         tokio::time::sleep(scaled(*secs, speed)).await;
-        let ok = match i {
-            BUILD_STEP => !api.faults().build_fails(&service),
+        let result = match i {
+            BUILD_STEP if api.faults().build_fails(&service) => Err(
+                "ERROR: failed to solve: process \"/bin/sh -c make release\" did not complete successfully: exit code: 2".to_string(),
+            ),
+            DEPLOY_STEP if api.faults().deploy_fails(&service) => Err(
+                "error: You must be logged in to the server (Unauthorized): the K3S_KUBECONFIG secret was rejected".to_string(),
+            ),
             DEPLOY_STEP => deploy(&api, &repo, run_id, &k8s_name, &image, &tag, prerelease).await,
-            _ => true,
+            _ => Ok(()),
         };
+        let ok = result.is_ok();
         let alive = api.with_run(&repo, run_id, attempt, |_, run| {
             let now = Utc::now();
             let step = &mut run.job.steps[i];
@@ -295,6 +350,19 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
             step.conclusion = Some(if ok { "success" } else { "failure" }.into());
             step.completed_at = Some(now);
             run.updated_at = now;
+            match &result {
+                Ok(()) if i == DEPLOY_STEP => {
+                    let dep = k8s_name.clone();
+                    run.job
+                        .log(&format!("deployment \"{dep}\" successfully rolled out"));
+                }
+                Ok(()) => {}
+                Err(why) => {
+                    run.job.log(why);
+                    run.job.log("##[error]Process completed with exit code 1.");
+                }
+            }
+            run.job.log("##[endgroup]");
         });
         if alive.is_none() {
             return;
@@ -313,10 +381,34 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
     });
 }
 
+/// What a step prints when it starts, as a real runner would.
+fn step_output(step: usize, image: &str, tag: &str, prerelease: bool) -> Vec<String> {
+    match step {
+        0 => vec![
+            "Current runner version: '2.321.0'".into(),
+            "Operating System: Ubuntu 24.04".into(),
+        ],
+        1 => vec![format!("Syncing repository: checking out {tag}")],
+        BUILD_STEP => vec![
+            format!("docker buildx build --push -t {image}:{tag} ."),
+            "#1 [internal] load build definition from Dockerfile".into(),
+            "#5 [build 2/4] RUN make release".into(),
+        ],
+        DEPLOY_STEP => {
+            let ns = namespace_for(prerelease);
+            vec![
+                format!("kubectl set image -n {ns} deployment/... '*={image}:{tag}'"),
+                format!("kubectl rollout status -n {ns} --timeout=5m deployment/..."),
+            ]
+        }
+        _ => vec!["Cleaning up orphan processes".into()],
+    }
+}
+
 /// The deploy step: `kubectl set image` in the namespace the release
 /// selects, then `kubectl rollout status --timeout=5m` (scaled by speed), so a
 /// rollout that fails (a crash-looping migration hits the progress deadline)
-/// fails the step, as in the seed's workflow.
+/// fails the step, as in the seed's workflow. The error is kubectl's words.
 async fn deploy(
     api: &GithubApi,
     repo: &str,
@@ -325,27 +417,27 @@ async fn deploy(
     image: &str,
     tag: &str,
     prerelease: bool,
-) -> bool {
+) -> Result<(), String> {
     let ns = namespace_for(prerelease);
     let reference = format!("{image}:{tag}");
     if let Err(err) = api.deploy().set_image(ns, deployment, &reference) {
         tracing::warn!(%repo, run_id, %ns, "deploy step failed: {err}");
-        return false;
+        return Err(format!("error: {err}"));
     }
     let speed = api.speed();
     let deadline = tokio::time::Instant::now() + scaled(ROLLOUT_TIMEOUT_SECS, speed);
     let poll = scaled(0.5, speed).max(Duration::from_millis(20));
     loop {
         match api.deploy().rollout_status(ns, deployment) {
-            Ok(true) => return true,
+            Ok(true) => return Ok(()),
             Ok(false) if tokio::time::Instant::now() < deadline => tokio::time::sleep(poll).await,
             Ok(false) => {
                 tracing::warn!(%repo, run_id, %ns, "deploy step: rollout timed out");
-                return false;
+                return Err("error: timed out waiting for the condition".into());
             }
             Err(err) => {
                 tracing::warn!(%repo, run_id, %ns, "deploy step: rollout failed: {err}");
-                return false;
+                return Err(format!("error: {err}"));
             }
         }
     }

@@ -14,12 +14,15 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Fault, Faults, Journal};
+use crate::k8s::Cluster;
 
 /// What the control API serves from.
 #[derive(Clone)]
 pub struct Control {
     pub journal: Arc<Journal>,
     pub faults: Arc<Faults>,
+    /// For the demo services' own endpoints (`GET /apps/...`).
+    pub cluster: Arc<Cluster>,
     /// URLs shown by `GET /`.
     pub kube_url: String,
     pub github_url: String,
@@ -41,6 +44,29 @@ async fn index(State(c): State<Control>) -> Response {
         "endpoints": ["GET /requests", "DELETE /requests", "GET /faults", "POST /faults", "DELETE /faults"],
     }))
     .into_response()
+}
+
+/// `GET /apps/{namespace}/{deployment}/api/ready`: the demo service's
+/// readiness endpoint, as its smoke check calls it: 200 `ok vX` while ready
+/// pods serve, 503 when none does, 500 under a `smoke_fail` fault.
+async fn app_ready(
+    State(c): State<Control>,
+    axum::extract::Path((namespace, deployment)): axum::extract::Path<(String, String)>,
+) -> Response {
+    if c.faults.smoke_fails(&deployment) {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "error: database unreachable\n",
+        )
+            .into_response();
+    }
+    match c.cluster.serving_tags(&namespace, &deployment) {
+        None => (StatusCode::NOT_FOUND, "no such app\n").into_response(),
+        Some(tags) if tags.is_empty() => {
+            (StatusCode::SERVICE_UNAVAILABLE, "no ready pod\n").into_response()
+        }
+        Some(tags) => (StatusCode::OK, format!("ok {}\n", tags[0])).into_response(),
+    }
 }
 
 async fn get_requests(State(c): State<Control>, Query(q): Query<RequestsQuery>) -> Response {
@@ -104,6 +130,7 @@ pub fn router(control: Control) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/requests", get(get_requests).delete(clear_requests))
+        .route("/apps/{namespace}/{deployment}/api/ready", get(app_ready))
         .route(
             "/faults",
             get(get_faults).post(post_fault).delete(clear_faults),

@@ -17,6 +17,14 @@ pub enum Fault {
     /// The service's migration init container fails (CrashLoopBackOff) in
     /// pods created from now on.
     MigrationFail { service: String },
+    /// The service's next CI runs fail at the deploy step, before they set
+    /// the image (the CI credentials are rejected): the image is built, the
+    /// cluster is not updated.
+    DeployFail { service: String },
+    /// The service's next release creations (`POST /releases`) answer 500.
+    ReleaseFail { service: String },
+    /// The service's smoke endpoint answers 500.
+    SmokeFail { service: String },
     /// GitHub answers 502 for `seconds`.
     GithubError { seconds: u64 },
     /// GitHub's rate limit is exhausted (403 + `x-ratelimit-remaining: 0`) for `seconds`.
@@ -33,6 +41,9 @@ pub enum Fault {
 struct FaultSet {
     build_fail: HashSet<String>,
     migration_fail: HashSet<String>,
+    deploy_fail: HashSet<String>,
+    release_fail: HashSet<String>,
+    smoke_fail: HashSet<String>,
     github_error_until: Option<Instant>,
     rate_limit_until: Option<Instant>,
     slow: Duration,
@@ -67,6 +78,15 @@ impl Faults {
             Fault::MigrationFail { service } => {
                 s.migration_fail.insert(service);
             }
+            Fault::DeployFail { service } => {
+                s.deploy_fail.insert(service);
+            }
+            Fault::ReleaseFail { service } => {
+                s.release_fail.insert(service);
+            }
+            Fault::SmokeFail { service } => {
+                s.smoke_fail.insert(service);
+            }
             Fault::GithubError { seconds } => {
                 s.github_error_until = Some(now + Duration::from_secs(seconds))
             }
@@ -91,6 +111,33 @@ impl Faults {
         let mut s = self.set.lock().expect("faults lock");
         s.build_fail.remove(service);
         s.migration_fail.remove(service);
+        s.deploy_fail.remove(service);
+        s.release_fail.remove(service);
+        s.smoke_fail.remove(service);
+    }
+
+    pub fn deploy_fails(&self, service: &str) -> bool {
+        self.set
+            .lock()
+            .expect("faults lock")
+            .deploy_fail
+            .contains(service)
+    }
+
+    pub fn release_fails(&self, service: &str) -> bool {
+        self.set
+            .lock()
+            .expect("faults lock")
+            .release_fail
+            .contains(service)
+    }
+
+    pub fn smoke_fails(&self, service: &str) -> bool {
+        self.set
+            .lock()
+            .expect("faults lock")
+            .smoke_fail
+            .contains(service)
     }
 
     pub fn build_fails(&self, service: &str) -> bool {
@@ -155,12 +202,30 @@ impl Faults {
                 .into_iter()
                 .map(|service| Fault::BuildFail { service }),
         );
-        let mut migration: Vec<_> = s.migration_fail.iter().cloned().collect();
-        migration.sort();
+        let sorted = |set: &HashSet<String>| {
+            let mut v: Vec<String> = set.iter().cloned().collect();
+            v.sort();
+            v
+        };
         out.extend(
-            migration
+            sorted(&s.migration_fail)
                 .into_iter()
                 .map(|service| Fault::MigrationFail { service }),
+        );
+        out.extend(
+            sorted(&s.deploy_fail)
+                .into_iter()
+                .map(|service| Fault::DeployFail { service }),
+        );
+        out.extend(
+            sorted(&s.release_fail)
+                .into_iter()
+                .map(|service| Fault::ReleaseFail { service }),
+        );
+        out.extend(
+            sorted(&s.smoke_fail)
+                .into_iter()
+                .map(|service| Fault::SmokeFail { service }),
         );
         if let Some(seconds) = left(s.github_error_until) {
             out.push(Fault::GithubError { seconds });

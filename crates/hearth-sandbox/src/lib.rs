@@ -218,7 +218,12 @@ fn new_token() -> String {
 }
 
 /// The sandbox registry: every demo service plus one non-shippable one.
-fn registry_yaml(repos: &[repos::DemoRepo], github_url: &str, default_set: bool) -> String {
+fn registry_yaml(
+    repos: &[repos::DemoRepo],
+    github_url: &str,
+    control_url: &str,
+    default_set: bool,
+) -> String {
     let mut out = String::new();
     out.push_str("# hearth sandbox registry, written by `hearth sandbox`.\n");
     out.push_str("# Every service's repo is served by the sandbox GitHub API.\n");
@@ -232,7 +237,7 @@ fn registry_yaml(repos: &[repos::DemoRepo], github_url: &str, default_set: bool)
     for r in repos {
         let s = &r.service;
         out.push_str(&format!(
-            "{name}:\n  directory: repos/{name}\n  image: {image}\n  dockerfile: Dockerfile\n  k8s_name: {k8s}\n  pre_ship_cmd: ./test.sh\n  repo: {repo}\n  workflow: release.yml\n",
+            "{name}:\n  directory: repos/{name}\n  image: {image}\n  dockerfile: Dockerfile\n  k8s_name: {k8s}\n  pre_ship_cmd: ./test.sh\n  repo: {repo}\n  workflow: release.yml\n  smoke:\n    - url: {control_url}/apps/{{namespace}}/{k8s}/api/ready\n      status: 200\n      body: ok\n",
             name = s.name,
             image = s.image,
             k8s = r.k8s_name,
@@ -347,6 +352,7 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
     let control = control::Control {
         journal: journal.clone(),
         faults: faults.clone(),
+        cluster: cluster.clone(),
         kube_url: kube_url.clone(),
         github_url: github_url.clone(),
     };
@@ -375,7 +381,7 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
     write_atomic(&dir.join("kubeconfig"), &k8s::kubeconfig_yaml(&kube_url))?;
     write_atomic(
         &dir.join("services.yaml"),
-        &registry_yaml(&demo, &github_url, opts.count.is_none()),
+        &registry_yaml(&demo, &github_url, &control_url, opts.count.is_none()),
     )?;
     let path_string = |p: PathBuf| p.to_string_lossy().into_owned();
     let env = vec![
@@ -432,13 +438,13 @@ mod tests {
     #[test]
     fn registry_lists_every_service_and_the_non_shippable_one() {
         let repos = repos::demo_services(None, Path::new("/sb"));
-        let yaml = registry_yaml(&repos, "http://127.0.0.1:1", true);
+        let yaml = registry_yaml(&repos, "http://127.0.0.1:1", "http://127.0.0.1:2", true);
         let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
         assert_eq!(doc["hearth"]["ship_all"].as_sequence().unwrap().len(), 4);
         assert_eq!(doc["worker"]["repo"].as_str(), Some("hearth-demo/worker"));
         assert_eq!(doc["docs"]["shippable"].as_bool(), Some(false));
         let many = repos::demo_services(Some(3), Path::new("/sb"));
-        let yaml = registry_yaml(&many, "http://127.0.0.1:1", false);
+        let yaml = registry_yaml(&many, "http://127.0.0.1:1", "http://127.0.0.1:2", false);
         let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
         assert!(doc["hearth"].get("ship_all").is_none());
         assert_eq!(doc["svc-003"]["k8s_name"].as_str(), Some("svc-003"));

@@ -670,6 +670,20 @@ pub async fn tag_commit(origin: &Path, tag: &str) -> Option<String> {
     (!sha.is_empty()).then_some(sha)
 }
 
+/// `git args` in `origin`, its trimmed stdout when it succeeds.
+pub async fn git_output(origin: &Path, args: &[&str]) -> Option<String> {
+    let out = tokio::process::Command::new("git")
+        .arg("-C")
+        .arg(origin)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .await
+        .ok()?;
+    let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !s.is_empty()).then_some(s)
+}
+
 /// The commit message of `sha` in `origin` (first line), for a run's head commit.
 pub async fn commit_message(origin: &Path, sha: &str) -> Option<String> {
     let out = tokio::process::Command::new("git")

@@ -263,6 +263,17 @@ pub(super) fn parse_body(raw: &[u8]) -> Result<ReleaseBody, Box<Response>> {
         .map_err(|e| Box::new(bad_request(&format!("Problems parsing JSON: {e}"))))
 }
 
+/// GitHub's 422 for `make_latest: true` on a release that stays a prerelease.
+fn latest_prerelease(make_latest: Option<&str>, prerelease: bool) -> Option<Response> {
+    (make_latest == Some("true") && prerelease).then(|| {
+        validation(
+            "invalid",
+            "make_latest",
+            Some("A prerelease cannot be the latest release; send prerelease: false with make_latest: true".into()),
+        )
+    })
+}
+
 pub(super) fn apply_make_latest(rec: &mut RepoRec, id: u64, make_latest: Option<&str>) {
     match make_latest {
         Some("true") => {
@@ -319,6 +330,15 @@ pub(super) async fn create_release(
     };
     let draft = body.draft.unwrap_or(false);
     let prerelease = body.prerelease.unwrap_or(false);
+    if let Some(r) = latest_prerelease(make_latest.as_deref(), prerelease) {
+        return r;
+    }
+    if api.faults.release_fails(&rec.info.service) {
+        return reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"message": "Server Error", "documentation_url": DOCS, "status": "500"}),
+        );
+    }
     let notes = if body.generate_release_notes.unwrap_or(false) && body.body.is_none() {
         Some(generated_notes(&rec, &tag))
     } else {
@@ -402,6 +422,13 @@ pub(super) async fn update_release(
     let Some(old) = rec.releases.iter().find(|r| r.id == id).cloned() else {
         return not_found();
     };
+    // GitHub refuses to make a prerelease latest unless it stops being one.
+    if let Some(r) = latest_prerelease(
+        make_latest.as_deref(),
+        body.prerelease.unwrap_or(old.prerelease),
+    ) {
+        return r;
+    }
     if let Some(tag) = body.tag_name.as_ref().filter(|t| **t != old.tag_name) {
         if rec.releases.iter().any(|r| &r.tag_name == tag) {
             return validation("already_exists", "tag_name", None);
@@ -505,7 +532,7 @@ pub(super) fn list_runs_of(api: &GithubApi, rec: &RepoRec, q: &RunsQuery, url: &
     let mut runs: Vec<&RunRec> = rec
         .runs
         .iter()
-        .filter(|_| q.event.as_deref().is_none_or(|e| e == "release"))
+        .filter(|r| q.event.as_deref().is_none_or(|e| e == r.event))
         .filter(|r| {
             q.status
                 .as_deref()

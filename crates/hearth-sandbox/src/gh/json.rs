@@ -199,7 +199,7 @@ impl GithubApi {
             "display_title": run.display_title,
             "run_number": run.run_number,
             "run_attempt": run.run_attempt,
-            "event": "release",
+            "event": run.event,
             "status": run.status,
             "conclusion": run.conclusion,
             "workflow_id": info.workflow_id,

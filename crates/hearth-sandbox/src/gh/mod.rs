@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 mod handlers;
 mod json;
 mod middleware;
+mod ops;
 
 use handlers::*;
 use middleware::github_layer;
@@ -232,6 +233,7 @@ impl GithubApi {
                     id: store.id(),
                     run_number: n as u64 + 1,
                     run_attempt: 1,
+                    event: "release".into(),
                     activity: "published".into(),
                     head_sha: sha.clone(),
                     head_branch: tag.clone(),
@@ -385,6 +387,7 @@ impl GithubApi {
                     id: run_id,
                     run_number,
                     run_attempt: 1,
+                    event: "release".into(),
                     activity: activity.to_string(),
                     head_sha: sha.clone(),
                     head_branch: release.tag_name.clone(),
@@ -446,11 +449,31 @@ pub fn router(api: Arc<GithubApi>) -> Router {
         .route(&format!("{repo}/actions/runs/{{id}}/jobs"), get(list_jobs))
         .route(&format!("{repo}/actions/runs/{{id}}/rerun"), post(rerun))
         .route(&format!("{repo}/actions/runs/{{id}}/cancel"), post(cancel))
+        .route(
+            &format!("{repo}/releases/generate-notes"),
+            post(ops::generate_notes),
+        )
+        .route(
+            &format!("{repo}/actions/jobs/{{id}}/logs"),
+            get(ops::job_logs),
+        )
+        .route(
+            &format!("{repo}/contents/{{*path}}"),
+            get(ops::get_contents),
+        )
+        .route(&format!("{repo}/commits/{{ref}}"), get(ops::get_commit))
+        .route(
+            &format!("{repo}/actions/workflows/{{workflow}}/dispatches"),
+            post(ops::dispatch),
+        )
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(
             api.clone(),
             github_layer,
         ))
+        // Signed download URLs (job logs) need no token, as on GitHub; they
+        // sit outside the API's auth layer.
+        .route("/_logs/{owner}/{repo}/jobs/{id}", get(ops::raw_job_log))
         .with_state(api)
 }
 

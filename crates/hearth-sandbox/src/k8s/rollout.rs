@@ -23,6 +23,28 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// The image tags the ready pods of a Deployment run (what answers
+    /// requests), or `None` when there is no such Deployment. What the
+    /// control API's smoke endpoints answer from.
+    pub fn serving_tags(&self, namespace: &str, deployment: &str) -> Option<Vec<String>> {
+        let inner = self.lock();
+        inner.store.get(Kind::Deployment, namespace, deployment)?;
+        Some(
+            inner
+                .store
+                .list_prefix(Kind::Pod, namespace, &format!("{deployment}-"))
+                .into_iter()
+                .filter(|p| {
+                    super::pods::is_ready(p) && p["metadata"]["deletionTimestamp"].is_null()
+                })
+                .filter_map(|p| p["spec"]["containers"][0]["image"].as_str())
+                .map(|i| super::image_tag(i).to_string())
+                .collect(),
+        )
+    }
+}
+
 fn int(v: &Value) -> i64 {
     v.as_i64().unwrap_or(0)
 }

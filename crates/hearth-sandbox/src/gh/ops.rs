@@ -1,0 +1,318 @@
+//! The sandbox GitHub endpoints the operations call beyond releases and
+//! runs: generated release notes, a job's log (a redirect to plain text, as
+//! GitHub serves it), file contents and commits at a ref, and
+//! `workflow_dispatch`, which starts a run when the workflow at the ref
+//! offers it.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::handlers::{not_found, reply, repo_key, validation, Api};
+use super::*;
+use crate::ci::{self, JobRec, RunRec};
+use crate::repos;
+
+/// `POST /repos/{o}/{r}/releases/generate-notes`: notes for a tag, from the
+/// previous tag (given, else the newest published release's).
+pub(super) async fn generate_notes(
+    State(api): Api,
+    Path((owner, repo)): Path<(String, String)>,
+    raw: axum::body::Bytes,
+) -> Result<Response, Response> {
+    let rec = api.repo_or_404(&owner, &repo)?;
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    let Some(tag) = body.get("tag_name").and_then(Value::as_str) else {
+        return Ok(validation("missing_field", "tag_name", None));
+    };
+    let previous = body
+        .get("previous_tag_name")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            rec.releases
+                .iter()
+                .filter(|r| !r.draft && r.tag_name != tag)
+                .max_by_key(|r| r.created_at)
+                .map(|r| r.tag_name.clone())
+        });
+    let full = rec.info.full_name();
+    let text = match previous {
+        Some(p) => format!(
+            "## What's Changed\n* Changes since {p}\n\n**Full Changelog**: https://github.com/{full}/compare/{p}...{tag}"
+        ),
+        None => format!("## What's Changed\n* First release {tag}"),
+    };
+    Ok(reply(StatusCode::OK, json!({"name": tag, "body": text})))
+}
+
+/// The signature of a job log's download URL (GitHub's are signed blob URLs).
+fn log_signature(api: &GithubApi, job: u64) -> String {
+    let mut h = Sha256::new();
+    h.update(api.token.as_bytes());
+    h.update(format!(":job-log:{job}").as_bytes());
+    hex::encode(&h.finalize()[..8])
+}
+
+/// `GET /repos/{o}/{r}/actions/jobs/{id}/logs`: 302 to the plain-text log.
+pub(super) async fn job_logs(
+    State(api): Api,
+    Path((owner, repo, id)): Path<(String, String, String)>,
+) -> Result<Response, Response> {
+    let rec = api.repo_or_404(&owner, &repo)?;
+    let id: u64 = id.parse().map_err(|_| not_found())?;
+    if !rec.runs.iter().any(|r| r.job.id == id) {
+        return Err(not_found());
+    }
+    let sig = log_signature(&api, id);
+    let location = format!("{}/_logs/{owner}/{repo}/jobs/{id}?sig={sig}", api.base);
+    Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct SigQuery {
+    sig: Option<String>,
+}
+
+/// The log text a job-log redirect points at (no token needed: signed URL).
+pub(super) async fn raw_job_log(
+    State(api): Api,
+    Path((owner, repo, id)): Path<(String, String, String)>,
+    Query(q): Query<SigQuery>,
+) -> Response {
+    let Ok(id) = id.parse::<u64>() else {
+        return not_found();
+    };
+    if q.sig.as_deref() != Some(log_signature(&api, id).as_str()) {
+        return (StatusCode::FORBIDDEN, "signature does not match").into_response();
+    }
+    let Some(rec) = api.repo(&repo_key(&owner, &repo)) else {
+        return not_found();
+    };
+    let Some(run) = rec.runs.iter().find(|r| r.job.id == id) else {
+        return not_found();
+    };
+    let mut text = run.job.log.join("\n");
+    text.push('\n');
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RefQuery {
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
+}
+
+/// Standard base64 with GitHub's line breaks every 60 characters.
+fn base64_lines(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    let mut wrapped = String::new();
+    for (i, c) in out.chars().enumerate() {
+        if i > 0 && i % 60 == 0 {
+            wrapped.push('\n');
+        }
+        wrapped.push(c);
+    }
+    wrapped.push('\n');
+    wrapped
+}
+
+/// `GET /repos/{o}/{r}/contents/{path}?ref=`: a file at a ref.
+pub(super) async fn get_contents(
+    State(api): Api,
+    Path((owner, repo, path)): Path<(String, String, String)>,
+    Query(q): Query<RefQuery>,
+) -> Result<Response, Response> {
+    let rec = api.repo_or_404(&owner, &repo)?;
+    api.wait_for_git().await;
+    let rev = q.git_ref.unwrap_or_else(|| "main".into());
+    let Some(text) = repos::workflow_at(&rec.info.origin, &rev, &path).await else {
+        return Err(not_found());
+    };
+    let blob = repos::git_output(&rec.info.origin, &["rev-parse", &format!("{rev}:{path}")])
+        .await
+        .unwrap_or_default();
+    let full = rec.info.full_name();
+    let url = format!("{}/repos/{full}/contents/{path}?ref={rev}", api.base);
+    let name = path.rsplit('/').next().unwrap_or(&path).to_string();
+    Ok(reply(
+        StatusCode::OK,
+        json!({
+            "type": "file",
+            "encoding": "base64",
+            "size": text.len(),
+            "name": name,
+            "path": path,
+            "content": base64_lines(text.as_bytes()),
+            "sha": blob,
+            "url": url,
+            "git_url": format!("{}/repos/{full}/git/blobs/{blob}", api.base),
+            "html_url": format!("https://github.com/{full}/blob/{rev}/{path}"),
+            "download_url": Value::Null,
+            "_links": {"self": url, "git": Value::Null, "html": Value::Null},
+        }),
+    ))
+}
+
+/// `GET /repos/{o}/{r}/commits/{ref}`: the commit a ref names.
+pub(super) async fn get_commit(
+    State(api): Api,
+    Path((owner, repo, git_ref)): Path<(String, String, String)>,
+) -> Result<Response, Response> {
+    let rec = api.repo_or_404(&owner, &repo)?;
+    api.wait_for_git().await;
+    let Some(sha) = repos::git_output(
+        &rec.info.origin,
+        &[
+            "rev-parse",
+            "--verify",
+            "-q",
+            &format!("{git_ref}^{{commit}}"),
+        ],
+    )
+    .await
+    else {
+        return Ok(reply(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"message": format!("No commit found for SHA: {git_ref}"), "documentation_url": DOCS, "status": "422"}),
+        ));
+    };
+    let message = repos::commit_message(&rec.info.origin, &sha)
+        .await
+        .unwrap_or_default();
+    let full = rec.info.full_name();
+    Ok(reply(
+        StatusCode::OK,
+        json!({
+            "sha": sha,
+            "node_id": format!("C_{}", &sha[..sha.len().min(12)]),
+            "url": format!("{}/repos/{full}/commits/{sha}", api.base),
+            "html_url": format!("https://github.com/{full}/commit/{sha}"),
+            "commit": {"message": message, "author": {"name": "hearth demo", "email": "demo@hearth.invalid", "date": Utc::now().to_rfc3339()}},
+            "parents": [],
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct DispatchBody {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    #[serde(default)]
+    inputs: serde_json::Map<String, Value>,
+}
+
+/// `POST /repos/{o}/{r}/actions/workflows/{workflow}/dispatches`: 204 and a
+/// `workflow_dispatch` run, when the workflow at `ref` offers it. The run
+/// deploys the tag its tag input names, to the namespace that tag's
+/// release selects.
+pub(super) async fn dispatch(
+    State(api): Api,
+    Path((owner, repo, workflow)): Path<(String, String, String)>,
+    body: Option<Json<DispatchBody>>,
+) -> Result<Response, Response> {
+    let rec = api.repo_or_404(&owner, &repo)?;
+    let key = repo_key(&owner, &repo);
+    let Some(Json(body)) = body else {
+        return Ok(validation("missing_field", "ref", None));
+    };
+    if workflow != rec.info.workflow_file && workflow != rec.info.workflow_id.to_string() {
+        return Err(not_found());
+    }
+    api.wait_for_git().await;
+    let Some(sha) = repos::git_output(
+        &rec.info.origin,
+        &[
+            "rev-parse",
+            "--verify",
+            "-q",
+            &format!("{}^{{commit}}", body.git_ref),
+        ],
+    )
+    .await
+    else {
+        return Ok(reply(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"message": format!("No ref found for: {}", body.git_ref), "documentation_url": DOCS, "status": "422"}),
+        ));
+    };
+    let yaml = repos::workflow_at(&rec.info.origin, &sha, &rec.info.workflow_path())
+        .await
+        .unwrap_or_default();
+    let Some(inputs) = ci::workflow_dispatch_inputs(&yaml) else {
+        return Ok(reply(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"message": "Workflow does not have 'workflow_dispatch' trigger", "documentation_url": DOCS, "status": "422"}),
+        ));
+    };
+    let tag = ["tag", "version", "release", "image_tag", "ref"]
+        .iter()
+        .filter(|k| inputs.iter().any(|i| i == *k))
+        .find_map(|k| body.inputs.get(*k).and_then(Value::as_str))
+        .unwrap_or(&body.git_ref)
+        .to_string();
+    let message = repos::commit_message(&rec.info.origin, &sha)
+        .await
+        .unwrap_or_default();
+    let release = rec.releases.iter().find(|r| r.tag_name == tag).cloned();
+    let run_id = {
+        let mut store = api.store.lock().expect("gh store");
+        let run_id = store.id();
+        let job_id = store.id();
+        let Some(rec) = store.repos.get_mut(&key) else {
+            return Err(not_found());
+        };
+        let now = Utc::now();
+        let run_number = rec.runs.iter().map(|r| r.run_number).max().unwrap_or(0) + 1;
+        rec.runs.push(RunRec {
+            id: run_id,
+            run_number,
+            run_attempt: 1,
+            event: "workflow_dispatch".into(),
+            activity: String::new(),
+            head_sha: sha,
+            head_branch: body.git_ref.clone(),
+            head_message: message,
+            head_timestamp: now,
+            display_title: format!("deploy {tag}"),
+            status: "queued".into(),
+            conclusion: None,
+            created_at: now,
+            updated_at: now,
+            run_started_at: now,
+            release_id: release.as_ref().map_or(0, |r| r.id),
+            tag,
+            prerelease: release.as_ref().is_some_and(|r| r.prerelease),
+            job: JobRec::queued(job_id, now),
+        });
+        run_id
+    };
+    ci::spawn_run(api.clone(), key, run_id, 1);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,352 @@
+//! Watching what an operation set off: the workflow runs a release (or a
+//! dispatch) started, found by head SHA and polled fast right after; their
+//! step transitions streamed like `gh run watch`; a failed job's log tail
+//! fetched and shown under the failed step like `gh run view --log-failed`;
+//! then the rollout in the target namespace followed until the new tag
+//! serves, or it fails with the reason.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::context::{Context, Reporter};
+use crate::github::{parse_jobs, parse_runs, GhError};
+use crate::model::ci::{self, CiTransition};
+use crate::model::{CiJob, CiRun, EnvObservation, Problem, ProblemKind, Rollout};
+use crate::registry::{Environment, Service};
+
+/// How often runs and jobs are polled while an operation follows them.
+const RUN_POLL: Duration = Duration::from_millis(1000);
+/// How long a release may take to start its run(s) before hearth says none came.
+pub const RUN_START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a run may take.
+const RUN_TIMEOUT: Duration = Duration::from_secs(45 * 60);
+/// How many lines of a failed job's log are shown.
+pub const LOG_TAIL: usize = 20;
+
+/// Why following CI stopped.
+#[derive(Debug)]
+pub enum CiFailure {
+    /// No run started within the time allowed.
+    NoRun,
+    /// A run concluded other than success; the failed step's name.
+    Failed {
+        run: Box<CiRun>,
+        step: Option<String>,
+        conclusion: String,
+    },
+    /// GitHub could not be read.
+    GitHub(Problem),
+}
+
+/// Where to look for the runs an operation starts: a workflow's runs of one
+/// event for one commit.
+#[derive(Clone, Debug)]
+pub struct RunQuery {
+    pub repo: String,
+    pub workflow: String,
+    pub sha: String,
+    /// `release` or `workflow_dispatch`.
+    pub event: String,
+}
+
+impl RunQuery {
+    fn path(&self) -> String {
+        format!(
+            "/repos/{}/actions/workflows/{}/runs?event={}&head_sha={}&per_page=20",
+            self.repo, self.workflow, self.event, self.sha
+        )
+    }
+
+    /// The ids of the runs that exist already (taken before the change
+    /// that starts new ones, so that those are told apart).
+    pub async fn existing(&self, ctx: &Context) -> Vec<u64> {
+        let Ok(client) = ctx.github() else {
+            return Vec::new();
+        };
+        client
+            .get_json(&self.path())
+            .await
+            .and_then(|v| parse_runs(&v))
+            .map(|runs| runs.iter().map(|r| r.id).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The runs of the query that are not in `before`, polled every half second
+/// until at least one shows or `timeout` passes. A workflow that listens to
+/// several activity types may start several runs; a second one can appear a
+/// moment after the first, so polling goes on briefly after the first is found.
+pub async fn find_runs(
+    ctx: &Context,
+    query: &RunQuery,
+    before: &[u64],
+    timeout: Duration,
+) -> Result<Vec<CiRun>, Problem> {
+    let client = ctx.github().map_err(|f| f.problem)?.clone();
+    let path = query.path();
+    let (repo, workflow) = (&query.repo, &query.workflow);
+    let deadline = Instant::now() + timeout;
+    let mut settle: Option<Instant> = None;
+    loop {
+        let runs = match client.get_json(&path).await.and_then(|v| parse_runs(&v)) {
+            Ok(runs) => runs,
+            Err(GhError::RateLimited { wait, .. }) if Instant::now() + wait < deadline => {
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            Err(e) => {
+                return Err(redacted(
+                    ctx,
+                    e.problem(repo, &format!("workflow {workflow}"), false),
+                ))
+            }
+        };
+        let mut new: Vec<CiRun> = runs
+            .into_iter()
+            .filter(|r| !before.contains(&r.id))
+            .collect();
+        new.sort_by_key(|r| r.id);
+        if !new.is_empty() {
+            match settle {
+                None => settle = Some(Instant::now() + Duration::from_millis(1500)),
+                Some(t) if Instant::now() >= t => return Ok(new),
+                Some(_) => {}
+            }
+        }
+        if Instant::now() >= deadline {
+            return Ok(new);
+        }
+        tokio::time::sleep(RUN_POLL / 2).await;
+    }
+}
+
+fn redacted(ctx: &Context, p: Problem) -> Problem {
+    Problem {
+        message: ctx.redact(&p.message),
+        ..p
+    }
+}
+
+/// Follow `runs` to completion, reporting each step as it starts and ends
+/// (a step of the operation each) and, when one fails, the last lines of the
+/// failed job's log. Ok when every run succeeded.
+pub async fn follow_runs(
+    ctx: &Context,
+    rep: &mut Reporter,
+    repo: &str,
+    mut runs: Vec<CiRun>,
+) -> Result<Vec<CiRun>, CiFailure> {
+    let client = ctx
+        .github()
+        .map_err(|f| CiFailure::GitHub(f.problem))?
+        .clone();
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let mut jobs: Vec<(u64, Vec<CiJob>)> = runs.iter().map(|r| (r.id, Vec::new())).collect();
+    let several = runs.len() > 1;
+    loop {
+        let mut all_done = true;
+        for (i, run) in runs.clone().iter().enumerate() {
+            if !run.is_active() && !jobs[i].1.is_empty() {
+                continue;
+            }
+            let path = format!("/repos/{repo}/actions/runs/{}", run.id);
+            let fresh = client.get_json(&path).await.map_err(|e| {
+                CiFailure::GitHub(redacted(ctx, e.problem(repo, "workflow run", false)))
+            })?;
+            let fresh = parse_runs(&serde_json::json!({ "workflow_runs": [fresh] }))
+                .ok()
+                .and_then(|r| r.into_iter().next())
+                .unwrap_or_else(|| run.clone());
+            let path = format!("/repos/{repo}/actions/runs/{}/jobs", run.id);
+            let next = client
+                .get_json(&path)
+                .await
+                .and_then(|v| parse_jobs(&v))
+                .map_err(|e| CiFailure::GitHub(redacted(ctx, e.problem(repo, "jobs", false))))?;
+            let prefix = if several {
+                format!("run #{} ", fresh.run_number)
+            } else {
+                String::new()
+            };
+            for ev in ci::diff(run.id, &jobs[i].1, &next) {
+                let Some(step) = ev.step.clone() else {
+                    continue;
+                };
+                let name = format!("{prefix}{step}");
+                match &ev.transition {
+                    CiTransition::Started => rep.start(&name).await,
+                    CiTransition::Completed(c) if c == "skipped" => rep.skipped(&name, None).await,
+                    CiTransition::Completed(c) if ci::is_good(c) => {
+                        rep.done(&name, ev.duration.map(ci::format_duration)).await
+                    }
+                    CiTransition::Completed(c) => {
+                        rep.failed(&name, Some(c.clone())).await;
+                        show_failed_log(ctx, rep, repo, &next, &step).await;
+                    }
+                }
+            }
+            jobs[i].1 = next;
+            runs[i] = fresh;
+            if runs[i].is_active() {
+                all_done = false;
+            }
+        }
+        if all_done {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(CiFailure::GitHub(Problem::new(
+                ProblemKind::Timeout,
+                "the CI run did not finish within 45 minutes",
+                "look at the run on GitHub; hearth stopped following it",
+            )));
+        }
+        tokio::time::sleep(RUN_POLL).await;
+    }
+    for (i, run) in runs.iter().enumerate() {
+        let conclusion = run.conclusion.clone().unwrap_or_else(|| "unknown".into());
+        if conclusion != "success" {
+            let step = jobs[i]
+                .1
+                .iter()
+                .flat_map(|j| j.steps.iter())
+                .find(|s| s.conclusion.as_deref().is_some_and(|c| !ci::is_good(c)))
+                .map(|s| s.name.clone());
+            return Err(CiFailure::Failed {
+                run: Box::new(run.clone()),
+                step,
+                conclusion,
+            });
+        }
+    }
+    Ok(runs)
+}
+
+/// Under a failed step: the last lines of its job's log.
+async fn show_failed_log(ctx: &Context, rep: &Reporter, repo: &str, jobs: &[CiJob], step: &str) {
+    let Some(job) = jobs.iter().find(|j| j.steps.iter().any(|s| s.name == step)) else {
+        return;
+    };
+    let Ok(client) = ctx.github() else {
+        return;
+    };
+    match client
+        .get_text(&format!("/repos/{repo}/actions/jobs/{}/logs", job.id))
+        .await
+    {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            let from = lines.len().saturating_sub(LOG_TAIL);
+            rep.line(format!(
+                "  log of job {:?} (last {} lines):",
+                job.name,
+                lines.len() - from
+            ))
+            .await;
+            for l in &lines[from..] {
+                rep.line(format!("  │ {}", super::logs::sanitize(&ctx.redact(l))))
+                    .await;
+            }
+        }
+        Err(e) => {
+            rep.line(format!(
+                "  (the job's log could not be read: {})",
+                ctx.redact(&e.to_string())
+            ))
+            .await
+        }
+    }
+}
+
+/// Follow the rollout of `service` in `env` until the Deployment serves
+/// `tag` with every replica ready, or it fails (a crash-looping migration,
+/// the progress deadline), or `timeout` passes.
+pub async fn follow_rollout(
+    ctx: &Context,
+    rep: &mut Reporter,
+    service: &Service,
+    env: &Environment,
+    tag: &str,
+    timeout: Duration,
+) -> Result<(), Problem> {
+    let kube = ctx.kube(env).await.map_err(|f| f.problem)?;
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    loop {
+        let obs = crate::cluster::observe_one(&kube, service, &env.namespace).await;
+        match &obs {
+            EnvObservation::Live(w) => {
+                let serving = w.serving_tag();
+                let line = match &w.rollout {
+                    Rollout::Complete => format!(
+                        "deployment \"{}\" successfully rolled out",
+                        service.k8s_name
+                    ),
+                    Rollout::Progressing(m) | Rollout::Failed(m) => m.clone(),
+                };
+                if line != last {
+                    rep.line(format!("  {line}")).await;
+                    last = line;
+                }
+                if w.image_tag.as_deref() == Some(tag)
+                    && w.rollout == Rollout::Complete
+                    && serving == Some(tag)
+                {
+                    return Ok(());
+                }
+                if let Rollout::Failed(m) = &w.rollout {
+                    if w.image_tag.as_deref() == Some(tag) {
+                        let why = w.stuck_reason.clone().unwrap_or_default();
+                        return Err(Problem::new(
+                            ProblemKind::Server,
+                            if why.is_empty() {
+                                m.clone()
+                            } else {
+                                format!("{m}: {why}")
+                            },
+                            format!("{} still serves {}", env.name, serving.unwrap_or("nothing")),
+                        ));
+                    }
+                }
+                if w.image_tag.as_deref() != Some(tag) && Instant::now() >= deadline {
+                    return Err(Problem::new(
+                        ProblemKind::Timeout,
+                        format!(
+                            "{} in {} runs {}, not {tag}",
+                            service.k8s_name,
+                            env.namespace,
+                            w.image_tag.as_deref().unwrap_or("nothing")
+                        ),
+                        "the deploy did not set the image; look at the CI run",
+                    ));
+                }
+            }
+            EnvObservation::Missing { hint } => {
+                return Err(Problem::new(
+                    ProblemKind::NotFound,
+                    format!("no deployment {} in {}", service.k8s_name, env.namespace),
+                    hint.clone(),
+                ))
+            }
+            EnvObservation::Error(p) => return Err(p.clone()),
+            EnvObservation::Unknown => {}
+        }
+        if Instant::now() >= deadline {
+            return Err(Problem::new(
+                ProblemKind::Timeout,
+                format!(
+                    "the rollout of {} in {} did not finish within {} s",
+                    service.k8s_name,
+                    env.namespace,
+                    timeout.as_secs()
+                ),
+                format!(
+                    "kubectl rollout status deploy/{} -n {}",
+                    service.k8s_name, env.namespace
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
