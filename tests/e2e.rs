@@ -138,6 +138,9 @@ fn helper_panicking_control_room() {
         mode: Mode::INTERACTIVE,
         write: None,
         theme: hearth::ui::Theme::default(),
+        ops: None,
+        journal: None,
+        logs: false,
     };
     let result = run_with(session, move |_ctx| {
         std::thread::spawn(move || {

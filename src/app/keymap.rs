@@ -34,6 +34,8 @@ pub enum Nav {
     Back,
     Help,
     Quit,
+    /// Tail the selected service's logs (reads only).
+    Logs,
 }
 
 /// An intent that leads to an operation (through a dialog that says what
@@ -167,6 +169,11 @@ pub const NAVIGATION: &[Binding<Nav>] = &[
         description: "close help / clear filter / back to the overview",
     },
     Binding {
+        action: Nav::Logs,
+        keys: &[Key::plain(KeyCode::Char('l'))],
+        description: "tail the logs of every pod (Esc closes, Space pauses, / searches)",
+    },
+    Binding {
         action: Nav::Help,
         keys: &[Key::plain(KeyCode::Char('?'))],
         description: "show or hide this help",
@@ -178,8 +185,46 @@ pub const NAVIGATION: &[Binding<Nav>] = &[
     },
 ];
 
-/// The operation bindings of a read-write session.
-pub const OPERATIONS: &[Binding<Op>] = &[];
+/// The operation bindings of a read-write session. Each opens a dialog
+/// (or, for a change to prod, a confirmation) before anything changes.
+pub const OPERATIONS: &[Binding<Op>] = &[
+    Binding {
+        action: Op::ShipQa,
+        keys: &[Key::plain(KeyCode::Char('s'))],
+        description: "ship to qa: tests, next -rc tag, prerelease; CI deploys to qa",
+    },
+    Binding {
+        action: Op::Ship,
+        keys: &[Key::plain(KeyCode::Char('S'))],
+        description: "ship to prod: tests, next tag, release (asks first)",
+    },
+    Binding {
+        action: Op::Promote,
+        keys: &[Key::plain(KeyCode::Char('p'))],
+        description: "promote a qa prerelease to prod, no rebuild (asks first)",
+    },
+    Binding {
+        action: Op::Rollback,
+        keys: &[Key::plain(KeyCode::Char('r'))],
+        description: "roll back: fast (rollout undo) or clean (previous release latest)",
+    },
+    Binding {
+        action: Op::ShipAll,
+        keys: &[Key::plain(KeyCode::Char('A'))],
+        description: "ship every service of ship_all to prod (asks first)",
+    },
+];
+
+/// How a "read-only" notice names an operation.
+pub fn op_words(op: Op) -> &'static str {
+    match op {
+        Op::Ship => "ship to prod",
+        Op::ShipQa => "ship to qa",
+        Op::Promote => "promote",
+        Op::Rollback => "rollback",
+        Op::ShipAll => "ship all",
+    }
+}
 
 /// The bindings of a read-only session: navigation alone, by type.
 pub fn read_only() -> &'static [Binding<Nav>] {

@@ -3,8 +3,11 @@
 //! reads the clock (time arrives as `Msg::Tick`), so tests replay recorded
 //! messages and get the same state every time.
 
+mod actions;
+pub mod executor;
 pub mod keymap;
 pub mod msg;
+pub mod ops;
 pub mod run;
 pub mod sources;
 
@@ -92,15 +95,35 @@ pub enum Focus {
 }
 
 /// What `update` asks the loop to do. Each runs as a task that sends
-/// `Msg`s back.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Msg`s back. The variants that lead to a change carry the session's
+/// [`WriteAccess`]: a read-only session has none, so it cannot build them.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     Quit,
+    /// Work out what an operation would do (the confirmation's content).
+    Plan(crate::ops::Request, WriteAccess),
+    /// Run a planned (and, for prod, confirmed) operation.
+    Execute(Box<crate::ops::runner::Plan>, WriteAccess),
+    /// Read a Deployment's revisions for the rollback dialog.
+    Revisions {
+        service: String,
+        env: String,
+        access: WriteAccess,
+    },
+    /// Start tailing a service's logs (replaces the running tail).
+    Logs {
+        id: u64,
+        service: String,
+        env: String,
+        container: Option<String>,
+    },
+    /// Stop the log tail `id`.
+    StopLogs(u64),
 }
 
 /// What one `update` produced: the commands to run and whether the state
 /// changed (a message that changes nothing does not cost a frame).
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct Outcome {
     pub commands: Vec<Command>,
     pub changed: bool,
@@ -209,6 +232,21 @@ pub struct State {
     pub now: Option<i64>,
     /// Terminal size from the latest resize.
     pub size: (u16, u16),
+    /// Operations of this session: progress, command log, outcome.
+    pub ops: ops::Ops,
+    /// The open dialog, if any (keys go to it).
+    pub dialog: Option<ops::Dialog>,
+    /// The log panel, when a tail is open.
+    pub logs: Option<ops::LogView>,
+    /// Whether log panels may open (off in watch mode unless `--logs`).
+    pub logs_enabled: bool,
+    /// Lines the log panel keeps.
+    pub log_limit: usize,
+    next_log: u64,
+    /// The audit journal.
+    pub history: ops::History,
+    /// A brief message and the unix second it goes away ("read-only").
+    pub notice: Option<(String, i64)>,
 }
 
 impl State {
@@ -247,7 +285,21 @@ impl State {
             kube_context: None,
             now: None,
             size: (0, 0),
+            ops: ops::Ops::default(),
+            dialog: None,
+            logs: None,
+            logs_enabled: !mode.read_only(),
+            log_limit: ops::LOG_LINES,
+            next_log: 1,
+            history: ops::History::default(),
+            notice: None,
         }
+    }
+
+    /// Show a brief message for a few seconds.
+    fn say(&mut self, text: impl Into<String>) {
+        let now = self.now.unwrap_or(0);
+        self.notice = Some((text.into(), now + 4));
     }
 
     /// Index of a service by name.
@@ -352,7 +404,50 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
     match msg {
         Msg::Key(key) => on_key(state, key),
         Msg::Resize(w, h) => Outcome::changed(set(&mut state.size, (w, h))),
-        Msg::Tick(now) => Outcome::changed(set(&mut state.now, Some(now))),
+        Msg::Tick(now) => {
+            let expired = state
+                .notice
+                .as_ref()
+                .is_some_and(|(_, until)| now >= *until);
+            if expired {
+                state.notice = None;
+            }
+            Outcome::changed(set(&mut state.now, Some(now)) | expired)
+        }
+        Msg::Op(p) => {
+            let finished = matches!(p.event, crate::ops::Event::Finished(_));
+            state.ops.apply(p, state.now);
+            let _ = finished;
+            Outcome::changed(true)
+        }
+        Msg::Planned { request, result } => Outcome::run(actions::planned(state, request, result)),
+        Msg::Revisions {
+            service,
+            env,
+            result,
+        } => {
+            if let Some(ops::Dialog::Rollback {
+                service: s,
+                envs,
+                env: e,
+                revisions,
+                selected,
+                ..
+            }) = &mut state.dialog
+            {
+                if *s == service && envs.get(*e) == Some(&env) {
+                    // Default: the revision before the newest.
+                    *selected = match &result {
+                        Ok(r) => r.len().saturating_sub(2),
+                        Err(_) => 0,
+                    };
+                    *revisions = Some(result);
+                }
+            }
+            Outcome::changed(true)
+        }
+        Msg::Log { id, event } => Outcome::changed(actions::log_event(state, id, event)),
+        Msg::Journal(h) => Outcome::changed(set(&mut state.history, h)),
         Msg::Source(id, status) => {
             Outcome::changed(state.sources.insert(id, status.clone()) != Some(status))
         }
@@ -442,7 +537,24 @@ fn on_key(state: &mut State, key: KeyEvent) -> Outcome {
     if state.filter_editing {
         return Outcome::run(on_filter_key(state, key));
     }
+    if state.dialog.is_some() && !state.help {
+        return Outcome::run(actions::dialog_key(state, key));
+    }
+    if state.logs.is_some() && state.focus == Focus::Detail && !state.help {
+        if let Some(commands) = actions::log_key(state, key) {
+            return Outcome::run(commands);
+        }
+    }
     let Some(action) = keymap::lookup(state.mode.access, &key) else {
+        if let Some(op) = keymap::operation_key(&key) {
+            // A key that would change something elsewhere: say why not.
+            state.say(format!(
+                "read-only: {} is not available in {} mode",
+                keymap::op_words(op),
+                state.mode.label()
+            ));
+            return Outcome::changed(true);
+        }
         return Outcome::default();
     };
     if state.help && !matches!(action, Action::Nav(Nav::Help | Nav::Back | Nav::Quit)) {
@@ -450,9 +562,9 @@ fn on_key(state: &mut State, key: KeyEvent) -> Outcome {
         return Outcome::default();
     }
     match action {
+        Action::Nav(Nav::Logs) => Outcome::run(actions::open_logs(state)),
         Action::Nav(nav) => Outcome::run(navigate(state, nav)),
-        // Operations arrive with the operations issue; nothing to do yet.
-        Action::Op(_) => Outcome::default(),
+        Action::Op(op) => Outcome::run(actions::start(state, op)),
     }
 }
 
@@ -510,11 +622,13 @@ fn navigate(state: &mut State, nav: Nav) -> Vec<Command> {
             state.filter_editing = true;
             state.focus = Focus::Overview;
         }
+        Nav::Logs => {}
         Nav::Back => {
             if state.help {
                 state.help = false;
             } else if state.focus == Focus::Detail {
                 state.focus = Focus::Overview;
+                state.detail_scroll = 0;
             } else if !state.filter.value().is_empty() {
                 state.filter.reset();
                 state.reselect();

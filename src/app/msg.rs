@@ -53,6 +53,26 @@ pub enum Msg {
     GitHubRecovered {
         service: String,
     },
+    /// An operation's progress.
+    Op(crate::ops::Progress),
+    /// The plan of a request the control room asked for (or why it was refused).
+    Planned {
+        request: crate::ops::Request,
+        result: Result<Box<crate::ops::runner::Plan>, crate::model::Problem>,
+    },
+    /// A Deployment's revisions (number, tag), oldest first, for the rollback dialog.
+    Revisions {
+        service: String,
+        env: String,
+        result: crate::app::ops::Revisions,
+    },
+    /// An event of the log tail `id`.
+    Log {
+        id: u64,
+        event: crate::ops::logs::LogEvent,
+    },
+    /// The audit journal, read at start and after each operation.
+    Journal(crate::app::ops::History),
 }
 
 impl From<crate::github::Event> for Msg {

@@ -64,6 +64,13 @@ pub struct Session {
     pub mode: Mode,
     pub write: Option<WriteAccess>,
     pub theme: Theme,
+    /// The operations context (read-write sessions only; built from the
+    /// same `WriteAccess`).
+    pub ops: Option<Arc<crate::ops::Context>>,
+    /// The audit journal the detail pane shows.
+    pub journal: Option<crate::ops::audit::Journal>,
+    /// Whether log panels may open (watch mode: only with `--logs`).
+    pub logs: bool,
 }
 
 /// What a source spawner gets: where to send messages, and what to watch.
@@ -75,21 +82,7 @@ pub struct SourceContext {
     pub config: Config,
 }
 
-/// Runs the commands `update` asks for, as tasks that report back through
-/// `tx`. Owns the sources, so that a command can wake them.
-#[derive(Debug, Default)]
-pub struct Executor {
-    pub sources: Sources,
-}
-
-impl Executor {
-    /// Run one command (quitting is the loop's business).
-    pub fn run(&mut self, command: Command) {
-        match command {
-            Command::Quit => {}
-        }
-    }
-}
+pub use super::executor::Executor;
 
 /// Run the control room for a session.
 ///
@@ -110,9 +103,13 @@ where
         mode,
         write,
         theme,
+        ops,
+        journal,
+        logs,
     } = session;
     let mut state = State::new(registry.clone(), mode);
     state.write = write;
+    state.logs_enabled = logs;
     state.kube_context = config.kube.display_context();
     tracing::info!(
         services = registry.services.len(),
@@ -125,15 +122,17 @@ where
         .build()
         .map_err(io_error("cannot start the async runtime"))?;
     let (tx, mut rx) = mpsc::channel(CHANNEL_CAPACITY);
-    let sources = {
+    let mut executor = {
         let _enter = runtime.enter();
-        spawn_sources(SourceContext {
+        let sources = spawn_sources(SourceContext {
             tx: tx.clone(),
-            registry,
-            config,
-        })
+            registry: registry.clone(),
+            config: config.clone(),
+        });
+        let executor = Executor::new(sources, tx.clone(), registry, config, ops, journal);
+        executor.load_journal();
+        executor
     };
-    let mut executor = Executor { sources };
 
     let result = {
         let mut guard = TerminalGuard::enter()?;

@@ -16,12 +16,18 @@ pub fn run(global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     let _log = super::logging::init(&global.log_level)?;
     // Token discovery may run `gh auth token`: do it before the terminal is taken.
     let config = super::live_config(global, &registry);
+    let registry = Arc::new(registry);
+    let journal = super::ops::journal_path()?;
+    let ops = super::ops::context(registry.clone(), config.clone(), journal.clone());
     let session = Session {
-        registry: Arc::new(registry),
+        registry,
         config,
         mode: Mode::INTERACTIVE,
         write: Some(WriteAccess::grant()),
         theme,
+        ops: Some(Arc::new(ops)),
+        journal: Some(crate::ops::audit::Journal::new(journal)),
+        logs: true,
     };
     run_with(session, |ctx| {
         sources::spawn(&ctx.registry, &ctx.config, ctx.tx)

@@ -83,14 +83,20 @@ pub fn run(global: &GlobalOpts, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let autopilot = (!args.no_autopilot)
         .then(|| sandbox_rt.spawn(Autopilot::for_sandbox(&handle, args.speed).run()));
 
-    let registry =
-        crate::registry::load(&handle.services_path()).map_err(|e| anyhow::anyhow!(e))?;
+    let registry = Arc::new(crate::registry::load(&handle.services_path())?);
+    let config = sandbox_config(&handle);
+    // The demo keeps its own journal, in its folder: a demo is not history.
+    let journal = handle.dir.join("state/audit.jsonl");
+    let ops = super::ops::context(registry.clone(), config.clone(), journal.clone());
     let session = Session {
-        registry: Arc::new(registry),
-        config: sandbox_config(&handle),
+        registry,
+        config,
         mode: Mode::DEMO,
         write: Some(WriteAccess::grant()),
         theme,
+        ops: Some(Arc::new(ops)),
+        journal: Some(crate::ops::audit::Journal::new(journal)),
+        logs: true,
     };
     let result = run_with(session, |ctx| {
         sources::spawn(&ctx.registry, &ctx.config, ctx.tx)

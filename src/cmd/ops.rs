@@ -23,22 +23,9 @@ pub fn journal_path() -> anyhow::Result<std::path::PathBuf> {
     Ok(super::logging::log_dir()?.join("audit.jsonl"))
 }
 
-/// An operations context on the live settings.
-pub fn context(registry: Registry, config: Config) -> anyhow::Result<Context> {
-    let github = match &config.github.token {
-        Some(t) => Some(
-            crate::github::Client::new(&config.github.api_url, t.clone(), None)
-                .map_err(|p| super::fail(exit::INVALID, p.to_string()))?,
-        ),
-        None => None,
-    };
-    Ok(Context::new(
-        Arc::new(registry),
-        config,
-        github,
-        WriteAccess::grant(),
-        journal_path()?,
-    ))
+/// An operations context (its GitHub client is made on first use).
+pub fn context(registry: Arc<Registry>, config: Config, journal: std::path::PathBuf) -> Context {
+    Context::new(registry, config, WriteAccess::grant(), journal)
 }
 
 /// How a progress event prints, as one line (or none).
@@ -248,11 +235,7 @@ pub fn run_requests_with(
         .worker_threads(2)
         .enable_all()
         .build()?;
-    // The GitHub client spawns its buffer task: build it on the runtime.
-    let ctx = Arc::new({
-        let _enter = runtime.enter();
-        context(registry, config)?
-    });
+    let ctx = Arc::new(context(Arc::new(registry), config, journal_path()?));
     let code = runtime.block_on(async {
         let planned = plan_all(&ctx, &reqs).await;
         let mut worst = exit::OK;

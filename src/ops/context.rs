@@ -71,9 +71,10 @@ impl Drop for LockGuard {
 pub struct Context {
     pub registry: Arc<Registry>,
     pub config: Config,
-    /// The GitHub client; `None` when there is no token (operations that
-    /// need GitHub refuse with how to provide one).
-    pub github: Option<Arc<github::Client>>,
+    /// The GitHub client, made on first use (inside the runtime); `None`
+    /// when there is no token (operations that need GitHub refuse with how
+    /// to provide one).
+    github: std::sync::OnceLock<Result<Arc<github::Client>, Problem>>,
     kube: tokio::sync::Mutex<HashMap<Option<String>, KubeClient>>,
     pub access: WriteAccess,
     pub journal: Journal,
@@ -87,14 +88,13 @@ impl Context {
     pub fn new(
         registry: Arc<Registry>,
         config: Config,
-        github: Option<Arc<github::Client>>,
         access: WriteAccess,
         journal_path: PathBuf,
     ) -> Context {
         Context {
             registry,
             config,
-            github,
+            github: std::sync::OnceLock::new(),
             kube: tokio::sync::Mutex::new(HashMap::new()),
             access,
             journal: Journal::new(journal_path),
@@ -132,11 +132,19 @@ impl Context {
         })
     }
 
-    /// The GitHub client, or the problem of not having one.
+    /// The GitHub client, or the problem of not having one. Must be called
+    /// inside the tokio runtime the first time.
     pub fn github(&self) -> Result<&Arc<github::Client>, Failure> {
         self.github
+            .get_or_init(|| {
+                let settings = &self.config.github;
+                match &settings.token {
+                    None => Err(github::no_token()),
+                    Some(t) => github::Client::new(&settings.api_url, t.clone(), None),
+                }
+            })
             .as_ref()
-            .ok_or_else(|| Failure::nothing_changed(github::no_token()))
+            .map_err(|p| Failure::nothing_changed(p.clone()))
     }
 
     /// The service's repository (`owner/name`).
@@ -162,8 +170,8 @@ impl Context {
 
     /// Scrub the token from text that leaves hearth.
     pub fn redact(&self, text: &str) -> String {
-        match self.github.as_ref() {
-            Some(c) => c.token().redact(text),
+        match &self.config.github.token {
+            Some(t) => t.redact(text),
             None => text.to_string(),
         }
     }

@@ -15,7 +15,7 @@ use crate::model::{drift, Problem, Release};
 use crate::registry::{Environment, ReleaseKind, Service};
 
 /// Everything a promote will do.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PromotePlan {
     pub service: Service,
     pub repo: String,

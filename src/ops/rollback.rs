@@ -50,7 +50,7 @@ pub struct Revision {
 }
 
 /// Everything a rollback will do.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum RollbackPlan {
     Fast {
         service: Service,

@@ -17,7 +17,7 @@ use crate::model::EnvObservation;
 use crate::registry::Environment;
 
 /// What an operation will do.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Plan {
     Ship(Box<ShipPlan>),
     Promote(Box<PromotePlan>),

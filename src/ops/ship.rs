@@ -28,7 +28,7 @@ pub const GATE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 pub const ROLLOUT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// Everything a ship will do, worked out without changing anything.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ShipPlan {
     pub service: Service,
     pub repo: String,

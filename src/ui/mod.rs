@@ -4,7 +4,9 @@
 //! scroll offset) lives in [`ViewState`].
 
 pub mod detail;
+pub mod dialog;
 pub mod help;
+pub mod logs;
 pub mod overview;
 pub mod status;
 pub mod theme;
@@ -52,7 +54,10 @@ pub fn draw(frame: &mut Frame, state: &State, view: &mut ViewState, theme: &Them
     status::draw_title(frame, title, state, theme);
     let (overview, detail) = split_body(body, state);
     overview::draw(frame, overview, state, view, theme);
-    detail::draw(frame, detail, state, theme);
+    match &state.logs {
+        Some(log_view) => logs::draw(frame, detail, state, log_view, theme),
+        None => detail::draw(frame, detail, state, theme),
+    }
     if notice_rows > 0 {
         status::draw_notice(frame, notice, state, theme);
     }
@@ -60,6 +65,9 @@ pub fn draw(frame: &mut Frame, state: &State, view: &mut ViewState, theme: &Them
         status::draw_filter(frame, filter, state, theme);
     }
     status::draw_status(frame, status_bar, state, theme);
+    if state.dialog.is_some() {
+        dialog::draw(frame, area, state, theme);
+    }
     if state.help {
         help::draw(frame, area, state, theme);
     }

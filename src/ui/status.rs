@@ -181,6 +181,38 @@ pub fn problems(state: &State) -> Vec<Problem> {
             });
         }
     }
+    if let Some((text, _)) = &state.notice {
+        out.push(Problem {
+            severity: 1,
+            text: format!("◐ {text}"),
+        });
+    }
+    for e in &state.history.interrupted {
+        let tag = e
+            .to_tag
+            .as_deref()
+            .map(|t| format!(" {t}"))
+            .unwrap_or_default();
+        let env = e
+            .env
+            .as_deref()
+            .map(|e| format!(" → {e}"))
+            .unwrap_or_default();
+        let recovery = e
+            .recovery
+            .as_deref()
+            .map(|r| format!(" — to recover: {r}"))
+            .unwrap_or_default();
+        out.push(Problem {
+            severity: 1,
+            text: format!(
+                "◐ interrupted {} {}{tag}{env} ({}){recovery}",
+                e.op,
+                e.service,
+                e.time.replace('T', " ").trim_end_matches('Z')
+            ),
+        });
+    }
     out.sort_by_key(|p| p.severity);
     out
 }
@@ -280,6 +312,11 @@ fn status_spans<'a>(state: &'a State, theme: &Theme, detail: Detail) -> Vec<Span
         } else {
             spans.push(Span::styled(word, style));
         }
+    }
+    let running = state.ops.running();
+    if running > 0 {
+        spans.push(sep());
+        spans.push(Span::styled(format!("{running} op running"), theme.running));
     }
     if let Some(rl) = &state.rate_limit {
         spans.push(sep());

@@ -8,10 +8,12 @@
 
 mod ci;
 mod env;
+mod op;
 mod releases;
 
 use ci::ci_lines;
 use env::env_lines;
+use op::{history_lines, op_lines, shown_op};
 use releases::release_lines;
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -64,7 +66,13 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let mut left = header_lines(service, theme);
     left.extend(env_lines(state, i, left_width as usize, theme));
     left.extend(release_lines(state, service, svc, theme));
-    let ci = ci_lines(state, service, svc, theme);
+    left.extend(history_lines(state, service, theme));
+    // A running (or just finished) operation takes the CI section's place:
+    // its steps include the CI run's.
+    let ci = match shown_op(state, &service.name) {
+        Some(op) => op_lines(state, op, theme),
+        None => ci_lines(state, service, svc, theme),
+    };
     let scroll = (state.detail_scroll, 0);
     if two_columns {
         let r = Rect {
