@@ -1,0 +1,884 @@
+//! The operations end to end: the real `hearth` binary (ship, promote,
+//! rollback, logs, history) against the embedded sandbox over real HTTP,
+//! with real `git` on the sandbox's repositories and the real `kubectl`
+//! checking the cluster. Every row of the seed's failure table is injected
+//! through the sandbox and checked for the state it leaves and the recovery
+//! it names; dry runs are checked through the sandbox's request journal.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use hearth_sandbox::{self as sandbox, Fault, SandboxHandle, SandboxOptions};
+use serde_json::Value;
+
+const HEARTH: &str = env!("CARGO_BIN_EXE_hearth");
+
+/// A sandbox, its folder, and a state folder for the journal.
+struct Env {
+    sb: SandboxHandle,
+    state: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// What a command printed and how it ended.
+struct Run {
+    code: i32,
+    out: String,
+}
+
+async fn env(speed: f64) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = SandboxOptions::new(dir.path().join("sb"));
+    opts.speed = speed;
+    let sb = sandbox::start(opts).await.expect("sandbox starts");
+    let state = dir.path().join("state");
+    Env {
+        sb,
+        state,
+        _dir: dir,
+    }
+}
+
+impl Env {
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(HEARTH);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", std::env::var("HOME").unwrap_or_default())
+            .env("XDG_STATE_HOME", &self.state)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (k, v) in &self.sb.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Run hearth to the end (at most two minutes).
+    async fn hearth(&self, args: &[&str]) -> Run {
+        let out = tokio::time::timeout(Duration::from_secs(120), self.command(args).output())
+            .await
+            .unwrap_or_else(|_| panic!("hearth {args:?} did not finish in 120 s"))
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains(&self.sb.token), "the token leaked: {text}");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            out: text,
+        }
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.sb.kubeconfig_path()
+    }
+
+    fn kubectl(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("kubectl")
+            .env("KUBECONFIG", self.kubeconfig())
+            .arg("--request-timeout=10s")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The app container's tag of a Deployment, as kubectl reads it.
+    fn tag(&self, deploy: &str, ns: &str) -> String {
+        let image = self.kubectl(&[
+            "get",
+            "deploy",
+            deploy,
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ]);
+        image.rsplit(':').next().unwrap_or_default().to_string()
+    }
+
+    fn clone_dir(&self, service: &str) -> PathBuf {
+        self.sb.dir.join("repos").join(service)
+    }
+
+    fn origin(&self, service: &str) -> PathBuf {
+        self.sb.dir.join("origins").join(format!("{service}.git"))
+    }
+
+    /// The releases of a demo repository, newest first.
+    async fn releases(&self, service: &str) -> Vec<Value> {
+        let v: Value = reqwest::Client::new()
+            .get(format!(
+                "{}/repos/hearth-demo/{service}/releases",
+                self.sb.github_url
+            ))
+            .bearer_auth(&self.sb.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    async fn release(&self, service: &str, tag: &str) -> Option<Value> {
+        self.releases(service)
+            .await
+            .into_iter()
+            .find(|r| r["tag_name"] == tag)
+    }
+
+    /// Mutating requests the sandbox served (anything but GET/HEAD).
+    fn mutations(&self) -> usize {
+        self.sb
+            .journal
+            .entries()
+            .iter()
+            .filter(|e| !matches!(e.method.as_str(), "GET" | "HEAD"))
+            .count()
+    }
+
+    fn journal_lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.state.join("hearth/audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn rc_tag(out: &str) -> String {
+    out.split_whitespace()
+        .find(|w| w.starts_with('v') && w.contains("-rc."))
+        .map(|w| w.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-'))
+        .unwrap_or_else(|| panic!("no rc tag in:\n{out}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ship_to_qa_then_prod_streams_steps_and_records_them() {
+    let e = env(20.0).await;
+    let prod0 = e.tag("api", "default");
+    let r = e.hearth(&["ship", "api", "--qa", "--yes"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    let rc = rc_tag(&r.out);
+    assert_eq!(
+        rc, "v0.3.1-rc.2",
+        "after v0.3.1-rc.1 comes rc.2:\n{}",
+        r.out
+    );
+    for line in [
+        "✓ pre-ship tests",
+        &format!("✓ api {rc} → release published as prerelease (qa)"),
+        "✓ Build and push image",
+        "✓ Deploy to k3s",
+        &format!("✓ {rc} serves in qa"),
+        "✓ smoke: GET ",
+        &format!("✓ api {rc} deployed"),
+        "$ git push --atomic origin",
+        "$ POST /repos/hearth-demo/api/releases",
+    ] {
+        assert!(r.out.contains(line), "no {line:?} in:\n{}", r.out);
+    }
+    assert_eq!(e.tag("api", "qa"), rc, "kubectl: qa runs the candidate");
+    assert_eq!(e.tag("api", "default"), prod0, "kubectl: prod untouched");
+    // The tag is on the origin, at the clone's HEAD.
+    let head = git(&e.clone_dir("api"), &["rev-parse", "HEAD"]);
+    assert_eq!(
+        git(
+            &e.origin("api"),
+            &["rev-parse", &format!("{rc}^{{commit}}")]
+        ),
+        head
+    );
+    let rel = e.release("api", &rc).await.expect("release");
+    assert_eq!(rel["prerelease"], true);
+    assert!(
+        rel["body"].as_str().unwrap().contains("What's Changed"),
+        "notes generated"
+    );
+
+    let r = e.hearth(&["ship", "api", "--yes"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("✓ api v0.3.1 deployed"), "{}", r.out);
+    assert_eq!(e.tag("api", "default"), "v0.3.1");
+    let latest: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/repos/hearth-demo/api/releases/latest",
+            e.sb.github_url
+        ))
+        .bearer_auth(&e.sb.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(latest["tag_name"], "v0.3.1");
+
+    let journal = e.journal_lines();
+    assert_eq!(journal.len(), 2, "{journal:?}");
+    assert_eq!(journal[0]["op"], "ship");
+    assert_eq!(journal[0]["env"], "qa");
+    assert_eq!(journal[0]["from_tag"], "v0.3.1-rc.1");
+    assert_eq!(journal[0]["to_tag"], rc.as_str());
+    assert_eq!(journal[0]["result"], "ok");
+    assert!(journal[0]["steps"].as_array().unwrap().len() >= 5);
+    assert!(!std::fs::read_to_string(e.state.join("hearth/audit.jsonl"))
+        .unwrap()
+        .contains(&e.sb.token));
+    let h = e.hearth(&["history", "api"]).await;
+    assert_eq!(h.code, 0);
+    assert!(
+        h.out.contains("ship") && h.out.contains("→ v0.3.1 "),
+        "{}",
+        h.out
+    );
+    e.sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_runs_send_nothing_and_prod_needs_a_confirmation() {
+    let e = env(20.0).await;
+    // A candidate in qa, so that qa has a revision to roll back to.
+    let r = e
+        .hearth(&["ship", "api", "--qa", "--yes", "--skip-tests"])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    let tags_before = git(&e.origin("api"), &["tag", "--list"]);
+    let before = e.mutations();
+    for args in [
+        &["ship", "api", "--qa", "--dry-run"][..],
+        &["ship", "--dry-run", "--yes"],
+        &["promote", "api", "--dry-run"],
+        &["rollback", "api", "--env", "qa", "--dry-run"],
+        &["rollback", "api", "--clean", "--dry-run"],
+    ] {
+        let r = e.hearth(args).await;
+        assert_eq!(r.code, 0, "{args:?}: {}", r.out);
+        assert!(r.out.contains("would:"), "{args:?}: {}", r.out);
+    }
+    assert_eq!(e.mutations(), before, "a dry run sent a mutating request");
+    assert_eq!(
+        git(&e.origin("api"), &["tag", "--list"]),
+        tags_before,
+        "a dry run tagged"
+    );
+    // Ship all plans every ship_all service and says why docs is skipped.
+    let r = e.hearth(&["ship", "--dry-run", "--yes"]).await;
+    for s in ["api", "web", "worker", "billing"] {
+        assert!(
+            r.out.contains(&format!("ship {s} ")),
+            "no plan for {s}:\n{}",
+            r.out
+        );
+    }
+    assert!(r.out.contains("- docs skipped"), "{}", r.out);
+    // Changing prod without a terminal and without --yes is refused.
+    let r = e.hearth(&["ship", "api"]).await;
+    assert_eq!(r.code, 4, "{}", r.out);
+    assert!(
+        r.out.contains("--yes") && r.out.contains("nothing changed"),
+        "{}",
+        r.out
+    );
+    assert_eq!(e.mutations(), before);
+    assert_eq!(
+        e.journal_lines().len(),
+        1,
+        "a refusal or a dry run is not an operation"
+    );
+    e.sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft_no_version_and_an_existing_release() {
+    let e = env(20.0).await;
+    let prod0 = e.tag("web", "default");
+    let r = e.hearth(&["ship", "web", "--draft", "--yes"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    let rel = e.release("web", "v1.5.0").await.expect("draft release");
+    assert_eq!(
+        rel["draft"], true,
+        "a draft, continuing the open v1.5.0 line"
+    );
+    assert!(r.out.contains("draft"), "{}", r.out);
+    // --no-version releases the newest existing rc again: its release exists.
+    let r = e
+        .hearth(&["ship", "web", "--qa", "--no-version", "--yes"])
+        .await;
+    assert_eq!(r.code, 2, "{}", r.out);
+    assert!(
+        r.out.contains("already exists")
+            && r.out.contains("gh release delete")
+            && r.out.contains("hearth ship web --qa"),
+        "the error names both ways forward:\n{}",
+        r.out
+    );
+    assert_eq!(e.tag("web", "default"), prod0);
+    e.sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_uses_a_mechanism_each_workflow_triggers_on() {
+    let e = env(20.0).await;
+    // api listens to `published` only: a draft round trip, said in the plan.
+    let r = e.hearth(&["promote", "api", "--dry-run"]).await;
+    assert!(r.out.contains("draft round trip"), "{}", r.out);
+    let r = e.hearth(&["promote", "api", "--yes"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert_eq!(
+        e.tag("api", "default"),
+        "v0.3.1-rc.1",
+        "prod runs the promoted rc"
+    );
+    let rel = e.release("api", "v0.3.1-rc.1").await.unwrap();
+    assert_eq!(
+        (rel["prerelease"].clone(), rel["draft"].clone()),
+        (false.into(), false.into())
+    );
+    // worker listens to `released`: a plain edit.
+    let r = e.hearth(&["promote", "worker", "--yes"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("by edit"), "{}", r.out);
+    assert_eq!(e.tag("worker", "default"), "v0.10.0-rc.1");
+    // billing, given a workflow_dispatch with a tag input: dispatched.
+    let clone = e.clone_dir("billing");
+    let wf = clone.join(".github/workflows/release.yml");
+    let text = std::fs::read_to_string(&wf).unwrap().replace(
+        "on:\n  release:\n    types: [published]\n",
+        "on:\n  release:\n    types: [published]\n  workflow_dispatch:\n    inputs:\n      tag:\n        required: true\n",
+    );
+    std::fs::write(&wf, text).unwrap();
+    git(&clone, &["commit", "-qam", "Deploy by hand too"]);
+    let r = e
+        .hearth(&["ship", "billing", "--qa", "--yes", "--skip-tests"])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out.contains("- pre-ship tests skipped (--skip-tests)"),
+        "{}",
+        r.out
+    );
+    let rc = rc_tag(&r.out);
+    let r = e.hearth(&["promote", "billing", &rc, "--yes"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out.contains("workflow_dispatch") && r.out.contains("/dispatches"),
+        "{}",
+        r.out
+    );
+    assert_eq!(e.tag("billing", "default"), rc);
+    // An unknown tag is refused with the prereleases there are.
+    let r = e.hearth(&["promote", "api", "v0.0.0-nope", "--yes"]).await;
+    assert_eq!(r.code, 2, "{}", r.out);
+    assert!(r.out.contains("has no release v0.0.0-nope"), "{}", r.out);
+    let journal = e.journal_lines();
+    let mechanisms: Vec<&str> = journal
+        .iter()
+        .filter(|j| j["op"] == "promote")
+        .filter_map(|j| j["mechanism"].as_str())
+        .collect();
+    assert!(
+        mechanisms[0].starts_with("draft round trip"),
+        "{mechanisms:?}"
+    );
+    assert!(mechanisms[1].starts_with("edit"), "{mechanisms:?}");
+    assert!(
+        mechanisms[2].contains("workflow_dispatch"),
+        "{mechanisms:?}"
+    );
+    e.sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_nothing_can_trigger_is_refused_with_the_fix() {
+    let e = env(20.0).await;
+    let clone = e.clone_dir("web");
+    let wf = clone.join(".github/workflows/release.yml");
+    let text = std::fs::read_to_string(&wf)
+        .unwrap()
+        .replace("types: [published]", "types: [prereleased]");
+    std::fs::write(&wf, text).unwrap();
+    git(&clone, &["commit", "-qam", "Only prereleases"]);
+    let r = e.hearth(&["ship", "web", "--yes", "--dry-run"]).await;
+    assert_eq!(r.code, 2, "{}", r.out);
+    assert!(
+        r.out.contains("would start no run") && r.out.contains("types: [published, released]"),
+        "{}",
+        r.out
+    );
+    let r = e.hearth(&["ship", "web", "--qa", "--yes"]).await;
+    assert_eq!(r.code, 0, "a prerelease still starts it:\n{}", r.out);
+    let rc = rc_tag(&r.out);
+    let r = e.hearth(&["promote", "web", &rc, "--yes"]).await;
+    assert_eq!(r.code, 2, "{}", r.out);
+    assert!(
+        r.out
+            .contains("nothing a promote can do starts release.yml"),
+        "{}",
+        r.out
+    );
+    e.sb.shutdown().await;
+}
+
+/// What `kubectl rollout history` and the Deployment say after a rollback,
+/// with the ReplicaSet-specific parts (hash, names) left out.
+fn rollback_shape(e: &Env, deploy: &str) -> (String, Value) {
+    let history = e
+        .kubectl(&[
+            "rollout",
+            "history",
+            &format!("deploy/{deploy}"),
+            "-n",
+            "default",
+        ])
+        .replace(deploy, "DEPLOY");
+    let d: Value =
+        serde_json::from_str(&e.kubectl(&["get", "deploy", deploy, "-n", "default", "-o", "json"]))
+            .unwrap();
+    let mut ann = d["metadata"]["annotations"].clone();
+    if let Some(m) = ann.as_object_mut() {
+        m.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+    let labels = d["spec"]["template"]["metadata"]["labels"].clone();
+    let shape = serde_json::json!({"annotations": ann, "template_labels": labels})
+        .to_string()
+        .replace(deploy, "DEPLOY");
+    (history, serde_json::from_str(&shape).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_rollback_leaves_what_kubectl_rollout_undo_leaves() {
+    let e = env(20.0).await;
+    // The same history on two services: a release to prod, then back.
+    for s in ["web", "billing"] {
+        let r = e.hearth(&["ship", s, "--yes", "--skip-tests"]).await;
+        assert_eq!(r.code, 0, "{}", r.out);
+    }
+    let web0 = e.tag("web", "default");
+    let r = e.hearth(&["rollback", "web", "--yes"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out.contains("$ PATCH deployments/web -n default"),
+        "{}",
+        r.out
+    );
+    e.kubectl(&["rollout", "undo", "deploy/billing", "-n", "default"]);
+    e.kubectl(&[
+        "rollout",
+        "status",
+        "deploy/billing",
+        "-n",
+        "default",
+        "--timeout=60s",
+    ]);
+    assert_ne!(e.tag("web", "default"), web0);
+    assert_eq!(
+        e.tag("web", "default"),
+        "v1.4.2",
+        "back to the previous revision"
+    );
+    let (h_web, d_web) = rollback_shape(&e, "web");
+    let (h_billing, d_billing) = rollback_shape(&e, "billing");
+    assert_eq!(h_web, h_billing, "rollout history differs from kubectl's");
+    assert_eq!(
+        d_web, d_billing,
+        "annotations or template labels differ from kubectl's"
+    );
+    // Already there: a no-op, said as kubectl says it.
+    let r = e
+        .hearth(&["rollback", "web", "--yes", "--to-revision", "3"])
+        .await;
+    assert!(r.out.contains("skipped rollback"), "{}", r.out);
+    // A paused Deployment is refused with the command that resumes it.
+    e.kubectl(&["rollout", "pause", "deploy/web", "-n", "default"]);
+    let r = e.hearth(&["rollback", "web", "--yes"]).await;
+    assert_eq!(r.code, 2, "{}", r.out);
+    assert!(
+        r.out
+            .contains("kubectl rollout resume deploy/web -n default"),
+        "{}",
+        r.out
+    );
+    e.sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_rollback_makes_the_previous_release_latest_and_redeploys_it() {
+    let e = env(20.0).await;
+    let r = e.hearth(&["ship", "api", "--yes", "--skip-tests"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert_eq!(e.tag("api", "default"), "v0.3.1");
+    let r = e.hearth(&["rollback", "api", "--clean", "--yes"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert_eq!(
+        e.tag("api", "default"),
+        "v0.3.0",
+        "CI redeployed the previous release"
+    );
+    assert_eq!(e.release("api", "v0.3.1").await.unwrap()["draft"], true);
+    let latest: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/repos/hearth-demo/api/releases/latest",
+            e.sb.github_url
+        ))
+        .bearer_auth(&e.sb.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(latest["tag_name"], "v0.3.0", "GitHub and the cluster agree");
+    e.sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_table_pre_ship_tag_push_and_release() {
+    let e = env(20.0).await;
+    let releases0 = e.releases("api").await.len();
+    // 1. Pre-ship tests fail: nothing left.
+    let clone = e.clone_dir("api");
+    std::fs::write(
+        clone.join("test.sh"),
+        "#!/bin/sh\necho 'FAIL: 1 of 12 tests'\nexit 1\n",
+    )
+    .unwrap();
+    git(&clone, &["commit", "-qam", "A failing test"]);
+    let r = e.hearth(&["ship", "api", "--qa", "--yes"]).await;
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(
+        r.out.contains("FAIL: 1 of 12 tests"),
+        "the test output is shown:\n{}",
+        r.out
+    );
+    assert!(
+        r.out.contains("left: nothing: no tag, no release"),
+        "{}",
+        r.out
+    );
+    assert!(r.out.contains("--skip-tests"), "{}", r.out);
+    assert!(!git(&e.origin("api"), &["tag", "--list"]).contains("v0.3.1-rc.2"));
+    assert_eq!(e.releases("api").await.len(), releases0);
+    git(&clone, &["revert", "--no-edit", "HEAD"]);
+    // 2. The push fails (the origin refuses): the tag exists locally only.
+    std::fs::create_dir_all(e.origin("api").join("hooks")).unwrap();
+    let hook = e.origin("api").join("hooks/pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\necho 'refused by policy' >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let r = e.hearth(&["ship", "api", "--qa", "--yes"]).await;
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(
+        r.out.contains("exists locally only") && r.out.contains("--no-version"),
+        "{}",
+        r.out
+    );
+    assert!(git(&clone, &["tag", "--list"]).contains("v0.3.1-rc.2"));
+    assert!(!git(&e.origin("api"), &["tag", "--list"]).contains("v0.3.1-rc.2"));
+    assert_eq!(e.releases("api").await.len(), releases0);
+    // Recover as told: push the tag, then release it.
+    std::fs::remove_file(&hook).unwrap();
+    git(&clone, &["push", "-q", "origin", "HEAD", "v0.3.1-rc.2"]);
+    // 3. The release POST fails: the tag is on GitHub, no release.
+    e.sb.faults.apply(Fault::ReleaseFail {
+        service: "api".into(),
+    });
+    let r = e
+        .hearth(&["ship", "api", "--qa", "--no-version", "--yes"])
+        .await;
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(
+        r.out.contains("is on GitHub, with no release")
+            && r.out.contains("hearth ship api --qa --no-version"),
+        "{}",
+        r.out
+    );
+    assert!(e.release("api", "v0.3.1-rc.2").await.is_none());
+    e.sb.faults.clear_service("api");
+    let r = e
+        .hearth(&["ship", "api", "--qa", "--no-version", "--yes"])
+        .await;
+    assert_eq!(r.code, 0, "the recovery works:\n{}", r.out);
+    assert_eq!(e.tag("api", "qa"), "v0.3.1-rc.2");
+    let h = e.hearth(&["history", "api", "--json"]).await;
+    let entries: Vec<Value> = h
+        .out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let results: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["result"].as_str())
+        .collect();
+    assert_eq!(results, ["failed", "failed", "failed", "ok"], "{}", h.out);
+    for e in &entries[..3] {
+        assert!(
+            e["recovery"]
+                .as_str()
+                .is_some_and(|r| r.contains("hearth ship api")),
+            "{e}"
+        );
+    }
+    e.sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_table_build_deploy_and_migration() {
+    let e = env(20.0).await;
+    // 4. The build fails: tag and release exist, no image, nothing deployed.
+    let qa0 = e.tag("web", "qa");
+    e.sb.faults.apply(Fault::BuildFail {
+        service: "web".into(),
+    });
+    let r = e
+        .hearth(&["ship", "web", "--qa", "--yes", "--skip-tests"])
+        .await;
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(r.out.contains("✗ Build and push image"), "{}", r.out);
+    assert!(
+        r.out.contains("failed to solve"),
+        "the failed job's log tail is shown:\n{}",
+        r.out
+    );
+    assert!(
+        r.out.contains("no image was pushed") && r.out.contains("gh release delete"),
+        "{}",
+        r.out
+    );
+    assert_eq!(e.tag("web", "qa"), qa0);
+    e.sb.faults.clear_service("web");
+    // 5. The deploy fails before it touches the cluster.
+    e.sb.faults.apply(Fault::DeployFail {
+        service: "worker".into(),
+    });
+    let qa0 = e.tag("worker", "qa");
+    let r = e
+        .hearth(&["ship", "worker", "--qa", "--yes", "--skip-tests"])
+        .await;
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(
+        r.out.contains("✗ Deploy to k3s") && r.out.contains("Unauthorized"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out.contains("the cluster was not updated") && r.out.contains("gh run rerun"),
+        "{}",
+        r.out
+    );
+    assert_eq!(e.tag("worker", "qa"), qa0);
+    e.sb.faults.clear_service("worker");
+    // 6. The migration fails: the new ReplicaSet is stuck, the old pods serve.
+    e.sb.faults.apply(Fault::MigrationFail {
+        service: "billing".into(),
+    });
+    let qa0 = e.tag("billing", "qa");
+    let r = e
+        .hearth(&["ship", "billing", "--qa", "--yes", "--skip-tests"])
+        .await;
+    assert_eq!(r.code, 1, "{}", r.out);
+    let rc = rc_tag(&r.out);
+    assert!(r.out.contains("migration \"migrate\" failing"), "{}", r.out);
+    assert!(r.out.contains(&format!("{qa0} still serves")), "{}", r.out);
+    assert!(
+        r.out.contains("hearth rollback billing --env qa"),
+        "{}",
+        r.out
+    );
+    assert_eq!(e.tag("billing", "qa"), rc, "the template moved on");
+    let pods = e.kubectl(&["get", "pods", "-n", "qa", "-l", "app=billing", "-o", "wide"]);
+    assert!(pods.contains("Init:"), "{pods}");
+    e.sb.faults.clear_service("billing");
+    let r = e
+        .hearth(&["rollback", "billing", "--env", "qa", "--yes"])
+        .await;
+    assert_eq!(r.code, 0, "the recovery works:\n{}", r.out);
+    assert_eq!(e.tag("billing", "qa"), qa0);
+    e.sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_operation_shows_in_the_next_session() {
+    let e = env(1.0).await;
+    let mut child = e
+        .command(&["ship", "api", "--qa", "--yes", "--skip-tests"])
+        .spawn()
+        .unwrap();
+    // Wait until it is following CI (the release is out), then kill it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if e.releases("api")
+            .await
+            .iter()
+            .any(|r| r["tag_name"] == "v0.3.1-rc.2")
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the release never came"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill().await.unwrap();
+    let _ = child.wait().await;
+    let h = e.hearth(&["history", "api"]).await;
+    assert!(h.out.contains("interrupted"), "{}", h.out);
+    assert!(
+        h.out.contains("hearth ship api --qa --no-version"),
+        "the recovery is named:\n{}",
+        h.out
+    );
+    e.sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_follow_every_pod_through_a_rollout() {
+    let e = env(10.0).await;
+    let r = e.hearth(&["logs", "web", "--tail", "2"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    let pods_before: Vec<String> = e
+        .kubectl(&[
+            "get", "pods", "-n", "default", "-l", "app=web", "-o", "name",
+        ])
+        .lines()
+        .map(|l| l.trim_start_matches("pod/").to_string())
+        .collect();
+    assert_eq!(pods_before.len(), 2);
+    for p in &pods_before {
+        assert_eq!(
+            r.out.matches(&format!("{p} │ ")).count(),
+            2,
+            "two lines of {p}:\n{}",
+            r.out
+        );
+    }
+    let mut child = e
+        .command(&["logs", "web", "-f", "--tail", "1"])
+        .spawn()
+        .unwrap();
+    let out = collect(child.stdout.take().unwrap());
+    let err = collect(child.stderr.take().unwrap());
+    let text = |s: &std::sync::Arc<std::sync::Mutex<String>>| s.lock().unwrap().clone();
+    wait_until("the first lines of both pods", || {
+        pods_before
+            .iter()
+            .all(|p| text(&out).contains(&format!("{p} │ ")))
+    })
+    .await;
+    e.kubectl(&[
+        "set",
+        "image",
+        "deploy/web",
+        "-n",
+        "default",
+        "web=ghcr.io/hearth-demo/web:v1.9.9",
+    ]);
+    e.kubectl(&[
+        "rollout",
+        "status",
+        "deploy/web",
+        "-n",
+        "default",
+        "--timeout=60s",
+    ]);
+    let pods_after: Vec<String> = e
+        .kubectl(&[
+            "get",
+            "pods",
+            "-n",
+            "default",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name}{\"\\n\"}{end}",
+        ])
+        .lines()
+        .map(str::to_string)
+        .filter(|p| !pods_before.contains(p))
+        .collect();
+    assert_eq!(pods_after.len(), 2, "two new pods: {pods_after:?}");
+    wait_until(
+        "lines from the new pods, announced as they joined, and the old ones leaving",
+        || {
+            let (o, e2) = (text(&out), text(&err));
+            pods_after
+                .iter()
+                .all(|p| o.contains(&format!("{p} │ ")) && e2.contains(&format!("+ {p}")))
+                && pods_before.iter().all(|p| e2.contains(&format!("- {p}")))
+        },
+    )
+    .await;
+    // The new pods run the new version, and no line came twice.
+    let o = text(&out);
+    assert!(o.contains("v1.9.9"), "{o}");
+    let lines: Vec<&str> = o.lines().collect();
+    let mut unique = lines.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), lines.len(), "a line was printed twice:\n{o}");
+    let _ = child.kill().await;
+    e.sb.shutdown().await;
+}
+
+/// Read a child's output into a shared string as it comes.
+fn collect(
+    mut r: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let s = shared.clone();
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 8192];
+        while let Ok(n) = r.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            s.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    shared
+}
+
+/// Wait (at most 60 s) for `ok` to hold.
+async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
