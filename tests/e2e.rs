@@ -141,6 +141,7 @@ fn helper_panicking_control_room() {
         ops: None,
         journal: None,
         logs: false,
+        announce: None,
     };
     let result = run_with(session, move |_ctx| {
         std::thread::spawn(move || {

@@ -110,7 +110,6 @@ impl Executor {
             Command::Execute(plan, _access) => {
                 let Some(ctx) = self.ops.clone() else { return };
                 let kicks = self.sources.kicks.clone();
-                let journal = self.journal.clone();
                 let cancel = self.cancel.subscribe();
                 tokio::spawn(async move {
                     let (ptx, mut prx) = mpsc::channel::<Progress>(256);
@@ -127,9 +126,6 @@ impl Executor {
                     let _ = forward.await;
                     // What changed on GitHub shows at once, not at the next idle poll.
                     kicks.kick(&service);
-                    if let Some(j) = journal {
-                        send_journal(j, tx).await;
-                    }
                 });
             }
             Command::Revisions {
@@ -166,6 +162,11 @@ impl Executor {
                     id,
                     tokio::spawn(tail(registry, config, id, service, env, container, tx)),
                 );
+            }
+            Command::ReloadJournal => {
+                if let Some(j) = self.journal.clone() {
+                    tokio::spawn(send_journal(j, tx));
+                }
             }
             Command::StopLogs(id) => {
                 if let Some(h) = self.logs.remove(&id) {

@@ -119,6 +119,8 @@ pub enum Command {
     },
     /// Stop the log tail `id`.
     StopLogs(u64),
+    /// Read the audit journal again (an operation finished).
+    ReloadJournal,
 }
 
 /// What one `update` produced: the commands to run and whether the state
@@ -247,6 +249,11 @@ pub struct State {
     pub history: ops::History,
     /// A brief message and the unix second it goes away ("read-only").
     pub notice: Option<(String, i64)>,
+    /// A message shown from the first frame for a number of seconds
+    /// (counted from the first clock tick): what the demo is about to do.
+    pub announcement: Option<(String, i64)>,
+    /// Whether the demo's autopilot is on (the status bar says so).
+    pub autopilot: bool,
 }
 
 impl State {
@@ -293,7 +300,15 @@ impl State {
             next_log: 1,
             history: ops::History::default(),
             notice: None,
+            announcement: None,
+            autopilot: false,
         }
+    }
+
+    /// Show `text` from the first frame for `secs` seconds.
+    pub fn announce(&mut self, text: impl Into<String>, secs: i64) {
+        self.announcement = Some((text.into(), secs));
+        self.autopilot = true;
     }
 
     /// Show a brief message for a few seconds.
@@ -417,8 +432,12 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
         Msg::Op(p) => {
             let finished = matches!(p.event, crate::ops::Event::Finished(_));
             state.ops.apply(p, state.now);
-            let _ = finished;
-            Outcome::changed(true)
+            // A finished operation wrote its journal line: show it.
+            Outcome::run(if finished {
+                vec![Command::ReloadJournal]
+            } else {
+                Vec::new()
+            })
         }
         Msg::Planned { request, result } => Outcome::run(actions::planned(state, request, result)),
         Msg::Revisions {

@@ -115,3 +115,9 @@ impl From<crate::cluster::Event> for Msg {
         }
     }
 }
+
+impl From<crate::ops::Progress> for Msg {
+    fn from(p: crate::ops::Progress) -> Msg {
+        Msg::Op(p)
+    }
+}

@@ -71,6 +71,8 @@ pub struct Session {
     pub journal: Option<crate::ops::audit::Journal>,
     /// Whether log panels may open (watch mode: only with `--logs`).
     pub logs: bool,
+    /// A line the first frames show (what the demo's autopilot will do).
+    pub announce: Option<String>,
 }
 
 /// What a source spawner gets: where to send messages, and what to watch.
@@ -106,10 +108,14 @@ where
         ops,
         journal,
         logs,
+        announce,
     } = session;
     let mut state = State::new(registry.clone(), mode);
     state.write = write;
     state.logs_enabled = logs;
+    if let Some(text) = announce {
+        state.announce(text, 20);
+    }
     state.kube_context = config.kube.display_context();
     tracing::info!(
         services = registry.services.len(),

@@ -25,6 +25,11 @@ pub struct Sources {
 }
 
 impl Sources {
+    /// Keep a task that lives as long as the sources (stopped with them).
+    pub fn adopt(&mut self, task: JoinHandle<()>) {
+        self.handles.push(task);
+    }
+
     /// Stop every source task.
     pub fn stop(&mut self) {
         for h in self.handles.drain(..) {

@@ -28,6 +28,7 @@ pub fn run(global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         ops: Some(Arc::new(ops)),
         journal: Some(crate::ops::audit::Journal::new(journal)),
         logs: true,
+        announce: None,
     };
     run_with(session, |ctx| {
         sources::spawn(&ctx.registry, &ctx.config, ctx.tx)

@@ -15,6 +15,7 @@ use hearth_sandbox::{self as sandbox, SandboxHandle, SandboxOptions};
 
 use super::access::WriteAccess;
 use super::autopilot::Autopilot;
+
 use crate::app::run::{run_with, Session};
 use crate::app::{sources, Mode};
 use crate::cli::{DemoArgs, GlobalOpts};
@@ -80,31 +81,42 @@ pub fn run(global: &GlobalOpts, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         .block_on(sandbox::start(opts))
         .context("cannot start the sandbox")?;
 
-    let autopilot = (!args.no_autopilot)
-        .then(|| sandbox_rt.spawn(Autopilot::for_sandbox(&handle, args.speed).run()));
-
     let registry = Arc::new(crate::registry::load(&handle.services_path())?);
     let config = sandbox_config(&handle);
     // The demo keeps its own journal, in its folder: a demo is not history.
     let journal = handle.dir.join("state/audit.jsonl");
-    let ops = super::ops::context(registry.clone(), config.clone(), journal.clone());
+    let ops = Arc::new(super::ops::context(
+        registry.clone(),
+        config.clone(),
+        journal.clone(),
+    ));
+    // The autopilot acts through the control room's own operations context:
+    // its operations share the locks and show in the progress panel.
+    let autopilot =
+        (!args.no_autopilot).then(|| Autopilot::for_sandbox(&handle, ops.clone(), args.speed));
     let session = Session {
         registry,
         config,
         mode: Mode::DEMO,
         write: Some(WriteAccess::grant()),
         theme,
-        ops: Some(Arc::new(ops)),
+        ops: Some(ops),
         journal: Some(crate::ops::audit::Journal::new(journal)),
         logs: true,
+        announce: autopilot
+            .as_ref()
+            .map(|_| super::autopilot::ANNOUNCE.to_string()),
     };
-    let result = run_with(session, |ctx| {
-        sources::spawn(&ctx.registry, &ctx.config, ctx.tx)
+    let result = run_with(session, move |ctx| {
+        let mut sources = sources::spawn(&ctx.registry, &ctx.config, ctx.tx.clone());
+        if let Some(pilot) = autopilot {
+            let (ptx, forward) = sources::forward::<crate::ops::Progress>(ctx.tx);
+            sources.adopt(forward);
+            sources.adopt(tokio::spawn(pilot.run(ptx)));
+        }
+        sources
     });
 
-    if let Some(task) = autopilot {
-        task.abort();
-    }
     sandbox_rt.block_on(handle.shutdown());
     sandbox_rt.shutdown_timeout(Duration::from_millis(500));
     drop(dir);

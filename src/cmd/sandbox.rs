@@ -43,10 +43,27 @@ pub fn run(args: &SandboxArgs) -> anyhow::Result<ExitCode> {
                 }
             });
         }
-        let autopilot = args.autopilot.then(|| {
-            eprintln!("hearth sandbox: autopilot on: a simulated teammate ships a release every half minute");
-            tokio::spawn(Autopilot::for_sandbox(&handle, args.speed).run())
-        });
+        let autopilot = if args.autopilot {
+            eprintln!("hearth sandbox: {}", super::autopilot::ANNOUNCE);
+            let registry = std::sync::Arc::new(crate::registry::load(&handle.services_path())?);
+            let ops = std::sync::Arc::new(super::ops::context(
+                registry,
+                super::demo::sandbox_config(&handle),
+                handle.dir.join("state/audit.jsonl"),
+            ));
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<crate::ops::Progress>(256);
+            // Nobody watches this process's screen: the progress goes to the log.
+            tokio::spawn(async move {
+                while let Some(p) = rx.recv().await {
+                    if let Some(line) = super::ops::line(&p, "") {
+                        tracing::info!(service = %p.service, "autopilot: {line}");
+                    }
+                }
+            });
+            Some(tokio::spawn(Autopilot::for_sandbox(&handle, ops, args.speed).run(tx)))
+        } else {
+            None
+        };
         wait_for_signal().await?;
         eprintln!("hearth sandbox: stopping");
         if let Some(task) = autopilot {

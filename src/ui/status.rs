@@ -181,7 +181,7 @@ pub fn problems(state: &State) -> Vec<Problem> {
             });
         }
     }
-    if let Some((text, _)) = &state.notice {
+    if let Some((text, _)) = state.notice.as_ref().or(state.announcement.as_ref()) {
         out.push(Problem {
             severity: 1,
             text: format!("◐ {text}"),
@@ -284,8 +284,11 @@ fn status_spans<'a>(state: &'a State, theme: &Theme, detail: Detail) -> Vec<Span
         Span::styled(ctx, theme.header),
         sep(),
         Span::raw(state.mode.label()),
-        sep(),
     ];
+    if state.autopilot {
+        spans.push(Span::styled(" · autopilot on", theme.running));
+    }
+    spans.push(sep());
     if state.sources.is_empty() {
         spans.push(Span::styled("sources: not configured", theme.muted));
     }

@@ -398,7 +398,7 @@ fn step_output(step: usize, image: &str, tag: &str, prerelease: bool) -> Vec<Str
             let ns = namespace_for(prerelease);
             vec![
                 format!("kubectl set image -n {ns} deployment/... '*={image}:{tag}'"),
-                format!("kubectl rollout status -n {ns} --timeout=5m deployment/..."),
+                format!("kubectl rollout status -n {ns} --timeout=60s deployment/..."),
             ]
         }
         _ => vec!["Cleaning up orphan processes".into()],
@@ -406,7 +406,7 @@ fn step_output(step: usize, image: &str, tag: &str, prerelease: bool) -> Vec<Str
 }
 
 /// The deploy step: `kubectl set image` in the namespace the release
-/// selects, then `kubectl rollout status --timeout=5m` (scaled by speed), so a
+/// selects, then `kubectl rollout status --timeout=60s` (scaled by speed), so a
 /// rollout that fails (a crash-looping migration hits the progress deadline)
 /// fails the step, as in the seed's workflow. The error is kubectl's words.
 async fn deploy(
@@ -443,8 +443,9 @@ async fn deploy(
     }
 }
 
-/// `kubectl rollout status --timeout` of the deploy step, before speed scaling.
-const ROLLOUT_TIMEOUT_SECS: f64 = 300.0;
+/// `kubectl rollout status --timeout=60s` of the deploy step, before speed
+/// scaling: a stuck rollout (a failing migration) fails the run within a minute.
+const ROLLOUT_TIMEOUT_SECS: f64 = 60.0;
 
 #[cfg(test)]
 mod tests {
