@@ -882,3 +882,241 @@ async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+// ---------------------------------------------------------------------------
+// Measurements (not assertions): run with
+//   cargo test --release --test ops -- --ignored --nocapture measure_
+
+/// Process CPU seconds (user + system) from /proc/self/stat.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Resident memory in MB from /proc/self/status.
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The log panel under a flood: `hearth sandbox` (its own process) streams
+/// 5,000 lines a second from two pods; this process tails them with the
+/// real log tail, applies them with the real `update` into the panel's ring
+/// buffer and draws the real frame at 30 fps. Reports lines received, frame
+/// time p50/p99/max, this process's CPU and its memory at start and end.
+#[test]
+#[ignore = "measurement harness"]
+fn measure_log_panel_under_a_flood() {
+    use hearth::app::{update, Mode, Msg, State};
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+    let secs: u64 = std::env::var("HEARTH_MEASURE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let dir = tempfile::tempdir().unwrap();
+    let sb_dir = dir.path().join("sb");
+    let mut child = std::process::Command::new(HEARTH)
+        .args(["sandbox", "--speed", "20", "--dir"])
+        .arg(&sb_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while !sb_dir.join("env").exists() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let env_text = std::fs::read_to_string(sb_dir.join("env")).unwrap();
+    let var = |k: &str| {
+        env_text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {k}=")))
+            .unwrap()
+            .trim_matches('\'')
+            .to_string()
+    };
+    let control = var("HEARTH_SANDBOX_URL");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{control}/faults"))
+            .json(&serde_json::json!({"kind": "log_flood", "service": "web", "per_pod": 2500}))
+            .send()
+            .await
+            .unwrap();
+    });
+    let registry =
+        std::sync::Arc::new(hearth::registry::load(&sb_dir.join("services.yaml")).unwrap());
+    let service = registry.service("web").unwrap().clone();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(65_536);
+    let kubeconfig = sb_dir.join("kubeconfig");
+    rt.spawn(async move {
+        let kube = hearth::cluster::KubeClient::new(None, Some(&kubeconfig))
+            .await
+            .unwrap();
+        let req = hearth::ops::logs::LogRequest {
+            follow: true,
+            tail: Some(10),
+            ..Default::default()
+        };
+        hearth::ops::logs::tail(kube, service, "default".into(), req, tx).await;
+    });
+    let mut state = State::new(registry, Mode::INTERACTIVE);
+    update(&mut state, Msg::Tick(1_800_000_000));
+    // Open the panel the way `l` + Enter does.
+    let key = |c| {
+        Msg::Key(crossterm::event::KeyEvent::new(
+            c,
+            crossterm::event::KeyModifiers::NONE,
+        ))
+    };
+    update(&mut state, key(crossterm::event::KeyCode::Char('j')));
+    update(&mut state, key(crossterm::event::KeyCode::Char('l')));
+    let cmds = update(&mut state, key(crossterm::event::KeyCode::Enter)).commands;
+    let id = cmds
+        .iter()
+        .find_map(|c| match c {
+            hearth::app::Command::Logs { id, .. } => Some(*id),
+            _ => None,
+        })
+        .expect("the log panel opened");
+    let theme = hearth::ui::Theme::load(None, false).unwrap();
+    let mut view = hearth::ui::ViewState::default();
+    let mut term = Terminal::new(TestBackend::new(200, 50)).unwrap();
+    let (cpu0, rss0) = (cpu_secs(), rss_mb());
+    let start = std::time::Instant::now();
+    let mut frames: Vec<Duration> = Vec::new();
+    let mut lines = 0u64;
+    let frame = Duration::from_millis(33);
+    let mut rss_warm = 0.0;
+    while start.elapsed() < Duration::from_secs(secs) {
+        let tick = std::time::Instant::now();
+        while let Ok(ev) = rx.try_recv() {
+            if matches!(ev, hearth::ops::logs::LogEvent::Line(_)) {
+                lines += 1;
+            }
+            update(&mut state, Msg::Log { id, event: ev });
+        }
+        let t = std::time::Instant::now();
+        term.draw(|f| hearth::ui::draw(f, &state, &mut view, &theme))
+            .unwrap();
+        frames.push(t.elapsed());
+        if rss_warm == 0.0 && start.elapsed() > Duration::from_secs(10) {
+            rss_warm = rss_mb();
+        }
+        if let Some(rest) = frame.checked_sub(tick.elapsed()) {
+            std::thread::sleep(rest);
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let (cpu1, rss1) = (cpu_secs(), rss_mb());
+    frames.sort();
+    let pct = |p: f64| frames[((frames.len() as f64 - 1.0) * p) as usize];
+    let kept = state.logs.as_ref().map_or(0, |l| l.lines.len());
+    println!(
+        "log panel, {secs} s: {lines} lines received = {:.0}/s (panel keeps {kept}); frames {}: p50 {:?} p99 {:?} max {:?}; CPU {:.1}% of a core; RSS {rss0:.1} MB at start, {rss_warm:.1} MB at 10 s, {rss1:.1} MB at the end",
+        lines as f64 / elapsed,
+        frames.len(),
+        pct(0.5),
+        pct(0.99),
+        frames.last().unwrap(),
+        (cpu1 - cpu0) / elapsed * 100.0,
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// hearth's own overhead in a ship to qa against the sandbox (without the
+/// pre-ship command): from starting `hearth ship` to the release POST, from
+/// the run's creation (the sandbox creates it while it answers that POST) to
+/// hearth printing it, and from the rollout completing (seen by a watch on
+/// the Deployment) to the `deployed` line. Five ships; median and worst.
+#[test]
+#[ignore = "measurement harness"]
+fn measure_ship_overhead() {
+    use chrono::{DateTime, Utc};
+    use tokio::io::AsyncBufReadExt;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let e = env(10.0).await;
+        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..5 {
+            // The time the qa Deployment is complete with a new image.
+            let kube = hearth::cluster::KubeClient::new(None, Some(&e.kubeconfig())).await.unwrap();
+            let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+                kube::Api::namespaced(kube.client.clone(), "qa");
+            let before = e.tag("api", "qa");
+            let complete = tokio::spawn(async move {
+                loop {
+                    let d = deployments.get("api").await.unwrap();
+                    let tag = d.spec.as_ref().and_then(|s| s.template.spec.as_ref()).and_then(|s| s.containers[0].image.clone()).unwrap_or_default();
+                    let st = d.status.clone().unwrap_or_default();
+                    let done = !tag.ends_with(&format!(":{before}"))
+                        && st.observed_generation == d.metadata.generation
+                        && st.updated_replicas == Some(2)
+                        && st.available_replicas == Some(2)
+                        && st.replicas == Some(2);
+                    if done {
+                        return Utc::now();
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            });
+            let t0 = Utc::now();
+            let mut child = e.command(&["ship", "api", "--qa", "--yes", "--skip-tests"]).spawn().unwrap();
+            let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+            let (mut shown, mut deployed) = (None, None);
+            while let Ok(Some(l)) = lines.next_line().await {
+                if l.starts_with("✓ run #") {
+                    shown = Some(Utc::now());
+                }
+                if l.ends_with(" deployed") {
+                    deployed = Some(Utc::now());
+                }
+            }
+            let _ = child.wait().await;
+            let post = e
+                .sb
+                .journal
+                .entries()
+                .into_iter()
+                .rev()
+                .find(|j| j.method == "POST" && j.path.ends_with("/releases"))
+                .map(|j| DateTime::parse_from_rfc3339(&j.time).unwrap().to_utc())
+                .unwrap();
+            let done = complete.await.unwrap();
+            let ms = |x: DateTime<Utc>, y: DateTime<Utc>| (y - x).num_milliseconds();
+            a.push(ms(t0, post));
+            b.push(ms(post, shown.expect("a run line")));
+            c.push(ms(done, deployed.expect("a deployed line")));
+        }
+        for v in [&mut a, &mut b, &mut c] {
+            v.sort();
+        }
+        println!(
+            "ship overhead over 5 ships (ms, median / worst): command → release POST {} / {}; run created → shown {} / {}; rollout complete → deployed line {} / {}",
+            a[2], a[4], b[2], b[4], c[2], c[4]
+        );
+        e.sb.shutdown().await;
+    });
+}

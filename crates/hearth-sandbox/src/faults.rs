@@ -25,6 +25,9 @@ pub enum Fault {
     ReleaseFail { service: String },
     /// The service's smoke endpoint answers 500.
     SmokeFail { service: String },
+    /// Every followed log stream of the service's pods also carries
+    /// `per_pod` extra lines a second (a log flood, for load tests).
+    LogFlood { service: String, per_pod: u32 },
     /// GitHub answers 502 for `seconds`.
     GithubError { seconds: u64 },
     /// GitHub's rate limit is exhausted (403 + `x-ratelimit-remaining: 0`) for `seconds`.
@@ -44,6 +47,7 @@ struct FaultSet {
     deploy_fail: HashSet<String>,
     release_fail: HashSet<String>,
     smoke_fail: HashSet<String>,
+    log_flood: Vec<(String, u32)>,
     github_error_until: Option<Instant>,
     rate_limit_until: Option<Instant>,
     slow: Duration,
@@ -87,6 +91,10 @@ impl Faults {
             Fault::SmokeFail { service } => {
                 s.smoke_fail.insert(service);
             }
+            Fault::LogFlood { service, per_pod } => {
+                s.log_flood.retain(|(n, _)| *n != service);
+                s.log_flood.push((service, per_pod));
+            }
             Fault::GithubError { seconds } => {
                 s.github_error_until = Some(now + Duration::from_secs(seconds))
             }
@@ -114,6 +122,16 @@ impl Faults {
         s.deploy_fail.remove(service);
         s.release_fail.remove(service);
         s.smoke_fail.remove(service);
+        s.log_flood.retain(|(n, _)| n != service);
+    }
+
+    /// Extra log lines a second per pod of the service, under a `log_flood`.
+    pub fn log_flood(&self, service: &str) -> Option<u32> {
+        let s = self.set.lock().expect("faults lock");
+        s.log_flood
+            .iter()
+            .find(|(n, _)| n == service)
+            .map(|(_, r)| *r)
     }
 
     pub fn deploy_fails(&self, service: &str) -> bool {
@@ -238,6 +256,14 @@ impl Faults {
                 ms: s.slow.as_millis() as u64,
             });
         }
+        out.extend(
+            s.log_flood
+                .iter()
+                .map(|(service, per_pod)| Fault::LogFlood {
+                    service: service.clone(),
+                    per_pod: *per_pod,
+                }),
+        );
         out.extend(
             s.malformed
                 .iter()

@@ -1114,10 +1114,44 @@ fn pod_log(c: &Arc<Cluster>, ns: &str, name: &str, req: &Req<'_>) -> Response {
                 .map_or(0, |l| l.index + 1)
         });
         let pace = Duration::from_secs_f64(logs::interval(speed));
+        // The Deployment's name: pods are `<deployment>-<hash>-<suffix>`.
+        let app = name.rsplitn(3, '-').nth(2).unwrap_or(&name).to_string();
+        let mut flooded = 0u64;
+        let mut flood_from = tokio::time::Instant::now();
         loop {
+            let flood = c.faults.log_flood(&app).filter(|_| container == clock.app);
+            let wait = if flood.is_some() {
+                Duration::from_millis(20)
+            } else {
+                pace
+            };
             tokio::select! {
-                _ = tokio::time::sleep(pace) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = tx.closed() => return,
+            }
+            if let Some(rate) = flood {
+                // As many lines as the rate asks for since the flood began,
+                // each stamped a nanosecond apart so that none is equal.
+                let due = (flood_from.elapsed().as_secs_f64() * f64::from(rate)) as u64;
+                let now = Utc::now();
+                let mut chunk = String::new();
+                for k in flooded..due {
+                    let t = now + chrono::Duration::nanoseconds((k - flooded) as i64);
+                    let text = format!("INFO  {app} flood line {k} GET /api/items 200 3ms");
+                    if timestamps {
+                        chunk.push_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
+                        chunk.push(' ');
+                    }
+                    chunk.push_str(&text);
+                    chunk.push('\n');
+                }
+                flooded = due;
+                if !chunk.is_empty() && tx.send(Ok(Bytes::from(chunk))).await.is_err() {
+                    return;
+                }
+            } else {
+                flooded = 0;
+                flood_from = tokio::time::Instant::now();
             }
             // The stream ends with the pod, as a container's log does.
             let alive = c.lock().pods.contains_key(&(ns.clone(), name.clone()));
