@@ -65,6 +65,7 @@ fn workload(i: usize, n: usize) -> Workload {
             _ => Rollout::Failed("exceeded its progress deadline".into()),
         },
         stuck_reason: None,
+        new_ready: None,
         pods: (0..3)
             .map(|p| PodSummary {
                 name: format!("service-{i:03}-abc-{p}"),

@@ -73,6 +73,24 @@ pub enum Command {
     Logs(LogsArgs),
     /// The audit journal: every operation hearth ran, newest last.
     History(HistoryArgs),
+    /// The control room for a shared screen: read-only by construction,
+    /// laid out to be read from across a room, made to run for days.
+    Watch(WatchArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Rotate the detail pane through the services every SECONDS (those
+    /// with a failure or activity first).
+    #[arg(long, value_name = "SECONDS")]
+    pub cycle: Option<u64>,
+    /// Ring the terminal bell when a rollout or a run fails.
+    #[arg(long)]
+    pub bell: bool,
+    /// Allow log panels (off by default: log lines may hold what a shared
+    /// screen should not show).
+    #[arg(long)]
+    pub logs: bool,
 }
 
 /// Options every operation understands.

@@ -142,6 +142,7 @@ fn helper_panicking_control_room() {
         journal: None,
         logs: false,
         announce: None,
+        watch: None,
     };
     let result = run_with(session, move |_ctx| {
         std::thread::spawn(move || {
@@ -414,6 +415,12 @@ fn live_control_room_follows_the_cluster_and_ci() {
         term.screen().contains(&header),
         "the detail pane lacks its header line {header:?}"
     );
+    // On a short terminal the pane has more than it can show; its end
+    // is where scrolling stops (a unit test holds that).
+    term.resize(160, 24);
+    term.wait_screen("the short terminal", |s| {
+        s.lines().count() <= 24 && s.contains(&header)
+    });
     term.keys(&["Enter"]);
     std::thread::sleep(Duration::from_millis(300));
     term.keys(&["j"]);
@@ -433,6 +440,7 @@ fn live_control_room_follows_the_cluster_and_ci() {
     // Apart, or the terminal reads ESC j as Alt-j, as it would from a person
     // typing them within the same instant.
     std::thread::sleep(Duration::from_millis(300));
+    term.resize(160, 45);
     term.keys(&["j"]);
     wait_for("Esc then j to select the second service", TIMEOUT, || {
         let styled = term.screen_styled();

@@ -85,6 +85,7 @@ fn live(tag: &str, ready: i32, desired: i32, rollout: Rollout) -> Workload {
         revision: Some(4),
         rollout,
         stuck_reason: None,
+        new_ready: None,
         pods: Vec::new(),
     }
 }
@@ -802,6 +803,7 @@ fn rolling_out() -> Vec<Msg> {
     );
     w.updated = 0;
     w.revision = Some(5);
+    w.new_ready = Some(0);
     w.pods = vec![old("2xkq4"), old("9dpl1")];
     msgs.push(workload("api", "prod", w.clone()));
     w.rollout = Rollout::Progressing(
@@ -815,6 +817,7 @@ fn rolling_out() -> Vec<Msg> {
         old("9dpl1"),
     ];
     msgs.push(workload("api", "prod", w.clone()));
+    w.new_ready = Some(1);
     w.pods = vec![
         hashed("api-5d4b7-8kq2n", "Running", true, 0, "v0.0.29"),
         hashed("api-5d4b7-x7c4m", "Init:0/1", false, 0, "v0.0.29"),
@@ -838,6 +841,7 @@ fn failed_migration() -> Vec<Msg> {
     );
     w.updated = 1;
     w.revision = Some(5);
+    w.new_ready = Some(0);
     w.stuck_reason = Some(
         "migration \"migrate\" failing: CrashLoopBackOff, 4 restarts, last exit code 1; old pods still serving"
             .into(),

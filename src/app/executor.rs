@@ -163,6 +163,16 @@ impl Executor {
                     tokio::spawn(tail(registry, config, id, service, env, container, tx)),
                 );
             }
+            Command::Bell => {
+                use std::io::Write;
+                let mut out = std::io::stdout();
+                let _ = out.write_all(b"\x07");
+                let _ = out.flush();
+            }
+            Command::Title(title) => {
+                let _ =
+                    crossterm::execute!(std::io::stdout(), crossterm::terminal::SetTitle(title));
+            }
             Command::ReloadJournal => {
                 if let Some(j) = self.journal.clone() {
                     tokio::spawn(send_journal(j, tx));

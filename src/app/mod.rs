@@ -121,6 +121,10 @@ pub enum Command {
     StopLogs(u64),
     /// Read the audit journal again (an operation finished).
     ReloadJournal,
+    /// Ring the terminal bell (watch mode `--bell`).
+    Bell,
+    /// Set the terminal's title.
+    Title(String),
 }
 
 /// What one `update` produced: the commands to run and whether the state
@@ -221,6 +225,8 @@ pub struct State {
     pub focus: Focus,
     /// Lines the detail pane is scrolled down by.
     pub detail_scroll: u16,
+    /// How far the detail pane can scroll (from the last frame).
+    pub detail_max: u16,
     /// The `/` filter text.
     pub filter: Input,
     /// Whether keys currently go to the filter input.
@@ -254,7 +260,30 @@ pub struct State {
     pub announcement: Option<(String, i64)>,
     /// Whether the demo's autopilot is on (the status bar says so).
     pub autopilot: bool,
+    /// Unix second each source last answered (a 304 counts).
+    pub seen: BTreeMap<SourceId, i64>,
+    /// Unix second each source's status last changed.
+    pub since: BTreeMap<SourceId, i64>,
+    /// Watch mode's settings (`None` outside `hearth watch`).
+    pub watch: Option<WatchSettings>,
+    /// Services failing now (a failed rollout or run), for the bell and the title.
+    pub failing: std::collections::BTreeSet<String>,
 }
+
+/// What `hearth watch` was started with.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct WatchSettings {
+    /// Rotate the detail pane through services every this many seconds.
+    pub cycle: Option<i64>,
+    /// Ring the terminal bell when a rollout or run fails.
+    pub bell: bool,
+    /// When the detail pane last moved on.
+    pub last_cycle: Option<i64>,
+}
+
+/// How long a source may stay silent (or disconnected) before the screen
+/// says its data is stale.
+pub const STALE_SECS: i64 = 60;
 
 impl State {
     /// A fresh state for a registry: every cell unknown, no source connected.
@@ -284,6 +313,7 @@ impl State {
             selected: 0,
             focus: Focus::Overview,
             detail_scroll: 0,
+            detail_max: u16::MAX,
             filter: Input::default(),
             filter_editing: false,
             help: false,
@@ -302,7 +332,56 @@ impl State {
             notice: None,
             announcement: None,
             autopilot: false,
+            seen: BTreeMap::new(),
+            since: BTreeMap::new(),
+            watch: None,
+            failing: std::collections::BTreeSet::new(),
         }
+    }
+
+    /// Whether a service needs attention: a failed or stuck rollout, or its
+    /// newest run failed.
+    pub fn is_failing(&self, i: usize) -> bool {
+        let svc = &self.services[i];
+        let env_failed = svc.envs.iter().any(|o| {
+            matches!(o, EnvObservation::Live(w) if matches!(w.rollout, crate::model::Rollout::Failed(_)) || w.stuck_reason.is_some())
+        });
+        let run_failed = svc.latest_run().is_some_and(|r| {
+            !r.is_active() && r.conclusion.as_deref().is_some_and(|c| !ci::is_good(c))
+        });
+        let unserved = (0..self.envs.len()).any(|e| self.unserved(i, e).is_some());
+        env_failed || run_failed || unserved
+    }
+
+    /// Whether something is under way for a service: a rollout or a CI run.
+    pub fn is_active(&self, i: usize) -> bool {
+        let svc = &self.services[i];
+        svc.runs.iter().flatten().any(CiRun::is_active)
+            || svc.envs.iter().any(|o| {
+                matches!(o, EnvObservation::Live(w) if matches!(w.rollout, crate::model::Rollout::Progressing(_)))
+            })
+    }
+
+    /// Services in watch order: failing first, then active, then the rest,
+    /// each group in registry order.
+    pub fn watch_order(&self) -> Vec<usize> {
+        let mut order = self.visible();
+        order.sort_by_key(|&i| {
+            let rank = if self.is_failing(i) {
+                0
+            } else if self.is_active(i) {
+                1
+            } else {
+                2
+            };
+            (rank, i)
+        });
+        order
+    }
+
+    /// How many seconds a source has been silent, when known.
+    pub fn silent_for(&self, id: &SourceId) -> Option<i64> {
+        Some(self.now? - self.seen.get(id)?)
     }
 
     /// Show `text` from the first frame for `secs` seconds.
@@ -381,6 +460,33 @@ impl State {
         )
     }
 
+    /// `qa: run #5 succeeded but v0.9.2-rc.1 is not serving (v0.9.1 is):
+    /// rolled back at 10:04`, when the environment's latest run for its
+    /// released tag says success while another tag serves. Why, when the
+    /// journal knows (a rollback by hearth).
+    pub fn unserved(&self, service: usize, env: usize) -> Option<String> {
+        let d = self.drift(service, env);
+        let run = drift::unserved_success(&d, self.services[service].runs.as_deref())?;
+        let env_name = &self.envs[env];
+        let mut text = format!("{env_name}: {}", drift::unserved_message(run, &d));
+        let name = &self.registry.services[service].name;
+        let rollback = self
+            .history
+            .of(name, 20)
+            .into_iter()
+            .find(|e| e.env.as_deref() == Some(env_name.as_str()))
+            .filter(|e| e.op == "rollback" && e.result == "ok");
+        if let Some(e) = rollback {
+            let at = e.time.get(11..16).unwrap_or(&e.time);
+            let by =
+                e.by.as_deref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default();
+            text.push_str(&format!(": rolled back{by} at {at} UTC"));
+        }
+        Some(text)
+    }
+
     fn move_selection(&mut self, delta: isize) {
         let visible = self.visible();
         if visible.is_empty() {
@@ -416,10 +522,90 @@ impl State {
 /// Apply one message to the state; return what the loop should do and
 /// whether anything visible changed.
 pub fn update(state: &mut State, msg: Msg) -> Outcome {
+    let watched = matches!(msg, Msg::Workload { .. } | Msg::Runs { .. });
+    let mut outcome = apply(state, msg);
+    if watched && outcome.changed {
+        outcome.commands.extend(failing_changed(state));
+    }
+    outcome
+}
+
+/// In watch mode: ring the bell for a service that starts failing (with
+/// `--bell`) and keep the terminal title's count of failing services.
+fn failing_changed(state: &mut State) -> Vec<Command> {
+    let Some(watch) = &state.watch else {
+        return Vec::new();
+    };
+    let now: std::collections::BTreeSet<String> = (0..state.services.len())
+        .filter(|&i| state.is_failing(i))
+        .map(|i| state.registry.services[i].name.clone())
+        .collect();
+    if now == state.failing {
+        return Vec::new();
+    }
+    let mut commands = Vec::new();
+    if watch.bell && now.iter().any(|s| !state.failing.contains(s)) {
+        commands.push(Command::Bell);
+    }
+    commands.push(Command::Title(title_for(now.len())));
+    state.failing = now;
+    // Something new needs attention: the cycle starts again from the top.
+    if let Some(w) = state.watch.as_mut() {
+        w.last_cycle = None;
+    }
+    commands
+}
+
+/// The terminal title in watch mode.
+pub fn title_for(failing: usize) -> String {
+    match failing {
+        0 => "hearth watch: all well".to_string(),
+        1 => "hearth watch: 1 failing".to_string(),
+        n => format!("hearth watch: {n} failing"),
+    }
+}
+
+/// With `--cycle`, move the detail pane on to the next service (in watch
+/// order) every so many seconds.
+fn cycle(state: &mut State, now: i64) {
+    let Some(every) = state.watch.as_ref().and_then(|w| w.cycle) else {
+        return;
+    };
+    let last = state.watch.as_ref().and_then(|w| w.last_cycle);
+    match last {
+        // The first tick: start with the service that needs attention most.
+        None => {
+            if let Some(&first) = state.watch_order().first() {
+                state.selected = first;
+            }
+        }
+        Some(t) if now - t < every => return,
+        Some(_) => {
+            let order = state.watch_order();
+            if let Some(pos) = order.iter().position(|&i| i == state.selected) {
+                state.selected = order[(pos + 1) % order.len()];
+            } else if let Some(&first) = order.first() {
+                state.selected = first;
+            }
+            state.detail_scroll = 0;
+        }
+    }
+    if let Some(w) = state.watch.as_mut() {
+        w.last_cycle = Some(now);
+    }
+}
+
+fn apply(state: &mut State, msg: Msg) -> Outcome {
     match msg {
         Msg::Key(key) => on_key(state, key),
         Msg::Resize(w, h) => Outcome::changed(set(&mut state.size, (w, h))),
+        Msg::Viewport { detail_max } => {
+            state.detail_max = detail_max;
+            let clamped = state.detail_scroll.min(detail_max);
+            Outcome::changed(set(&mut state.detail_scroll, clamped))
+        }
         Msg::Tick(now) => {
+            cycle(state, now);
             let expired = state
                 .notice
                 .as_ref()
@@ -468,7 +654,24 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
         Msg::Log { id, event } => Outcome::changed(actions::log_event(state, id, event)),
         Msg::Journal(h) => Outcome::changed(set(&mut state.history, h)),
         Msg::Source(id, status) => {
+            if let Some(now) = state.now {
+                if status == SourceStatus::Live {
+                    state.seen.insert(id.clone(), now);
+                }
+                if state.sources.get(&id) != Some(&status) {
+                    state.since.insert(id.clone(), now);
+                }
+            }
             Outcome::changed(state.sources.insert(id, status.clone()) != Some(status))
+        }
+        Msg::Answered(id) => {
+            // Freshness only shows as an age in watch mode: elsewhere it
+            // changes nothing on screen.
+            let shown = state.watch.is_some();
+            if let Some(now) = state.now {
+                state.seen.insert(id, now);
+            }
+            Outcome::changed(shown)
         }
         Msg::Workload {
             service,
@@ -617,14 +820,22 @@ fn navigate(state: &mut State, nav: Nav) -> Vec<Command> {
         Nav::Quit => return vec![Command::Quit],
         Nav::Help => state.help = !state.help,
         Nav::Up if detail => state.detail_scroll = state.detail_scroll.saturating_sub(1),
-        Nav::Down if detail => state.detail_scroll = state.detail_scroll.saturating_add(1),
+        Nav::Down if detail => {
+            state.detail_scroll = state.detail_scroll.saturating_add(1).min(state.detail_max)
+        }
         Nav::PageUp if detail => {
             state.detail_scroll = state.detail_scroll.saturating_sub(state.page() as u16)
         }
         Nav::PageDown if detail => {
-            state.detail_scroll = state.detail_scroll.saturating_add(state.page() as u16)
+            state.detail_scroll = state
+                .detail_scroll
+                .saturating_add(state.page() as u16)
+                .min(state.detail_max)
         }
         Nav::First if detail => state.detail_scroll = 0,
+        Nav::Last if detail && state.detail_max != u16::MAX => {
+            state.detail_scroll = state.detail_max
+        }
         Nav::Up => state.move_selection(-1),
         Nav::Down => state.move_selection(1),
         Nav::PageUp => state.move_selection(-state.page()),
@@ -768,6 +979,27 @@ mod tests {
         update(&mut state, code(KeyCode::Enter));
         update(&mut state, code(KeyCode::Esc));
         assert_eq!(state.focus, Focus::Overview);
+    }
+
+    #[test]
+    fn the_detail_pane_stops_scrolling_at_its_end_and_esc_resets_it() {
+        let mut state = State::new(registry(&["a", "b"]), Mode::INTERACTIVE);
+        update(&mut state, code(KeyCode::Enter));
+        // The frame says the pane can scroll 3 lines.
+        update(&mut state, Msg::Viewport { detail_max: 3 });
+        for _ in 0..5 {
+            update(&mut state, key('j'));
+        }
+        assert_eq!(state.detail_scroll, 3, "past the end does nothing");
+        update(&mut state, key('k'));
+        assert_eq!(state.detail_scroll, 2, "one key back up moves at once");
+        update(&mut state, key('G'));
+        assert_eq!(state.detail_scroll, 3);
+        // Content shrank (a pod went away): the scroll follows.
+        update(&mut state, Msg::Viewport { detail_max: 1 });
+        assert_eq!(state.detail_scroll, 1);
+        update(&mut state, code(KeyCode::Esc));
+        assert_eq!((state.focus, state.detail_scroll), (Focus::Overview, 0));
     }
 
     #[test]

@@ -12,6 +12,12 @@ use crate::model::{
 pub enum Msg {
     Key(crossterm::event::KeyEvent),
     Resize(u16, u16),
+    /// What the last frame could show: how far the detail pane can scroll
+    /// before its end is the last line on screen. Sent by the loop after a
+    /// draw that changed it, so that scrolling stops at the end.
+    Viewport {
+        detail_max: u16,
+    },
     /// Frame/clock tick; carries the current wall-clock time (unix seconds) so
     /// that `update` stays pure and tests can inject the clock.
     Tick(i64),
@@ -53,6 +59,8 @@ pub enum Msg {
     GitHubRecovered {
         service: String,
     },
+    /// A source answered (nothing changed, but what is shown is fresh).
+    Answered(SourceId),
     /// An operation's progress.
     Op(crate::ops::Progress),
     /// The plan of a request the control room asked for (or why it was refused).
@@ -94,6 +102,7 @@ impl From<crate::github::Event> for Msg {
             },
             Event::Error { service, problem } => Msg::GitHubError { service, problem },
             Event::Recovered { service } => Msg::GitHubRecovered { service },
+            Event::Answered => Msg::Answered(SourceId::GitHub),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::io::{self, IsTerminal, Stdout};
 use std::mem::ManuallyDrop;
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -48,6 +49,8 @@ pub enum RunError {
     },
     #[error("drawing the control room: {0}")]
     Draw(String),
+    #[error("a panic (its message is above) ended the control room; the terminal was restored")]
+    Panicked,
 }
 
 fn io_error(what: &'static str) -> impl FnOnce(io::Error) -> RunError {
@@ -73,6 +76,8 @@ pub struct Session {
     pub logs: bool,
     /// A line the first frames show (what the demo's autopilot will do).
     pub announce: Option<String>,
+    /// Watch mode's settings (`hearth watch` only).
+    pub watch: Option<super::WatchSettings>,
 }
 
 /// What a source spawner gets: where to send messages, and what to watch.
@@ -109,6 +114,7 @@ where
         journal,
         logs,
         announce,
+        watch,
     } = session;
     let mut state = State::new(registry.clone(), mode);
     state.write = write;
@@ -116,6 +122,7 @@ where
     if let Some(text) = announce {
         state.announce(text, 20);
     }
+    state.watch = watch;
     state.kube_context = config.kube.display_context();
     tracing::info!(
         services = registry.services.len(),
@@ -255,10 +262,22 @@ where
                 }
             }
             _ = tokio::time::sleep_until(next_frame), if dirty => {
-                terminal
-                    .draw(|frame| ui::draw(frame, state, view, theme))
-                    .map_err(|e| RunError::Draw(e.to_string()))?;
+                {
+                    // Never draw over a terminal a panic hook has restored.
+                    let _drawing = DRAWING.lock().unwrap_or_else(|e| e.into_inner());
+                    if RESTORED.load(Ordering::SeqCst) {
+                        return Err(RunError::Panicked);
+                    }
+                    terminal
+                        .draw(|frame| ui::draw(frame, state, view, theme))
+                        .map_err(|e| RunError::Draw(e.to_string()))?;
+                }
                 dirty = false;
+                // Tell the state where the detail pane ends, so that
+                // scrolling stops there.
+                if view.detail_max != state.detail_max {
+                    dirty |= apply(state, Msg::Viewport { detail_max: view.detail_max }, &mut commands);
+                }
                 next_frame = Instant::now() + FRAME;
             }
         }
@@ -323,12 +342,37 @@ fn restore_terminal() {
     let _ = crossterm::execute!(io::stdout(), LeaveAlternateScreen, crossterm::cursor::Show);
 }
 
+/// Held while a frame is written, so that a panic on another thread (a
+/// source or an operation task) restores the terminal between frames, never
+/// in the middle of one.
+static DRAWING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Set by the panic hook once it has restored the terminal: no frame is
+/// drawn after that, and the loop ends.
+static RESTORED: AtomicBool = AtomicBool::new(false);
+
 fn install_panic_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
+            // A panic inside a frame (on the loop's own thread) holds the
+            // lock: wait a little, then restore regardless.
+            let deadline = std::time::Instant::now() + Duration::from_millis(250);
+            let guard = loop {
+                match DRAWING.try_lock() {
+                    Ok(g) => break Some(g),
+                    Err(std::sync::TryLockError::Poisoned(e)) => break Some(e.into_inner()),
+                    Err(std::sync::TryLockError::WouldBlock)
+                        if std::time::Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(Duration::from_millis(5))
+                    }
+                    Err(std::sync::TryLockError::WouldBlock) => break None,
+                }
+            };
+            RESTORED.store(true, Ordering::SeqCst);
             restore_terminal();
+            drop(guard);
             tracing::error!("panic: {info}");
             previous(info);
         }));

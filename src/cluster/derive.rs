@@ -344,20 +344,24 @@ pub fn derive<'a>(
     mine.sort_by_key(|p| p.name_any());
 
     let rollout = rollout_status(deploy);
-    let stuck = if rollout == Rollout::Complete {
-        None
+    let (stuck, new_ready) = if rollout == Rollout::Complete {
+        (None, None)
     } else {
         let is_new = |p: &&Pod| match &new_hash {
             Some(h) => p.labels().get(TEMPLATE_HASH) == Some(h),
             None => true,
         };
         let new_pods: Vec<&Pod> = mine.iter().copied().filter(is_new).collect();
+        let new_ready = new_pods
+            .iter()
+            .filter(|p| summarize_pod(service, p).ready)
+            .count() as i32;
         let old_serving = mine
             .iter()
             .filter(|p| !is_new(p))
             .any(|p| summarize_pod(service, p).ready)
             || (new_hash.is_none() && status.available_replicas.unwrap_or(0) > 0);
-        stuck_reason(&new_pods, old_serving)
+        (stuck_reason(&new_pods, old_serving), Some(new_ready))
     };
 
     Workload {
@@ -372,6 +376,7 @@ pub fn derive<'a>(
         revision,
         rollout,
         stuck_reason: stuck,
+        new_ready,
         pods: mine.iter().map(|p| summarize_pod(service, p)).collect(),
     }
 }

@@ -29,6 +29,7 @@ pub fn run(global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         journal: Some(crate::ops::audit::Journal::new(journal)),
         logs: true,
         announce: None,
+        watch: None,
     };
     run_with(session, |ctx| {
         sources::spawn(&ctx.registry, &ctx.config, ctx.tx)

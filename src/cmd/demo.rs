@@ -106,6 +106,7 @@ pub fn run(global: &GlobalOpts, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         announce: autopilot
             .as_ref()
             .map(|_| super::autopilot::ANNOUNCE.to_string()),
+        watch: None,
     };
     let result = run_with(session, move |ctx| {
         let mut sources = sources::spawn(&ctx.registry, &ctx.config, ctx.tx.clone());

@@ -18,6 +18,7 @@ pub mod rollback;
 pub mod sandbox;
 pub mod ship;
 pub mod status;
+pub mod watch;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -106,6 +107,7 @@ pub fn main() -> ExitCode {
         Some(Command::Rollback(args)) => rollback::run(&cli.global, args),
         Some(Command::Logs(args)) => logs::run(&cli.global, args),
         Some(Command::History(args)) => history::run(&cli.global, args),
+        Some(Command::Watch(args)) => watch::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,
@@ -193,4 +195,26 @@ fn intervals_from_env() -> github::Intervals {
 pub fn theme(global: &GlobalOpts) -> anyhow::Result<crate::ui::Theme> {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     Ok(crate::ui::Theme::load(global.theme.as_deref(), no_color)?)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The compile-time guarantee is that `WriteAccess::grant` is visible in
+    /// `cmd/` only; this keeps the watch command itself out of it.
+    #[test]
+    fn the_watch_command_never_grants_write_access() {
+        let watch = include_str!("watch.rs");
+        let code: String = watch
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            !code.contains("WriteAccess"),
+            "cmd/watch.rs names WriteAccess"
+        );
+        assert!(!code.contains("grant("), "cmd/watch.rs grants something");
+        assert!(code.contains("write: None") && code.contains("ops: None"));
+        assert!(code.contains("Mode::WATCH"));
+    }
 }

@@ -65,8 +65,15 @@ pub struct EnvReport {
     pub release_kind: ReleaseKind,
     /// The tag the releases say should run here.
     pub expected_tag: Option<String>,
-    /// Running tag differs from `expected_tag` (both known).
+    /// The tag that serves traffic (during a stuck rollout, the old pods').
+    pub serving_tag: Option<String>,
+    /// While a rollout is under way or stuck: the tag it is moving to.
+    pub moving_to: Option<String>,
+    /// Serving tag differs from `expected_tag` (both known).
     pub drift: bool,
+    /// Set when the latest run for `expected_tag` concluded `success` while
+    /// another tag serves: `run #5 succeeded but v0.9.2-rc.1 is not serving (v0.9.1 is)`.
+    pub unserved: Option<String>,
     pub observation: EnvObservation,
 }
 
@@ -241,11 +248,17 @@ fn service_report(
             let observation = observed
                 .remove(&(svc.name.clone(), env.name.clone()))
                 .unwrap_or_default();
-            let running = match &observation {
-                EnvObservation::Live(w) => w.serving_tag(),
-                _ => None,
+            let (running, moving) = match &observation {
+                EnvObservation::Live(w) => (w.serving_tag(), w.moving_to()),
+                _ => (None, None),
             };
+            let d = drift::drift(env.release, running, Some(&snap.releases), runs);
+            let unserved =
+                drift::unserved_success(&d, runs).map(|run| drift::unserved_message(run, &d));
             EnvReport {
+                serving_tag: running.map(str::to_string),
+                moving_to: moving.map(str::to_string),
+                unserved,
                 name: env.name.clone(),
                 namespace: env.namespace.clone(),
                 context: env
@@ -253,7 +266,7 @@ fn service_report(
                     .clone()
                     .or_else(|| default_context.map(str::to_string)),
                 release_kind: env.release,
-                drift: drift::drift(env.release, running, Some(&snap.releases), runs).is_drift(),
+                drift: d.is_drift(),
                 expected_tag: drift::expected(env.release, &snap.releases).map(|r| r.tag.clone()),
                 observation,
             }
@@ -322,13 +335,28 @@ pub fn render_table(report: &Report) -> String {
             notes.push(format!("{}: {e}", s.name));
         }
         for e in &s.environments {
+            // TAG is what serves; while a rollout moves, `serving → target`
+            // with the new pods' readiness, so one tag is never shown as both
+            // running and drifting.
             let (tag, ready) = match &e.observation {
-                EnvObservation::Live(w) => (
-                    w.image_tag.clone().unwrap_or_else(|| "-".into()),
-                    format!("{}/{}", w.ready, w.desired),
-                ),
+                EnvObservation::Live(w) => {
+                    let serving = e.serving_tag.clone().unwrap_or_else(|| "-".into());
+                    match (&e.moving_to, w.new_ready) {
+                        (Some(t), Some(n)) => {
+                            (format!("{serving} → {t}"), format!("{n}/{} new", w.desired))
+                        }
+                        (Some(t), None) => (
+                            format!("{serving} → {t}"),
+                            format!("{}/{}", w.ready, w.desired),
+                        ),
+                        _ => (serving, format!("{}/{}", w.ready, w.desired)),
+                    }
+                }
                 _ => ("-".into(), "-".into()),
             };
+            if let Some(u) = &e.unserved {
+                notes.push(format!("{} {}: {u}", s.name, e.name));
+            }
             let note = match &e.observation {
                 EnvObservation::Missing { hint } => Some(hint.clone()),
                 EnvObservation::Error(p) => Some(p.to_string()),
@@ -343,6 +371,10 @@ pub fn render_table(report: &Report) -> String {
                 }
             }
             let release = match (&e.expected_tag, e.drift) {
+                // The rollout is moving to the released tag: not drift, but not there yet.
+                (Some(t), true) if e.moving_to.as_ref() == Some(t) => {
+                    format!("{t} (not serving yet)")
+                }
                 (Some(t), true) => format!("{t} (drift)"),
                 (Some(t), false) => t.clone(),
                 (None, _) => "-".into(),

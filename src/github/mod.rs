@@ -53,6 +53,8 @@ pub enum Event {
     /// A whole poll of the service succeeded after an `Error`: the data shown
     /// is current again (a 304 sends nothing else to say so).
     Recovered { service: String },
+    /// A poll round got its answers: what is shown is as fresh as now.
+    Answered,
 }
 
 /// How often to poll, and how fast at most.

@@ -153,6 +153,10 @@ impl Poller {
     /// After a round in which every request succeeded: if an error was on
     /// screen, say it is over (unchanged data answers 304 and sends nothing).
     async fn round_done(&mut self) -> Result<(), Stop> {
+        if !self.round_failed {
+            // GitHub answered (a 304 says nothing else): the data is fresh.
+            self.send(Event::Answered).await?;
+        }
         if self.round_failed || self.last_error.take().is_none() {
             return Ok(());
         }

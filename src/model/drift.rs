@@ -110,6 +110,32 @@ pub fn drift(
     }
 }
 
+/// A run that concluded `success` for the tag an environment should run,
+/// while another tag serves there: a deploy that "worked" but is not what
+/// users get (rolled back, or overwritten by hand). Returns the run; the
+/// caller words it with [`unserved_message`]. `runs` is newest first.
+pub fn unserved_success<'a>(drift: &Drift, runs: Option<&'a [CiRun]>) -> Option<&'a CiRun> {
+    let Drift::Drift { expected, .. } = drift else {
+        return None;
+    };
+    runs.unwrap_or_default()
+        .iter()
+        .find(|r| run_is_for(r, expected))
+        .filter(|r| !r.is_active() && r.conclusion.as_deref() == Some("success"))
+}
+
+/// `run #5 succeeded but v0.9.2-rc.1 is not serving (v0.9.1 is)`; the
+/// caller names the environment.
+pub fn unserved_message(run: &CiRun, drift: &Drift) -> String {
+    match drift {
+        Drift::Drift { running, expected } => format!(
+            "run #{} succeeded but {expected} is not serving ({running} is)",
+            run.run_number
+        ),
+        _ => format!("run #{} succeeded", run.run_number),
+    }
+}
+
 /// Whether a workflow run builds `tag`: a release-triggered run's
 /// `head_branch` is the tag; its title usually names it too.
 fn run_is_for(run: &CiRun, tag: &str) -> bool {

@@ -63,10 +63,23 @@ pub struct Workload {
     /// Why a rollout is stuck, when the pods say it (for example
     /// "migration failing: CrashLoopBackOff, 4 restarts, exit 1; old pods still serving").
     pub stuck_reason: Option<String>,
+    /// While a rollout is under way or stuck: how many pods of the new
+    /// ReplicaSet are ready (`None` once it is complete).
+    pub new_ready: Option<i32>,
     pub pods: Vec<PodSummary>,
 }
 
 impl Workload {
+    /// The tag a rollout under way (or stuck) is moving to, when it is not
+    /// the one that serves.
+    pub fn moving_to(&self) -> Option<&str> {
+        if self.rollout == Rollout::Complete {
+            return None;
+        }
+        let target = self.image_tag.as_deref()?;
+        (self.serving_tag() != Some(target)).then_some(target)
+    }
+
     /// The tag actually serving traffic. Once a rollout is complete that is
     /// the Deployment's tag; while one is under way or stuck (a failing
     /// migration leaves the old pods serving) it is the tag most ready pods

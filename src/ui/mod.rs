@@ -10,11 +10,12 @@ pub mod logs;
 pub mod overview;
 pub mod status;
 pub mod theme;
+pub mod watch;
 pub mod wrap;
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
-use ratatui::text::Span;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::Block;
 use ratatui::Frame;
 
@@ -28,6 +29,8 @@ use crate::model::{EnvObservation, Rollout};
 pub struct ViewState {
     /// First visible row of the overview table.
     pub overview_offset: usize,
+    /// How far the detail pane could scroll in the last frame.
+    pub detail_max: u16,
 }
 
 /// Width from which the detail pane sits beside the overview instead of below it.
@@ -35,6 +38,9 @@ const SIDE_BY_SIDE: u16 = 180;
 
 /// Draw the whole screen.
 pub fn draw(frame: &mut Frame, state: &State, view: &mut ViewState, theme: &Theme) {
+    if state.watch.is_some() {
+        return watch::draw(frame, state, view, theme);
+    }
     let area = frame.area();
     frame.render_widget(Block::new().style(theme.base), area);
     let show_filter = state.filter_editing || !state.filter.value().is_empty();
@@ -56,7 +62,7 @@ pub fn draw(frame: &mut Frame, state: &State, view: &mut ViewState, theme: &Them
     overview::draw(frame, overview, state, view, theme);
     match &state.logs {
         Some(log_view) => logs::draw(frame, detail, state, log_view, theme),
-        None => detail::draw(frame, detail, state, theme),
+        None => view.detail_max = detail::draw(frame, detail, state, theme),
     }
     if notice_rows > 0 {
         status::draw_notice(frame, notice, state, theme);
@@ -145,6 +151,39 @@ pub fn clock_of_unix(secs: i64) -> Option<String> {
 }
 
 /// Cut a string to `width` characters, marking the cut with `…`.
+/// A line cut to `width` columns, its last visible character `…` when cut.
+pub fn truncate_line(line: Line<'_>, width: usize) -> Line<'_> {
+    if line.width() <= width {
+        return line;
+    }
+    let mut left = width;
+    let mut spans = Vec::new();
+    for span in line.spans {
+        if left == 0 {
+            break;
+        }
+        let n = span.content.chars().count();
+        if n < left {
+            left -= n;
+            spans.push(span);
+        } else {
+            let cut = truncate(&span.content, left);
+            spans.push(Span::styled(cut, span.style));
+            left = 0;
+        }
+    }
+    // Exactly full: the last character must still say the text goes on.
+    if let Some(last) = spans.last_mut() {
+        if !last.content.ends_with('…') {
+            let mut t: String = last.content.chars().collect();
+            t.pop();
+            t.push('…');
+            last.content = t.into();
+        }
+    }
+    Line::from(spans).style(line.style)
+}
+
 pub fn truncate(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
         return s.to_string();

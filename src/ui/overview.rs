@@ -10,48 +10,63 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Row, Table, TableState};
 use ratatui::Frame;
 
-use super::{ci_icon, observation_word, rollout_icon, truncate, Theme, ViewState};
+use super::{ci_icon, observation_word, rollout_icon, truncate, truncate_line, Theme, ViewState};
 use crate::app::{Drift, Focus, ServiceState, SourceId, State};
-use crate::model::{EnvObservation, Problem, ProblemKind, SourceStatus};
+use crate::model::{EnvObservation, Problem, ProblemKind, SourceStatus, Workload};
 use crate::registry::{ReleaseKind, Service};
 
 /// Column widths chosen for the available width.
 struct Widths {
     service: u16,
-    env: u16,
+    /// One per environment column.
+    env: Vec<u16>,
     release: u16,
     ci: u16,
     /// Whether there is room for the NOTES column; without it, the CI column
     /// takes the rest and carries the reason a service is not shippable.
     notes: bool,
+    /// What is left for NOTES.
+    notes_width: u16,
 }
 
-fn widths(inner: u16, envs: usize, longest_name: usize, longest_tag: usize) -> Widths {
-    let service = (longest_name as u16 + 2).clamp(9, 22);
-    let envs = envs as u16;
-    // Wide: room for the longest tag plus " 2/2 ✓" per environment, and a note column.
-    let wide = Widths {
-        service,
-        env: (longest_tag as u16 + 8).clamp(20, 32),
-        release: 14,
-        ci: 16,
-        notes: true,
-    };
-    let needed = wide.service + wide.env * envs + wide.release + wide.ci + 20;
-    if inner >= needed {
-        return wide;
+/// Widths from content: each column gets what its longest cell needs
+/// (`env_natural` per environment), NOTES the rest. When that does not fit,
+/// NOTES goes first (the CI column then carries why a service is not
+/// shippable), then the environment columns shrink, widest first (tags are
+/// cut with `…`), then RELEASE.
+fn widths(
+    inner: u16,
+    longest_name: usize,
+    env_natural: &[usize],
+    release_natural: usize,
+) -> Widths {
+    let service = (longest_name as u16 + 1).clamp(8, 24);
+    let n = env_natural.len() as u16;
+    let env: Vec<u16> = env_natural
+        .iter()
+        .map(|&w| (w as u16).clamp(9, 48))
+        .collect();
+    let release = (release_natural as u16).clamp(8, 24);
+    let ci = 16;
+    // Column spacing is one cell between columns.
+    let with_notes = service + env.iter().sum::<u16>() + release + ci + (n + 3);
+    if inner >= with_notes + NOTES_MIN {
+        return Widths {
+            service,
+            env,
+            release,
+            ci,
+            notes: true,
+            notes_width: inner - with_notes,
+        };
     }
+    let spacing = n + 2;
     let service = service.min(14);
-    let release = 10;
-    let ci = 15;
-    let spacing = envs + 2;
-    let env = inner
-        .saturating_sub(service + release + ci + spacing)
-        .checked_div(envs)
-        .unwrap_or(0)
-        .clamp(9, 20);
+    let release = release.min(10);
+    let room = inner.saturating_sub(service + release + ci + spacing);
+    let env = shrink(env, room, 9);
     let ci = inner
-        .saturating_sub(service + release + env * envs + spacing)
+        .saturating_sub(service + release + env.iter().sum::<u16>() + spacing)
         .max(ci);
     Widths {
         service,
@@ -59,6 +74,43 @@ fn widths(inner: u16, envs: usize, longest_name: usize, longest_tag: usize) -> W
         release,
         ci,
         notes: false,
+        notes_width: 0,
+    }
+}
+
+/// Cut the widest columns first until they fit `room`, none below `min`.
+fn shrink(mut cols: Vec<u16>, room: u16, min: u16) -> Vec<u16> {
+    while cols.iter().sum::<u16>() > room {
+        let Some(widest) = cols.iter_mut().filter(|c| **c > min).max_by_key(|c| **c) else {
+            break;
+        };
+        *widest -= 1;
+    }
+    cols
+}
+
+/// The narrowest NOTES column worth showing.
+const NOTES_MIN: u16 = 24;
+
+/// What an environment cell needs to show without a cut.
+fn env_natural(obs: &EnvObservation, drift: &Drift) -> usize {
+    match obs {
+        EnvObservation::Live(w) => {
+            let serving = w.serving_tag().unwrap_or("?").chars().count();
+            let moving = w.moving_to().map_or(0, |t| t.chars().count() + 3);
+            let counts = format!("{}/{}", w.ready, w.desired).len();
+            let marker = if w.moving_to().is_none()
+                && matches!(drift, Drift::Drift { .. } | Drift::Deploying { .. })
+            {
+                2
+            } else {
+                0
+            };
+            serving + moving + 1 + counts + 2 + marker
+        }
+        EnvObservation::Error(p) => p.kind.word().chars().count(),
+        // "unknown", "missing", "— not deployed".
+        _ => 14,
     }
 }
 
@@ -91,17 +143,19 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, view: &mut ViewState, 
         .map(|s| s.name.chars().count())
         .max()
         .unwrap_or(7);
-    let longest_tag = state
-        .services
-        .iter()
-        .flat_map(|s| s.envs.iter())
-        .filter_map(|o| match o {
-            EnvObservation::Live(w) => w.image_tag.as_ref().map(|t| t.chars().count()),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0);
-    let w = widths(inner.width, state.envs.len(), longest, longest_tag);
+    let mut env_width = vec![0; state.envs.len()];
+    let mut release_width = 0;
+    for i in 0..state.services.len() {
+        for (e, width) in env_width.iter_mut().enumerate() {
+            if state.service_has_env(i, e) {
+                *width = (*width).max(env_natural(&state.services[i].envs[e], &state.drift(i, e)));
+            }
+        }
+        if let Some(r) = state.services[i].latest_release() {
+            release_width = release_width.max(r.tag.chars().count());
+        }
+    }
+    let w = widths(inner.width, longest, &env_width, release_width);
     let accents = env_accents(state, theme);
 
     let mut header = vec![Cell::from("SERVICE")];
@@ -110,7 +164,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, view: &mut ViewState, 
     }
     header.extend(["RELEASE", "CI"].map(Cell::from));
     let mut constraints = vec![Constraint::Length(w.service)];
-    constraints.extend(state.envs.iter().map(|_| Constraint::Length(w.env)));
+    constraints.extend(w.env.iter().map(|&c| Constraint::Length(c)));
     constraints.push(Constraint::Length(w.release));
     if w.notes {
         header.push(Cell::from("NOTES"));
@@ -222,11 +276,16 @@ fn service_row<'a>(
         name_style,
     ))];
     for (e, accent) in accents.iter().enumerate() {
-        let line = if state.service_has_env(i, e) {
+        let not_deployed =
+            !service.shippable && matches!(svc.envs.get(e), Some(EnvObservation::Missing { .. }));
+        let line = if not_deployed {
+            // hearth does not ship it, so no Deployment is no surprise.
+            Line::from(Span::styled("— not deployed", theme.muted))
+        } else if state.service_has_env(i, e) {
             env_cell(
                 &svc.envs[e],
                 &state.drift(i, e),
-                w.env as usize,
+                w.env[e] as usize,
                 *accent,
                 theme,
             )
@@ -240,7 +299,10 @@ fn service_row<'a>(
     )));
     if w.notes {
         cells.push(Cell::from(ci_cell(state, service, svc, w.ci, false, theme)));
-        cells.push(Cell::from(note(state, i, service, svc, theme)));
+        cells.push(Cell::from(truncate_line(
+            note(state, i, service, svc, theme),
+            w.notes_width as usize,
+        )));
     } else {
         cells.push(Cell::from(ci_cell(state, service, svc, w.ci, true, theme)));
     }
@@ -263,25 +325,52 @@ fn env_cell<'a>(
     let EnvObservation::Live(w) = obs else {
         unreachable!("observation_word covers every other case")
     };
-    let (icon, icon_style) = rollout_icon(&w.rollout, theme);
-    let counts = format!("{}/{}", w.ready, w.desired);
-    let tag = w.image_tag.as_deref().unwrap_or("?");
-    let marker = drift_marker(drift, theme);
+    let (icon, icon_style) = cell_icon(w, theme);
+    let moving = w.moving_to();
+    // While a rollout moves (or is stuck) the counts are the new pods'
+    // readiness: `2/2` of the old pods would look healthy.
+    let counts = match (moving, w.new_ready) {
+        (Some(_), Some(n)) => format!("{n}/{}", w.desired),
+        _ => format!("{}/{}", w.ready, w.desired),
+    };
+    let serving = w.serving_tag().unwrap_or("?");
+    // While a rollout moves, the arrow says serving and target differ.
+    let marker = drift_marker(drift, theme).filter(|_| moving.is_none());
     let marker_width = if marker.is_some() { 2 } else { 0 };
-    let room = width.saturating_sub(counts.len() + 4 + marker_width).max(3);
+    let room = width.saturating_sub(counts.len() + 3 + marker_width).max(3);
     let tag_style = if drift.is_drift() { theme.warn } else { accent };
-    let mut spans = vec![
-        Span::styled(truncate(tag, room), tag_style),
+    let mut spans = match moving {
+        Some(target) => {
+            // What serves is shown whole when it can be; the target gets the rest.
+            let first = serving.chars().count().min(room.saturating_sub(5)).max(3);
+            let second = room.saturating_sub(first + 3).max(2);
+            vec![
+                Span::styled(truncate(serving, first), tag_style),
+                Span::styled(" → ", theme.muted),
+                Span::styled(truncate(target, second), theme.running),
+            ]
+        }
+        None => vec![Span::styled(truncate(serving, room), tag_style)],
+    };
+    spans.extend([
         Span::raw(" "),
         Span::raw(counts),
         Span::raw(" "),
         Span::styled(icon, icon_style),
-    ];
+    ]);
     if let Some(marker) = marker {
         spans.push(Span::raw(" "));
         spans.push(marker);
     }
     Line::from(spans)
+}
+
+/// `✗` for a failed or stuck rollout, `⟳` while it moves, `✓` once complete.
+pub fn cell_icon(w: &Workload, theme: &Theme) -> (&'static str, Style) {
+    if w.stuck_reason.is_some() {
+        return ("✗", theme.error);
+    }
+    rollout_icon(&w.rollout, theme)
 }
 
 /// The one-character drift marker of an overview cell, if any.
@@ -425,6 +514,11 @@ fn note<'a>(
         }
     }
     for e in 0..state.envs.len() {
+        if let Some(text) = state.unserved(index, e) {
+            return Line::from(Span::styled(text, theme.error));
+        }
+    }
+    for e in 0..state.envs.len() {
         match state.drift(index, e) {
             Drift::Drift { running, expected } => {
                 return Line::from(Span::styled(
@@ -468,12 +562,35 @@ mod tests {
 
     #[test]
     fn narrow_widths_fit_80_columns() {
-        let w = widths(78, 2, 11, 12);
-        let total = w.service + 2 * w.env + w.release + w.ci + 4;
+        let w = widths(78, 11, &[18, 18], 7);
+        let total = w.service + w.env.iter().sum::<u16>() + w.release + w.ci + 4;
         assert!(total <= 78, "{total}");
         assert!(!w.notes);
         assert!(w.ci >= 15);
-        assert!(widths(200, 3, 11, 12).notes);
-        assert_eq!(widths(200, 2, 11, 20).env, 28);
+    }
+
+    #[test]
+    fn wide_screens_give_columns_what_their_content_needs() {
+        // `v0.3.1-rc.10 2/2 ✓` is 18 wide: no cut at 120 columns.
+        let w = widths(118, 11, &[13, 18], 12);
+        assert!(w.notes);
+        assert_eq!((w.env.clone(), w.release), (vec![13, 18], 12));
+        // NOTES takes all that is left, to the last column.
+        let used = w.service + w.env.iter().sum::<u16>() + w.release + w.ci + 5;
+        assert_eq!(used + w.notes_width, 118);
+        // A moving cell (`v0.10.0-rc.1 → v0.9.2-rc.1 0/2 ✗`, 33) gets its width at 200,
+        // and only its own column widens.
+        assert_eq!(widths(198, 11, &[13, 33], 12).env, vec![13, 33]);
+    }
+
+    #[test]
+    fn the_widest_column_gives_way_first() {
+        assert_eq!(shrink(vec![13, 33], 40, 9), vec![13, 27]);
+        assert_eq!(shrink(vec![20, 20], 30, 9), vec![15, 15]);
+        assert_eq!(
+            shrink(vec![10, 10], 5, 9),
+            vec![9, 9],
+            "never below the minimum"
+        );
     }
 }

@@ -28,6 +28,12 @@ pub(super) fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme
                     .unwrap_or_else(|| "unknown: no data yet".into());
                 head.push(Span::styled(why, theme.muted));
             }
+            EnvObservation::Missing { .. } if !state.registry.services[i].shippable => {
+                head.push(Span::styled(
+                    "not deployed (hearth does not ship this service)",
+                    theme.muted,
+                ));
+            }
             EnvObservation::Missing { hint } => {
                 head.push(Span::styled("no deployment", theme.warn));
                 extra.extend(indented("  → ", hint, theme.muted, theme.muted, width));
@@ -49,10 +55,31 @@ pub(super) fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme
                     format!("{icon} {}  ", rollout_word(&w.rollout)),
                     style,
                 ));
-                head.push(Span::styled(
-                    w.image_tag.clone().unwrap_or_else(|| "?".into()),
-                    accent,
-                ));
+                match w.moving_to() {
+                    Some(target) => {
+                        head.push(Span::styled(
+                            w.serving_tag().unwrap_or("?").to_string(),
+                            accent,
+                        ));
+                        head.push(Span::styled(" → ", theme.muted));
+                        head.push(Span::styled(target.to_string(), theme.running));
+                        let new = w
+                            .new_ready
+                            .map(|n| format!("{n}/{} new ready · ", w.desired));
+                        head.push(Span::raw(format!(
+                            "  {}{} old serving",
+                            new.unwrap_or_default(),
+                            w.pods
+                                .iter()
+                                .filter(|p| p.ready && p.image_tag.as_deref() != Some(target))
+                                .count()
+                        )));
+                    }
+                    None => head.push(Span::styled(
+                        w.image_tag.clone().unwrap_or_else(|| "?".into()),
+                        accent,
+                    )),
+                }
                 let drift = state.drift(i, e);
                 match &drift {
                     // The Deployment's tag is shown; say so when what serves
@@ -68,12 +95,23 @@ pub(super) fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme
                     Drift::NoRelease => head.push(Span::styled(" (no release)", theme.muted)),
                     _ => {}
                 }
-                head.push(Span::raw(format!("  {}/{} ready", w.ready, w.desired)));
+                if w.moving_to().is_none() {
+                    head.push(Span::raw(format!("  {}/{} ready", w.ready, w.desired)));
+                }
                 // Why it is stuck comes first: it is what the user must act on.
                 if let Some(reason) = &w.stuck_reason {
                     extra.extend(indented(
                         "  ✗ stuck: ",
                         reason,
+                        theme.error.add_modifier(Modifier::BOLD),
+                        theme.error,
+                        width,
+                    ));
+                }
+                if let Some(text) = state.unserved(i, e) {
+                    extra.extend(indented(
+                        "  ✗ ",
+                        &text,
                         theme.error.add_modifier(Modifier::BOLD),
                         theme.error,
                         width,

@@ -37,7 +37,8 @@ pub(super) const RELEASES_SHOWN: usize = 6;
 pub(super) const STREAM_SHOWN: usize = 12;
 
 /// Draw the detail pane into `area`.
-pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+/// Returns how far the pane can scroll before its last line is at the bottom.
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> u16 {
     let focused = state.focus == Focus::Detail && !state.help;
     let Some(i) = state.selected_service() else {
         let block = Block::bordered()
@@ -45,7 +46,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             .border_style(theme.border);
         let text = Paragraph::new(Span::styled("no service selected", theme.muted)).block(block);
         frame.render_widget(text, area);
-        return;
+        return 0;
     };
     let service = &state.registry.services[i];
     let svc = &state.services[i];
@@ -69,32 +70,44 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     left.extend(history_lines(state, service, theme));
     // A running (or just finished) operation takes the CI section's place:
     // its steps include the CI run's.
-    let ci = match shown_op(state, &service.name) {
+    let op = shown_op(state, &service.name);
+    let ci = match op {
         Some(op) => op_lines(state, op, theme),
         None => ci_lines(state, service, svc, theme),
     };
-    let scroll = (state.detail_scroll, 0);
+    let height = inner.height as usize;
+    let max = |n: usize| n.saturating_sub(height).min(u16::MAX as usize) as u16;
     if two_columns {
         let r = Rect {
             x: r.x + 1,
             width: r.width.saturating_sub(1),
             ..r
         };
-        frame.render_widget(
-            Paragraph::new(hang_wrap(left, l.width as usize)).scroll(scroll),
-            l,
-        );
-        frame.render_widget(
-            Paragraph::new(hang_wrap(ci, r.width as usize)).scroll(scroll),
-            r,
-        );
+        let left = hang_wrap(left, l.width as usize);
+        let right = hang_wrap(ci, r.width as usize);
+        let most = max(left.len().max(right.len()));
+        let scroll = (state.detail_scroll.min(most), 0);
+        frame.render_widget(Paragraph::new(left).scroll(scroll), l);
+        frame.render_widget(Paragraph::new(right).scroll(scroll), r);
+        most
     } else {
-        left.push(Line::default());
-        left.extend(ci);
-        frame.render_widget(
-            Paragraph::new(hang_wrap(left, inner.width as usize)).scroll(scroll),
-            inner,
-        );
+        // One column: an operation is what the user watches, so it comes
+        // first; the CI section otherwise follows the environments.
+        let left = if op.is_some() {
+            let mut lines = ci;
+            lines.push(Line::default());
+            lines.extend(left);
+            lines
+        } else {
+            left.push(Line::default());
+            left.extend(ci);
+            left
+        };
+        let lines = hang_wrap(left, inner.width as usize);
+        let most = max(lines.len());
+        let scroll = (state.detail_scroll.min(most), 0);
+        frame.render_widget(Paragraph::new(lines).scroll(scroll), inner);
+        most
     }
 }
 

@@ -53,6 +53,31 @@ pub(super) fn op_lines<'a>(state: &State, op: &OpView, theme: &Theme) -> Vec<Lin
         label(&format!("Operation  {}", op.title()), theme),
         Span::styled(if op.running() { "  running" } else { "" }, theme.running),
     ])];
+    // The outcome comes first: on a small screen the result and how to
+    // recover are what must show; the steps and the command log follow.
+    if let Some(o) = &op.outcome {
+        let (icon, style) = if o.ok {
+            ("✓", theme.ok)
+        } else {
+            ("✗", theme.error)
+        };
+        lines.push(Line::from(Span::styled(
+            format!("  {icon} {}", o.summary),
+            style,
+        )));
+        if let Some(l) = o.left.as_ref().filter(|_| !o.ok) {
+            lines.push(Line::from(Span::styled(
+                format!("    left: {l}"),
+                theme.warn,
+            )));
+        }
+        if let Some(r) = &o.recovery {
+            lines.push(Line::from(Span::styled(
+                format!("    to recover: {r}"),
+                theme.key,
+            )));
+        }
+    }
     for s in &op.steps {
         let mut spans = vec![Span::raw("  "), step_icon(s.state, theme)];
         spans.push(Span::raw(s.name.clone()));
@@ -109,29 +134,6 @@ pub(super) fn op_lines<'a>(state: &State, op: &OpView, theme: &Theme) -> Vec<Lin
         lines.push(Line::from(label("  Output", theme)));
         for l in op.lines.iter().skip(from) {
             lines.push(Line::from(Span::styled(format!("    {l}"), theme.muted)));
-        }
-    }
-    if let Some(o) = &op.outcome {
-        let (icon, style) = if o.ok {
-            ("✓", theme.ok)
-        } else {
-            ("✗", theme.error)
-        };
-        lines.push(Line::from(Span::styled(
-            format!("  {icon} {}", o.summary),
-            style,
-        )));
-        if let Some(l) = o.left.as_ref().filter(|_| !o.ok) {
-            lines.push(Line::from(Span::styled(
-                format!("    left: {l}"),
-                theme.warn,
-            )));
-        }
-        if let Some(r) = &o.recovery {
-            lines.push(Line::from(Span::styled(
-                format!("    to recover: {r}"),
-                theme.key,
-            )));
         }
     }
     lines

@@ -1,0 +1,628 @@
+//! Snapshot tests of the screens that came with the operations and watch
+//! mode: the watch board at 80x24, 160x48 and 240x67 in the default and
+//! high-contrast themes (healthy, failing, disconnected and stale); the
+//! dialogs (promote, rollback, logs, confirmation, refusal); the progress
+//! panel with its command log; the log panel. States come from recorded
+//! messages through the real `update` with an injected clock.
+
+use std::sync::Arc;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use hearth::app::ops::Dialog;
+use hearth::app::{update, Mode, Msg, SourceId, State, WatchSettings};
+use hearth::model::{
+    CiJob, CiRun, CiStep, EnvObservation, PodSummary, Problem, ProblemKind, RateLimit, Release,
+    Rollout, SourceStatus, Workload,
+};
+use hearth::ops::logs::{LogEvent, LogLine};
+use hearth::ops::{Event, Mutation, OpKind, Outcome, Progress, StepState, System};
+use hearth::registry::{Registry, Service, Settings};
+use hearth::ui::{draw, Theme, ViewState};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+/// 2026-03-01 10:02:30 UTC.
+const NOW: i64 = 1_772_359_350;
+
+fn registry() -> Arc<Registry> {
+    let svc = |name: &str| Service {
+        repo: Some(format!("katforge/{name}")),
+        image: Some(format!("ghcr.io/katforge/{name}")),
+        ..Service::example(name)
+    };
+    Arc::new(Registry {
+        path: "/work/hearth/services.yaml".into(),
+        settings: Settings::default(),
+        services: vec![
+            svc("api"),
+            svc("katforge"),
+            svc("stumper"),
+            Service {
+                shippable: false,
+                shippable_reason: Some("No Dockerfile in geargoblins.com/ui yet.".into()),
+                repo: None,
+                ..Service::example("geargoblins")
+            },
+        ],
+    })
+}
+
+fn kube(ns: &str) -> SourceId {
+    SourceId::Kube {
+        context: None,
+        namespace: ns.into(),
+    }
+}
+
+fn pod(name: &str, status: &str, ready: bool, tag: &str) -> PodSummary {
+    PodSummary {
+        name: name.into(),
+        status: status.into(),
+        ready,
+        restarts: if ready { 0 } else { 4 },
+        image_tag: Some(tag.into()),
+        template_hash: None,
+    }
+}
+
+fn live(tag: &str, ready: i32, rollout: Rollout, pods: Vec<PodSummary>) -> Workload {
+    Workload {
+        image_tag: Some(tag.into()),
+        init_image_tag: Some(tag.into()),
+        desired: 2,
+        updated: 2,
+        ready,
+        available: ready,
+        revision: Some(3),
+        rollout,
+        stuck_reason: None,
+        new_ready: None,
+        pods,
+    }
+}
+
+fn workload(service: &str, env: &str, w: Workload) -> Msg {
+    Msg::Workload {
+        service: service.into(),
+        env: env.into(),
+        observation: EnvObservation::Live(w),
+    }
+}
+
+fn release(id: u64, tag: &str, prerelease: bool, latest: bool) -> Release {
+    Release {
+        id,
+        tag: tag.into(),
+        prerelease,
+        latest,
+        published_at: Some("2026-03-01T09:00:00Z".into()),
+        ..Release::default()
+    }
+}
+
+fn run(id: u64, number: u64, status: &str, conclusion: Option<&str>, branch: &str) -> CiRun {
+    CiRun {
+        id,
+        run_number: number,
+        event: "release".into(),
+        head_branch: Some(branch.into()),
+        display_title: Some(branch.into()),
+        status: status.into(),
+        conclusion: conclusion.map(Into::into),
+        created_at: Some("2026-03-01T10:01:50Z".into()),
+        ..CiRun::default()
+    }
+}
+
+/// Every service healthy and every source live.
+fn healthy() -> Vec<Msg> {
+    let mut msgs = vec![
+        Msg::Tick(NOW),
+        Msg::Source(kube("default"), SourceStatus::Live),
+        Msg::Source(kube("qa"), SourceStatus::Live),
+        Msg::Source(SourceId::GitHub, SourceStatus::Live),
+        Msg::Answered(SourceId::GitHub),
+        Msg::RateLimit(RateLimit {
+            limit: 5000,
+            remaining: 4990,
+            used: 10,
+            reset: NOW + 3000,
+        }),
+    ];
+    for (svc, prod, qa) in [
+        ("api", "v0.0.28", "v0.0.29-rc.1"),
+        ("katforge", "v1.4.2", "v1.5.0-rc.1"),
+        ("stumper", "v0.3.0", "v0.3.1-rc.2"),
+    ] {
+        let p = |t: &str, n: u8| pod(&format!("{svc}-abc-{n}"), "Running", true, t);
+        msgs.push(workload(
+            svc,
+            "prod",
+            live(prod, 2, Rollout::Complete, vec![p(prod, 1), p(prod, 2)]),
+        ));
+        msgs.push(workload(
+            svc,
+            "qa",
+            live(qa, 2, Rollout::Complete, vec![p(qa, 3), p(qa, 4)]),
+        ));
+        msgs.push(Msg::Releases {
+            service: svc.into(),
+            releases: vec![release(2, qa, true, false), release(1, prod, false, true)],
+        });
+        msgs.push(Msg::Runs {
+            service: svc.into(),
+            runs: vec![run(40, 41, "completed", Some("success"), qa)],
+        });
+    }
+    msgs
+}
+
+/// stumper's qa rollout stuck on a failing migration; katforge deploying to qa.
+fn trouble() -> Vec<Msg> {
+    let mut w = live(
+        "v0.3.2-rc.1",
+        2,
+        Rollout::Progressing("Waiting for deployment \"stumper\" rollout to finish: 1 out of 2 new replicas have been updated...".into()),
+        vec![
+            pod("stumper-new-1", "Init:CrashLoopBackOff", false, "v0.3.2-rc.1"),
+            pod("stumper-old-1", "Running", true, "v0.3.1-rc.2"),
+            pod("stumper-old-2", "Running", true, "v0.3.1-rc.2"),
+        ],
+    );
+    w.updated = 1;
+    w.new_ready = Some(0);
+    w.stuck_reason = Some("migration \"migrate\" failing: CrashLoopBackOff, 4 restarts, last exit code 1; old pods still serving".into());
+    let mut rolling = live(
+        "v1.5.0-rc.2",
+        2,
+        Rollout::Progressing("Waiting for deployment \"katforge\" rollout to finish: 1 of 2 updated replicas are available...".into()),
+        vec![
+            pod("katforge-new-1", "Running", true, "v1.5.0-rc.2"),
+            pod("katforge-new-2", "Init:0/1", false, "v1.5.0-rc.2"),
+            pod("katforge-old-1", "Running", true, "v1.5.0-rc.1"),
+        ],
+    );
+    rolling.updated = 2;
+    rolling.new_ready = Some(1);
+    vec![
+        workload("stumper", "qa", w),
+        Msg::Runs {
+            service: "stumper".into(),
+            runs: vec![run(50, 52, "completed", Some("failure"), "v0.3.2-rc.1")],
+        },
+        workload("katforge", "qa", rolling),
+        Msg::Runs {
+            service: "katforge".into(),
+            runs: vec![run(60, 61, "in_progress", None, "v1.5.0-rc.2")],
+        },
+        Msg::Jobs {
+            service: "katforge".into(),
+            run_id: 60,
+            jobs: vec![CiJob {
+                id: 1,
+                run_id: 60,
+                name: "ship".into(),
+                status: "in_progress".into(),
+                steps: vec![
+                    CiStep {
+                        number: 1,
+                        name: "Build and push image".into(),
+                        status: "completed".into(),
+                        conclusion: Some("success".into()),
+                        ..CiStep::default()
+                    },
+                    CiStep {
+                        number: 2,
+                        name: "Deploy to k3s".into(),
+                        status: "in_progress".into(),
+                        ..CiStep::default()
+                    },
+                ],
+                ..CiJob::default()
+            }],
+        },
+    ]
+}
+
+fn watch_state(msgs: impl IntoIterator<Item = Msg>) -> State {
+    let mut state = State::new(registry(), Mode::WATCH);
+    state.kube_context = Some("k3s-katforge".into());
+    state.watch = Some(WatchSettings {
+        cycle: Some(10),
+        bell: true,
+        last_cycle: None,
+    });
+    for m in msgs {
+        update(&mut state, m);
+    }
+    state
+}
+
+fn text(state: &State, theme: &str, w: u16, h: u16) -> String {
+    let theme = Theme::load(Some(theme), false).unwrap();
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| draw(f, state, &mut ViewState::default(), &theme))
+        .unwrap();
+    term.backend().to_string()
+}
+
+/// The board's line for `service` (the row that starts with its mark and name).
+fn board_row<'a>(screen: &'a str, service: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|l| {
+            let t = l.trim_start_matches(['"', '│', ' ']);
+            t.len() > 2
+                && t[t.char_indices().nth(2).map_or(0, |(i, _)| i)..]
+                    .starts_with(&format!("{service} "))
+        })
+        .unwrap_or_else(|| panic!("no row for {service}:\n{screen}"))
+}
+
+#[test]
+fn watch_healthy_80x24_and_160x48_and_240x67() {
+    let state = watch_state(healthy());
+    let small = text(&state, "high-contrast", 80, 24);
+    assert!(small.contains("all well"), "{small}");
+    insta::assert_snapshot!("watch_healthy_80x24_high_contrast", small);
+    insta::assert_snapshot!(
+        "watch_healthy_160x48_default",
+        text(&state, "default", 160, 48)
+    );
+    insta::assert_snapshot!(
+        "watch_healthy_240x67_high_contrast",
+        text(&state, "high-contrast", 240, 67)
+    );
+}
+
+#[test]
+fn watch_puts_failing_then_active_first_and_says_what_serves() {
+    let state = watch_state(healthy().into_iter().chain(trouble()));
+    let screen = text(&state, "high-contrast", 160, 48);
+    let pos = |s: &str| screen.find(board_row(&screen, s)).unwrap();
+    assert!(
+        pos("stumper") < pos("katforge") && pos("katforge") < pos("api"),
+        "order:\n{screen}"
+    );
+    // The stuck cell shows what serves and what it is moving to.
+    assert!(
+        board_row(&screen, "stumper").contains("QA v0.3.1-rc.2 → v0.3.2-rc.1 0/2 ✗"),
+        "{screen}"
+    );
+    assert!(screen.contains("1 failing"), "{screen}");
+    assert!(
+        screen.contains("● run #61 v1.5.0-rc.2: Deploy to k3s"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("watch_failing_and_active_160x48_high_contrast", screen);
+    insta::assert_snapshot!(
+        "watch_failing_and_active_80x24_default",
+        text(&state, "default", 80, 24)
+    );
+    insta::assert_snapshot!(
+        "watch_failing_and_active_240x67_default",
+        text(&state, "default", 240, 67)
+    );
+}
+
+#[test]
+fn watch_banners_a_disconnected_cluster_and_stale_github() {
+    let mut msgs = healthy();
+    let unreachable = Problem::new(
+        ProblemKind::Unreachable,
+        "cannot reach the API server of the current context (https://10.0.0.1:6443): Connection refused (os error 111)",
+        "check KUBECONFIG / --context / VPN",
+    );
+    msgs.push(Msg::Source(
+        kube("qa"),
+        SourceStatus::Down(unreachable.clone()),
+    ));
+    // As the watch does: what it showed is replaced by the problem.
+    for svc in ["api", "katforge", "stumper", "geargoblins"] {
+        msgs.push(Msg::Workload {
+            service: svc.into(),
+            env: "qa".into(),
+            observation: EnvObservation::Error(unreachable.clone()),
+        });
+    }
+    // Two minutes later: GitHub has not answered since.
+    msgs.push(Msg::Tick(NOW + 120));
+    let state = watch_state(msgs);
+    let screen = text(&state, "high-contrast", 160, 48);
+    assert!(
+        screen.contains("K8S QA DISCONNECTED since 10:02:30 UTC (2m00s)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("GITHUB STALE: last answer 2m00s ago"),
+        "{screen}"
+    );
+    assert!(screen.contains("github stale (2m00s ago)"), "{screen}");
+    assert!(
+        screen.contains("2 source problems"),
+        "the title does not say all is well:\n{screen}"
+    );
+    assert!(
+        board_row(&screen, "api").contains("QA unreachable"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("watch_disconnected_stale_160x48_high_contrast", screen);
+    insta::assert_snapshot!(
+        "watch_disconnected_stale_80x24_default",
+        text(&state, "default", 80, 24)
+    );
+}
+
+#[test]
+fn watch_rings_the_bell_and_keeps_the_title_when_something_fails() {
+    let mut state = watch_state(healthy());
+    let out = update(&mut state, trouble().remove(0));
+    assert!(
+        out.commands.contains(&hearth::app::Command::Bell),
+        "{:?}",
+        out.commands
+    );
+    assert!(out.commands.contains(&hearth::app::Command::Title(
+        "hearth watch: 1 failing".into()
+    )));
+    // The same failure again: no second bell.
+    let out = update(&mut state, trouble().remove(0));
+    assert!(!out.commands.contains(&hearth::app::Command::Bell));
+}
+
+#[test]
+fn watch_cycles_through_failing_and_active_first() {
+    let mut state = watch_state(healthy().into_iter().chain(trouble()));
+    update(&mut state, Msg::Tick(NOW + 1));
+    let name = |s: &State| s.registry.services[s.selected].name.clone();
+    assert_eq!(name(&state), "stumper");
+    update(&mut state, Msg::Tick(NOW + 11));
+    assert_eq!(name(&state), "katforge");
+    update(&mut state, Msg::Tick(NOW + 15));
+    assert_eq!(
+        name(&state),
+        "katforge",
+        "not before the cycle's seconds are up"
+    );
+    update(&mut state, Msg::Tick(NOW + 21));
+    assert_eq!(name(&state), "api");
+}
+
+#[test]
+fn an_operation_key_in_watch_mode_says_read_only_and_asks_for_nothing() {
+    let mut state = watch_state(healthy());
+    for c in ['s', 'S', 'p', 'r', 'A', 'l'] {
+        let out = update(
+            &mut state,
+            Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)),
+        );
+        assert!(out.commands.is_empty(), "{c} asked for {:?}", out.commands);
+        assert!(state.dialog.is_none());
+    }
+    assert!(state
+        .notice
+        .as_ref()
+        .is_some_and(|(t, _)| t.contains("log panels are off")));
+    update(
+        &mut state,
+        Msg::Key(KeyEvent::new(KeyCode::Char('S'), KeyModifiers::NONE)),
+    );
+    let screen = text(&state, "high-contrast", 120, 35);
+    assert!(
+        screen.contains("read-only: ship to prod is not available in watch (read-only) mode"),
+        "{screen}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Dialogs, the progress panel and the log panel of the interactive control room.
+
+fn interactive(msgs: impl IntoIterator<Item = Msg>) -> State {
+    let mut state = State::new(registry(), Mode::INTERACTIVE);
+    state.kube_context = Some("k3s-katforge".into());
+    for m in msgs {
+        update(&mut state, m);
+    }
+    state
+}
+
+#[test]
+fn promote_rollback_and_logs_dialogs() {
+    let mut state = interactive(healthy());
+    state.dialog = Some(Dialog::Promote {
+        service: "api".into(),
+        tags: vec!["v0.0.29-rc.2".into(), "v0.0.29-rc.1".into()],
+        selected: 1,
+    });
+    insta::assert_snapshot!("dialog_promote_80x24", text(&state, "default", 80, 24));
+    state.dialog = Some(Dialog::Rollback {
+        service: "api".into(),
+        envs: vec!["prod".into(), "qa".into()],
+        env: 0,
+        choice: hearth::app::ops::RollbackChoice::Fast,
+        revisions: Some(Ok(vec![
+            (2, Some("v0.0.27".into())),
+            (3, Some("v0.0.28".into())),
+        ])),
+        selected: 0,
+    });
+    let screen = text(&state, "default", 100, 30);
+    assert!(
+        screen.contains("▸ revision 2  v0.0.27")
+            && screen.contains("revision 3  v0.0.28  (current)"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("dialog_rollback_100x30", screen);
+    state.dialog = Some(Dialog::Logs {
+        service: "stumper".into(),
+        envs: vec!["prod".into(), "qa".into()],
+        selected: 1,
+        migrate: true,
+    });
+    insta::assert_snapshot!("dialog_logs_80x24", text(&state, "default", 80, 24));
+    state.dialog = Some(Dialog::Refused {
+        title: "ship to prod: api".into(),
+        problem: Problem::new(
+            ProblemKind::Invalid,
+            "/work/src/api has uncommitted changes (M src/lib.rs)",
+            "commit or stash them: git -C /work/src/api stash",
+        ),
+    });
+    insta::assert_snapshot!("dialog_refused_80x24", text(&state, "default", 80, 24));
+}
+
+fn progress(op: u64, event: Event) -> Msg {
+    Msg::Op(Progress {
+        op,
+        kind: OpKind::Ship,
+        service: "api".into(),
+        env: Some("qa".into()),
+        event,
+    })
+}
+
+fn step(name: &str, state: StepState, detail: Option<&str>) -> Event {
+    Event::Step {
+        name: name.into(),
+        state,
+        detail: detail.map(Into::into),
+    }
+}
+
+fn mutation(system: System, request: &str, result: &str, ok: bool) -> Event {
+    Event::Mutation(Mutation {
+        system,
+        request: request.into(),
+        result: Some(result.into()),
+        ok,
+    })
+}
+
+#[test]
+fn the_progress_panel_shows_steps_the_command_log_and_the_recovery() {
+    let mut msgs = healthy();
+    let at = |t: i64| Msg::Tick(NOW + t);
+    msgs.extend([
+        progress(1, step("pre-ship tests", StepState::Running, None)),
+        progress(1, Event::Line("ok: 48 tests passed".into())),
+        at(3),
+        progress(1, step("pre-ship tests", StepState::Done, None)),
+        progress(1, step("tag and push", StepState::Running, None)),
+        progress(1, mutation(System::Git, "git tag v0.0.29-rc.2 8240684", "ok", true)),
+        progress(1, mutation(System::Git, "git push --atomic origin HEAD:refs/heads/main refs/tags/v0.0.29-rc.2", "ok", true)),
+        progress(1, step("tag and push", StepState::Done, Some("v0.0.29-rc.2 8240684 pushed"))),
+        progress(1, step("publish release", StepState::Running, None)),
+        progress(1, mutation(System::GitHub, "POST /repos/katforge/api/releases {\"prerelease\":true,\"tag_name\":\"v0.0.29-rc.2\"}", "ok (id 77)", true)),
+        progress(1, step("publish release", StepState::Done, Some("api v0.0.29-rc.2 → release published as prerelease (qa)"))),
+        progress(1, step("CI run", StepState::Done, Some("run #42 of release.yml"))),
+        progress(1, step("Build and push image", StepState::Done, Some("41s"))),
+        progress(1, step("Deploy to k3s", StepState::Failed, Some("failure"))),
+        progress(1, Event::Line("  │ error: deployment \"api\" exceeded its progress deadline".into())),
+        at(75),
+        progress(
+            1,
+            Event::Finished(Outcome {
+                ok: false,
+                summary: "CI run #42 failure at \"Deploy to k3s\": migration \"migrate\" failing".into(),
+                left: Some("the new ReplicaSet of v0.0.29-rc.2 is stuck in qa; v0.0.29-rc.1 still serves".into()),
+                recovery: Some("hearth rollback api --env qa".into()),
+                tag: Some("v0.0.29-rc.2".into()),
+                code: 1,
+            }),
+        ),
+    ]);
+    let state = interactive(msgs);
+    let screen = text(&state, "default", 160, 48);
+    assert!(
+        screen.contains("✓ [git] git tag v0.0.29-rc.2 8240684  → ok"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("to recover: hearth rollback api --env qa"),
+        "{screen}"
+    );
+    assert!(screen.contains("✗ Deploy to k3s  failure"), "{screen}");
+    insta::assert_snapshot!("progress_panel_failed_ship_160x48", screen);
+    insta::assert_snapshot!(
+        "progress_panel_failed_ship_80x24",
+        text(&state, "default", 80, 24)
+    );
+}
+
+#[test]
+fn the_log_panel_follows_pauses_and_searches() {
+    let mut state = interactive(healthy());
+    update(
+        &mut state,
+        Msg::Key(KeyEvent::new(KeyCode::Char('l'), KeyModifiers::NONE)),
+    );
+    let out = update(
+        &mut state,
+        Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+    );
+    let id = out
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            hearth::app::Command::Logs { id, .. } => Some(*id),
+            _ => None,
+        })
+        .expect("a tail was asked for");
+    for p in ["api-abc-1", "api-abc-2"] {
+        update(
+            &mut state,
+            Msg::Log {
+                id,
+                event: LogEvent::Joined(p.into()),
+            },
+        );
+    }
+    for i in 0..60 {
+        let pod = if i % 2 == 0 { "api-abc-1" } else { "api-abc-2" };
+        let text = if i == 41 {
+            "ERROR api v0.0.28 GET /api/items 500 108ms".to_string()
+        } else {
+            format!("INFO  api v0.0.28 GET /api/orders 200 {i}ms")
+        };
+        update(
+            &mut state,
+            Msg::Log {
+                id,
+                event: LogEvent::Line(LogLine {
+                    pod: pod.into(),
+                    time: None,
+                    text,
+                }),
+            },
+        );
+    }
+    let screen = text(&state, "default", 120, 35);
+    assert!(
+        screen.contains("logs api prod · 2 pods · 60 lines · following"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("api-abc-2 │ INFO  api v0.0.28 GET /api/orders 200 59ms"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("log_panel_following_120x35", screen);
+    // Search for the error: the view scrolls to it and highlights it.
+    let key = |c| Msg::Key(KeyEvent::new(c, KeyModifiers::NONE));
+    update(&mut state, key(KeyCode::Char('/')));
+    for c in "ERROR".chars() {
+        update(&mut state, key(KeyCode::Char(c)));
+    }
+    update(&mut state, key(KeyCode::Enter));
+    update(&mut state, key(KeyCode::Char(' ')));
+    let screen = text(&state, "default", 120, 35);
+    assert!(screen.contains("paused · /ERROR"), "{screen}");
+    let last = screen
+        .lines()
+        .rfind(|l| l.trim_start_matches('"').starts_with("│api-abc-"))
+        .unwrap();
+    assert!(
+        last.contains("GET /api/items 500"),
+        "the match is the bottom line: {last}\n{screen}"
+    );
+    insta::assert_snapshot!("log_panel_paused_search_120x35", screen);
+}
