@@ -978,7 +978,10 @@ async fn snapshot_recorded_drift_failed_migration_rate_limited() {
     let frame = render(&state, 160, 48);
     assert!(frame.contains("v0.3.0-hotfix"), "{frame}");
     // The stuck cell: what serves, where it is moving, the new pods' readiness.
-    let web = frame.lines().find(|l| l.starts_with("│web ")).expect("web row");
+    let web = frame
+        .lines()
+        .find(|l| l.starts_with("│web "))
+        .expect("web row");
     assert!(web.contains("v1.5.0-rc.1 → v1.5.1-rc.1 0/2 ✗"), "{frame}");
     insta::assert_snapshot!("recorded_drift_failed_migration_rate_limited_160x48", frame);
 }

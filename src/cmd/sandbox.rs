@@ -10,6 +10,11 @@ use hearth_sandbox::{self as sandbox, SandboxOptions, EAGER_REPOS};
 use super::autopilot::Autopilot;
 use crate::cli::SandboxArgs;
 
+/// The RBAC of a read-only `hearth watch` the repository ships; the
+/// sandbox applies it, so that its kubeconfig has a context with exactly
+/// those rights (`hearth-sandbox-hearth-watch`).
+pub const WATCH_RBAC: &str = include_str!("../../deploy/rbac/hearth-watch.yaml");
+
 /// Run `hearth sandbox`.
 pub fn run(args: &SandboxArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -20,6 +25,7 @@ pub fn run(args: &SandboxArgs) -> anyhow::Result<ExitCode> {
         let mut opts = SandboxOptions::new(&args.dir);
         opts.speed = args.speed;
         opts.count = args.count;
+        opts.manifests.push(WATCH_RBAC.to_string());
         let handle = sandbox::start(opts).await?;
         for line in handle.env_lines() {
             println!("{line}");
@@ -29,6 +35,9 @@ pub fn run(args: &SandboxArgs) -> anyhow::Result<ExitCode> {
             handle.services.len(),
             handle.dir.display(),
             handle.dir.display()
+        );
+        eprintln!(
+            "hearth sandbox: read-only as a wall display would be: hearth --context hearth-sandbox-hearth-watch watch (GH_TOKEN=$HEARTH_SANDBOX_READONLY_TOKEN for a read-only GitHub token)"
         );
         if handle.services.len() > EAGER_REPOS {
             let mut rx = handle.git_ready_signal();

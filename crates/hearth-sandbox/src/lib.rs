@@ -16,6 +16,7 @@ pub mod gh;
 pub mod journal;
 pub mod k8s;
 pub mod repos;
+pub mod tls;
 
 pub use faults::{Fault, Faults};
 pub use journal::{Journal, JournalEntry};
@@ -81,6 +82,10 @@ pub struct SandboxOptions {
     pub deploy: Option<Arc<dyn DeployTarget>>,
     /// Shared faults; default: fresh ones.
     pub faults: Option<Arc<Faults>>,
+    /// Kubernetes manifests (multi-document YAML) created at start, such as
+    /// RBAC for a read-only user. Each ServiceAccount among them gets a
+    /// token and a kubeconfig context `hearth-sandbox-NAME`.
+    pub manifests: Vec<String>,
 }
 
 impl SandboxOptions {
@@ -92,6 +97,7 @@ impl SandboxOptions {
             count: None,
             deploy: None,
             faults: None,
+            manifests: Vec::new(),
         }
     }
 }
@@ -101,14 +107,21 @@ impl SandboxOptions {
 pub struct SandboxHandle {
     /// The prepared folder (absolute).
     pub dir: PathBuf,
-    /// Base URL of the Kubernetes API.
+    /// Base URL of the Kubernetes API (`https://127.0.0.1:PORT`).
     pub kube_url: String,
+    /// The CA that signed the Kubernetes API's certificate, PEM.
+    pub kube_ca_pem: String,
+    /// The same CA, DER (a root certificate for Rust clients).
+    pub kube_ca_der: Vec<u8>,
     /// Base URL of the GitHub API (`GITHUB_API_URL`).
     pub github_url: String,
     /// Base URL of the control API (`HEARTH_SANDBOX_URL`).
     pub control_url: String,
     /// The sandbox GitHub token (`GH_TOKEN`). Never log it.
     pub token: String,
+    /// A read-only GitHub token (`HEARTH_SANDBOX_READONLY_TOKEN`): reads as
+    /// `token` does, every write is 403. Never log it.
+    pub readonly_token: String,
     /// `KEY=value` pairs of DIR/env, in order.
     pub env: Vec<(String, String)>,
     pub cluster: Arc<Cluster>,
@@ -297,6 +310,8 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
     let git_task = tokio::task::spawn_blocking(move || repos::prepare(&git_dir, &git_demo));
 
     let (kube_listener, kube_url) = bind().await?;
+    // The Kubernetes API speaks HTTPS (see `tls`).
+    let kube_url = kube_url.replacen("http://", "https://", 1);
     let (gh_listener, github_url) = bind().await?;
     let (control_listener, control_url) = bind().await?;
     let templates = git_task.await.context("git setup")??;
@@ -336,6 +351,7 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
         None => cluster.clone(),
     };
     let token = new_token();
+    let readonly_token = new_token();
     let github = gh::GithubApi::new(
         github_url.clone(),
         token.clone(),
@@ -347,6 +363,7 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
             faults: faults.clone(),
             deploy,
             git_ready: git_ready.clone(),
+            readonly_token: readonly_token.clone(),
         },
     );
     let control = control::Control {
@@ -358,7 +375,18 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
     };
 
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let serve = |listener: TcpListener, router: axum::Router, name: &'static str| {
+    let certs = tls::Tls::generate().context("generating the sandbox TLS certificates")?;
+    let kube_listener = tls::TlsListener::new(kube_listener, &certs, stop_rx.clone())
+        .context("the Kubernetes API listener")?;
+    fn serve<L: axum::serve::Listener>(
+        stop_rx: &tokio::sync::watch::Receiver<bool>,
+        listener: L,
+        router: axum::Router,
+        name: &'static str,
+    ) -> JoinHandle<()>
+    where
+        L::Addr: std::fmt::Debug,
+    {
         let mut rx = stop_rx.clone();
         tokio::spawn(async move {
             let shutdown = async move {
@@ -371,14 +399,34 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
                 tracing::error!("sandbox {name} API stopped: {err}");
             }
         })
-    };
+    }
     let tasks = vec![
-        serve(kube_listener, k8s::router(cluster.clone()), "kube"),
-        serve(gh_listener, gh::router(github.clone()), "github"),
-        serve(control_listener, control::router(control), "control"),
+        serve(
+            &stop_rx,
+            kube_listener,
+            k8s::router(cluster.clone()),
+            "kube",
+        ),
+        serve(&stop_rx, gh_listener, gh::router(github.clone()), "github"),
+        serve(
+            &stop_rx,
+            control_listener,
+            control::router(control),
+            "control",
+        ),
     ];
 
-    write_atomic(&dir.join("kubeconfig"), &k8s::kubeconfig_yaml(&kube_url))?;
+    let mut accounts = Vec::new();
+    for manifest in &opts.manifests {
+        for (ns, name) in cluster.apply_manifest(manifest)? {
+            let token = cluster.service_account_token(&ns, &name)?;
+            accounts.push((name, ns, token));
+        }
+    }
+    write_atomic(
+        &dir.join("kubeconfig"),
+        &k8s::kubeconfig_yaml(&kube_url, &certs.ca_pem, &accounts),
+    )?;
     write_atomic(
         &dir.join("services.yaml"),
         &registry_yaml(&demo, &github_url, &control_url, opts.count.is_none()),
@@ -396,6 +444,10 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
             path_string(dir.join("services.yaml")),
         ),
         ("HEARTH_SANDBOX_URL".to_string(), control_url.clone()),
+        (
+            "HEARTH_SANDBOX_READONLY_TOKEN".to_string(),
+            readonly_token.clone(),
+        ),
     ];
     let mut env_text = env_lines(&env).join("\n");
     env_text.push('\n');
@@ -404,9 +456,12 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
     Ok(SandboxHandle {
         dir,
         kube_url,
+        kube_ca_pem: certs.ca_pem.clone(),
+        kube_ca_der: certs.ca_der.clone(),
         github_url,
         control_url,
         token,
+        readonly_token,
         env,
         cluster,
         github,

@@ -5,12 +5,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hearth_sandbox::k8s::auth::ADMIN_TOKEN;
 use hearth_sandbox::k8s::{kubeconfig_yaml, router, Cluster};
+use hearth_sandbox::tls::{Tls, TlsListener};
 use hearth_sandbox::{DemoService, DeployTarget, Fault, Faults, Journal};
 use serde_json::Value;
 
 struct Sandbox {
     url: String,
+    /// The CA of the API's certificate (DER).
+    ca: Vec<u8>,
+    /// Dropping it stops the listener.
+    _stop: tokio::sync::watch::Sender<bool>,
     dir: tempfile::TempDir,
     cluster: Arc<Cluster>,
     faults: Arc<Faults>,
@@ -45,12 +51,23 @@ async fn start(n: usize, speed: f64) -> Sandbox {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = router(cluster.clone());
+    // HTTPS, as `hearth_sandbox::start` serves it: kubectl sends its token
+    // only over TLS.
+    let tls = Tls::generate().unwrap();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let listener = TlsListener::new(listener, &tls, stop_rx).unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let url = format!("http://{addr}");
+    let url = format!("https://{addr}");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("kubeconfig"), kubeconfig_yaml(&url)).unwrap();
+    std::fs::write(
+        dir.path().join("kubeconfig"),
+        kubeconfig_yaml(&url, &tls.ca_pem, &[]),
+    )
+    .unwrap();
     Sandbox {
         url,
+        ca: tls.ca_der.clone(),
+        _stop: stop,
         dir,
         cluster,
         faults,
@@ -105,10 +122,19 @@ impl Sandbox {
         serde_json::from_str(&self.k(&a).await).unwrap()
     }
 
+    /// An HTTP client that trusts the sandbox's CA.
+    fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_der(&self.ca).unwrap())
+            .build()
+            .unwrap()
+    }
+
     async fn http(&self, method: &str, path: &str, ctype: &str, body: &str) -> (u16, String) {
-        let client = reqwest::Client::new();
+        let client = self.client();
         let req = client
             .request(method.parse().unwrap(), format!("{}{path}", self.url))
+            .bearer_auth(ADMIN_TOKEN)
             .header("content-type", ctype)
             .body(body.to_string());
         let resp = req.send().await.unwrap();
@@ -119,6 +145,8 @@ impl Sandbox {
     fn kube_client(&self) -> kube::Client {
         let mut config = kube::Config::new(self.url.parse().unwrap());
         config.default_namespace = "qa".into();
+        config.auth_info.token = Some(ADMIN_TOKEN.to_string().into());
+        config.root_cert = Some(vec![self.ca.clone()]);
         kube::Client::try_from(config).unwrap()
     }
 }
@@ -777,9 +805,10 @@ async fn raw_http_410_409_faults() {
     sb.faults.clear();
 
     // Dropping watches ends open streams.
-    let client = reqwest::Client::new();
+    let client = sb.client();
     let mut resp = client
         .get(format!("{}/apis/apps/v1/deployments?watch=true", sb.url))
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .unwrap();
@@ -1215,10 +1244,11 @@ async fn stress_rollout_all_300_services() {
                 .unwrap();
         }
     }
-    let client = reqwest::Client::new();
+    let client = sb.client();
     loop {
         let body: Value = client
             .get(format!("{}/apis/apps/v1/deployments", sb.url))
+            .bearer_auth(ADMIN_TOKEN)
             .send()
             .await
             .unwrap()

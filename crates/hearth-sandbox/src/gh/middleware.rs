@@ -67,9 +67,19 @@ pub(super) async fn github_layer(State(api): Api, req: Request, next: Next) -> R
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let authed = bearer(req.headers()).map(|t| t == api.token);
+    let given = bearer(req.headers());
+    let readonly = given.is_some_and(|t| t == api.readonly_token);
+    let authed = given.map(|t| t == api.token || readonly);
     let mut conditional_hit = false;
+    let writes = !matches!(method, Method::GET | Method::HEAD);
     let mut resp = match authed {
+        // A fine-grained token with read-only permissions: GitHub's answer
+        // to a write it does not allow.
+        Some(true) if readonly && writes => reply(
+            StatusCode::FORBIDDEN,
+            json!({"message": "Resource not accessible by personal access token",
+                "documentation_url": "https://docs.github.com/rest", "status": "403"}),
+        ),
         None => reply(
             StatusCode::UNAUTHORIZED,
             json!({"message": "Requires authentication", "documentation_url": DOCS, "status": "401"}),

@@ -136,6 +136,8 @@ struct RateWindow {
 /// The GitHub API server state, shared by its handlers and the CI tasks.
 pub struct GithubApi {
     token: String,
+    /// A token with read-only permissions: any write is 403.
+    readonly_token: String,
     base: String,
     speed: f64,
     store: Mutex<Store>,
@@ -155,6 +157,9 @@ pub struct GithubDeps {
     /// Becomes `true` once every service's git repositories exist; git
     /// reads (tag checks, workflow files) wait for it.
     pub git_ready: tokio::sync::watch::Receiver<bool>,
+    /// A second token whose every write is refused (403), as a fine-grained
+    /// token with read-only permissions is.
+    pub readonly_token: String,
 }
 
 impl std::fmt::Debug for GithubApi {
@@ -257,6 +262,7 @@ impl GithubApi {
         let now = Utc::now().timestamp();
         Arc::new(GithubApi {
             token,
+            readonly_token: deps.readonly_token,
             base,
             speed,
             store: Mutex::new(store),

@@ -21,9 +21,9 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::patch::{self, PatchKind};
 use super::selector::{FieldSelector, LabelSelector};
-use super::store::{meta_mut, ChangeType, Kind, WriteError};
+use super::store::{meta_mut, ChangeType, Kind, WriteError, RBAC_GROUP};
 use super::table::{self, IncludeObject};
-use super::{logs, normalize, Cluster};
+use super::{auth, logs, normalize, Cluster};
 
 /// The HTTP routes of the Kubernetes API. Serve on its own 127.0.0.1 port.
 pub fn router(cluster: Arc<Cluster>) -> Router {
@@ -57,13 +57,21 @@ async fn handle(State(c): State<Arc<Cluster>>, req: Request) -> Response {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let req = Req {
-        method: &method,
-        query: &query,
-        headers: &headers,
-        body: &body,
+    let token = bearer(&headers);
+    let who = auth::authenticate(&c.lock().store, token.as_deref());
+    let mut resp = match who {
+        None => status_error(401, "Unauthorized", "Unauthorized", None),
+        Some(who) => {
+            let req = Req {
+                method: &method,
+                query: &query,
+                headers: &headers,
+                body: &body,
+                who: &who,
+            };
+            dispatch(&c, &path, &req).await
+        }
     };
-    let mut resp = dispatch(&c, &path, &req).await;
     if c.faults.malformed(&path) {
         let status = resp.status();
         resp = Response::builder()
@@ -90,6 +98,32 @@ struct Req<'a> {
     query: &'a HashMap<String, String>,
     headers: &'a HeaderMap,
     body: &'a Bytes,
+    /// Who is asking (authenticated).
+    who: &'a auth::Identity,
+}
+
+/// The bearer token of a request.
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+/// The RBAC verb of a resource request.
+fn verb(method: &Method, t: &Target<'_>, watch: bool) -> &'static str {
+    match (method.as_str(), t.name) {
+        ("GET" | "HEAD", None) if watch => "watch",
+        ("GET" | "HEAD", None) => "list",
+        ("GET" | "HEAD", Some(_)) => "get",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", None) => "deletecollection",
+        ("DELETE", Some(_)) => "delete",
+        _ => "unknown",
+    }
 }
 
 impl Req<'_> {
@@ -199,18 +233,21 @@ async fn dispatch(c: &Arc<Cluster>, path: &str, req: &Req<'_>) -> Response {
         ),
         ["apis"] if get => json_response(
             StatusCode::OK,
-            &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [apps_group()]}),
+            &json!({"kind": "APIGroupList", "apiVersion": "v1",
+                "groups": GROUPS.map(api_group)}),
         ),
-        ["apis", "apps"] if get => {
-            let mut g = apps_group();
-            g["kind"] = json!("APIGroup");
-            g["apiVersion"] = json!("v1");
-            json_response(StatusCode::OK, &g)
+        ["apis", g] if get && GROUPS.contains(g) => {
+            let mut v = api_group(g);
+            v["kind"] = json!("APIGroup");
+            v["apiVersion"] = json!("v1");
+            json_response(StatusCode::OK, &v)
         }
         ["api", "v1"] if get => json_response(StatusCode::OK, &resource_list("")),
-        ["apis", "apps", "v1"] if get => json_response(StatusCode::OK, &resource_list("apps")),
+        ["apis", g, "v1"] if get && GROUPS.contains(g) => {
+            json_response(StatusCode::OK, &resource_list(g))
+        }
         ["api", "v1", rest @ ..] => resource(c, "", rest, req).await,
-        ["apis", "apps", "v1", rest @ ..] => resource(c, "apps", rest, req).await,
+        ["apis", g, "v1", rest @ ..] if GROUPS.contains(g) => resource(c, g, rest, req).await,
         _ => no_route(),
     }
 }
@@ -229,11 +266,15 @@ fn version() -> Value {
     })
 }
 
-fn apps_group() -> Value {
+/// The named API groups served (all at `v1`).
+const GROUPS: [&str; 2] = ["apps", RBAC_GROUP];
+
+fn api_group(name: &str) -> Value {
+    let gv = format!("{name}/v1");
     json!({
-        "name": "apps",
-        "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
-        "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}
+        "name": name,
+        "versions": [{"groupVersion": gv, "version": "v1"}],
+        "preferredVersion": {"groupVersion": gv, "version": "v1"}
     })
 }
 
@@ -241,8 +282,8 @@ fn apps_group() -> Value {
 fn resource_list(group: &str) -> Value {
     let mut resources = Vec::new();
     for kind in Kind::ALL.into_iter().filter(|k| k.group() == group) {
-        let writable = !matches!(kind, Kind::Namespace | Kind::Event);
-        let verbs: Vec<&str> = if kind == Kind::Deployment {
+        let writable = kind != Kind::Event;
+        let verbs: Vec<&str> = if kind.creatable() {
             vec![
                 "create", "delete", "get", "list", "patch", "update", "watch",
             ]
@@ -251,6 +292,10 @@ fn resource_list(group: &str) -> Value {
         } else {
             vec!["get", "list", "watch"]
         };
+        let has_status = matches!(
+            kind,
+            Kind::Namespace | Kind::Pod | Kind::Deployment | Kind::ReplicaSet
+        );
         let mut r = json!({
             "name": kind.plural(),
             "singularName": kind.singular(),
@@ -263,7 +308,7 @@ fn resource_list(group: &str) -> Value {
             r["categories"] = json!(["all"]);
         }
         resources.push(r);
-        if writable {
+        if has_status {
             resources.push(json!({
                 "name": format!("{}/status", kind.plural()),
                 "singularName": "",
@@ -330,6 +375,22 @@ async fn resource(c: &Arc<Cluster>, group: &str, rest: &[&str], req: &Req<'_>) -
     let Some(t) = parse_target(group, rest) else {
         return no_route();
     };
+    let attrs = auth::Attributes {
+        verb: verb(req.method, &t, req.flag("watch")),
+        kind: t.kind,
+        subresource: t.sub,
+        namespace: t.ns,
+        name: t.name,
+    };
+    if !auth::allowed(&c.lock().store, req.who, &attrs) {
+        let name = t.name.unwrap_or("");
+        return status_error(
+            403,
+            "Forbidden",
+            &auth::forbidden_message(req.who, &attrs),
+            Some(json!({"name": name, "group": t.kind.group(), "kind": t.kind.plural()})),
+        );
+    }
     let protobuf_body = req
         .headers
         .get(header::CONTENT_TYPE)
@@ -380,6 +441,11 @@ async fn resource(c: &Arc<Cluster>, group: &str, rest: &[&str], req: &Req<'_>) -
         (Method::DELETE, Some(name), None) => delete(c, &t, name),
         (Method::POST, None, None) if t.kind == Kind::Deployment && t.ns.is_some() => {
             create_deployment(c, t.ns.unwrap_or("default"), req)
+        }
+        (Method::POST, None, None)
+            if t.kind.creatable() && t.kind.namespaced() == t.ns.is_some() =>
+        {
+            create_object(c, &t, req)
         }
         _ => status_error(
             405,
@@ -504,7 +570,7 @@ fn write(
     req: &Req<'_>,
     patch_kind: Option<PatchKind>,
 ) -> Response {
-    if matches!(t.kind, Kind::Namespace | Kind::Event) {
+    if t.kind == Kind::Event {
         return status_error(
             405,
             "MethodNotAllowed",
@@ -671,6 +737,30 @@ fn create_deployment(c: &Arc<Cluster>, ns: &str, req: &Req<'_>) -> Response {
             json_response(StatusCode::CREATED, &obj)
         }
         Err(e) => write_error(Kind::Deployment, &name, e),
+    }
+}
+
+/// POST any other creatable kind (`kubectl create -f`, `kubectl create
+/// namespace`, a ServiceAccount's token Secret), validated against its type.
+fn create_object(c: &Arc<Cluster>, t: &Target<'_>, req: &Req<'_>) -> Response {
+    let obj = match serde_json::from_slice::<Value>(req.body) {
+        Ok(v) if v.is_object() => v,
+        Ok(_) => return bad_request("the body must be a JSON object"),
+        Err(e) => return bad_request(&format!("invalid JSON body: {e}")),
+    };
+    if obj["kind"].as_str().is_some_and(|k| k != t.kind.kind()) {
+        return bad_request(&format!(
+            "the kind of the object ({}) does not match the URL ({})",
+            obj["kind"].as_str().unwrap_or(""),
+            t.kind.kind()
+        ));
+    }
+    let mut inner = c.lock();
+    match super::create_in(&mut inner, t.kind, t.ns, obj) {
+        Ok(obj) => json_response(StatusCode::CREATED, &obj),
+        Err(super::CreateError::Invalid(msg)) => status_error(422, "Invalid", &msg, None),
+        Err(super::CreateError::Write(name, e)) => write_error(t.kind, &name, e),
+        Err(super::CreateError::NoNamespace(ns)) => not_found(Kind::Namespace, &ns),
     }
 }
 

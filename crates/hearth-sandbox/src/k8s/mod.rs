@@ -7,6 +7,7 @@
 //! own loopback port.
 
 mod api;
+pub mod auth;
 mod controller;
 mod logs;
 mod patch;
@@ -25,7 +26,8 @@ use serde_json::{json, Value};
 
 use super::{DemoService, DeployTarget, Faults, Journal};
 pub use api::router;
-use store::{Kind, Store};
+pub use store::Kind;
+use store::{Store, WriteError};
 
 /// How many changes a watch can resume from; older versions get 410 Gone.
 const HISTORY_LIMIT: usize = 4096;
@@ -264,9 +266,47 @@ fn seed_deployment(name: &str, ns: &str, image: &str, replicas: i32, at: DateTim
     })
 }
 
-/// A kubeconfig with one cluster, user and context, all named
-/// `hearth-sandbox`, pointing at `server_url` with a static token.
-pub fn kubeconfig_yaml(server_url: &str) -> String {
+/// A kubeconfig with one cluster and the admin user and context, all named
+/// `hearth-sandbox` (the current context), pointing at `server_url` (whose
+/// certificate `ca_pem` signed) with a static token; plus a user and a context `hearth-sandbox-NAME` for each of
+/// `service_accounts` (name, namespace, token).
+pub fn kubeconfig_yaml(
+    server_url: &str,
+    ca_pem: &str,
+    service_accounts: &[(String, String, String)],
+) -> String {
+    let ca = auth::encode_base64(ca_pem.as_bytes());
+    let mut contexts = String::from(
+        "- name: hearth-sandbox
+  context:
+    cluster: hearth-sandbox
+    user: hearth-sandbox
+    namespace: default
+",
+    );
+    let mut users = format!(
+        "- name: hearth-sandbox
+  user:
+    token: {}
+",
+        auth::ADMIN_TOKEN
+    );
+    for (name, ns, token) in service_accounts {
+        contexts.push_str(&format!(
+            "- name: hearth-sandbox-{name}
+  context:
+    cluster: hearth-sandbox
+    user: {name}
+    namespace: {ns}
+"
+        ));
+        users.push_str(&format!(
+            "- name: {name}
+  user:
+    token: {token}
+"
+        ));
+    }
     format!(
         "apiVersion: v1
 kind: Config
@@ -274,27 +314,210 @@ clusters:
 - name: hearth-sandbox
   cluster:
     server: {server_url}
+    certificate-authority-data: {ca}
 contexts:
-- name: hearth-sandbox
-  context:
-    cluster: hearth-sandbox
-    user: hearth-sandbox
-    namespace: default
-current-context: hearth-sandbox
+{contexts}current-context: hearth-sandbox
 users:
-- name: hearth-sandbox
-  user:
-    token: hearth-sandbox-token
-preferences: {{}}
+{users}preferences: {{}}
 "
     )
+}
+
+/// Why a create was refused.
+pub(crate) enum CreateError {
+    /// 422: the object is not valid (the message says why).
+    Invalid(String),
+    /// 404/409 from the store, with the object's name.
+    Write(String, WriteError),
+    /// 404: the namespace does not exist.
+    NoNamespace(String),
+}
+
+/// Create an object as the apiserver would: name checked, server fields
+/// dropped, defaults filled, validated against its type. A Secret's
+/// `stringData` becomes `data`; a service-account token Secret is filled in
+/// by the token controller (here, at once).
+pub(crate) fn create_in(
+    inner: &mut Inner,
+    kind: Kind,
+    ns: Option<&str>,
+    mut obj: Value,
+) -> Result<Value, CreateError> {
+    let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '.');
+    if !valid {
+        return Err(CreateError::Invalid(format!(
+            "{} \"{name}\" is invalid: metadata.name: Invalid value: a lowercase RFC 1123 subdomain is required",
+            kind.kind()
+        )));
+    }
+    {
+        let meta = store::meta_mut(&mut obj);
+        for field in ["uid", "resourceVersion", "generation", "creationTimestamp"] {
+            meta.remove(field);
+        }
+        match ns {
+            Some(ns) => meta.insert("namespace".into(), json!(ns)),
+            None => meta.remove("namespace"),
+        };
+    }
+    if let Some(ns) = ns {
+        if inner.store.get(Kind::Namespace, "", ns).is_none() {
+            return Err(CreateError::NoNamespace(ns.to_string()));
+        }
+    }
+    match kind {
+        Kind::Namespace => {
+            obj["spec"] = json!({"finalizers": ["kubernetes"]});
+            obj["status"] = json!({"phase": "Active"});
+            store::meta_mut(&mut obj)
+                .entry("labels")
+                .or_insert_with(|| json!({}))["kubernetes.io/metadata.name"] = json!(name);
+        }
+        Kind::Secret => {
+            if let Some(plain) = obj.get("stringData").and_then(Value::as_object).cloned() {
+                for (k, v) in plain {
+                    let text = v.as_str().unwrap_or("").as_bytes().to_vec();
+                    obj["data"][k.as_str()] = json!(auth::encode_base64(&text));
+                }
+                obj.as_object_mut().map(|o| o.remove("stringData"));
+            }
+            if obj["type"].is_null() {
+                obj["type"] = json!("Opaque");
+            }
+            if obj["type"] == auth::SA_TOKEN_TYPE {
+                fill_token(inner, &mut obj);
+            }
+        }
+        _ => {}
+    }
+    obj["apiVersion"] = json!(kind.api_version());
+    obj["kind"] = json!(kind.kind());
+    let obj = normalize(kind, obj)
+        .map_err(|e| CreateError::Invalid(format!("{} \"{name}\" is invalid: {e}", kind.kind())))?;
+    let created = inner
+        .store
+        .create(kind, obj)
+        .map_err(|e| CreateError::Write(name.clone(), e))?;
+    if kind == Kind::ServiceAccount {
+        // Token Secrets written before their ServiceAccount get their token now.
+        let ns = ns.unwrap_or("");
+        let waiting: Vec<Value> = inner
+            .store
+            .list(Kind::Secret, Some(ns))
+            .into_iter()
+            .filter(|s| s["type"] == auth::SA_TOKEN_TYPE && s["data"]["token"].is_null())
+            .filter(|s| s["metadata"]["annotations"][auth::SA_NAME_ANNOTATION] == name.as_str())
+            .cloned()
+            .collect();
+        for mut secret in waiting {
+            fill_token(inner, &mut secret);
+            let _ = inner.store.update(Kind::Secret, secret, None);
+        }
+    }
+    Ok(created)
+}
+
+/// The token controller: a token Secret whose ServiceAccount exists gets a
+/// fresh token, the namespace and the (here empty: plain HTTP) CA.
+fn fill_token(inner: &Inner, secret: &mut Value) {
+    let ns = secret["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let Some(sa) = secret["metadata"]["annotations"][auth::SA_NAME_ANNOTATION]
+        .as_str()
+        .map(str::to_string)
+    else {
+        return;
+    };
+    if inner.store.get(Kind::ServiceAccount, &ns, &sa).is_none() {
+        return;
+    }
+    let bytes: [u8; 24] = rand::random();
+    let token = format!("hearth-sandbox-sa.{}", hex::encode(bytes));
+    secret["data"]["token"] = json!(auth::encode_base64(token.as_bytes()));
+    secret["data"]["namespace"] = json!(auth::encode_base64(ns.as_bytes()));
+    secret["data"]["ca.crt"] = json!("");
+}
+
+impl Cluster {
+    /// Create every object of a multi-document YAML manifest (as the admin
+    /// would with `kubectl create -f`), in order; objects that exist are
+    /// left alone. Returns the ServiceAccounts it created, (namespace, name).
+    pub fn apply_manifest(&self, yaml: &str) -> anyhow::Result<Vec<(String, String)>> {
+        use serde::Deserialize;
+        let mut accounts = Vec::new();
+        let mut inner = self.lock();
+        for doc in serde_yaml::Deserializer::from_str(yaml) {
+            let v: Value = Value::deserialize(doc)?;
+            if v.is_null() {
+                continue;
+            }
+            let kind_name = v["kind"].as_str().unwrap_or("").to_string();
+            let kind = Kind::from_kind(&kind_name)
+                .filter(|k| k.creatable())
+                .ok_or_else(|| anyhow::anyhow!("the sandbox does not serve kind {kind_name:?}"))?;
+            let ns = kind.namespaced().then(|| {
+                v["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("default")
+                    .to_string()
+            });
+            match create_in(&mut inner, kind, ns.as_deref(), v) {
+                Ok(obj) if kind == Kind::ServiceAccount => accounts.push((
+                    ns.unwrap_or_default(),
+                    obj["metadata"]["name"].as_str().unwrap_or("").to_string(),
+                )),
+                Ok(_) | Err(CreateError::Write(_, WriteError::AlreadyExists)) => {}
+                Err(CreateError::Invalid(m)) => anyhow::bail!("{m}"),
+                Err(CreateError::NoNamespace(n)) => anyhow::bail!("namespaces \"{n}\" not found"),
+                Err(CreateError::Write(n, e)) => anyhow::bail!("{kind_name} {n}: {e:?}"),
+            }
+        }
+        inner.store.reset_history();
+        Ok(accounts)
+    }
+
+    /// A token for a ServiceAccount: the `NAME-token` Secret's, created
+    /// (and filled in by the token controller) when missing.
+    pub fn service_account_token(&self, ns: &str, name: &str) -> anyhow::Result<String> {
+        let secret_name = format!("{name}-token");
+        let mut inner = self.lock();
+        if inner.store.get(Kind::Secret, ns, &secret_name).is_none() {
+            let secret = json!({
+                "metadata": {"name": secret_name, "namespace": ns,
+                    "annotations": {auth::SA_NAME_ANNOTATION: name}},
+                "type": auth::SA_TOKEN_TYPE
+            });
+            match create_in(&mut inner, Kind::Secret, Some(ns), secret) {
+                Ok(_) => {}
+                Err(CreateError::Invalid(m)) => anyhow::bail!("{m}"),
+                Err(CreateError::NoNamespace(n)) => anyhow::bail!("namespaces \"{n}\" not found"),
+                Err(CreateError::Write(n, e)) => anyhow::bail!("secret {n}: {e:?}"),
+            }
+        }
+        let secret = inner
+            .store
+            .get(Kind::Secret, ns, &secret_name)
+            .ok_or_else(|| anyhow::anyhow!("no secret {secret_name}"))?;
+        secret["data"]["token"]
+            .as_str()
+            .and_then(auth::decode_base64)
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| anyhow::anyhow!("the ServiceAccount {ns}/{name} does not exist"))
+    }
 }
 
 /// Validate an object against its Kubernetes type and drop what the type
 /// does not know (nulls, unknown fields), so stored objects compare equal
 /// whatever client wrote them.
 pub(crate) fn normalize(kind: Kind, obj: Value) -> Result<Value, String> {
-    use k8s_openapi::api::{apps::v1 as apps, core::v1 as core};
+    use k8s_openapi::api::{apps::v1 as apps, core::v1 as core, rbac::v1 as rbac};
     fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(
         v: Value,
     ) -> Result<Value, String> {
@@ -307,6 +530,12 @@ pub(crate) fn normalize(kind: Kind, obj: Value) -> Result<Value, String> {
         Kind::Pod => round_trip::<core::Pod>(obj),
         Kind::Event => round_trip::<core::Event>(obj),
         Kind::Namespace => round_trip::<core::Namespace>(obj),
+        Kind::ServiceAccount => round_trip::<core::ServiceAccount>(obj),
+        Kind::Secret => round_trip::<core::Secret>(obj),
+        Kind::Role => round_trip::<rbac::Role>(obj),
+        Kind::RoleBinding => round_trip::<rbac::RoleBinding>(obj),
+        Kind::ClusterRole => round_trip::<rbac::ClusterRole>(obj),
+        Kind::ClusterRoleBinding => round_trip::<rbac::ClusterRoleBinding>(obj),
     }
 }
 

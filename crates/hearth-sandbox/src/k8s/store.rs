@@ -17,21 +17,41 @@ pub enum Kind {
     Event,
     Deployment,
     ReplicaSet,
+    ServiceAccount,
+    Secret,
+    Role,
+    RoleBinding,
+    ClusterRole,
+    ClusterRoleBinding,
 }
+
+/// The RBAC API group.
+pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
 impl Kind {
     /// All kinds, in discovery order.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Namespace,
         Kind::Pod,
         Kind::Event,
+        Kind::ServiceAccount,
+        Kind::Secret,
         Kind::Deployment,
         Kind::ReplicaSet,
+        Kind::Role,
+        Kind::RoleBinding,
+        Kind::ClusterRole,
+        Kind::ClusterRoleBinding,
     ];
 
     /// The kind for a URL resource segment (`deployments`).
     pub fn from_plural(plural: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.plural() == plural)
+    }
+
+    /// The kind for an object's `kind` field (`Deployment`).
+    pub fn from_kind(kind: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.kind() == kind)
     }
 
     /// The URL resource segment.
@@ -42,6 +62,12 @@ impl Kind {
             Kind::Event => "events",
             Kind::Deployment => "deployments",
             Kind::ReplicaSet => "replicasets",
+            Kind::ServiceAccount => "serviceaccounts",
+            Kind::Secret => "secrets",
+            Kind::Role => "roles",
+            Kind::RoleBinding => "rolebindings",
+            Kind::ClusterRole => "clusterroles",
+            Kind::ClusterRoleBinding => "clusterrolebindings",
         }
     }
 
@@ -53,6 +79,12 @@ impl Kind {
             Kind::Event => "event",
             Kind::Deployment => "deployment",
             Kind::ReplicaSet => "replicaset",
+            Kind::ServiceAccount => "serviceaccount",
+            Kind::Secret => "secret",
+            Kind::Role => "role",
+            Kind::RoleBinding => "rolebinding",
+            Kind::ClusterRole => "clusterrole",
+            Kind::ClusterRoleBinding => "clusterrolebinding",
         }
     }
 
@@ -64,6 +96,12 @@ impl Kind {
             Kind::Event => "Event",
             Kind::Deployment => "Deployment",
             Kind::ReplicaSet => "ReplicaSet",
+            Kind::ServiceAccount => "ServiceAccount",
+            Kind::Secret => "Secret",
+            Kind::Role => "Role",
+            Kind::RoleBinding => "RoleBinding",
+            Kind::ClusterRole => "ClusterRole",
+            Kind::ClusterRoleBinding => "ClusterRoleBinding",
         }
     }
 
@@ -71,6 +109,9 @@ impl Kind {
     pub fn group(self) -> &'static str {
         match self {
             Kind::Deployment | Kind::ReplicaSet => "apps",
+            Kind::Role | Kind::RoleBinding | Kind::ClusterRole | Kind::ClusterRoleBinding => {
+                RBAC_GROUP
+            }
             _ => "",
         }
     }
@@ -79,13 +120,19 @@ impl Kind {
     pub fn api_version(self) -> &'static str {
         match self {
             Kind::Deployment | Kind::ReplicaSet => "apps/v1",
+            Kind::Role | Kind::RoleBinding | Kind::ClusterRole | Kind::ClusterRoleBinding => {
+                "rbac.authorization.k8s.io/v1"
+            }
             _ => "v1",
         }
     }
 
     /// Whether objects live in namespaces.
     pub fn namespaced(self) -> bool {
-        self != Kind::Namespace
+        !matches!(
+            self,
+            Kind::Namespace | Kind::ClusterRole | Kind::ClusterRoleBinding
+        )
     }
 
     /// `deployments.apps`, as Kubernetes names a resource in error messages.
@@ -105,7 +152,15 @@ impl Kind {
             Kind::Event => &["ev"],
             Kind::Deployment => &["deploy"],
             Kind::ReplicaSet => &["rs"],
+            Kind::ServiceAccount => &["sa"],
+            _ => &[],
         }
+    }
+
+    /// Objects a client may create with POST (Pods, ReplicaSets and Events
+    /// belong to the controller).
+    pub fn creatable(self) -> bool {
+        !matches!(self, Kind::Pod | Kind::ReplicaSet | Kind::Event)
     }
 }
 

@@ -111,6 +111,26 @@ pub fn columns(kind: Kind) -> Value {
             col("Status", "string", "", 0, "The status of the namespace"),
             age,
         ],
+        Kind::ServiceAccount => vec![
+            name,
+            col("Secrets", "string", "", 0, "Secrets is the list of secrets allowed to be used by pods running using this ServiceAccount"),
+            age,
+        ],
+        Kind::Secret => vec![
+            name,
+            col("Type", "string", "", 0, "Used to facilitate programmatic handling of secret data."),
+            col("Data", "string", "", 0, "Data contains the secret data."),
+            age,
+        ],
+        Kind::Role | Kind::ClusterRole => vec![
+            name,
+            col("Created At", "date", "", 0, "CreationTimestamp is a timestamp representing the server time when this object was created."),
+        ],
+        Kind::RoleBinding | Kind::ClusterRoleBinding => vec![
+            name,
+            col("Role", "string", "", 0, "RoleRef can only reference the current namespace and the global namespace."),
+            age,
+        ],
     })
 }
 
@@ -373,6 +393,27 @@ pub fn cells(kind: Kind, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         Kind::Namespace => vec![
             name,
             json!(obj["status"]["phase"].as_str().unwrap_or("Active")),
+            json!(created),
+        ],
+        Kind::ServiceAccount => vec![
+            name,
+            json!(obj["secrets"].as_array().map_or(0, Vec::len).to_string()),
+            json!(created),
+        ],
+        Kind::Secret => vec![
+            name,
+            json!(obj["type"].as_str().unwrap_or("Opaque")),
+            json!(obj["data"].as_object().map_or(0, |m| m.len()).to_string()),
+            json!(created),
+        ],
+        Kind::Role | Kind::ClusterRole => vec![name, meta["creationTimestamp"].clone()],
+        Kind::RoleBinding | Kind::ClusterRoleBinding => vec![
+            name,
+            json!(format!(
+                "{}/{}",
+                obj["roleRef"]["kind"].as_str().unwrap_or(""),
+                obj["roleRef"]["name"].as_str().unwrap_or("")
+            )),
             json!(created),
         ],
     }
