@@ -76,6 +76,61 @@ pub enum Command {
     /// The control room for a shared screen: read-only by construction,
     /// laid out to be read from across a room, made to run for days.
     Watch(WatchArgs),
+    /// Write a services.yaml for the Deployments that already run on the
+    /// current context, matched to local checkouts (never overwrites).
+    Init(InitArgs),
+    /// Set up what shipping needs: --workflow writes each repository's
+    /// release workflow (a stub calling the shared release template).
+    Setup(SetupArgs),
+    /// Print a shell completion script: `hearth completion bash > /etc/bash_completion.d/hearth`.
+    Completion(CompletionArgs),
+    /// Print the man page (roff): `hearth man | man -l -`; `--dir DIR` writes one page per command.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// The folder holding the services' git checkouts (each subfolder is
+    /// matched to an image by its git remote, else by its name).
+    #[arg(long, value_name = "DIR")]
+    pub scan: Option<PathBuf>,
+    /// Print the registry instead of writing `--services` (services.yaml).
+    #[arg(long)]
+    pub stdout: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SetupArgs {
+    /// Services whose repositories to set up (default: every shippable one).
+    pub service: Vec<String>,
+    /// Write `.github/workflows/WORKFLOW` in each service's directory: the
+    /// caller stub of the reusable release template, listening to
+    /// `published` and `released`. Shows the diff.
+    #[arg(long)]
+    pub workflow: bool,
+    /// With --workflow: also `git commit` the file (ship pushes it).
+    #[arg(long, requires = "workflow")]
+    pub commit: bool,
+    /// The repository holding the reusable workflow, OWNER/REPO[@REF]
+    /// (default: GITHUB_OWNER/hearth@main).
+    #[arg(long, value_name = "REPO@REF")]
+    pub template: Option<String>,
+    /// Show what would change, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write hearth.1 and one page per subcommand (hearth-ship.1, ...) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -225,9 +280,34 @@ pub struct SandboxArgs {
 pub struct StatusArgs {
     /// Services to show (default: all).
     pub service: Vec<String>,
-    /// Print a JSON document instead of a table.
-    #[arg(long)]
+    /// Print a JSON document instead of a table (the same as `-o json`).
+    #[arg(long, conflicts_with = "output")]
     pub json: bool,
+    /// Output format: table (default), wide (adds the namespace and the
+    /// context, and never shortens the rollout's wording), json or yaml.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<OutputFormat>,
+    /// Keep reading and print a line for every service x environment whose
+    /// state changed (like `kubectl get -w`); Ctrl-C stops.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+    /// With --watch: seconds between reads.
+    #[arg(
+        long,
+        default_value_t = 2.0,
+        value_name = "SECONDS",
+        requires = "watch"
+    )]
+    pub interval: f64,
+}
+
+/// `-o` formats, kubectl's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Wide,
+    Json,
+    Yaml,
 }
 
 #[derive(Debug, Clone, Args)]

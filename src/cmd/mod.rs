@@ -7,15 +7,18 @@
 pub mod access;
 pub mod autopilot;
 pub mod check;
+pub mod completion;
 pub mod control_room;
 pub mod demo;
 pub mod history;
+pub mod init;
 pub mod logging;
 pub mod logs;
 pub mod ops;
 pub mod promote;
 pub mod rollback;
 pub mod sandbox;
+pub mod setup;
 pub mod ship;
 pub mod status;
 pub mod watch;
@@ -108,9 +111,21 @@ pub fn main() -> ExitCode {
         Some(Command::Logs(args)) => logs::run(&cli.global, args),
         Some(Command::History(args)) => history::run(&cli.global, args),
         Some(Command::Watch(args)) => watch::run(&cli.global, args),
+        Some(Command::Init(args)) => init::run(&cli.global, args),
+        Some(Command::Setup(args)) => setup::run(&cli.global, args),
+        Some(Command::Completion(args)) => completion::run(args),
+        Some(Command::Man(args)) => completion::man(args),
     };
     match result {
         Ok(code) => code,
+        // `hearth man | head`: the reader went away; that is no error.
+        Err(err)
+            if err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             eprintln!("hearth: {err:#}");
             ExitCode::from(code_of(&err))

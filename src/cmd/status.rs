@@ -16,7 +16,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 use super::exit;
-use crate::cli::{GlobalOpts, StatusArgs};
+use crate::cli::{GlobalOpts, OutputFormat, StatusArgs};
 use crate::config::Config;
 use crate::model::{drift, CiRun, EnvObservation, Problem, ProblemKind, Release, Rollout};
 use crate::registry::{Registry, ReleaseKind, Service};
@@ -306,17 +306,19 @@ fn cell_rollout(obs: &EnvObservation) -> String {
     }
 }
 
-/// The plain table, plus hint lines for what could not be read.
-pub fn render_table(report: &Report) -> String {
-    let mut rows: Vec<[String; 7]> = vec![[
-        "SERVICE".into(),
-        "ENV".into(),
-        "TAG".into(),
-        "READY".into(),
-        "ROLLOUT".into(),
-        "RELEASE".into(),
-        "RUN".into(),
-    ]];
+/// The rows of the table, header first (`wide` adds the namespace, the
+/// context and the reason a rollout is stuck), and the hint lines for what
+/// could not be read.
+fn table_rows(report: &Report, wide: bool) -> (Vec<Vec<String>>, Vec<String>) {
+    let mut header: Vec<String> = [
+        "SERVICE", "ENV", "TAG", "READY", "ROLLOUT", "RELEASE", "RUN",
+    ]
+    .map(String::from)
+    .to_vec();
+    if wide {
+        header.extend(["NAMESPACE", "CONTEXT"].map(String::from));
+    }
+    let mut rows: Vec<Vec<String>> = vec![header];
     let mut notes: Vec<String> = Vec::new();
     let mut env_notes: Vec<(String, Vec<String>)> = Vec::new();
     for s in &report.services {
@@ -379,7 +381,7 @@ pub fn render_table(report: &Report) -> String {
                 (Some(t), false) => t.clone(),
                 (None, _) => "-".into(),
             };
-            rows.push([
+            let mut row = vec![
                 s.name.clone(),
                 e.name.clone(),
                 tag,
@@ -387,31 +389,57 @@ pub fn render_table(report: &Report) -> String {
                 cell_rollout(&e.observation),
                 release,
                 run.clone(),
-            ]);
+            ];
+            if wide {
+                row.push(e.namespace.clone());
+                row.push(e.context.clone().unwrap_or_else(|| "-".into()));
+            }
+            rows.push(row);
         }
-    }
-    let mut widths = [0usize; 7];
-    for r in &rows {
-        for (i, c) in r.iter().enumerate() {
-            // The rollout column is last-but-two and can be long: do not pad beyond 60.
-            widths[i] = widths[i].max(c.chars().count().min(60));
-        }
-    }
-    let mut out = String::new();
-    for r in &rows {
-        let line: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
     }
     for (note, cells) in env_notes {
         notes.push(format!("{}: {note}", cells.join(", ")));
     }
     if let Some(m) = &report.github.message {
         notes.push(format!("github: {m}"));
+    }
+    (rows, notes)
+}
+
+/// Column widths for `rows`; the rollout column (long wording) is not
+/// padded beyond 60 unless `wide`.
+fn widths(rows: &[Vec<String>], wide: bool) -> Vec<usize> {
+    let mut widths = vec![0usize; rows.first().map_or(0, Vec::len)];
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            let n = c.chars().count();
+            widths[i] = widths[i].max(if wide || i != 4 { n } else { n.min(60) });
+        }
+    }
+    widths
+}
+
+fn format_row(row: &[String], widths: &[usize]) -> String {
+    let line: Vec<String> = row
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0)))
+        .collect();
+    line.join("  ").trim_end().to_string()
+}
+
+/// The plain table, plus hint lines for what could not be read.
+pub fn render_table(report: &Report) -> String {
+    render_rows(report, false)
+}
+
+fn render_rows(report: &Report, wide: bool) -> String {
+    let (rows, notes) = table_rows(report, wide);
+    let widths = widths(&rows, wide);
+    let mut out = String::new();
+    for r in &rows {
+        out.push_str(&format_row(r, &widths));
+        out.push('\n');
     }
     if !notes.is_empty() {
         out.push('\n');
@@ -423,30 +451,101 @@ pub fn render_table(report: &Report) -> String {
     out
 }
 
+/// The report in the chosen format.
+fn render(report: &Report, format: OutputFormat) -> anyhow::Result<String> {
+    Ok(match format {
+        OutputFormat::Table => render_rows(report, false),
+        OutputFormat::Wide => render_rows(report, true),
+        OutputFormat::Json => {
+            let mut s = serde_json::to_string_pretty(report)?;
+            s.push('\n');
+            s
+        }
+        OutputFormat::Yaml => serde_yaml::to_string(report)?,
+    })
+}
+
 /// The `hearth status` subcommand.
 pub fn run(global: &GlobalOpts, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let registry = super::load_registry(global)?;
     let config = super::live_config(global, &registry);
+    let format = match (args.output, args.json) {
+        (Some(f), _) => f,
+        (None, true) => OutputFormat::Json,
+        (None, false) => OutputFormat::Table,
+    };
+    if args.watch && !(args.interval.is_finite() && args.interval >= 0.2) {
+        return Err(super::fail(
+            exit::INVALID,
+            format!(
+                "--interval must be at least 0.2 seconds, not {}",
+                args.interval
+            ),
+        ));
+    }
+    // Belt and braces: nothing printed may contain the token.
     let token = config.github.token.clone();
+    let redact = move |text: String| match &token {
+        Some(t) => t.redact(&text),
+        None => text,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     let report = rt.block_on(collect(&registry, &config, &args.service))?;
-    // Drop pending client tasks quickly rather than waiting on keep-alives.
-    rt.shutdown_timeout(Duration::from_millis(100));
-    let text = if args.json {
-        let mut s = serde_json::to_string_pretty(&report)?;
-        s.push('\n');
-        s
-    } else {
-        render_table(&report)
-    };
-    // Belt and braces: nothing printed may contain the token.
-    let text = match &token {
-        Some(t) => t.redact(&text),
-        None => text,
-    };
-    print!("{text}");
-    Ok(ExitCode::from(report.exit_code()))
+    print!("{}", redact(render(&report, format)?));
+    if !args.watch {
+        // Drop pending client tasks quickly rather than waiting on keep-alives.
+        rt.shutdown_timeout(Duration::from_millis(100));
+        return Ok(ExitCode::from(report.exit_code()));
+    }
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    rt.block_on(watch(&registry, &config, args, format, report, &redact))
+}
+
+/// `--watch`: read again every `--interval` and print what changed, until
+/// Ctrl-C. Tables print the changed rows (in the first table's widths);
+/// JSON and YAML print the whole report again, JSON as one line.
+async fn watch(
+    registry: &Registry,
+    config: &Config,
+    args: &StatusArgs,
+    format: OutputFormat,
+    first: Report,
+    redact: &dyn Fn(String) -> String,
+) -> anyhow::Result<ExitCode> {
+    let wide = format == OutputFormat::Wide;
+    let (rows, _) = table_rows(&first, wide);
+    let widths = widths(&rows, wide);
+    let mut last_rows = rows;
+    let mut last = first;
+    let interval = Duration::from_secs_f64(args.interval);
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::from(last.exit_code())),
+            _ = tokio::time::sleep(interval) => {}
+        }
+        let report = collect(registry, config, &args.service).await?;
+        if report == last {
+            continue;
+        }
+        let text = match format {
+            OutputFormat::Table | OutputFormat::Wide => {
+                let (rows, _) = table_rows(&report, wide);
+                let mut out = String::new();
+                for r in rows.iter().skip(1).filter(|r| !last_rows.contains(r)) {
+                    out.push_str(&format_row(r, &widths));
+                    out.push('\n');
+                }
+                last_rows = rows;
+                out
+            }
+            OutputFormat::Json => format!("{}\n", serde_json::to_string(&report)?),
+            OutputFormat::Yaml => format!("---\n{}", serde_yaml::to_string(&report)?),
+        };
+        print!("{}", redact(text));
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        last = report;
+    }
 }

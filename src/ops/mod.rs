@@ -18,6 +18,7 @@
 pub mod audit;
 pub mod context;
 pub mod git;
+pub mod init;
 pub mod logs;
 pub mod mechanism;
 pub mod preship;
@@ -28,6 +29,7 @@ pub mod ship;
 pub mod smoke;
 pub mod version;
 pub mod watch;
+pub mod workflow;
 
 pub use context::{Context, Locks};
 

@@ -1,0 +1,273 @@
+//! From nothing to a working pipeline, with the real binary against the
+//! embedded sandbox: `hearth init` writes a registry for what runs (and
+//! `hearth check` accepts it), `hearth setup --workflow --commit` gives each
+//! repository the caller stub of the reusable release workflow, and a ship
+//! through that registry and that workflow lands in qa, checked with the
+//! real `kubectl`. Also the CLI habits: `-o json|yaml|wide`, completions,
+//! the man page.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use hearth_sandbox::{self as sandbox, SandboxHandle, SandboxOptions};
+
+const HEARTH: &str = env!("CARGO_BIN_EXE_hearth");
+
+struct Env {
+    sb: SandboxHandle,
+    /// A folder of the user's own (the registry `init` writes lives here).
+    work: PathBuf,
+    state: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    out: String,
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = SandboxOptions::new(dir.path().join("sb"));
+    opts.speed = 20.0;
+    let sb = sandbox::start(opts).await.expect("sandbox starts");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    Env {
+        sb,
+        work,
+        state: dir.path().join("state"),
+        _dir: dir,
+    }
+}
+
+impl Env {
+    /// Run hearth in the work folder with the sandbox's endpoints but not
+    /// its registry (`HEARTH_SERVICES` is left out: the user's own file).
+    async fn hearth(&self, args: &[&str]) -> Run {
+        let mut cmd = tokio::process::Command::new(HEARTH);
+        cmd.args(args)
+            .current_dir(&self.work)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", std::env::var("HOME").unwrap_or_default())
+            .env("XDG_STATE_HOME", &self.state)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        for (k, v) in &self.sb.env {
+            if k != "HEARTH_SERVICES" {
+                cmd.env(k, v);
+            }
+        }
+        let out = tokio::time::timeout(Duration::from_secs(150), cmd.output())
+            .await
+            .unwrap_or_else(|_| panic!("hearth {args:?} did not finish in 150 s"))
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let out_all = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(!out_all.contains(&self.sb.token), "the token leaked");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout,
+            out: out_all,
+        }
+    }
+
+    fn kubectl_tag(&self, deploy: &str, ns: &str) -> String {
+        let out = std::process::Command::new("kubectl")
+            .env("KUBECONFIG", self.sb.kubeconfig_path())
+            .args(["--request-timeout=10s", "get", "deploy", deploy, "-n", ns])
+            .args(["-o", "jsonpath={.spec.template.spec.containers[0].image}"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let image = String::from_utf8_lossy(&out.stdout).into_owned();
+        image.rsplit(':').next().unwrap_or_default().to_string()
+    }
+
+    fn repos(&self) -> PathBuf {
+        self.sb.dir.join("repos")
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_zero_init_workflow_then_ship_to_qa() {
+    let e = env().await;
+    let scan = e.repos();
+    let scan = scan.to_str().unwrap();
+
+    // init --stdout prints a registry for every Deployment that runs.
+    let printed = e.hearth(&["init", "--scan", scan, "--stdout"]).await;
+    assert_eq!(printed.code, 0, "{}", printed.out);
+    let doc: serde_yaml::Value = serde_yaml::from_str(&printed.stdout).unwrap();
+    for svc in ["api", "web", "worker", "billing"] {
+        let block = &doc[svc];
+        assert_eq!(
+            block["image"].as_str(),
+            Some(format!("ghcr.io/hearth-demo/{svc}").as_str()),
+            "{svc}: {}",
+            printed.stdout
+        );
+        assert_eq!(block["k8s_name"].as_str(), Some(svc));
+        assert_eq!(block["dockerfile"].as_str(), Some("Dockerfile"));
+        assert_eq!(block["pre_ship_cmd"].as_str(), Some("./test.sh"));
+        assert!(block.get("shippable").is_none(), "{svc} is shippable");
+    }
+    assert_eq!(doc["hearth"]["github_owner"].as_str(), Some("hearth-demo"));
+    // docs runs nowhere, so init knows nothing of it.
+    assert!(doc.get("docs").is_none());
+
+    // init writes services.yaml, check accepts it, a second init refuses.
+    let wrote = e.hearth(&["init", "--scan", scan]).await;
+    assert_eq!(wrote.code, 0, "{}", wrote.out);
+    let registry = e.work.join("services.yaml");
+    let written = std::fs::read_to_string(&registry).unwrap();
+    let check = e.hearth(&["check", "services.yaml"]).await;
+    assert_eq!(check.code, 0, "{}", check.out);
+    assert!(
+        check.out.contains("4 services (4 shippable)"),
+        "{}",
+        check.out
+    );
+    let again = e.hearth(&["init", "--scan", scan]).await;
+    assert_eq!(again.code, 4, "{}", again.out);
+    assert!(again.out.contains("never overwrites"), "{}", again.out);
+    assert_eq!(std::fs::read_to_string(&registry).unwrap(), written);
+
+    // setup --workflow --dry-run shows the diff and writes nothing.
+    let api = e.repos().join("api");
+    let wf = api.join(".github/workflows/release.yml");
+    let before = std::fs::read_to_string(&wf).unwrap();
+    let dry = e.hearth(&["setup", "--workflow", "api", "--dry-run"]).await;
+    assert_eq!(dry.code, 0, "{}", dry.out);
+    assert!(
+        dry.out.contains("+    types: [published, released]"),
+        "{}",
+        dry.out
+    );
+    assert!(dry.out.contains("-    types: [published]"), "{}", dry.out);
+    // The seed's published-only workflow is reported with its fix.
+    assert!(dry.out.contains("deploys nothing"), "{}", dry.out);
+    assert_eq!(std::fs::read_to_string(&wf).unwrap(), before);
+
+    // --commit writes and commits the stub in every shippable repository.
+    let head_before = git(&api, &["rev-parse", "HEAD"]);
+    let set = e.hearth(&["setup", "--workflow", "--commit"]).await;
+    assert_eq!(set.code, 0, "{}", set.out);
+    for svc in ["api", "web", "worker", "billing"] {
+        let dir = e.repos().join(svc);
+        let text = std::fs::read_to_string(dir.join(".github/workflows/release.yml")).unwrap();
+        assert!(text.contains("release-template.yml@main"), "{svc}: {text}");
+        assert!(
+            text.contains(&format!("image: \"ghcr.io/hearth-demo/{svc}\"")),
+            "{text}"
+        );
+        assert_eq!(git(&dir, &["status", "--porcelain"]), "", "{svc} is clean");
+        assert!(git(&dir, &["log", "-1", "--format=%s"]).contains("release template"));
+    }
+    assert_ne!(git(&api, &["rev-parse", "HEAD"]), head_before);
+    let rerun = e.hearth(&["setup", "--workflow", "api", "--commit"]).await;
+    assert!(rerun.out.contains("is up to date"), "{}", rerun.out);
+
+    // A ship through that registry and that workflow reaches qa.
+    let qa_before = e.kubectl_tag("api", "qa");
+    let ship = e.hearth(&["ship", "api", "--qa", "--yes"]).await;
+    assert_eq!(ship.code, 0, "{}", ship.out);
+    let rc = ship
+        .out
+        .split_whitespace()
+        .find(|w| w.starts_with('v') && w.contains("-rc."))
+        .expect("an rc tag")
+        .to_string();
+    assert_ne!(rc, qa_before);
+    assert_eq!(e.kubectl_tag("api", "qa"), rc, "{}", ship.out);
+    // The workflow commit went to the origin with the tag.
+    let origin = e.sb.dir.join("origins").join("api.git");
+    let at_tag = git(
+        &origin,
+        &["show", &format!("{rc}:.github/workflows/release.yml")],
+    );
+    assert!(at_tag.contains("[published, released]"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_speaks_kubectl_output_formats() {
+    let e = env().await;
+    let reg = e.sb.dir.join("services.yaml");
+    let reg = reg.to_str().unwrap();
+    let yaml = e
+        .hearth(&["--services", reg, "status", "api", "-o", "yaml"])
+        .await;
+    assert_eq!(yaml.code, 0, "{}", yaml.out);
+    let doc: serde_yaml::Value = serde_yaml::from_str(&yaml.stdout).unwrap();
+    assert_eq!(doc["services"][0]["name"].as_str(), Some("api"));
+    let prod_tag = e.kubectl_tag("api", "default");
+    assert_eq!(
+        doc["services"][0]["environments"][0]["serving_tag"].as_str(),
+        Some(prod_tag.as_str())
+    );
+    let json = e.hearth(&["--services", reg, "status", "-o", "json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["services"].as_array().map(Vec::len), Some(5));
+    let wide = e
+        .hearth(&["--services", reg, "status", "api", "-o", "wide"])
+        .await;
+    let header = wide.stdout.lines().next().unwrap();
+    assert!(header.ends_with("NAMESPACE  CONTEXT"), "{header}");
+    let prod = wide
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("api ") && l.contains(" prod "))
+        .unwrap();
+    assert!(
+        prod.contains(" default ") && prod.ends_with("hearth-sandbox"),
+        "{prod}"
+    );
+    // --json and -o cannot both be given.
+    let both = e
+        .hearth(&["--services", reg, "status", "--json", "-o", "yaml"])
+        .await;
+    assert_eq!(both.code, 2, "{}", both.out);
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_cli() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(HEARTH)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(run(&["completion", "bash"]).contains("complete -F _hearth"));
+    assert!(run(&["completion", "zsh"]).starts_with("#compdef hearth"));
+    assert!(run(&["completion", "fish"]).contains("complete -c hearth"));
+    let man = run(&["man"]);
+    assert!(man.contains(".TH hearth 1"), "{man}");
+    let dir = tempfile::tempdir().unwrap();
+    run(&["man", "--dir", dir.path().to_str().unwrap()]);
+    for page in [
+        "hearth.1",
+        "hearth-ship.1",
+        "hearth-watch.1",
+        "hearth-init.1",
+    ] {
+        assert!(dir.path().join(page).exists(), "{page}");
+    }
+    let help = run(&["--help"]);
+    assert!(help.contains("Exit codes: 0 ok"), "{help}");
+}
