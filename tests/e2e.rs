@@ -998,3 +998,157 @@ fn runs_tag(row: &str, tag: &str) -> bool {
             .starts_with(|c: char| c.is_ascii_digit())
     })
 }
+
+// ---------------------------------------------------------------------------
+// `hearth watch`: read-only by construction, with read-only rights.
+
+/// Every object with a `method` in the sandbox's request journal.
+fn journal_requests(v: &Value, out: &mut Vec<Value>) {
+    match v {
+        Value::Object(m) if m.contains_key("method") => out.push(v.clone()),
+        Value::Object(m) => m.values().for_each(|x| journal_requests(x, out)),
+        Value::Array(a) => a.iter().for_each(|x| journal_requests(x, out)),
+        _ => {}
+    }
+}
+
+/// `hearth watch` runs with exactly the rights deploy/rbac/hearth-watch.yaml
+/// grants (the sandbox applies it and gives it a kubeconfig context) and a
+/// read-only GitHub token; those rights really are read-only (kubectl is
+/// forbidden to patch, GitHub answers a write with 403); it shows the live
+/// view with them, and a storm of every key of the interactive keymap, each
+/// followed by the keys that would confirm a dialog, sends not one mutating
+/// request to either API, by the sandbox's own request journal.
+#[test]
+fn watch_sends_nothing_that_mutates_and_needs_only_read_rights() {
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("state");
+    let sandbox = Sandbox::start(scratch.path());
+    let (svc, deploy, image) = sandbox.services()[0].clone();
+    let control = sandbox.var("HEARTH_SANDBOX_URL");
+    let readonly = sandbox.var("HEARTH_SANDBOX_READONLY_TOKEN");
+    let admin_token = sandbox.var("GH_TOKEN");
+    let context = "hearth-sandbox-hearth-watch";
+
+    // The watch user may read but not write, in Kubernetes' own words.
+    let denied = run(Command::new("kubectl")
+        .env("KUBECONFIG", sandbox.var("KUBECONFIG"))
+        .args([
+            "--context",
+            context,
+            "--request-timeout=10s",
+            "set",
+            "image",
+        ])
+        .args([&format!("deploy/{deploy}"), "-n", "qa", "*=x:y"]));
+    let err = String::from_utf8_lossy(&denied.stderr);
+    assert!(!denied.status.success(), "the watch user could patch");
+    assert!(
+        err.contains("is forbidden: User \"system:serviceaccount:default:hearth-watch\" cannot patch resource \"deployments\""),
+        "{err}"
+    );
+    let read = run(Command::new("kubectl")
+        .env("KUBECONFIG", sandbox.var("KUBECONFIG"))
+        .args([
+            "--context",
+            context,
+            "--request-timeout=10s",
+            "get",
+            "pods",
+            "-A",
+        ]));
+    assert!(read.status.success(), "{read:?}");
+    // The read-only GitHub token reads, and is refused a write.
+    let repo = format!("hearth-demo/{svc}");
+    let api = sandbox.var("GITHUB_API_URL");
+    let ro = |method: &str, path: &str| {
+        let out = run(Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method])
+            .args(["-H", &format!("Authorization: Bearer {readonly}")])
+            .arg(format!("{api}{path}")));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(ro("GET", &format!("/repos/{repo}/releases")), "200");
+    assert_eq!(ro("POST", &format!("/repos/{repo}/releases")), "403");
+
+    let mut env: Vec<(String, String)> = sandbox
+        .env
+        .iter()
+        .filter(|(k, _)| k != "GH_TOKEN")
+        .cloned()
+        .collect();
+    env.push(("GH_TOKEN".into(), readonly.clone()));
+    env.push(("NO_COLOR".into(), "1".into()));
+    env.push(("XDG_STATE_HOME".into(), state.to_string_lossy().into()));
+    env.push(("HEARTH_POLL_IDLE_SECS".into(), "1".into()));
+    let term = Term::start(scratch.path(), "watch", 160, 48, &env);
+    term.launch("WATCH", &format!("{HEARTH} --context {context} watch"));
+
+    let prod: Value = serde_json::from_str(
+        &sandbox.kubectl(&["get", "deploy", &deploy, "-n", "default", "-o", "json"]),
+    )
+    .unwrap();
+    let prod_tag = tag_of(&prod, &image).expect("prod image tag");
+    let live = term.wait_screen("the watch board, live with read-only rights", |s| {
+        s.lines()
+            .any(|l| l.contains(&format!(" {svc} ")) && l.contains(&prod_tag))
+            && s.contains("read-only")
+    });
+    assert!(!live.contains("forbidden"), "{live}");
+    assert!(!live.contains("401"), "{live}");
+
+    // Forget what start-up asked; then the storm.
+    let (code, _) = sandbox.curl("DELETE", &format!("{control}/requests"), None, false);
+    assert!(code < 300, "clearing the journal: {code}");
+    let mut keys: Vec<String> = Vec::new();
+    for c in "sSprRAlLpPyYdDxXuUcCeEiImMoOtTwWzZaA123!:/".chars() {
+        keys.push(c.to_string());
+    }
+    for k in [
+        "Up", "Down", "PPage", "NPage", "Home", "End", "Tab", "Enter", "Escape", "?",
+    ] {
+        keys.push(k.to_string());
+    }
+    for k in &keys {
+        // Each key, then what would confirm a dialog it might have opened.
+        term.keys(&[k.as_str()]);
+        term.keys(&["y", "Enter"]);
+        term.keys(&["Escape"]);
+    }
+    // Let every poll the storm might have set off come and go.
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, journal) = sandbox.curl("GET", &format!("{control}/requests"), None, false);
+    let mut requests = Vec::new();
+    journal_requests(&journal, &mut requests);
+    assert!(
+        !requests.is_empty(),
+        "the journal saw no request at all (is the watch still polling?): {journal}"
+    );
+    let mutating: Vec<&Value> = requests
+        .iter()
+        .filter(|r| {
+            let m = r["method"].as_str().unwrap_or("");
+            !matches!(m, "GET" | "HEAD" | "OPTIONS")
+        })
+        .collect();
+    assert!(mutating.is_empty(), "mutating requests: {mutating:?}");
+    let refused: Vec<&Value> = requests
+        .iter()
+        .filter(|r| matches!(r["status"].as_u64(), Some(401 | 403)))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "the watch asked for more than it may: {refused:?}"
+    );
+
+    // Still the live board, still the same tag.
+    term.wait_screen("the board after the storm", |s| {
+        s.lines()
+            .any(|l| l.contains(&format!(" {svc} ")) && l.contains(&prod_tag))
+    });
+    term.keys(&["q"]);
+    term.wait_exit("WATCH").assert_restored(&term, 0);
+    assert_no_secret(&readonly, "the terminal", &term.everything_shown());
+    assert_no_secret(&admin_token, "the terminal", &term.everything_shown());
+    assert_no_secret_in_files(&readonly, &state, false);
+}
