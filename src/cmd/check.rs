@@ -5,6 +5,33 @@
 use std::process::ExitCode;
 
 use super::EXIT_INVALID;
+use crate::ops::workflow;
+use crate::registry::Registry;
+
+/// One line per shippable service: what ship, promote and clean rollback
+/// will do with its workflow file as it is in its directory.
+fn mechanisms(registry: &Registry) -> String {
+    let mut out = String::from("\noperations (from each repository's workflow file):\n");
+    let width = registry
+        .services
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(0);
+    for svc in registry.services.iter().filter(|s| s.shippable) {
+        let rel = workflow::path_of(svc);
+        let line = match std::fs::read_to_string(svc.directory.join(&rel)) {
+            Ok(text) => workflow::mechanisms(&text, &svc.workflow),
+            Err(_) => format!(
+                "{rel} not found in {} (hearth setup --workflow {} writes it)",
+                svc.directory.display(),
+                svc.name
+            ),
+        };
+        out.push_str(&format!("  {:<width$}  {line}\n", svc.name));
+    }
+    out
+}
 use crate::cli::{CheckArgs, GlobalOpts};
 
 /// Run `hearth check`: the summary on stdout and exit 0, or the problems on
@@ -14,6 +41,11 @@ pub fn run(global: &GlobalOpts, args: &CheckArgs) -> anyhow::Result<ExitCode> {
     match crate::registry::check::check(path, global.context.as_deref()) {
         Ok(summary) => {
             print!("{summary}");
+            // The registry is valid: say how each shippable service's
+            // workflow lets the operations make CI deploy.
+            if let Ok(registry) = crate::registry::load(path) {
+                print!("{}", mechanisms(&registry));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(err) => {

@@ -164,6 +164,29 @@ pub fn problems(existing: &str, workflow: &str) -> Vec<String> {
     out
 }
 
+/// What ship, promote and clean rollback will do with a workflow, in one
+/// line for `hearth check`: `promote: edit · clean rollback: draft round
+/// trip`, or what cannot work with its fix.
+pub fn mechanisms(existing: &str, workflow: &str) -> String {
+    let t = match Triggers::parse(existing) {
+        Ok(t) => t,
+        Err(e) => return format!("{workflow}: {e}"),
+    };
+    let word = |r: Result<mechanism::Mechanism, mechanism::Refusal>| match r {
+        Ok(m) => m.short().to_string(),
+        Err(r) => format!("NONE ({}; fix: {})", r.message, r.fix),
+    };
+    let ship = match mechanism::ship(&t, false, workflow) {
+        Ok(()) => "a release starts it".to_string(),
+        Err(r) => format!("NONE ({}; fix: {})", r.message, r.fix),
+    };
+    format!(
+        "ship: {ship} · promote: {} · clean rollback: {}",
+        word(mechanism::promote(&t, workflow)),
+        word(mechanism::clean_rollback(&t, workflow))
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +261,21 @@ mod tests {
         assert_eq!(
             committed, text,
             "docs/examples/release.yml is stale: run HEARTH_WRITE_EXAMPLES=1 cargo test the_example_stub_is_current"
+        );
+    }
+
+    #[test]
+    fn check_names_each_mechanism() {
+        let seed = "on:\n  release:\n    types: [published]\njobs: {}\n";
+        assert_eq!(
+            mechanisms(seed, "release.yml"),
+            "ship: a release starts it · promote: draft round trip · clean rollback: draft round trip"
+        );
+        let push = "on: push\njobs: {}\n";
+        let line = mechanisms(push, "release.yml");
+        assert!(
+            line.starts_with("ship: NONE (publishing a release would start no run"),
+            "{line}"
         );
     }
 
