@@ -115,6 +115,22 @@ pub struct SetupArgs {
     /// (default: GITHUB_OWNER/hearth@main).
     #[arg(long, value_name = "REPO@REF")]
     pub template: Option<String>,
+    /// Set up what CI deploys with: apply the CI RBAC (deploy/rbac/ci.yaml)
+    /// by server-side apply, build a kubeconfig from its token, and store it
+    /// and the registry token as secrets of every shippable repository.
+    #[arg(long, conflicts_with_all = ["workflow", "commit", "template"])]
+    pub ci: bool,
+    /// With --ci: the API server URL CI reaches the cluster at (default:
+    /// the current context's server).
+    #[arg(long, value_name = "URL", requires = "ci")]
+    pub server: Option<String>,
+    /// With --ci: replace the ServiceAccount token (the old one stops
+    /// working) and store the new kubeconfig.
+    #[arg(long, requires = "ci")]
+    pub rotate: bool,
+    /// With --ci: go ahead without asking (needed when stdin is not a terminal).
+    #[arg(long, short = 'y', requires = "ci")]
+    pub yes: bool,
     /// Show what would change, and change nothing.
     #[arg(long)]
     pub dry_run: bool,

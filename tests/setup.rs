@@ -1,7 +1,9 @@
 //! From nothing to a working pipeline, with the real binary against the
 //! embedded sandbox: `hearth init` writes a registry for what runs (and
 //! `hearth check` accepts it), `hearth setup --workflow --commit` gives each
-//! repository the caller stub of the reusable release workflow, and a ship
+//! repository the caller stub of the reusable release workflow, `hearth
+//! setup --ci` applies the CI RBAC and stores a kubeconfig that may do what
+//! CI needs and nothing else (proven with the real kubectl), and a ship
 //! through that registry and that workflow lands in qa, checked with the
 //! real `kubectl`. Also the CLI habits: `-o json|yaml|wide`, completions,
 //! the man page.
@@ -181,6 +183,167 @@ async fn from_zero_init_workflow_then_ship_to_qa() {
     assert_ne!(git(&api, &["rev-parse", "HEAD"]), head_before);
     let rerun = e.hearth(&["setup", "--workflow", "api", "--commit"]).await;
     assert!(rerun.out.contains("is up to date"), "{}", rerun.out);
+
+    // setup --ci: first a dry run, which sends nothing that changes anything.
+    let mutating = |e: &Env| {
+        e.sb.journal
+            .entries()
+            .into_iter()
+            .filter(|j| j.method != "GET" && j.method != "HEAD")
+            .map(|j| format!("{} {} {}", j.api, j.method, j.path))
+            .collect::<Vec<_>>()
+    };
+    let writes_before = mutating(&e);
+    let dry = e.hearth(&["setup", "--ci", "--dry-run"]).await;
+    assert_eq!(dry.code, 0, "{}", dry.out);
+    assert!(
+        dry.out
+            .contains("PUT /repos/hearth-demo/api/actions/secrets/K3S_KUBECONFIG"),
+        "{}",
+        dry.out
+    );
+    assert!(
+        dry.out
+            .contains("Role/github-deployer -n qa  (would create)"),
+        "{}",
+        dry.out
+    );
+    assert_eq!(mutating(&e), writes_before, "{}", dry.out);
+    // Without a terminal and without --yes it refuses, changing nothing.
+    let refused = e.hearth(&["setup", "--ci"]).await;
+    assert_eq!(refused.code, 4, "{}", refused.out);
+    assert_eq!(mutating(&e), writes_before);
+
+    let set = e.hearth(&["setup", "--ci", "--yes"]).await;
+    assert_eq!(set.code, 0, "{}", set.out);
+    assert!(
+        set.out
+            .contains("RBAC: 7 created, 0 configured, 0 unchanged"),
+        "{}",
+        set.out
+    );
+    assert!(set.out.contains("201 created"), "{}", set.out);
+    let registry_token =
+        e.sb.env
+            .iter()
+            .find(|(k, _)| k == "GITHUB_KATFORGE_TOKEN")
+            .unwrap()
+            .1
+            .clone();
+    for svc in ["api", "web", "worker", "billing"] {
+        let repo = format!("hearth-demo/{svc}");
+        assert_eq!(
+            e.sb.github.secrets.names(&repo),
+            ["K3S_KUBECONFIG", "KATFORGE_GITHUB_TOKEN"],
+            "{repo}"
+        );
+        let token =
+            e.sb.github
+                .secrets
+                .open(&repo, "KATFORGE_GITHUB_TOKEN")
+                .unwrap();
+        assert_eq!(String::from_utf8(token).unwrap(), registry_token);
+    }
+    assert!(
+        !set.out.contains(&registry_token),
+        "the registry token leaked"
+    );
+    // What CI would get: a kubeconfig that may set an image in qa and do
+    // nothing else, proven with the real kubectl.
+    let kubeconfig =
+        e.sb.github
+            .secrets
+            .open("hearth-demo/web", "K3S_KUBECONFIG")
+            .unwrap();
+    let ci_config = e.work.join("ci-kubeconfig");
+    std::fs::write(&ci_config, &kubeconfig).unwrap();
+    let web_qa = e.kubectl_tag("web", "qa");
+    let ci = |args: &[&str]| {
+        let out = std::process::Command::new("kubectl")
+            .env("KUBECONFIG", &ci_config)
+            .arg("--request-timeout=10s")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let image = format!("web=ghcr.io/hearth-demo/web:{web_qa}");
+    let (ok, out) = ci(&["-n", "qa", "set", "image", "deployment/web", &image]);
+    assert!(ok, "set image in qa: {out}");
+    let (ok, out) = ci(&[
+        "-n",
+        "qa",
+        "rollout",
+        "status",
+        "deployment/web",
+        "--timeout=60s",
+    ]);
+    assert!(ok, "rollout status in qa: {out}");
+    let (ok, out) = ci(&["-n", "qa", "delete", "deployment", "web"]);
+    assert!(!ok && out.contains("forbidden"), "delete: {out}");
+    let (ok, out) = ci(&["-n", "ci", "get", "secrets"]);
+    assert!(!ok && out.contains("forbidden"), "another namespace: {out}");
+    assert_eq!(
+        e.kubectl_tag("web", "qa"),
+        web_qa,
+        "the deployment is still there"
+    );
+
+    // Again: safe, and it says what changed (nothing in the cluster).
+    let before_again = e.sb.journal.entries().len();
+    let again = e.hearth(&["setup", "--ci", "--yes"]).await;
+    assert_eq!(again.code, 0, "{}", again.out);
+    assert!(
+        again
+            .out
+            .contains("RBAC: 0 created, 0 configured, 7 unchanged"),
+        "{}",
+        again.out
+    );
+    assert!(again.out.contains("204 updated"), "{}", again.out);
+    let kube_writes: Vec<_> = e.sb.journal.entries()[before_again..]
+        .iter()
+        .filter(|j| j.api == "kube" && j.method != "GET")
+        .map(|j| format!("{} {}", j.method, j.path))
+        .collect();
+    assert!(kube_writes.is_empty(), "{kube_writes:?}");
+    // --rotate: a new token; the old kubeconfig stops working.
+    let rotated = e.hearth(&["setup", "--ci", "--yes", "--rotate"]).await;
+    assert_eq!(rotated.code, 0, "{}", rotated.out);
+    assert!(
+        rotated.out.contains("delete secret/github-deployer-token"),
+        "{}",
+        rotated.out
+    );
+    let (ok, out) = ci(&["-n", "qa", "get", "deployment", "web"]);
+    assert!(!ok && out.contains("Unauthorized"), "the old token: {out}");
+    let fresh =
+        e.sb.github
+            .secrets
+            .open("hearth-demo/web", "K3S_KUBECONFIG")
+            .unwrap();
+    assert_ne!(fresh, kubeconfig);
+    std::fs::write(&ci_config, &fresh).unwrap();
+    let (ok, out) = ci(&["-n", "qa", "get", "deployment", "web"]);
+    assert!(ok, "the new token: {out}");
+    // The journal has each request and result, and no secret.
+    let audit = std::fs::read_to_string(e.state.join("hearth/audit.jsonl")).unwrap();
+    assert!(audit.contains("\"op\":\"setup-ci\""), "{audit}");
+    assert!(
+        audit.contains("PUT /repos/hearth-demo/api/actions/secrets/K3S_KUBECONFIG → 201 created"),
+        "{audit}"
+    );
+    assert!(
+        !audit.contains(&registry_token) && !audit.contains("hearth-sandbox-sa."),
+        "{audit}"
+    );
 
     // A ship through that registry and that workflow reaches qa.
     let qa_before = e.kubectl_tag("api", "qa");

@@ -1,27 +1,107 @@
+//! `hearth setup --ci` (see [`crate::ops::ci`]) and
 //! `hearth setup --workflow [SERVICE...]`: write each shippable service's
 //! release workflow (the caller stub of the reusable template, see
 //! [`crate::ops::workflow`]), show the diff, and commit it with `--commit`.
 //! An existing workflow that would leave an operation starting no run is
 //! reported with its fix before it is replaced.
 
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
 
 use super::{exit, fail};
 use crate::cli::{GlobalOpts, SetupArgs};
+use crate::ops::ci::CiRequest;
 use crate::ops::workflow::{self, Secrets, Template};
 use crate::registry::{Registry, Service};
 
 /// Run `hearth setup`.
 pub fn run(global: &GlobalOpts, args: &SetupArgs) -> anyhow::Result<ExitCode> {
+    if args.ci {
+        return ci(global, args);
+    }
     let registry = super::load_registry(global)?;
     if !args.workflow {
         return Err(fail(
             exit::INVALID,
-            "say what to set up: --workflow (each repository's release workflow)",
+            "say what to set up: --workflow (each repository's release workflow) \
+             or --ci (the cluster credentials and repository secrets CI deploys with)",
         ));
     }
     workflows(&registry, args)
+}
+
+/// `hearth setup --ci`: see [`crate::ops::ci`].
+fn ci(global: &GlobalOpts, args: &SetupArgs) -> anyhow::Result<ExitCode> {
+    if !args.service.is_empty() {
+        return Err(fail(
+            exit::INVALID,
+            "setup --ci sets up every shippable repository; it takes no service names",
+        ));
+    }
+    if let Some(server) = &args.server {
+        if !server.starts_with("https://") && !server.starts_with("http://") {
+            return Err(fail(
+                exit::INVALID,
+                format!("--server {server}: give the API server's URL, for example https://k3s.example.com:6443"),
+            ));
+        }
+    }
+    let registry = super::load_registry(global)?;
+    let config = super::live_config(global, &registry);
+    let _log = super::logging::init(&global.log_level)?;
+    if !args.dry_run && !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(fail(
+                exit::REFUSED,
+                "setup --ci changes the cluster's RBAC and every shippable repository's secrets, \
+                 and stdin is not a terminal to confirm it; nothing changed. Pass --yes to go ahead \
+                 (or --dry-run to see the plan)",
+            ));
+        }
+        let ci = &registry.settings.ci;
+        eprint!(
+            "This applies the CI RBAC (namespace ci, ServiceAccount github-deployer) to {} and sets {} and {} on every shippable repository{}. Proceed? [y/N] ",
+            config.kube.display_context().map(|c| format!("context \"{c}\"")).unwrap_or_else(|| "the current context".into()),
+            ci.kubeconfig_secret,
+            ci.registry_token_secret,
+            if args.rotate { ", replacing the token" } else { "" },
+        );
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES") {
+            eprintln!("hearth: not confirmed; nothing changed");
+            return Ok(ExitCode::from(exit::REFUSED));
+        }
+    }
+    let req = CiRequest {
+        server: args.server.clone(),
+        rotate: args.rotate,
+        dry_run: args.dry_run,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let ctx = super::ops::context(Arc::new(registry), config, super::ops::journal_path()?);
+    let outcome = runtime.block_on(async {
+        let (tx, mut rx) = mpsc::channel(64);
+        let printer = tokio::spawn(async move {
+            while let Some(p) = rx.recv().await {
+                if let Some(l) = super::ops::line(&p, "") {
+                    println!("{l}");
+                }
+            }
+        });
+        let outcome = crate::ops::ci::run(&ctx, &req, tx).await;
+        let _ = printer.await;
+        outcome
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    Ok(ExitCode::from(outcome.code))
 }
 
 /// The services named (validated), else every shippable one.
@@ -67,7 +147,10 @@ fn template(registry: &Registry, args: &SetupArgs) -> anyhow::Result<Template> {
 fn workflows(registry: &Registry, args: &SetupArgs) -> anyhow::Result<ExitCode> {
     let services = chosen(registry, &args.service)?;
     let template = template(registry, args)?;
-    let secrets = Secrets::default();
+    let secrets = Secrets {
+        kubeconfig: registry.settings.ci.kubeconfig_secret.clone(),
+        registry_token: registry.settings.ci.registry_token_secret.clone(),
+    };
     let mut failed = false;
     for svc in services {
         let rel = workflow::path_of(svc);

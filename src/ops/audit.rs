@@ -44,6 +44,11 @@ pub struct Entry {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub mechanism: Option<String>,
     pub steps: Vec<StepRecord>,
+    /// Every mutating request sent and its result (`git push … → ok`,
+    /// `PUT /repos/o/r/actions/secrets/K3S_KUBECONFIG → 201 created`);
+    /// requests and results only, never a body.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub mutations: Vec<String>,
     /// `ok`, `failed`, `interrupted` or `planned` (a dry run records nothing).
     pub result: String,
     pub summary: String,
@@ -173,6 +178,7 @@ impl Entry {
             to_tag: None,
             mechanism: None,
             steps: Vec::new(),
+            mutations: Vec::new(),
             result: "running".into(),
             summary: String::new(),
             recovery: None,

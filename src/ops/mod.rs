@@ -16,6 +16,7 @@
 //! [`WriteAccess`].
 
 pub mod audit;
+pub mod ci;
 pub mod context;
 pub mod git;
 pub mod init;
@@ -47,6 +48,8 @@ pub enum OpKind {
     Ship,
     Promote,
     Rollback,
+    /// `hearth setup --ci`.
+    SetupCi,
 }
 
 impl OpKind {
@@ -55,6 +58,7 @@ impl OpKind {
             OpKind::Ship => "ship",
             OpKind::Promote => "promote",
             OpKind::Rollback => "rollback",
+            OpKind::SetupCi => "setup-ci",
         }
     }
 }

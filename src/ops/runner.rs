@@ -191,6 +191,17 @@ pub async fn execute(
         Err(f) => outcome_of(&f, plan.to_tag()),
     };
     entry.steps = rep.steps().to_vec();
+    entry.mutations = rep
+        .mutations()
+        .iter()
+        .map(|m| {
+            ctx.redact(&format!(
+                "{} → {}",
+                m.request,
+                m.result.as_deref().unwrap_or("")
+            ))
+        })
+        .collect();
     entry.result = if outcome.ok { "ok" } else { "failed" }.into();
     entry.summary = ctx.redact(&outcome.summary);
     entry.recovery = outcome.recovery.clone();

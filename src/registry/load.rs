@@ -33,7 +33,11 @@ pub const SERVICE_KEYS: &[&str] = &[
     "smoke",
 ];
 /// Keys of the `hearth:` settings block.
-pub const SETTINGS_KEYS: &[&str] = &["github_owner", "api_url", "ship_all", "environments"];
+pub const SETTINGS_KEYS: &[&str] = &["github_owner", "api_url", "ship_all", "environments", "ci"];
+/// Keys of the `hearth.ci` block.
+pub const CI_KEYS: &[&str] = &["secrets", "registry_token_env"];
+/// Keys of `hearth.ci.secrets`.
+pub const CI_SECRET_KEYS: &[&str] = &["kubeconfig", "registry_token"];
 /// Keys of one environment.
 pub const ENVIRONMENT_KEYS: &[&str] = &["namespace", "context", "release", "accent"];
 /// Keys of one smoke check.
@@ -448,10 +452,62 @@ impl Validator {
                 "environments" => {
                     settings.environments = self.global_environments(e.value, &p);
                 }
+                "ci" => self.ci(e.value, &p, &mut settings.ci),
                 _ => self.unknown_key(&e, path, SETTINGS_KEYS),
             }
         }
         (settings, ship_all)
+    }
+
+    /// `hearth.ci`: secret names (GitHub's rules) and the environment
+    /// variable the registry token comes from.
+    fn ci(&mut self, node: &Node, path: &str, ci: &mut super::CiSettings) {
+        for e in self.entries(node, path, "a map (secrets, registry_token_env)") {
+            let p = join(path, &e.key);
+            match e.key.as_str() {
+                "secrets" => {
+                    for s in self.entries(e.value, &p, "a map (kubeconfig, registry_token)") {
+                        let sp = join(&p, &s.key);
+                        let slot = match s.key.as_str() {
+                            "kubeconfig" => &mut ci.kubeconfig_secret,
+                            "registry_token" => &mut ci.registry_token_secret,
+                            _ => {
+                                self.unknown_key(&s, &p, CI_SECRET_KEYS);
+                                continue;
+                            }
+                        };
+                        let Some(name) = self.word(s.value, &sp, "a secret name") else {
+                            continue;
+                        };
+                        match secret_name_problem(&name) {
+                            None => *slot = name,
+                            Some(why) => self.push(s.value.pos, sp, ProblemKind::Invalid(why)),
+                        }
+                    }
+                }
+                "registry_token_env" => {
+                    if let Some(var) = self.word(e.value, &p, "an environment variable name") {
+                        let ok = var
+                            .chars()
+                            .next()
+                            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                            && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                        if ok {
+                            ci.registry_token_env = var;
+                        } else {
+                            self.push(
+                                e.value.pos,
+                                p,
+                                ProblemKind::Invalid(format!(
+                                    "`{var}` is not an environment variable name (letters, digits and `_`)"
+                                )),
+                            );
+                        }
+                    }
+                }
+                _ => self.unknown_key(&e, path, CI_KEYS),
+            }
+        }
     }
 
     fn global_environments(&mut self, node: &Node, path: &str) -> Vec<Environment> {
@@ -1042,6 +1098,25 @@ fn workflow_problem(w: &str) -> Option<String> {
     (!ok).then(|| format!("`{w}` is not a workflow file name (for example `release.yml`)"))
 }
 
+/// Why GitHub would refuse `name` as a repository secret's name, if it would.
+pub fn secret_name_problem(name: &str) -> Option<String> {
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first_ok || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Some(format!(
+            "`{name}` is not a GitHub secret name (letters, digits and `_`, not starting with a digit)"
+        ));
+    }
+    if name.to_ascii_uppercase().starts_with("GITHUB_") {
+        return Some(format!(
+            "`{name}`: GitHub reserves the GITHUB_ prefix for its own secrets (the seed flips the words: KATFORGE_GITHUB_TOKEN)"
+        ));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1063,6 +1138,35 @@ mod tests {
         assert!(workflow_problem("release.yml").is_none());
         assert!(workflow_problem(".github/workflows/release.yml").is_some());
         assert!(workflow_problem("release").is_some());
+    }
+
+    #[test]
+    fn the_ci_block_names_secrets_by_githubs_rules() {
+        let load = |text: &str| from_str(text, Path::new("services.yaml"), Path::new("/"));
+        let reg = load(
+            "hearth:\n  ci:\n    secrets:\n      kubeconfig: DEPLOY_KUBECONFIG\n    registry_token_env: GHCR_TOKEN\napi:\n  image: ghcr.io/o/api\n",
+        )
+        .unwrap();
+        assert_eq!(reg.settings.ci.kubeconfig_secret, "DEPLOY_KUBECONFIG");
+        assert_eq!(
+            reg.settings.ci.registry_token_secret,
+            "KATFORGE_GITHUB_TOKEN"
+        );
+        assert_eq!(reg.settings.ci.registry_token_env, "GHCR_TOKEN");
+        let err = load(
+            "hearth:\n  ci:\n    secrets:\n      registry_token: GITHUB_KATFORGE_TOKEN\n      kubeconfg: X\napi:\n  image: ghcr.io/o/api\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("services.yaml:4:23: hearth.ci.secrets.registry_token"),
+            "{err}"
+        );
+        assert!(err.contains("GITHUB_ prefix"), "{err}");
+        assert!(
+            err.contains("hearth.ci.secrets.kubeconfg: unknown key"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -144,6 +144,8 @@ pub struct Settings {
     pub ship_all: Option<Vec<String>>,
     /// Registry-wide environments, in display order.
     pub environments: Vec<Environment>,
+    /// What `hearth setup --ci` stores in each repository (`hearth.ci`).
+    pub ci: CiSettings,
 }
 
 impl Default for Settings {
@@ -153,6 +155,31 @@ impl Default for Settings {
             api_url: None,
             ship_all: None,
             environments: Environment::defaults(),
+            ci: CiSettings::default(),
+        }
+    }
+}
+
+/// The repository secrets CI reads (`hearth.ci.secrets`) and where the
+/// registry token's value comes from (`hearth.ci.registry_token_env`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CiSettings {
+    /// The secret holding the deploy kubeconfig (the seed's `K3S_KUBECONFIG`).
+    pub kubeconfig_secret: String,
+    /// The secret holding the token CI pushes images and checks out
+    /// siblings with (the seed's `KATFORGE_GITHUB_TOKEN`).
+    pub registry_token_secret: String,
+    /// The environment variable `hearth setup --ci` reads that token from
+    /// (the seed's `GITHUB_KATFORGE_TOKEN`); never a flag.
+    pub registry_token_env: String,
+}
+
+impl Default for CiSettings {
+    fn default() -> Self {
+        CiSettings {
+            kubeconfig_secret: "K3S_KUBECONFIG".into(),
+            registry_token_secret: "KATFORGE_GITHUB_TOKEN".into(),
+            registry_token_env: "GITHUB_KATFORGE_TOKEN".into(),
         }
     }
 }

@@ -376,6 +376,7 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
 
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let certs = tls::Tls::generate().context("generating the sandbox TLS certificates")?;
+    cluster.set_ca(&certs.ca_pem);
     let kube_listener = tls::TlsListener::new(kube_listener, &certs, stop_rx.clone())
         .context("the Kubernetes API listener")?;
     fn serve<L: axum::serve::Listener>(
@@ -447,6 +448,13 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
         (
             "HEARTH_SANDBOX_READONLY_TOKEN".to_string(),
             readonly_token.clone(),
+        ),
+        // The seed's registry token (ghcr push, sibling checkouts), which
+        // `hearth setup --ci` stores as the KATFORGE_GITHUB_TOKEN secret.
+        // The sandbox has no registry: any value does.
+        (
+            "GITHUB_KATFORGE_TOKEN".to_string(),
+            format!("ghcr-sandbox-{}", hex::encode(rand::random::<[u8; 12]>())),
         ),
     ];
     let mut env_text = env_lines(&env).join("\n");

@@ -1381,3 +1381,91 @@ async fn responses_validate_against_githubs_openapi_description() {
     );
     e.sb.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_secrets_public_key_put_list_get_delete() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let e = env(1.0).await;
+    let base = "/repos/hearth-demo/api/actions/secrets";
+    let key: serde_json::Value = e
+        .get(&format!("{base}/public-key"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key_id = key["key_id"].as_str().unwrap().to_string();
+    let pk = crypto_box::PublicKey::from_slice(&b64.decode(key["key"].as_str().unwrap()).unwrap())
+        .unwrap();
+    let sealed = b64.encode(pk.seal(&mut crypto_box::aead::OsRng, b"v1").unwrap());
+    let put = |name: &str, body: serde_json::Value| {
+        e.http
+            .put(format!("{}{base}/{name}", e.sb.github_url))
+            .bearer_auth(&e.sb.token)
+            .json(&body)
+            .send()
+    };
+    let body = serde_json::json!({"encrypted_value": sealed, "key_id": key_id});
+    assert_eq!(
+        put("K3S_KUBECONFIG", body.clone()).await.unwrap().status(),
+        201
+    );
+    assert_eq!(
+        put("K3S_KUBECONFIG", body.clone()).await.unwrap().status(),
+        204
+    );
+    assert_eq!(
+        e.sb.github
+            .secrets
+            .open("hearth-demo/api", "K3S_KUBECONFIG")
+            .as_deref(),
+        Some(&b"v1"[..])
+    );
+    // GitHub's refusals: a reserved prefix, a wrong key id, a box that does
+    // not open with the repository's key.
+    let r = put("GITHUB_TOKEN", body.clone()).await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("GITHUB_"));
+    let wrong_id = serde_json::json!({"encrypted_value": sealed, "key_id": "1"});
+    assert_eq!(put("X", wrong_id).await.unwrap().status(), 422);
+    let other = crypto_box::SecretKey::generate(&mut crypto_box::aead::OsRng).public_key();
+    let foreign = b64.encode(other.seal(&mut crypto_box::aead::OsRng, b"v").unwrap());
+    let foreign = serde_json::json!({"encrypted_value": foreign, "key_id": key_id});
+    assert_eq!(put("X", foreign).await.unwrap().status(), 422);
+    let list: serde_json::Value = e.get(base).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["total_count"], 1);
+    assert_eq!(list["secrets"][0]["name"], "K3S_KUBECONFIG");
+    assert!(list["secrets"][0].get("value").is_none());
+    let one = e
+        .get(&format!("{base}/K3S_KUBECONFIG"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one.status(), 200);
+    // A read-only token may not even read them.
+    let r = e
+        .http
+        .get(format!("{}{base}", e.sb.github_url))
+        .bearer_auth(&e.sb.readonly_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let del = e
+        .http
+        .delete(format!("{}{base}/K3S_KUBECONFIG", e.sb.github_url))
+        .bearer_auth(&e.sb.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 204);
+    let gone = e
+        .get(&format!("{base}/K3S_KUBECONFIG"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    e.sb.shutdown().await;
+}

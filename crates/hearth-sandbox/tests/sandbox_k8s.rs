@@ -54,6 +54,7 @@ async fn start(n: usize, speed: f64) -> Sandbox {
     // HTTPS, as `hearth_sandbox::start` serves it: kubectl sends its token
     // only over TLS.
     let tls = Tls::generate().unwrap();
+    cluster.set_ca(&tls.ca_pem);
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let listener = TlsListener::new(listener, &tls, stop_rx).unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -1278,4 +1279,72 @@ async fn stress_rollout_all_300_services() {
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_file_writes_validate_fields_and_server_side_apply() {
+    let sb = start(2, 20.0).await;
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/rbac/ci.yaml");
+    // Default client-side validation reads /openapi/v3 first.
+    let out = sb.k(&["apply", "-f", manifest]).await;
+    assert!(out.contains("namespace/ci created"), "{out}");
+    assert!(
+        out.contains("role.rbac.authorization.k8s.io/github-deployer created"),
+        "{out}"
+    );
+    let out = sb.k(&["apply", "-f", manifest]).await;
+    assert!(out.contains("namespace/ci unchanged"), "{out}");
+    assert!(!out.contains("created"), "{out}");
+    let out = sb.k(&["apply", "--server-side", "-f", manifest]).await;
+    assert!(out.contains("namespace/ci serverside-applied"), "{out}");
+    // The token controller filled in the token and the CA.
+    let secret = sb
+        .kjson(&["get", "secret", "github-deployer-token", "-n", "ci"])
+        .await;
+    assert!(secret["data"]["token"]
+        .as_str()
+        .is_some_and(|t| !t.is_empty()));
+    assert!(secret["data"]["ca.crt"]
+        .as_str()
+        .is_some_and(|c| !c.is_empty()));
+
+    // Unknown fields are refused as the apiserver does under Strict.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: x\n  namespace: qa\n  labelz: {a: b}\n",
+    )
+    .unwrap();
+    let bad = bad.to_str().unwrap();
+    for verb in ["apply", "create"] {
+        let out = sb.kubectl(&[verb, "-f", bad]).await;
+        assert!(!out.ok, "{verb}: {}", out.stdout);
+        assert!(
+            out.stderr
+                .contains("strict decoding error: unknown field \"metadata.labelz\""),
+            "{verb}: {}",
+            out.stderr
+        );
+    }
+    let out = sb.kubectl(&["get", "sa", "x", "-n", "qa"]).await;
+    assert!(!out.ok, "nothing was created: {}", out.stdout);
+    sb.k(&["apply", "--validate=false", "-f", bad]).await;
+
+    // replace -f: a known field changes, an unknown one is refused.
+    let live = dir.path().join("web.json");
+    let mut dep = sb.kjson(&["get", "deploy", "web", "-n", "qa"]).await;
+    dep["spec"]["replicas"] = serde_json::json!(3);
+    std::fs::write(&live, serde_json::to_vec(&dep).unwrap()).unwrap();
+    sb.k(&["replace", "-f", live.to_str().unwrap()]).await;
+    let mut dep = sb.kjson(&["get", "deploy", "web", "-n", "qa"]).await;
+    assert_eq!(dep["spec"]["replicas"], 3);
+    dep["spec"]["replicaz"] = serde_json::json!(4);
+    std::fs::write(&live, serde_json::to_vec(&dep).unwrap()).unwrap();
+    let out = sb.kubectl(&["replace", "-f", live.to_str().unwrap()]).await;
+    assert!(
+        !out.ok && out.stderr.contains("unknown field \"spec.replicaz\""),
+        "{}",
+        out.stderr
+    );
 }

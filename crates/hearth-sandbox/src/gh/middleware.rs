@@ -75,7 +75,8 @@ pub(super) async fn github_layer(State(api): Api, req: Request, next: Next) -> R
     let mut resp = match authed {
         // A fine-grained token with read-only permissions: GitHub's answer
         // to a write it does not allow.
-        Some(true) if readonly && writes => reply(
+        // Such a token has no Secrets permission either.
+        Some(true) if readonly && (writes || bare_path.contains("/actions/secrets")) => reply(
             StatusCode::FORBIDDEN,
             json!({"message": "Resource not accessible by personal access token",
                 "documentation_url": "https://docs.github.com/rest", "status": "403"}),

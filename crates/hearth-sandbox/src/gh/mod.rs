@@ -17,6 +17,7 @@ mod handlers;
 mod json;
 mod middleware;
 mod ops;
+pub mod secrets;
 
 use handlers::*;
 use middleware::github_layer;
@@ -146,6 +147,8 @@ pub struct GithubApi {
     faults: Arc<Faults>,
     deploy: Arc<dyn DeployTarget>,
     git_ready: tokio::sync::watch::Receiver<bool>,
+    /// Repository Actions secrets and the key they are sealed to.
+    pub secrets: secrets::SecretStore,
 }
 
 /// What the GitHub API shares with the rest of the sandbox.
@@ -274,6 +277,7 @@ impl GithubApi {
             faults: deps.faults,
             deploy: deps.deploy,
             git_ready: deps.git_ready,
+            secrets: secrets::SecretStore::new(),
         })
     }
 
@@ -468,6 +472,17 @@ pub fn router(api: Arc<GithubApi>) -> Router {
             get(ops::get_contents),
         )
         .route(&format!("{repo}/commits/{{ref}}"), get(ops::get_commit))
+        .route(&format!("{repo}/actions/secrets"), get(secrets::list))
+        .route(
+            &format!("{repo}/actions/secrets/public-key"),
+            get(secrets::public_key),
+        )
+        .route(
+            &format!("{repo}/actions/secrets/{{name}}"),
+            get(secrets::get_one)
+                .put(secrets::put)
+                .delete(secrets::delete),
+        )
         .route(
             &format!("{repo}/actions/workflows/{{workflow}}/dispatches"),
             post(ops::dispatch),

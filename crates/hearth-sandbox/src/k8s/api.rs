@@ -246,6 +246,11 @@ async fn dispatch(c: &Arc<Cluster>, path: &str, req: &Req<'_>) -> Response {
         ["apis", g, "v1"] if get && GROUPS.contains(g) => {
             json_response(StatusCode::OK, &resource_list(g))
         }
+        ["openapi", "v3"] if get => json_response(StatusCode::OK, &super::openapi::index()),
+        ["openapi", "v3", gv @ ..] if get => match super::openapi::for_path(&gv.join("/")) {
+            Some(doc) => json_response(StatusCode::OK, &doc),
+            None => no_route(),
+        },
         ["api", "v1", rest @ ..] => resource(c, "", rest, req).await,
         ["apis", g, "v1", rest @ ..] if GROUPS.contains(g) => resource(c, g, rest, req).await,
         _ => no_route(),
@@ -404,6 +409,11 @@ async fn resource(c: &Arc<Cluster>, group: &str, rest: &[&str], req: &Req<'_>) -
             None,
         );
     }
+    if req.method == Method::POST {
+        if let Some(rejected) = strict_rejects(&t, req) {
+            return rejected;
+        }
+    }
     match (req.method.clone(), t.name, t.sub) {
         (Method::GET, None, None) => {
             if req.flag("watch") {
@@ -421,7 +431,10 @@ async fn resource(c: &Arc<Cluster>, group: &str, rest: &[&str], req: &Req<'_>) -
         {
             scale(c, &t, name, req)
         }
-        (Method::PUT, Some(name), None | Some("status")) => write(c, &t, name, req, None),
+        (Method::PUT, Some(name), None | Some("status")) => match json_body(req) {
+            Ok(body) => write(c, &t, name, req, &body, None),
+            Err(r) => *r,
+        },
         (Method::PATCH, Some(name), None | Some("status")) => {
             let ct = req
                 .headers
@@ -429,11 +442,15 @@ async fn resource(c: &Arc<Cluster>, group: &str, rest: &[&str], req: &Req<'_>) -
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             match PatchKind::from_content_type(ct) {
-                Some(pk) => write(c, &t, name, req, Some(pk)),
+                Some(PatchKind::Apply) if t.sub.is_none() => server_side_apply(c, &t, name, req),
+                Some(pk) => match json_body(req) {
+                    Ok(body) => write(c, &t, name, req, &body, Some(pk)),
+                    Err(r) => *r,
+                },
                 None => status_error(
                     415,
                     "UnsupportedMediaType",
-                    &format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {ct:?})"),
+                    &format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct:?})"),
                     None,
                 ),
             }
@@ -568,6 +585,7 @@ fn write(
     t: &Target<'_>,
     name: &str,
     req: &Req<'_>,
+    body: &Value,
     patch_kind: Option<PatchKind>,
 ) -> Response {
     if t.kind == Kind::Event {
@@ -578,11 +596,12 @@ fn write(
             None,
         );
     }
-    let body: Value = match serde_json::from_slice(req.body) {
-        Ok(v) => v,
-        Err(e) => return bad_request(&format!("invalid JSON body: {e}")),
+    // Cluster-scoped objects (namespaces, cluster roles) have no namespace.
+    let ns = if t.kind.namespaced() {
+        t.ns.unwrap_or("default")
+    } else {
+        ""
     };
-    let ns = t.ns.unwrap_or("default");
     let mut inner = c.lock();
     let Some(current) = inner.store.get(t.kind, ns, name).cloned() else {
         return not_found(t.kind, name);
@@ -603,7 +622,7 @@ fn write(
                 .map(str::to_string);
             (body.clone(), rv)
         }
-        Some(pk) => match patch::apply(&current, pk, &body) {
+        Some(pk) => match patch::apply(&current, pk, body) {
             Ok(v) => {
                 let rv = body
                     .pointer("/metadata/resourceVersion")
@@ -645,6 +664,12 @@ fn write(
     } else if !current["status"].is_null() {
         new["status"] = current["status"].clone();
     }
+    if req.q("fieldValidation") == Some("Strict") {
+        let unknown = unknown_fields(t.kind, &new);
+        if !unknown.is_empty() {
+            return strict_error(t.kind, &unknown);
+        }
+    }
     let new = match normalize(t.kind, new) {
         Ok(v) => v,
         Err(e) => {
@@ -667,6 +692,148 @@ fn write(
             json_response(StatusCode::OK, &obj)
         }
         Err(e) => write_error(t.kind, name, e),
+    }
+}
+
+/// A JSON request body, or the 400 to answer with.
+fn json_body(req: &Req<'_>) -> Result<Value, Box<Response>> {
+    serde_json::from_slice(req.body)
+        .map_err(|e| Box::new(bad_request(&format!("invalid JSON body: {e}"))))
+}
+
+/// The fields of `obj` that its Kubernetes type does not declare
+/// (`spec.foo`, `spec.template.spec.containers[0].imagee`): what
+/// `fieldValidation=Strict` rejects. Found by what a round trip through the
+/// typed object drops.
+pub(crate) fn unknown_fields(kind: Kind, obj: &Value) -> Vec<String> {
+    fn walk(given: &Value, known: &Value, path: &str, out: &mut Vec<String>) {
+        match (given, known) {
+            (Value::Object(g), Value::Object(k)) => {
+                for (key, v) in g {
+                    if key.starts_with('$') || v.is_null() {
+                        continue;
+                    }
+                    let p = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    match k.get(key) {
+                        None => out.push(p),
+                        Some(kv) => walk(v, kv, &p, out),
+                    }
+                }
+            }
+            (Value::Array(g), Value::Array(k)) if g.len() == k.len() => {
+                for (i, (gv, kv)) in g.iter().zip(k).enumerate() {
+                    walk(gv, kv, &format!("{path}[{i}]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut typed = obj.clone();
+    if typed.is_object() {
+        typed["apiVersion"] = json!(kind.api_version());
+        typed["kind"] = json!(kind.kind());
+    }
+    let Ok(known) = normalize(kind, typed) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    walk(obj, &known, "", &mut out);
+    out
+}
+
+/// The apiserver's answer to unknown fields under `fieldValidation=Strict`.
+fn strict_error(kind: Kind, fields: &[String]) -> Response {
+    let fields: Vec<String> = fields
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    status_error(
+        400,
+        "BadRequest",
+        &format!(
+            "{k} in version \"v1\" cannot be handled as a {k}: strict decoding error: {}",
+            fields.join(", "),
+            k = kind.kind()
+        ),
+        None,
+    )
+}
+
+/// The 400 for a create whose body names fields its type does not declare,
+/// when the request asks for `fieldValidation=Strict`.
+fn strict_rejects(t: &Target<'_>, req: &Req<'_>) -> Option<Response> {
+    if req.q("fieldValidation") != Some("Strict") {
+        return None;
+    }
+    let body: Value = serde_json::from_slice(req.body).ok()?;
+    let unknown = unknown_fields(t.kind, &body);
+    (!unknown.is_empty()).then(|| strict_error(t.kind, &unknown))
+}
+
+/// Server-side apply (`PATCH` with `application/apply-patch+yaml`): creates
+/// the object when it does not exist, else merges the applied configuration
+/// into it (see `PatchKind::Apply`). Needs `fieldManager`, as the apiserver
+/// does; `force` is accepted (there are no conflicts to force).
+fn server_side_apply(c: &Arc<Cluster>, t: &Target<'_>, name: &str, req: &Req<'_>) -> Response {
+    if req.q("fieldManager").is_none() {
+        return status_error(
+            422,
+            "Invalid",
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+            None,
+        );
+    }
+    let body: Value = match serde_yaml::from_slice(req.body) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => return bad_request("the applied configuration must be an object"),
+        Err(e) => return bad_request(&format!("invalid YAML body: {e}")),
+    };
+    if body["kind"].as_str() != Some(t.kind.kind())
+        || body["apiVersion"].as_str() != Some(t.kind.api_version())
+    {
+        return bad_request(&format!(
+            "the applied configuration must set apiVersion {} and kind {} (got {} {})",
+            t.kind.api_version(),
+            t.kind.kind(),
+            body["apiVersion"].as_str().unwrap_or("none"),
+            body["kind"].as_str().unwrap_or("none"),
+        ));
+    }
+    if body["metadata"]["name"].as_str() != Some(name) {
+        return bad_request(&format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            body["metadata"]["name"].as_str().unwrap_or("")
+        ));
+    }
+    let ns = t.ns.unwrap_or("");
+    let exists = c.lock().store.get(t.kind, ns, name).is_some();
+    if exists {
+        return write(c, t, name, req, &body, Some(PatchKind::Apply));
+    }
+    if req.q("fieldValidation") == Some("Strict") {
+        let unknown = unknown_fields(t.kind, &body);
+        if !unknown.is_empty() {
+            return strict_error(t.kind, &unknown);
+        }
+    }
+    if !t.kind.creatable() {
+        return not_found(t.kind, name);
+    }
+    let mut inner = c.lock();
+    match super::create_in(&mut inner, t.kind, t.ns, body) {
+        Ok(obj) => {
+            if t.kind == Kind::Deployment {
+                c.touch(&mut inner, ns, name);
+            }
+            json_response(StatusCode::CREATED, &obj)
+        }
+        Err(super::CreateError::Invalid(msg)) => status_error(422, "Invalid", &msg, None),
+        Err(super::CreateError::Write(name, e)) => write_error(t.kind, &name, e),
+        Err(super::CreateError::NoNamespace(ns)) => not_found(Kind::Namespace, &ns),
     }
 }
 

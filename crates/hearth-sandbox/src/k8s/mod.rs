@@ -10,6 +10,7 @@ mod api;
 pub mod auth;
 mod controller;
 mod logs;
+mod openapi;
 mod patch;
 mod pods;
 mod rollout;
@@ -57,6 +58,8 @@ pub(crate) struct Inner {
     pub events: VecDeque<(String, String)>,
     /// Source of unique suffixes, pod IPs and event names.
     pub counter: u64,
+    /// The cluster CA (PEM) the token controller puts in token Secrets.
+    pub ca_pem: String,
 }
 
 impl Cluster {
@@ -82,6 +85,7 @@ impl Cluster {
                 progress_at: HashMap::new(),
                 events: VecDeque::new(),
                 counter: 0,
+                ca_pem: String::new(),
             }),
             speed,
             faults,
@@ -92,6 +96,12 @@ impl Cluster {
         let weak = Arc::downgrade(&cluster);
         tokio::spawn(controller::run(weak));
         cluster
+    }
+
+    /// The CA (PEM) that signed the API's certificate: what the token
+    /// controller writes as `ca.crt` into service-account token Secrets.
+    pub fn set_ca(&self, pem: &str) {
+        self.lock().ca_pem = pem.to_string();
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -423,7 +433,7 @@ pub(crate) fn create_in(
 }
 
 /// The token controller: a token Secret whose ServiceAccount exists gets a
-/// fresh token, the namespace and the (here empty: plain HTTP) CA.
+/// fresh token, the namespace and the cluster CA.
 fn fill_token(inner: &Inner, secret: &mut Value) {
     let ns = secret["metadata"]["namespace"]
         .as_str()
@@ -442,7 +452,7 @@ fn fill_token(inner: &Inner, secret: &mut Value) {
     let token = format!("hearth-sandbox-sa.{}", hex::encode(bytes));
     secret["data"]["token"] = json!(auth::encode_base64(token.as_bytes()));
     secret["data"]["namespace"] = json!(auth::encode_base64(ns.as_bytes()));
-    secret["data"]["ca.crt"] = json!("");
+    secret["data"]["ca.crt"] = json!(auth::encode_base64(inner.ca_pem.as_bytes()));
 }
 
 impl Cluster {

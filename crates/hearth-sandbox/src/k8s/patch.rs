@@ -11,6 +11,12 @@ pub enum PatchKind {
     Strategic,
     Merge,
     Json,
+    /// Server-side apply (`application/apply-patch+yaml`): the applied
+    /// configuration merged into the live object, lists of named things by
+    /// their key and other lists replaced, as the list types declare. Field
+    /// ownership (removing what a manager stopped applying, conflicts between
+    /// managers) is not modelled.
+    Apply,
 }
 
 impl PatchKind {
@@ -21,6 +27,7 @@ impl PatchKind {
             "application/strategic-merge-patch+json" => Some(PatchKind::Strategic),
             "application/merge-patch+json" => Some(PatchKind::Merge),
             "application/json-patch+json" => Some(PatchKind::Json),
+            "application/apply-patch+yaml" => Some(PatchKind::Apply),
             _ => None,
         }
     }
@@ -36,7 +43,7 @@ pub fn apply(doc: &Value, kind: PatchKind, patch: &Value) -> Result<Value, Strin
                 .map_err(|e| format!("invalid JSON patch: {e}"))?;
             json_patch::patch(&mut out, &ops).map_err(|e| format!("JSON patch failed: {e}"))?;
         }
-        PatchKind::Strategic => {
+        PatchKind::Strategic | PatchKind::Apply => {
             if !patch.is_object() {
                 return Err("a strategic merge patch must be a JSON object".into());
             }
