@@ -290,6 +290,14 @@ pub struct SandboxArgs {
     /// failing migration that gets rolled back) so the loop can be watched.
     #[arg(long)]
     pub autopilot: bool,
+    /// Start nothing: wait until the sandbox starting in --dir is ready (its
+    /// env file written), print the env file's path and exit; exit 3 after
+    /// --timeout. For scripts: `hearth sandbox --dir D & hearth sandbox --dir D --wait && . D/env`.
+    #[arg(long, conflicts_with_all = ["count", "autopilot"])]
+    pub wait: bool,
+    /// With --wait: how long to wait, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, requires = "wait")]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -97,12 +97,19 @@ fn hearth_sandbox_writes_env_serves_and_stops_on_sigterm() {
         assert!(journal.to_string().contains("releases"));
     });
 
-    // SIGTERM stops it cleanly, after it printed the same lines as DIR/env.
+    // SIGTERM stops it cleanly, after it printed the same settings as
+    // DIR/env (which also says, in comments, what it overrides).
     let mut stdout = child.stdout.take().unwrap();
     assert!(stop(child).success());
     let mut printed = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut printed).unwrap();
-    assert_eq!(printed, std::fs::read_to_string(&env_file).unwrap());
+    let settings: Vec<String> = std::fs::read_to_string(&env_file)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(printed, settings.concat());
 }
 
 /// `--count N` makes N services, named svc-001...
@@ -174,4 +181,44 @@ fn demo_refuses_a_registry_it_would_not_use() {
         err.contains("--services") && err.contains("demo"),
         "the refusal names the option: {err}"
     );
+}
+
+#[test]
+fn sandbox_wait_returns_when_the_env_is_ready_and_says_what_it_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb_dir = dir.path().join("sb");
+    // Nothing starting there: --wait gives up after --timeout with exit 3.
+    let out = Command::new(HEARTH)
+        .args(["sandbox", "--dir"])
+        .arg(&sb_dir)
+        .args(["--wait", "--timeout", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no sandbox became ready"));
+    // The README's snippet: start in the background, wait, source.
+    let child = Command::new(HEARTH)
+        .args(["sandbox", "--speed", "10", "--dir"])
+        .arg(&sb_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = Command::new(HEARTH)
+        .args(["sandbox", "--dir"])
+        .arg(&sb_dir)
+        .arg("--wait")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let env_path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let text = std::fs::read_to_string(&env_path).unwrap();
+    assert!(text.contains("export HEARTH_SERVICES="), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with('#')
+                && l.contains("HEARTH_SERVICES below replaces ./services.yaml")),
+        "{text}"
+    );
+    assert!(stop(child).success());
 }

@@ -15,8 +15,35 @@ use crate::cli::SandboxArgs;
 /// those rights (`hearth-sandbox-hearth-watch`).
 pub const WATCH_RBAC: &str = include_str!("../../deploy/rbac/hearth-watch.yaml");
 
+/// `hearth sandbox --dir D --wait`: wait for another process's sandbox in
+/// D to be ready (its env file is written last), then print the file's path.
+fn wait_ready(args: &SandboxArgs) -> anyhow::Result<ExitCode> {
+    let env = args.dir.join("env");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.timeout);
+    while !env.exists() {
+        if std::time::Instant::now() >= deadline {
+            return Err(super::fail(
+                super::exit::UNREADABLE,
+                format!(
+                    "no sandbox became ready in {} within {} s ({} does not exist); is `hearth sandbox --dir {}` running?",
+                    args.dir.display(),
+                    args.timeout,
+                    env.display(),
+                    args.dir.display()
+                ),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    println!("{}", env.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Run `hearth sandbox`.
 pub fn run(args: &SandboxArgs) -> anyhow::Result<ExitCode> {
+    if args.wait {
+        return wait_ready(args);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

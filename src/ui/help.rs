@@ -33,7 +33,23 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             ])
         })
         .collect();
-    lines.push(Line::default());
+    // The legend of the state symbols the overview and the detail use.
+    let mut legend = vec![Span::raw(" ")];
+    for (symbol, style, meaning) in [
+        ("✓", theme.ok, "complete"),
+        ("⟳", theme.running, "rolling"),
+        ("✗", theme.error, "failed/stuck"),
+        ("≠", theme.warn, "drift"),
+        ("⇡", theme.running, "deploying"),
+        ("⊘", theme.muted, "not shippable"),
+    ] {
+        if legend.len() > 1 {
+            legend.push(Span::raw("  "));
+        }
+        legend.push(Span::styled(symbol, style));
+        legend.push(Span::raw(format!(" {meaning}")));
+    }
+    lines.push(Line::from(legend));
     lines.push(Line::from(Span::styled(
         " Esc or ? closes this help",
         theme.muted,

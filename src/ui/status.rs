@@ -12,14 +12,33 @@ use super::{clock_of_unix, Theme};
 use crate::app::{SourceId, State};
 use crate::model::{ProblemKind, SourceStatus};
 
+/// `path` as given, or its last components behind `…/` when longer than
+/// `max` characters (the file name is always whole).
+pub fn path_label(path: &std::path::Path, max: usize) -> String {
+    let full = path.to_string_lossy().into_owned();
+    if full.chars().count() <= max {
+        return full;
+    }
+    let parts: Vec<String> = path
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let mut label = parts.last().cloned().unwrap_or_default();
+    for part in parts.iter().rev().skip(1) {
+        let longer = format!("{part}/{label}");
+        if longer.chars().count() + 2 > max {
+            break;
+        }
+        label = longer;
+    }
+    format!("…/{label}")
+}
+
 /// The title bar.
 pub fn draw_title(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
-    let file = state
-        .registry
-        .path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    // Which registry: its path, so that a `HEARTH_SERVICES` exported by a
+    // sandbox's env file never silently stands in for ./services.yaml.
+    let file = path_label(&state.registry.path, (area.width as usize / 3).max(24));
     let mut spans = vec![
         Span::styled(" hearth ", theme.title),
         Span::styled(
@@ -350,6 +369,24 @@ mod tests {
     use crate::model::{Problem, RateLimit};
     use crate::registry::{Registry, Settings};
     use std::sync::Arc;
+
+    #[test]
+    fn the_registry_path_is_shown_shortened_from_the_left() {
+        use std::path::Path;
+        assert_eq!(path_label(Path::new("services.yaml"), 24), "services.yaml");
+        assert_eq!(
+            path_label(Path::new("/tmp/hearth-sb.Ab12/services.yaml"), 40),
+            "/tmp/hearth-sb.Ab12/services.yaml"
+        );
+        assert_eq!(
+            path_label(Path::new("/home/dev/src/platform/deploy/services.yaml"), 30),
+            "…/platform/deploy/services.yaml"
+        );
+        assert_eq!(
+            path_label(Path::new("/a/very-long-directory-name/services.yaml"), 16),
+            "…/services.yaml"
+        );
+    }
 
     fn state() -> State {
         let registry = Registry {

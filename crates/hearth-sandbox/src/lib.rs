@@ -457,7 +457,14 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
             format!("ghcr-sandbox-{}", hex::encode(rand::random::<[u8; 12]>())),
         ),
     ];
-    let mut env_text = env_lines(&env).join("\n");
+    let mut env_text = format!(
+        "# hearth sandbox in {dir}: source it with  set -a; . {dir}/env; set +a\n\
+         # HEARTH_SERVICES below replaces ./services.yaml in the shell that sources\n\
+         # it (hearth's header shows which registry it reads); `unset HEARTH_SERVICES`\n\
+         # to use your own registry again.\n",
+        dir = dir.display()
+    );
+    env_text.push_str(&env_lines(&env).join("\n"));
     env_text.push('\n');
     write_atomic(&dir.join("env"), &env_text)?;
 
