@@ -8,7 +8,7 @@ set -eu
 MIN=${1:-10}
 BIN=$(pwd)/target/release/hearth
 SB=$(mktemp -d /tmp/hearth-measure.XXXX)
-"$BIN" sandbox --dir "$SB/sb" --services 300 >"$SB/sandbox.log" 2>&1 &
+"$BIN" sandbox --dir "$SB/sb" --count 300 >"$SB/sandbox.log" 2>&1 &
 SBPID=$!
 trap 'tmux -L hearth-measure kill-session -t hearth-measure 2>/dev/null; kill $SBPID 2>/dev/null; rm -rf "$SB"' EXIT
 for _ in $(seq 1 150); do [ -s "$SB/sb/env" ] && break; sleep 0.2; done

@@ -1152,3 +1152,93 @@ fn watch_sends_nothing_that_mutates_and_needs_only_read_rights() {
     assert_no_secret(&admin_token, "the terminal", &term.everything_shown());
     assert_no_secret_in_files(&readonly, &state, false);
 }
+
+/// The first ten minutes of `hearth demo`, as a newcomer sees them, at
+/// 120x36 and then 200x50: the first frame says what the autopilot will do
+/// and how to turn it off, the status bar says it is on, the header names
+/// the registry it reads (the demo's, not ./services.yaml), the
+/// non-shippable service says so instead of "missing", `?` explains the
+/// symbols, and at 200 columns tags are whole; then the autopilot's first
+/// ship shows as an operation in the demo, and a qa cell changes.
+#[test]
+fn first_ten_minutes_of_the_demo_at_120x36_and_200x50() {
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("state");
+    let tmp = scratch.path().join("tmp");
+    fs::create_dir_all(&tmp).unwrap();
+    let env = vec![
+        ("NO_COLOR".to_string(), "1".to_string()),
+        (
+            "XDG_STATE_HOME".into(),
+            state.to_string_lossy().into_owned(),
+        ),
+        ("TMPDIR".into(), tmp.to_string_lossy().into_owned()),
+    ];
+    let term = Term::start(scratch.path(), "first10", 120, 36, &env);
+    term.launch("FIRST10", &format!("{HEARTH} demo --speed 10"));
+    let first = term.wait_screen("the demo's first frames", |s| {
+        s.contains("--no-autopilot") && row(s, "api").is_some_and(|r| r.contains("v0."))
+    });
+    assert!(first.contains("autopilot on"), "status bar: {first}");
+    let header = first.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("hearth-demo-") && header.contains("/services.yaml"),
+        "the header names the demo's registry: {header}"
+    );
+    let docs = row(&first, "docs").expect("the docs row");
+    assert!(docs.contains('⊘') && !docs.contains("missing"), "{docs}");
+
+    term.keys(&["?"]);
+    let help = term.wait_screen("the help overlay", |s| s.contains("closes this help"));
+    for legend in [
+        "✓ complete",
+        "⟳ rolling",
+        "✗ failed/stuck",
+        "≠ drift",
+        "⇡ deploying",
+        "⊘ not shippable",
+    ] {
+        assert!(help.contains(legend), "{legend}: {help}");
+    }
+    term.keys(&["Escape"]);
+
+    term.resize(200, 50);
+    let wide = term.wait_screen("the 200-column layout", |s| {
+        s.lines().next().is_some_and(|l| l.chars().count() >= 190)
+            && !s.contains("closes this help")
+    });
+    for svc in ["api", "web", "worker", "billing"] {
+        let r = row(&wide, svc).unwrap_or_else(|| panic!("{svc} row: {wide}"));
+        assert!(!r.contains('…'), "nothing is cut at 200 columns: {r}");
+    }
+    // The autopilot acts: its first ship reaches a qa cell.
+    let before: Vec<String> = ["api", "web", "worker", "billing"]
+        .iter()
+        .map(|s| row(&wide, s).unwrap_or_default().to_string())
+        .collect();
+    wait_for(
+        "the autopilot's first ship shows an rc moving",
+        Duration::from_secs(90),
+        || {
+            let s = term.screen();
+            let moved =
+                ["api", "web", "worker", "billing"]
+                    .iter()
+                    .zip(&before)
+                    .any(|(svc, old)| {
+                        row(&s, svc).is_some_and(|r| {
+                            let tags = |x: &str| {
+                                x.split_whitespace()
+                                    .filter(|w| w.contains("-rc."))
+                                    .map(str::to_string)
+                                    .collect::<Vec<_>>()
+                            };
+                            tags(r) != tags(old) && !tags(r).is_empty()
+                        })
+                    });
+            (moved.then_some(()), s)
+        },
+    );
+    term.keys(&["q"]);
+    term.wait_exit("FIRST10").assert_restored(&term, 0);
+}

@@ -1176,3 +1176,93 @@ async fn measure_github_budget() {
     }
     drain.abort();
 }
+
+/// A teammate's release, which this hearth did not make (no kick): from the
+/// release POST to the state showing (a) the release and (b) its CI run,
+/// for 20 services on the GitHub poller's default intervals (the ones
+/// `hearth watch` uses); and whether the run was first seen while it still
+/// ran (so its steps stream), or only once it had finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_teammate_release_latency() {
+    let trials: usize = std::env::var("HEARTH_MEASURE_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    // Speed 1: a CI run takes about 8 s, as a short real one would.
+    let (sb, _dir) = sandbox(1.0, Some(20)).await;
+    let registry = load(&sb);
+    let (tx, mut rx) = mpsc::channel(100_000);
+    let token = Token::new(sb.token.clone(), "GH_TOKEN");
+    let (_kicks, tasks) = spawn_github(&registry, Some(token), Intervals::default(), tx);
+    let mut state = State::new(Arc::new(registry.clone()), Mode::WATCH);
+    // Settle: every service's first answer.
+    let settle = std::time::Instant::now();
+    while state.services.iter().any(|s| s.runs.is_none()) {
+        let m = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .expect("first answers")
+            .unwrap();
+        update(&mut state, m);
+    }
+    println!("all 20 services answered in {:?}", settle.elapsed());
+    let (mut release_seen, mut run_seen, mut while_running) = (Vec::new(), Vec::new(), 0);
+    for i in 0..trials {
+        let n = i % 20;
+        let service = format!("svc-{:03}", n + 1);
+        let tag = format!("v0.4.{i}-rc.1");
+        // A pause of a few seconds between teammates, at a random phase of
+        // the poll cycle.
+        tokio::time::sleep(Duration::from_millis(1500 + (i as u64 * 737) % 3000)).await;
+        while let Ok(m) = rx.try_recv() {
+            update(&mut state, m);
+        }
+        let t0 = std::time::Instant::now();
+        publish(&sb, &service, &tag, true).await;
+        let (mut rel, mut run) = (None, None);
+        while run.is_none() {
+            let m = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+                .await
+                .expect("a message within 60 s")
+                .unwrap();
+            update(&mut state, m);
+            let svc = &state.services[n];
+            if rel.is_none()
+                && svc
+                    .releases
+                    .as_ref()
+                    .is_some_and(|rs| rs.iter().any(|r| r.tag == tag))
+            {
+                rel = Some(t0.elapsed());
+            }
+            if let Some(r) = svc.runs.as_ref().and_then(|rs| {
+                rs.iter()
+                    .find(|r| r.head_branch.as_deref() == Some(tag.as_str()))
+            }) {
+                run = Some(t0.elapsed());
+                if r.status != "completed" {
+                    while_running += 1;
+                }
+            }
+        }
+        release_seen.push(rel.unwrap_or_else(|| run.unwrap()));
+        run_seen.push(run.unwrap());
+    }
+    release_seen.sort();
+    run_seen.sort();
+    println!(
+        "teammate release → release in state over {trials} trials: p50 {:?}, p95 {:?}, max {:?}",
+        percentile(&release_seen, 0.5),
+        percentile(&release_seen, 0.95),
+        release_seen.last().unwrap()
+    );
+    println!(
+        "teammate release → its CI run in state: p50 {:?}, p95 {:?}, max {:?}; first seen while running in {while_running}/{trials}",
+        percentile(&run_seen, 0.5),
+        percentile(&run_seen, 0.95),
+        run_seen.last().unwrap()
+    );
+    for t in tasks {
+        t.abort();
+    }
+}

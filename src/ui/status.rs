@@ -38,7 +38,10 @@ pub fn path_label(path: &std::path::Path, max: usize) -> String {
 pub fn draw_title(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     // Which registry: its path, so that a `HEARTH_SERVICES` exported by a
     // sandbox's env file never silently stands in for ./services.yaml.
-    let file = path_label(&state.registry.path, (area.width as usize / 3).max(24));
+    let file = path_label(
+        &state.registry.path,
+        (area.width as usize).saturating_sub(40).max(24),
+    );
     let mut spans = vec![
         Span::styled(" hearth ", theme.title),
         Span::styled(
