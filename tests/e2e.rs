@@ -1242,3 +1242,57 @@ fn first_ten_minutes_of_the_demo_at_120x36_and_200x50() {
     term.keys(&["q"]);
     term.wait_exit("FIRST10").assert_restored(&term, 0);
 }
+
+/// `hearth watch` left alone: a storm of terminal resizes (a wall display's
+/// window manager, a shared screen changing hands) and a GitHub outage
+/// neither end it nor leave it drawing for the wrong size; the outage shows
+/// as a banner and clears once GitHub answers again.
+#[test]
+fn watch_outlives_a_resize_storm_and_a_github_outage() {
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("state");
+    let sandbox = Sandbox::start(scratch.path());
+    let (svc, _, _) = sandbox.services()[0].clone();
+    let control = sandbox.var("HEARTH_SANDBOX_URL");
+    let mut env = sandbox.env.clone();
+    env.push(("NO_COLOR".into(), "1".into()));
+    env.push(("XDG_STATE_HOME".into(), state.to_string_lossy().into()));
+    env.push(("HEARTH_POLL_IDLE_SECS".into(), "1".into()));
+    let term = Term::start(scratch.path(), "watchstorm", 120, 36, &env);
+    term.launch("WATCHSTORM", &format!("{HEARTH} watch"));
+    // Watch rows start with their state symbol: `│ ✓ api  PROD …`.
+    let board_row = |s: &str| {
+        s.lines()
+            .any(|l| l.contains(&format!(" {svc} ")) && l.contains("PROD"))
+    };
+    term.wait_screen("the watch board", board_row);
+    for i in 0..40u16 {
+        term.resize(60 + (i * 37) % 180, 20 + (i * 13) % 50);
+    }
+    term.resize(150, 40);
+    let after = term.wait_screen("the board redrawn at 150x40", |s| {
+        board_row(s) && s.lines().next().is_some_and(|l| l.chars().count() >= 140)
+    });
+    assert!(
+        after.lines().all(|l| l.chars().count() <= 150),
+        "drawn for another size: {after}"
+    );
+    let (code, _) = sandbox.curl(
+        "POST",
+        &format!("{control}/faults"),
+        Some(r#"{"kind":"github_error","seconds":6}"#),
+        false,
+    );
+    assert!(code < 300, "fault: {code}");
+    term.wait_screen("the GitHub outage banner", |s| {
+        s.to_lowercase().contains("github")
+            && (s.contains("502") || s.contains("disconnected") || s.contains("stale"))
+    });
+    wait_for("the banner to clear", Duration::from_secs(60), || {
+        let s = term.screen();
+        let clear = board_row(&s) && !s.contains("502") && !s.contains("disconnected");
+        (clear.then_some(()), s)
+    });
+    term.keys(&["q"]);
+    term.wait_exit("WATCHSTORM").assert_restored(&term, 0);
+}

@@ -974,7 +974,10 @@ async fn snapshot_recorded_drift_failed_migration_rate_limited() {
         Msg::GitHubError { .. } => false,
         _ => true,
     });
-    let state = replay(&registry, &all);
+    // The sandbox's folder is new every run; the snapshot names the file.
+    let mut named = registry.clone();
+    named.path = "services.yaml".into();
+    let state = replay(&named, &all);
     let frame = render(&state, 160, 48);
     assert!(frame.contains("v0.3.0-hotfix"), "{frame}");
     // The stuck cell: what serves, where it is moving, the new pods' readiness.

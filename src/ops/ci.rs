@@ -55,21 +55,34 @@ pub struct CiRequest {
     pub dry_run: bool,
 }
 
-/// The namespaces the registry deploys to, in order, without repeats.
-pub fn deploy_namespaces(registry: &Registry) -> Vec<String> {
+/// The namespaces the registry deploys to on `context` (environments that
+/// name no context, or that one), in order, without repeats; and the
+/// environments on other contexts, which this run leaves alone.
+pub fn deploy_namespaces(registry: &Registry, context: Option<&str>) -> (Vec<String>, Vec<String>) {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
+    let mut elsewhere = Vec::new();
     let envs = registry
         .settings
         .environments
         .iter()
         .chain(registry.services.iter().flat_map(|s| s.environments.iter()));
     for env in envs {
-        if seen.insert(env.namespace.clone()) {
-            out.push(env.namespace.clone());
+        match env.context.as_deref() {
+            Some(c) if Some(c) != context => {
+                let what = format!("{} (context {c})", env.name);
+                if !elsewhere.contains(&what) {
+                    elsewhere.push(what);
+                }
+            }
+            _ => {
+                if seen.insert(env.namespace.clone()) {
+                    out.push(env.namespace.clone());
+                }
+            }
         }
     }
-    out
+    (out, elsewhere)
 }
 
 /// The Kubernetes objects CI needs: namespace `ci`, ServiceAccount
@@ -300,7 +313,15 @@ async fn steps(ctx: &Context, req: &CiRequest, rep: &mut Reporter) -> Result<Out
     )
     .await
     .map_err(Failure::nothing_changed)?;
-    let namespaces = deploy_namespaces(&ctx.registry);
+    let (namespaces, elsewhere) =
+        deploy_namespaces(&ctx.registry, ctx.config.kube.display_context().as_deref());
+    if !elsewhere.is_empty() {
+        rep.line(format!(
+            "  not this cluster: {}; run hearth setup --ci --context NAME for each",
+            elsewhere.join(", ")
+        ))
+        .await;
+    }
     for ns in &namespaces {
         let path = format!("/api/v1/namespaces/{ns}");
         if get(&kube, &path, ns, "get on namespaces").await?.is_none() {
@@ -692,6 +713,23 @@ mod tests {
             .filter(|v: &Value| !v.is_null())
             .collect();
         assert_eq!(docs, rbac_objects(&["default".into(), "qa".into()]));
+    }
+
+    #[test]
+    fn namespaces_are_those_of_this_context_once_each() {
+        let text = "hearth:\n  environments:\n    prod: { namespace: default }\n    qa: { namespace: qa }\n    edge: { namespace: qa, context: edge-cluster, release: latest }\napi:\n  image: ghcr.io/o/api\n";
+        let reg = crate::registry::load_str(
+            text,
+            std::path::Path::new("s.yaml"),
+            std::path::Path::new("/"),
+        )
+        .unwrap();
+        let (here, elsewhere) = deploy_namespaces(&reg, Some("main"));
+        assert_eq!(here, ["default", "qa"]);
+        assert_eq!(elsewhere, ["edge (context edge-cluster)"]);
+        let (here, elsewhere) = deploy_namespaces(&reg, Some("edge-cluster"));
+        assert_eq!(here, ["default", "qa"]);
+        assert!(elsewhere.is_empty());
     }
 
     #[test]

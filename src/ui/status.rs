@@ -382,7 +382,7 @@ mod tests {
             "/tmp/hearth-sb.Ab12/services.yaml"
         );
         assert_eq!(
-            path_label(Path::new("/home/dev/src/platform/deploy/services.yaml"), 30),
+            path_label(Path::new("/home/dev/src/platform/deploy/services.yaml"), 32),
             "…/platform/deploy/services.yaml"
         );
         assert_eq!(
