@@ -898,13 +898,17 @@ fn github_errors_clear_once_github_answers_again() {
     term.wait_exit("LIVE").assert_restored(&term, 0);
 }
 
-/// `hearth demo`: one command opens the control room on a live sandbox; q
-/// ends both and removes the sandbox's folder; its token shows nowhere.
-#[test]
-fn demo_runs_live_and_cleans_up() {
-    let scratch = tempfile::tempdir().unwrap();
-    let state = scratch.path().join("state");
-    let tmp = scratch.path().join("tmp");
+/// What `hearth demo` runs with in these tests: no colour, its own state
+/// folder, and its own TMPDIR (where the demo puts its sandbox).
+fn demo_env(
+    scratch: &Path,
+) -> (
+    std::path::PathBuf,
+    std::path::PathBuf,
+    Vec<(String, String)>,
+) {
+    let state = scratch.join("state");
+    let tmp = scratch.join("tmp");
     fs::create_dir_all(&tmp).unwrap();
     let env = vec![
         ("NO_COLOR".to_string(), "1".to_string()),
@@ -914,6 +918,15 @@ fn demo_runs_live_and_cleans_up() {
         ),
         ("TMPDIR".into(), tmp.to_string_lossy().into_owned()),
     ];
+    (state, tmp, env)
+}
+
+/// `hearth demo`: one command opens the control room on a live sandbox; q
+/// ends both and removes the sandbox's folder; its token shows nowhere.
+#[test]
+fn demo_runs_live_and_cleans_up() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (state, tmp, env) = demo_env(scratch.path());
     let term = Term::start(scratch.path(), "demo", 160, 45, &env);
     term.launch("DEMO", &format!("{HEARTH} demo --speed 10"));
     let screen = term.wait_screen("the demo with live sources", |s| {
@@ -1163,17 +1176,7 @@ fn watch_sends_nothing_that_mutates_and_needs_only_read_rights() {
 #[test]
 fn first_ten_minutes_of_the_demo_at_120x36_and_200x50() {
     let scratch = tempfile::tempdir().unwrap();
-    let state = scratch.path().join("state");
-    let tmp = scratch.path().join("tmp");
-    fs::create_dir_all(&tmp).unwrap();
-    let env = vec![
-        ("NO_COLOR".to_string(), "1".to_string()),
-        (
-            "XDG_STATE_HOME".into(),
-            state.to_string_lossy().into_owned(),
-        ),
-        ("TMPDIR".into(), tmp.to_string_lossy().into_owned()),
-    ];
+    let (_state, _tmp, env) = demo_env(scratch.path());
     let term = Term::start(scratch.path(), "first10", 120, 36, &env);
     term.launch("FIRST10", &format!("{HEARTH} demo --speed 10"));
     let first = term.wait_screen("the demo's first frames", |s| {

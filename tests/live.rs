@@ -1199,9 +1199,10 @@ async fn measure_teammate_release_latency() {
     let token = Token::new(sb.token.clone(), "GH_TOKEN");
     let (_kicks, tasks) = spawn_github(&registry, Some(token), Intervals::default(), tx);
     let mut state = State::new(Arc::new(registry.clone()), Mode::WATCH);
-    // Settle: every service's first answer.
+    // Settle: the first answer for each of the 20 services.
     let settle = std::time::Instant::now();
-    while state.services.iter().any(|s| s.runs.is_none()) {
+    while state.services.iter().filter(|s| s.runs.is_some()).count() < 20 {
+        assert!(settle.elapsed() < Duration::from_secs(120), "first answers");
         let m = tokio::time::timeout(Duration::from_secs(60), rx.recv())
             .await
             .expect("first answers")
@@ -1224,6 +1225,10 @@ async fn measure_teammate_release_latency() {
         publish(&sb, &service, &tag, true).await;
         let (mut rel, mut run) = (None, None);
         while run.is_none() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(90),
+                "{service} {tag}: no run in 90 s"
+            );
             let m = tokio::time::timeout(Duration::from_secs(60), rx.recv())
                 .await
                 .expect("a message within 60 s")
