@@ -1172,7 +1172,8 @@ fn watch_sends_nothing_that_mutates_and_needs_only_read_rights() {
 /// the registry it reads (the demo's, not ./services.yaml), the
 /// non-shippable service says so instead of "missing", `?` explains the
 /// symbols, and at 200 columns tags are whole; then the autopilot's first
-/// ship shows as an operation in the demo, and a qa cell changes.
+/// ship shows as an operation in the demo, and a qa cell changes; and its
+/// failing-migration round shows as a stuck cell, never as healthy.
 #[test]
 fn first_ten_minutes_of_the_demo_at_120x36_and_200x50() {
     let scratch = tempfile::tempdir().unwrap();
@@ -1240,6 +1241,21 @@ fn first_ten_minutes_of_the_demo_at_120x36_and_200x50() {
                         })
                     });
             (moved.then_some(()), s)
+        },
+    );
+    // Every third round breaks a migration: the stuck cell says what
+    // serves, where it is going and that no new pod is ready, and the note
+    // names the migration, while the run has not finished.
+    wait_for(
+        "a failing migration round: a stuck qa cell",
+        Duration::from_secs(240),
+        || {
+            let s = term.screen();
+            let stuck = s.lines().any(|l| {
+                let l = l.split("││").next().unwrap_or(l);
+                l.contains(" → ") && l.contains(" 0/2 ✗") && l.contains("migration")
+            });
+            (stuck.then_some(()), s)
         },
     );
     term.keys(&["q"]);
