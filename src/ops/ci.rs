@@ -233,7 +233,13 @@ pub async fn run(ctx: &Context, req: &CiRequest, tx: mpsc::Sender<Progress>) -> 
         entry.mutations = rep
             .mutations()
             .iter()
-            .map(|m| format!("{} → {}", m.request, m.result.as_deref().unwrap_or("")))
+            .map(|m| {
+                ctx.redact(&format!(
+                    "{} → {}",
+                    m.request,
+                    m.result.as_deref().unwrap_or("")
+                ))
+            })
             .collect();
         entry.result = if outcome.ok { "ok" } else { "failed" }.into();
         entry.summary = ctx.redact(&outcome.summary);
@@ -361,7 +367,10 @@ async fn steps(ctx: &Context, req: &CiRequest, rep: &mut Reporter) -> Result<Out
         let path = object_path(&obj);
         let words = object_words(&obj);
         let ns = obj["metadata"]["namespace"].as_str().unwrap_or("");
-        let mut live = get(&kube, &path, ns, "get").await?;
+        // A failure here may follow objects already applied: say so.
+        let mut live = get(&kube, &path, ns, "get")
+            .await
+            .map_err(|f| rbac_failure(f.problem, created + configured))?;
         if req.rotate && obj["kind"] == "Secret" {
             if let Some(_old) = live.take() {
                 let shown = format!("kubectl delete secret/{TOKEN_SECRET} -n {CI_NAMESPACE} (--rotate: a new token)");
@@ -578,6 +587,16 @@ fn rbac_failure(problem: Problem, applied: usize) -> Failure {
     }
 }
 
+/// A failure after the cluster was changed, with what it left.
+fn after_rbac(problem: Problem, left: &str) -> Failure {
+    Failure {
+        problem,
+        left: Some(left.to_string()),
+        recovery: Some("hearth setup --ci (safe to run again)".into()),
+        code: 1,
+    }
+}
+
 fn secrets_failure(problem: Problem, done: usize) -> Failure {
     Failure {
         problem,
@@ -642,18 +661,22 @@ async fn send(
 /// Wait until a deleted object is gone (finalizers, the token controller).
 async fn wait_gone(kube: &KubeClient, path: &str, ns: &str) -> Result<(), Failure> {
     for _ in 0..100 {
-        if get(kube, path, ns, "get on secrets").await?.is_none() {
+        let left = "the old token Secret was deleted (its token no longer works); no secret set";
+        let found = get(kube, path, ns, "get on secrets")
+            .await
+            .map_err(|f| after_rbac(f.problem, left))?;
+        if found.is_none() {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(rbac_failure(
+    Err(after_rbac(
         Problem::new(
             ProblemKind::Timeout,
             format!("{TOKEN_SECRET} was deleted but still exists after 10 s"),
             "check for finalizers on the Secret",
         ),
-        1,
+        "the old token Secret is being deleted; no secret set",
     ))
 }
 
@@ -671,30 +694,30 @@ async fn wait_token(kube: &KubeClient, path: &str) -> Result<(String, String), F
     loop {
         let secret = get(kube, path, CI_NAMESPACE, "get on secrets")
             .await
-            .map_err(|f| Failure { code: 1, ..f })?;
+            .map_err(|f| after_rbac(f.problem, "the CI RBAC is applied; no secret set"))?;
         if let Some(s) = &secret {
             if let Some(token) = decode(&s["data"]["token"]) {
                 let Some(ca) = decode(&s["data"]["ca.crt"]) else {
-                    return Err(rbac_failure(
+                    return Err(after_rbac(
                         Problem::new(
                             ProblemKind::Malformed,
                             format!("{CI_NAMESPACE}/{TOKEN_SECRET} has a token but no ca.crt"),
                             "check the cluster's token controller (kube-controller-manager)",
                         ),
-                        1,
+                        "the CI RBAC is applied; no secret set",
                     ));
                 };
                 return Ok((token, ca));
             }
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(rbac_failure(
+            return Err(after_rbac(
                 Problem::new(
                     ProblemKind::Timeout,
                     format!("the token controller did not fill in {CI_NAMESPACE}/{TOKEN_SECRET} within 30 s"),
                     "check that the ServiceAccount exists and the controller manager runs (kubectl -n ci describe secret github-deployer-token)",
                 ),
-                1,
+                "the CI RBAC is applied; no secret set",
             ));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
