@@ -1315,3 +1315,84 @@ fn watch_outlives_a_resize_storm_and_a_github_outage() {
     term.keys(&["q"]);
     term.wait_exit("WATCHSTORM").assert_restored(&term, 0);
 }
+
+/// A runtime for an in-process sandbox; dropping it ends every task and
+/// closes every socket of that sandbox, as a killed server would.
+fn sandbox_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn watch_reconnects_to_a_sandbox_restarted_on_the_same_ports() {
+    require("tmux", &["-V"]);
+    require("kubectl", &["version", "--client"]);
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("state");
+    let first_rt = sandbox_runtime();
+    let first = first_rt
+        .block_on(hearth_sandbox::start(hearth_sandbox::SandboxOptions {
+            speed: 10.0,
+            ..hearth_sandbox::SandboxOptions::new(scratch.path().join("first"))
+        }))
+        .unwrap();
+    let svc = first.services[0].clone();
+    let kubeconfig = first.kubeconfig_path();
+    let mut env = first.env.clone();
+    env.push(("NO_COLOR".into(), "1".into()));
+    env.push(("XDG_STATE_HOME".into(), state.to_string_lossy().into()));
+    env.push(("HEARTH_POLL_IDLE_SECS".into(), "1".into()));
+    let term = Term::start(scratch.path(), "watchrestart", 140, 40, &env);
+    term.launch("WATCHRESTART", &format!("{HEARTH} watch"));
+    let row_with = |s: &str, text: &str| {
+        s.lines()
+            .any(|l| l.contains(&format!(" {} ", svc.name)) && l.contains(text))
+    };
+    term.wait_screen("the prod tag from the first sandbox", |s| {
+        row_with(s, &svc.prod_tag) && !s.to_lowercase().contains("disconnected")
+    });
+
+    // The sandbox goes away: every socket closes, as when its process dies.
+    let again = first.restart_options(scratch.path().join("second"));
+    drop(first);
+    first_rt.shutdown_timeout(Duration::from_secs(2));
+    term.wait_screen("the disconnected banner", |s| {
+        s.contains("K8S DEFAULT DISCONNECTED") && row_with(s, "unreachable")
+    });
+
+    // A new sandbox on the same ports, with the same certificate and tokens;
+    // the watch was told nothing. Its state is fresh, so a tag set in it
+    // (through the first sandbox's kubeconfig) shows it is really read.
+    let second_rt = sandbox_runtime();
+    let second = second_rt.block_on(hearth_sandbox::start(again)).unwrap();
+    let container: String = run_ok(
+        Command::new("kubectl")
+            .env("KUBECONFIG", &kubeconfig)
+            .args(["--request-timeout=10s", "-n", "default", "get", "deploy"])
+            .arg(&svc.name)
+            .args(["-o", "jsonpath={.spec.template.spec.containers[0].name}"]),
+    );
+    run_ok(
+        Command::new("kubectl")
+            .env("KUBECONFIG", &kubeconfig)
+            .args(["--request-timeout=10s", "-n", "default", "set", "image"])
+            .arg(format!("deploy/{}", svc.name))
+            .arg(format!("{container}={}:v9.9.9-restarted", svc.image)),
+    );
+    let screen = term.wait_screen("the second sandbox's tag, every source back", |s| {
+        let lower = s.to_lowercase();
+        row_with(s, "PROD v9.9.9-restarted 2/2 ✓")
+            && !lower.contains("disconnected")
+            && !lower.contains("stale")
+            && !lower.contains("degraded")
+            && !lower.contains("unreachable")
+    });
+    assert!(!row_with(&screen, &svc.prod_tag), "{screen}");
+    term.keys(&["q"]);
+    term.wait_exit("WATCHRESTART").assert_restored(&term, 0);
+    drop(second);
+    second_rt.shutdown_timeout(Duration::from_secs(2));
+}

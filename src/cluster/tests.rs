@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use kube::runtime::watcher;
 
 use super::client::Where;
-use super::watch::{Ev, NamespaceState, Store};
+use super::watch::{ends_generation, Ev, NamespaceState, Store};
 use super::*;
 use crate::model::Rollout;
 use crate::registry::{Registry, Service};
@@ -501,5 +501,61 @@ fn watch_error_replaces_data_and_recovery_restores_it() {
             observation: EnvObservation::Live(_),
             ..
         }
+    )));
+}
+
+#[test]
+fn recovery_by_another_objects_event_restores_every_cell() {
+    // A watch that resumes after a drop sends only what changes; the first
+    // event may be about another app's pod. The problem is gone all the
+    // same, so every member's cell must come back, not only the touched one.
+    let mut st = ns_state();
+    feed(
+        &mut st,
+        vec![deployment("v1.0.0", 5, complete_status())],
+        vec![],
+        vec![],
+    );
+    let refused = watcher::Error::WatchFailed(kube::Error::Service("connection refused".into()));
+    let msgs = st.handle(Ev::Pod(Err(refused)));
+    assert!(msgs.iter().any(|m| matches!(
+        m,
+        Event::Workload {
+            observation: EnvObservation::Error(_),
+            ..
+        }
+    )));
+    let mut other = pod("web-1", "zzz", "v1", running());
+    other.metadata.labels = Some([("app".to_string(), "web".to_string())].into());
+    let msgs = st.handle(Ev::Pod(Ok(watcher::Event::Apply(other))));
+    assert!(
+        msgs.iter().any(|m| matches!(
+            m,
+            Event::Workload {
+                observation: EnvObservation::Live(w),
+                ..
+            } if w.image_tag.as_deref() == Some("v1.0.0")
+        )),
+        "{msgs:?}"
+    );
+}
+
+#[test]
+fn a_failed_watch_ends_its_generation_and_a_gone_one_does_not() {
+    let status = |code| {
+        watcher::Error::WatchError(Box::new(kube::core::Status {
+            code,
+            ..Default::default()
+        }))
+    };
+    let refused = || kube::Error::Service("connection refused".into());
+    assert!(ends_generation(
+        &watcher::Error::WatchStartFailed(refused())
+    ));
+    assert!(ends_generation(&watcher::Error::WatchFailed(refused())));
+    assert!(ends_generation(&status(500)));
+    assert!(!ends_generation(&status(410)));
+    assert!(!ends_generation(&watcher::Error::InitialListFailed(
+        refused()
     )));
 }

@@ -275,6 +275,7 @@ impl NamespaceState {
         let ns = self.target.namespace.clone();
         // 410 Gone only means "re-list": the watcher does that by itself.
         let gone = |e: &watcher::Error| matches!(e, watcher::Error::WatchError(s) if s.code == 410);
+        let had_problem = self.problem().is_some();
         let (touched, is_deploy) = match ev {
             Ev::Deploy(Err(e)) | Ev::Rs(Err(e)) | Ev::Pod(Err(e)) if gone(&e) => {
                 return vec![];
@@ -295,13 +296,44 @@ impl NamespaceState {
                 (Touched::All, false)
             }
         };
-        let members = self.affected(&touched, is_deploy);
+        // A problem that cleared (or appeared) changes every member's cell,
+        // whatever object the event was about.
+        let members = if self.problem().is_some() != had_problem {
+            self.affected(&Touched::All, is_deploy)
+        } else {
+            self.affected(&touched, is_deploy)
+        };
         let mut out: Vec<Event> = self.status_change().into_iter().collect();
         out.extend(self.changes(&members));
         out
     }
 }
 
+/// How long after a failed watch the next watch generation starts: from
+/// [`RECONNECT_FIRST`], doubling on each failure in a row, at most [`RECONNECT_MAX`].
+const RECONNECT_FIRST: std::time::Duration = std::time::Duration::from_secs(1);
+const RECONNECT_MAX: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// Whether a watch error ends the generation: the watch could not start or
+/// broke (connection refused or cut, an error status). A failed list is
+/// retried by the watcher itself, and a 410 makes it list again anyway.
+pub(super) fn ends_generation(e: &watcher::Error) -> bool {
+    match e {
+        watcher::Error::WatchStartFailed(_) | watcher::Error::WatchFailed(_) => true,
+        watcher::Error::WatchError(status) => status.code != 410,
+        _ => false,
+    }
+}
+
+/// One kind's events in one namespace, in generations: each generation is a
+/// kube watcher that lists first and then watches (re-listing by itself
+/// after a 410). When a watch fails (the connection to the API server lost,
+/// an error status), the generation ends after yielding the error and the
+/// next one lists afresh instead of resuming from the old resourceVersion:
+/// a server that comes back may not be the one that issued it (a restarted
+/// or restored cluster), and resuming would keep what it no longer holds.
+/// The list is also what proves the source recovered: a resumed watch on a
+/// quiet namespace sends nothing that would.
 fn watch_stream<K>(
     client: &Client,
     ns: &str,
@@ -317,10 +349,53 @@ where
 {
     let api = Api::<K>::namespaced(client.clone(), ns);
     // default_backoff: errors are still yielded (so they can be shown), then
-    // the watcher waits and re-lists.
-    watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed()
+    // the watcher waits and retries.
+    let generation = move || {
+        watcher(api.clone(), watcher::Config::default())
+            .default_backoff()
+            .boxed()
+    };
+    struct Gen<K> {
+        current: Option<BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>>,
+        /// The wait before the next generation, when the last one lost its connection.
+        wait: Option<std::time::Duration>,
+        next_wait: std::time::Duration,
+    }
+    let start = Gen {
+        current: None,
+        wait: None,
+        next_wait: RECONNECT_FIRST,
+    };
+    stream::unfold(start, move |mut g| {
+        let generation = generation.clone();
+        async move {
+            loop {
+                if g.current.is_none() {
+                    if let Some(wait) = g.wait.take() {
+                        tokio::time::sleep(wait).await;
+                    }
+                    g.current = Some(generation());
+                }
+                let current = g.current.as_mut()?;
+                match current.next().await {
+                    Some(Err(e)) if ends_generation(&e) => {
+                        g.current = None;
+                        g.wait = Some(g.next_wait);
+                        g.next_wait = (g.next_wait * 2).min(RECONNECT_MAX);
+                        return Some((Err(e), g));
+                    }
+                    Some(ev) => {
+                        if matches!(ev, Ok(watcher::Event::InitDone)) {
+                            g.next_wait = RECONNECT_FIRST;
+                        }
+                        return Some((ev, g));
+                    }
+                    None => g.current = None,
+                }
+            }
+        }
+    })
+    .boxed()
 }
 
 /// Watch one target until the receiver is dropped.

@@ -86,6 +86,34 @@ pub struct SandboxOptions {
     /// RBAC for a read-only user. Each ServiceAccount among them gets a
     /// token and a kubeconfig context `hearth-sandbox-NAME`.
     pub manifests: Vec<String>,
+    /// `Some`: start as a restart of an earlier sandbox (see [`Restart`]).
+    pub restart: Option<Restart>,
+}
+
+/// What a restarted sandbox keeps of the one before it, as a k3s server and
+/// GitHub keep theirs across a restart: its three ports, its TLS certificate
+/// and CA, and its GitHub tokens (the kubeconfig's admin token is fixed).
+/// Everything else starts afresh. A client started against the earlier one
+/// (its env file, its kubeconfig) can reconnect without being told.
+#[derive(Clone)]
+pub struct Restart {
+    kube: std::net::SocketAddr,
+    github: std::net::SocketAddr,
+    control: std::net::SocketAddr,
+    tls: Arc<tls::Tls>,
+    token: String,
+    readonly_token: String,
+}
+
+impl std::fmt::Debug for Restart {
+    // Hand-written: the tokens must not reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Restart")
+            .field("kube", &self.kube)
+            .field("github", &self.github)
+            .field("control", &self.control)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SandboxOptions {
@@ -98,6 +126,7 @@ impl SandboxOptions {
             deploy: None,
             faults: None,
             manifests: Vec::new(),
+            restart: None,
         }
     }
 }
@@ -133,6 +162,7 @@ pub struct SandboxHandle {
     git_ready: tokio::sync::watch::Receiver<bool>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    restart: Restart,
 }
 
 impl std::fmt::Debug for SandboxHandle {
@@ -183,6 +213,16 @@ impl SandboxHandle {
     /// The env file's lines (`export KEY=value`), as printed on start.
     pub fn env_lines(&self) -> Vec<String> {
         env_lines(&self.env)
+    }
+
+    /// Options for a sandbox in `dir` that comes back as this one restarted:
+    /// same ports, certificate and tokens, fresh state. Stop this one first
+    /// (its ports must be free).
+    pub fn restart_options(&self, dir: impl Into<PathBuf>) -> SandboxOptions {
+        SandboxOptions {
+            restart: Some(self.restart.clone()),
+            ..SandboxOptions::new(dir)
+        }
     }
 
     /// Stop the servers: open connections get a moment to finish, then are cut.
@@ -273,10 +313,27 @@ fn write_atomic(path: &Path, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn bind() -> anyhow::Result<(TcpListener, String)> {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("binding a loopback port")?;
+/// Bind a free loopback port, or `addr` (a restart): the earlier sandbox
+/// may still be letting go of it, so an address in use is retried for a while.
+async fn bind(addr: Option<std::net::SocketAddr>) -> anyhow::Result<(TcpListener, String)> {
+    let listener = match addr {
+        None => TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding a loopback port")?,
+        Some(addr) => {
+            let mut tries = 0;
+            loop {
+                match TcpListener::bind(addr).await {
+                    Ok(l) => break l,
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 50 => {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) => return Err(e).with_context(|| format!("binding {addr} again")),
+                }
+            }
+        }
+    };
     let url = format!("http://{}", listener.local_addr()?);
     Ok((listener, url))
 }
@@ -309,11 +366,17 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
     let git_dir = dir.clone();
     let git_task = tokio::task::spawn_blocking(move || repos::prepare(&git_dir, &git_demo));
 
-    let (kube_listener, kube_url) = bind().await?;
+    let again = opts.restart.as_ref();
+    let (kube_listener, kube_url) = bind(again.map(|r| r.kube)).await?;
     // The Kubernetes API speaks HTTPS (see `tls`).
     let kube_url = kube_url.replacen("http://", "https://", 1);
-    let (gh_listener, github_url) = bind().await?;
-    let (control_listener, control_url) = bind().await?;
+    let (gh_listener, github_url) = bind(again.map(|r| r.github)).await?;
+    let (control_listener, control_url) = bind(again.map(|r| r.control)).await?;
+    let addrs = (
+        kube_listener.local_addr()?,
+        gh_listener.local_addr()?,
+        control_listener.local_addr()?,
+    );
     let templates = git_task.await.context("git setup")??;
     let histories = templates.histories();
 
@@ -350,8 +413,10 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
         Some(d) => d,
         None => cluster.clone(),
     };
-    let token = new_token();
-    let readonly_token = new_token();
+    let (token, readonly_token) = match again {
+        Some(r) => (r.token.clone(), r.readonly_token.clone()),
+        None => (new_token(), new_token()),
+    };
     let github = gh::GithubApi::new(
         github_url.clone(),
         token.clone(),
@@ -375,7 +440,10 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
     };
 
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let certs = tls::Tls::generate().context("generating the sandbox TLS certificates")?;
+    let certs = match &opts.restart {
+        Some(r) => r.tls.clone(),
+        None => Arc::new(tls::Tls::generate().context("generating the sandbox TLS certificates")?),
+    };
     cluster.set_ca(&certs.ca_pem);
     let kube_listener = tls::TlsListener::new(kube_listener, &certs, stop_rx.clone())
         .context("the Kubernetes API listener")?;
@@ -468,6 +536,14 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
     env_text.push('\n');
     write_atomic(&dir.join("env"), &env_text)?;
 
+    let restart = Restart {
+        kube: addrs.0,
+        github: addrs.1,
+        control: addrs.2,
+        tls: certs.clone(),
+        token: token.clone(),
+        readonly_token: readonly_token.clone(),
+    };
     Ok(SandboxHandle {
         dir,
         kube_url,
@@ -486,6 +562,7 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
         git_ready,
         stop,
         tasks,
+        restart,
     })
 }
 

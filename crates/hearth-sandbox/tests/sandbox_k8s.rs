@@ -704,6 +704,27 @@ async fn raw_http_410_409_faults() {
     assert_eq!(ev["type"], "ERROR");
     assert_eq!(ev["object"]["code"], 410);
     assert_eq!(ev["object"]["reason"], "Expired");
+    // A version it never issued (a client of an earlier sandbox on this
+    // port): the API server's "Too large resource version", so it lists again.
+    let (status, body) = sb
+        .http(
+            "GET",
+            "/apis/apps/v1/namespaces/qa/deployments?watch=1&resourceVersion=999999999",
+            "",
+            "",
+        )
+        .await;
+    assert_eq!(status, 504, "{body}");
+    let err: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(err["reason"], "Timeout");
+    assert!(err["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Too large resource version: 999999999, current: "));
+    assert_eq!(
+        err["details"]["causes"][0]["reason"],
+        "ResourceVersionTooLarge"
+    );
 
     // Pagination with limit/continue.
     let (_, body) = sb

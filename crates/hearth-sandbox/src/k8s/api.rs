@@ -1151,6 +1151,24 @@ fn watch(c: &Arc<Cluster>, t: &Target<'_>, req: &Req<'_>) -> Response {
             Err(_) => return bad_request(&format!("invalid resourceVersion {s:?}")),
         },
     };
+    if let Some(rv) = rv_param {
+        // A version this server never issued: a client that watched another
+        // server on this address (a restarted sandbox). The API server's
+        // watch cache answers so after waiting for it to catch up; the
+        // sandbox answers at once. The client must list again.
+        let cur = c.lock().store.resource_version();
+        if rv > cur {
+            return status_error(
+                504,
+                "Timeout",
+                &format!("Too large resource version: {rv}, current: {cur}"),
+                Some(json!({
+                    "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                    "retryAfterSeconds": 1
+                })),
+            );
+        }
+    }
     let in_scope =
         move |k: Kind, obj_ns: &str| k == kind && ns.as_deref().is_none_or(|n| n == obj_ns);
     // Snapshot and subscribe under one lock so no change falls in between.
