@@ -1391,6 +1391,29 @@ fn watch_reconnects_to_a_sandbox_restarted_on_the_same_ports() {
             && !lower.contains("unreachable")
     });
     assert!(!row_with(&screen, &svc.prod_tag), "{screen}");
+    // And GitHub: a release published on the second sandbox shows.
+    let tag = "v0.4.0-rc.9";
+    let repo = second.dir.join("repos").join(&svc.name);
+    run_ok(Command::new("git").arg("-C").arg(&repo).args(["tag", tag]));
+    run_ok(
+        Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(["push", "-q", "origin", tag]),
+    );
+    let created = run_ok(
+        Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])
+            .arg("-H")
+            .arg(format!("Authorization: Bearer {}", second.token))
+            .arg("-d")
+            .arg(format!(r#"{{"tag_name":"{tag}","prerelease":true}}"#))
+            .arg(format!("{}/repos/{}/releases", second.github_url, svc.repo)),
+    );
+    assert_eq!(created.trim(), "201");
+    term.wait_screen("the release made on the second sandbox", |s| {
+        s.contains(tag)
+    });
     term.keys(&["q"]);
     term.wait_exit("WATCHRESTART").assert_restored(&term, 0);
     drop(second);
