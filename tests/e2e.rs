@@ -1366,8 +1366,11 @@ fn watch_reconnects_to_a_sandbox_restarted_on_the_same_ports() {
     // A new sandbox on the same ports, with the same certificate and tokens;
     // the watch was told nothing. Its state is fresh, so a tag set in it
     // (through the first sandbox's kubeconfig) shows it is really read.
+    // Down long enough for the retries to reach their longest wait (8 s).
+    std::thread::sleep(Duration::from_secs(15));
     let second_rt = sandbox_runtime();
     let second = second_rt.block_on(hearth_sandbox::start(again)).unwrap();
+    let back = std::time::Instant::now();
     let container: String = run_ok(
         Command::new("kubectl")
             .env("KUBECONFIG", &kubeconfig)
@@ -1391,6 +1394,11 @@ fn watch_reconnects_to_a_sandbox_restarted_on_the_same_ports() {
             && !lower.contains("unreachable")
     });
     assert!(!row_with(&screen, &svc.prod_tag), "{screen}");
+    // Retries wait at most 8 s (with jitter below it), then list; the rest
+    // is the rollout and a GitHub poll.
+    let took = back.elapsed();
+    eprintln!("back after the restart in {took:?}");
+    assert!(took < Duration::from_secs(20), "back only after {took:?}");
     // And GitHub: a release published on the second sandbox shows.
     let tag = "v0.4.0-rc.9";
     let repo = second.dir.join("repos").join(&svc.name);

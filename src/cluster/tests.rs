@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use kube::runtime::watcher;
 
 use super::client::Where;
-use super::watch::{ends_generation, Ev, NamespaceState, Store};
+use super::watch::{ends_generation, Ev, NamespaceState, Retry, Store};
 use super::*;
 use crate::model::Rollout;
 use crate::registry::{Registry, Service};
@@ -558,4 +558,21 @@ fn a_failed_watch_ends_its_generation_and_a_gone_one_does_not() {
     assert!(!ends_generation(&watcher::Error::InitialListFailed(
         refused()
     )));
+}
+
+#[test]
+fn watch_retries_come_within_eight_seconds_and_start_over_after_an_event() {
+    use kube::runtime::utils::Backoff;
+    use std::time::Duration;
+    let mut retry = Retry::default();
+    let waits: Vec<Duration> = retry.by_ref().take(8).collect();
+    assert!(waits[0] <= Duration::from_secs(1) && waits[0] >= Duration::from_millis(800));
+    assert!(waits[1] > Duration::from_millis(1500), "{waits:?}");
+    assert!(
+        waits.iter().all(|w| *w <= Duration::from_secs(8)),
+        "{waits:?}"
+    );
+    assert!(waits[7] >= Duration::from_millis(6400), "{waits:?}");
+    retry.reset();
+    assert!(retry.next().unwrap() <= Duration::from_secs(1));
 }

@@ -314,6 +314,38 @@ impl NamespaceState {
 const RECONNECT_FIRST: std::time::Duration = std::time::Duration::from_secs(1);
 const RECONNECT_MAX: std::time::Duration = std::time::Duration::from_secs(8);
 
+/// The wait between a watcher's own retries (a failed list): from
+/// [`RECONNECT_FIRST`], doubling, at most [`RECONNECT_MAX`], each with up to
+/// a fifth of jitter so that many watches do not retry in step; back to the
+/// start once an event arrives. kube's default backoff goes up to 30 s,
+/// long for a screen that should show a cluster back as soon as it is.
+pub(super) struct Retry {
+    next: std::time::Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            next: RECONNECT_FIRST,
+        }
+    }
+}
+
+impl Iterator for Retry {
+    type Item = std::time::Duration;
+    fn next(&mut self) -> Option<std::time::Duration> {
+        let wait = self.next.mul_f64(1.0 - rand::random::<f64>() / 5.0);
+        self.next = (self.next * 2).min(RECONNECT_MAX);
+        Some(wait)
+    }
+}
+
+impl kube::runtime::utils::Backoff for Retry {
+    fn reset(&mut self) {
+        self.next = RECONNECT_FIRST;
+    }
+}
+
 /// Whether a watch error ends the generation: the watch could not start or
 /// broke (connection refused or cut, an error status). A failed list is
 /// retried by the watcher itself, and a 410 makes it list again anyway.
@@ -348,11 +380,11 @@ where
     K::DynamicType: Default,
 {
     let api = Api::<K>::namespaced(client.clone(), ns);
-    // default_backoff: errors are still yielded (so they can be shown), then
-    // the watcher waits and retries.
+    // Errors are still yielded (so they can be shown), then the watcher
+    // waits and retries, as long at most as between generations.
     let generation = move || {
         watcher(api.clone(), watcher::Config::default())
-            .default_backoff()
+            .backoff(Retry::default())
             .boxed()
     };
     struct Gen<K> {
