@@ -309,12 +309,12 @@ impl NamespaceState {
     }
 }
 
-/// How long after a failed watch the next watch generation starts: from
-/// [`RECONNECT_FIRST`], doubling on each failure in a row, at most [`RECONNECT_MAX`].
+/// The first and the longest wait before a watch is tried again (see [`Retry`]).
 const RECONNECT_FIRST: std::time::Duration = std::time::Duration::from_secs(1);
 const RECONNECT_MAX: std::time::Duration = std::time::Duration::from_secs(8);
 
-/// The wait between a watcher's own retries (a failed list): from
+/// The wait before a watch is tried again, both between a watcher's own
+/// retries (a failed list) and between generations (see [`watch_stream`]): from
 /// [`RECONNECT_FIRST`], doubling, at most [`RECONNECT_MAX`], each with up to
 /// a fifth of jitter so that many watches do not retry in step; back to the
 /// start once an event arrives. kube's default backoff goes up to 30 s,
@@ -381,7 +381,7 @@ where
 {
     let api = Api::<K>::namespaced(client.clone(), ns);
     // Errors are still yielded (so they can be shown), then the watcher
-    // waits and retries, as long at most as between generations.
+    // waits (see `Retry`) and tries again.
     let generation = move || {
         watcher(api.clone(), watcher::Config::default())
             .backoff(Retry::default())
@@ -389,14 +389,14 @@ where
     };
     struct Gen<K> {
         current: Option<BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>>,
-        /// The wait before the next generation, when the last one lost its connection.
+        /// The wait before the next generation, when the last one failed.
         wait: Option<std::time::Duration>,
-        next_wait: std::time::Duration,
+        retry: Retry,
     }
     let start = Gen {
         current: None,
         wait: None,
-        next_wait: RECONNECT_FIRST,
+        retry: Retry::default(),
     };
     stream::unfold(start, move |mut g| {
         let generation = generation.clone();
@@ -412,13 +412,12 @@ where
                 match current.next().await {
                     Some(Err(e)) if ends_generation(&e) => {
                         g.current = None;
-                        g.wait = Some(g.next_wait);
-                        g.next_wait = (g.next_wait * 2).min(RECONNECT_MAX);
+                        g.wait = g.retry.next();
                         return Some((Err(e), g));
                     }
                     Some(ev) => {
                         if matches!(ev, Ok(watcher::Event::InitDone)) {
-                            g.next_wait = RECONNECT_FIRST;
+                            kube::runtime::utils::Backoff::reset(&mut g.retry);
                         }
                         return Some((ev, g));
                     }
