@@ -171,6 +171,9 @@ fn a_panic_restores_the_terminal() {
         PANIC_TRIGGER_VAR.into(),
         trigger.to_string_lossy().into_owned(),
     ));
+    // A backtrace (RUST_BACKTRACE=1 in the caller's shell) would push the
+    // message off this 35-line screen.
+    env.push(("RUST_BACKTRACE".into(), "0".into()));
     let term = Term::start(scratch.path(), "panic", 120, 35, &env);
     let me = std::env::current_exe().unwrap();
     term.launch(
