@@ -1404,14 +1404,7 @@ fn watch_reconnects_to_a_sandbox_restarted_on_the_same_ports() {
     assert!(took < Duration::from_secs(20), "back only after {took:?}");
     // And GitHub: a release published on the second sandbox shows.
     let tag = "v0.4.0-rc.9";
-    let repo = second.dir.join("repos").join(&svc.name);
-    run_ok(Command::new("git").arg("-C").arg(&repo).args(["tag", tag]));
-    run_ok(
-        Command::new("git")
-            .arg("-C")
-            .arg(&repo)
-            .args(["push", "-q", "origin", tag]),
-    );
+    tag_and_push(&second.dir.join("repos").join(&svc.name), tag);
     let created = run_ok(
         Command::new("curl")
             .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])

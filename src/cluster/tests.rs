@@ -374,6 +374,18 @@ fn ns_state() -> NamespaceState {
     }
 }
 
+/// A namespace whose three lists are in: api's Deployment serving v1.0.0.
+fn ns_state_serving_v1() -> NamespaceState {
+    let mut st = ns_state();
+    feed(
+        &mut st,
+        vec![deployment("v1.0.0", 5, complete_status())],
+        vec![],
+        vec![],
+    );
+    st
+}
+
 fn list<K>(items: Vec<K>) -> Vec<Result<watcher::Event<K>, watcher::Error>> {
     let mut evs = vec![Ok(watcher::Event::Init)];
     evs.extend(items.into_iter().map(|o| Ok(watcher::Event::InitApply(o))));
@@ -458,13 +470,7 @@ fn watch_state_sends_changes_only_and_relists_replace() {
 
 #[test]
 fn watch_error_replaces_data_and_recovery_restores_it() {
-    let mut st = ns_state();
-    feed(
-        &mut st,
-        vec![deployment("v1.0.0", 5, complete_status())],
-        vec![],
-        vec![],
-    );
+    let mut st = ns_state_serving_v1();
     let forbidden = kube::Error::Api(Box::new(kube::core::Status {
         code: 403,
         message: "pods is forbidden".into(),
@@ -509,13 +515,7 @@ fn recovery_by_another_objects_event_restores_every_cell() {
     // A watch that resumes after a drop sends only what changes; the first
     // event may be about another app's pod. The problem is gone all the
     // same, so every member's cell must come back, not only the touched one.
-    let mut st = ns_state();
-    feed(
-        &mut st,
-        vec![deployment("v1.0.0", 5, complete_status())],
-        vec![],
-        vec![],
-    );
+    let mut st = ns_state_serving_v1();
     let refused = watcher::Error::WatchFailed(kube::Error::Service("connection refused".into()));
     let msgs = st.handle(Ev::Pod(Err(refused)));
     assert!(msgs.iter().any(|m| matches!(

@@ -412,6 +412,17 @@ pub fn read_pid(pid_file: &Path) -> u32 {
     })
 }
 
+/// Tag a working clone's HEAD with real git and push the tag to its origin.
+pub fn tag_and_push(repo: &Path, tag: &str) {
+    run_ok(Command::new("git").arg("-C").arg(repo).args(["tag", tag]));
+    run_ok(
+        Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(["push", "-q", "origin", tag]),
+    );
+}
+
 /// `hearth sandbox --dir DIR/sb --speed 10` as a child process, and the
 /// environment it exported. Drop stops it with SIGTERM (SIGKILL if it hangs).
 pub struct Sandbox {
@@ -506,14 +517,7 @@ impl Sandbox {
     /// Tag the service's working clone with real git, push the tag to its
     /// origin, and publish a release for it through the sandbox GitHub API.
     pub fn publish_release(&self, service: &str, tag: &str, prerelease: bool) -> Value {
-        let repo = self.dir.join("repos").join(service);
-        run_ok(Command::new("git").arg("-C").arg(&repo).args(["tag", tag]));
-        run_ok(
-            Command::new("git")
-                .arg("-C")
-                .arg(&repo)
-                .args(["push", "-q", "origin", tag]),
-        );
+        tag_and_push(&self.dir.join("repos").join(service), tag);
         let body = serde_json::json!({"tag_name": tag, "name": tag, "prerelease": prerelease});
         let out = self.curl(
             "POST",
