@@ -229,22 +229,7 @@ pub async fn run(ctx: &Context, req: &CiRequest, tx: mpsc::Sender<Progress>) -> 
         },
     };
     if !req.dry_run {
-        entry.steps = rep.steps().to_vec();
-        entry.mutations = rep
-            .mutations()
-            .iter()
-            .map(|m| {
-                ctx.redact(&format!(
-                    "{} → {}",
-                    m.request,
-                    m.result.as_deref().unwrap_or("")
-                ))
-            })
-            .collect();
-        entry.result = if outcome.ok { "ok" } else { "failed" }.into();
-        entry.summary = ctx.redact(&outcome.summary);
-        entry.recovery = outcome.recovery.clone();
-        ctx.journal.append(&entry);
+        super::runner::journal_outcome(ctx, &mut entry, &rep, &outcome);
     }
     rep.finish(outcome.clone()).await;
     outcome

@@ -190,6 +190,16 @@ pub async fn execute(
         Ok(o) => o,
         Err(f) => outcome_of(&f, plan.to_tag()),
     };
+    journal_outcome(ctx, &mut entry, &rep, &outcome);
+    ctx.journal.clear_running(&marker);
+    rep.finish(outcome.clone()).await;
+    outcome
+}
+
+/// What the environment serves before the operation, for the journal.
+/// Complete an operation's journal entry (its steps, every mutating request
+/// and its result, the outcome; redacted) and append it.
+pub(super) fn journal_outcome(ctx: &Context, entry: &mut Entry, rep: &Reporter, outcome: &Outcome) {
     entry.steps = rep.steps().to_vec();
     entry.mutations = rep
         .mutations()
@@ -205,13 +215,9 @@ pub async fn execute(
     entry.result = if outcome.ok { "ok" } else { "failed" }.into();
     entry.summary = ctx.redact(&outcome.summary);
     entry.recovery = outcome.recovery.clone();
-    ctx.journal.append(&entry);
-    ctx.journal.clear_running(&marker);
-    rep.finish(outcome.clone()).await;
-    outcome
+    ctx.journal.append(entry);
 }
 
-/// What the environment serves before the operation, for the journal.
 async fn current_tag(ctx: &Context, plan: &Plan) -> Option<String> {
     let env = plan.env()?;
     let kube = ctx.kube(env).await.ok()?;
