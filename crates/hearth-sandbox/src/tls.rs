@@ -1,6 +1,6 @@
 //! HTTPS for the sandbox Kubernetes API, as a real cluster serves it: a
-//! fresh CA and a server certificate for 127.0.0.1/localhost at every start,
-//! the CA in the kubeconfig (`certificate-authority-data`). kubectl sends a
+//! fresh CA and a server certificate for 127.0.0.1/localhost at every start
+//! (a restart, `SandboxHandle::restart_options`, keeps them), the CA in the kubeconfig (`certificate-authority-data`). kubectl sends a
 //! bearer token only over TLS, so RBAC can only be tested this way.
 //!
 //! Handshakes run in their own tasks, so a slow or broken client never
