@@ -9,6 +9,8 @@
 pub mod ci;
 pub mod drift;
 pub mod problem;
+pub mod secrets;
+pub mod text;
 
 pub use ci::{CiEvent, CiTransition};
 pub use drift::Drift;
@@ -81,32 +83,33 @@ impl Workload {
     }
 
     /// The tag actually serving traffic. Once a rollout is complete that is
-    /// the Deployment's tag; while one is under way or stuck (a failing
-    /// migration leaves the old pods serving) it is the tag most ready pods
-    /// run, the Deployment's on a tie or when no pod is known.
+    /// the Deployment's tag. Until then (under way, or stuck on a failing
+    /// migration) the old tag serves as long as any ready pod runs it: the
+    /// one most ready old pods run. Only when no old pod is ready does the
+    /// Deployment's tag serve (or, with no pod known, it is the best guess).
     pub fn serving_tag(&self) -> Option<&str> {
         let template = self.image_tag.as_deref();
         if self.rollout == Rollout::Complete {
             return template;
         }
-        let mut counts: Vec<(&str, usize)> = Vec::new();
+        let mut old: Vec<(&str, usize)> = Vec::new();
         for tag in self
             .pods
             .iter()
             .filter(|p| p.ready)
             .filter_map(|p| p.image_tag.as_deref())
+            .filter(|t| Some(*t) != template)
         {
-            match counts.iter_mut().find(|(t, _)| *t == tag) {
+            match old.iter_mut().find(|(t, _)| *t == tag) {
                 Some((_, n)) => *n += 1,
-                None => counts.push((tag, 1)),
+                None => old.push((tag, 1)),
             }
         }
-        let most = counts.iter().map(|(_, n)| *n).max();
+        // The first of the most-run old tags (pods come sorted by name).
+        let most = old.iter().map(|(_, n)| *n).max();
         match most {
-            Some(n) if template.is_none_or(|t| !counts.contains(&(t, n))) => {
-                counts.iter().find(|(_, c)| *c == n).map(|(t, _)| *t)
-            }
-            _ => template,
+            Some(n) => old.iter().find(|(_, c)| *c == n).map(|(t, _)| *t),
+            None => template,
         }
     }
 }
@@ -263,8 +266,15 @@ mod tests {
         w.pods = vec![pod("v2", true), pod("v1", true)];
         assert_eq!(
             w.serving_tag(),
+            Some("v1"),
+            "half-way: the old tag still serves until the rollout completes"
+        );
+        assert_eq!(w.moving_to(), Some("v2"));
+        w.pods = vec![pod("v2", true), pod("v2", true), pod("v1", false)];
+        assert_eq!(
+            w.serving_tag(),
             Some("v2"),
-            "a tie goes to the Deployment's tag"
+            "no old pod ready: the new tag serves"
         );
         w.pods.clear();
         assert_eq!(
