@@ -175,7 +175,12 @@ pub const READ_RIGHTS: &str = "get/list/watch on deployments, replicasets and po
 
 /// Word a kube client error in `namespace`, with what to do. `need` names
 /// the RBAC rights the request needed (for a 403's hint).
+/// The server's words in the message are untrusted and come out inert.
 pub fn classify(err: &kube::Error, at: &Where, namespace: &str, need: &str) -> Problem {
+    classify_raw(err, at, namespace, need).inert()
+}
+
+fn classify_raw(err: &kube::Error, at: &Where, namespace: &str, need: &str) -> Problem {
     let ctx = at.words();
     match err {
         kube::Error::Api(status) if status.code == 403 => Problem::new(

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{ContainerState, ContainerStatus, Pod, PodSpec};
 use kube::ResourceExt;
 
 use super::client::Where;
-use crate::model::{EnvObservation, PodSummary, Rollout, Workload};
+use crate::model::{text, EnvObservation, PodSummary, Rollout, Workload};
 use crate::registry::Service;
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -22,7 +22,11 @@ const TEMPLATE_HASH: &str = "pod-template-hash";
 
 /// Split an image reference into (repository, tag). A digest reference
 /// yields the digest as the tag; no tag yields `latest` as Docker does.
+/// Image strings are untrusted (anyone who can set an image writes them):
+/// both parts come out inert ([`text::line`]).
 pub fn split_image(image: &str) -> (String, String) {
+    let image = text::line(image);
+    let image = image.as_ref();
     if let Some((repo, digest)) = image.split_once('@') {
         return (repo.to_string(), digest.to_string());
     }
@@ -98,7 +102,7 @@ fn owned_by(
 
 /// The rollout state with `kubectl rollout status`'s rules and wording.
 pub fn rollout_status(deploy: &Deployment) -> Rollout {
-    let name = deploy.metadata.name.clone().unwrap_or_default();
+    let name = text::own_line(deploy.metadata.name.clone().unwrap_or_default());
     let status = deploy.status.clone().unwrap_or_default();
     let generation = deploy.metadata.generation.unwrap_or(0);
     if generation > status.observed_generation.unwrap_or(0) {
@@ -155,6 +159,10 @@ fn waiting_reason(cs: &ContainerStatus) -> Option<&str> {
 /// kubectl's STATUS column for a pod (the printer's rules, simplified to
 /// what Deployments' pods show).
 pub fn pod_status(pod: &Pod) -> String {
+    text::own_line(pod_status_raw(pod))
+}
+
+fn pod_status_raw(pod: &Pod) -> String {
     let status = pod.status.clone().unwrap_or_default();
     let mut reason = status
         .reason
@@ -234,12 +242,15 @@ fn summarize_pod(service: &Service, pod: &Pod) -> PodSummary {
             .map(|i| split_image(i).1)
     });
     PodSummary {
-        name: pod.name_any(),
+        name: text::own_line(pod.name_any()),
         status: pod_status(pod),
         ready,
         restarts,
         image_tag,
-        template_hash: pod.labels().get(TEMPLATE_HASH).cloned(),
+        template_hash: pod
+            .labels()
+            .get(TEMPLATE_HASH)
+            .map(|h| text::line(h).into_owned()),
     }
 }
 
@@ -361,7 +372,10 @@ pub fn derive<'a>(
             .filter(|p| !is_new(p))
             .any(|p| summarize_pod(service, p).ready)
             || (new_hash.is_none() && status.available_replicas.unwrap_or(0) > 0);
-        (stuck_reason(&new_pods, old_serving), Some(new_ready))
+        (
+            stuck_reason(&new_pods, old_serving).map(text::own_line),
+            Some(new_ready),
+        )
     };
 
     Workload {

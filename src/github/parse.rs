@@ -6,14 +6,18 @@ use http::header::HeaderMap;
 use serde_json::Value;
 
 use super::GhError;
-use crate::model::{CiJob, CiRun, CiStep, RateLimit, Release};
+use crate::model::{text, CiJob, CiRun, CiStep, RateLimit, Release};
 
 fn malformed(what: &str) -> GhError {
     GhError::Malformed(what.to_string())
 }
 
+/// A string field, made inert: every string hearth reads from GitHub's
+/// answers goes through here (names, tags, steps, error messages).
 pub(crate) fn s(v: &Value, k: &str) -> Option<String> {
-    v.get(k).and_then(Value::as_str).map(str::to_string)
+    v.get(k)
+        .and_then(Value::as_str)
+        .map(|t| text::line(t).into_owned())
 }
 
 fn u(v: &Value, k: &str) -> u64 {

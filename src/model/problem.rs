@@ -85,6 +85,18 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// The same problem with its words made inert ([`super::text::line`]):
+    /// for problems that quote a server's or a command's text.
+    pub fn inert(self) -> Problem {
+        Problem {
+            kind: self.kind,
+            message: super::text::own_line(self.message),
+            hint: super::text::own_line(self.hint),
+        }
+    }
+}
+
 impl fmt::Display for Problem {
     /// `message — hint`, or the message alone when there is no hint.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

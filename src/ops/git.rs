@@ -34,6 +34,7 @@ pub async fn run(dir: &Path, args: &[&str]) -> Result<String, Problem> {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .unwrap_or("no message");
+    // git relays a remote's words ("remote: ..."): inert like any outside text.
     Err(Problem::new(
         ProblemKind::Local,
         format!(
@@ -42,7 +43,8 @@ pub async fn run(dir: &Path, args: &[&str]) -> Result<String, Problem> {
             out.status.code().unwrap_or(-1)
         ),
         "",
-    ))
+    )
+    .inert())
 }
 
 /// What a ship needs to know of a working tree.

@@ -55,52 +55,10 @@ pub enum LogEvent {
     Problem(Problem),
 }
 
-/// Make a log line safe to print: ANSI/OSC escape sequences removed, other
-/// control characters shown in caret notation (`^G`), tabs kept.
+/// Make a log line safe to print: the shared rules of
+/// [`crate::model::text`], with tabs expanded to 8-column stops.
 pub fn sanitize(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\u{1b}' => match chars.peek() {
-                // CSI: ESC [ params final-byte (0x40..0x7e).
-                Some('[') => {
-                    chars.next();
-                    for n in chars.by_ref() {
-                        if ('\u{40}'..='\u{7e}').contains(&n) {
-                            break;
-                        }
-                    }
-                }
-                // OSC: ESC ] ... BEL or ESC \.
-                Some(']') => {
-                    chars.next();
-                    while let Some(n) = chars.next() {
-                        if n == '\u{7}' {
-                            break;
-                        }
-                        if n == '\u{1b}' && chars.peek() == Some(&'\\') {
-                            chars.next();
-                            break;
-                        }
-                    }
-                }
-                _ => {
-                    chars.next();
-                }
-            },
-            '\t' => out.push('\t'),
-            '\r' => {}
-            c if (c as u32) < 0x20 => {
-                out.push('^');
-                out.push(char::from_u32(c as u32 + 0x40).unwrap_or('?'));
-            }
-            '\u{7f}' => out.push_str("^?"),
-            c if ('\u{80}'..='\u{9f}').contains(&c) => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::model::text::log_line(line)
 }
 
 /// Split `2026-01-01T00:00:00.123456789Z text` (a `timestamps=true` line).
@@ -375,9 +333,9 @@ mod tests {
     fn sanitize_strips_escapes_and_shows_controls() {
         assert_eq!(sanitize("\u{1b}[31mred\u{1b}[0m plain"), "red plain");
         assert_eq!(sanitize("title\u{1b}]0;pwned\u{7}after"), "titleafter");
-        assert_eq!(sanitize("bell\u{7} tab\tend\r"), "bell^G tab\tend");
+        assert_eq!(sanitize("bell\u{7} tab\tend\r"), "bell^G tab      end");
         assert_eq!(sanitize("clear\u{1b}c!"), "clear!");
-        assert_eq!(sanitize("c1 \u{9b}2J"), "c1 ?2J");
+        assert_eq!(sanitize("c1 \u{9b}2J"), "c1 ");
         assert_eq!(sanitize("ünïcödé ✓"), "ünïcödé ✓");
     }
 
