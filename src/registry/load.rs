@@ -9,6 +9,17 @@ use std::str::FromStr;
 use super::error::{suggest, Problem, ProblemKind, RegistryError};
 use super::tree::{self, Node, Pos, Value};
 use super::{Environment, Registry, ReleaseKind, Service, Settings, SmokeCheck};
+use crate::model::text;
+
+/// Why a value holding a control character is refused.
+const CONTROL_CHARACTER: &str = "holds a control character (an escape sequence?); \
+     registry values are plain text: remove it";
+
+/// A key or value that could act on a terminal: control characters other
+/// than a line break or tab (which block scalars and commands hold).
+fn hostile(s: &str) -> bool {
+    text::is_hostile(&s.replace(['\n', '\t'], ""))
+}
 
 /// The reserved top-level key holding registry-wide settings.
 pub const SETTINGS_KEY: &str = "hearth";
@@ -69,9 +80,19 @@ pub fn load(path: &Path) -> Result<Registry, RegistryError> {
 /// Validate registry `text`. `file` names it in errors and in the result;
 /// `base` is the folder relative `directory` values are resolved against.
 pub fn from_str(text: &str, file: &Path, base: &Path) -> Result<Registry, RegistryError> {
-    let fail = |problems| RegistryError {
+    // Paths hold keys and messages quote values: inert on the way out.
+    let fail = |problems: Vec<Problem>| RegistryError {
         file: file.to_path_buf(),
-        problems,
+        problems: problems
+            .into_iter()
+            .map(|mut p| {
+                p.path = text::own_line(p.path);
+                if let ProblemKind::Invalid(m) | ProblemKind::Syntax(m) = &mut p.kind {
+                    *m = text::own_line(std::mem::take(m));
+                }
+                p
+            })
+            .collect(),
     };
     let root = match tree::parse(text) {
         Ok(Some(root)) => root,
@@ -222,6 +243,14 @@ impl Validator {
         let mut out: Vec<Entry<'n>> = Vec::new();
         let mut merged: Vec<Entry<'n>> = Vec::new();
         for (k, val) in pairs {
+            if let Some(bad) = k.as_text().filter(|t| hostile(t)) {
+                self.push(
+                    k.pos,
+                    join(path, &text::line(&bad)),
+                    ProblemKind::Invalid(CONTROL_CHARACTER.into()),
+                );
+                continue;
+            }
             let Some(key) = k.as_text() else {
                 self.push(
                     k.pos,
@@ -283,6 +312,14 @@ impl Validator {
         match node.value {
             Value::Null => None,
             _ => match node.as_text() {
+                Some(s) if hostile(&s) => {
+                    self.push(
+                        node.pos,
+                        path,
+                        ProblemKind::Invalid(CONTROL_CHARACTER.into()),
+                    );
+                    None
+                }
                 Some(s) => Some(s),
                 None => {
                     self.wrong_type(node, path, "a string");
@@ -1063,7 +1100,8 @@ fn valid_dns_subdomain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(valid_dns_label)
 }
 
-/// The image is a repository; hearth adds the release tag itself.
+/// The image is a repository (an OCI reference's name: an optional registry
+/// host, then lowercase path components); hearth adds the release tag itself.
 fn image_problem(img: &str) -> Option<String> {
     if img.chars().any(char::is_whitespace) {
         return Some(format!(
@@ -1083,6 +1121,100 @@ fn image_problem(img: &str) -> Option<String> {
         return Some(format!(
             "give the image repository without a tag or digest (`{repo}`); hearth adds the release tag"
         ));
+    }
+    oci_name_problem(img).map(|why| {
+        format!(
+            "`{}` is not an image repository: {why} (for example `ghcr.io/acme/api`)",
+            text::line(img)
+        )
+    })
+}
+
+/// The OCI distribution spec's grammar for a repository name:
+/// `[domain[:port]/]component(/component)*`, each component
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`, at most 255 characters. The first
+/// part is a domain when it holds a `.` or `:` or is `localhost`.
+fn oci_name_problem(img: &str) -> Option<String> {
+    if img.is_empty() {
+        return Some("it is empty".into());
+    }
+    if img.len() > 255 {
+        return Some("it is longer than 255 characters".into());
+    }
+    let mut parts: Vec<&str> = img.split('/').collect();
+    let first = parts[0];
+    if parts.len() > 1 && (first.contains(['.', ':']) || first == "localhost") {
+        let (host, port) = match first.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (first, None),
+        };
+        let host_ok = !host.is_empty()
+            && host.split('.').all(|l| {
+                !l.is_empty()
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            });
+        if !host_ok {
+            return Some(format!("`{}` is not a registry host", text::line(host)));
+        }
+        if let Some(p) = port {
+            if p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()) || p.len() > 5 {
+                return Some(format!("`{}` is not a port", text::line(p)));
+            }
+        }
+        parts.remove(0);
+    }
+    for part in parts {
+        if let Some(why) = component_problem(part) {
+            return Some(why);
+        }
+    }
+    None
+}
+
+fn component_problem(part: &str) -> Option<String> {
+    let shown = text::line(part);
+    if part.is_empty() {
+        return Some("it has an empty path component (`//` or a `/` at an end)".into());
+    }
+    if let Some(c) = part
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')))
+    {
+        return Some(if c.is_ascii_uppercase() {
+            format!("`{shown}` has an uppercase letter; repository names are lowercase")
+        } else if text::is_hostile(&c.to_string()) {
+            format!("`{shown}` holds a control character")
+        } else {
+            format!("`{shown}` holds `{c}`; use lowercase letters, digits, `.`, `_` and `-`")
+        });
+    }
+    let b = part.as_bytes();
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return Some(format!(
+            "`{shown}` must start and end with a letter or digit"
+        ));
+    }
+    // Separators: one `.`, one or two `_`, or any run of `-`; never mixed.
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &part[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|c| c == b'-');
+        if !ok {
+            return Some(format!(
+                "`{shown}` has the separator `{sep}`; use one `.`, `_`, `__` or dashes"
+            ));
+        }
     }
     None
 }
@@ -1135,6 +1267,23 @@ mod tests {
         assert!(image_problem("ghcr.io/katforge/api").is_none());
         assert!(image_problem("localhost:5000/api").is_none());
         assert!(image_problem("ghcr.io/katforge/api:v1").is_some());
+        assert!(image_problem("docker.io/library/redis").is_none());
+        assert!(image_problem("api").is_none());
+        assert!(image_problem("registry.example.com:443/team/sub_dir/a__b-c--d.e").is_none());
+        for bad in [
+            "ghcr.io/acme/api\u{1b}[2J",
+            "ghcr.io/Acme/api",
+            "ghcr.io//api",
+            "ghcr.io/acme/api/",
+            "ghcr.io/acme/-api",
+            "ghcr.io/acme/a..b",
+            "ghcr.io/acme/a_-b",
+            "bad_host.io:x/api",
+            "ghcr.io:99999999/api",
+        ] {
+            let why = image_problem(bad).unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(!text::is_hostile(&why), "{why:?}");
+        }
         assert!(workflow_problem("release.yml").is_none());
         assert!(workflow_problem(".github/workflows/release.yml").is_some());
         assert!(workflow_problem("release").is_some());

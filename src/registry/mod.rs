@@ -5,7 +5,7 @@
 pub mod check;
 mod error;
 mod load;
-mod tree;
+pub mod tree;
 
 pub use error::{Pos, Problem, ProblemKind, RegistryError};
 pub use load::{

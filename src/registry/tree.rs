@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+
+use crate::model::text;
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// A position in the source, both 1-based (the way editors count).
@@ -79,22 +81,55 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// At most this many values in a document, counting each alias as the
+/// values it stands for: a registry of 300 services is about 6,000, and an
+/// alias bomb ("billion laughs") is refused long before it costs anything.
+pub const MAX_VALUES: usize = 100_000;
+/// At most this many bytes of scalar text, aliases counted as expanded.
+pub const MAX_TEXT: usize = 8 << 20;
+/// At most this deep (maps and lists inside each other).
+pub const MAX_DEPTH: usize = 64;
+
 /// Parse `text` into a positioned tree. `Ok(None)` for an empty document.
-/// Only the first document of a stream is read.
+/// Only the first document of a stream is read. Bounded: a document past
+/// [`MAX_VALUES`], [`MAX_TEXT`] or [`MAX_DEPTH`] is refused where it
+/// crosses the bound, before the work it asks for is done.
 pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
+    if text.len() > MAX_TEXT {
+        return Err(SyntaxError {
+            pos: Pos { line: 1, col: 1 },
+            path: String::new(),
+            message: format!(
+                "the file is {} bytes; at most {MAX_TEXT} are read",
+                text.len()
+            ),
+        });
+    }
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    match parser.load(&mut builder, false) {
-        Ok(()) => match builder.error {
-            Some(err) => Err(err),
-            None => Ok(builder.root.filter(|n| n.value != Value::Null)),
-        },
-        Err(err) => Err(SyntaxError {
-            pos: Pos::from(*err.marker()),
-            path: builder.open_path(),
-            message: err.info().to_string(),
-        }),
+    // Events are pulled one at a time (yaml-rust2's own `load` recurses per
+    // nesting level), so that the first bound crossed ends the parse.
+    loop {
+        let (ev, mark) = match parser.next_token() {
+            Ok(next) => next,
+            Err(err) => {
+                return Err(SyntaxError {
+                    pos: Pos::from(*err.marker()),
+                    path: builder.open_path(),
+                    message: err.info().to_string(),
+                })
+            }
+        };
+        let end = matches!(ev, Event::DocumentEnd | Event::StreamEnd);
+        builder.on_event(ev, mark);
+        if let Some(err) = builder.error.take() {
+            return Err(err);
+        }
+        if end {
+            break;
+        }
     }
+    Ok(builder.root.filter(|n| n.value != Value::Null))
 }
 
 /// A container being built.
@@ -103,21 +138,40 @@ enum Frame {
         items: Vec<Node>,
         pos: Pos,
         anchor: usize,
+        size: Size,
     },
     Map {
         entries: Vec<(Node, Node)>,
         key: Option<Node>,
         pos: Pos,
         anchor: usize,
+        size: Size,
     },
+}
+
+/// What a subtree costs: values and scalar bytes, aliases expanded.
+#[derive(Clone, Copy, Default)]
+struct Size {
+    values: usize,
+    bytes: usize,
+}
+
+impl Frame {
+    fn size_mut(&mut self) -> &mut Size {
+        match self {
+            Frame::Seq { size, .. } | Frame::Map { size, .. } => size,
+        }
+    }
 }
 
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, (Node, Size)>,
     root: Option<Node>,
     error: Option<SyntaxError>,
+    /// Everything built so far, aliases expanded.
+    total: Size,
 }
 
 impl Builder {
@@ -132,7 +186,8 @@ impl Builder {
                     if !path.is_empty() {
                         path.push('.');
                     }
-                    path.push_str(&k.as_text().unwrap_or_else(|| "?".into()));
+                    // A key is untrusted text like any other.
+                    path.push_str(&text::line(&k.as_text().unwrap_or_else(|| "?".into())));
                 }
                 Frame::Seq { items, .. } if i < last => {
                     path.push_str(&format!("[{}]", items.len()));
@@ -143,9 +198,51 @@ impl Builder {
         path
     }
 
-    fn finish(&mut self, node: Node, anchor: usize) {
+    /// Count `add` against the document's bounds; false (with the error
+    /// set) when it crosses one.
+    fn spend(&mut self, add: Size, pos: Pos, what: &str) -> bool {
+        self.total.values += add.values;
+        self.total.bytes += add.bytes;
+        let over = if self.total.values > MAX_VALUES {
+            Some(format!("more than {MAX_VALUES} values"))
+        } else if self.total.bytes > MAX_TEXT {
+            Some(format!("more than {MAX_TEXT} bytes of text"))
+        } else {
+            None
+        };
+        match over {
+            None => true,
+            Some(over) => {
+                self.fail(
+                    pos,
+                    format!(
+                        "{what} makes the document hold {over}; \
+                         is it an alias bomb? Write the values out, or alias less"
+                    ),
+                );
+                false
+            }
+        }
+    }
+
+    fn fail(&mut self, pos: Pos, message: String) {
+        if self.error.is_none() {
+            self.error = Some(SyntaxError {
+                pos,
+                path: self.open_path(),
+                message,
+            });
+        }
+    }
+
+    fn finish(&mut self, node: Node, anchor: usize, size: Size) {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        if let Some(frame) = self.stack.last_mut() {
+            let s = frame.size_mut();
+            s.values += size.values;
+            s.bytes += size.bytes;
         }
         match self.stack.last_mut() {
             None => {
@@ -167,38 +264,88 @@ impl MarkedEventReceiver for Builder {
         let pos = Pos::from(mark);
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
+                let size = Size {
+                    values: 1,
+                    bytes: text.len(),
+                };
+                if !self.spend(size, pos, "this value") {
+                    return;
+                }
                 let is_str_tag = tag.as_ref().is_some_and(|t| t.suffix == "str");
                 let value = if style == TScalarStyle::Plain && !is_str_tag {
                     resolve_plain(text)
                 } else {
                     Value::Str(text)
                 };
-                self.finish(Node { value, pos }, anchor);
+                self.finish(Node { value, pos }, anchor, size);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
-                items: Vec::new(),
-                pos,
-                anchor,
-            }),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
-                entries: Vec::new(),
-                key: None,
-                pos,
-                anchor,
-            }),
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                self.fail(
+                    pos,
+                    format!("nested more than {MAX_DEPTH} levels deep; a registry needs a handful"),
+                );
+            }
+            Event::SequenceStart(anchor, _) => {
+                if self.spend(
+                    Size {
+                        values: 1,
+                        bytes: 0,
+                    },
+                    pos,
+                    "this list",
+                ) {
+                    self.stack.push(Frame::Seq {
+                        items: Vec::new(),
+                        pos,
+                        anchor,
+                        size: Size {
+                            values: 1,
+                            bytes: 0,
+                        },
+                    })
+                }
+            }
+            Event::MappingStart(anchor, _) => {
+                if self.spend(
+                    Size {
+                        values: 1,
+                        bytes: 0,
+                    },
+                    pos,
+                    "this map",
+                ) {
+                    self.stack.push(Frame::Map {
+                        entries: Vec::new(),
+                        key: None,
+                        pos,
+                        anchor,
+                        size: Size {
+                            values: 1,
+                            bytes: 0,
+                        },
+                    })
+                }
+            }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq { items, pos, anchor }) => (
+                let (node, anchor, size) = match self.stack.pop() {
+                    Some(Frame::Seq {
+                        items,
+                        pos,
+                        anchor,
+                        size,
+                    }) => (
                         Node {
                             value: Value::Seq(items),
                             pos,
                         },
                         anchor,
+                        size,
                     ),
                     Some(Frame::Map {
                         entries,
                         pos,
                         anchor,
+                        size,
                         ..
                     }) => (
                         Node {
@@ -206,36 +353,26 @@ impl MarkedEventReceiver for Builder {
                             pos,
                         },
                         anchor,
+                        size,
                     ),
                     None => return,
                 };
-                self.finish(node, anchor);
+                self.finish(node, anchor, size);
             }
-            Event::Alias(id) => match self.anchors.get(&id) {
-                Some(target) => {
+            Event::Alias(id) => match self.anchors.get(&id).map(|(_, size)| *size) {
+                Some(size) => {
+                    // Counted before it is copied: a bomb is never built.
+                    if !self.spend(size, pos, "this alias") {
+                        return;
+                    }
                     // The alias stands where it is written, for error positions.
                     let node = Node {
-                        value: target.value.clone(),
+                        value: self.anchors[&id].0.value.clone(),
                         pos,
                     };
-                    self.finish(node, 0);
+                    self.finish(node, 0, size);
                 }
-                None => {
-                    if self.error.is_none() {
-                        self.error = Some(SyntaxError {
-                            pos,
-                            path: self.open_path(),
-                            message: "alias to an unknown anchor".into(),
-                        });
-                    }
-                    self.finish(
-                        Node {
-                            value: Value::Null,
-                            pos,
-                        },
-                        0,
-                    );
-                }
+                None => self.fail(pos, "alias to an unknown anchor".into()),
             },
             Event::Nothing
             | Event::StreamStart
@@ -332,6 +469,42 @@ mod tests {
         let err = parse("api:\n  image: [unclosed\n").unwrap_err();
         assert_eq!(err.path, "api.image");
         assert!(err.pos.line >= 2, "{err:?}");
+    }
+
+    fn laughs(levels: usize) -> String {
+        let names: Vec<String> = (0..=levels).map(|i| format!("l{i}")).collect();
+        let mut doc = format!("{}: &{} [x, x, x, x, x, x, x, x, x]\n", names[0], names[0]);
+        for w in names.windows(2) {
+            let refs = vec![format!("*{}", w[0]); 9].join(", ");
+            doc.push_str(&format!("{}: &{} [{refs}]\n", w[1], w[1]));
+        }
+        doc
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_where_it_crosses_the_bound() {
+        let started = std::time::Instant::now();
+        let err = parse(&laughs(9)).unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert!(err.message.contains("alias bomb"), "{err:?}");
+        // 9^5 values cross 100,000 at the sixth line's aliases.
+        assert_eq!(err.pos.line, 6, "{err:?}");
+        assert_eq!(err.path, "l5");
+        // Small alias use is fine.
+        assert!(parse(&laughs(3)).is_ok());
+    }
+
+    #[test]
+    fn deep_nesting_and_huge_files_are_refused() {
+        let nested = |n: usize| format!("a: {}1{}\n", "[".repeat(n), "]".repeat(n));
+        assert!(parse(&nested(60)).is_ok());
+        let err = parse(&nested(70)).unwrap_err();
+        assert!(err.message.contains("nested more than 64"), "{err:?}");
+        // Far deeper: yaml-rust2's own limit answers first; still located.
+        let err = parse(&nested(100_000)).unwrap_err();
+        assert_eq!(err.pos.line, 1, "{err:?}");
+        let huge = format!("a: \"{}\"\n", "x".repeat(MAX_TEXT));
+        assert!(parse(&huge).unwrap_err().message.contains("at most"));
     }
 
     #[test]

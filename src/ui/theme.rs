@@ -149,6 +149,21 @@ impl Theme {
     /// theme's style, so a user theme may override only a few. `origin`
     /// names the file in errors.
     pub fn parse(source: &str, origin: &str) -> Result<Theme, ThemeError> {
+        // Errors quote the file's keys and values: inert on the way out.
+        Theme::parse_file(source, origin).map_err(|e| ThemeError(crate::model::text::own_line(e.0)))
+    }
+
+    fn parse_file(source: &str, origin: &str) -> Result<Theme, ThemeError> {
+        // The registry's bounded reader first: an alias bomb, a huge file or
+        // deep nesting is refused where it starts, before serde builds it.
+        if let Err(e) = crate::registry::tree::parse(source) {
+            return Err(ThemeError(format!(
+                "{origin}:{}:{}: invalid theme: {}",
+                e.pos.line,
+                e.pos.col,
+                crate::model::text::line(&e.message)
+            )));
+        }
         let file: ThemeFile = serde_yaml::from_str(source).map_err(|e| {
             let at = e
                 .location()
@@ -162,7 +177,7 @@ impl Theme {
             Theme::default()
         };
         if let Some(name) = file.name {
-            theme.name = name;
+            theme.name = crate::model::text::own_line(name);
         }
         for (role, spec) in &file.styles {
             let located = |key: &str, msg: String| {
@@ -422,5 +437,201 @@ mod tests {
     fn unknown_theme_name_is_explained() {
         let err = Theme::load(Some("ligth"), false).unwrap_err();
         assert!(err.to_string().contains("did you mean 'light'"), "{err}");
+    }
+
+    type Rgb = (u8, u8, u8);
+
+    /// The xterm palette, for the contrast rule: what the 16 named colours
+    /// look like on a stock terminal.
+    fn rgb(c: Color) -> (u8, u8, u8) {
+        match c {
+            Color::Rgb(r, g, b) => (r, g, b),
+            Color::Black => (0, 0, 0),
+            Color::Red => (205, 0, 0),
+            Color::Green => (0, 205, 0),
+            Color::Yellow => (205, 205, 0),
+            Color::Blue => (0, 0, 238),
+            Color::Magenta => (205, 0, 205),
+            Color::Cyan => (0, 205, 205),
+            Color::Gray => (229, 229, 229),
+            Color::DarkGray => (127, 127, 127),
+            Color::LightRed => (255, 0, 0),
+            Color::LightGreen => (0, 255, 0),
+            Color::LightYellow => (255, 255, 0),
+            Color::LightBlue => (92, 92, 255),
+            Color::LightMagenta => (255, 0, 255),
+            Color::LightCyan => (0, 255, 255),
+            Color::White => (255, 255, 255),
+            Color::Indexed(i) if i < 16 => rgb(ratatui_index(i)),
+            Color::Indexed(i) if i < 232 => {
+                let level = |v: u8| if v == 0 { 0 } else { 55 + 40 * v };
+                let i = i - 16;
+                (level(i / 36), level((i / 6) % 6), level(i % 6))
+            }
+            Color::Indexed(i) => {
+                let v = 8 + 10 * (i - 232);
+                (v, v, v)
+            }
+            Color::Reset => unreachable!("resolved before"),
+        }
+    }
+
+    fn ratatui_index(i: u8) -> Color {
+        [
+            Color::Black,
+            Color::Red,
+            Color::Green,
+            Color::Yellow,
+            Color::Blue,
+            Color::Magenta,
+            Color::Cyan,
+            Color::Gray,
+            Color::DarkGray,
+            Color::LightRed,
+            Color::LightGreen,
+            Color::LightYellow,
+            Color::LightBlue,
+            Color::LightMagenta,
+            Color::LightCyan,
+            Color::White,
+        ][i as usize]
+    }
+
+    /// WCAG 2's relative luminance.
+    fn luminance(c: (u8, u8, u8)) -> f64 {
+        let ch = |v: u8| {
+            let v = v as f64 / 255.0;
+            if v <= 0.03928 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * ch(c.0) + 0.7152 * ch(c.1) + 0.0722 * ch(c.2)
+    }
+
+    fn ratio(a: (u8, u8, u8), b: (u8, u8, u8)) -> f64 {
+        let (la, lb) = (luminance(a), luminance(b));
+        (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+    }
+
+    /// What a style drawn over `under` shows: (fg, bg) after patching and
+    /// `reversed`, with the terminal's own colours for unset ones.
+    fn shown(
+        under: Style,
+        style: Style,
+        term: ((u8, u8, u8), (u8, u8, u8)),
+    ) -> ((u8, u8, u8), (u8, u8, u8)) {
+        let s = under.patch(style);
+        let pick = |c: Option<Color>, default| match c {
+            None | Some(Color::Reset) => default,
+            Some(c) => rgb(c),
+        };
+        let (fg, bg) = (pick(s.fg, term.0), pick(s.bg, term.1));
+        if s.add_modifier.contains(Modifier::REVERSED)
+            && !s.sub_modifier.contains(Modifier::REVERSED)
+        {
+            (bg, fg)
+        } else {
+            (fg, bg)
+        }
+    }
+
+    /// Every (what, fg, bg) pair a theme can draw text with: each text role
+    /// and accent over each surface (the screen, the status bar, overlays),
+    /// the surfaces' own text, and the selected row (whose style covers the
+    /// cells of the row). A theme with a dark text colour is taken to be
+    /// made for a light terminal, else for a dark one.
+    fn text_pairs(t: &Theme) -> Vec<(String, Rgb, Rgb)> {
+        let dark_fg = t
+            .base
+            .fg
+            .is_some_and(|c| c != Color::Reset && luminance(rgb(c)) < 0.2);
+        let term = if dark_fg {
+            ((0, 0, 0), (255, 255, 255))
+        } else {
+            ((229, 229, 229), (0, 0, 0))
+        };
+        let surfaces = [
+            ("screen", t.base),
+            ("status bar", t.base.patch(t.status_bar)),
+            ("popup", t.base.patch(t.popup)),
+        ];
+        let mut roles: Vec<(String, Style)> = vec![
+            ("title".into(), t.title),
+            ("header".into(), t.header),
+            ("ok".into(), t.ok),
+            ("warn".into(), t.warn),
+            ("error".into(), t.error),
+            ("running".into(), t.running),
+            ("muted".into(), t.muted),
+            ("key".into(), t.key),
+            ("filter".into(), t.filter),
+        ];
+        for (env, c) in &t.accents {
+            roles.push((format!("accent {env}"), Style::default().fg(*c)));
+        }
+        let mut out = Vec::new();
+        for (sname, surface) in surfaces {
+            let (fg, bg) = shown(Style::default(), surface, term);
+            out.push((format!("text on the {sname}"), fg, bg));
+            for (rname, role) in &roles {
+                let (fg, bg) = shown(surface, *role, term);
+                out.push((format!("{rname} on the {sname}"), fg, bg));
+            }
+        }
+        let (fg, bg) = shown(t.base, t.selected, term);
+        out.push(("the selected row".into(), fg, bg));
+        out
+    }
+
+    /// The themes' contrast rule (README, "Themes"): every text colour
+    /// against every background it can be drawn on is at least 4.5:1, WCAG
+    /// AA for text; and the selected row stands apart from the others.
+    #[test]
+    fn every_builtin_theme_keeps_text_readable() {
+        let mut failures = Vec::new();
+        for (name, _) in BUILTIN {
+            let t = Theme::builtin(name).unwrap();
+            for (what, fg, bg) in text_pairs(&t) {
+                let r = ratio(fg, bg);
+                if r < 4.5 {
+                    failures.push(format!("{name}: {what}: {r:.2}:1 ({fg:?} on {bg:?})"));
+                }
+            }
+            let dark_fg = t.base.fg.is_some_and(|c| luminance(rgb(c)) < 0.2);
+            let term = if dark_fg {
+                ((0, 0, 0), (255, 255, 255))
+            } else {
+                ((229, 229, 229), (0, 0, 0))
+            };
+            let (_, row_bg) = shown(Style::default(), t.base, term);
+            let (_, sel_bg) = shown(t.base, t.selected, term);
+            if ratio(row_bg, sel_bg) < 1.15 {
+                failures.push(format!(
+                    "{name}: the selected row's background {sel_bg:?} is hardly told from the others' {row_bg:?}"
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn the_contrast_rule_catches_what_it_names() {
+        // White on white, and a reversed style that undoes itself.
+        let t = Theme::parse(
+            "styles:\n  base: {fg: white, bg: black}\n  status_bar: {fg: black, bg: white}\n  title: {fg: white}\n  selected: {fg: black, bg: white, modifiers: [reversed]}\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let pairs = text_pairs(&t);
+        let title = pairs
+            .iter()
+            .find(|p| p.0 == "title on the status bar")
+            .unwrap();
+        assert!(ratio(title.1, title.2) < 1.1);
+        let sel = pairs.iter().find(|p| p.0 == "the selected row").unwrap();
+        assert_eq!(sel.2, (0, 0, 0), "reversed black-on-white is the plain row");
+        assert!((ratio((0, 0, 0), (255, 255, 255)) - 21.0).abs() < 0.01);
     }
 }
