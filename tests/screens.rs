@@ -486,6 +486,7 @@ fn step(name: &str, state: StepState, detail: Option<&str>) -> Event {
         name: name.into(),
         state,
         detail: detail.map(Into::into),
+        took: None,
     }
 }
 

@@ -226,6 +226,14 @@ pub fn op_words(op: Op) -> &'static str {
     }
 }
 
+/// The navigation bindings that work in a session: `l` only where logs
+/// are on (`hearth watch` without `--logs` has them off).
+pub fn navigation(logs_enabled: bool) -> impl Iterator<Item = &'static Binding<Nav>> {
+    NAVIGATION
+        .iter()
+        .filter(move |b| logs_enabled || b.action != Nav::Logs)
+}
+
 /// The bindings of a read-only session: navigation alone, by type.
 pub fn read_only() -> &'static [Binding<Nav>] {
     NAVIGATION

@@ -102,6 +102,7 @@ impl Ops {
                 name,
                 state,
                 detail,
+                took,
             } => match view
                 .steps
                 .iter_mut()
@@ -113,11 +114,17 @@ impl Ops {
                     s.detail = detail;
                     s.ended = now;
                 }
+                // First seen ended (it ran between two polls): its own
+                // duration when the source gave one, never a made-up 0s.
                 _ => view.steps.push(StepView {
                     name,
                     state,
                     detail,
-                    started: now,
+                    started: match (state, took) {
+                        (StepState::Running, _) => now,
+                        (_, Some(t)) => now.map(|n| n - t),
+                        (_, None) => None,
+                    },
                     ended: (state != StepState::Running).then_some(now).flatten(),
                 }),
             },

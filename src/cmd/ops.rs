@@ -35,6 +35,7 @@ pub fn line(p: &Progress, prefix: &str) -> Option<String> {
             name,
             state,
             detail,
+            ..
         } => match (state, detail) {
             (StepState::Running, _) => format!("● {name}…"),
             (StepState::Done, Some(d)) if d.contains(' ') => format!("✓ {d}"),
@@ -257,18 +258,19 @@ pub fn run_requests_with(
                     } else {
                         String::new()
                     };
-                    let mut text = format!("{prefix}✗ {}", ctx.redact(&f.problem.to_string()));
+                    let mut text = format!("{prefix}✗ {}", f.problem);
                     if f.code == 0 {
                         text = format!("{prefix}- {}", f.problem);
                     }
                     if let Some(l) = &f.left {
                         text.push_str(&format!("\n{prefix}  left: {l}"));
                     }
-                    println!("{text}");
+                    // Everything printed here passes the session's redaction.
+                    println!("{}", ctx.redact(&text));
                     rows.push((
                         service,
                         "-".into(),
-                        format!("not started: {}", f.problem.message),
+                        ctx.redact(&format!("not started: {}", f.problem.message)),
                     ));
                     worst = worst.max(f.code);
                 }
@@ -301,7 +303,7 @@ pub fn run_requests_with(
             rows.push((
                 service.clone(),
                 o.tag.clone().unwrap_or_else(|| "-".into()),
-                result,
+                ctx.redact(&result),
             ));
         }
         if several {

@@ -214,7 +214,7 @@ struct RepoKey {
 
 /// Run `hearth setup --ci`.
 pub async fn run(ctx: &Context, req: &CiRequest, tx: mpsc::Sender<Progress>) -> Outcome {
-    let mut rep = Reporter::new(tx, ctx.op_id(), OpKind::SetupCi, "ci", None);
+    let mut rep = ctx.reporter(tx, OpKind::SetupCi, "ci", None);
     let mut entry = Entry::new(OpKind::SetupCi, "ci", None, &ctx.user);
     let result = steps(ctx, req, &mut rep).await;
     let outcome = match result {
@@ -244,6 +244,10 @@ async fn steps(ctx: &Context, req: &CiRequest, rep: &mut Reporter) -> Result<Out
     let registry_token = std::env::var(&ci.registry_token_env)
         .ok()
         .filter(|v| !v.trim().is_empty());
+    // Held from here on: redacted from every line, record and error.
+    if let Some(t) = &registry_token {
+        ctx.secrets.add(t);
+    }
     if registry_token.is_none() && !req.dry_run {
         rep.failed("check", format!("{} is not set", ci.registry_token_env))
             .await;
@@ -466,6 +470,7 @@ async fn steps(ctx: &Context, req: &CiRequest, rep: &mut Reporter) -> Result<Out
     rep.start("token").await;
     let secret_path = format!("/api/v1/namespaces/{CI_NAMESPACE}/secrets/{TOKEN_SECRET}");
     let (token, ca) = wait_token(&kube, &secret_path).await?;
+    ctx.secrets.add(&token);
     let server = req
         .server
         .clone()

@@ -20,6 +20,7 @@ use super::{Event, Failure, Mutation, OpKind, Outcome, Progress, StepState, Syst
 use crate::cluster::KubeClient;
 use crate::config::Config;
 use crate::github::{self, GhError};
+use crate::model::secrets::Secrets;
 use crate::model::Problem;
 use crate::registry::{Environment, Registry, Service};
 use crate::WriteAccess;
@@ -82,6 +83,8 @@ pub struct Context {
     /// `git config user.name` of whoever runs hearth, for the journal.
     pub user: String,
     next_op: AtomicU64,
+    /// Every secret this session holds, redacted from all it prints or writes.
+    pub secrets: Secrets,
 }
 
 impl Context {
@@ -93,7 +96,6 @@ impl Context {
     ) -> Context {
         Context {
             registry,
-            config,
             github: std::sync::OnceLock::new(),
             kube: tokio::sync::Mutex::new(HashMap::new()),
             access,
@@ -101,7 +103,29 @@ impl Context {
             locks: Locks::default(),
             user: git_user(),
             next_op: AtomicU64::new(1),
+            secrets: {
+                let s = Secrets::default();
+                if let Some(t) = &config.github.token {
+                    s.add(t.expose());
+                }
+                s
+            },
+            config,
         }
+    }
+
+    /// A reporter for an operation of this context: it redacts this
+    /// context's secrets from everything it sends and records.
+    pub fn reporter(
+        &self,
+        tx: mpsc::Sender<Progress>,
+        kind: OpKind,
+        service: &str,
+        env: Option<&str>,
+    ) -> Reporter {
+        let mut rep = Reporter::new(tx, self.op_id(), kind, service, env);
+        rep.secrets = self.secrets.clone();
+        rep
     }
 
     /// A new operation id.
@@ -168,12 +192,9 @@ impl Context {
         Ok(client)
     }
 
-    /// Scrub the token from text that leaves hearth.
+    /// Scrub every secret this session holds from text that leaves hearth.
     pub fn redact(&self, text: &str) -> String {
-        match &self.config.github.token {
-            Some(t) => t.redact(text),
-            None => text.to_string(),
-        }
+        self.secrets.redact(text)
     }
 }
 
@@ -201,6 +222,8 @@ pub struct Reporter {
     steps: Vec<StepRecord>,
     started: Vec<(String, Instant)>,
     mutations: Vec<Mutation>,
+    /// Redacted from every event and record (empty: nothing to redact).
+    pub secrets: Secrets,
 }
 
 impl Reporter {
@@ -220,10 +243,16 @@ impl Reporter {
             steps: Vec::new(),
             started: Vec::new(),
             mutations: Vec::new(),
+            secrets: Secrets::default(),
         }
     }
 
     /// The environment the operation is about, once known.
+    /// The operation's id.
+    pub fn op(&self) -> u64 {
+        self.op
+    }
+
     pub fn set_env(&mut self, env: &str) {
         self.env = Some(env.to_string());
     }
@@ -233,6 +262,7 @@ impl Reporter {
     }
 
     async fn send(&self, event: Event) {
+        let event = self.scrub(event);
         let _ = self
             .tx
             .send(Progress {
@@ -245,6 +275,36 @@ impl Reporter {
             .await;
     }
 
+    /// The event with every secret redacted from its text.
+    fn scrub(&self, event: Event) -> Event {
+        let r = |s: String| self.secrets.redact(&s);
+        match event {
+            Event::Step {
+                name,
+                state,
+                detail,
+                took,
+            } => Event::Step {
+                name: r(name),
+                state,
+                detail: detail.map(r),
+                took,
+            },
+            Event::Mutation(m) => Event::Mutation(Mutation {
+                request: r(m.request),
+                result: m.result.map(r),
+                ..m
+            }),
+            Event::Line(l) => Event::Line(r(l)),
+            Event::Finished(o) => Event::Finished(Outcome {
+                summary: r(o.summary),
+                left: o.left.map(r),
+                recovery: o.recovery.map(r),
+                ..o
+            }),
+        }
+    }
+
     /// A step starts.
     pub async fn start(&mut self, name: &str) {
         self.started.push((name.to_string(), Instant::now()));
@@ -252,28 +312,43 @@ impl Reporter {
             name: name.to_string(),
             state: StepState::Running,
             detail: None,
+            took: None,
         })
         .await;
     }
 
     /// A step ends in `state`, with what it found or why.
     pub async fn end(&mut self, name: &str, state: StepState, detail: Option<String>) {
+        self.end_took(name, state, detail, None).await;
+    }
+
+    /// A step ends, with how long it took by its own source's clock (used
+    /// when it was not seen to start).
+    pub async fn end_took(
+        &mut self,
+        name: &str,
+        state: StepState,
+        detail: Option<String>,
+        took: Option<i64>,
+    ) {
         let secs = self
             .started
             .iter()
             .rev()
             .find(|(n, _)| n == name)
-            .map(|(_, t)| t.elapsed().as_secs_f64());
+            .map(|(_, t)| t.elapsed().as_secs_f64())
+            .or(took.map(|t| t as f64));
         self.steps.push(StepRecord {
-            name: name.to_string(),
+            name: self.secrets.redact(name),
             state,
-            detail: detail.clone(),
+            detail: detail.as_deref().map(|d| self.secrets.redact(d)),
             secs,
         });
         self.send(Event::Step {
             name: name.to_string(),
             state,
             detail,
+            took,
         })
         .await;
     }
@@ -299,8 +374,8 @@ impl Reporter {
     pub async fn mutation(&mut self, system: System, request: &str, result: &str, ok: bool) {
         let m = Mutation {
             system,
-            request: request.to_string(),
-            result: Some(result.to_string()),
+            request: self.secrets.redact(request),
+            result: Some(self.secrets.redact(result)),
             ok,
         };
         self.mutations.push(m.clone());

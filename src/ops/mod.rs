@@ -196,6 +196,10 @@ pub enum Event {
         name: String,
         state: StepState,
         detail: Option<String>,
+        /// How long the step took by its own source's clock (a CI step's
+        /// start and end as GitHub reports them), when hearth did not see it
+        /// start: it may have started and ended between two polls.
+        took: Option<i64>,
     },
     /// A mutating request was sent (or, in a dry run, would be).
     Mutation(Mutation),

@@ -58,8 +58,10 @@ pub async fn run(
             tail: vec![],
         })?;
     let pid = child.id();
-    let mut out = BufReader::new(child.stdout.take().expect("piped")).lines();
-    let mut err = BufReader::new(child.stderr.take().expect("piped")).lines();
+    // Split on newlines as bytes: a command that prints non-UTF-8 is still
+    // drained (lossily), never left blocked on a full pipe.
+    let mut out = BufReader::new(child.stdout.take().expect("piped")).split(b'\n');
+    let mut err = BufReader::new(child.stderr.take().expect("piped")).split(b'\n');
     let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL);
     let keep = |tail: &mut VecDeque<String>, line: &str| {
         if tail.len() == TAIL {
@@ -72,12 +74,12 @@ pub async fn run(
     let (mut out_done, mut err_done) = (false, false);
     let status = loop {
         tokio::select! {
-            line = out.next_line(), if !out_done => match line {
-                Ok(Some(l)) => { let l = super::logs::sanitize(&l); keep(&mut tail, &l); rep.line(l).await; }
+            line = out.next_segment(), if !out_done => match line {
+                Ok(Some(l)) => { let l = super::logs::sanitize(&String::from_utf8_lossy(&l)); keep(&mut tail, &l); rep.line(l).await; }
                 _ => out_done = true,
             },
-            line = err.next_line(), if !err_done => match line {
-                Ok(Some(l)) => { let l = super::logs::sanitize(&l); keep(&mut tail, &l); rep.line(l).await; }
+            line = err.next_segment(), if !err_done => match line {
+                Ok(Some(l)) => { let l = super::logs::sanitize(&String::from_utf8_lossy(&l)); keep(&mut tail, &l); rep.line(l).await; }
                 _ => err_done = true,
             },
             status = child.wait(), if out_done && err_done => break status,
@@ -135,5 +137,37 @@ fn stop_group(pid: Option<u32>) {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::OpKind;
+    use tokio::sync::mpsc;
+
+    /// A command that prints invalid UTF-8, a lot of it, is drained to its
+    /// end: it finishes with its own exit status, not the timeout.
+    #[tokio::test]
+    async fn non_utf8_output_is_drained() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        let rep = Reporter::new(tx, 1, OpKind::Ship, "api", None);
+        let (_keep, cancel) = watch::channel(false);
+        // 200 kB of 0xff lines on stdout and stderr: more than a pipe holds.
+        let cmd = "i=0; while [ $i -lt 2000 ]; do printf 'x\\377\\376 %0100d\\n' $i; printf '\\377\\n' >&2; i=$((i+1)); done; exit 3";
+        let started = std::time::Instant::now();
+        let res = run(cmd, Path::new("."), Duration::from_secs(20), &rep, cancel).await;
+        match res {
+            Err(GateError::Failed { problem, tail }) => {
+                assert_eq!(problem.kind, ProblemKind::Local, "{problem:?}");
+                assert!(problem.message.contains("exit 3"), "{problem:?}");
+                assert!(tail.iter().any(|l| l.contains('\u{fffd}')), "{tail:?}");
+            }
+            other => panic!("expected the command's own failure, got {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(15));
+        drop(rep);
+        drain.await.unwrap();
     }
 }

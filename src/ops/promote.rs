@@ -294,8 +294,12 @@ pub async fn run(
         workflow: plan.service.workflow.clone(),
         sha: plan.sha.clone(),
         event: event.into(),
+        tag: Some(tag.clone()),
     };
-    let before = query.existing(ctx).await;
+    let before = query
+        .existing(ctx)
+        .await
+        .map_err(Failure::nothing_changed)?;
     let step = format!("promote {tag}");
     rep.start(&step).await;
     if let Err(p) = make_latest(

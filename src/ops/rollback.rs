@@ -366,6 +366,20 @@ async fn plan_fast(
                 )
             })?,
     };
+    // The rollout is followed by the tag the target revision runs; one
+    // without a tag hearth can read could never be seen to arrive.
+    if target.tag.as_deref().is_none_or(str::is_empty) {
+        return Err(super::invalid(
+            format!(
+                "revision {} of {} in {} runs no image hearth can follow (no container image with a tag or digest)",
+                target.number, service.k8s_name, env.namespace
+            ),
+            format!(
+                "roll back with kubectl: kubectl rollout undo deploy/{} -n {} --to-revision={}",
+                service.k8s_name, env.namespace, target.number
+            ),
+        ));
+    }
     if same_template(&target.template, &current_template) {
         return Err(Failure {
             problem: Problem::new(
@@ -533,12 +547,21 @@ pub async fn run(
                 rep.done(&step, Some(format!("{tag} serves in {}", env.namespace)))
                     .await;
             }
-            Ok(Outcome {
-                ok: true,
-                summary: format!(
+            let summary = if *watch {
+                format!(
                     "{name} rolled back to {tag} in {}; GitHub still names the release it had",
                     env.name
-                ),
+                )
+            } else {
+                // Only the PATCH was accepted: nothing was seen to roll out.
+                format!(
+                    "{name} in {} patched back to revision {} ({tag}); not watched (--no-watch): kubectl rollout status deploy/{} -n {}",
+                    env.name, target.number, service.k8s_name, env.namespace
+                )
+            };
+            Ok(Outcome {
+                ok: true,
+                summary,
                 left: None,
                 recovery: None,
                 tag: Some(tag),
@@ -565,8 +588,12 @@ pub async fn run(
                 workflow: service.workflow.clone(),
                 sha: sha.clone(),
                 event: event.into(),
+                tag: Some(good.tag.clone()),
             };
-            let before = query.existing(ctx).await;
+            let before = query
+                .existing(ctx)
+                .await
+                .map_err(Failure::nothing_changed)?;
             let step = format!("make {} latest again", good.tag);
             rep.start(&step).await;
             let path = format!("/repos/{repo}/releases/{}", bad.id);

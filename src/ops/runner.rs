@@ -131,7 +131,7 @@ pub async fn refused(
     failure: &Failure,
     tx: mpsc::Sender<Progress>,
 ) -> Outcome {
-    let rep = Reporter::new(tx, ctx.op_id(), req.kind(), req.service(), None);
+    let rep = ctx.reporter(tx, req.kind(), req.service(), None);
     let outcome = outcome_of(failure, None);
     rep.finish(outcome.clone()).await;
     outcome
@@ -157,9 +157,9 @@ pub async fn execute(
     cancel: watch::Receiver<bool>,
     by: Option<&str>,
 ) -> Outcome {
-    let op = ctx.op_id();
     let env = plan.env_key();
-    let mut rep = Reporter::new(tx, op, plan.kind(), plan.service(), Some(&env));
+    let mut rep = ctx.reporter(tx, plan.kind(), plan.service(), Some(&env));
+    let op = rep.op();
     let _lock = match ctx.locks.take(plan.service(), &env) {
         Ok(l) => l,
         Err(f) => {
@@ -214,7 +214,7 @@ pub(super) fn journal_outcome(ctx: &Context, entry: &mut Entry, rep: &Reporter, 
         .collect();
     entry.result = if outcome.ok { "ok" } else { "failed" }.into();
     entry.summary = ctx.redact(&outcome.summary);
-    entry.recovery = outcome.recovery.clone();
+    entry.recovery = outcome.recovery.as_deref().map(|r| ctx.redact(r));
     ctx.journal.append(entry);
 }
 

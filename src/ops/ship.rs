@@ -373,6 +373,24 @@ pub async fn run(
         None => {}
     }
 
+    // The runs that exist already, read before anything changes: a run for
+    // this commit and tag that is not among them is the one this ship starts.
+    let query = RunQuery {
+        repo: plan.repo.clone(),
+        workflow: plan.service.workflow.clone(),
+        sha: plan.sha.clone(),
+        event: "release".into(),
+        tag: Some(plan.tag.clone()),
+    };
+    let before = if plan.watch {
+        match query.existing(ctx).await {
+            Ok(ids) => ids,
+            Err(p) => return Err(Failure::nothing_changed(p)),
+        }
+    } else {
+        Vec::new()
+    };
+
     // 2. Tag and push.
     if plan.new_tag {
         const TAG: &str = "tag and push";
@@ -441,17 +459,6 @@ pub async fn run(
         "prerelease": plan.prerelease(),
         "make_latest": if plan.target == Target::Prod { "true" } else { "false" },
     });
-    let query = RunQuery {
-        repo: plan.repo.clone(),
-        workflow: plan.service.workflow.clone(),
-        sha: plan.sha.clone(),
-        event: "release".into(),
-    };
-    let before = if plan.watch {
-        query.existing(ctx).await
-    } else {
-        Vec::new()
-    };
     let path = format!("/repos/{}/releases", plan.repo);
     if let Err(e) = rep.github(ctx, Method::POST, &path, Some(&body)).await {
         let problem = redact(ctx, e.problem(&plan.repo, "releases", true));
@@ -527,7 +534,8 @@ pub async fn deploy_and_verify(
     recovery: Recovery,
 ) -> Result<Outcome, Failure> {
     let name = &service.name;
-    const FIND: &str = "CI run";
+    // The step says what it did: the run's own outcome is its steps' lines.
+    const FIND: &str = "find CI run";
     rep.start(FIND).await;
     let runs = match follow::find_runs(ctx, query, before, follow::RUN_START_TIMEOUT).await {
         Ok(runs) if !runs.is_empty() => runs,
@@ -562,7 +570,11 @@ pub async fn deploy_and_verify(
     let numbers: Vec<String> = runs.iter().map(|r| format!("#{}", r.run_number)).collect();
     rep.done(
         FIND,
-        Some(format!("run {} of {}", numbers.join(", "), query.workflow)),
+        Some(format!(
+            "found run {} of {}",
+            numbers.join(", "),
+            query.workflow
+        )),
     )
     .await;
     match follow::follow_runs(ctx, rep, &query.repo, runs).await {
@@ -587,39 +599,72 @@ pub async fn deploy_and_verify(
                 ));
             }
             // A deploy that failed: did the cluster get the new tag (a
-            // failing migration) or not at all?
-            let stuck = match ctx.kube(env).await {
+            // failing migration) or not at all? Said only once it was read.
+            enum Seen {
+                Stuck(Option<String>, Option<String>),
+                Other(String),
+                Unknown(String),
+            }
+            let seen = match ctx.kube(env).await {
                 Ok(kube) => match crate::cluster::observe_one(&kube, service, &env.namespace).await
                 {
                     crate::model::EnvObservation::Live(w)
                         if w.image_tag.as_deref() == Some(tag) =>
                     {
-                        Some((w.stuck_reason.clone(), w.serving_tag().map(str::to_string)))
+                        Seen::Stuck(w.stuck_reason.clone(), w.serving_tag().map(str::to_string))
                     }
-                    _ => None,
+                    crate::model::EnvObservation::Live(w) => Seen::Other(format!(
+                        "{} still runs {}",
+                        env.namespace,
+                        w.serving_tag().unwrap_or("no tag")
+                    )),
+                    crate::model::EnvObservation::Missing { .. } => Seen::Other(format!(
+                        "there is no Deployment {} in {}",
+                        service.k8s_name, env.namespace
+                    )),
+                    crate::model::EnvObservation::Error(p) => Seen::Unknown(p.message),
+                    crate::model::EnvObservation::Unknown => Seen::Unknown("no answer".into()),
                 },
-                Err(_) => None,
+                Err(f) => Seen::Unknown(f.problem.message),
             };
-            if let Some((reason, serving)) = stuck {
-                let serving = serving.unwrap_or_else(|| "nothing".into());
-                if let Some(r) = &reason {
-                    rep.line(format!("  {}: {r}", env.name)).await;
-                    problem.message = format!("{}: {r}", problem.message);
+            match seen {
+                Seen::Stuck(reason, serving) => {
+                    let serving = serving.unwrap_or_else(|| "nothing".into());
+                    if let Some(r) = &reason {
+                        rep.line(format!("  {}: {r}", env.name)).await;
+                        problem.message = format!("{}: {r}", problem.message);
+                    }
+                    return Err(Failure::after(
+                        problem,
+                        &format!(
+                            "the new ReplicaSet of {tag} is stuck in {}; {serving} still serves",
+                            env.namespace
+                        ),
+                        format!("hearth rollback {name} --env {} (and look at the migration: hearth logs {name} --env {} -c migrate)", env.name, env.name),
+                    ));
                 }
-                return Err(Failure::after(
-                    problem,
-                    &format!(
-                        "the new ReplicaSet of {tag} is stuck in {}; {serving} still serves",
-                        env.namespace
-                    ),
-                    format!("hearth rollback {name} --env {} (and look at the migration: hearth logs {name} --env {} -c migrate)", env.name, env.name),
-                ));
+                Seen::Other(what) => {
+                    return Err(Failure::after(
+                        problem,
+                        &format!("the image is built; the cluster was not updated ({what})"),
+                        recovery.deploy_failed.replace("RUN", &run.id.to_string()),
+                    ));
+                }
+                Seen::Unknown(why) => {
+                    return Err(Failure::after(
+                        problem,
+                        &format!(
+                            "the image is built; cluster state unknown (it could not be read: {})",
+                            ctx.redact(&why)
+                        ),
+                        format!(
+                            "see what {} runs (hearth status {name}), then {}",
+                            env.name,
+                            recovery.deploy_failed.replace("RUN", &run.id.to_string())
+                        ),
+                    ));
+                }
             }
-            return Err(Failure::after(
-                problem,
-                "the image is built; the cluster was not updated",
-                recovery.deploy_failed.replace("RUN", &run.id.to_string()),
-            ));
         }
         Err(CiFailure::NoRun) => unreachable!("runs were found"),
         Err(CiFailure::GitHub(p)) => {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::context::{Context, Reporter};
+use super::StepState;
 use crate::github::{parse_jobs, parse_runs, GhError};
 use crate::model::ci::{self, CiTransition};
 use crate::model::{CiJob, CiRun, EnvObservation, Problem, ProblemKind, Rollout};
@@ -40,7 +41,9 @@ pub enum CiFailure {
 }
 
 /// Where to look for the runs an operation starts: a workflow's runs of one
-/// event for one commit.
+/// event for one commit, and (when given) for one tag. An earlier rc built
+/// from the same commit has runs with the same head SHA: the tag tells them
+/// apart (GitHub sets a release or tag-dispatched run's `head_branch` to it).
 #[derive(Clone, Debug)]
 pub struct RunQuery {
     pub repo: String,
@@ -48,6 +51,8 @@ pub struct RunQuery {
     pub sha: String,
     /// `release` or `workflow_dispatch`.
     pub event: String,
+    /// The tag the runs must be for.
+    pub tag: Option<String>,
 }
 
 impl RunQuery {
@@ -59,17 +64,38 @@ impl RunQuery {
     }
 
     /// The ids of the runs that exist already (taken before the change
-    /// that starts new ones, so that those are told apart).
-    pub async fn existing(&self, ctx: &Context) -> Vec<u64> {
-        let Ok(client) = ctx.github() else {
-            return Vec::new();
-        };
-        client
+    /// that starts new ones, so that those are told apart). When they cannot
+    /// be read, a new run could not be told from an old one: the operation
+    /// must stop before it changes anything.
+    pub async fn existing(&self, ctx: &Context) -> Result<Vec<u64>, Problem> {
+        let client = ctx.github().map_err(|f| f.problem)?;
+        let runs = client
             .get_json(&self.path())
             .await
             .and_then(|v| parse_runs(&v))
-            .map(|runs| runs.iter().map(|r| r.id).collect())
-            .unwrap_or_default()
+            .map_err(|e| {
+                let p = e.problem(&self.repo, &format!("workflow {}", self.workflow), false);
+                redacted(
+                    ctx,
+                    Problem::new(
+                        p.kind,
+                        format!("cannot read the earlier runs, so a new run could not be told from an old one: {}", p.message),
+                        p.hint,
+                    ),
+                )
+            })?;
+        Ok(runs.iter().map(|r| r.id).collect())
+    }
+
+    /// Whether `run` is one this query looks for (beyond the server's
+    /// filters, which an older server may not apply).
+    fn matches(&self, run: &CiRun) -> bool {
+        run.head_sha == self.sha
+            && run.event == self.event
+            && self
+                .tag
+                .as_deref()
+                .is_none_or(|t| run.head_branch.as_deref() == Some(t))
     }
 }
 
@@ -104,7 +130,7 @@ pub async fn find_runs(
         };
         let mut new: Vec<CiRun> = runs
             .into_iter()
-            .filter(|r| !before.contains(&r.id))
+            .filter(|r| !before.contains(&r.id) && query.matches(r))
             .collect();
         new.sort_by_key(|r| r.id);
         if !new.is_empty() {
@@ -178,10 +204,17 @@ pub async fn follow_runs(
                     CiTransition::Started => rep.start(&name).await,
                     CiTransition::Completed(c) if c == "skipped" => rep.skipped(&name, None).await,
                     CiTransition::Completed(c) if ci::is_good(c) => {
-                        rep.done(&name, ev.duration.map(ci::format_duration)).await
+                        let d = ev.duration.map(ci::format_duration);
+                        rep.end_took(&name, StepState::Done, d, ev.duration).await
                     }
                     CiTransition::Completed(c) => {
-                        rep.failed(&name, Some(c.clone())).await;
+                        // Failed steps carry their own duration too.
+                        let detail = match ev.duration {
+                            Some(d) => format!("{c} after {}", ci::format_duration(d)),
+                            None => c.clone(),
+                        };
+                        rep.end_took(&name, StepState::Failed, Some(detail), ev.duration)
+                            .await;
                         show_failed_log(ctx, rep, repo, &next, &step).await;
                     }
                 }

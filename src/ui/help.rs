@@ -13,8 +13,7 @@ use crate::app::State;
 /// Draw the overlay centred on `area`.
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let label = |keys: &[keymap::Key]| keys.iter().map(|k| k.label()).collect::<Vec<_>>().join(" ");
-    let bindings: Vec<(String, &str)> = keymap::NAVIGATION
-        .iter()
+    let bindings: Vec<(String, &str)> = keymap::navigation(state.logs_enabled)
         .map(|b| (label(b.keys), b.description))
         .chain(
             keymap::operations(state.mode.access)

@@ -150,7 +150,6 @@ pub fn clock_of_unix(secs: i64) -> Option<String> {
     chrono::DateTime::from_timestamp(secs, 0).map(|t| t.format("%H:%M:%S").to_string())
 }
 
-/// Cut a string to `width` characters, marking the cut with `…`.
 /// A line cut to `width` columns, its last visible character `…` when cut.
 pub fn truncate_line(line: Line<'_>, width: usize) -> Line<'_> {
     if line.width() <= width {
@@ -184,6 +183,22 @@ pub fn truncate_line(line: Line<'_>, width: usize) -> Line<'_> {
     Line::from(spans).style(line.style)
 }
 
+/// `s` cut to `width` characters from the left, `…` marking the cut: for
+/// text whose end tells it apart (a tag: `….0.28`).
+pub fn truncate_start(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out = String::from("…");
+    out.extend(s.chars().skip(n - (width - 1)));
+    out
+}
+
+/// Cut a string to `width` characters, marking the cut with `…`.
 pub fn truncate(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
         return s.to_string();

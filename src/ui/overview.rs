@@ -10,7 +10,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Row, Table, TableState};
 use ratatui::Frame;
 
-use super::{ci_icon, observation_word, rollout_icon, truncate, truncate_line, Theme, ViewState};
+use super::{
+    ci_icon, observation_word, rollout_icon, truncate, truncate_line, truncate_start, Theme,
+    ViewState,
+};
 use crate::app::{Drift, Focus, ServiceState, SourceId, State};
 use crate::model::{EnvObservation, Problem, ProblemKind, SourceStatus, Workload};
 use crate::registry::{ReleaseKind, Service};
@@ -341,14 +344,20 @@ fn env_cell<'a>(
     let tag_style = if drift.is_drift() { theme.warn } else { accent };
     let mut spans = match moving {
         Some(target) => {
-            // What serves is shown whole when it can be; the target gets the rest.
-            let first = serving.chars().count().min(room.saturating_sub(5)).max(3);
-            let second = room.saturating_sub(first + 3).max(2);
-            vec![
-                Span::styled(truncate(serving, first), tag_style),
-                Span::styled(" → ", theme.muted),
-                Span::styled(truncate(target, second), theme.running),
-            ]
+            // Where it is going matters most: the target is shown whole when
+            // it fits; what serves gets the rest, cut from the left (a tag's
+            // end tells it apart), or gives way to the arrow alone.
+            let second = target.chars().count().min(room.saturating_sub(2)).max(2);
+            let first = room.saturating_sub(second + 3);
+            let mut spans = Vec::new();
+            if first >= 3 {
+                spans.push(Span::styled(truncate_start(serving, first), tag_style));
+                spans.push(Span::styled(" → ", theme.muted));
+            } else {
+                spans.push(Span::styled("→ ", theme.muted));
+            }
+            spans.push(Span::styled(truncate(target, second), theme.running));
+            spans
         }
         None => vec![Span::styled(truncate(serving, room), tag_style)],
     };

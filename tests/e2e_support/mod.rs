@@ -660,6 +660,8 @@ pub fn tag_of(deploy: &Value, image: &str) -> Option<String> {
 
 /// Assert that `secret` appears nowhere in `text` (named `what`), without
 /// ever printing the secret itself.
+/// Pieces count: any 8-character run of the secret's random part (a token
+/// cut short in a cell, or split across two lines, still leaks).
 pub fn assert_no_secret(secret: &str, what: &str, text: &str) {
     assert!(
         secret.len() >= 16,
@@ -670,6 +672,23 @@ pub fn assert_no_secret(secret: &str, what: &str, text: &str) {
         "the GitHub token appears in {what} (at byte {})",
         text.find(secret).unwrap_or(0)
     );
+    // The sandbox's tokens are a public prefix (`ghs_sandbox`, `ghcr-sandbox-`)
+    // and random hex: runs that reach at least 4 characters into the random
+    // part are the secret's pieces.
+    let from = secret
+        .rfind(|c: char| !c.is_ascii_hexdigit())
+        .map(|i| i + 1)
+        .unwrap_or(0)
+        .saturating_sub(4);
+    let chars: Vec<char> = secret.chars().collect();
+    for start in from..chars.len().saturating_sub(7) {
+        let piece: String = chars[start..start + 8].iter().collect();
+        assert!(
+            !text.contains(&piece),
+            "8 characters of the secret (from its character {start}) appear in {what} (at byte {})",
+            text.find(&piece).unwrap_or(0)
+        );
+    }
 }
 
 /// Assert the token is in no file under `dir`; with `expect_log`, also that

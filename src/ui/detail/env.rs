@@ -84,6 +84,9 @@ pub(super) fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme
                 match &drift {
                     // The Deployment's tag is shown; say so when what serves
                     // (the old pods of a stuck rollout) is another one.
+                    // "Matches" is said of a finished rollout only: half-way,
+                    // the cell shows old → new with the new pods' readiness.
+                    Drift::Matches { .. } if w.rollout != Rollout::Complete => {}
                     Drift::Matches { tag } if w.image_tag.as_deref() != Some(tag.as_str()) => head
                         .push(Span::styled(
                             format!(" (serving {tag}, matches release)"),
