@@ -1423,3 +1423,219 @@ fn watch_reconnects_to_a_sandbox_restarted_on_the_same_ports() {
     drop(second);
     second_rt.shutdown_timeout(Duration::from_secs(2));
 }
+
+// ---------------------------------------------------------------------------
+// Hostile text: escape sequences put into the cluster and GitHub by whoever
+// can set an image or push a workflow never reach a terminal raw.
+// ---------------------------------------------------------------------------
+
+/// An OSC that retitles the terminal (its payload `PWNED` is the tell) and a
+/// CSI that clears it.
+const HOSTILE: &str = "\u{1b}]0;PWNED\u{7}\u{1b}[2J";
+
+/// `bytes`, written to a terminal by `what`, carry none of [`HOSTILE`]: not
+/// its payload, not its BEL, and (outside the control room, which draws with
+/// escape sequences of its own) no ESC at all.
+fn assert_inert(what: &str, bytes: &[u8], draws: bool) {
+    let text = String::from_utf8_lossy(bytes);
+    assert!(
+        !text.contains("PWNED"),
+        "{what}: the escape sequence reached the terminal:\n{}",
+        text.escape_debug()
+    );
+    assert!(
+        !bytes.contains(&0x07),
+        "{what}: a BEL reached the terminal:\n{}",
+        text.escape_debug()
+    );
+    assert!(
+        draws || !bytes.contains(&0x1b),
+        "{what}: an ESC reached the terminal:\n{}",
+        text.escape_debug()
+    );
+}
+
+#[test]
+fn hostile_text_from_the_cluster_and_github_never_reaches_a_terminal_raw() {
+    let scratch = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(scratch.path());
+    let state = scratch.path().join("state");
+    let (svc, deploy, image) = sandbox.services()[0].clone();
+
+    // 1. A prod image tag set with the real kubectl, escape sequences and all.
+    let prod: Value = serde_json::from_str(
+        &sandbox.kubectl(&["get", "deploy", &deploy, "-n", "default", "-o", "json"]),
+    )
+    .unwrap();
+    let container = prod["spec"]["template"]["spec"]["containers"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sandbox.kubectl(&[
+        "set",
+        "image",
+        &format!("deploy/{deploy}"),
+        "-n",
+        "default",
+        &format!("{container}={image}:evil{HOSTILE}tail"),
+    ]);
+    let stored: Value = serde_json::from_str(
+        &sandbox.kubectl(&["get", "deploy", &deploy, "-n", "default", "-o", "json"]),
+    )
+    .unwrap();
+    assert_eq!(
+        tag_of(&stored, &image).as_deref(),
+        Some(format!("evil{HOSTILE}tail").as_str()),
+        "the cluster did not keep the hostile tag byte for byte"
+    );
+    // What every printer shows instead: the sequences removed whole.
+    let tag = "eviltail";
+
+    // 2. A workflow whose build step is named with escape sequences, and a
+    //    prerelease whose name carries them, through the GitHub API.
+    let (code, fault) = sandbox.curl(
+        "POST",
+        &format!("{}/faults", sandbox.var("HEARTH_SANDBOX_URL")),
+        Some(
+            &serde_json::json!({"kind": "step_name", "service": svc,
+                "name": format!("Build{HOSTILE}image")})
+            .to_string(),
+        ),
+        false,
+    );
+    assert_eq!(code, 201, "step_name fault: {fault}");
+    let step = "Buildimage";
+
+    let mut env = sandbox.env.clone();
+    env.push(("NO_COLOR".into(), "1".into()));
+    env.push((
+        "XDG_STATE_HOME".into(),
+        state.to_string_lossy().into_owned(),
+    ));
+    env.push(("HEARTH_POLL_IDLE_SECS".into(), "1".into()));
+    env.push(("HEARTH_POLL_ACTIVE_MS".into(), "200".into()));
+
+    // The control room, in a real terminal whose every byte is logged.
+    let term = Term::start(scratch.path(), "hostile", 160, 45, &env);
+    term.launch("ROOM", HEARTH);
+    term.wait_screen("the hostile prod tag, inert", |s| {
+        prod_cell(s, &svc).as_deref() == Some(tag)
+    });
+    let rc = "v0.9.0-rc.7";
+    tag_and_push(&sandbox.dir.join("repos").join(&svc), rc);
+    let (code, release) = sandbox.curl(
+        "POST",
+        &format!(
+            "{}/repos/hearth-demo/{svc}/releases",
+            sandbox.var("GITHUB_API_URL")
+        ),
+        Some(
+            &serde_json::json!({"tag_name": rc, "name": format!("rc{HOSTILE}name"),
+                "prerelease": true})
+            .to_string(),
+        ),
+        true,
+    );
+    assert_eq!(code, 201, "create release {rc}: {release}");
+    term.wait_screen("the hostile step name and release name, inert", |s| {
+        s.contains(&format!("{step} success")) && s.contains("rcname")
+    });
+    term.keys(&["q"]);
+    term.wait_exit("ROOM").assert_restored(&term, 0);
+    assert_inert("the control room", &fs::read(&term.raw_log).unwrap(), true);
+
+    // `hearth watch`, in a terminal of its own.
+    let wall = Term::start(scratch.path(), "hostile-watch", 160, 45, &env);
+    wall.launch("WALL", &format!("{HEARTH} watch"));
+    wall.wait_screen("the hostile tag on the shared screen, inert", |s| {
+        s.contains(tag) && s.contains(rc)
+    });
+    wall.keys(&["q"]);
+    wall.wait_exit("WALL").assert_restored(&wall, 0);
+    assert_inert("hearth watch", &fs::read(&wall.raw_log).unwrap(), true);
+
+    // The CLI, stdout and stderr, in every format.
+    let hearth = |args: &[&str]| {
+        run(Command::new(HEARTH)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::null()))
+    };
+    let bytes = |out: &std::process::Output| [out.stdout.clone(), out.stderr.clone()].concat();
+    for args in [
+        &["status"][..],
+        &["status", "-o", "wide"],
+        &["status", "-o", "json"],
+        &["status", "-o", "yaml"],
+        &["status", &svc],
+    ] {
+        let out = hearth(args);
+        let what = format!("hearth {}", args.join(" "));
+        assert_inert(&what, &bytes(&out), false);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(tag),
+            "{what} does not show the prod tag {tag}:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let json: Value = serde_json::from_slice(&hearth(&["status", "-o", "json"]).stdout).unwrap();
+    assert!(
+        json.to_string().contains(&format!("\"{tag}\"")),
+        "status -o json lacks the inert tag as a value: {json}"
+    );
+
+    // status --watch: a few reads, then Ctrl-C (SIGINT) as a person would.
+    let watch_out = scratch.path().join("status-watch.out");
+    let mut child = Command::new(HEARTH)
+        .args(["status", "--watch", "--interval", "0.5"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(&watch_out).unwrap())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    wait_for("status --watch to print the prod tag", TIMEOUT, || {
+        let text = fs::read_to_string(&watch_out).unwrap_or_default();
+        (text.contains(tag).then_some(()), text)
+    });
+    signal(child.id(), "INT");
+    child.wait().unwrap();
+    assert_inert(
+        "hearth status --watch",
+        &fs::read(&watch_out).unwrap(),
+        false,
+    );
+
+    // An operation's progress lines name the hostile step as it streams.
+    let out = hearth(&["ship", &svc, "--qa", "--yes", "--skip-tests"]);
+    let text = String::from_utf8_lossy(&bytes(&out)).into_owned();
+    assert_eq!(out.status.code(), Some(0), "ship failed:\n{text}");
+    assert_inert("hearth ship", &bytes(&out), false);
+    assert!(
+        text.contains(step),
+        "the ship's progress lines do not name the build step {step:?}:\n{text}"
+    );
+    for args in [&["history"][..], &["history", "--json"]] {
+        assert_inert(
+            &format!("hearth {}", args.join(" ")),
+            &bytes(&hearth(args)),
+            false,
+        );
+    }
+
+    // hearth check on a registry whose value holds the same sequences.
+    let registry = scratch.path().join("hostile.yaml");
+    fs::write(
+        &registry,
+        "api:\n  repo: \"owner/api\\e]0;PWNED\\a\\e[2J\"\n  image: ghcr.io/owner/api\n",
+    )
+    .unwrap();
+    let out = hearth(&["check", &registry.to_string_lossy()]);
+    let text = String::from_utf8_lossy(&bytes(&out)).into_owned();
+    assert_eq!(out.status.code(), Some(2), "check accepted it:\n{text}");
+    assert_inert("hearth check", &bytes(&out), false);
+    assert!(
+        text.contains("hostile.yaml:2:"),
+        "check does not locate the value:\n{text}"
+    );
+}

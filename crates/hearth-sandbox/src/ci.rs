@@ -291,6 +291,9 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
             run.updated_at = now;
             run.job.status = "in_progress".into();
             run.job.started_at = now;
+            if let Some(name) = api.faults().step_name(&rec.service) {
+                run.job.steps[BUILD_STEP].name = name;
+            }
             (
                 rec.service.clone(),
                 rec.image.clone(),

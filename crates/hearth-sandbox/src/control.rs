@@ -113,7 +113,7 @@ async fn post_fault(State(c): State<Control>, body: axum::body::Bytes) -> Respon
             StatusCode::BAD_REQUEST,
             Json(json!({
                 "error": format!("not a fault: {e}"),
-                "expected": "{\"kind\": \"build_fail\"|\"migration_fail\" (+ \"service\"), \"github_error\"|\"rate_limit\" (+ \"seconds\"), \"slow\" (+ \"ms\"), \"drop_watches\", \"malformed\" (+ \"path\")}",
+                "expected": "{\"kind\": \"build_fail\"|\"migration_fail\" (+ \"service\"), \"github_error\"|\"rate_limit\" (+ \"seconds\"), \"slow\" (+ \"ms\"), \"drop_watches\", \"malformed\" (+ \"path\"), \"step_name\" (+ \"service\", \"name\")}",
             })),
         )
             .into_response(),

@@ -38,6 +38,10 @@ pub enum Fault {
     DropWatches,
     /// Requests whose path starts with `path` get a body of malformed JSON.
     Malformed { path: String },
+    /// The service's next CI runs name their build step `name`, as a workflow
+    /// pushed with that step name would (hostile-text tests put escape
+    /// sequences in it).
+    StepName { service: String, name: String },
 }
 
 #[derive(Default, Debug)]
@@ -52,6 +56,7 @@ struct FaultSet {
     rate_limit_until: Option<Instant>,
     slow: Duration,
     malformed: Vec<String>,
+    step_name: Vec<(String, String)>,
 }
 
 /// The active faults. Cheap to query from request handlers.
@@ -106,6 +111,10 @@ impl Faults {
                 self.drop_watches.send_modify(|g| *g += 1);
             }
             Fault::Malformed { path } => s.malformed.push(path),
+            Fault::StepName { service, name } => {
+                s.step_name.retain(|(n, _)| *n != service);
+                s.step_name.push((service, name));
+            }
         }
     }
 
@@ -123,6 +132,16 @@ impl Faults {
         s.release_fail.remove(service);
         s.smoke_fail.remove(service);
         s.log_flood.retain(|(n, _)| n != service);
+        s.step_name.retain(|(n, _)| n != service);
+    }
+
+    /// The build step's name for the service's next runs, under a `step_name`.
+    pub fn step_name(&self, service: &str) -> Option<String> {
+        let s = self.set.lock().expect("faults lock");
+        s.step_name
+            .iter()
+            .find(|(n, _)| n == service)
+            .map(|(_, name)| name.clone())
     }
 
     /// Extra log lines a second per pod of the service, under a `log_flood`.
@@ -269,6 +288,10 @@ impl Faults {
                 .iter()
                 .map(|path| Fault::Malformed { path: path.clone() }),
         );
+        out.extend(s.step_name.iter().map(|(service, name)| Fault::StepName {
+            service: service.clone(),
+            name: name.clone(),
+        }));
         out
     }
 }
