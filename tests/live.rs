@@ -503,10 +503,14 @@ async fn release_flows_from_ci_to_rollout_to_tag_in_status_and_frame() {
     assert_eq!(api["latest_run"]["conclusion"], "success");
     let (code, table) = hearth_status(&sb, false);
     assert_eq!(code, 0);
-    assert!(
-        table.contains("SERVICE") && table.contains("v0.4.0"),
-        "{table}"
-    );
+    // The TAG column (third) of the api/prod row, not any v0.4.0 on the page
+    // (RELEASE holds it too).
+    let api_prod: Vec<&str> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| w.len() > 2 && w[0] == "api" && w[1] == "prod")
+        .unwrap_or_else(|| panic!("no api/prod row:\n{table}"));
+    assert_eq!(api_prod[2], "v0.4.0", "{table}");
 
     // The token never appears in anything produced.
     for m in &all {
@@ -950,13 +954,45 @@ async fn snapshot_recorded_drift_failed_migration_rate_limited() {
     .await;
     all.extend(seen);
     assert!(ok);
+    // The poller that met the limit reports it for its service (it sends the
+    // source's status first).
+    let (ok, seen) = until(&mut rx, Duration::from_secs(30), |m| {
+        matches!(m, Msg::GitHubError { .. })
+    })
+    .await;
+    all.extend(seen);
+    assert!(ok, "no service reported the rate limit");
     for t in tasks {
         t.abort();
     }
-    // Deterministic replay: the crash-looping pod flips between
-    // CrashLoopBackOff and Error as it restarts, so keep web/qa as first seen
-    // in CrashLoopBackOff (what the wait above waited for); which pollers got a rate-limit error before the shared gate
-    // closed is a race, so keep the status and budget but not those lines.
+    // Every service that recorded the rate limit says so in its CI cell when
+    // the whole recording is replayed.
+    let limited: std::collections::BTreeSet<String> = all
+        .iter()
+        .filter_map(|m| match m {
+            Msg::GitHubError { service, .. } => Some(service.clone()),
+            _ => None,
+        })
+        .collect();
+    {
+        let mut named = registry.clone();
+        named.path = "services.yaml".into();
+        let frame = render(&replay(&named, &all), 160, 48);
+        for service in ["api", "web", "worker", "billing"] {
+            let ci = support::cell(&frame, service, "CI").unwrap_or_default();
+            assert_eq!(
+                ci == "rate limited",
+                limited.contains(service),
+                "{service}'s CI cell {ci:?} (rate-limit errors recorded for {limited:?}):\n{frame}"
+            );
+        }
+    }
+    // Deterministic replay for the snapshot: the crash-looping pod flips
+    // between CrashLoopBackOff and Error as it restarts, so keep web/qa as
+    // first seen in CrashLoopBackOff (what the wait above waited for); which
+    // pollers got a rate-limit error before the shared gate closed is a race
+    // (checked cell by cell above), so the snapshot keeps the status and the
+    // budget but not those per-service errors.
     let mut stuck_seen = false;
     all.retain(|m| match m {
         Msg::Workload {
@@ -979,7 +1015,12 @@ async fn snapshot_recorded_drift_failed_migration_rate_limited() {
     named.path = "services.yaml".into();
     let state = replay(&named, &all);
     let frame = render(&state, 160, 48);
-    assert!(frame.contains("v0.3.0-hotfix"), "{frame}");
+    // The PROD cell holds the hotfix kubectl set (NOTES or RELEASE cannot
+    // satisfy this).
+    assert!(
+        support::cell(&frame, "api", "PROD").is_some_and(|c| c.starts_with("v0.3.0-hotfix")),
+        "{frame}"
+    );
     // The stuck cell: what serves, where it is moving, the new pods' readiness.
     let web = frame
         .lines()

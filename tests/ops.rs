@@ -514,11 +514,22 @@ async fn fast_rollback_leaves_what_kubectl_rollout_undo_leaves() {
         d_web, d_billing,
         "annotations or template labels differ from kubectl's"
     );
-    // Already there: a no-op, said as kubectl says it.
+    // Already there: a no-op, said as kubectl says it, exit 0 as kubectl's,
+    // no request that changes anything. It is decided while planning, before
+    // anything runs, so (as every refusal) it adds no journal entry.
+    let before = e.mutations();
+    let journaled = e.journal_lines();
     let r = e
         .hearth(&["rollback", "web", "--yes", "--to-revision", "3"])
         .await;
     assert!(r.out.contains("skipped rollback"), "{}", r.out);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert_eq!(e.mutations(), before, "a no-op rollback sent a mutation");
+    assert_eq!(
+        e.journal_lines(),
+        journaled,
+        "a no-op rollback was journaled"
+    );
     // A paused Deployment is refused with the command that resumes it.
     e.kubectl(&["rollout", "pause", "deploy/web", "-n", "default"]);
     let r = e.hearth(&["rollback", "web", "--yes"]).await;
