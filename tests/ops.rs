@@ -1131,3 +1131,141 @@ fn measure_ship_overhead() {
         e.sb.shutdown().await;
     });
 }
+
+/// When the runs that exist already cannot be read, a new run could not be
+/// told from an old one: the ship stops before it tags, pushes or publishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_earlier_runs_stop_a_ship_before_it_changes_anything() {
+    let e = env(20.0).await;
+    let releases0 = e.releases("api").await.len();
+    let tags0 = git(&e.origin("api"), &["tag", "--list"]);
+    let before = e.mutations();
+    e.sb.faults.apply(Fault::Malformed {
+        path: "/repos/hearth-demo/api/actions/workflows/".into(),
+    });
+    let r = e
+        .hearth(&["ship", "api", "--qa", "--yes", "--skip-tests"])
+        .await;
+    assert_ne!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out.contains("cannot read the earlier runs"),
+        "the refusal does not say why:\n{}",
+        r.out
+    );
+    assert_eq!(
+        e.mutations(),
+        before,
+        "a request that changes something was sent"
+    );
+    assert_eq!(
+        git(&e.origin("api"), &["tag", "--list"]),
+        tags0,
+        "a tag was pushed"
+    );
+    assert_eq!(
+        e.releases("api").await.len(),
+        releases0,
+        "a release was made"
+    );
+    e.sb.shutdown().await;
+}
+
+/// A deploy step that fails while the cluster cannot be read: hearth says
+/// the cluster's state is unknown, never that it was not updated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_deploy_with_an_unreadable_cluster_says_its_state_is_unknown() {
+    let e = env(20.0).await;
+    e.sb.faults.apply(Fault::DeployFail {
+        service: "worker".into(),
+    });
+    e.sb.faults.apply(Fault::Malformed {
+        path: "/apis/apps/v1/namespaces/qa/deployments/worker".into(),
+    });
+    let r = e
+        .hearth(&["ship", "worker", "--qa", "--yes", "--skip-tests"])
+        .await;
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(r.out.contains("✗ Deploy to k3s"), "{}", r.out);
+    assert!(
+        r.out
+            .contains("cluster state unknown (it could not be read"),
+        "{}",
+        r.out
+    );
+    assert!(!r.out.contains("was not updated"), "{}", r.out);
+    e.sb.shutdown().await;
+}
+
+/// A fast rollback with --no-watch says what it checked: the PATCH was
+/// accepted, the rollout was not watched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_rollback_without_watching_says_it_was_not_watched() {
+    let e = env(20.0).await;
+    let r = e.hearth(&["ship", "worker", "--yes", "--skip-tests"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    let r = e
+        .hearth(&["rollback", "worker", "--yes", "--no-watch"])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out
+            .contains("patched back to revision 1 (v0.9.1); not watched (--no-watch)")
+            && r.out
+                .contains("kubectl rollout status deploy/worker -n default"),
+        "{}",
+        r.out
+    );
+    assert!(!r.out.contains("rolled back to"), "{}", r.out);
+    e.sb.shutdown().await;
+}
+
+/// A revision that runs an image by digest (no tag) is followed by its
+/// digest: the rollback ends when the pods run it, not at a timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_rollback_to_a_digest_revision_is_followed_by_its_digest() {
+    let e = env(20.0).await;
+    let container = e.kubectl(&[
+        "get",
+        "deploy",
+        "worker",
+        "-n",
+        "default",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].name}",
+    ]);
+    let digest = format!("sha256:{}", "ab12".repeat(16));
+    for image in [
+        format!("ghcr.io/hearth-demo/worker@{digest}"),
+        "ghcr.io/hearth-demo/worker:v0.9.1".to_string(),
+    ] {
+        e.kubectl(&[
+            "set",
+            "image",
+            "deploy/worker",
+            "-n",
+            "default",
+            &format!("{container}={image}"),
+        ]);
+        e.kubectl(&[
+            "rollout",
+            "status",
+            "deploy/worker",
+            "-n",
+            "default",
+            "--timeout=60s",
+        ]);
+    }
+    let r = tokio::time::timeout(
+        Duration::from_secs(60),
+        e.hearth(&["rollback", "worker", "--yes", "--to-revision", "2"]),
+    )
+    .await
+    .expect("the rollback to a digest was not seen to arrive within 60 s");
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out.contains(&format!("{digest} serves in default")),
+        "{}",
+        r.out
+    );
+    e.sb.shutdown().await;
+}

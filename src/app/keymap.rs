@@ -293,6 +293,14 @@ mod tests {
     }
 
     #[test]
+    fn help_lists_logs_only_where_logs_are_on() {
+        assert!(navigation(true).any(|b| b.action == Nav::Logs));
+        assert!(!navigation(false).any(|b| b.action == Nav::Logs));
+        // Everything else stays.
+        assert_eq!(navigation(false).count() + 1, navigation(true).count());
+    }
+
+    #[test]
     fn the_read_only_keymap_holds_no_operation() {
         // By type, `read_only()` holds `Nav`s only; and no key of the
         // read-write keymap resolves to an operation in a read-only session.

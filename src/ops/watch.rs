@@ -383,3 +383,46 @@ pub async fn follow_rollout(
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: u64, sha: &str, event: &str, branch: &str) -> CiRun {
+        CiRun {
+            id,
+            run_number: id,
+            name: None,
+            display_title: None,
+            event: event.into(),
+            head_branch: Some(branch.into()),
+            head_sha: sha.into(),
+            status: "completed".into(),
+            conclusion: Some("success".into()),
+            created_at: None,
+            updated_at: None,
+            html_url: None,
+        }
+    }
+
+    /// An earlier rc built from the same commit has a green run with the same
+    /// head SHA and event: only the tag tells it from the run being waited for.
+    #[test]
+    fn a_run_for_an_earlier_tag_of_the_same_commit_is_not_adopted() {
+        let query = RunQuery {
+            repo: "o/api".into(),
+            workflow: "release.yml".into(),
+            sha: "abc123".into(),
+            event: "release".into(),
+            tag: Some("v1.2.0-rc.2".into()),
+        };
+        assert!(!query.matches(&run(1, "abc123", "release", "v1.2.0-rc.1")));
+        assert!(!query.matches(&run(2, "abc123", "workflow_dispatch", "v1.2.0-rc.2")));
+        assert!(!query.matches(&run(3, "def456", "release", "v1.2.0-rc.2")));
+        assert!(query.matches(&run(4, "abc123", "release", "v1.2.0-rc.2")));
+        // Without a tag (a run started by a branch push), the commit and the
+        // event decide.
+        let any_tag = RunQuery { tag: None, ..query };
+        assert!(any_tag.matches(&run(1, "abc123", "release", "main")));
+    }
+}
