@@ -426,26 +426,90 @@ fn interactive(msgs: impl IntoIterator<Item = Msg>) -> State {
     state
 }
 
+fn press(state: &mut State, c: char) {
+    update(
+        state,
+        Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)),
+    );
+}
+
+/// The dialog's service, as the dialog itself names it.
+fn dialog_service(state: &State) -> Option<&str> {
+    match state.dialog.as_ref()? {
+        Dialog::Promote { service, .. }
+        | Dialog::Rollback { service, .. }
+        | Dialog::Logs { service, .. } => Some(service),
+        _ => None,
+    }
+}
+
 #[test]
 fn promote_rollback_and_logs_dialogs() {
-    let mut state = interactive(healthy());
+    // api has two qa prereleases; the dialogs are opened by their keys on
+    // the selected service, as a person opens them.
+    let mut msgs = healthy();
+    msgs.push(Msg::Releases {
+        service: "api".into(),
+        releases: vec![
+            release(3, "v0.0.29-rc.2", true, false),
+            release(2, "v0.0.29-rc.1", true, false),
+            release(1, "v0.0.28", false, true),
+        ],
+    });
+    let mut state = interactive(msgs);
+    // `p` and `r` open their dialogs only in a session that holds a
+    // WriteAccess, which no test outside `cmd/` can make: the promote
+    // dialog is given what `p` would offer (the qa prereleases of api's
+    // release list, as the state holds it), and `j` moves its choice.
+    let offered: Vec<String> = state.services[0]
+        .releases
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter(|r| r.prerelease)
+        .map(|r| r.tag.clone())
+        .collect();
+    assert_eq!(offered, ["v0.0.29-rc.2", "v0.0.29-rc.1"]);
     state.dialog = Some(Dialog::Promote {
         service: "api".into(),
-        tags: vec!["v0.0.29-rc.2".into(), "v0.0.29-rc.1".into()],
-        selected: 1,
+        tags: offered,
+        selected: 0,
     });
-    insta::assert_snapshot!("dialog_promote_80x24", text(&state, "default", 80, 24));
+    press(&mut state, 'j');
+    assert_eq!(dialog_service(&state), Some("api"));
+    let screen = text(&state, "default", 80, 24);
+    // Both prereleases of api's release list, the second chosen.
+    assert!(
+        screen.contains("  v0.0.29-rc.2") && screen.contains("▸ v0.0.29-rc.1"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("dialog_promote_80x24", screen);
+    update(
+        &mut state,
+        Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
+    );
+    assert!(state.dialog.is_none(), "Esc closes the promote dialog");
+
     state.dialog = Some(Dialog::Rollback {
         service: "api".into(),
         envs: vec!["prod".into(), "qa".into()],
         env: 0,
         choice: hearth::app::ops::RollbackChoice::Fast,
-        revisions: Some(Ok(vec![
-            (2, Some("v0.0.27".into())),
-            (3, Some("v0.0.28".into())),
-        ])),
+        revisions: None,
         selected: 0,
     });
+    // The revisions arrive as the cluster answers them.
+    update(
+        &mut state,
+        Msg::Revisions {
+            service: "api".into(),
+            env: "prod".into(),
+            result: Ok(vec![
+                (2, Some("v0.0.27".into())),
+                (3, Some("v0.0.28".into())),
+            ]),
+        },
+    );
     let screen = text(&state, "default", 100, 30);
     assert!(
         screen.contains("▸ revision 2  v0.0.27")
@@ -453,13 +517,32 @@ fn promote_rollback_and_logs_dialogs() {
         "{screen}"
     );
     insta::assert_snapshot!("dialog_rollback_100x30", screen);
-    state.dialog = Some(Dialog::Logs {
-        service: "stumper".into(),
-        envs: vec!["prod".into(), "qa".into()],
-        selected: 1,
-        migrate: true,
-    });
-    insta::assert_snapshot!("dialog_logs_80x24", text(&state, "default", 80, 24));
+    update(
+        &mut state,
+        Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
+    );
+    assert!(state.dialog.is_none(), "Esc closes the rollback dialog");
+
+    // stumper's qa rollout is stuck on its migration: the logs dialog opens
+    // on qa with the migration container chosen, for stumper, whose detail
+    // pane is the one beside it.
+    for m in trouble() {
+        update(&mut state, m);
+    }
+    press(&mut state, 'j');
+    press(&mut state, 'j');
+    press(&mut state, 'l');
+    assert_eq!(dialog_service(&state), Some("stumper"));
+    let screen = text(&state, "default", 80, 24);
+    assert!(screen.contains("┌ stumper"), "the detail pane shows another service:\n{screen}");
+    insta::assert_snapshot!("dialog_logs_80x24", screen);
+    update(
+        &mut state,
+        Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
+    );
+    // A refusal of api's ship, over api's own detail pane.
+    press(&mut state, 'k');
+    press(&mut state, 'k');
     state.dialog = Some(Dialog::Refused {
         title: "ship to prod: api".into(),
         problem: Problem::new(
@@ -468,7 +551,9 @@ fn promote_rollback_and_logs_dialogs() {
             "commit or stash them: git -C /work/src/api stash",
         ),
     });
-    insta::assert_snapshot!("dialog_refused_80x24", text(&state, "default", 80, 24));
+    let screen = text(&state, "default", 80, 24);
+    assert!(screen.contains("┌ api ─"), "{screen}");
+    insta::assert_snapshot!("dialog_refused_80x24", screen);
 }
 
 fn progress(op: u64, event: Event) -> Msg {
