@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use hearth::app::{Msg, SourceId};
 use hearth::cluster;
-use hearth::model::{EnvObservation, SourceStatus};
+use hearth::model::{EnvObservation, ProblemKind, SourceStatus};
 use hearth::registry::{Registry, Service};
 use tokio::sync::mpsc;
 
@@ -871,10 +871,12 @@ fn normalize(msg: Msg) -> Msg {
                 jobs,
             }
         }
-        Msg::RateLimit(_) => Msg::RateLimit(hearth::model::RateLimit {
+        // The budget's figures vary with the run; whether it is exhausted
+        // is what the frame must keep.
+        Msg::RateLimit(r) => Msg::RateLimit(hearth::model::RateLimit {
             limit: 5000,
-            remaining: 0,
-            used: 5000,
+            remaining: if r.remaining == 0 { 0 } else { 4990 },
+            used: if r.remaining == 0 { 5000 } else { 10 },
             reset: NOW + 600,
         }),
         Msg::Source(id, SourceStatus::Degraded(m)) if m.message.contains("resets at") => {
@@ -1314,4 +1316,123 @@ async fn measure_teammate_release_latency() {
     for t in tasks {
         t.abort();
     }
+}
+
+/// Sources down and failing, recorded from the real clients: qa's API
+/// server forbids listing Deployments (RBAC), and one service's repository
+/// does not exist on GitHub (the sandbox's real 404). The frame shows no
+/// healthy qa cell and no release for the missing repository.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_recorded_sources_down_and_errors() {
+    let (sb, dir) = sandbox(8.0, None).await;
+    let mut registry = load(&sb);
+    registry
+        .services
+        .iter_mut()
+        .find(|s| s.name == "worker")
+        .unwrap()
+        .repo = Some("hearth-demo/worker-gone".into());
+    let forbidden = serve(axum::Router::new().fallback(|| async {
+        (
+            StatusCode::FORBIDDEN,
+            axum::Json(serde_json::json!({
+                "kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "message": "deployments.apps is forbidden: User \"dev\" cannot list resource \"deployments\" in namespace \"qa\"",
+                "reason": "Forbidden", "code": 403
+            })),
+        )
+            .into_response()
+    }))
+    .await;
+    let qa_config = kubeconfig(dir.path(), &forbidden);
+    let (tx, mut rx) = mpsc::channel(4096);
+    let mut tasks: Vec<_> = cluster::targets(&registry, &Default::default(), &[])
+        .into_iter()
+        .map(|mut t| {
+            t.kubeconfig = Some(if t.namespace == "qa" {
+                qa_config.clone()
+            } else {
+                sb.kubeconfig_path()
+            });
+            tokio::spawn(watch_target(t, tx.clone()))
+        })
+        .collect();
+    let token = Token::new(sb.token.clone(), "GH_TOKEN");
+    let (_k, gh) = spawn_github(&registry, Some(token), fast(), tx.clone());
+    tasks.extend(gh);
+    // Until: every prod cell live, every qa cell an error, worker's 404
+    // reported, and the others' releases listed.
+    let shippable: Vec<String> = ["api", "web", "worker", "billing"]
+        .map(String::from)
+        .to_vec();
+    let mut prod_live = std::collections::HashSet::new();
+    let mut qa_error = std::collections::HashSet::new();
+    let mut releases = std::collections::HashSet::new();
+    let mut missing = false;
+    let (ok, all) = until(&mut rx, Duration::from_secs(30), |m| {
+        match m {
+            Msg::Workload {
+                service,
+                env,
+                observation,
+            } => match (env.as_str(), observation) {
+                ("prod", EnvObservation::Live(_)) => {
+                    prod_live.insert(service.clone());
+                }
+                ("qa", EnvObservation::Error(_)) => {
+                    qa_error.insert(service.clone());
+                }
+                _ => {}
+            },
+            Msg::Releases { service, .. } => {
+                releases.insert(service.clone());
+            }
+            Msg::GitHubError { service, problem } if service == "worker" => {
+                missing = problem.kind == ProblemKind::NotFound;
+            }
+            _ => {}
+        }
+        shippable
+            .iter()
+            .all(|s| prod_live.contains(s) && qa_error.contains(s))
+            && missing
+            && ["api", "web", "billing"]
+                .iter()
+                .all(|s| releases.contains(*s))
+    })
+    .await;
+    for t in tasks {
+        t.abort();
+    }
+    assert!(
+        ok,
+        "prod live {prod_live:?}, qa errors {qa_error:?}, releases {releases:?}, worker 404 {missing}"
+    );
+    assert!(
+        !all.iter()
+            .any(|m| matches!(m, Msg::Releases { service, .. } if service == "worker")),
+        "releases arrived for a repository GitHub does not have"
+    );
+    // The sandbox's folder is new every run; the snapshot names the file.
+    let mut named = registry.clone();
+    named.path = "services.yaml".into();
+    let frame = render(&replay(&named, &all), 160, 48);
+    for s in &shippable {
+        let qa = support::cell(&frame, s, "QA").unwrap_or_default();
+        assert!(
+            !qa.contains('✓') && !qa.contains("2/2"),
+            "{s}'s qa cell claims health under a forbidden namespace: {qa:?}\n{frame}"
+        );
+        let prod = support::cell(&frame, s, "PROD").unwrap_or_default();
+        assert!(prod.contains("2/2 ✓"), "{s}'s prod cell {prod:?}\n{frame}");
+    }
+    let ci = support::cell(&frame, "worker", "CI").unwrap_or_default();
+    assert_eq!(ci, "error", "{frame}");
+    let release = support::cell(&frame, "worker", "RELEASE").unwrap_or_default();
+    assert!(
+        !release.starts_with('v'),
+        "worker's RELEASE {release:?}\n{frame}"
+    );
+    insta::assert_snapshot!("recorded_sources_down_and_errors_160x48", frame);
+    sb.shutdown().await;
 }

@@ -5,6 +5,8 @@
 //! panel with its command log; the log panel. States come from recorded
 //! messages through the real `update` with an injected clock.
 
+mod support;
+
 use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -534,7 +536,10 @@ fn promote_rollback_and_logs_dialogs() {
     press(&mut state, 'l');
     assert_eq!(dialog_service(&state), Some("stumper"));
     let screen = text(&state, "default", 80, 24);
-    assert!(screen.contains("┌ stumper"), "the detail pane shows another service:\n{screen}");
+    assert!(
+        screen.contains("┌ stumper"),
+        "the detail pane shows another service:\n{screen}"
+    );
     insta::assert_snapshot!("dialog_logs_80x24", screen);
     update(
         &mut state,
@@ -575,6 +580,24 @@ fn step(name: &str, state: StepState, detail: Option<&str>) -> Event {
     }
 }
 
+/// A step's end with the duration GitHub reported for it.
+fn took(event: Event, secs: i64) -> Event {
+    match event {
+        Event::Step {
+            name,
+            state,
+            detail,
+            ..
+        } => Event::Step {
+            name,
+            state,
+            detail,
+            took: Some(secs),
+        },
+        other => other,
+    }
+}
+
 fn mutation(system: System, request: &str, result: &str, ok: bool) -> Event {
     Event::Mutation(Mutation {
         system,
@@ -588,6 +611,30 @@ fn mutation(system: System, request: &str, result: &str, ok: bool) -> Event {
 fn the_progress_panel_shows_steps_the_command_log_and_the_recovery() {
     let mut msgs = healthy();
     let at = |t: i64| Msg::Tick(NOW + t);
+    // What the sources report while and after the ship runs, in the order a
+    // real failing ship produces them (the sandbox's migration_fail fault):
+    // the new prerelease, its run failing at the deploy step, and qa's new
+    // ReplicaSet stuck on its migration while rc.1 still serves.
+    let mut stuck = live(
+        "v0.0.29-rc.2",
+        2,
+        Rollout::Progressing(
+            "Waiting for deployment \"api\" rollout to finish: 1 out of 2 new replicas have been updated..."
+                .into(),
+        ),
+        vec![
+            pod("api-new-1", "Init:CrashLoopBackOff", false, "v0.0.29-rc.2"),
+            pod("api-abc-3", "Running", true, "v0.0.29-rc.1"),
+            pod("api-abc-4", "Running", true, "v0.0.29-rc.1"),
+        ],
+    );
+    stuck.updated = 1;
+    stuck.new_ready = Some(0);
+    stuck.revision = Some(4);
+    stuck.stuck_reason = Some(
+        "migration \"migrate\" failing: CrashLoopBackOff, 4 restarts, last exit code 1; old pods still serving"
+            .into(),
+    );
     msgs.extend([
         progress(1, step("pre-ship tests", StepState::Running, None)),
         progress(1, Event::Line("ok: 48 tests passed".into())),
@@ -600,18 +647,47 @@ fn the_progress_panel_shows_steps_the_command_log_and_the_recovery() {
         progress(1, step("publish release", StepState::Running, None)),
         progress(1, mutation(System::GitHub, "POST /repos/katforge/api/releases {\"prerelease\":true,\"tag_name\":\"v0.0.29-rc.2\"}", "ok (id 77)", true)),
         progress(1, step("publish release", StepState::Done, Some("api v0.0.29-rc.2 → release published as prerelease (qa)"))),
-        progress(1, step("CI run", StepState::Done, Some("run #42 of release.yml"))),
-        progress(1, step("Build and push image", StepState::Done, Some("41s"))),
-        progress(1, step("Deploy to k3s", StepState::Failed, Some("failure"))),
+        Msg::Releases {
+            service: "api".into(),
+            releases: vec![
+                release(3, "v0.0.29-rc.2", true, false),
+                release(2, "v0.0.29-rc.1", true, false),
+                release(1, "v0.0.28", false, true),
+            ],
+        },
+        progress(1, step("find CI run", StepState::Running, None)),
+        progress(1, step("find CI run", StepState::Done, Some("found run #42 of release.yml"))),
+        Msg::Runs {
+            service: "api".into(),
+            runs: vec![
+                run(42, 42, "in_progress", None, "v0.0.29-rc.2"),
+                run(40, 41, "completed", Some("success"), "v0.0.29-rc.1"),
+            ],
+        },
+        at(6),
+        progress(1, step("Build and push image", StepState::Running, None)),
+        at(47),
+        progress(1, took(step("Build and push image", StepState::Done, Some("41s")), 41)),
+        progress(1, step("Deploy to k3s", StepState::Running, None)),
+        workload("api", "qa", stuck),
+        at(77),
+        Msg::Runs {
+            service: "api".into(),
+            runs: vec![
+                run(42, 42, "completed", Some("failure"), "v0.0.29-rc.2"),
+                run(40, 41, "completed", Some("success"), "v0.0.29-rc.1"),
+            ],
+        },
+        progress(1, took(step("Deploy to k3s", StepState::Failed, Some("failure after 30s")), 30)),
         progress(1, Event::Line("  │ error: deployment \"api\" exceeded its progress deadline".into())),
-        at(75),
+        progress(1, Event::Line("  qa: migration \"migrate\" failing: CrashLoopBackOff, 4 restarts, last exit code 1; old pods still serving".into())),
         progress(
             1,
             Event::Finished(Outcome {
                 ok: false,
                 summary: "CI run #42 failure at \"Deploy to k3s\": migration \"migrate\" failing".into(),
                 left: Some("the new ReplicaSet of v0.0.29-rc.2 is stuck in qa; v0.0.29-rc.1 still serves".into()),
-                recovery: Some("hearth rollback api --env qa".into()),
+                recovery: Some("hearth rollback api --env qa (and look at the migration: hearth logs api --env qa -c migrate)".into()),
                 tag: Some("v0.0.29-rc.2".into()),
                 code: 1,
             }),
@@ -627,7 +703,23 @@ fn the_progress_panel_shows_steps_the_command_log_and_the_recovery() {
         screen.contains("to recover: hearth rollback api --env qa"),
         "{screen}"
     );
-    assert!(screen.contains("✗ Deploy to k3s  failure"), "{screen}");
+    assert!(
+        screen.contains("✗ Deploy to k3s  failure after 30s"),
+        "{screen}"
+    );
+    // The overview agrees with the panel: qa still serves rc.1 and is stuck
+    // moving to rc.2; the CI cell shows the failed run #42, not the old one.
+    let plain: String = screen
+        .lines()
+        .map(|l| format!("{}\n", l.trim_matches('"')))
+        .collect();
+    let qa = support::cell(&plain, "api", "QA").unwrap_or_default();
+    assert!(
+        qa.starts_with("v0.0.29-rc.1 → v0.0.29-rc.2 0/2 ✗"),
+        "qa cell {qa:?}:\n{screen}"
+    );
+    let ci = support::cell(&plain, "api", "CI").unwrap_or_default();
+    assert!(ci.starts_with("✗ #42 failure"), "CI cell {ci:?}:\n{screen}");
     insta::assert_snapshot!("progress_panel_failed_ship_160x48", screen);
     insta::assert_snapshot!(
         "progress_panel_failed_ship_80x24",

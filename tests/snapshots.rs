@@ -457,55 +457,9 @@ fn help_overlay_watch_mode_160x48_high_contrast() {
     insta::assert_snapshot!(styled(&state, &theme("high-contrast"), 160, 48));
 }
 
-#[test]
-fn sources_down_and_errors_160x48() {
-    let msgs = healthy().into_iter().chain([
-        Msg::Source(
-            SourceId::Kube {
-                context: None,
-                namespace: "qa".into(),
-            },
-            SourceStatus::Down(Problem::new(
-                ProblemKind::Forbidden,
-                "forbidden: cannot list deployments in qa",
-                "check your RBAC",
-            )),
-        ),
-        Msg::Source(
-            SourceId::GitHub,
-            SourceStatus::Degraded(Problem::new(
-                ProblemKind::RateLimited,
-                "rate limited until 10:32",
-                "",
-            )),
-        ),
-        Msg::RateLimit(RateLimit {
-            limit: 5000,
-            remaining: 0,
-            used: 5000,
-            reset: NOW + 1800,
-        }),
-        Msg::Workload {
-            service: "katforge".into(),
-            env: "qa".into(),
-            observation: EnvObservation::Error(Problem::new(
-                ProblemKind::Forbidden,
-                "forbidden",
-                "ask for list/watch on deployments in qa",
-            )),
-        },
-        Msg::GitHubError {
-            service: "stumper".into(),
-            problem: Problem::new(
-                ProblemKind::NotFound,
-                "repository katforge/stumper not found (404)",
-                "",
-            ),
-        },
-    ]);
-    let state = state_from(Mode::INTERACTIVE, msgs);
-    insta::assert_snapshot!(text(&state, &theme("default"), 160, 48));
-}
+// Sources down and errors: recorded from the real clients in
+// tests/live.rs (`snapshot_recorded_sources_down_and_errors`), where a
+// forbidden namespace and a missing repository produce what they really do.
 
 #[test]
 fn sources_connecting_80x24() {

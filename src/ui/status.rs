@@ -5,7 +5,7 @@
 use ratatui::layout::{Position, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::{clock_of_unix, Theme};
@@ -150,6 +150,31 @@ pub struct Problem {
     /// are shown in and their colour.
     pub severity: u8,
     pub text: String,
+    /// The part of `text` that says what to do (after ` — `): when the
+    /// notice is short of room, the message before it is cut, not this.
+    pub hint: Option<String>,
+}
+
+impl Problem {
+    /// The text in at most `chars` characters: whole when it fits, else the
+    /// message cut (`…`) so that the hint stays whole, else both cut.
+    pub fn fitted(&self, chars: usize) -> String {
+        if self.text.chars().count() <= chars {
+            return self.text.clone();
+        }
+        let Some(hint) = &self.hint else {
+            return super::truncate(&self.text, chars);
+        };
+        let tail = format!(" — {hint}");
+        let head = self.text.strip_suffix(tail.as_str()).unwrap_or(&self.text);
+        let room = chars.saturating_sub(tail.chars().count());
+        // Keep at least the source and its state ("✗ k8s qa down: …").
+        if room >= 24.min(head.chars().count()) {
+            format!("{}{tail}", super::truncate(head, room))
+        } else {
+            super::truncate(&self.text, chars)
+        }
+    }
 }
 
 /// The problems of the sources, worst first. Sources with the same status
@@ -171,6 +196,14 @@ pub fn problems(state: &State) -> Vec<Problem> {
         .into_iter()
         .map(|(status, ids)| {
             let (word, message) = word_and_message(status);
+            let hint = match status {
+                SourceStatus::Degraded(p) | SourceStatus::Down(p) | SourceStatus::Disabled(p)
+                    if !p.hint.is_empty() =>
+                {
+                    Some(p.hint.clone())
+                }
+                _ => None,
+            };
             // A missing token is the user's to fix, unlike a source turned off on purpose.
             let severity = match status {
                 SourceStatus::Down(_) => 0,
@@ -185,6 +218,7 @@ pub fn problems(state: &State) -> Vec<Problem> {
                     status_icon(status),
                     ids.join(", ")
                 ),
+                hint,
             }
         })
         .collect();
@@ -200,6 +234,7 @@ pub fn problems(state: &State) -> Vec<Problem> {
             out.push(Problem {
                 severity: 1,
                 text: format!("◐ github rate limit exhausted (0/{}){reset}", rl.limit),
+                hint: None,
             });
         }
     }
@@ -207,6 +242,7 @@ pub fn problems(state: &State) -> Vec<Problem> {
         out.push(Problem {
             severity: 1,
             text: format!("◐ {text}"),
+            hint: None,
         });
     }
     for e in &state.history.interrupted {
@@ -233,6 +269,7 @@ pub fn problems(state: &State) -> Vec<Problem> {
                 e.service,
                 e.time.replace('T', " ").trim_end_matches('Z')
             ),
+            hint: e.recovery.as_deref().map(|r| format!("to recover: {r}")),
         });
     }
     out.sort_by_key(|p| p.severity);
@@ -262,18 +299,74 @@ pub fn notice_height(state: &State, width: u16, max: u16) -> u16 {
 /// problem's colour, so that a missing token or an unreachable cluster is
 /// spelled out (with what to do) even on an 80-column screen.
 pub fn draw_notice(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
-    let lines: Vec<Line> = problems(state)
-        .into_iter()
-        .map(|p| {
-            let style = match p.severity {
-                0 => theme.error,
-                1 => theme.warn,
-                _ => theme.muted,
-            };
-            Line::from(Span::styled(format!(" {}", p.text), style))
-        })
-        .collect();
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+    let width = area.width.max(1) as usize;
+    let problems = problems(state);
+    let mut rows_left = area.height as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    for (i, p) in problems.iter().enumerate() {
+        if rows_left == 0 {
+            break;
+        }
+        // Each problem after this one keeps at least a row; this one gets
+        // the rest, and its message gives way to its hint when short.
+        let later = (problems.len() - i - 1).min(rows_left - 1);
+        let rows = rows_left - later;
+        let mut chars = rows * width;
+        let wrapped = loop {
+            let wrapped = word_wrap(&format!(" {}", p.fitted(chars.saturating_sub(1))), width);
+            if wrapped.len() <= rows || chars <= width {
+                break wrapped;
+            }
+            chars -= 2;
+        };
+        let style = match p.severity {
+            0 => theme.error,
+            1 => theme.warn,
+            _ => theme.muted,
+        };
+        for row in wrapped.into_iter().take(rows) {
+            rows_left -= 1;
+            lines.push(Line::from(Span::styled(row, style)));
+        }
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// `text` in rows of at most `width` characters, broken at spaces (a word
+/// longer than a row is broken inside), as a reader expects prose wrapped.
+fn word_wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut rows: Vec<String> = Vec::new();
+    // The row being filled: its text, its length in characters, and
+    // whether a word has been put in it (an empty first word is the
+    // text's leading space).
+    let (mut row, mut len, mut started) = (String::new(), 0, false);
+    for word in text.split(' ') {
+        let mut word: Vec<char> = word.chars().collect();
+        let gap = usize::from(started);
+        if len + gap + word.len() <= width {
+            if started {
+                row.push(' ');
+            }
+            row.extend(word.iter());
+            len += gap + word.len();
+            started = true;
+            continue;
+        }
+        if started {
+            rows.push(std::mem::take(&mut row));
+        }
+        while word.len() > width {
+            rows.push(word.drain(..width).collect());
+        }
+        len = word.len();
+        row = word.into_iter().collect();
+        started = true;
+    }
+    if started || rows.is_empty() {
+        rows.push(row);
+    }
+    rows
 }
 
 /// The status bar; the most detailed wording that fits is used. Source
@@ -369,6 +462,38 @@ fn status_spans<'a>(state: &'a State, theme: &Theme, detail: Detail) -> Vec<Span
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_notice_cuts_the_message_and_keeps_the_hint() {
+        let p = super::Problem {
+            severity: 0,
+            text: "✗ k8s qa down: forbidden: deployments.apps is forbidden: User \"dev\" cannot list resource \"deployments\" in API group \"apps\" in the namespace \"qa\" — ask for get/list/watch on deployments in \"qa\"".into(),
+            hint: Some("ask for get/list/watch on deployments in \"qa\"".into()),
+        };
+        let fitted = p.fitted(100);
+        assert_eq!(fitted.chars().count(), 100, "{fitted}");
+        assert!(fitted.starts_with("✗ k8s qa down: forbidden"), "{fitted}");
+        assert!(
+            fitted.ends_with("… — ask for get/list/watch on deployments in \"qa\""),
+            "{fitted}"
+        );
+        // Whole when it fits; cut at the end when even the hint cannot fit.
+        assert_eq!(p.fitted(500), p.text);
+        assert!(p.fitted(30).starts_with("✗ k8s qa down: forbidden"));
+        assert_eq!(p.fitted(30).chars().count(), 30);
+    }
+
+    #[test]
+    fn notice_rows_wrap_at_words_and_keep_the_leading_space() {
+        assert_eq!(
+            word_wrap(" one two three four", 9),
+            vec![" one two", "three", "four"]
+        );
+        assert_eq!(word_wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+        for row in word_wrap(" a long line of prose that must wrap somewhere", 12) {
+            assert!(row.chars().count() <= 12, "{row:?}");
+        }
+    }
     use crate::model::{Problem, RateLimit};
     use crate::registry::{Registry, Settings};
     use std::sync::Arc;

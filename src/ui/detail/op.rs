@@ -82,9 +82,16 @@ pub(super) fn op_lines<'a>(state: &State, op: &OpView, theme: &Theme) -> Vec<Lin
         let mut spans = vec![Span::raw("  "), step_icon(s.state, theme)];
         spans.push(Span::raw(s.name.clone()));
         // A one-word detail of a finished step is its duration as CI
-        // measured it (a CI step's): more exact than the time hearth saw.
-        let timed =
-            s.state == StepState::Done && s.detail.as_deref().is_some_and(|d| !d.contains(' '));
+        // measured it (a CI step's): more exact than the time hearth saw. A
+        // detail that already ends with the step's time ("failure after
+        // 30s") is not followed by it again.
+        let time = secs(s.started, s.ended, state.now, s.state == StepState::Running);
+        let timed = (s.state == StepState::Done
+            && s.detail.as_deref().is_some_and(|d| !d.contains(' ')))
+            || (!time.is_empty()
+                && s.detail
+                    .as_deref()
+                    .is_some_and(|d| d.ends_with(time.trim_start())));
         if let Some(d) = &s.detail {
             let style = if s.state == StepState::Failed {
                 theme.error
@@ -94,10 +101,7 @@ pub(super) fn op_lines<'a>(state: &State, op: &OpView, theme: &Theme) -> Vec<Lin
             spans.push(Span::styled(format!("  {d}"), style));
         }
         if !timed {
-            spans.push(Span::styled(
-                secs(s.started, s.ended, state.now, s.state == StepState::Running),
-                theme.muted,
-            ));
+            spans.push(Span::styled(time, theme.muted));
         }
         lines.push(Line::from(spans));
     }
