@@ -137,6 +137,58 @@ pub fn workflow_listens(types: &Option<Vec<String>>, activity: &str) -> bool {
     }
 }
 
+/// What a workflow does when it runs, read from its file: the release
+/// workflow builds and deploys where the release says; a `delivery:
+/// dispatch` repository's build workflow only builds; its deploy workflows
+/// deploy their image-tag input to the namespace their `env: NAMESPACE`
+/// names, behind the GitHub Environment their job names (`environment:`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    Release,
+    Build,
+    Deploy { namespace: String },
+}
+
+/// A workflow file's role and the GitHub Environment its job deploys to.
+pub fn workflow_role(yaml: &str, release_workflow: bool) -> (Role, Option<String>) {
+    let doc: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap_or_default();
+    let namespace = doc
+        .get("env")
+        .and_then(|e| e.get("NAMESPACE"))
+        .and_then(|n| n.as_str())
+        .map(str::to_string);
+    let environment = doc
+        .get("jobs")
+        .and_then(|j| j.as_mapping())
+        .and_then(|jobs| {
+            jobs.values().find_map(|job| {
+                let env = job.get("environment")?;
+                env.as_str()
+                    .or_else(|| env.get("name")?.as_str())
+                    .map(str::to_string)
+            })
+        });
+    let role = match namespace {
+        Some(namespace) => Role::Deploy { namespace },
+        None if release_workflow => Role::Release,
+        None => Role::Build,
+    };
+    (role, environment)
+}
+
+/// A run's wait on a GitHub Environment with required reviewers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gate {
+    pub environment: String,
+    pub environment_id: u64,
+    /// `waiting`, `approved` or `rejected`.
+    pub state: String,
+    pub comment: Option<String>,
+}
+
+/// The reviewer every gated sandbox environment requires.
+pub const REVIEWER: &str = "hearth-reviewer";
+
 /// The steps of the demo release job, with their base duration in seconds
 /// (divided by the sandbox speed).
 pub const STEPS: [(&str, f64); 5] = [
@@ -155,6 +207,9 @@ const QUEUED_SECS: f64 = 0.5;
 #[derive(Clone, Debug)]
 pub struct StepRec {
     pub name: String,
+    /// Which of [`STEPS`] it is (its duration and what it does), whatever
+    /// its name says.
+    pub kind: usize,
     pub number: i64,
     pub status: String,
     pub conclusion: Option<String>,
@@ -178,8 +233,21 @@ pub struct JobRec {
 }
 
 impl JobRec {
-    /// A fresh, queued job.
+    /// A fresh, queued job of the release workflow.
     pub fn queued(id: u64, now: DateTime<Utc>) -> JobRec {
+        JobRec::queued_for(id, now, &Role::Release)
+    }
+
+    /// A fresh, queued job of a workflow with `role`: a build job has no
+    /// deploy step, a deploy job no build step.
+    pub fn queued_for(id: u64, now: DateTime<Utc>, role: &Role) -> JobRec {
+        let kinds: Vec<usize> = (0..STEPS.len())
+            .filter(|&k| match role {
+                Role::Release => true,
+                Role::Build => k != DEPLOY_STEP,
+                Role::Deploy { .. } => k != BUILD_STEP,
+            })
+            .collect();
         JobRec {
             id,
             status: "queued".into(),
@@ -187,11 +255,12 @@ impl JobRec {
             created_at: now,
             started_at: now,
             completed_at: None,
-            steps: STEPS
+            steps: kinds
                 .iter()
                 .enumerate()
-                .map(|(i, (name, _))| StepRec {
-                    name: name.to_string(),
+                .map(|(i, &kind)| StepRec {
+                    name: STEPS[kind].0.to_string(),
+                    kind,
                     number: i as i64 + 1,
                     status: "queued".into(),
                     conclusion: None,
@@ -213,9 +282,15 @@ impl JobRec {
 
     /// A job that completed successfully at `end` (seeded history).
     pub fn succeeded(id: u64, start: DateTime<Utc>) -> JobRec {
-        let mut job = JobRec::queued(id, start);
+        JobRec::succeeded_for(id, start, &Role::Release)
+    }
+
+    /// [`JobRec::succeeded`] for a workflow with `role`.
+    pub fn succeeded_for(id: u64, start: DateTime<Utc>, role: &Role) -> JobRec {
+        let mut job = JobRec::queued_for(id, start, role);
         let mut t = start;
-        for (step, (_, secs)) in job.steps.iter_mut().zip(STEPS.iter()) {
+        for step in job.steps.iter_mut() {
+            let secs = STEPS[step.kind].1;
             step.status = "completed".into();
             step.conclusion = Some("success".into());
             step.started_at = Some(t);
@@ -256,6 +331,12 @@ pub struct RunRec {
     pub tag: String,
     pub prerelease: bool,
     pub job: JobRec,
+    /// The workflow it is a run of (an id of the repository's workflows).
+    pub workflow_id: u64,
+    /// What it does: build and deploy per release, build only, or deploy.
+    pub role: Role,
+    /// The GitHub Environment it waits on before its job starts, if any.
+    pub gate: Option<Gate>,
 }
 
 /// The namespace a release's deploy step targets: prerelease → `qa`, else `default`.
@@ -282,8 +363,43 @@ pub fn spawn_run(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
 async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
     let speed = api.speed();
     tokio::time::sleep(scaled(QUEUED_SECS, speed)).await;
+    // A job that deploys to a GitHub Environment with required reviewers
+    // waits (run and job `waiting`) until a reviewer approves or rejects.
+    loop {
+        let Some(gate) = api.with_run(&repo, run_id, attempt, |_, run| {
+            let state = run.gate.as_ref().map(|g| g.state.clone());
+            if state.as_deref() == Some("waiting") && run.status != "waiting" {
+                run.status = "waiting".into();
+                run.job.status = "waiting".into();
+                run.updated_at = Utc::now();
+            }
+            state
+        }) else {
+            return;
+        };
+        match gate.as_deref() {
+            Some("waiting") => tokio::time::sleep(Duration::from_millis(100)).await,
+            Some("rejected") => {
+                api.with_run(&repo, run_id, attempt, |_, run| {
+                    let now = Utc::now();
+                    for step in &mut run.job.steps {
+                        step.status = "completed".into();
+                        step.conclusion = Some("skipped".into());
+                    }
+                    run.job.status = "completed".into();
+                    run.job.conclusion = Some("failure".into());
+                    run.job.completed_at = Some(now);
+                    run.status = "completed".into();
+                    run.conclusion = Some("failure".into());
+                    run.updated_at = now;
+                });
+                return;
+            }
+            _ => break,
+        }
+    }
     // Pick up the run: in_progress, job started.
-    let Some((service, image, k8s_name, tag, prerelease)) =
+    let Some((service, image, k8s_name, tag, prerelease, kinds, role)) =
         api.with_run(&repo, run_id, attempt, |rec, run| {
             let now = Utc::now();
             run.status = "in_progress".into();
@@ -292,7 +408,9 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
             run.job.status = "in_progress".into();
             run.job.started_at = now;
             if let Some(name) = api.faults().step_name(&rec.service) {
-                run.job.steps[BUILD_STEP].name = name;
+                if let Some(step) = run.job.steps.iter_mut().find(|s| s.kind == BUILD_STEP) {
+                    step.name = name;
+                }
             }
             (
                 rec.service.clone(),
@@ -300,14 +418,21 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
                 rec.k8s_name.clone(),
                 run.tag.clone(),
                 run.prerelease,
+                run.job.steps.iter().map(|s| s.kind).collect::<Vec<_>>(),
+                run.role.clone(),
             )
         })
     else {
         return;
     };
+    let namespace = match &role {
+        Role::Deploy { namespace } => namespace.clone(),
+        _ => namespace_for(prerelease).to_string(),
+    };
     let mut failed = false;
-    for (i, (_, secs)) in STEPS.iter().enumerate() {
-        let last = i == STEPS.len() - 1;
+    for (i, &kind) in kinds.iter().enumerate() {
+        let secs = &STEPS[kind].1;
+        let last = i == kinds.len() - 1;
         if failed && !last {
             let alive = api.with_run(&repo, run_id, attempt, |_, run| {
                 let step = &mut run.job.steps[i];
@@ -327,7 +452,7 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
             run.updated_at = now;
             let name = run.job.steps[i].name.clone();
             run.job.log(&format!("##[group]Run {name}"));
-            for line in step_output(i, &image, &tag, prerelease) {
+            for line in step_output(kind, &image, &tag, &namespace) {
                 run.job.log(&line);
             }
         });
@@ -335,14 +460,14 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
             return;
         }
         tokio::time::sleep(scaled(*secs, speed)).await;
-        let result = match i {
+        let result = match kind {
             BUILD_STEP if api.faults().build_fails(&service) => Err(
                 "ERROR: failed to solve: process \"/bin/sh -c make release\" did not complete successfully: exit code: 2".to_string(),
             ),
             DEPLOY_STEP if api.faults().deploy_fails(&service) => Err(
                 "error: You must be logged in to the server (Unauthorized): the K3S_KUBECONFIG secret was rejected".to_string(),
             ),
-            DEPLOY_STEP => deploy(&api, &repo, run_id, &k8s_name, &image, &tag, prerelease).await,
+            DEPLOY_STEP => deploy(&api, &repo, run_id, &k8s_name, &image, &tag, &namespace).await,
             _ => Ok(()),
         };
         let ok = result.is_ok();
@@ -354,7 +479,7 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
             step.completed_at = Some(now);
             run.updated_at = now;
             match &result {
-                Ok(()) if i == DEPLOY_STEP => {
+                Ok(()) if kind == DEPLOY_STEP => {
                     let dep = k8s_name.clone();
                     run.job
                         .log(&format!("deployment \"{dep}\" successfully rolled out"));
@@ -385,7 +510,7 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
 }
 
 /// What a step prints when it starts, as a real runner would.
-fn step_output(step: usize, image: &str, tag: &str, prerelease: bool) -> Vec<String> {
+fn step_output(step: usize, image: &str, tag: &str, ns: &str) -> Vec<String> {
     match step {
         0 => vec![
             "Current runner version: '2.321.0'".into(),
@@ -398,7 +523,6 @@ fn step_output(step: usize, image: &str, tag: &str, prerelease: bool) -> Vec<Str
             "#5 [build 2/4] RUN make release".into(),
         ],
         DEPLOY_STEP => {
-            let ns = namespace_for(prerelease);
             vec![
                 format!("kubectl set image -n {ns} deployment/... '*={image}:{tag}'"),
                 format!("kubectl rollout status -n {ns} --timeout=60s deployment/..."),
@@ -419,9 +543,8 @@ async fn deploy(
     deployment: &str,
     image: &str,
     tag: &str,
-    prerelease: bool,
+    ns: &str,
 ) -> Result<(), String> {
-    let ns = namespace_for(prerelease);
     let reference = format!("{image}:{tag}");
     if let Err(err) = api.deploy().set_image(ns, deployment, &reference) {
         tracing::warn!(%repo, run_id, %ns, "deploy step failed: {err}");

@@ -42,6 +42,9 @@ pub enum Fault {
     /// pushed with that step name would (hostile-text tests put escape
     /// sequences in it).
     StepName { service: String, name: String },
+    /// `workflow_dispatch` answers 400 to `return_run_details`, as a GitHub
+    /// Enterprise Server older than the field does.
+    RefuseRunDetails,
 }
 
 #[derive(Default, Debug)]
@@ -57,6 +60,7 @@ struct FaultSet {
     slow: Duration,
     malformed: Vec<String>,
     step_name: Vec<(String, String)>,
+    refuse_run_details: bool,
 }
 
 /// The active faults. Cheap to query from request handlers.
@@ -111,6 +115,7 @@ impl Faults {
                 self.drop_watches.send_modify(|g| *g += 1);
             }
             Fault::Malformed { path } => s.malformed.push(path),
+            Fault::RefuseRunDetails => s.refuse_run_details = true,
             Fault::StepName { service, name } => {
                 s.step_name.retain(|(n, _)| *n != service);
                 s.step_name.push((service, name));
@@ -133,6 +138,11 @@ impl Faults {
         s.smoke_fail.remove(service);
         s.log_flood.retain(|(n, _)| n != service);
         s.step_name.retain(|(n, _)| n != service);
+    }
+
+    /// Whether dispatches refuse `return_run_details`.
+    pub fn refuses_run_details(&self) -> bool {
+        self.set.lock().expect("faults lock").refuse_run_details
     }
 
     /// The build step's name for the service's next runs, under a `step_name`.
@@ -288,6 +298,9 @@ impl Faults {
                 .iter()
                 .map(|path| Fault::Malformed { path: path.clone() }),
         );
+        if s.refuse_run_details {
+            out.push(Fault::RefuseRunDetails);
+        }
         out.extend(s.step_name.iter().map(|(service, name)| Fault::StepName {
             service: service.clone(),
             name: name.clone(),

@@ -289,8 +289,13 @@ fn registry_yaml(
     }
     for r in repos {
         let s = &r.service;
+        let delivery = if r.flavor == repos::WorkflowFlavor::Dispatch {
+            "  delivery: dispatch\n  build: { workflow: build.yml }\n  environments:\n    qa: { workflow: deploy-qa.yml, input: image_tag }\n    prod: { workflow: deploy-prod.yml, input: image_tag }\n".to_string()
+        } else {
+            "  workflow: release.yml\n".to_string()
+        };
         out.push_str(&format!(
-            "{name}:\n  directory: repos/{name}\n  image: {image}\n  dockerfile: Dockerfile\n  k8s_name: {k8s}\n  pre_ship_cmd: ./test.sh\n  repo: {repo}\n  workflow: release.yml\n  smoke:\n    - url: {control_url}/apps/{{namespace}}/{k8s}/api/ready\n      status: 200\n      body: ok\n",
+            "{name}:\n  directory: repos/{name}\n  image: {image}\n  dockerfile: Dockerfile\n  k8s_name: {k8s}\n  pre_ship_cmd: ./test.sh\n  repo: {repo}\n{delivery}  smoke:\n    - url: {control_url}/apps/{{namespace}}/{k8s}/api/ready\n      status: 200\n      body: ok\n",
             name = s.name,
             image = s.image,
             k8s = r.k8s_name,
@@ -587,8 +592,19 @@ mod tests {
         let repos = repos::demo_services(None, Path::new("/sb"));
         let yaml = registry_yaml(&repos, "http://127.0.0.1:1", "http://127.0.0.1:2", true);
         let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
-        assert_eq!(doc["hearth"]["ship_all"].as_sequence().unwrap().len(), 4);
+        assert_eq!(doc["hearth"]["ship_all"].as_sequence().unwrap().len(), 5);
         assert_eq!(doc["worker"]["repo"].as_str(), Some("hearth-demo/worker"));
+        // ledger ships by dispatch, with a workflow per environment.
+        assert_eq!(doc["ledger"]["delivery"].as_str(), Some("dispatch"));
+        assert_eq!(
+            doc["ledger"]["build"]["workflow"].as_str(),
+            Some("build.yml")
+        );
+        assert_eq!(
+            doc["ledger"]["environments"]["prod"]["workflow"].as_str(),
+            Some("deploy-prod.yml")
+        );
+        assert!(doc["ledger"].get("workflow").is_none());
         assert_eq!(doc["docs"]["shippable"].as_bool(), Some(false));
         let many = repos::demo_services(Some(3), Path::new("/sb"));
         let yaml = registry_yaml(&many, "http://127.0.0.1:1", "http://127.0.0.1:2", false);

@@ -27,7 +27,7 @@ pub const TAGS: [&str; 4] = ["v0.1.0", "v0.2.0", "v0.3.0", "v0.3.1-rc.1"];
 
 /// The default services, their workflow flavour and their own version line
 /// (same shape as [`TAGS`]), so the demo does not show one version everywhere.
-const DEFAULT_SERVICES: [(&str, WorkflowFlavor, [&str; 4]); 4] = [
+const DEFAULT_SERVICES: [(&str, WorkflowFlavor, [&str; 4]); 5] = [
     ("api", WorkflowFlavor::Published, TAGS),
     (
         "web",
@@ -44,6 +44,11 @@ const DEFAULT_SERVICES: [(&str, WorkflowFlavor, [&str; 4]); 4] = [
         WorkflowFlavor::Published,
         ["v2.0.0", "v2.0.1", "v2.1.0", "v2.1.1-rc.1"],
     ),
+    (
+        "ledger",
+        WorkflowFlavor::Dispatch,
+        ["v3.0.0", "v3.1.0", "v3.2.0", "v3.2.1"],
+    ),
 ];
 
 /// Which release activity types a demo repository's workflow listens to.
@@ -56,13 +61,27 @@ pub enum WorkflowFlavor {
     /// `types: [prereleased, released]`: fires once for every create and for
     /// a promote.
     PrereleasedReleased,
+    /// No release workflow: `build.yml` builds the image for a commit
+    /// (`sha-<7 hex>`), `deploy-qa.yml` and `deploy-prod.yml` deploy the
+    /// `image_tag` they are dispatched with; prod waits for a reviewer
+    /// (seed 001, `delivery: dispatch`).
+    Dispatch,
 }
 
 impl WorkflowFlavor {
+    /// The workflow files of a repository of this flavour, the first one first.
+    pub fn workflow_files(self) -> &'static [&'static str] {
+        match self {
+            WorkflowFlavor::Dispatch => &["build.yml", "deploy-qa.yml", "deploy-prod.yml"],
+            _ => &["release.yml"],
+        }
+    }
+
     fn types(self) -> &'static str {
         match self {
             WorkflowFlavor::Published => "[published]",
             WorkflowFlavor::PrereleasedReleased => "[prereleased, released]",
+            WorkflowFlavor::Dispatch => "[]",
         }
     }
 }
@@ -309,6 +328,61 @@ jobs:
     )
 }
 
+/// The workflow files of a template of `flavor`.
+fn workflow_files(flavor: WorkflowFlavor) -> Vec<(&'static str, String)> {
+    if flavor != WorkflowFlavor::Dispatch {
+        return vec![("release.yml", workflow_yaml(flavor))];
+    }
+    let deploy = |name: &str, ns: &str, environment: &str| {
+        format!(
+            r#"# Deploys the image tag it is run with to namespace {ns}, by hand:
+# gh workflow run deploy-{name}.yml -f image_tag=sha-1a2b3c4
+name: deploy-{name}
+on:
+  workflow_dispatch:
+    inputs:
+      image_tag:
+        description: The image tag to deploy
+        required: true
+env:
+  NAMESPACE: {ns}
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    environment: {environment}
+    steps:
+      - uses: actions/checkout@v4
+      - name: Deploy to k3s
+        run: |
+          kubectl set image -n "$NAMESPACE" deployment/${{{{ github.event.repository.name }}}}             '*=ghcr.io/${{{{ github.repository }}}}:${{{{ inputs.image_tag }}}}'
+"#
+        )
+    };
+    vec![
+        (
+            "build.yml",
+            r#"# Builds and pushes the image of a commit, tagged sha-<first 7 hex>.
+name: build
+on:
+  workflow_dispatch:
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - name: Build and push image
+        run: |
+          TAG=sha-${GITHUB_SHA::7}
+          docker build -t ghcr.io/${{ github.repository }}:$TAG .
+          docker push ghcr.io/${{ github.repository }}:$TAG
+"#
+            .to_string(),
+        ),
+        ("deploy-qa.yml", deploy("qa", "qa", "staging")),
+        ("deploy-prod.yml", deploy("prod", "default", "production")),
+    ]
+}
+
 /// The commits of the demo history: message, file to touch, and whether the
 /// commit gets the next tag.
 const COMMITS: [(&str, bool); 5] = [
@@ -326,10 +400,9 @@ fn make_template(root: &Path, flavor: WorkflowFlavor) -> anyhow::Result<History>
     fs::create_dir_all(&work)?;
     git(&work, &["init", "-q", "--template=", "-b", "main"], None)?;
     fs::create_dir_all(work.join(".github/workflows"))?;
-    fs::write(
-        work.join(".github/workflows/release.yml"),
-        workflow_yaml(flavor),
-    )?;
+    for (file, text) in workflow_files(flavor) {
+        fs::write(work.join(".github/workflows").join(file), text)?;
+    }
     fs::write(
         work.join("Dockerfile"),
         "FROM alpine:3.20\nCOPY src /app\nCMD [\"/app/run\"]\n",

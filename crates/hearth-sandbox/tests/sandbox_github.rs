@@ -820,7 +820,7 @@ async fn sandbox_dir_has_repos_with_tags_and_a_registry() {
         .filter_map(|k| k.as_str())
         .filter(|k| *k != "hearth")
         .collect();
-    assert_eq!(names, ["api", "web", "worker", "billing", "docs"]);
+    assert_eq!(names, ["api", "web", "worker", "billing", "ledger", "docs"]);
     assert_eq!(yaml["api"]["directory"].as_str(), Some("repos/api"));
     let kubeconfig = std::fs::read_to_string(e.sb.kubeconfig_path()).unwrap();
     assert!(kubeconfig.contains(&e.sb.kube_url));
@@ -833,7 +833,7 @@ async fn sandbox_dir_has_repos_with_tags_and_a_registry() {
         .json()
         .await
         .unwrap();
-    assert_eq!(repos.as_array().unwrap().len(), 4);
+    assert_eq!(repos.as_array().unwrap().len(), 5);
     e.sb.shutdown().await;
 }
 
@@ -1379,6 +1379,51 @@ async fn responses_validate_against_githubs_openapi_description() {
         format!("PATCH {r}/releases/{{release_id}} 200"),
         patched.json().await.unwrap(),
     );
+    // delivery: dispatch: a dispatch that returns its run, the wait on a
+    // reviewer-gated environment, and the approval.
+    let post = |path: String, body: serde_json::Value| {
+        e.http
+            .post(format!("{}{path}", e.sb.github_url))
+            .bearer_auth(&e.sb.token)
+            .json(&body)
+            .send()
+    };
+    let actions = "/repos/hearth-demo/ledger/actions";
+    let resp = post(
+        format!("{actions}/workflows/deploy-prod.yml/dispatches"),
+        serde_json::json!({"ref": "main", "inputs": {"image_tag": "v3.2.1"}, "return_run_details": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    let details: serde_json::Value = resp.json().await.unwrap();
+    check(
+        format!("POST {r}/actions/workflows/{{workflow_id}}/dispatches 200"),
+        details.clone(),
+    );
+    let run_id = details["workflow_run_id"].as_u64().unwrap();
+    eventually(60, "the prod run to wait for its reviewer", || async {
+        let run = get(format!("{actions}/runs/{run_id}")).await;
+        (run["status"] == "waiting").then_some(())
+    })
+    .await;
+    let pending = get(format!("{actions}/runs/{run_id}/pending_deployments")).await;
+    check(
+        format!("GET {r}/actions/runs/{{run_id}}/pending_deployments 200"),
+        pending.clone(),
+    );
+    let env_id = pending[0]["environment"]["id"].clone();
+    let approved = post(
+        format!("{actions}/runs/{run_id}/pending_deployments"),
+        serde_json::json!({"environment_ids": [env_id], "state": "approved", "comment": "ok"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(approved.status(), 200);
+    check(
+        format!("POST {r}/actions/runs/{{run_id}}/pending_deployments 200"),
+        approved.json().await.unwrap(),
+    );
     e.sb.shutdown().await;
 }
 
@@ -1467,5 +1512,200 @@ async fn actions_secrets_public_key_put_list_get_delete() {
         .await
         .unwrap();
     assert_eq!(gone.status(), 404);
+    e.sb.shutdown().await;
+}
+
+/// `delivery: dispatch` in GitHub's shapes: a build workflow and one deploy
+/// workflow per environment, run by hand; `return_run_details` answers 200
+/// with the run (400 under the `refuse_run_details` fault, then the plain
+/// call's 204); the prod workflow's job waits on the `production`
+/// environment until a reviewer approves (`pending_deployments`), then
+/// deploys its `image_tag` input to its namespace; a rejection deploys
+/// nothing; inputs the workflow does not declare, or a missing required
+/// one, are GitHub's 422.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_workflows_wait_for_a_reviewer_and_deploy_their_input() {
+    let e = env(20.0).await;
+    let base = "/repos/hearth-demo/ledger/actions";
+    let post = |path: String, body: serde_json::Value| {
+        e.http
+            .post(format!("{}{path}", e.sb.github_url))
+            .bearer_auth(&e.sb.token)
+            .json(&body)
+            .send()
+    };
+    let run_of = |id: u64| e.get(&format!("{base}/runs/{id}")).send();
+    let wait_status = |id: u64, want: &'static str| async move {
+        for _ in 0..200 {
+            let run: serde_json::Value = run_of(id).await.unwrap().json().await.unwrap();
+            if run["status"] == want {
+                return run;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("run {id} never reached {want}");
+    };
+    // The workflows GitHub lists for the repository.
+    let wfs: serde_json::Value = e
+        .get(&format!("{base}/workflows"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths: Vec<&str> = wfs["workflows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["path"].as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ".github/workflows/build.yml",
+            ".github/workflows/deploy-qa.yml",
+            ".github/workflows/deploy-prod.yml"
+        ]
+    );
+
+    // Build: 200 with the run it started.
+    let r = post(
+        format!("{base}/workflows/build.yml/dispatches"),
+        serde_json::json!({"ref": "main", "return_run_details": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let details: serde_json::Value = r.json().await.unwrap();
+    let build = details["workflow_run_id"]
+        .as_u64()
+        .expect("workflow_run_id");
+    assert!(details["run_url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/actions/runs/{build}")));
+    let run = wait_status(build, "completed").await;
+    assert_eq!(run["conclusion"], "success");
+    assert_eq!(run["path"], ".github/workflows/build.yml");
+    let sha = run["head_sha"].as_str().unwrap().to_string();
+    let tag = format!("sha-{}", &sha[..7]);
+    assert_eq!(run["display_title"], format!("build {tag}"));
+    assert!(e.deploy.calls().is_empty(), "a build deploys nothing");
+    // Its runs are listed under its own workflow only.
+    let listed: serde_json::Value = e
+        .get(&format!("{base}/workflows/deploy-prod.yml/runs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(listed["workflow_runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["path"] == ".github/workflows/deploy-prod.yml"));
+
+    // Inputs GitHub would refuse.
+    let r = post(
+        format!("{base}/workflows/deploy-qa.yml/dispatches"),
+        serde_json::json!({"ref": "main", "inputs": {}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 422);
+    let r = post(
+        format!("{base}/workflows/deploy-qa.yml/dispatches"),
+        serde_json::json!({"ref": "main", "inputs": {"image_tag": tag, "color": "red"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 422);
+
+    // Prod waits for its reviewer.
+    let r = post(format!("{base}/workflows/deploy-prod.yml/dispatches"), serde_json::json!({"ref": "main", "inputs": {"image_tag": tag}, "return_run_details": true})).await.unwrap();
+    let prod = r.json::<serde_json::Value>().await.unwrap()["workflow_run_id"]
+        .as_u64()
+        .unwrap();
+    wait_status(prod, "waiting").await;
+    let pending: serde_json::Value = e
+        .get(&format!("{base}/runs/{prod}/pending_deployments"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let p = &pending[0];
+    assert_eq!(p["environment"]["name"], "production");
+    assert_eq!(p["current_user_can_approve"], true);
+    assert_eq!(p["reviewers"][0]["type"], "User");
+    assert_eq!(p["reviewers"][0]["reviewer"]["login"], "hearth-reviewer");
+    let env_id = p["environment"]["id"].as_u64().unwrap();
+    assert!(
+        e.deploy.calls().is_empty(),
+        "nothing deploys before the approval"
+    );
+    let r = post(
+        format!("{base}/runs/{prod}/pending_deployments"),
+        serde_json::json!({"environment_ids": [env_id + 1], "state": "approved", "comment": "x"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 422, "an environment the run does not wait on");
+    let r = post(
+        format!("{base}/runs/{prod}/pending_deployments"),
+        serde_json::json!({"environment_ids": [env_id], "state": "approved", "comment": "ship it"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let deployments: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(deployments[0]["environment"], "production");
+    let run = wait_status(prod, "completed").await;
+    assert_eq!(run["conclusion"], "success");
+    assert_eq!(
+        e.deploy.calls(),
+        [(
+            "default".to_string(),
+            "ledger".to_string(),
+            format!("ghcr.io/hearth-demo/ledger:{tag}")
+        )]
+    );
+    let pending: serde_json::Value = e
+        .get(&format!("{base}/runs/{prod}/pending_deployments"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pending, serde_json::json!([]));
+
+    // A rejection: the run fails, nothing deploys.
+    let r = post(format!("{base}/workflows/deploy-prod.yml/dispatches"), serde_json::json!({"ref": "main", "inputs": {"image_tag": "v3.2.0"}, "return_run_details": true})).await.unwrap();
+    let rejected = r.json::<serde_json::Value>().await.unwrap()["workflow_run_id"]
+        .as_u64()
+        .unwrap();
+    wait_status(rejected, "waiting").await;
+    let r = post(format!("{base}/runs/{rejected}/pending_deployments"), serde_json::json!({"environment_ids": [env_id], "state": "rejected", "comment": "not today"})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let run = wait_status(rejected, "completed").await;
+    assert_eq!(run["conclusion"], "failure");
+    assert_eq!(e.deploy.calls().len(), 1, "a rejected run deployed");
+
+    // An older server: 400 to the field, 204 to the plain call.
+    e.post_fault(serde_json::json!({"kind": "refuse_run_details"}))
+        .await;
+    let r = post(format!("{base}/workflows/deploy-qa.yml/dispatches"), serde_json::json!({"ref": "main", "inputs": {"image_tag": tag}, "return_run_details": true})).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = post(
+        format!("{base}/workflows/deploy-qa.yml/dispatches"),
+        serde_json::json!({"ref": "main", "inputs": {"image_tag": tag}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 204);
     e.sb.shutdown().await;
 }

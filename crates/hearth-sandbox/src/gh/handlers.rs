@@ -582,9 +582,15 @@ pub(super) async fn list_workflows(
     Path((owner, repo)): Path<(String, String)>,
 ) -> Result<Response, Response> {
     let rec = api.repo_or_404(&owner, &repo)?;
+    let workflows: Vec<Value> = rec
+        .info
+        .workflows
+        .iter()
+        .map(|(_, id)| api.workflow_json(&rec.info, *id))
+        .collect();
     Ok(reply(
         StatusCode::OK,
-        json!({"total_count": 1, "workflows": [api.workflow_json(&rec.info)]}),
+        json!({"total_count": workflows.len(), "workflows": workflows}),
     ))
 }
 
@@ -593,10 +599,11 @@ pub(super) async fn list_workflow_runs(
     Path((owner, repo, workflow)): Path<(String, String, String)>,
     Query(q): Query<RunsQuery>,
 ) -> Result<Response, Response> {
-    let rec = api.repo_or_404(&owner, &repo)?;
-    if workflow != rec.info.workflow_file && workflow != rec.info.workflow_id.to_string() {
+    let mut rec = api.repo_or_404(&owner, &repo)?;
+    let Some((_, id)) = rec.info.workflow(&workflow) else {
         return Err(not_found());
-    }
+    };
+    rec.runs.retain(|r| r.workflow_id == id);
     let url = format!(
         "{}/repos/{}/actions/workflows/{workflow}/runs",
         api.base,
@@ -660,7 +667,11 @@ pub(super) async fn rerun(
         run.conclusion = None;
         run.updated_at = now;
         run.run_started_at = now;
-        run.job = JobRec::queued(job_id, now);
+        run.job = JobRec::queued_for(job_id, now, &run.role);
+        if let Some(gate) = &mut run.gate {
+            gate.state = "waiting".into();
+            gate.comment = None;
+        }
         run.run_attempt
     };
     ci::spawn_run(api.clone(), key, id, attempt);

@@ -187,22 +187,24 @@ impl GithubApi {
         let full_name = info.full_name();
         let u = format!("{}/repos/{full_name}/actions/runs/{}", self.base, run.id);
         let author = json!({"name": "Hearth Demo", "email": "demo@hearth.invalid"});
+        let file = info.workflow_file_of(run.workflow_id);
+        let name = file.trim_end_matches(".yml").trim_end_matches(".yaml");
         json!({
             "id": run.id,
-            "name": "release",
+            "name": name,
             "node_id": node_id("WFR", run.id),
             "check_suite_id": run.id + 500_000,
             "check_suite_node_id": node_id("CS", run.id + 500_000),
             "head_branch": run.head_branch,
             "head_sha": run.head_sha,
-            "path": info.workflow_path(),
+            "path": format!(".github/workflows/{file}"),
             "display_title": run.display_title,
             "run_number": run.run_number,
             "run_attempt": run.run_attempt,
             "event": run.event,
             "status": run.status,
             "conclusion": run.conclusion,
-            "workflow_id": info.workflow_id,
+            "workflow_id": run.workflow_id,
             "url": u,
             "html_url": format!("https://github.com/{full_name}/actions/runs/{}", run.id),
             "pull_requests": [],
@@ -220,7 +222,7 @@ impl GithubApi {
             "rerun_url": format!("{u}/rerun"),
             "previous_attempt_url": (run.run_attempt > 1)
                 .then(|| format!("{u}/attempts/{}", run.run_attempt - 1)),
-            "workflow_url": format!("{}/repos/{full_name}/actions/workflows/{}", self.base, info.workflow_id),
+            "workflow_url": format!("{}/repos/{full_name}/actions/workflows/{}", self.base, run.workflow_id),
             "head_commit": {
                 "id": run.head_sha,
                 "tree_id": tree_id(&run.head_sha),
@@ -267,25 +269,28 @@ impl GithubApi {
             "runner_name": runner.then_some("hearth-sandbox-runner"),
             "runner_group_id": runner.then_some(1),
             "runner_group_name": runner.then_some("Default"),
-            "workflow_name": "release",
+            "workflow_name": info.workflow_file_of(run.workflow_id).trim_end_matches(".yml"),
             "head_branch": run.head_branch,
         })
     }
 
-    pub(super) fn workflow_json(&self, info: &RepoInfo) -> Value {
+    pub(super) fn workflow_json(&self, info: &RepoInfo, id: u64) -> Value {
         let full_name = info.full_name();
         let created = ts(info.created_at);
+        let file = info.workflow_file_of(id);
+        let name = file.trim_end_matches(".yml").trim_end_matches(".yaml");
+        let path = format!(".github/workflows/{file}");
         json!({
-            "id": info.workflow_id,
-            "node_id": node_id("W", info.workflow_id),
-            "name": "release",
-            "path": info.workflow_path(),
+            "id": id,
+            "node_id": node_id("W", id),
+            "name": name,
+            "path": path,
             "state": "active",
             "created_at": created,
             "updated_at": created,
-            "url": format!("{}/repos/{full_name}/actions/workflows/{}", self.base, info.workflow_id),
-            "html_url": format!("https://github.com/{full_name}/blob/main/{}", info.workflow_path()),
-            "badge_url": format!("https://github.com/{full_name}/workflows/release/badge.svg"),
+            "url": format!("{}/repos/{full_name}/actions/workflows/{id}", self.base),
+            "html_url": format!("https://github.com/{full_name}/blob/main/{path}"),
+            "badge_url": format!("https://github.com/{full_name}/workflows/{name}/badge.svg"),
         })
     }
 }

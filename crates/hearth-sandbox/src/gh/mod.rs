@@ -44,9 +44,12 @@ pub struct RepoInfo {
     pub image: String,
     pub k8s_name: String,
     pub origin: PathBuf,
-    /// Workflow file name (`release.yml`) and its id.
+    /// The first workflow's file name (`release.yml`; a dispatch
+    /// repository's build workflow) and its id.
     pub workflow_file: String,
     pub workflow_id: u64,
+    /// Every workflow of the repository (file name, id), the first one first.
+    pub workflows: Vec<(String, u64)>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -57,7 +60,25 @@ impl RepoInfo {
     fn workflow_path(&self) -> String {
         format!(".github/workflows/{}", self.workflow_file)
     }
+    /// The workflow a path segment names (file name or id): (file, id).
+    pub fn workflow(&self, name_or_id: &str) -> Option<(String, u64)> {
+        self.workflows
+            .iter()
+            .find(|(f, id)| f == name_or_id || id.to_string() == name_or_id)
+            .cloned()
+    }
+    /// The file name of workflow `id` (the first workflow's when unknown).
+    pub fn workflow_file_of(&self, id: u64) -> &str {
+        self.workflows
+            .iter()
+            .find(|(_, i)| *i == id)
+            .map_or(self.workflow_file.as_str(), |(f, _)| f.as_str())
+    }
 }
+
+/// The GitHub Environments of every sandbox repository that require a
+/// reviewer, with their ids.
+pub const GATED_ENVIRONMENTS: [(&str, u64); 1] = [("production", 161_088_068)];
 
 /// A release as the sandbox stores it.
 #[derive(Clone, Debug)]
@@ -200,16 +221,24 @@ impl GithubApi {
                 .first()
                 .and_then(|t| DateTime::from_timestamp(t.3, 0))
                 .unwrap_or_else(Utc::now);
+            let id = store.id();
+            let workflows: Vec<(String, u64)> = r
+                .flavor
+                .workflow_files()
+                .iter()
+                .map(|f| (f.to_string(), store.id()))
+                .collect();
             let info = RepoInfo {
-                id: store.id(),
+                id,
                 owner: owner.into(),
                 name: name.into(),
                 service: r.service.name.clone(),
                 image: r.service.image.clone(),
                 k8s_name: r.k8s_name.clone(),
                 origin: r.origin.clone(),
-                workflow_file: "release.yml".into(),
-                workflow_id: store.id(),
+                workflow_file: workflows[0].0.clone(),
+                workflow_id: workflows[0].1,
+                workflows,
                 created_at: created,
             };
             let mut rec = RepoRec {
@@ -218,6 +247,52 @@ impl GithubApi {
                 runs: Vec::new(),
                 latest_pin: None,
             };
+            if r.flavor == repos::WorkflowFlavor::Dispatch {
+                // No releases: each environment's last deploy run, by hand,
+                // of the tag it runs.
+                for (n, (env_workflow, ns, tag)) in [
+                    (2, "qa", &r.service.qa_tag),
+                    (1, "default", &r.service.prod_tag),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    let (_, sha, msg, when) = &history.tags[2];
+                    let at = DateTime::from_timestamp(*when + 600 + n as i64 * 60, 0)
+                        .unwrap_or_else(Utc::now);
+                    let role = ci::Role::Deploy {
+                        namespace: ns.to_string(),
+                    };
+                    let job = JobRec::succeeded_for(store.id(), at, &role);
+                    let done = job.completed_at.unwrap_or(at);
+                    rec.runs.push(RunRec {
+                        id: store.id(),
+                        run_number: n as u64 + 1,
+                        run_attempt: 1,
+                        event: "workflow_dispatch".into(),
+                        activity: String::new(),
+                        head_sha: sha.clone(),
+                        head_branch: "main".into(),
+                        head_message: msg.clone(),
+                        head_timestamp: DateTime::from_timestamp(*when, 0).unwrap_or(at),
+                        display_title: format!("deploy {tag}"),
+                        status: "completed".into(),
+                        conclusion: Some("success".into()),
+                        created_at: at,
+                        updated_at: done,
+                        run_started_at: at,
+                        release_id: 0,
+                        tag: tag.clone(),
+                        prerelease: false,
+                        job,
+                        workflow_id: rec.info.workflows[env_workflow].1,
+                        role,
+                        gate: None,
+                    });
+                }
+                store.repos.insert(rec.info.full_name().to_lowercase(), rec);
+                continue;
+            }
             for (n, ((_, sha, msg, when), tag)) in history.tags.iter().zip(&r.tags).enumerate() {
                 let at = DateTime::from_timestamp(*when + 600, 0).unwrap_or_else(Utc::now);
                 let prerelease = tag.contains('-');
@@ -257,6 +332,9 @@ impl GithubApi {
                     tag: tag.clone(),
                     prerelease,
                     job,
+                    workflow_id: rec.info.workflow_id,
+                    role: ci::Role::Release,
+                    gate: None,
                 });
                 rec.releases.push(release);
             }
@@ -417,6 +495,9 @@ impl GithubApi {
                     tag: release.tag_name.clone(),
                     prerelease: release.prerelease,
                     job: JobRec::queued(job_id, now),
+                    workflow_id: rec.info.workflow_id,
+                    role: ci::Role::Release,
+                    gate: None,
                 });
                 run_id
             };
@@ -459,6 +540,10 @@ pub fn router(api: Arc<GithubApi>) -> Router {
         .route(&format!("{repo}/actions/runs/{{id}}/jobs"), get(list_jobs))
         .route(&format!("{repo}/actions/runs/{{id}}/rerun"), post(rerun))
         .route(&format!("{repo}/actions/runs/{{id}}/cancel"), post(cancel))
+        .route(
+            &format!("{repo}/actions/runs/{{id}}/pending_deployments"),
+            get(ops::pending_deployments).post(ops::review_deployments),
+        )
         .route(
             &format!("{repo}/releases/generate-notes"),
             post(ops::generate_notes),

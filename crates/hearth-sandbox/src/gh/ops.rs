@@ -226,12 +226,20 @@ pub(super) struct DispatchBody {
     git_ref: String,
     #[serde(default)]
     inputs: serde_json::Map<String, Value>,
+    /// Since 2026 GitHub answers 200 with the run it started when asked.
+    #[serde(default)]
+    return_run_details: Option<bool>,
 }
 
-/// `POST /repos/{o}/{r}/actions/workflows/{workflow}/dispatches`: 204 and a
-/// `workflow_dispatch` run, when the workflow at `ref` offers it. The run
-/// deploys the tag its tag input names, to the namespace that tag's
-/// release selects.
+/// `POST /repos/{o}/{r}/actions/workflows/{workflow}/dispatches`: a
+/// `workflow_dispatch` run of the workflow at `ref`, when it offers that
+/// trigger and every input it requires is given. The release workflow
+/// deploys the tag its tag input names where that tag's release says; a
+/// build workflow builds `sha-<commit>`; a deploy workflow deploys its
+/// `image_tag` input to its namespace, after a reviewer approves when its
+/// environment requires one. 204, or 200 with the run's id and addresses
+/// with `return_run_details: true` (400 under the `refuse_run_details` fault,
+/// as an older GitHub Enterprise answers).
 pub(super) async fn dispatch(
     State(api): Api,
     Path((owner, repo, workflow)): Path<(String, String, String)>,
@@ -242,8 +250,14 @@ pub(super) async fn dispatch(
     let Some(Json(body)) = body else {
         return Ok(validation("missing_field", "ref", None));
     };
-    if workflow != rec.info.workflow_file && workflow != rec.info.workflow_id.to_string() {
+    let Some((file, workflow_id)) = rec.info.workflow(&workflow) else {
         return Err(not_found());
+    };
+    if body.return_run_details.is_some() && api.faults().refuses_run_details() {
+        return Ok(reply(
+            StatusCode::BAD_REQUEST,
+            json!({"message": "Invalid request.\n\n\"return_run_details\" is not a permitted key.", "documentation_url": DOCS, "status": "400"}),
+        ));
     }
     api.wait_for_git().await;
     let Some(sha) = repos::git_output(
@@ -262,7 +276,7 @@ pub(super) async fn dispatch(
             json!({"message": format!("No ref found for: {}", body.git_ref), "documentation_url": DOCS, "status": "422"}),
         ));
     };
-    let yaml = repos::workflow_at(&rec.info.origin, &sha, &rec.info.workflow_path())
+    let yaml = repos::workflow_at(&rec.info.origin, &sha, &format!(".github/workflows/{file}"))
         .await
         .unwrap_or_default();
     let Some(inputs) = ci::workflow_dispatch_inputs(&yaml) else {
@@ -271,12 +285,42 @@ pub(super) async fn dispatch(
             json!({"message": "Workflow does not have 'workflow_dispatch' trigger", "documentation_url": DOCS, "status": "422"}),
         ));
     };
-    let tag = ["tag", "version", "release", "image_tag", "ref"]
-        .iter()
-        .filter(|k| inputs.iter().any(|i| i == *k))
-        .find_map(|k| body.inputs.get(*k).and_then(Value::as_str))
-        .unwrap_or(&body.git_ref)
-        .to_string();
+    if let Some(unknown) = body.inputs.keys().find(|k| !inputs.contains(k)) {
+        return Ok(reply(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"message": format!("Unexpected inputs provided: [\"{unknown}\"]"), "documentation_url": DOCS, "status": "422"}),
+        ));
+    }
+    let (role, environment) = ci::workflow_role(
+        &yaml,
+        workflow_id == rec.info.workflow_id && rec.info.workflows.len() == 1,
+    );
+    let tag = match &role {
+        ci::Role::Build => format!("sha-{}", &sha[..7]),
+        _ => ["tag", "version", "release", "image_tag", "ref"]
+            .iter()
+            .filter(|k| inputs.iter().any(|i| i == *k))
+            .find_map(|k| body.inputs.get(*k).and_then(Value::as_str))
+            .unwrap_or(&body.git_ref)
+            .to_string(),
+    };
+    if matches!(role, ci::Role::Deploy { .. }) && !body.inputs.contains_key("image_tag") {
+        return Ok(reply(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"message": "Required input 'image_tag' not provided", "documentation_url": DOCS, "status": "422"}),
+        ));
+    }
+    let gate = environment.and_then(|e| {
+        super::GATED_ENVIRONMENTS
+            .iter()
+            .find(|(name, _)| *name == e)
+            .map(|(name, id)| ci::Gate {
+                environment: name.to_string(),
+                environment_id: *id,
+                state: "waiting".into(),
+                comment: None,
+            })
+    });
     let message = repos::commit_message(&rec.info.origin, &sha)
         .await
         .unwrap_or_default();
@@ -300,7 +344,10 @@ pub(super) async fn dispatch(
             head_branch: body.git_ref.clone(),
             head_message: message,
             head_timestamp: now,
-            display_title: format!("deploy {tag}"),
+            display_title: match &role {
+                ci::Role::Build => format!("build {tag}"),
+                _ => format!("deploy {tag}"),
+            },
             status: "queued".into(),
             conclusion: None,
             created_at: now,
@@ -309,10 +356,143 @@ pub(super) async fn dispatch(
             release_id: release.as_ref().map_or(0, |r| r.id),
             tag,
             prerelease: release.as_ref().is_some_and(|r| r.prerelease),
-            job: JobRec::queued(job_id, now),
+            job: JobRec::queued_for(job_id, now, &role),
+            workflow_id,
+            role,
+            gate,
         });
         run_id
     };
     ci::spawn_run(api.clone(), key, run_id, 1);
+    if body.return_run_details == Some(true) {
+        let full = rec.info.full_name();
+        return Ok(reply(
+            StatusCode::OK,
+            json!({
+                "workflow_run_id": run_id,
+                "run_url": format!("{}/repos/{full}/actions/runs/{run_id}", api.base),
+                "html_url": format!("https://github.com/{full}/actions/runs/{run_id}"),
+            }),
+        ));
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A gated environment as GitHub describes it in `pending_deployments`.
+fn environment_json(api: &GithubApi, info: &RepoInfo, gate: &ci::Gate) -> Value {
+    let full = info.full_name();
+    json!({
+        "id": gate.environment_id,
+        "node_id": format!("EN_kwDO{:08X}", gate.environment_id),
+        "name": gate.environment,
+        "url": format!("{}/repos/{full}/environments/{}", api.base, gate.environment),
+        "html_url": format!("https://github.com/{full}/deployments/activity_log?environments_filter={}", gate.environment),
+    })
+}
+
+/// `GET /repos/{o}/{r}/actions/runs/{id}/pending_deployments`: the
+/// environments a waiting run waits on, with their reviewers (an empty list
+/// for a run that waits on nothing).
+pub(super) async fn pending_deployments(
+    State(api): Api,
+    Path((owner, repo, id)): Path<(String, String, String)>,
+) -> Result<Response, Response> {
+    let rec = api.repo_or_404(&owner, &repo)?;
+    let run = super::handlers::find_run(&rec, &id).ok_or_else(not_found)?;
+    let pending: Vec<Value> = run
+        .gate
+        .iter()
+        .filter(|g| g.state == "waiting" && run.status != "completed")
+        .map(|g| {
+            json!({
+                "environment": environment_json(&api, &rec.info, g),
+                "wait_timer": 0,
+                "wait_timer_started_at": null,
+                "current_user_can_approve": true,
+                "reviewers": [{
+                    "type": "User",
+                    "reviewer": api.user_json(ci::REVIEWER, 9, "User"),
+                }],
+            })
+        })
+        .collect();
+    Ok(reply(StatusCode::OK, Value::Array(pending)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ReviewBody {
+    environment_ids: Vec<u64>,
+    state: String,
+    comment: Option<String>,
+}
+
+/// `POST /repos/{o}/{r}/actions/runs/{id}/pending_deployments`: approve or
+/// reject the run's wait on the named environments. 200 with the
+/// deployments an approval creates; 422 for an environment the run does not
+/// wait on or a state other than `approved` / `rejected`.
+pub(super) async fn review_deployments(
+    State(api): Api,
+    Path((owner, repo, id)): Path<(String, String, String)>,
+    body: Option<Json<ReviewBody>>,
+) -> Result<Response, Response> {
+    let rec = api.repo_or_404(&owner, &repo)?;
+    let key = repo_key(&owner, &repo);
+    let Some(Json(body)) = body else {
+        return Ok(validation("missing_field", "environment_ids", None));
+    };
+    if !matches!(body.state.as_str(), "approved" | "rejected") {
+        return Ok(validation("invalid", "state", Some(body.state.clone())));
+    }
+    let run = super::handlers::find_run(&rec, &id).ok_or_else(not_found)?;
+    let waiting = run
+        .gate
+        .as_ref()
+        .filter(|g| g.state == "waiting" && run.status != "completed");
+    let Some(gate) = waiting.filter(|g| body.environment_ids.contains(&g.environment_id)) else {
+        return Ok(reply(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"message": "No pending deployment requests to approve or reject", "documentation_url": DOCS, "status": "422"}),
+        ));
+    };
+    let env = environment_json(&api, &rec.info, gate);
+    let deployment_id = {
+        let mut store = api.store.lock().expect("gh store");
+        let deployment_id = store.id();
+        if let Some(r) = store
+            .repos
+            .get_mut(&key)
+            .and_then(|r| r.runs.iter_mut().find(|r| r.id == run.id))
+        {
+            if let Some(g) = &mut r.gate {
+                g.state = body.state.clone();
+                g.comment = body.comment.clone();
+            }
+            r.updated_at = Utc::now();
+        }
+        deployment_id
+    };
+    let deployments = if body.state == "approved" {
+        let full = rec.info.full_name();
+        let url = format!("{}/repos/{full}/deployments/{deployment_id}", api.base);
+        json!([{
+            "id": deployment_id,
+            "node_id": format!("DE_kwDO{deployment_id:08X}"),
+            "sha": run.head_sha,
+            "ref": run.head_branch,
+            "task": "deploy",
+            "payload": {},
+            "original_environment": env["name"],
+            "environment": env["name"],
+            "description": body.comment,
+            "creator": api.me(),
+            "created_at": super::json::ts(Utc::now()),
+            "updated_at": super::json::ts(Utc::now()),
+            "statuses_url": format!("{url}/statuses"),
+            "repository_url": format!("{}/repos/{full}", api.base),
+            "url": url,
+        }])
+    } else {
+        json!([])
+    };
+    Ok(reply(StatusCode::OK, deployments))
 }
