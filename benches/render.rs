@@ -25,6 +25,8 @@ fn registry() -> Arc<Registry> {
         context: None,
         release: ReleaseKind::Prerelease,
         accent: Some("blue".into()),
+        workflow: None,
+        input: None,
     });
     let settings = Settings {
         environments: environments.clone(),

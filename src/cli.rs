@@ -69,6 +69,9 @@ pub enum Command {
     /// Roll an environment back: fast (rollout undo) or clean (the previous
     /// release becomes latest again and CI redeploys it).
     Rollback(RollbackArgs),
+    /// Approve (or reject) a run that waits on a GitHub Environment's
+    /// required reviewers, after a confirmation that shows what would deploy.
+    Approve(ApproveArgs),
     /// Print or follow the logs of every pod of a service.
     Logs(LogsArgs),
     /// The audit journal: every operation hearth ran, newest last.
@@ -182,9 +185,15 @@ pub struct OpOpts {
 pub struct ShipArgs {
     /// Services to ship (default: the registry's ship_all list, else every shippable one).
     pub service: Vec<String>,
-    /// Ship a release candidate to qa (a prerelease, vX.Y.Z-rc.N).
-    #[arg(long, conflicts_with = "draft")]
+    /// Ship a release candidate to qa (a prerelease, vX.Y.Z-rc.N). For a
+    /// `delivery: dispatch` service qa is the default target.
+    #[arg(long, conflicts_with_all = ["draft", "prod"])]
     pub qa: bool,
+    /// Ship straight to prod (asks first). The default for
+    /// `delivery: release`; a `delivery: dispatch` service ships to qa
+    /// unless this is given.
+    #[arg(long, conflicts_with = "draft")]
+    pub prod: bool,
     /// Publish a draft release: build nothing, deploy nothing.
     #[arg(long)]
     pub draft: bool,
@@ -212,6 +221,22 @@ pub struct PromoteArgs {
     pub service: String,
     /// The prerelease to promote (default: the newest one).
     pub tag: Option<String>,
+    #[command(flatten)]
+    pub op: OpOpts,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApproveArgs {
+    pub service: String,
+    /// The environment the waiting run deploys to (default: whichever waits).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Reject the deployment instead of approving it.
+    #[arg(long)]
+    pub reject: bool,
+    /// The review comment GitHub records (default: who approved, with hearth).
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
     #[command(flatten)]
     pub op: OpOpts,
 }

@@ -980,7 +980,7 @@ async fn snapshot_recorded_drift_failed_migration_rate_limited() {
         let mut named = registry.clone();
         named.path = "services.yaml".into();
         let frame = render(&replay(&named, &all), 160, 48);
-        for service in ["api", "web", "worker", "billing"] {
+        for service in ["api", "web", "worker", "billing", "ledger"] {
             let ci = support::cell(&frame, service, "CI").unwrap_or_default();
             assert_eq!(
                 ci == "rate limited",
@@ -1362,7 +1362,7 @@ async fn snapshot_recorded_sources_down_and_errors() {
     tasks.extend(gh);
     // Until: every prod cell live, every qa cell an error, worker's 404
     // reported, and the others' releases listed.
-    let shippable: Vec<String> = ["api", "web", "worker", "billing"]
+    let shippable: Vec<String> = ["api", "web", "worker", "billing", "ledger"]
         .map(String::from)
         .to_vec();
     let mut prod_live = std::collections::HashSet::new();

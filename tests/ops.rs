@@ -5,12 +5,15 @@
 //! through the sandbox and checked for the state it leaves and the recovery
 //! it names; dry runs are checked through the sandbox's request journal.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use hearth_sandbox::{self as sandbox, Fault, SandboxHandle, SandboxOptions};
 use serde_json::Value;
+use support::eventually;
 
 const HEARTH: &str = env!("CARGO_BIN_EXE_hearth");
 
@@ -1266,6 +1269,247 @@ async fn a_fast_rollback_to_a_digest_revision_is_followed_by_its_digest() {
         r.out.contains(&format!("{digest} serves in default")),
         "{}",
         r.out
+    );
+    e.sb.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// delivery: dispatch (the sandbox's `ledger`: build.yml, deploy-qa.yml,
+// deploy-prod.yml behind the `production` environment's reviewer).
+// ---------------------------------------------------------------------------
+
+/// What `hearth status SERVICE -o json` says of the service (stdout only).
+async fn status_of(e: &Env, service: &str) -> Option<Value> {
+    let out = e
+        .command(&["status", service, "-o", "json"])
+        .output()
+        .await
+        .ok()?;
+    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+    Some(v["services"][0].clone())
+}
+
+/// Mutating requests the sandbox served, as `METHOD path`.
+fn mutating(e: &Env) -> Vec<String> {
+    e.sb.journal
+        .entries()
+        .iter()
+        .filter(|x| !matches!(x.method.as_str(), "GET" | "HEAD"))
+        .map(|x| format!("{} {}", x.method, x.path))
+        .collect()
+}
+
+/// Ship → qa builds the commit and runs qa's workflow with its tag; promote
+/// runs prod's workflow with the tag qa runs, waits for the reviewer, whom
+/// `hearth approve` answers; a clean rollback runs prod's workflow with the
+/// tag prod ran before; every step is journaled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_ship_approve_promote_and_roll_back() {
+    let e = env(20.0).await;
+    let prod0 = e.tag("ledger", "default");
+    let clone = e.clone_dir("ledger");
+    git(&clone, &["commit", "-q", "--allow-empty", "-m", "A change"]);
+    let head = git(&clone, &["rev-parse", "HEAD"]).trim().to_string();
+    let tag = format!("sha-{}", &head[..7]);
+
+    // Ship: qa by default for this model.
+    let r = e.hearth(&["ship", "ledger", "--yes"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out.contains("✓ run #") && r.out.contains("of build.yml"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out
+            .contains(&format!("of deploy-qa.yml with image_tag={tag}")),
+        "{}",
+        r.out
+    );
+    assert_eq!(e.tag("ledger", "qa"), tag);
+    assert_eq!(
+        e.tag("ledger", "default"),
+        prod0,
+        "a ship to qa touched prod"
+    );
+    assert_eq!(
+        git(&e.origin("ledger"), &["rev-parse", "main"]).trim(),
+        head,
+        "the branch was pushed"
+    );
+
+    // Promote waits for the reviewer (and says so); approve answers.
+    let promote_out = e.state.with_extension("promote.out");
+    let promote = e
+        .command(&["promote", "ledger", "--yes"])
+        .stdout(std::fs::File::create(&promote_out).unwrap())
+        .spawn()
+        .unwrap();
+    let waiting = eventually(60, "the prod run to wait for its reviewer", || async {
+        status_of(&e, "ledger").await?.get("waiting").cloned()
+    })
+    .await;
+    eventually(
+        60,
+        "the promote to show the approval it waits for",
+        || async {
+            let text = std::fs::read_to_string(&promote_out).unwrap_or_default();
+            text.contains("waiting for hearth-reviewer to approve production")
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(waiting["environments"][0]["environment"], "production");
+    assert_eq!(
+        waiting["environments"][0]["reviewers"][0],
+        "hearth-reviewer"
+    );
+    let dry = e
+        .hearth(&["approve", "ledger", "--env", "prod", "--dry-run"])
+        .await;
+    assert_eq!(dry.code, 0, "{}", dry.out);
+    assert!(
+        dry.out.contains(&format!("{prod0} → {tag}")),
+        "the confirmation shows what would change:\n{}",
+        dry.out
+    );
+    let r = e
+        .hearth(&["approve", "ledger", "--env", "prod", "--yes"])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    let out = tokio::time::timeout(Duration::from_secs(120), promote.wait_with_output())
+        .await
+        .expect("the promote ends after the approval")
+        .unwrap();
+    let text = std::fs::read_to_string(&promote_out).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("✓ approval (production) (approved)"),
+        "{text}"
+    );
+    assert_eq!(e.tag("ledger", "default"), tag, "prod runs what qa ran");
+
+    // Nothing waits now: approve says so and sends nothing.
+    let before = mutating(&e).len();
+    let r = e.hearth(&["approve", "ledger", "--yes"]).await;
+    assert_eq!(r.code, 2, "{}", r.out);
+    assert!(
+        r.out.contains("no run of ledger waits for an approval"),
+        "{}",
+        r.out
+    );
+    assert_eq!(mutating(&e).len(), before);
+
+    // Clean rollback: prod's workflow with the tag prod ran before, after
+    // its reviewer approves (in a task, as a teammate would).
+    let rollback = e
+        .command(&["rollback", "ledger", "--env", "prod", "--clean", "--yes"])
+        .spawn()
+        .unwrap();
+    eventually(60, "the rollback's run to wait", || async {
+        status_of(&e, "ledger").await?.get("waiting").map(|_| ())
+    })
+    .await;
+    let r = e
+        .hearth(&[
+            "approve",
+            "ledger",
+            "--env",
+            "prod",
+            "--yes",
+            "--comment",
+            "roll back",
+        ])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    let out = tokio::time::timeout(Duration::from_secs(120), rollback.wait_with_output())
+        .await
+        .expect("the rollback ends")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains(&format!("image_tag={prod0}")), "{text}");
+    assert_eq!(e.tag("ledger", "default"), prod0);
+
+    let journal = e.journal_lines();
+    let ops: Vec<&str> = journal.iter().filter_map(|j| j["op"].as_str()).collect();
+    // Each line is written when its operation ends: an approval before the
+    // operation that waited for it.
+    assert_eq!(ops, ["ship", "approve", "promote", "approve", "rollback"]);
+    assert!(journal[1]["mutations"][0]
+        .as_str()
+        .unwrap()
+        .contains("pending_deployments"));
+    e.sb.shutdown().await;
+}
+
+/// A server that refuses `return_run_details` (400) gets the plain call, and
+/// the run is found by workflow, event and commit, never an older one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_finds_its_run_on_a_server_without_run_details() {
+    let e = env(20.0).await;
+    e.sb.faults.apply(Fault::RefuseRunDetails);
+    let clone = e.clone_dir("ledger");
+    git(
+        &clone,
+        &["commit", "-q", "--allow-empty", "-m", "Another change"],
+    );
+    let head = git(&clone, &["rev-parse", "HEAD"]).trim().to_string();
+    let r = e.hearth(&["ship", "ledger", "--yes", "--skip-tests"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out.contains("→ GitHub answered 400"),
+        "the refused call is in the command log:\n{}",
+        r.out
+    );
+    assert_eq!(e.tag("ledger", "qa"), format!("sha-{}", &head[..7]));
+    e.sb.shutdown().await;
+}
+
+/// A deploy workflow that cannot be run by hand, or lacks the input, is
+/// refused before anything changes, with the lines to add.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_refuses_a_workflow_it_cannot_run_and_changes_nothing() {
+    let e = env(20.0).await;
+    let clone = e.clone_dir("ledger");
+    let wf = clone.join(".github/workflows/deploy-qa.yml");
+    let text = std::fs::read_to_string(&wf).unwrap();
+    std::fs::write(
+        &wf,
+        text.replace(
+            "image_tag:\n        description",
+            "tag:\n        description",
+        ),
+    )
+    .unwrap();
+    git(&clone, &["commit", "-qam", "Rename the input"]);
+    let before = mutating(&e);
+    let r = e.hearth(&["ship", "ledger", "--yes"]).await;
+    assert_eq!(r.code, 2, "{}", r.out);
+    assert!(
+        r.out.contains("deploy-qa.yml has no input `image_tag`")
+            && r.out.contains("workflow_dispatch:"),
+        "{}",
+        r.out
+    );
+    assert_eq!(mutating(&e), before, "a refused ship sent a request");
+    std::fs::write(
+        &wf,
+        "name: deploy-qa\non:\n  push:\n    branches: [main]\njobs: {}\n",
+    )
+    .unwrap();
+    git(&clone, &["commit", "-qam", "Deploy on push only"]);
+    let r = e.hearth(&["ship", "ledger", "--yes"]).await;
+    assert_eq!(r.code, 2, "{}", r.out);
+    assert!(
+        r.out.contains("no `workflow_dispatch` trigger"),
+        "{}",
+        r.out
+    );
+    assert_eq!(mutating(&e), before);
+    assert!(
+        e.journal_lines().is_empty(),
+        "a refusal is not an operation"
     );
     e.sb.shutdown().await;
 }

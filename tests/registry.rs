@@ -304,7 +304,7 @@ fn each_error_kind_names_line_column_and_key_path() {
         // unknown key without a near match lists the valid ones
         (
             "api:\n  image: x/api\n  colour: red\n",
-            "services.yaml:3:3: api.colour: unknown key; expected one of `directory`, `image`, `dockerfile`, `k8s_name`, `dev_host`, `pre_ship_cmd`, `shippable`, `shippable_reason`, `repo`, `workflow`, `environments`, `smoke`",
+            "services.yaml:3:3: api.colour: unknown key; expected one of `directory`, `image`, `dockerfile`, `k8s_name`, `dev_host`, `pre_ship_cmd`, `shippable`, `shippable_reason`, `repo`, `workflow`, `environments`, `smoke`, `delivery`, `build`",
         ),
         // wrong type
         (
@@ -416,6 +416,35 @@ fn each_error_kind_names_line_column_and_key_path() {
             "api:\n  image: x/api\n  environments:\n    qaa: false\n",
             "services.yaml:4:5: api.environments.qaa: `qaa: false` removes no environment; did you mean `qa`?",
         ),
+        // delivery models: unknown, not built yet, and dispatch's needs
+        (
+            "api:\n  image: x/api\n  delivery: carrier-pigeon\n",
+            "services.yaml:3:13: api.delivery: `carrier-pigeon` is not a delivery model: use one of release, dispatch, push, gitops",
+        ),
+        (
+            "api:\n  image: x/api\n  delivery: dispatchh\n",
+            "services.yaml:3:13: api.delivery: `dispatchh` is not a delivery model: use one of release, dispatch, push, gitops; did you mean `dispatch`?",
+        ),
+        (
+            "api:\n  image: x/api\n  delivery: gitops\n",
+            "services.yaml:3:13: api.delivery: `delivery: gitops` is a model hearth does not ship with yet; use `release` or `dispatch`, or leave the service to its own pipeline with `shippable: false`",
+        ),
+        (
+            "api:\n  image: x/api\n  delivery: dispatch\n  environments:\n    qa: { workflow: deploy-qa.yml }\n    prod: { workflow: deploy-prod.yml }\n",
+            "services.yaml:3:13: api.delivery: `delivery: dispatch` needs the workflow that builds the image: add `build: { workflow: build.yml }`",
+        ),
+        (
+            "api:\n  image: x/api\n  delivery: dispatch\n  build: { workflow: build.yml }\n  environments:\n    qa: { workflow: deploy-qa.yml }\n",
+            "services.yaml:3:13: api.delivery: `delivery: dispatch` deploys each environment by running its workflow; name it for prod: `environments: { prod: { workflow: deploy-prod.yml, input: image_tag } }`",
+        ),
+        (
+            "api:\n  image: x/api\n  environments:\n    prod: { workflow: deploy.yml }\n",
+            "services.yaml:1:1: api.environments.prod.workflow: an environment's `workflow` is for `delivery: dispatch`; with releases, `workflow` names the release workflow at the service level",
+        ),
+        (
+            "api:\n  image: x/api\n  delivery: dispatch\n  build: { workflow: build.yml, cache: true }\n  environments:\n    qa: { workflow: deploy-qa.yml }\n    prod: { workflow: deploy-prod.yml }\n",
+            "services.yaml:4:33: api.build.cache: unknown key; expected one of `workflow`",
+        ),
     ];
     let mut failures = Vec::new();
     for (yaml, want) in cases {
@@ -508,7 +537,17 @@ async fn the_sandbox_registry_loads_as_it_is() {
     );
     assert_eq!(reg.settings.github_owner.as_deref(), Some("hearth-demo"));
     let names: Vec<&str> = reg.services.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["api", "web", "worker", "billing", "docs"]);
+    assert_eq!(names, ["api", "web", "worker", "billing", "ledger", "docs"]);
+    // ledger ships by dispatch: a build workflow, one deploy workflow per
+    // environment with its image-tag input.
+    let ledger = reg.service("ledger").unwrap();
+    assert_eq!(ledger.delivery, registry::Delivery::Dispatch);
+    assert_eq!(ledger.build_workflow.as_deref(), Some("build.yml"));
+    for (env, wf) in [("qa", "deploy-qa.yml"), ("prod", "deploy-prod.yml")] {
+        let e = ledger.environment(env).unwrap();
+        assert_eq!(e.workflow.as_deref(), Some(wf));
+        assert_eq!(e.input.as_deref(), Some("image_tag"));
+    }
     let api = reg.service("api").unwrap();
     assert_eq!(api.directory, sb.dir.join("repos/api"));
     assert_eq!(api.repo.as_deref(), Some("hearth-demo/api"));
@@ -517,6 +556,40 @@ async fn the_sandbox_registry_loads_as_it_is() {
     let docs = reg.service("docs").unwrap();
     assert!(!docs.shippable && docs.shippable_reason.is_some());
     sb.shutdown().await;
+}
+
+/// A dispatch service loads with its build workflow, each environment's
+/// workflow and the default input.
+#[test]
+fn a_dispatch_service_loads_with_its_workflows() {
+    let reg = registry::load_str(
+        "api:\n  image: ghcr.io/acme/api\n  delivery: dispatch\n  build: { workflow: release-image.yml }\n  environments:\n    qa: { namespace: staging, workflow: deploy-staging.yml, input: image_tag }\n    prod: { workflow: deploy-prod.yml }\n",
+        std::path::Path::new("/r/services.yaml"),
+        std::path::Path::new("/r"),
+    )
+    .unwrap();
+    let api = reg.service("api").unwrap();
+    assert_eq!(api.delivery, registry::Delivery::Dispatch);
+    assert_eq!(api.build_workflow.as_deref(), Some("release-image.yml"));
+    assert_eq!(api.runs_workflow(), None);
+    let qa = api.environment("qa").unwrap();
+    assert_eq!(qa.namespace, "staging");
+    assert_eq!(qa.workflow.as_deref(), Some("deploy-staging.yml"));
+    let prod = api.environment("prod").unwrap();
+    assert_eq!(
+        prod.input.as_deref(),
+        Some("image_tag"),
+        "the default input"
+    );
+    // A registry without the key is the release model, unchanged.
+    let plain = registry::load_str(
+        "web:\n  image: ghcr.io/acme/web\n",
+        std::path::Path::new("/r/services.yaml"),
+        std::path::Path::new("/r"),
+    )
+    .unwrap();
+    assert_eq!(plain.services[0].delivery, registry::Delivery::Release);
+    assert_eq!(plain.services[0].runs_workflow(), Some("release.yml"));
 }
 
 #[test]

@@ -19,6 +19,11 @@ fn mechanisms(registry: &Registry) -> String {
         .max()
         .unwrap_or(0);
     for svc in registry.services.iter().filter(|s| s.shippable) {
+        if svc.delivery == crate::registry::Delivery::Dispatch {
+            let line = crate::ops::dispatch::check_workflows(svc);
+            out.push_str(&format!("  {:<width$}  {line}\n", svc.name));
+            continue;
+        }
         let rel = workflow::path_of(svc);
         let line = match std::fs::read_to_string(svc.directory.join(&rel)) {
             Ok(text) => workflow::mechanisms(&text, &svc.workflow),

@@ -5,6 +5,7 @@
 //! [`WriteAccess`](access::WriteAccess) and the only place that uses `anyhow`.
 
 pub mod access;
+pub mod approve;
 pub mod autopilot;
 pub mod check;
 pub mod completion;
@@ -15,7 +16,7 @@ pub mod init;
 pub mod logging;
 pub mod logs;
 pub mod ops;
-pub mod promote;
+mod promote;
 pub mod rollback;
 pub mod sandbox;
 pub mod setup;
@@ -107,6 +108,7 @@ pub fn main() -> ExitCode {
         Some(Command::Demo(args)) => demo::run(&cli.global, args),
         Some(Command::Ship(args)) => ship::run(&cli.global, args),
         Some(Command::Promote(args)) => promote::run(&cli.global, args),
+        Some(Command::Approve(args)) => approve::run(&cli.global, args),
         Some(Command::Rollback(args)) => rollback::run(&cli.global, args),
         Some(Command::Logs(args)) => logs::run(&cli.global, args),
         Some(Command::History(args)) => history::run(&cli.global, args),

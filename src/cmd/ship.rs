@@ -25,6 +25,15 @@ pub fn run(global: &GlobalOpts, args: &ShipArgs) -> anyhow::Result<ExitCode> {
         Bump::Patch
     };
     let request = |service: &str| {
+        // A dispatch-delivered service ships to qa unless prod is asked for.
+        let dispatch = registry
+            .service(service)
+            .is_some_and(|s| s.delivery == crate::registry::Delivery::Dispatch);
+        let target = if dispatch && target == Target::Prod && !args.prod {
+            Target::Qa
+        } else {
+            target
+        };
         Request::Ship(ShipRequest {
             service: service.to_string(),
             target,

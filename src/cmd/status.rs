@@ -50,10 +50,26 @@ pub struct ServiceReport {
     pub latest_release: Option<Release>,
     /// The newest published prerelease (deploys to qa).
     pub latest_prerelease: Option<Release>,
-    /// The newest run of the release workflow.
+    /// The newest run of the release workflow (of any workflow, for
+    /// `delivery: dispatch`).
     pub latest_run: Option<CiRun>,
+    /// When that run waits on a GitHub Environment: which, and who can
+    /// approve (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
     /// Why GitHub data is missing for this service, when it is.
     pub github_error: Option<String>,
+}
+
+/// A run that waits for an approval.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Waiting {
+    pub run_number: u64,
+    pub run_id: u64,
+    /// The environments it waits on, with their reviewers.
+    pub environments: Vec<crate::model::PendingDeployment>,
+    /// In words: `waiting for hearth-reviewer to approve production ...`.
+    pub message: String,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -214,18 +230,19 @@ async fn fetch_all(
                 ..Default::default()
             },
             (Ok(_), None) => github::Snapshot::default(),
-            (Ok(repo), Some(c)) => {
-                tokio::time::timeout(CALL_TIMEOUT * 2, github::fetch_once(c, repo, &svc.workflow))
-                    .await
-                    .unwrap_or_else(|_| github::Snapshot {
-                        error: Some(Problem::new(
-                            ProblemKind::Timeout,
-                            "GitHub did not answer in time",
-                            "check GITHUB_API_URL and the network",
-                        )),
-                        ..Default::default()
-                    })
-            }
+            (Ok(repo), Some(c)) => tokio::time::timeout(
+                CALL_TIMEOUT * 2,
+                github::fetch_once(c, repo, svc.runs_workflow()),
+            )
+            .await
+            .unwrap_or_else(|_| github::Snapshot {
+                error: Some(Problem::new(
+                    ProblemKind::Timeout,
+                    "GitHub did not answer in time",
+                    "check GITHUB_API_URL and the network",
+                )),
+                ..Default::default()
+            }),
         };
         (repo.ok(), snap)
     }))
@@ -278,6 +295,16 @@ fn service_report(
         environments,
         latest_release: drift::latest(&snap.releases).cloned(),
         latest_prerelease: drift::latest_prerelease(&snap.releases).cloned(),
+        waiting: snap
+            .latest_run
+            .as_ref()
+            .filter(|r| r.status == "waiting")
+            .map(|r| Waiting {
+                run_number: r.run_number,
+                run_id: r.id,
+                message: crate::ops::watch::approval_words(&snap.waiting),
+                environments: snap.waiting.clone(),
+            }),
         latest_run: snap.latest_run,
         // As in the control room: no repo for a service hearth does not ship is no error.
         github_error: snap
@@ -335,6 +362,9 @@ fn table_rows(report: &Report, wide: bool) -> (Vec<Vec<String>>, Vec<String>) {
             .unwrap_or_else(|| "-".into());
         if let Some(e) = &s.github_error {
             notes.push(format!("{}: {e}", s.name));
+        }
+        if let Some(w) = &s.waiting {
+            notes.push(format!("{}: run #{} {}", s.name, w.run_number, w.message));
         }
         for e in &s.environments {
             // TAG is what serves; while a rollout moves, `serving → target`

@@ -14,7 +14,7 @@ pub mod repo;
 pub mod token;
 
 pub use client::{classify, Client, Fetched, GhError};
-pub use parse::{parse_jobs, parse_rate_limit, parse_releases, parse_runs};
+pub use parse::{parse_jobs, parse_pending, parse_rate_limit, parse_releases, parse_runs};
 pub use poller::{Kicks, Pacer, PollTarget};
 pub use repo::{repo_from_remote, resolve_all, resolve_repo};
 pub use token::Token;
@@ -137,8 +137,9 @@ pub fn spawn(services: &[Service], settings: &Settings, tx: mpsc::Sender<Event>)
             Ok(repo) => {
                 let kick = Arc::new(tokio::sync::Notify::new());
                 pollers.kicks.0.insert(name.clone(), kick.clone());
+                // Empty: every run of the repository (`delivery: dispatch`).
                 let workflow = by_name(&name)
-                    .map(|s| s.workflow.clone())
+                    .and_then(|s| s.runs_workflow().map(str::to_string))
                     .unwrap_or_default();
                 pollers.handles.push(tokio::spawn(poller::run_service(
                     client.clone(),
@@ -165,21 +166,33 @@ pub fn spawn(services: &[Service], settings: &Settings, tx: mpsc::Sender<Event>)
     pollers
 }
 
+/// The runs of a service's CI: one workflow's, or (`None`) every run of the
+/// repository.
+pub fn runs_path(repo: &str, workflow: Option<&str>, per_page: u32) -> String {
+    match workflow {
+        Some(w) => format!("/repos/{repo}/actions/workflows/{w}/runs?per_page={per_page}"),
+        None => format!("/repos/{repo}/actions/runs?per_page={per_page}"),
+    }
+}
+
 /// What `hearth status` needs of one service: its releases and latest run.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     pub releases: Vec<Release>,
     pub latest_run: Option<CiRun>,
+    /// What the latest run waits for, when it waits on an environment.
+    pub waiting: Vec<crate::model::PendingDeployment>,
     pub error: Option<Problem>,
 }
 
-/// Fetch the releases and the latest run of `repo` once.
-pub async fn fetch_once(client: &Client, repo: &str, workflow: &str) -> Snapshot {
+/// Fetch the releases and the latest run of `repo` once (of `workflow`,
+/// else of the whole repository), and what that run waits for.
+pub async fn fetch_once(client: &Client, repo: &str, workflow: Option<&str>) -> Snapshot {
     let mut snap = Snapshot::default();
     let rel = format!("/repos/{repo}/releases?per_page=30");
-    let runs = format!("/repos/{repo}/actions/workflows/{workflow}/runs?per_page=1");
+    let runs = runs_path(repo, workflow, 1);
     let (r1, r2) = tokio::join!(client.get_json(&rel), client.get_json(&runs));
-    let what = format!("workflow {workflow}");
+    let what = workflow.map_or_else(|| "workflow runs".to_string(), |w| format!("workflow {w}"));
     let problem = |e: &GhError, what: &str| {
         let p = e.problem(repo, what, false);
         Problem {
@@ -194,6 +207,13 @@ pub async fn fetch_once(client: &Client, repo: &str, workflow: &str) -> Snapshot
     match r2.and_then(|v| parse_runs(&v)) {
         Ok(r) => snap.latest_run = r.into_iter().next(),
         Err(e) => snap.error = snap.error.or(Some(problem(&e, &what))),
+    }
+    if let Some(run) = snap.latest_run.as_ref().filter(|r| r.status == "waiting") {
+        let path = format!("/repos/{repo}/actions/runs/{}/pending_deployments", run.id);
+        match client.get_json(&path).await.and_then(|v| parse_pending(&v)) {
+            Ok(p) => snap.waiting = p,
+            Err(e) => snap.error = snap.error.or(Some(problem(&e, "pending deployments"))),
+        }
     }
     snap
 }

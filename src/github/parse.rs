@@ -143,3 +143,38 @@ pub fn parse_rate_limit(h: &HeaderMap) -> Option<RateLimit> {
             .unwrap_or(0),
     })
 }
+
+/// `pending_deployments` (a list) into the environments a run waits on.
+pub fn parse_pending(v: &Value) -> Result<Vec<crate::model::PendingDeployment>, GhError> {
+    let arr = v
+        .as_array()
+        .ok_or_else(|| malformed("pending deployments: expected a list"))?;
+    Ok(arr
+        .iter()
+        .map(|p| {
+            let env = p.get("environment").cloned().unwrap_or_default();
+            crate::model::PendingDeployment {
+                environment: s(&env, "name").unwrap_or_default(),
+                environment_id: u(&env, "id"),
+                reviewers: p
+                    .get("reviewers")
+                    .and_then(Value::as_array)
+                    .map(|rs| {
+                        rs.iter()
+                            .filter_map(|r| {
+                                let who = r.get("reviewer")?;
+                                s(who, "login")
+                                    .or_else(|| s(who, "slug").map(|t| format!("team {t}")))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                can_approve: p
+                    .get("current_user_can_approve")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                wait_timer: u(p, "wait_timer"),
+            }
+        })
+        .collect())
+}

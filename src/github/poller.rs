@@ -169,11 +169,10 @@ impl Poller {
     /// One round: runs, releases when due, jobs of active runs.
     async fn round(&mut self) -> Result<(), Stop> {
         self.round_failed = false;
-        let runs_path = format!(
-            "/repos/{}/actions/workflows/{}/runs?per_page=5",
-            self.target.repo, self.target.workflow
-        );
-        let what = format!("workflow {}", self.target.workflow);
+        let workflow = Some(self.target.workflow.as_str()).filter(|w| !w.is_empty());
+        let runs_path = super::runs_path(&self.target.repo, workflow, 5);
+        let what =
+            workflow.map_or_else(|| "workflow runs".to_string(), |w| format!("workflow {w}"));
         let mut new_run = false;
         let mut finished: Vec<u64> = Vec::new();
         let etag = self.runs_etag.clone();

@@ -181,6 +181,21 @@ impl CiRun {
     }
 }
 
+/// A run's wait on a GitHub Environment with required reviewers
+/// (`GET …/actions/runs/{id}/pending_deployments`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct PendingDeployment {
+    /// The GitHub Environment (`production`).
+    pub environment: String,
+    pub environment_id: u64,
+    /// Who can approve: user logins and team slugs.
+    pub reviewers: Vec<String>,
+    /// Whether the token's user may approve it.
+    pub can_approve: bool,
+    /// Minutes of a wait timer, 0 when none.
+    pub wait_timer: u64,
+}
+
 /// A job of a workflow run, with its steps.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
 pub struct CiJob {

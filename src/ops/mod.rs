@@ -15,9 +15,11 @@
 //! Nothing here depends on `app`; every mutating call needs a
 //! [`WriteAccess`].
 
+pub mod approve;
 pub mod audit;
 pub mod ci;
 pub mod context;
+pub mod dispatch;
 pub mod git;
 pub mod init;
 pub mod logs;
@@ -50,6 +52,8 @@ pub enum OpKind {
     Rollback,
     /// `hearth setup --ci`.
     SetupCi,
+    /// A review of a run that waits on a GitHub Environment.
+    Approve,
 }
 
 impl OpKind {
@@ -59,6 +63,7 @@ impl OpKind {
             OpKind::Promote => "promote",
             OpKind::Rollback => "rollback",
             OpKind::SetupCi => "setup-ci",
+            OpKind::Approve => "approve",
         }
     }
 }
@@ -130,12 +135,25 @@ pub struct RollbackRequest {
     pub watch: bool,
 }
 
+/// What to approve: the run of a service that waits on a GitHub
+/// Environment's required reviewers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApproveRequest {
+    pub service: String,
+    /// The hearth environment the run deploys to (default: any that waits).
+    pub env: Option<String>,
+    /// Reject instead of approve.
+    pub reject: bool,
+    pub comment: Option<String>,
+}
+
 /// An operation to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     Ship(ShipRequest),
     Promote(PromoteRequest),
     Rollback(RollbackRequest),
+    Approve(ApproveRequest),
 }
 
 impl Request {
@@ -144,6 +162,7 @@ impl Request {
             Request::Ship(_) => OpKind::Ship,
             Request::Promote(_) => OpKind::Promote,
             Request::Rollback(_) => OpKind::Rollback,
+            Request::Approve(_) => OpKind::Approve,
         }
     }
 
@@ -152,6 +171,7 @@ impl Request {
             Request::Ship(r) => &r.service,
             Request::Promote(r) => &r.service,
             Request::Rollback(r) => &r.service,
+            Request::Approve(r) => &r.service,
         }
     }
 }
@@ -301,6 +321,25 @@ impl From<Problem> for Failure {
 }
 
 /// An invalid request: a problem of kind `Invalid`, nothing changed.
+/// The environment of `service` named `name`, or a refusal that lists its
+/// environments.
+pub fn environment(
+    service: &crate::registry::Service,
+    name: &str,
+) -> Result<crate::registry::Environment, Failure> {
+    service.environment(name).cloned().ok_or_else(|| {
+        let names: Vec<&str> = service
+            .environments
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        invalid(
+            format!("{} has no environment {name:?}", service.name),
+            format!("its environments: {}", names.join(", ")),
+        )
+    })
+}
+
 pub fn invalid(message: impl Into<String>, hint: impl Into<String>) -> Failure {
     Failure::nothing_changed(Problem::new(ProblemKind::Invalid, message, hint))
 }

@@ -280,21 +280,51 @@ fn same_template(a: &Value, b: &Value) -> bool {
 /// Work out a rollback.
 pub async fn plan(ctx: &Context, req: &RollbackRequest) -> Result<RollbackPlan, Failure> {
     let service = ctx.service(&req.service)?.clone();
-    let env = service.environment(&req.env).cloned().ok_or_else(|| {
-        let names: Vec<&str> = service
-            .environments
-            .iter()
-            .map(|e| e.name.as_str())
-            .collect();
-        super::invalid(
-            format!("{} has no environment {:?}", service.name, req.env),
-            format!("its environments: {}", names.join(", ")),
-        )
-    })?;
+    let env = super::environment(&service, &req.env)?;
     match req.kind {
         RollbackKind::Fast => plan_fast(ctx, service, env, req).await,
         RollbackKind::Clean => plan_clean(ctx, service, env, req).await,
     }
+}
+
+/// The tag `env` ran before the tag it runs now: the newest earlier
+/// revision of the Deployment with another tag. What a dispatch-delivered
+/// service's rollback runs its deploy workflow with.
+pub async fn previous_tag(
+    ctx: &Context,
+    service: &Service,
+    env_name: &str,
+) -> Result<String, Failure> {
+    let env = super::environment(service, env_name)?;
+    let kube = ctx.kube(&env).await?;
+    let (deploy, revs) = revisions(&kube, service, &env.namespace)
+        .await
+        .map_err(Failure::nothing_changed)?;
+    let current_template =
+        serde_json::to_value(deploy.spec.as_ref().map(|s| &s.template)).unwrap_or(Value::Null);
+    let current = revs
+        .iter()
+        .find(|r| same_template(&r.template, &current_template))
+        .or(revs.last())
+        .cloned();
+    let now = current.as_ref().and_then(|c| c.tag.clone());
+    revs.iter()
+        .rev()
+        .filter(|r| current.as_ref().is_none_or(|c| r.number < c.number))
+        .filter_map(|r| r.tag.clone())
+        .find(|t| Some(t) != now.as_ref() && !t.is_empty())
+        .ok_or_else(|| {
+            super::invalid(
+                format!(
+                    "{} in {} has no earlier revision with another tag to go back to",
+                    service.k8s_name, env.namespace
+                ),
+                format!(
+                    "name the tag: gh workflow run {} -f image_tag=TAG",
+                    env.workflow.as_deref().unwrap_or("WORKFLOW")
+                ),
+            )
+        })
 }
 
 async fn plan_fast(
@@ -548,10 +578,14 @@ pub async fn run(
                     .await;
             }
             let summary = if *watch {
-                format!(
-                    "{name} rolled back to {tag} in {}; GitHub still names the release it had",
-                    env.name
-                )
+                // What the delivery model still says should run there.
+                let still = match service.delivery {
+                    crate::registry::Delivery::Release => "GitHub still names the release it had",
+                    crate::registry::Delivery::Dispatch => {
+                        "the next run of its deploy workflow sets the tag it is given"
+                    }
+                };
+                format!("{name} rolled back to {tag} in {}; {still}", env.name)
             } else {
                 // Only the PATCH was accepted: nothing was seen to roll out.
                 format!(

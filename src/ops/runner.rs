@@ -7,14 +7,16 @@
 
 use tokio::sync::{mpsc, watch};
 
+use super::approve::ApprovePlan;
 use super::audit::Entry;
 use super::context::{Context, Reporter};
+use super::dispatch::{self, DispatchPlan};
 use super::promote::PromotePlan;
 use super::rollback::RollbackPlan;
 use super::ship::ShipPlan;
 use super::{Failure, OpKind, Outcome, Progress, Request, System, Target};
 use crate::model::EnvObservation;
-use crate::registry::Environment;
+use crate::registry::{Delivery, Environment};
 
 /// What an operation will do.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +24,10 @@ pub enum Plan {
     Ship(Box<ShipPlan>),
     Promote(Box<PromotePlan>),
     Rollback(Box<RollbackPlan>),
+    /// Any operation of a `delivery: dispatch` service.
+    Dispatch(Box<DispatchPlan>),
+    /// A review of a run that waits for an approval.
+    Approve(Box<ApprovePlan>),
 }
 
 impl Plan {
@@ -30,6 +36,8 @@ impl Plan {
             Plan::Ship(_) => OpKind::Ship,
             Plan::Promote(_) => OpKind::Promote,
             Plan::Rollback(_) => OpKind::Rollback,
+            Plan::Dispatch(p) => p.kind,
+            Plan::Approve(_) => OpKind::Approve,
         }
     }
 
@@ -38,6 +46,8 @@ impl Plan {
             Plan::Ship(p) => &p.service.name,
             Plan::Promote(p) => &p.service.name,
             Plan::Rollback(p) => &p.service().name,
+            Plan::Dispatch(p) => &p.service.name,
+            Plan::Approve(p) => &p.service.name,
         }
     }
 
@@ -47,11 +57,17 @@ impl Plan {
             Plan::Ship(p) => p.env.as_ref(),
             Plan::Promote(p) => Some(&p.env),
             Plan::Rollback(p) => Some(p.env()),
+            Plan::Dispatch(p) => Some(&p.env),
+            Plan::Approve(p) => Some(&p.env),
         }
     }
 
-    /// The lock's environment key (`draft` for a draft).
+    /// The lock's environment key (`draft` for a draft). An approval has
+    /// its own: the operation that waits for it holds the environment's.
     fn env_key(&self) -> String {
+        if let Plan::Approve(p) = self {
+            return format!("{}:approval", p.env.name);
+        }
         self.env()
             .map_or_else(|| "draft".into(), |e| e.name.clone())
     }
@@ -69,6 +85,8 @@ impl Plan {
             Plan::Ship(p) => Some(p.tag.clone()),
             Plan::Promote(p) => Some(p.release.tag.clone()),
             Plan::Rollback(p) => p.tags().1,
+            Plan::Dispatch(p) => Some(p.tag.clone()),
+            Plan::Approve(p) => p.to.clone(),
         }
     }
 
@@ -81,6 +99,8 @@ impl Plan {
             },
             Plan::Promote(p) => p.mechanism.words(),
             Plan::Rollback(p) => p.mechanism_words(),
+            Plan::Dispatch(p) => p.mechanism_words(),
+            Plan::Approve(p) => p.mechanism_words(),
         }
     }
 
@@ -101,6 +121,17 @@ impl Plan {
                     to.unwrap_or_else(|| "?".into())
                 )
             }
+            Plan::Approve(p) => format!(
+                "{} {} in {env}: {} → {to}",
+                p.verb(),
+                self.service(),
+                p.from.as_deref().unwrap_or("?")
+            ),
+            Plan::Dispatch(p) if p.kind == OpKind::Rollback => format!(
+                "rollback {} in {env}: {} → {to}",
+                self.service(),
+                p.from.as_deref().unwrap_or("?")
+            ),
             _ => format!("{} {} {to} → {env}", self.kind().word(), self.service()),
         }
     }
@@ -111,16 +142,67 @@ impl Plan {
             Plan::Ship(p) => p.steps(),
             Plan::Promote(p) => p.steps(),
             Plan::Rollback(p) => p.steps(),
+            Plan::Dispatch(p) => p.steps(),
+            Plan::Approve(p) => p.steps(),
         }
     }
 }
 
 /// Work out what `req` will do, without changing anything.
 pub async fn plan(ctx: &Context, req: &Request) -> Result<Plan, Failure> {
+    let service = ctx.service(req.service())?;
+    if service.delivery == Delivery::Dispatch {
+        let service = service.clone();
+        let plan = match req {
+            Request::Ship(r) if r.target == Target::Draft || r.no_version => {
+                return Err(super::invalid(
+                    format!(
+                        "{} is delivered by dispatch: there are no releases to draft or re-release",
+                        service.name
+                    ),
+                    format!("hearth ship {}", service.name),
+                ))
+            }
+            Request::Ship(r) => {
+                if !service.shippable {
+                    return Err(super::invalid(
+                        format!("{} is not shippable", service.name),
+                        "set `shippable: true` in services.yaml once it can be",
+                    ));
+                }
+                dispatch::plan_ship(
+                    ctx,
+                    &service,
+                    r.target == Target::Prod,
+                    r.skip_tests,
+                    r.watch,
+                )
+                .await?
+            }
+            Request::Promote(r) => {
+                dispatch::plan_promote(ctx, &service, r.tag.as_deref(), r.watch).await?
+            }
+            Request::Rollback(r) if r.kind == super::RollbackKind::Clean => {
+                let tag = super::rollback::previous_tag(ctx, &service, &r.env).await?;
+                dispatch::plan_rollback(ctx, &service, &r.env, tag, r.watch).await?
+            }
+            Request::Approve(r) => {
+                return Ok(Plan::Approve(Box::new(super::approve::plan(ctx, r).await?)))
+            }
+            // A fast rollback is the cluster's own: the same for every model.
+            Request::Rollback(r) => {
+                return Ok(Plan::Rollback(Box::new(
+                    super::rollback::plan(ctx, r).await?,
+                )));
+            }
+        };
+        return Ok(Plan::Dispatch(Box::new(plan)));
+    }
     Ok(match req {
         Request::Ship(r) => Plan::Ship(Box::new(super::ship::plan(ctx, r).await?)),
         Request::Promote(r) => Plan::Promote(Box::new(super::promote::plan(ctx, r).await?)),
         Request::Rollback(r) => Plan::Rollback(Box::new(super::rollback::plan(ctx, r).await?)),
+        Request::Approve(r) => Plan::Approve(Box::new(super::approve::plan(ctx, r).await?)),
     })
 }
 
@@ -185,6 +267,8 @@ pub async fn execute(
         Plan::Ship(p) => super::ship::run(ctx, p, &mut rep, cancel).await,
         Plan::Promote(p) => super::promote::run(ctx, p, &mut rep).await,
         Plan::Rollback(p) => super::rollback::run(ctx, p, &mut rep).await,
+        Plan::Dispatch(p) => dispatch::run(ctx, p, &mut rep, cancel).await,
+        Plan::Approve(p) => super::approve::run(ctx, p, &mut rep).await,
     };
     let outcome = match result {
         Ok(o) => o,
@@ -241,5 +325,13 @@ fn resume_command(plan: &Plan) -> String {
             RollbackPlan::Fast { env, .. } => format!("hearth rollback {s} --env {}", env.name),
             RollbackPlan::Clean { .. } => format!("hearth rollback {s} --clean"),
         },
+        Plan::Approve(p) => format!(
+            "look at run #{} (gh run view {} -R {}), then hearth approve {s} --env {}",
+            p.run.run_number, p.run.id, p.repo, p.env.name
+        ),
+        Plan::Dispatch(p) => format!(
+            "look at the runs of {} (gh run list -R {}), then run it again: gh workflow run {} -R {} -f {}={}",
+            p.workflow, p.repo, p.workflow, p.repo, p.input, p.tag
+        ),
     }
 }

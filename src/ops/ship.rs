@@ -71,18 +71,7 @@ impl ShipPlan {
     /// What the ship will run and send, in order (the dry run's output and
     /// the confirmation's body).
     pub fn steps(&self) -> Vec<(System, String)> {
-        let mut out = Vec::new();
-        match &self.gate {
-            Some(cmd) => out.push((
-                System::Local,
-                format!("run the pre-ship tests: {cmd} (in {})", self.dir.display()),
-            )),
-            None if self.skipped_tests => out.push((
-                System::Local,
-                "skip the pre-ship tests (--skip-tests)".into(),
-            )),
-            None => {}
-        }
+        let mut out = gate_steps(self.gate.as_deref(), self.skipped_tests, &self.dir);
         if self.new_tag {
             out.push((
                 System::Git,
@@ -164,39 +153,7 @@ pub async fn plan(ctx: &Context, req: &ShipRequest) -> Result<ShipPlan, Failure>
         Target::Qa => Some(env_for(&service, ReleaseKind::Prerelease)?),
     };
     let tree = super::git::read_tree(&dir).await?;
-    let Some(branch) = tree.branch.clone() else {
-        return Err(super::invalid(
-            format!("{} is on a detached HEAD", dir.display()),
-            format!(
-                "check out the branch to ship: git -C {} switch main",
-                dir.display()
-            ),
-        ));
-    };
-    if !tree.dirty.is_empty() {
-        return Err(super::invalid(
-            format!(
-                "{} has uncommitted changes ({})",
-                dir.display(),
-                tree.dirty
-                    .iter()
-                    .take(3)
-                    .map(|l| l.trim())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            format!("commit or stash them: git -C {} stash", dir.display()),
-        ));
-    }
-    if !tree.remote_in_history {
-        return Err(super::invalid(
-            format!("{branch} in {} is behind origin/{branch}", dir.display()),
-            format!(
-                "bring it up to date: git -C {} pull --ff-only",
-                dir.display()
-            ),
-        ));
-    }
+    let branch = ready_to_ship(&tree, &dir)?;
     let rc = req.target == Target::Qa;
     let tags = tree.all_tags();
     let (tag, new_tag, sha) = if req.no_version {
@@ -299,6 +256,120 @@ pub async fn plan(ctx: &Context, req: &ShipRequest) -> Result<ShipPlan, Failure>
     })
 }
 
+/// The pre-ship gate: `gate` run in `dir` (or said skipped); a failure stops
+/// before any git change, with `again` (the command that ships again) in
+/// the recovery. Shared by every delivery model's ship.
+pub(super) async fn pre_ship_gate(
+    rep: &mut Reporter,
+    gate: Option<&str>,
+    skipped: bool,
+    dir: &std::path::Path,
+    cancel: watch::Receiver<bool>,
+    again: &str,
+    left: &str,
+) -> Result<(), Failure> {
+    const GATE: &str = "pre-ship tests";
+    match gate {
+        Some(cmd) => {
+            rep.start(GATE).await;
+            match preship::run(cmd, dir, GATE_TIMEOUT, rep, cancel).await {
+                Ok(()) => rep.done(GATE, None).await,
+                Err(GateError::Cancelled) => {
+                    rep.failed(GATE, Some("cancelled".into())).await;
+                    return Err(Failure::nothing_changed(Problem::new(
+                        ProblemKind::Local,
+                        "cancelled during the pre-ship tests",
+                        "",
+                    )));
+                }
+                Err(GateError::Failed { problem, tail }) => {
+                    rep.failed(GATE, Some(problem.message.clone())).await;
+                    if !tail.is_empty() {
+                        rep.line(format!("  last lines of {cmd}:")).await;
+                        for l in tail.iter().rev().take(preship::TAIL).rev() {
+                            rep.line(format!("  │ {l}")).await;
+                        }
+                    }
+                    return Err(Failure {
+                        problem,
+                        left: Some(left.into()),
+                        recovery: Some(format!(
+                            "fix the tests and ship again ({again}), or in an emergency {again} --skip-tests"
+                        )),
+                        code: 1,
+                    });
+                }
+            }
+        }
+        None if skipped => {
+            rep.skipped(GATE, Some("--skip-tests".into())).await;
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// The pre-ship steps a plan shows: the gate's command, or that it is skipped.
+pub(super) fn gate_steps(
+    gate: Option<&str>,
+    skipped: bool,
+    dir: &std::path::Path,
+) -> Vec<(System, String)> {
+    match gate {
+        Some(cmd) => vec![(
+            System::Local,
+            format!("run the pre-ship tests: {cmd} (in {})", dir.display()),
+        )],
+        None if skipped => vec![(
+            System::Local,
+            "skip the pre-ship tests (--skip-tests)".into(),
+        )],
+        None => Vec::new(),
+    }
+}
+
+/// The working tree can be shipped from: on a branch, clean, not behind
+/// its remote. Returns the branch; every refusal names the command that fixes it.
+pub(super) fn ready_to_ship(
+    tree: &super::git::Tree,
+    dir: &std::path::Path,
+) -> Result<String, Failure> {
+    let Some(branch) = tree.branch.clone() else {
+        return Err(super::invalid(
+            format!("{} is on a detached HEAD", dir.display()),
+            format!(
+                "check out the branch to ship: git -C {} switch main",
+                dir.display()
+            ),
+        ));
+    };
+    if !tree.dirty.is_empty() {
+        return Err(super::invalid(
+            format!(
+                "{} has uncommitted changes ({})",
+                dir.display(),
+                tree.dirty
+                    .iter()
+                    .take(3)
+                    .map(|l| l.trim())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!("commit or stash them: git -C {} stash", dir.display()),
+        ));
+    }
+    if !tree.remote_in_history {
+        return Err(super::invalid(
+            format!("{branch} in {} is behind origin/{branch}", dir.display()),
+            format!(
+                "bring it up to date: git -C {} pull --ff-only",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(branch)
+}
+
 fn env_for(service: &Service, kind: ReleaseKind) -> Result<Environment, Failure> {
     service.environment_for(kind).cloned().ok_or_else(|| {
         super::invalid(
@@ -334,44 +405,16 @@ pub async fn run(
     let qa = if plan.prerelease() { " --qa" } else { "" };
 
     // 1. The pre-ship gate: a failure stops before any git change.
-    const GATE: &str = "pre-ship tests";
-    match &plan.gate {
-        Some(cmd) => {
-            rep.start(GATE).await;
-            match preship::run(cmd, &plan.dir, GATE_TIMEOUT, rep, cancel.clone()).await {
-                Ok(()) => rep.done(GATE, None).await,
-                Err(GateError::Cancelled) => {
-                    rep.failed(GATE, Some("cancelled".into())).await;
-                    return Err(Failure::nothing_changed(Problem::new(
-                        ProblemKind::Local,
-                        "cancelled during the pre-ship tests",
-                        "",
-                    )));
-                }
-                Err(GateError::Failed { problem, tail }) => {
-                    rep.failed(GATE, Some(problem.message.clone())).await;
-                    if !tail.is_empty() {
-                        rep.line(format!("  last lines of {cmd}:")).await;
-                        for l in tail.iter().rev().take(preship::TAIL).rev() {
-                            rep.line(format!("  │ {l}")).await;
-                        }
-                    }
-                    return Err(Failure {
-                        problem,
-                        left: Some("nothing: no tag, no release".into()),
-                        recovery: Some(format!(
-                            "fix the tests and ship again (hearth ship {name}{qa}), or in an emergency hearth ship {name}{qa} --skip-tests"
-                        )),
-                        code: 1,
-                    });
-                }
-            }
-        }
-        None if plan.skipped_tests => {
-            rep.skipped(GATE, Some("--skip-tests".into())).await;
-        }
-        None => {}
-    }
+    pre_ship_gate(
+        rep,
+        plan.gate.as_deref(),
+        plan.skipped_tests,
+        &plan.dir,
+        cancel,
+        &format!("hearth ship {name}{qa}"),
+        "nothing: no tag, no release",
+    )
+    .await?;
 
     // The runs that exist already, read before anything changes: a run for
     // this commit and tag that is not among them is the one this ship starts.
@@ -533,7 +576,6 @@ pub async fn deploy_and_verify(
     before: &[u64],
     recovery: Recovery,
 ) -> Result<Outcome, Failure> {
-    let name = &service.name;
     // The step says what it did: the run's own outcome is its steps' lines.
     const FIND: &str = "find CI run";
     rep.start(FIND).await;
@@ -577,7 +619,25 @@ pub async fn deploy_and_verify(
         )),
     )
     .await;
-    match follow::follow_runs(ctx, rep, &query.repo, runs).await {
+    follow_and_verify(ctx, rep, service, env, tag, &query.repo, runs, recovery).await
+}
+
+/// Follow `runs` step by step (and any approval they wait for), then the
+/// rollout of `tag` in `env`, then the smoke checks. Shared by every
+/// delivery model once it knows the run its trigger started.
+#[allow(clippy::too_many_arguments)]
+pub async fn follow_and_verify(
+    ctx: &Context,
+    rep: &mut Reporter,
+    service: &Service,
+    env: &Environment,
+    tag: &str,
+    repo: &str,
+    runs: Vec<crate::model::CiRun>,
+    recovery: Recovery,
+) -> Result<Outcome, Failure> {
+    let name = &service.name;
+    match follow::follow_runs(ctx, rep, repo, runs).await {
         Ok(_) => {}
         Err(CiFailure::Failed {
             run,

@@ -170,6 +170,8 @@ pub async fn follow_runs(
     let deadline = Instant::now() + RUN_TIMEOUT;
     let mut jobs: Vec<(u64, Vec<CiJob>)> = runs.iter().map(|r| (r.id, Vec::new())).collect();
     let several = runs.len() > 1;
+    // The approval step of each run while it waits on an environment.
+    let mut waiting: Vec<Option<String>> = vec![None; runs.len()];
     loop {
         let mut all_done = true;
         for (i, run) in runs.clone().iter().enumerate() {
@@ -195,6 +197,43 @@ pub async fn follow_runs(
             } else {
                 String::new()
             };
+            if fresh.status == "waiting" && waiting[i].is_none() {
+                let pending = client
+                    .get_json(&format!(
+                        "/repos/{repo}/actions/runs/{}/pending_deployments",
+                        run.id
+                    ))
+                    .await
+                    .and_then(|v| crate::github::parse_pending(&v))
+                    .unwrap_or_default();
+                let envs: Vec<&str> = pending.iter().map(|p| p.environment.as_str()).collect();
+                let name = format!(
+                    "{prefix}approval{}",
+                    if envs.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", envs.join(", "))
+                    }
+                );
+                rep.start(&name).await;
+                rep.line(format!("  {}", approval_words(&pending))).await;
+                waiting[i] = Some(name);
+            } else if fresh.status != "waiting" {
+                if let Some(name) = waiting[i].take() {
+                    let rejected = fresh.status == "completed"
+                        && fresh.conclusion.as_deref() != Some("success")
+                        && next.iter().all(|j| {
+                            j.steps
+                                .iter()
+                                .all(|s| s.conclusion.as_deref() == Some("skipped"))
+                        });
+                    if rejected {
+                        rep.failed(&name, Some("rejected".into())).await;
+                    } else {
+                        rep.done(&name, Some("approved".into())).await;
+                    }
+                }
+            }
             for ev in ci::diff(run.id, &jobs[i].1, &next) {
                 let Some(step) = ev.step.clone() else {
                     continue;
@@ -254,6 +293,36 @@ pub async fn follow_runs(
         }
     }
     Ok(runs)
+}
+
+/// What a run that waits on environments waits for, in one line:
+/// `waiting for hearth-reviewer to approve production (approve: hearth approve)`.
+pub fn approval_words(pending: &[crate::model::PendingDeployment]) -> String {
+    if pending.is_empty() {
+        return "waiting for an approval (GitHub did not say which)".into();
+    }
+    pending
+        .iter()
+        .map(|p| {
+            let who = if p.reviewers.is_empty() {
+                "a reviewer".to_string()
+            } else {
+                p.reviewers.join(" or ")
+            };
+            let timer = if p.wait_timer > 0 {
+                format!(", then a {} min wait timer", p.wait_timer)
+            } else {
+                String::new()
+            };
+            let you = if p.can_approve {
+                " (you can: hearth approve)"
+            } else {
+                " (you cannot approve it)"
+            };
+            format!("waiting for {who} to approve {}{timer}{you}", p.environment)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Under a failed step: the last lines of its job's log.

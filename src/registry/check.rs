@@ -80,7 +80,21 @@ fn service(out: &mut String, svc: &Service, context: Option<&str>) {
         None => "(from the git remote of directory)".into(),
     };
     row(out, "repo", &repo);
-    row(out, "workflow", &svc.workflow);
+    match svc.delivery {
+        super::Delivery::Release => row(out, "workflow", &svc.workflow),
+        super::Delivery::Dispatch => {
+            row(
+                out,
+                "delivery",
+                "dispatch (each environment deployed by its own workflow)",
+            );
+            row(
+                out,
+                "build",
+                svc.build_workflow.as_deref().unwrap_or("(none)"),
+            );
+        }
+    }
     let dir = svc.directory.display().to_string();
     let dir = if svc.directory.is_dir() {
         dir
@@ -115,9 +129,13 @@ fn service(out: &mut String, svc: &Service, context: Option<&str>) {
             (None, Some(c)) => format!("{c} (--context)"),
             (None, None) => "current".into(),
         };
-        let release = match env.release {
-            ReleaseKind::Latest => "latest",
-            ReleaseKind::Prerelease => "prerelease",
+        let release = match (&env.workflow, env.release) {
+            (Some(w), _) => format!(
+                "workflow {w} (input {})",
+                env.input.as_deref().unwrap_or(super::DEFAULT_INPUT)
+            ),
+            (None, ReleaseKind::Latest) => "release latest".into(),
+            (None, ReleaseKind::Prerelease) => "release prerelease".into(),
         };
         let accent = env
             .accent
@@ -125,7 +143,7 @@ fn service(out: &mut String, svc: &Service, context: Option<&str>) {
             .map(|a| format!("  accent {a}"))
             .unwrap_or_default();
         let line = format!(
-            "{:<width$}  namespace {:<ns_width$}  context {ctx}  release {release}{accent}",
+            "{:<width$}  namespace {:<ns_width$}  context {ctx}  {release}{accent}",
             env.name, env.namespace
         );
         row(out, if i == 0 { "environments" } else { "" }, &line);

@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use super::error::{suggest, Problem, ProblemKind, RegistryError};
 use super::tree::{self, Node, Pos, Value};
-use super::{Environment, Registry, ReleaseKind, Service, Settings, SmokeCheck};
+use super::{Delivery, Environment, Registry, ReleaseKind, Service, Settings, SmokeCheck};
 use crate::model::text;
 
 /// Why a value holding a control character is refused.
@@ -42,6 +42,8 @@ pub const SERVICE_KEYS: &[&str] = &[
     "workflow",
     "environments",
     "smoke",
+    "delivery",
+    "build",
 ];
 /// Keys of the `hearth:` settings block.
 pub const SETTINGS_KEYS: &[&str] = &["github_owner", "api_url", "ship_all", "environments", "ci"];
@@ -50,7 +52,18 @@ pub const CI_KEYS: &[&str] = &["secrets", "registry_token_env"];
 /// Keys of `hearth.ci.secrets`.
 pub const CI_SECRET_KEYS: &[&str] = &["kubeconfig", "registry_token"];
 /// Keys of one environment.
-pub const ENVIRONMENT_KEYS: &[&str] = &["namespace", "context", "release", "accent"];
+pub const ENVIRONMENT_KEYS: &[&str] = &[
+    "namespace",
+    "context",
+    "release",
+    "accent",
+    "workflow",
+    "input",
+];
+/// Keys of a service's `build:` block (`delivery: dispatch`).
+pub const BUILD_KEYS: &[&str] = &["workflow"];
+/// The image-tag input of a dispatch workflow when the registry names none.
+pub const DEFAULT_INPUT: &str = "image_tag";
 /// Keys of one smoke check.
 pub const SMOKE_KEYS: &[&str] = &["url", "status", "body"];
 
@@ -194,6 +207,8 @@ struct EnvPatch {
     context: Option<String>,
     release: Option<ReleaseKind>,
     accent: Option<String>,
+    workflow: Option<String>,
+    input: Option<String>,
     /// False when a key had an error, so no follow-up "missing" error is added.
     clean: bool,
 }
@@ -641,6 +656,31 @@ impl Validator {
                         }
                     }
                 }
+                "workflow" => {
+                    if let Some(w) = self.word(e.value, &p, "workflow") {
+                        match workflow_problem(&w) {
+                            None => patch.workflow = Some(w),
+                            Some(msg) => self.push(e.value.pos, p, ProblemKind::Invalid(msg)),
+                        }
+                    }
+                }
+                "input" => {
+                    if let Some(i) = self.word(e.value, &p, "input") {
+                        if i.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                        {
+                            patch.input = Some(i);
+                        } else {
+                            self.push(
+                                e.value.pos,
+                                p,
+                                ProblemKind::Invalid(format!(
+                                "`{i}` is not a workflow input name (letters, digits, `_` and `-`)"
+                            )),
+                            );
+                        }
+                    }
+                }
                 _ => self.unknown_key(&e, path, ENVIRONMENT_KEYS),
             }
         }
@@ -666,6 +706,8 @@ impl Validator {
                 context: patch.context.or_else(|| b.context.clone()),
                 release: patch.release.unwrap_or(b.release),
                 accent: patch.accent.or_else(|| b.accent.clone()),
+                workflow: patch.workflow.or_else(|| b.workflow.clone()),
+                input: patch.input.or_else(|| b.input.clone()),
             });
         }
         let hint = match suggest(name, known.iter().map(String::as_str)) {
@@ -706,6 +748,8 @@ impl Validator {
             context: patch.context,
             release: patch.release?,
             accent: patch.accent,
+            workflow: patch.workflow,
+            input: patch.input,
         })
     }
 
@@ -757,9 +801,12 @@ impl Validator {
             shippable_reason: None,
             repo: None,
             workflow: DEFAULT_WORKFLOW.to_string(),
+            delivery: Delivery::Release,
+            build_workflow: None,
             environments: global_envs.to_vec(),
             smoke: Vec::new(),
         };
+        let mut delivery_pos: Option<Pos> = None;
         // A block that is not a map already has its error; "no image" would be noise.
         let mut image_error = !matches!(e.value.value, Value::Map(_) | Value::Null);
         let mut k8s_node: Option<&Node> = None;
@@ -825,6 +872,49 @@ impl Validator {
                     svc.environments = self.service_environments(f.value, &p, global_envs);
                 }
                 "smoke" => svc.smoke = self.smoke(f.value, &p),
+                "delivery" => {
+                    if let Some(d) = self.word(f.value, &p, "delivery") {
+                        match d.as_str() {
+                            "release" => svc.delivery = Delivery::Release,
+                            "dispatch" => {
+                                svc.delivery = Delivery::Dispatch;
+                                delivery_pos = Some(f.value.pos);
+                            }
+                            "push" | "gitops" => self.push(f.value.pos, p, ProblemKind::Invalid(format!(
+                                "`delivery: {d}` is a model hearth does not ship with yet; use `release` or `dispatch`, or leave the service to its own pipeline with `shippable: false`"
+                            ))),
+                            other => {
+                                let names: Vec<&str> = Delivery::NAMES.iter().map(|(n, _)| *n).collect();
+                                let hint = match suggest(other, names.iter().copied()) {
+                                    Some(s) => format!("; did you mean `{s}`?"),
+                                    None => String::new(),
+                                };
+                                self.push(f.value.pos, p, ProblemKind::Invalid(format!(
+                                    "`{other}` is not a delivery model: use one of {}{hint}",
+                                    names.join(", ")
+                                )));
+                            }
+                        }
+                    }
+                }
+                "build" => {
+                    for b in self.entries(f.value, &p, "a map with the build `workflow`") {
+                        let bp = join(&p, &b.key);
+                        match b.key.as_str() {
+                            "workflow" => {
+                                if let Some(w) = self.word(b.value, &bp, "workflow") {
+                                    match workflow_problem(&w) {
+                                        None => svc.build_workflow = Some(w),
+                                        Some(msg) => {
+                                            self.push(b.value.pos, bp, ProblemKind::Invalid(msg))
+                                        }
+                                    }
+                                }
+                            }
+                            _ => self.unknown_key(&b, &p, BUILD_KEYS),
+                        }
+                    }
+                }
                 _ => {
                     // `imagee:` already says "did you mean `image`"; a second
                     // "no image" error for the same line would be noise.
@@ -834,6 +924,7 @@ impl Validator {
                 }
             }
         }
+        self.check_delivery(&mut svc, e.key_node.pos, delivery_pos, path);
         if svc.shippable && svc.image.is_none() && !image_error {
             self.push(e.key_node.pos, path, ProblemKind::MissingImage);
         }
@@ -852,6 +943,53 @@ impl Validator {
             )));
         }
         svc
+    }
+
+    /// What a service's delivery model needs: `dispatch` a build workflow
+    /// and a workflow per environment (its input defaults to `image_tag`);
+    /// `release` has no use for either, so naming one is a mistake to say.
+    fn check_delivery(&mut self, svc: &mut Service, pos: Pos, at: Option<Pos>, path: &str) {
+        match svc.delivery {
+            Delivery::Dispatch => {
+                let at = at.unwrap_or(pos);
+                if svc.build_workflow.is_none() {
+                    self.push(at, join(path, "delivery"), ProblemKind::Invalid(
+                        "`delivery: dispatch` needs the workflow that builds the image: add `build: { workflow: build.yml }`".into(),
+                    ));
+                }
+                let missing: Vec<String> = svc
+                    .environments
+                    .iter()
+                    .filter(|e| e.workflow.is_none())
+                    .map(|e| e.name.clone())
+                    .collect();
+                if !missing.is_empty() {
+                    self.push(at, join(path, "delivery"), ProblemKind::Invalid(format!(
+                        "`delivery: dispatch` deploys each environment by running its workflow; name it for {}: `environments: {{ {}: {{ workflow: deploy-{}.yml, input: image_tag }} }}`",
+                        missing.join(", "),
+                        missing[0],
+                        missing[0]
+                    )));
+                }
+                for env in &mut svc.environments {
+                    if env.workflow.is_some() && env.input.is_none() {
+                        env.input = Some(DEFAULT_INPUT.into());
+                    }
+                }
+            }
+            Delivery::Release => {
+                if svc.build_workflow.is_some() {
+                    self.push(pos, join(path, "build"), ProblemKind::Invalid(
+                        "`build:` is for `delivery: dispatch`; a release-delivered service builds in its release workflow".into(),
+                    ));
+                }
+                if let Some(env) = svc.environments.iter().find(|e| e.workflow.is_some()) {
+                    self.push(pos, join(path, &format!("environments.{}.workflow", env.name)), ProblemKind::Invalid(
+                        "an environment's `workflow` is for `delivery: dispatch`; with releases, `workflow` names the release workflow at the service level".into(),
+                    ));
+                }
+            }
+        }
     }
 
     fn service_environments(

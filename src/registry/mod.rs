@@ -9,8 +9,8 @@ pub mod tree;
 
 pub use error::{Pos, Problem, ProblemKind, RegistryError};
 pub use load::{
-    from_str as load_str, load, DEFAULT_SMOKE_STATUS, DEFAULT_WORKFLOW, ENVIRONMENT_KEYS,
-    SERVICE_KEYS, SETTINGS_KEY, SETTINGS_KEYS, SMOKE_KEYS,
+    from_str as load_str, load, BUILD_KEYS, DEFAULT_INPUT, DEFAULT_SMOKE_STATUS, DEFAULT_WORKFLOW,
+    ENVIRONMENT_KEYS, SERVICE_KEYS, SETTINGS_KEY, SETTINGS_KEYS, SMOKE_KEYS,
 };
 
 use std::path::PathBuf;
@@ -26,6 +26,40 @@ pub enum ReleaseKind {
     Prerelease,
 }
 
+/// How a service reaches its environments (`delivery:`): the model decides
+/// what ship, promote and rollback do and what should run where. See
+/// `docs/delivery.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// The seed's model: a GitHub Release fires the release workflow, which
+    /// builds and deploys (a prerelease to qa, a latest release to prod).
+    #[default]
+    Release,
+    /// Seed 001's model: a build workflow makes the image; each environment
+    /// is deployed by running its own workflow by hand (`workflow_dispatch`)
+    /// with the image tag as an input.
+    Dispatch,
+}
+
+impl Delivery {
+    /// Every model's name as the registry spells it, and whether hearth
+    /// can ship with it yet.
+    pub const NAMES: [(&'static str, bool); 4] = [
+        ("release", true),
+        ("dispatch", true),
+        ("push", false),
+        ("gitops", false),
+    ];
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Delivery::Release => "release",
+            Delivery::Dispatch => "dispatch",
+        }
+    }
+}
+
 /// A deployment target: a namespace on a kube context.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Environment {
@@ -37,6 +71,10 @@ pub struct Environment {
     pub release: ReleaseKind,
     /// Theme colour name for this environment's accent (prod in red, ...).
     pub accent: Option<String>,
+    /// `delivery: dispatch`: the workflow that deploys here, run by hand
+    /// (`workflow_dispatch`), and the name of its image-tag input.
+    pub workflow: Option<String>,
+    pub input: Option<String>,
 }
 
 impl Environment {
@@ -49,6 +87,8 @@ impl Environment {
                 context: None,
                 release: ReleaseKind::Latest,
                 accent: Some("red".into()),
+                workflow: None,
+                input: None,
             },
             Environment {
                 name: "qa".into(),
@@ -56,6 +96,8 @@ impl Environment {
                 context: None,
                 release: ReleaseKind::Prerelease,
                 accent: Some("yellow".into()),
+                workflow: None,
+                input: None,
             },
         ]
     }
@@ -90,6 +132,12 @@ pub struct Service {
     pub repo: Option<String>,
     /// Release workflow file name (default `release.yml`).
     pub workflow: String,
+    /// How the service is delivered (`delivery:`, default `release`).
+    pub delivery: Delivery,
+    /// `delivery: dispatch`: the workflow that builds the image
+    /// (`build: { workflow: … }`); its run for a commit produces the tag
+    /// `sha-<first 7 hex of the commit>`.
+    pub build_workflow: Option<String>,
     /// Effective environments: the registry-wide ones with this service's overrides.
     pub environments: Vec<Environment>,
     pub smoke: Vec<SmokeCheck>,
@@ -105,6 +153,16 @@ impl Service {
     /// by that kind (`latest` → prod, `prerelease` → qa by default).
     pub fn environment_for(&self, kind: ReleaseKind) -> Option<&Environment> {
         self.environments.iter().find(|e| e.release == kind)
+    }
+
+    /// The workflow whose runs are this service's CI: the release workflow;
+    /// `None` for `delivery: dispatch`, whose build and deploy workflows all
+    /// count (the repository's runs).
+    pub fn runs_workflow(&self) -> Option<&str> {
+        match self.delivery {
+            Delivery::Release => Some(&self.workflow),
+            Delivery::Dispatch => None,
+        }
     }
 
     /// Whether missing GitHub data is fine for this service: hearth does not
@@ -128,6 +186,8 @@ impl Service {
             shippable_reason: None,
             repo: None,
             workflow: DEFAULT_WORKFLOW.into(),
+            delivery: Delivery::Release,
+            build_workflow: None,
             environments: Environment::defaults(),
             smoke: Vec::new(),
         }

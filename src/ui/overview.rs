@@ -398,6 +398,15 @@ fn release_cell<'a>(
     width: u16,
     theme: &Theme,
 ) -> Line<'a> {
+    // A dispatch-delivered service makes no releases: what should run in
+    // each environment is what its deploy workflow was last run with (not
+    // derived yet), so the column names the model instead of guessing.
+    if service.delivery == crate::registry::Delivery::Dispatch {
+        return Line::from(Span::styled(
+            truncate("dispatch", width as usize),
+            theme.muted,
+        ));
+    }
     match (&svc.releases, svc.latest_release()) {
         (None, _) if !service.shippable => Line::from(Span::styled("—", theme.muted)),
         (None, _) => Line::from(github_unknown(state, theme)),

@@ -1,0 +1,696 @@
+//! `delivery: dispatch` (seed 001): a build workflow makes the image of a
+//! commit (`sha-<first 7 hex>`); each environment is deployed by running
+//! its own workflow by hand (`workflow_dispatch`) with the image tag as an
+//! input; production is promoted by running its workflow with the tag qa
+//! runs; a rollback runs it with the tag the environment ran before. Every
+//! trigger is followed by its run (and any approval it waits for), the
+//! rollout and the smoke checks, as in the release model.
+//!
+//! Finding the run a dispatch started: the dispatch asks for it
+//! (`return_run_details: true`, GitHub's 200 with `workflow_run_id`); a
+//! server that refuses the field (400, an older GitHub Enterprise) gets the
+//! plain call, and the run is the one of that workflow, event and commit
+//! that was not there before the call. An older run is never adopted.
+
+use std::path::PathBuf;
+
+use http::Method;
+use serde_json::{json, Map, Value};
+use tokio::sync::watch;
+
+use super::context::{Context, Reporter};
+use super::mechanism::Triggers;
+use super::ship::{follow_and_verify, pre_ship_gate, Recovery};
+use super::watch::{self as follow, RunQuery};
+use super::{Failure, OpKind, Outcome, System};
+use crate::github::{parse_runs, GhError};
+use crate::model::{CiRun, EnvObservation, Problem, ProblemKind};
+use crate::registry::{Environment, Service, DEFAULT_INPUT};
+
+/// The commit to build and push, for a ship.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Build {
+    pub dir: PathBuf,
+    pub branch: String,
+    pub sha: String,
+    /// Whether the branch must be pushed (origin does not have the commit yet).
+    pub push: bool,
+    pub workflow: String,
+    pub gate: Option<String>,
+    pub skipped_tests: bool,
+}
+
+/// What a dispatch operation will do: build (a ship), then run `env`'s
+/// workflow with `tag`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DispatchPlan {
+    pub kind: OpKind,
+    pub service: Service,
+    pub repo: String,
+    pub env: Environment,
+    pub workflow: String,
+    pub input: String,
+    pub tag: String,
+    /// The ref the workflows run at (the branch shipped, else `main`).
+    pub git_ref: String,
+    /// What the environment runs now, when read.
+    pub from: Option<String>,
+    pub build: Option<Build>,
+    pub watch: bool,
+}
+
+impl DispatchPlan {
+    /// `run deploy-prod.yml with image_tag=sha-1a2b3c4 (prod)`.
+    pub fn mechanism_words(&self) -> String {
+        format!(
+            "run {} with {}={} ({})",
+            self.workflow, self.input, self.tag, self.env.name
+        )
+    }
+
+    /// What it will run and send, in order.
+    pub fn steps(&self) -> Vec<(System, String)> {
+        let mut out = Vec::new();
+        if let Some(b) = &self.build {
+            out.extend(super::ship::gate_steps(
+                b.gate.as_deref(),
+                b.skipped_tests,
+                &b.dir,
+            ));
+            if b.push {
+                out.push((
+                    System::Git,
+                    format!("git push origin HEAD:refs/heads/{}", b.branch),
+                ));
+            }
+            out.push((
+                System::GitHub,
+                format!(
+                    "POST /repos/{}/actions/workflows/{}/dispatches: ref {} (builds {})",
+                    self.repo, b.workflow, b.branch, self.tag
+                ),
+            ));
+        }
+        out.push((
+            System::GitHub,
+            format!(
+                "POST /repos/{}/actions/workflows/{}/dispatches: ref {}, {}={}",
+                self.repo, self.workflow, self.git_ref, self.input, self.tag
+            ),
+        ));
+        if self.watch {
+            out.push((
+                System::Local,
+                format!(
+                    "follow the run (and its approval), then the rollout of deploy/{} in {}",
+                    self.service.k8s_name, self.env.namespace
+                ),
+            ));
+            for check in &self.service.smoke {
+                out.push((
+                    System::Local,
+                    format!("smoke: {}", super::smoke::words(check, &self.env)),
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(7)]
+}
+
+/// The tag the build workflow gives the image of `sha`.
+pub fn build_tag(sha: &str) -> String {
+    format!("sha-{}", short(sha))
+}
+
+/// The environment named `name` of a dispatch service, with its workflow
+/// and input.
+fn env_of(service: &Service, name: &str) -> Result<(Environment, String, String), Failure> {
+    let env = super::environment(service, name)?;
+    let workflow = env.workflow.clone().ok_or_else(|| {
+        super::invalid(
+            format!("{} names no workflow for {name}", service.name),
+            format!("add `environments: {{ {name}: {{ workflow: deploy-{name}.yml }} }}` to services.yaml"),
+        )
+    })?;
+    let input = env.input.clone().unwrap_or_else(|| DEFAULT_INPUT.into());
+    Ok((env, workflow, input))
+}
+
+/// The environment a plain ship goes to (qa, else the first that is not
+/// prod), and prod (the `latest` one).
+fn ship_env(service: &Service, prod: bool) -> &str {
+    let latest = |e: &&Environment| e.release == crate::registry::ReleaseKind::Latest;
+    let pick = if prod {
+        service.environments.iter().find(latest)
+    } else {
+        service
+            .environments
+            .iter()
+            .find(|e| !latest(e))
+            .or(service.environments.first())
+    };
+    pick.map_or("qa", |e| e.name.as_str())
+}
+
+/// The prod environment's name (the `latest` one).
+pub fn prod_env(service: &Service) -> &str {
+    ship_env(service, true)
+}
+
+/// A workflow at `rev` of `dir` must offer `workflow_dispatch`, and (for a
+/// deploy workflow) the named input; refused before anything changes, with
+/// the lines to add.
+async fn check_workflow(
+    dir: &std::path::Path,
+    rev: &str,
+    workflow: &str,
+    input: Option<&str>,
+) -> Result<(), Failure> {
+    let path = format!(".github/workflows/{workflow}");
+    let Ok(yaml) = super::git::run(dir, &["show", &format!("{rev}:{path}")]).await else {
+        return Err(super::invalid(
+            format!("{path} is not in {} at {}", dir.display(), short(rev)),
+            "add the workflow, or name the right file in services.yaml",
+        ));
+    };
+    let lines = |what: &str| {
+        format!(
+            "add to {path}:\n  on:\n    workflow_dispatch:{}",
+            match what {
+                "" => String::new(),
+                i => format!("\n      inputs:\n        {i}:\n          required: true"),
+            }
+        )
+    };
+    let triggers = Triggers::parse(&yaml)
+        .map_err(|e| super::invalid(format!("{path}: {e}"), "fix the workflow file"))?;
+    let Some(inputs) = triggers.dispatch else {
+        return Err(super::invalid(
+            format!("{path} cannot be run by hand: it has no `workflow_dispatch` trigger"),
+            lines(input.unwrap_or("")),
+        ));
+    };
+    if let Some(i) = input {
+        if !inputs.iter().any(|x| x == i) {
+            return Err(super::invalid(
+                format!(
+                    "{path} has no input `{i}` to pass the image tag in (its inputs: {})",
+                    if inputs.is_empty() {
+                        "none".into()
+                    } else {
+                        inputs.join(", ")
+                    }
+                ),
+                lines(i),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `hearth check`'s line for a dispatch service: whether each workflow in
+/// its directory can be run by hand with its input.
+pub fn check_workflows(service: &Service) -> String {
+    let mut parts = Vec::new();
+    let read =
+        |w: &str| std::fs::read_to_string(service.directory.join(".github/workflows").join(w));
+    if let Some(b) = &service.build_workflow {
+        parts.push(match read(b).ok().and_then(|y| Triggers::parse(&y).ok()) {
+            Some(t) if t.dispatch.is_some() => format!("ship builds with {b}"),
+            Some(_) => format!("{b} has no workflow_dispatch: ship is refused"),
+            None => format!("{b} not found"),
+        });
+    }
+    for env in &service.environments {
+        let (Some(w), input) = (&env.workflow, env.input.as_deref().unwrap_or(DEFAULT_INPUT))
+        else {
+            continue;
+        };
+        parts.push(match read(w).ok().and_then(|y| Triggers::parse(&y).ok()) {
+            Some(Triggers {
+                dispatch: Some(inputs),
+                ..
+            }) if inputs.iter().any(|i| i == input) => format!("{} by {w}", env.name),
+            Some(_) => format!(
+                "{w} lacks workflow_dispatch input {input}: {} is refused",
+                env.name
+            ),
+            None => format!("{w} not found"),
+        });
+    }
+    parts.join("; ")
+}
+
+/// What `env` runs now (the serving tag), read from the cluster.
+async fn running(ctx: &Context, service: &Service, env: &Environment) -> Result<String, Failure> {
+    let kube = ctx.kube(env).await?;
+    match crate::cluster::observe_one(&kube, service, &env.namespace).await {
+        EnvObservation::Live(w) => {
+            if w.rollout != crate::model::Rollout::Complete {
+                return Err(super::invalid(
+                    format!(
+                        "{} in {} is still rolling out",
+                        service.k8s_name, env.namespace
+                    ),
+                    format!(
+                        "wait for it: kubectl rollout status deploy/{} -n {}",
+                        service.k8s_name, env.namespace
+                    ),
+                ));
+            }
+            w.serving_tag().map(str::to_string).ok_or_else(|| {
+                super::invalid(
+                    format!(
+                        "{} in {} runs no image tag hearth can read",
+                        service.k8s_name, env.namespace
+                    ),
+                    "",
+                )
+            })
+        }
+        EnvObservation::Missing { .. } => Err(super::invalid(
+            format!(
+                "there is no Deployment {} in {}",
+                service.k8s_name, env.namespace
+            ),
+            "check k8s_name in services.yaml",
+        )),
+        EnvObservation::Error(p) => Err(Failure::nothing_changed(p)),
+        EnvObservation::Unknown => Err(Failure::nothing_changed(Problem::new(
+            ProblemKind::Unreachable,
+            format!("what {} runs could not be read", env.name),
+            "kubectl cluster-info should answer",
+        ))),
+    }
+}
+
+/// Plan a ship: the commit checked out in the service's directory, built
+/// by the build workflow, then deployed to qa (`prod`: to prod).
+pub async fn plan_ship(
+    ctx: &Context,
+    service: &Service,
+    prod: bool,
+    skip_tests: bool,
+    watch: bool,
+) -> Result<DispatchPlan, Failure> {
+    let repo = ctx.repo(service)?;
+    let (env, workflow, input) = env_of(service, ship_env(service, prod))?;
+    let build_workflow = service.build_workflow.clone().ok_or_else(|| {
+        super::invalid(
+            format!("{} names no build workflow", service.name),
+            "add `build: { workflow: build.yml }` to services.yaml",
+        )
+    })?;
+    let dir = service.directory.clone();
+    let tree = super::git::read_tree(&dir).await?;
+    let branch = super::ship::ready_to_ship(&tree, &dir)?;
+    let sha = tree.head.clone();
+    check_workflow(&dir, &sha, &build_workflow, None).await?;
+    check_workflow(&dir, &sha, &workflow, Some(&input)).await?;
+    let from = running(ctx, service, &env).await.ok();
+    let push = tree.remote_head.as_deref() != Some(sha.as_str());
+    Ok(DispatchPlan {
+        kind: OpKind::Ship,
+        service: service.clone(),
+        repo,
+        workflow,
+        input,
+        tag: build_tag(&sha),
+        git_ref: branch.clone(),
+        from,
+        env,
+        build: Some(Build {
+            dir,
+            branch,
+            sha,
+            push,
+            workflow: build_workflow,
+            gate: if skip_tests {
+                None
+            } else {
+                service.pre_ship_cmd.clone()
+            },
+            skipped_tests: skip_tests && service.pre_ship_cmd.is_some(),
+        }),
+        watch,
+    })
+}
+
+/// Plan a promote: prod's workflow run with the tag qa runs now, read
+/// from the cluster (`tag` must be that tag when given).
+pub async fn plan_promote(
+    ctx: &Context,
+    service: &Service,
+    tag: Option<&str>,
+    watch: bool,
+) -> Result<DispatchPlan, Failure> {
+    let repo = ctx.repo(service)?;
+    let (qa, _, _) = env_of(service, ship_env(service, false))?;
+    let (env, workflow, input) = env_of(service, prod_env(service))?;
+    let qa_tag = running(ctx, service, &qa).await?;
+    if let Some(t) = tag.filter(|t| *t != qa_tag) {
+        return Err(super::invalid(
+            format!(
+                "{} runs {qa_tag}, not {t}: promote moves what qa runs",
+                qa.name
+            ),
+            format!(
+                "ship {t} to {} first, or promote {qa_tag}: hearth promote {}",
+                qa.name, service.name
+            ),
+        ));
+    }
+    check_workflow(&service.directory, "HEAD", &workflow, Some(&input)).await?;
+    let from = running(ctx, service, &env).await.ok();
+    if from.as_deref() == Some(qa_tag.as_str()) {
+        return Err(Failure {
+            problem: Problem::new(
+                ProblemKind::Invalid,
+                format!("{} already runs {qa_tag}", env.name),
+                "",
+            ),
+            left: Some("nothing changed".into()),
+            recovery: None,
+            code: 0,
+        });
+    }
+    Ok(DispatchPlan {
+        kind: OpKind::Promote,
+        service: service.clone(),
+        repo,
+        workflow,
+        input,
+        tag: qa_tag,
+        git_ref: default_branch(&service.directory).await,
+        from,
+        env,
+        build: None,
+        watch,
+    })
+}
+
+/// Plan a rollback by dispatch: `env`'s workflow run with `tag` (the tag
+/// the Deployment's previous revision ran).
+pub async fn plan_rollback(
+    ctx: &Context,
+    service: &Service,
+    env_name: &str,
+    tag: String,
+    watch: bool,
+) -> Result<DispatchPlan, Failure> {
+    let repo = ctx.repo(service)?;
+    let (env, workflow, input) = env_of(service, env_name)?;
+    check_workflow(&service.directory, "HEAD", &workflow, Some(&input)).await?;
+    let from = running(ctx, service, &env).await.ok();
+    Ok(DispatchPlan {
+        kind: OpKind::Rollback,
+        service: service.clone(),
+        repo,
+        workflow,
+        input,
+        tag,
+        git_ref: default_branch(&service.directory).await,
+        from,
+        env,
+        build: None,
+        watch,
+    })
+}
+
+/// The branch checked out in `dir` (workflows run at it), else `main`.
+async fn default_branch(dir: &std::path::Path) -> String {
+    match super::git::read_tree(dir).await {
+        Ok(t) => t.branch.unwrap_or_else(|| "main".into()),
+        Err(_) => "main".into(),
+    }
+}
+
+/// Run `workflow` at `git_ref` with `inputs` and return the run it
+/// started (see the module's notes on finding it).
+async fn trigger(
+    ctx: &Context,
+    rep: &mut Reporter,
+    repo: &str,
+    workflow: &str,
+    git_ref: &str,
+    sha: &str,
+    inputs: Map<String, Value>,
+) -> Result<CiRun, Failure> {
+    let query = RunQuery {
+        repo: repo.to_string(),
+        workflow: workflow.to_string(),
+        sha: sha.to_string(),
+        event: "workflow_dispatch".into(),
+        tag: None,
+    };
+    // The runs that exist before the call: a run among them is never adopted.
+    let before = query
+        .existing(ctx)
+        .await
+        .map_err(Failure::nothing_changed)?;
+    let path = format!("/repos/{repo}/actions/workflows/{workflow}/dispatches");
+    let asked = json!({"ref": git_ref, "inputs": inputs, "return_run_details": true});
+    let refused = |e: GhError, ctx: &Context| {
+        let p = e.problem(repo, &format!("workflow {workflow}"), true);
+        Failure::nothing_changed(Problem {
+            message: ctx.redact(&p.message),
+            ..p
+        })
+    };
+    let answer = match rep.github(ctx, Method::POST, &path, Some(&asked)).await {
+        Ok(v) => v,
+        // A server that does not know the field: the plain call.
+        Err(GhError::Status(400)) => {
+            let plain = json!({"ref": git_ref, "inputs": inputs});
+            rep.github(ctx, Method::POST, &path, Some(&plain))
+                .await
+                .map_err(|e| refused(e, ctx))?
+        }
+        Err(e) => return Err(refused(e, ctx)),
+    };
+    let client = ctx.github()?.clone();
+    if let Some(id) = answer.get("workflow_run_id").and_then(Value::as_u64) {
+        let run = client
+            .get_json(&format!("/repos/{repo}/actions/runs/{id}"))
+            .await
+            .and_then(|v| parse_runs(&json!({ "workflow_runs": [v] })))
+            .map_err(|e| {
+                Failure::after(
+                    e.problem(repo, &format!("run {id}"), false),
+                    &format!("{workflow} was started (run id {id})"),
+                    "watch it on GitHub: gh run watch",
+                )
+            })?;
+        if let Some(run) = run.into_iter().next() {
+            return Ok(run);
+        }
+    }
+    let runs = follow::find_runs(ctx, &query, &before, follow::RUN_START_TIMEOUT)
+        .await
+        .map_err(|p| {
+            Failure::after(
+                p,
+                &format!("{workflow} was asked to run"),
+                "watch it on GitHub: gh run watch",
+            )
+        })?;
+    runs.into_iter().next().ok_or_else(|| {
+        Failure::after(
+            Problem::new(
+                ProblemKind::Timeout,
+                format!(
+                    "no run of {workflow} started within {} s",
+                    follow::RUN_START_TIMEOUT.as_secs()
+                ),
+                "look at the Actions tab",
+            ),
+            &format!("{workflow} was asked to run; no run showed"),
+            format!("gh workflow run {workflow} -R {repo}"),
+        )
+    })
+}
+
+/// Run a planned dispatch operation.
+pub async fn run(
+    ctx: &Context,
+    plan: &DispatchPlan,
+    rep: &mut Reporter,
+    cancel: watch::Receiver<bool>,
+) -> Result<Outcome, Failure> {
+    let name = &plan.service.name;
+    let mut sha = String::new();
+    if let Some(b) = &plan.build {
+        let again = format!("hearth ship {name}");
+        pre_ship_gate(
+            rep,
+            b.gate.as_deref(),
+            b.skipped_tests,
+            &b.dir,
+            cancel,
+            &again,
+            "nothing: nothing pushed, nothing built",
+        )
+        .await?;
+        if b.push {
+            const PUSH: &str = "push";
+            rep.start(PUSH).await;
+            let refspec = format!("HEAD:refs/heads/{}", b.branch);
+            if let Err(p) = rep.git(&b.dir, &["push", "origin", &refspec]).await {
+                rep.failed(PUSH, Some(p.message.clone())).await;
+                return Err(Failure::after(
+                    p,
+                    "nothing pushed, nothing built",
+                    format!(
+                        "fix the push (git -C {} push origin {}), then {again}",
+                        b.dir.display(),
+                        b.branch
+                    ),
+                ));
+            }
+            rep.done(PUSH, Some(format!("{} {}", b.branch, short(&b.sha))))
+                .await;
+        }
+        const BUILD: &str = "build";
+        rep.start(BUILD).await;
+        let run = trigger(
+            ctx,
+            rep,
+            &plan.repo,
+            &b.workflow,
+            &b.branch,
+            &b.sha,
+            Map::new(),
+        )
+        .await;
+        let run = match run {
+            Ok(r) => r,
+            Err(f) => {
+                rep.failed(BUILD, Some(f.problem.message.clone())).await;
+                return Err(f);
+            }
+        };
+        rep.done(
+            BUILD,
+            Some(format!("run #{} of {}", run.run_number, b.workflow)),
+        )
+        .await;
+        match follow::follow_runs(ctx, rep, &plan.repo, vec![run]).await {
+            Ok(_) => {}
+            Err(follow::CiFailure::Failed {
+                run,
+                step,
+                conclusion,
+            }) => {
+                return Err(Failure::after(
+                    Problem::new(
+                        ProblemKind::Server,
+                        format!(
+                            "build run #{} {conclusion} at {:?}",
+                            run.run_number,
+                            step.unwrap_or_else(|| "a step".into())
+                        ),
+                        "",
+                    ),
+                    &format!(
+                        "{} is pushed; no image {} was built; nothing deployed",
+                        b.branch, plan.tag
+                    ),
+                    format!("fix the build, then {again}"),
+                ))
+            }
+            Err(follow::CiFailure::NoRun) => {}
+            Err(follow::CiFailure::GitHub(p)) => {
+                return Err(Failure::after(
+                    p,
+                    "the build is running; its state is unknown",
+                    "watch it on GitHub: gh run watch",
+                ))
+            }
+        }
+        sha = b.sha.clone();
+    }
+    const DEPLOY: &str = "run deploy workflow";
+    rep.start(DEPLOY).await;
+    if sha.is_empty() {
+        sha = match super::git::run(
+            &plan.service.directory,
+            &["rev-parse", &format!("origin/{}", plan.git_ref)],
+        )
+        .await
+        {
+            Ok(s) => s.trim().to_string(),
+            Err(_) => super::git::run(&plan.service.directory, &["rev-parse", "HEAD"])
+                .await
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+        };
+    }
+    let mut inputs = Map::new();
+    inputs.insert(plan.input.clone(), json!(plan.tag));
+    let run = match trigger(
+        ctx,
+        rep,
+        &plan.repo,
+        &plan.workflow,
+        &plan.git_ref,
+        &sha,
+        inputs,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(f) => {
+            rep.failed(DEPLOY, Some(f.problem.message.clone())).await;
+            return Err(f);
+        }
+    };
+    rep.done(
+        DEPLOY,
+        Some(format!(
+            "run #{} of {} with {}={}",
+            run.run_number, plan.workflow, plan.input, plan.tag
+        )),
+    )
+    .await;
+    if !plan.watch {
+        return Ok(Outcome {
+            ok: true,
+            summary: format!(
+                "{name} {}: {} started (run #{}); not watched (--no-watch)",
+                plan.tag, plan.workflow, run.run_number
+            ),
+            left: None,
+            recovery: None,
+            tag: Some(plan.tag.clone()),
+            code: 0,
+        });
+    }
+    let previous = plan
+        .from
+        .clone()
+        .unwrap_or_else(|| "the previous tag".into());
+    follow_and_verify(
+        ctx,
+        rep,
+        &plan.service,
+        &plan.env,
+        &plan.tag,
+        &plan.repo,
+        vec![run],
+        Recovery {
+            build_failed: format!(
+                "the deploy run failed before it deployed; fix it, then gh workflow run {} -R {} -f {}={}",
+                plan.workflow, plan.repo, plan.input, plan.tag
+            ),
+            deploy_failed: format!(
+                "re-run it (gh run rerun RUN -R {}), or run {} with {}={previous}",
+                plan.repo, plan.workflow, plan.input
+            ),
+        },
+    )
+    .await
+}
