@@ -804,3 +804,47 @@ fn the_log_panel_follows_pauses_and_searches() {
     );
     insta::assert_snapshot!("log_panel_paused_search_120x35", screen);
 }
+
+/// A run that waits on a reviewer-gated environment: the overview's CI cell
+/// says so (not "running", not "queued"), in the control room at both
+/// sizes and on the watch board.
+#[test]
+fn a_run_waiting_for_approval_is_shown_as_waiting() {
+    let mut msgs = healthy();
+    msgs.push(Msg::Runs {
+        service: "api".into(),
+        runs: vec![
+            run(43, 42, "waiting", None, "v0.0.29-rc.1"),
+            run(40, 41, "completed", Some("success"), "v0.0.29-rc.1"),
+        ],
+    });
+    let state = interactive(msgs.clone());
+    for (w, h) in [(160, 48), (80, 24)] {
+        let screen = text(&state, "default", w, h);
+        let plain: String = screen
+            .lines()
+            .map(|l| format!("{}\n", l.trim_matches('"')))
+            .collect();
+        let ci = support::cell(&plain, "api", "CI").unwrap_or_default();
+        assert!(
+            ci == "◷ #42 to approve",
+            "api's CI cell at {w}x{h}: {ci:?}\n{screen}"
+        );
+        insta::assert_snapshot!(format!("waiting_for_approval_{w}x{h}"), screen);
+    }
+    let board = watch_state(msgs);
+    let screen = text(&board, "high-contrast", 160, 48);
+    assert!(
+        screen.contains("◷ run #42 v0.0.29-rc.1: waits for an approval"),
+        "the watch board does not say the run waits:\n{screen}"
+    );
+    assert!(
+        screen
+            .lines()
+            .next()
+            .unwrap()
+            .contains(" 1 waiting for approval "),
+        "the board's title says all is well while a run waits:\n{screen}"
+    );
+    insta::assert_snapshot!("waiting_for_approval_watch_160x48", screen);
+}

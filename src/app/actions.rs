@@ -93,6 +93,17 @@ pub(super) fn start(state: &mut State, op: Op) -> Vec<Command> {
             });
             Vec::new()
         }
+        Op::Approve => plan_requests(
+            state,
+            "approve",
+            vec![Request::Approve(crate::ops::ApproveRequest {
+                service: service.name.clone(),
+                env: None,
+                reject: false,
+                comment: None,
+            })],
+            access,
+        ),
         Op::Rollback => {
             let envs: Vec<String> = service
                 .environments
@@ -175,7 +186,7 @@ pub(super) fn planned(
         });
         return Vec::new();
     }
-    if plans.iter().any(Plan::changes_prod) || !refused.is_empty() {
+    if plans.iter().any(Plan::asks_first) || !refused.is_empty() {
         state.dialog = Some(Dialog::Confirm { plans, refused });
         return Vec::new();
     }

@@ -52,6 +52,8 @@ pub enum Op {
     Rollback,
     /// Ship every service of the `ship_all` list.
     ShipAll,
+    /// Approve the run of the selected service that waits for a reviewer.
+    Approve,
 }
 
 /// One key: a code and the modifiers that must be held.
@@ -213,6 +215,11 @@ pub const OPERATIONS: &[Binding<Op>] = &[
         keys: &[Key::plain(KeyCode::Char('A'))],
         description: "ship every service of ship_all to prod (asks first)",
     },
+    Binding {
+        action: Op::Approve,
+        keys: &[Key::plain(KeyCode::Char('a'))],
+        description: "approve the run that waits for a reviewer (asks first)",
+    },
 ];
 
 /// How a "read-only" notice names an operation.
@@ -223,6 +230,7 @@ pub fn op_words(op: Op) -> &'static str {
         Op::Promote => "promote",
         Op::Rollback => "rollback",
         Op::ShipAll => "ship all",
+        Op::Approve => "approve",
     }
 }
 

@@ -97,7 +97,7 @@ pub fn plan_text(plan: &Plan) -> String {
 
 /// Ask before changing prod. `Ok(false)`: the user said no.
 pub fn confirm(plans: &[&Plan], yes: bool) -> anyhow::Result<bool> {
-    if yes || !plans.iter().any(|p| p.changes_prod()) {
+    if yes || !plans.iter().any(|p| p.asks_first()) {
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() {

@@ -79,6 +79,12 @@ impl Plan {
             .is_some_and(|e| e.release == crate::registry::ReleaseKind::Latest)
     }
 
+    /// Whether it asks before it runs (without `--yes`): what changes prod,
+    /// and every approval (a review is a decision made on someone's behalf).
+    pub fn asks_first(&self) -> bool {
+        self.changes_prod() || matches!(self, Plan::Approve(_))
+    }
+
     /// The tag it moves to.
     pub fn to_tag(&self) -> Option<String> {
         match self {

@@ -135,6 +135,8 @@ pub fn ci_icon(status: &str, conclusion: Option<&str>, theme: &Theme) -> (&'stat
         }
         ("completed", _) => ("✗", theme.error),
         ("in_progress", _) => ("●", theme.running),
+        // Waiting on an environment's reviewers (or its wait timer).
+        ("waiting", _) => ("◷", theme.warn),
         _ => ("○", theme.muted),
     }
 }

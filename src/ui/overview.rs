@@ -452,6 +452,7 @@ fn ci_cell<'a>(
     let word = match (run.status.as_str(), run.conclusion.as_deref()) {
         ("completed", Some(c)) => c.to_string(),
         ("in_progress", _) => "running".to_string(),
+        ("waiting", _) => "to approve".to_string(),
         (s, _) => s.to_string(),
     };
     let text = format!("#{} {word}", run.run_number);

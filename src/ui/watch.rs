@@ -145,8 +145,24 @@ fn draw_title(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         .map(|c| format!("{c} UTC "))
         .unwrap_or_default();
     let troubled = banners(state).len();
+    // Runs that wait for a reviewer: not failing, but not "all well" either.
+    let waiting = state
+        .services
+        .iter()
+        .filter(|s| {
+            s.runs
+                .iter()
+                .flatten()
+                .next()
+                .is_some_and(|r| r.status == "waiting")
+        })
+        .count();
     let solid = |s: Style| s.add_modifier(Modifier::REVERSED | Modifier::BOLD);
     let summary = match (failing, troubled) {
+        (0, 0) if waiting > 0 => Span::styled(
+            format!(" {waiting} waiting for approval "),
+            solid(theme.warn),
+        ),
         (0, 0) => Span::styled(" all well ", solid(theme.ok)),
         (0, n) => Span::styled(
             format!(" {n} source problem{} ", if n == 1 { "" } else { "s" }),
@@ -227,6 +243,20 @@ fn activity_line(state: &State, i: usize) -> Option<String> {
                 return Some(format!("{}: {m}", state.envs[e]));
             }
         }
+    }
+    // A run that waits on an environment's reviewers: someone must act.
+    if let Some(run) = svc
+        .runs
+        .iter()
+        .flatten()
+        .next()
+        .filter(|r| r.status == "waiting")
+    {
+        let tag = run.head_branch.clone().unwrap_or_default();
+        return Some(format!(
+            "◷ run #{} {tag}: waits for an approval",
+            run.run_number
+        ));
     }
     if let Some((run_id, jobs)) = svc.watched_run() {
         let run = svc.runs.iter().flatten().find(|r| r.id == run_id);

@@ -37,7 +37,11 @@ pub(super) fn ci_lines<'a>(
         return lines;
     };
     let (icon, style) = ci_icon(&run.status, run.conclusion.as_deref(), theme);
-    let outcome = run.conclusion.as_deref().unwrap_or(&run.status).to_string();
+    let outcome = match (run.status.as_str(), run.conclusion.as_deref()) {
+        // On an environment's reviewers (or its wait timer): who acts, how.
+        ("waiting", _) => "waits for an approval (a approves, or hearth approve)".to_string(),
+        (s, c) => c.unwrap_or(s).to_string(),
+    };
     let title = run
         .display_title
         .as_deref()
