@@ -23,15 +23,15 @@ use tokio::sync::{mpsc, watch};
 
 use crate::ops::runner;
 use crate::ops::{
-    Bump, Context, Progress, PromoteRequest, Request, RollbackKind, RollbackRequest, ShipRequest,
-    Target,
+    ApproveRequest, Bump, Context, Progress, PromoteRequest, Request, RollbackKind,
+    RollbackRequest, ShipRequest, Target,
 };
 
 /// Who the journal says started the autopilot's operations.
 pub const BY: &str = "autopilot";
 
 /// The one line the demo's first frame says about the autopilot.
-pub const ANNOUNCE: &str = "autopilot on: a simulated teammate ships a release candidate to qa, promotes it to prod, and every third round breaks a migration and rolls qa back (hearth demo --no-autopilot keeps the sandbox still)";
+pub const ANNOUNCE: &str = "autopilot on: a simulated teammate ships a release candidate to qa, promotes it to prod (approving ledger's gated prod run), and every third round breaks a migration and rolls qa back (hearth demo --no-autopilot keeps the sandbox still)";
 
 /// What the autopilot needs.
 pub struct Autopilot {
@@ -129,17 +129,47 @@ impl Autopilot {
             return Ok(());
         };
         self.pause(10.0).await;
-        self.execute(
+        let promote = self.execute(
             Request::Promote(PromoteRequest {
                 service: service.to_string(),
                 tag: Some(tag),
                 watch: true,
             }),
             tx,
-            cancel,
-        )
-        .await;
+            cancel.clone(),
+        );
+        // A reviewer-gated prod run (the dispatch service's): the simulated
+        // teammate approves it a little later, as a reviewer would.
+        let approve = async {
+            for _ in 0..20 {
+                self.pause(4.0).await;
+                let req = Request::Approve(ApproveRequest {
+                    service: service.to_string(),
+                    env: Some("prod".into()),
+                    reject: false,
+                    comment: Some("looks good (autopilot)".into()),
+                });
+                if let Ok(plan) = runner::plan(&self.ops, &req).await {
+                    runner::execute(&self.ops, &plan, tx.clone(), cancel.clone(), Some(BY)).await;
+                    return;
+                }
+            }
+        };
+        if self.gated(service) {
+            tokio::join!(promote, approve);
+        } else {
+            promote.await;
+        }
         Ok(())
+    }
+
+    /// Whether the service's prod deploys wait for a reviewer (the
+    /// sandbox gates `delivery: dispatch` prod runs).
+    fn gated(&self, service: &str) -> bool {
+        self.ops
+            .registry
+            .service(service)
+            .is_some_and(|s| s.delivery == crate::registry::Delivery::Dispatch)
     }
 
     /// Plan and run one operation as the autopilot.
