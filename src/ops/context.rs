@@ -446,7 +446,7 @@ impl Reporter {
             brief.remove("body");
             let text = Value::Object(brief).to_string();
             shown.push(' ');
-            shown.push_str(&crate::ui::truncate(&text, 160));
+            shown.push_str(&crate::model::text::truncate(&text, 160));
         }
         let result = client.send(&ctx.access, method.clone(), path, body).await;
         match &result {

@@ -185,30 +185,6 @@ pub fn truncate_line(line: Line<'_>, width: usize) -> Line<'_> {
     Line::from(spans).style(line.style)
 }
 
-/// `s` cut to `width` characters from the left, `…` marking the cut: for
-/// text whose end tells it apart (a tag: `….0.28`).
-pub fn truncate_start(s: &str, width: usize) -> String {
-    let n = s.chars().count();
-    if n <= width {
-        return s.to_string();
-    }
-    if width == 0 {
-        return String::new();
-    }
-    let mut out = String::from("…");
-    out.extend(s.chars().skip(n - (width - 1)));
-    out
-}
-
-/// Cut a string to `width` characters, marking the cut with `…`.
-pub fn truncate(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        return s.to_string();
-    }
-    if width == 0 {
-        return String::new();
-    }
-    let mut out: String = s.chars().take(width - 1).collect();
-    out.push('…');
-    out
-}
+// Cutting text to a width lives with the other text rules, so that the
+// operations layer can use it without importing the UI.
+pub use crate::model::text::{truncate, truncate_start};
