@@ -1666,3 +1666,67 @@ fn hostile_text_from_the_cluster_and_github_never_reaches_a_terminal_raw() {
         "check does not locate the value:\n{text}"
     );
 }
+
+/// A reviewer approves from the control room: a promote of the dispatch
+/// service waits on its gated prod run, the overview says so, `a` on the
+/// service opens the confirmation that shows what would deploy, `y` sends
+/// the review, and prod then runs the tag qa ran.
+#[test]
+fn a_waiting_run_is_approved_by_key() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (sandbox, term, state) = live_session(scratch.path(), "approve");
+    let qa_tag = |ns: &str| {
+        let d: Value = serde_json::from_str(
+            &sandbox.kubectl(&["get", "deploy", "ledger", "-n", ns, "-o", "json"]),
+        )
+        .unwrap();
+        tag_of(&d, "ghcr.io/hearth-demo/ledger").unwrap_or_default()
+    };
+    let qa = qa_tag("qa");
+    assert_ne!(
+        qa,
+        qa_tag("default"),
+        "qa and prod must differ to see a promote"
+    );
+    // A teammate promotes from the CLI; the run waits for a reviewer.
+    let out = scratch.path().join("promote.out");
+    let mut promote = Command::new(HEARTH)
+        .args(["promote", "ledger", "--yes"])
+        .envs(sandbox.env.iter().map(|(k, v)| (k, v)))
+        .env("XDG_STATE_HOME", &state)
+        .stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    term.wait_screen("ledger's CI cell to say its run waits", |s| {
+        cell(s, "ledger", "CI").is_some_and(|c| c.starts_with("◷ #") && c.ends_with("to approve"))
+    });
+    // Select ledger (the fifth service), press a, read the confirmation.
+    for _ in 0..4 {
+        term.keys(&["j"]);
+    }
+    wait_for("ledger to be selected", TIMEOUT, || {
+        let styled = term.screen_styled();
+        let ok = selected_service(&styled).as_deref() == Some("ledger");
+        (ok.then_some(()), strip_ansi(&styled))
+    });
+    term.keys(&["a"]);
+    let dialog = term.wait_screen("the approval's confirmation", |s| {
+        s.contains("approve ledger in prod") && s.contains(&format!("→ {qa}"))
+    });
+    assert!(dialog.contains("pending_deployments"), "{dialog}");
+    term.keys(&["y"]);
+    wait_for("prod to run what qa ran", Duration::from_secs(60), || {
+        let tag = qa_tag("default");
+        ((tag == qa).then_some(()), tag)
+    });
+    let status = promote.wait().unwrap();
+    assert!(
+        status.success(),
+        "{}",
+        fs::read_to_string(&out).unwrap_or_default()
+    );
+    term.keys(&["q"]);
+    term.wait_exit("LIVE").assert_restored(&term, 0);
+}
