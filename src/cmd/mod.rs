@@ -215,6 +215,9 @@ pub fn theme(global: &GlobalOpts) -> anyhow::Result<crate::ui::Theme> {
 }
 
 #[cfg(test)]
+mod recorded;
+
+#[cfg(test)]
 mod tests {
     /// The compile-time guarantee is that `WriteAccess::grant` is visible in
     /// `cmd/` only; this keeps the watch command itself out of it.
