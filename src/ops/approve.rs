@@ -120,11 +120,7 @@ pub async fn plan(ctx: &Context, req: &ApproveRequest) -> Result<ApprovePlan, Fa
         None => format!("/repos/{repo}/actions/runs?status=waiting&per_page=20"),
     };
     let redact = |e: crate::github::GhError, what: &str| {
-        let p = e.problem(&repo, what, false);
-        Failure::nothing_changed(crate::model::Problem {
-            message: ctx.redact(&p.message),
-            ..p
-        })
+        Failure::nothing_changed(ctx.github_problem(&e, &repo, what, false))
     };
     let runs = client
         .get_json(&path)
@@ -241,11 +237,7 @@ pub async fn run(
         plan.repo, plan.run.id
     );
     if let Err(e) = rep.github(ctx, Method::POST, &path, Some(&body)).await {
-        let p = e.problem(&plan.repo, "pending deployments", true);
-        let p = crate::model::Problem {
-            message: ctx.redact(&p.message),
-            ..p
-        };
+        let p = ctx.github_problem(&e, &plan.repo, "pending deployments", true);
         rep.failed(&step, Some(p.message.clone())).await;
         return Err(Failure::nothing_changed(p));
     }

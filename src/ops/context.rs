@@ -193,6 +193,17 @@ impl Context {
     }
 
     /// Scrub every secret this session holds from text that leaves hearth.
+    /// A GitHub error as a problem fit to show (what happened and what to
+    /// do), with every secret this session holds redacted: the one way the
+    /// operations turn a GitHub error into words.
+    pub fn github_problem(&self, e: &GhError, repo: &str, what: &str, mutating: bool) -> Problem {
+        let p = e.problem(repo, what, mutating);
+        Problem {
+            message: self.redact(&p.message),
+            ..p
+        }
+    }
+
     pub fn redact(&self, text: &str) -> String {
         self.secrets.redact(text)
     }

@@ -19,9 +19,9 @@ use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
 use super::context::{Context, Reporter};
+use super::follow::{self, RunQuery};
 use super::mechanism::Triggers;
 use super::ship::{follow_and_verify, pre_ship_gate, Recovery};
-use super::watch::{self as follow, RunQuery};
 use super::{Failure, OpKind, Outcome, System};
 use crate::github::{parse_runs, GhError};
 use crate::model::{CiRun, EnvObservation, Problem, ProblemKind};
@@ -455,11 +455,12 @@ async fn trigger(
     let path = format!("/repos/{repo}/actions/workflows/{workflow}/dispatches");
     let asked = json!({"ref": git_ref, "inputs": inputs, "return_run_details": true});
     let refused = |e: GhError, ctx: &Context| {
-        let p = e.problem(repo, &format!("workflow {workflow}"), true);
-        Failure::nothing_changed(Problem {
-            message: ctx.redact(&p.message),
-            ..p
-        })
+        Failure::nothing_changed(ctx.github_problem(
+            &e,
+            repo,
+            &format!("workflow {workflow}"),
+            true,
+        ))
     };
     let answer = match rep.github(ctx, Method::POST, &path, Some(&asked)).await {
         Ok(v) => v,
@@ -480,7 +481,7 @@ async fn trigger(
             .and_then(|v| parse_runs(&json!({ "workflow_runs": [v] })))
             .map_err(|e| {
                 Failure::after(
-                    e.problem(repo, &format!("run {id}"), false),
+                    ctx.github_problem(&e, repo, &format!("run {id}"), false),
                     &format!("{workflow} was started (run id {id})"),
                     "watch it on GitHub: gh run watch",
                 )

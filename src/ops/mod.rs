@@ -20,6 +20,7 @@ pub mod audit;
 pub mod ci;
 pub mod context;
 pub mod dispatch;
+pub mod follow;
 pub mod git;
 pub mod init;
 pub mod logs;
@@ -31,7 +32,6 @@ pub mod runner;
 pub mod ship;
 pub mod smoke;
 pub mod version;
-pub mod watch;
 pub mod workflow;
 
 pub use context::{Context, Locks};

@@ -6,9 +6,9 @@ use http::Method;
 use serde_json::{json, Value};
 
 use super::context::{Context, Reporter};
+use super::follow::RunQuery;
 use super::mechanism::{self, Mechanism, Triggers};
 use super::ship::{deploy_and_verify, Recovery};
-use super::watch::RunQuery;
 use super::{Failure, Outcome, PromoteRequest, System};
 use crate::github::{parse_releases, GhError};
 use crate::model::{drift, Problem, Release};
@@ -79,15 +79,7 @@ pub async fn releases(ctx: &Context, repo: &str) -> Result<Vec<Release>, Failure
         .get_json(&format!("/repos/{repo}/releases?per_page=50"))
         .await
         .and_then(|v| parse_releases(&v))
-        .map_err(|e| Failure::from(ctx_problem(ctx, e, repo, "releases")))
-}
-
-fn ctx_problem(ctx: &Context, e: GhError, repo: &str, what: &str) -> Problem {
-    let p = e.problem(repo, what, false);
-    Problem {
-        message: ctx.redact(&p.message),
-        ..p
-    }
+        .map_err(|e| Failure::from(ctx.github_problem(&e, repo, "releases", false)))
 }
 
 /// The workflow file as GitHub will run it for `git_ref`: through the
@@ -226,7 +218,9 @@ pub async fn tag_sha(ctx: &Context, repo: &str, tag: &str) -> Result<String, Fai
     let v = client
         .get_json(&format!("/repos/{repo}/commits/{tag}"))
         .await
-        .map_err(|e| Failure::from(ctx_problem(ctx, e, repo, &format!("commit of {tag}"))))?;
+        .map_err(|e| {
+            Failure::from(ctx.github_problem(&e, repo, &format!("commit of {tag}"), false))
+        })?;
     v.get("sha")
         .and_then(Value::as_str)
         .map(str::to_string)
@@ -245,7 +239,8 @@ pub async fn make_latest(
 ) -> Result<(), Problem> {
     let path = format!("/repos/{repo}/releases/{}", release.id);
     let latest = json!({"draft": false, "prerelease": false, "make_latest": "true"});
-    let send = |e: GhError| ctx_problem(ctx, e, repo, &format!("release {}", release.tag));
+    let send =
+        |e: GhError| ctx.github_problem(&e, repo, &format!("release {}", release.tag), false);
     match mechanism {
         Mechanism::Edit => {
             rep.github(ctx, Method::PATCH, &path, Some(&latest))

@@ -16,10 +16,10 @@ use kube::ResourceExt;
 use serde_json::{json, Value};
 
 use super::context::{Context, Reporter};
+use super::follow::RunQuery;
 use super::mechanism::{self, Mechanism};
 use super::promote::{make_latest, releases, tag_sha, workflow_at};
 use super::ship::{deploy_and_verify, Recovery, ROLLOUT_TIMEOUT};
-use super::watch::RunQuery;
 use super::{Failure, Outcome, RollbackKind, RollbackRequest, System};
 use crate::cluster::{self, KubeClient, READ_RIGHTS};
 use crate::model::{drift, Problem, ProblemKind, Release};
@@ -558,7 +558,7 @@ pub async fn run(
                 let step = format!("rollout {}", env.name);
                 rep.start(&step).await;
                 if let Err(p) =
-                    super::watch::follow_rollout(ctx, rep, service, env, &tag, ROLLOUT_TIMEOUT)
+                    super::follow::follow_rollout(ctx, rep, service, env, &tag, ROLLOUT_TIMEOUT)
                         .await
                 {
                     rep.failed(&step, Some(p.message.clone())).await;
@@ -640,8 +640,8 @@ pub async fn run(
                 )
                 .await
             {
-                let p = e.problem(repo, &format!("release {}", bad.tag), true);
-                rep.failed(&step, Some(ctx.redact(&p.message))).await;
+                let p = ctx.github_problem(&e, repo, &format!("release {}", bad.tag), true);
+                rep.failed(&step, Some(p.message.clone())).await;
                 return Err(Failure::nothing_changed(p));
             }
             if let Err(p) = make_latest(ctx, rep, service, repo, good, mechanism).await {

@@ -14,9 +14,9 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use super::context::{Context, Reporter};
+use super::follow::{self, CiFailure, RunQuery};
 use super::mechanism::{self, Triggers};
 use super::preship::{self, GateError};
-use super::watch::{self as follow, CiFailure, RunQuery};
 use super::{version, Failure, Outcome, ShipRequest, System, Target};
 use crate::github::GhError;
 use crate::model::{Problem, ProblemKind};
@@ -197,7 +197,7 @@ pub async fn plan(ctx: &Context, req: &ShipRequest) -> Result<ShipPlan, Failure>
             ))
         }
         Err(GhError::NotFound) => {}
-        Err(e) => return Err(Failure::from(redact(ctx, e.problem(&repo, "releases", false)))),
+        Err(e) => return Err(Failure::from(ctx.github_problem(&e, &repo, "releases", false))),
     }
     // The workflow at the commit being released must start for a release.
     if let Some(env) = &env {
@@ -386,13 +386,6 @@ fn env_for(service: &Service, kind: ReleaseKind) -> Result<Environment, Failure>
     })
 }
 
-fn redact(ctx: &Context, p: Problem) -> Problem {
-    Problem {
-        message: ctx.redact(&p.message),
-        ..p
-    }
-}
-
 /// Run a planned ship, reporting every step. Ok with the final outcome when
 /// it got as far as asked (deployed, or released with `--no-watch`).
 pub async fn run(
@@ -504,7 +497,7 @@ pub async fn run(
     });
     let path = format!("/repos/{}/releases", plan.repo);
     if let Err(e) = rep.github(ctx, Method::POST, &path, Some(&body)).await {
-        let problem = redact(ctx, e.problem(&plan.repo, "releases", true));
+        let problem = ctx.github_problem(&e, &plan.repo, "releases", true);
         rep.failed(PUBLISH, Some(problem.message.clone())).await;
         return Err(Failure::after(
             problem,

@@ -1,4 +1,4 @@
-//! Watching what an operation set off: the workflow runs a release (or a
+//! Following what an operation set off: the workflow runs a release (or a
 //! dispatch) started, found by head SHA and polled fast right after; their
 //! step transitions streamed like `gh run watch`; a failed job's log tail
 //! fetched and shown under the failed step like `gh run view --log-failed`;
@@ -74,14 +74,11 @@ impl RunQuery {
             .await
             .and_then(|v| parse_runs(&v))
             .map_err(|e| {
-                let p = e.problem(&self.repo, &format!("workflow {}", self.workflow), false);
-                redacted(
-                    ctx,
-                    Problem::new(
-                        p.kind,
-                        format!("cannot read the earlier runs, so a new run could not be told from an old one: {}", p.message),
-                        p.hint,
-                    ),
+                let p = ctx.github_problem(&e, &self.repo, &format!("workflow {}", self.workflow), false);
+                Problem::new(
+                    p.kind,
+                    format!("cannot read the earlier runs, so a new run could not be told from an old one: {}", p.message),
+                    p.hint,
                 )
             })?;
         Ok(runs.iter().map(|r| r.id).collect())
@@ -122,10 +119,7 @@ pub async fn find_runs(
                 continue;
             }
             Err(e) => {
-                return Err(redacted(
-                    ctx,
-                    e.problem(repo, &format!("workflow {workflow}"), false),
-                ))
+                return Err(ctx.github_problem(&e, repo, &format!("workflow {workflow}"), false))
             }
         };
         let mut new: Vec<CiRun> = runs
@@ -144,13 +138,6 @@ pub async fn find_runs(
             return Ok(new);
         }
         tokio::time::sleep(RUN_POLL / 2).await;
-    }
-}
-
-fn redacted(ctx: &Context, p: Problem) -> Problem {
-    Problem {
-        message: ctx.redact(&p.message),
-        ..p
     }
 }
 
@@ -180,7 +167,7 @@ pub async fn follow_runs(
             }
             let path = format!("/repos/{repo}/actions/runs/{}", run.id);
             let fresh = client.get_json(&path).await.map_err(|e| {
-                CiFailure::GitHub(redacted(ctx, e.problem(repo, "workflow run", false)))
+                CiFailure::GitHub(ctx.github_problem(&e, repo, "workflow run", false))
             })?;
             let fresh = parse_runs(&serde_json::json!({ "workflow_runs": [fresh] }))
                 .ok()
@@ -191,7 +178,7 @@ pub async fn follow_runs(
                 .get_json(&path)
                 .await
                 .and_then(|v| parse_jobs(&v))
-                .map_err(|e| CiFailure::GitHub(redacted(ctx, e.problem(repo, "jobs", false))))?;
+                .map_err(|e| CiFailure::GitHub(ctx.github_problem(&e, repo, "jobs", false)))?;
             let prefix = if several {
                 format!("run #{} ", fresh.run_number)
             } else {
