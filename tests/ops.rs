@@ -1462,7 +1462,26 @@ async fn dispatch_finds_its_run_on_a_server_without_run_details() {
         "the refused call is in the command log:\n{}",
         r.out
     );
-    assert_eq!(e.tag("ledger", "qa"), format!("sha-{}", &head[..7]));
+    let tag = format!("sha-{}", &head[..7]);
+    assert_eq!(e.tag("ledger", "qa"), tag);
+    // A promote's run is found the same way (its commit read from GitHub).
+    let promote = e.command(&["promote", "ledger", "--yes"]).spawn().unwrap();
+    eventually(60, "the prod run to wait for its reviewer", || async {
+        status_of(&e, "ledger").await?.get("waiting").map(|_| ())
+    })
+    .await;
+    let r = e
+        .hearth(&["approve", "ledger", "--env", "prod", "--yes"])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    let out = tokio::time::timeout(Duration::from_secs(120), promote.wait_with_output())
+        .await
+        .expect("the promote ends")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("→ GitHub answered 400"), "{text}");
+    assert_eq!(e.tag("ledger", "default"), tag);
     e.sb.shutdown().await;
 }
 

@@ -617,17 +617,29 @@ pub async fn run(
     const DEPLOY: &str = "run deploy workflow";
     rep.start(DEPLOY).await;
     if sha.is_empty() {
-        sha = match super::git::run(
-            &plan.service.directory,
-            &["rev-parse", &format!("origin/{}", plan.git_ref)],
-        )
-        .await
+        // The commit the workflow will run at, as GitHub sees the ref (a
+        // local clone's origin/<ref> may not be fetched): what a run this
+        // dispatch starts reports as its head SHA.
+        let client = ctx.github()?.clone();
+        sha = match client
+            .get_json(&format!("/repos/{}/commits/{}", plan.repo, plan.git_ref))
+            .await
         {
-            Ok(s) => s.trim().to_string(),
-            Err(_) => super::git::run(&plan.service.directory, &["rev-parse", "HEAD"])
-                .await
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default(),
+            Ok(v) => v
+                .get("sha")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            Err(e) => {
+                let p = ctx.github_problem(
+                    &e,
+                    &plan.repo,
+                    &format!("commit of {}", plan.git_ref),
+                    false,
+                );
+                rep.failed(DEPLOY, Some(p.message.clone())).await;
+                return Err(Failure::nothing_changed(p));
+            }
         };
     }
     let mut inputs = Map::new();
