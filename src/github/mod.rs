@@ -501,7 +501,7 @@ mod http_tests {
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let (tx, mut rx) = mpsc::channel(100);
-        let secret = "ghp_OTHERSECRET";
+        let secret = "test-other-secret";
         let client = Client::new(&url, Token::new(secret, "GH_TOKEN"), Some(tx.clone())).unwrap();
         let task = tokio::spawn(poller::run_service(
             client,

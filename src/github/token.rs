@@ -106,9 +106,9 @@ mod tests {
 
     #[test]
     fn debug_and_display_hide_the_secret() {
-        let t = Token::new("ghp_secret123", "GH_TOKEN");
-        assert!(!format!("{t:?}").contains("ghp_secret123"));
-        assert!(!format!("{t}").contains("ghp_secret123"));
-        assert_eq!(t.redact("bad ghp_secret123 x"), "bad *** x");
+        let t = Token::new("test-token-secret123", "GH_TOKEN");
+        assert!(!format!("{t:?}").contains("test-token-secret123"));
+        assert!(!format!("{t}").contains("test-token-secret123"));
+        assert_eq!(t.redact("bad test-token-secret123 x"), "bad *** x");
     }
 }
