@@ -1090,7 +1090,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// Event-to-screen latency: from a `set image` in the sandbox to the first
 /// frame (the real `update` + `ui::draw` on a 200x50 TestBackend) showing it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
+#[ignore = "measurement harness: prints figures for the README, asserts nothing"]
 async fn measure_event_to_screen_latency() {
     let trials: usize = std::env::var("HEARTH_MEASURE_TRIALS")
         .ok()
@@ -1166,7 +1166,7 @@ async fn measure_event_to_screen_latency() {
 /// Counted (non-304) GitHub requests for 20 idle services over a window,
 /// extrapolated to an hour, then while one run is active.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
+#[ignore = "measurement harness: prints figures for the README, asserts nothing"]
 async fn measure_github_budget() {
     let window: u64 = std::env::var("HEARTH_MEASURE_SECS")
         .ok()
@@ -1229,7 +1229,7 @@ async fn measure_github_budget() {
 /// `hearth watch` uses); and whether the run was first seen while it still
 /// ran (so its steps stream), or only once it had finished.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
+#[ignore = "measurement harness: prints figures for the README, asserts nothing"]
 async fn measure_teammate_release_latency() {
     let trials: usize = std::env::var("HEARTH_MEASURE_TRIALS")
         .ok()
