@@ -1533,14 +1533,7 @@ fn hostile_text_from_the_cluster_and_github_never_reaches_a_terminal_raw() {
     assert_eq!(code, 201, "step_name fault: {fault}");
     let step = "Buildimage";
 
-    let mut env = sandbox.env.clone();
-    env.push(("NO_COLOR".into(), "1".into()));
-    env.push((
-        "XDG_STATE_HOME".into(),
-        state.to_string_lossy().into_owned(),
-    ));
-    env.push(("HEARTH_POLL_IDLE_SECS".into(), "1".into()));
-    env.push(("HEARTH_POLL_ACTIVE_MS".into(), "200".into()));
+    let env = live_env(&sandbox, &state);
 
     // The control room, in a real terminal whose every byte is logged.
     let term = Term::start(scratch.path(), "hostile", 160, 45, &env);

@@ -26,10 +26,10 @@ pub fn run(global: &GlobalOpts, args: &ShipArgs) -> anyhow::Result<ExitCode> {
     };
     let request = |service: &str| {
         // A dispatch-delivered service ships to qa unless prod is asked for.
-        let dispatch = registry
+        let qa_first = registry
             .service(service)
-            .is_some_and(|s| s.delivery == crate::registry::Delivery::Dispatch);
-        let target = if dispatch && target == Target::Prod && !args.prod {
+            .is_some_and(|s| s.delivery.ships_to_qa_by_default());
+        let target = if qa_first && target == Target::Prod && !args.prod {
             Target::Qa
         } else {
             target

@@ -625,11 +625,10 @@ pub async fn run(
             .get_json(&format!("/repos/{}/commits/{}", plan.repo, plan.git_ref))
             .await
         {
-            Ok(v) => v
-                .get("sha")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
+            Ok(v) => {
+                crate::model::text::line(v.get("sha").and_then(Value::as_str).unwrap_or_default())
+                    .into_owned()
+            }
             Err(e) => {
                 let p = ctx.github_problem(
                     &e,

@@ -41,10 +41,15 @@ impl Triggers {
         let mut t = Triggers::default();
         let names = |v: &Value| -> Vec<String> {
             match v {
-                Value::String(s) => vec![s.clone()],
+                // A workflow file is anyone's who can push: its names are
+                // made inert here, where it is read.
+                Value::String(s) => vec![crate::model::text::own_line(s.clone())],
                 Value::Sequence(items) => items
                     .iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .filter_map(|v| {
+                        v.as_str()
+                            .map(|s| crate::model::text::own_line(s.to_string()))
+                    })
                     .collect(),
                 _ => Vec::new(),
             }
@@ -69,7 +74,10 @@ impl Triggers {
                         .and_then(Value::as_mapping)
                         .map(|i| {
                             i.keys()
-                                .filter_map(|k| k.as_str().map(str::to_string))
+                                .filter_map(|k| {
+                                    k.as_str()
+                                        .map(|s| crate::model::text::own_line(s.to_string()))
+                                })
                                 .collect()
                         })
                         .unwrap_or_default();
@@ -230,6 +238,19 @@ pub fn clean_rollback(t: &Triggers, workflow: &str) -> Result<Mechanism, Refusal
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Names read from a workflow file reach refusals and plans: inert.
+    #[test]
+    fn names_from_a_workflow_file_are_inert() {
+        let yaml = "on:\n  workflow_dispatch:\n    inputs:\n      \"tag\\e]0;X\\a\": {}\n  release:\n    types: [\"pub\\e[2Jlished\"]\n";
+        let t = Triggers::parse(yaml).unwrap();
+        let names = [t.dispatch.unwrap(), t.release.unwrap()].concat();
+        assert_eq!(names.len(), 2, "{names:?}");
+        for n in &names {
+            assert!(!n.contains('\u{1b}') && !n.contains('\u{7}'), "{n:?}");
+        }
+        assert_eq!(names, ["tag", "published"]);
+    }
 
     fn t(yaml: &str) -> Triggers {
         Triggers::parse(yaml).unwrap()

@@ -579,12 +579,7 @@ pub async fn run(
             }
             let summary = if *watch {
                 // What the delivery model still says should run there.
-                let still = match service.delivery {
-                    crate::registry::Delivery::Release => "GitHub still names the release it had",
-                    crate::registry::Delivery::Dispatch => {
-                        "the next run of its deploy workflow sets the tag it is given"
-                    }
-                };
+                let still = service.delivery.after_fast_rollback();
                 format!("{name} rolled back to {tag} in {}; {still}", env.name)
             } else {
                 // Only the PATCH was accepted: nothing was seen to roll out.

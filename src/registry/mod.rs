@@ -58,6 +58,28 @@ impl Delivery {
             Delivery::Dispatch => "dispatch",
         }
     }
+
+    // The model's rules that the shared code asks about, kept here so that
+    // no printer or command matches on the model itself.
+
+    /// Whether a plain `hearth ship` goes to qa (prod then needs `--prod`).
+    pub fn ships_to_qa_by_default(self) -> bool {
+        self == Delivery::Dispatch
+    }
+
+    /// Whether the model makes GitHub Releases (the RELEASE column has one
+    /// to show).
+    pub fn makes_releases(self) -> bool {
+        self == Delivery::Release
+    }
+
+    /// What a fast rollback leaves the model saying, for its summary.
+    pub fn after_fast_rollback(self) -> &'static str {
+        match self {
+            Delivery::Release => "GitHub still names the release it had",
+            Delivery::Dispatch => "the next run of its deploy workflow sets the tag it is given",
+        }
+    }
 }
 
 /// A deployment target: a namespace on a kube context.

@@ -398,12 +398,12 @@ fn release_cell<'a>(
     width: u16,
     theme: &Theme,
 ) -> Line<'a> {
-    // A dispatch-delivered service makes no releases: what should run in
-    // each environment is what its deploy workflow was last run with (not
+    // A model that makes no releases (dispatch): what should run in each
+    // environment is what its deploy workflow was last run with (not
     // derived yet), so the column names the model instead of guessing.
-    if service.delivery == crate::registry::Delivery::Dispatch {
+    if !service.delivery.makes_releases() {
         return Line::from(Span::styled(
-            truncate("dispatch", width as usize),
+            truncate(service.delivery.word(), width as usize),
             theme.muted,
         ));
     }

@@ -722,6 +722,22 @@ pub fn assert_no_secret_in_files(secret: &str, dir: &Path, expect_log: bool) {
     );
 }
 
+/// The environment of a hearth run against `sandbox`: its variables,
+/// NO_COLOR, logs and journal in `state`, and GitHub polled every second
+/// instead of every 30 s when idle, so a release shows within the tests'
+/// patience (documented tunables).
+pub fn live_env(sandbox: &Sandbox, state: &Path) -> Vec<(String, String)> {
+    let mut env = sandbox.env.clone();
+    env.push(("NO_COLOR".into(), "1".into()));
+    env.push((
+        "XDG_STATE_HOME".into(),
+        state.to_string_lossy().into_owned(),
+    ));
+    env.push(("HEARTH_POLL_IDLE_SECS".into(), "1".into()));
+    env.push(("HEARTH_POLL_ACTIVE_MS".into(), "200".into()));
+    env
+}
+
 /// Open the control room (160x45, NO_COLOR, logs in `scratch/state`) on a
 /// fresh sandbox with fast GitHub polling, and wait until every source is live.
 /// Returns the sandbox, the terminal and the state folder; bound in that
@@ -729,16 +745,7 @@ pub fn assert_no_secret_in_files(secret: &str, dir: &Path, expect_log: bool) {
 pub fn live_session(scratch: &Path, name: &str) -> (Sandbox, Term, PathBuf) {
     let state = scratch.join("state");
     let sandbox = Sandbox::start(scratch);
-    let mut env = sandbox.env.clone();
-    env.push(("NO_COLOR".into(), "1".into()));
-    env.push((
-        "XDG_STATE_HOME".into(),
-        state.to_string_lossy().into_owned(),
-    ));
-    // Poll GitHub every second instead of every 30 s when idle, so a release
-    // shows within the tests' patience (documented tunables).
-    env.push(("HEARTH_POLL_IDLE_SECS".into(), "1".into()));
-    env.push(("HEARTH_POLL_ACTIVE_MS".into(), "200".into()));
+    let env = live_env(&sandbox, &state);
     let term = Term::start(scratch, name, 160, 45, &env);
     term.launch("LIVE", HEARTH);
     term.wait_screen("the control room with live sources", |s| {
