@@ -255,9 +255,19 @@ async fn missing_deployment_is_missing_not_unknown() {
 use std::sync::Arc;
 
 use hearth::app::{update, Mode, State};
-use hearth::github::{self, Intervals, Kicks, Token};
+use hearth::github::{self, Attention, Intervals, Steering, Token};
 use hearth::model::Rollout;
 use hearth_sandbox::{self as sandbox, DeployTarget, Fault, SandboxHandle, SandboxOptions};
+
+/// Tell the scheduler every service is on screen, as a watch board of 20
+/// services shows them.
+fn show_all(steering: &Steering, registry: &Registry) {
+    steering.attend(Attention {
+        shown: registry.services.iter().map(|s| s.name.clone()).collect(),
+        selected: None,
+        attended: true,
+    });
+}
 
 /// Start the GitHub pollers of `registry` (its `hearth.api_url`), their
 /// events forwarded into `tx` as the control room does.
@@ -266,7 +276,7 @@ fn spawn_github(
     token: Option<Token>,
     intervals: Intervals,
     tx: mpsc::Sender<Msg>,
-) -> (Kicks, Vec<tokio::task::JoinHandle<()>>) {
+) -> (Steering, Vec<tokio::task::JoinHandle<()>>) {
     let settings = github::Settings {
         api_url: registry.settings.api_url.clone().unwrap_or_default(),
         token,
@@ -279,7 +289,7 @@ fn spawn_github(
     if !handles.is_empty() {
         handles.push(forward);
     }
-    (pollers.kicks, handles)
+    (pollers.steering, handles)
 }
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -317,6 +327,7 @@ fn fast() -> Intervals {
         idle: Duration::from_millis(500),
         active: Duration::from_millis(200),
         releases: Duration::from_millis(500),
+        background: Duration::from_millis(500),
         max_rate: 1000.0,
     }
 }
@@ -1190,6 +1201,7 @@ async fn measure_github_budget() {
     let (tx, mut rx) = mpsc::channel(100_000);
     let token = Token::new(sb.token.clone(), "GH_TOKEN");
     let (kicks, tasks) = spawn_github(&registry, Some(token), Intervals::default(), tx);
+    show_all(&kicks, &registry);
     // Keep the channel drained.
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -1240,7 +1252,8 @@ async fn measure_teammate_release_latency() {
     let registry = load(&sb);
     let (tx, mut rx) = mpsc::channel(100_000);
     let token = Token::new(sb.token.clone(), "GH_TOKEN");
-    let (_kicks, tasks) = spawn_github(&registry, Some(token), Intervals::default(), tx);
+    let (steering, tasks) = spawn_github(&registry, Some(token), Intervals::default(), tx);
+    show_all(&steering, &registry);
     let mut state = State::new(Arc::new(registry.clone()), Mode::WATCH);
     // Settle: the first answer for each of the 20 services.
     let settle = std::time::Instant::now();

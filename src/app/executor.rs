@@ -82,6 +82,11 @@ impl Executor {
         }
     }
 
+    /// Tell the GitHub scheduler what the screen shows (only a change is sent).
+    pub fn attend(&self, attention: crate::github::Attention) {
+        self.sources.steering.attend(attention);
+    }
+
     /// Send the journal once (at start). Must be called inside the runtime.
     pub fn load_journal(&self) {
         if let (Some(tx), Some(j)) = (self.tx.clone(), self.journal.clone()) {
@@ -109,7 +114,7 @@ impl Executor {
             }
             Command::Execute(plan, _access) => {
                 let Some(ctx) = self.ops.clone() else { return };
-                let kicks = self.sources.kicks.clone();
+                let steering = self.sources.steering.clone();
                 let cancel = self.cancel.subscribe();
                 tokio::spawn(async move {
                     let (ptx, mut prx) = mpsc::channel::<Progress>(256);
@@ -122,10 +127,14 @@ impl Executor {
                         }
                     });
                     let service = plan.service().to_string();
+                    // While it runs, the service's runs are read as often
+                    // as the selected one's.
+                    steering.busy(&service, true);
                     runner::execute(&ctx, &plan, ptx, cancel, None).await;
                     let _ = forward.await;
+                    steering.busy(&service, false);
                     // What changed on GitHub shows at once, not at the next idle poll.
-                    kicks.kick(&service);
+                    steering.kick(&service);
                 });
             }
             Command::Revisions {

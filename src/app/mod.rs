@@ -234,6 +234,8 @@ pub struct State {
     pub help: bool,
     pub sources: BTreeMap<SourceId, SourceStatus>,
     pub rate_limit: Option<RateLimit>,
+    /// The GitHub scheduler's view (shown in help).
+    pub schedule: Option<crate::github::ScheduleView>,
     /// The kube context the status bar names (`--context` or the kubeconfig's current one).
     pub kube_context: Option<String>,
     /// Unix seconds from the latest `Msg::Tick`; `None` before the first.
@@ -319,6 +321,7 @@ impl State {
             help: false,
             sources: BTreeMap::new(),
             rate_limit: None,
+            schedule: None,
             kube_context: None,
             now: None,
             size: (0, 0),
@@ -665,13 +668,12 @@ fn apply(state: &mut State, msg: Msg) -> Outcome {
             Outcome::changed(state.sources.insert(id, status.clone()) != Some(status))
         }
         Msg::Answered(id) => {
-            // Freshness only shows as an age in watch mode: elsewhere it
-            // changes nothing on screen.
-            let shown = state.watch.is_some();
+            // Freshness shows as an age in watch mode, which the clock's
+            // tick redraws every second anyway.
             if let Some(now) = state.now {
                 state.seen.insert(id, now);
             }
-            Outcome::changed(shown)
+            Outcome::default()
         }
         Msg::Workload {
             service,
@@ -698,6 +700,11 @@ fn apply(state: &mut State, msg: Msg) -> Outcome {
             jobs,
         } => with_service(state, &service, |svc| apply_jobs(svc, run_id, jobs)),
         Msg::RateLimit(limit) => Outcome::changed(set(&mut state.rate_limit, Some(limit))),
+        Msg::Schedule(view) => {
+            // Shown only in help: elsewhere nothing to redraw.
+            let shown = state.help;
+            Outcome::changed(set(&mut state.schedule, Some(view)) && shown)
+        }
         Msg::GitHubError { service, problem } => with_service(state, &service, |svc| {
             set(&mut svc.github_error, Some(problem))
         }),

@@ -61,6 +61,8 @@ pub enum Msg {
     },
     /// A source answered (nothing changed, but what is shown is fresh).
     Answered(SourceId),
+    /// What the GitHub scheduler spends and how old the data on screen is.
+    Schedule(crate::github::ScheduleView),
     /// An operation's progress.
     Op(crate::ops::Progress),
     /// The plan of a request the control room asked for (or why it was refused).
@@ -103,6 +105,7 @@ impl From<crate::github::Event> for Msg {
             Event::Error { service, problem } => Msg::GitHubError { service, problem },
             Event::Recovered { service } => Msg::GitHubRecovered { service },
             Event::Answered => Msg::Answered(SourceId::GitHub),
+            Event::Schedule(view) => Msg::Schedule(view),
         }
     }
 }

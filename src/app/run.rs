@@ -24,6 +24,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::sources::Sources;
 use super::{update, Command, Mode, Msg, State};
 use crate::config::Config;
+use crate::github::Attention;
 use crate::registry::Registry;
 use crate::ui::{self, Theme, ViewState};
 use crate::WriteAccess;
@@ -225,6 +226,9 @@ where
     clock.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut dirty = true;
     let mut next_frame = Instant::now();
+    // When a key was last pressed: after an hour without one, nobody is
+    // looking (a shared screen in watch mode is always looked at).
+    let mut last_key = Instant::now();
     if let Ok(size) = terminal.size() {
         update(state, Msg::Resize(size.width, size.height));
     }
@@ -236,6 +240,7 @@ where
                 None => return Ok(()),
                 Some(Err(e)) => return Err(io_error("reading terminal input")(e)),
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
+                    last_key = Instant::now();
                     dirty |= apply(state, Msg::Key(key), &mut commands);
                 }
                 Some(Ok(Event::Resize(w, h))) => {
@@ -260,6 +265,7 @@ where
                 if state.now != Some(now) {
                     dirty |= apply(state, Msg::Tick(now), &mut commands);
                 }
+                executor.attend(attention(state, view, last_key));
             }
             _ = tokio::time::sleep_until(next_frame), if dirty => {
                 {
@@ -273,6 +279,7 @@ where
                         .map_err(|e| RunError::Draw(e.to_string()))?;
                 }
                 dirty = false;
+                executor.attend(attention(state, view, last_key));
                 // Tell the state where the detail pane ends, so that
                 // scrolling stops there.
                 if view.detail_max != state.detail_max {
@@ -287,6 +294,19 @@ where
             }
             executor.run(command);
         }
+    }
+}
+
+/// No key for this long: nobody is looking.
+const AWAY_AFTER: Duration = Duration::from_secs(3600);
+
+/// What the screen shows, for the GitHub scheduler.
+fn attention(state: &State, view: &ViewState, last_key: Instant) -> Attention {
+    let name = |i: usize| state.registry.services.get(i).map(|s| s.name.clone());
+    Attention {
+        shown: view.shown.iter().filter_map(|&i| name(i)).collect(),
+        selected: state.selected_service().and_then(name),
+        attended: state.watch.is_some() || last_key.elapsed() < AWAY_AFTER,
     }
 }
 

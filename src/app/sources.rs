@@ -11,14 +11,15 @@ use tokio::task::JoinHandle;
 use super::Msg;
 use crate::cluster;
 use crate::config::Config;
-use crate::github::{self, Kicks};
+use crate::github::{self, Steering};
 use crate::registry::Registry;
 
 /// The running sources. They stop when dropped.
 #[derive(Debug, Default)]
 pub struct Sources {
-    /// Wake a service's GitHub poller now (after hearth changed a release).
-    pub kicks: Kicks,
+    /// Steers the GitHub scheduler: what is on screen, what an operation
+    /// changed.
+    pub steering: Steering,
     /// The GitHub client the pollers share, when GitHub is on.
     pub github: Option<Arc<github::Client>>,
     handles: Vec<JoinHandle<()>>,
@@ -72,7 +73,7 @@ pub fn spawn(registry: &Registry, config: &Config, tx: mpsc::Sender<Msg>) -> Sou
     handles.push(gh_fwd);
     handles.extend(pollers.handles);
     Sources {
-        kicks: pollers.kicks,
+        steering: pollers.steering,
         github: pollers.client,
         handles,
     }

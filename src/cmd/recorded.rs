@@ -126,6 +126,14 @@ async fn a_failed_ship_recorded_from_the_sandbox() {
             }
         })
     };
+    // As the control room does: web is selected and the operation's service
+    // is read as often as the scheduler reads anything.
+    sources.steering.attend(crate::github::Attention {
+        shown: registry.services.iter().map(|s| s.name.clone()).collect(),
+        selected: Some("web".into()),
+        attended: true,
+    });
+    sources.steering.busy("web", true);
     let outcome = runner::execute(&ctx, &plan, ptx, cancel, None).await;
     assert!(!outcome.ok, "the ship succeeded under a failing migration");
     let _ = forward.await;

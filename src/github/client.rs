@@ -168,6 +168,7 @@ pub struct Client {
     events: Option<mpsc::Sender<Event>>,
     blocked_until: Mutex<Option<Instant>>,
     concurrency: Semaphore,
+    bucket: Bucket,
     last_status: Mutex<Option<SourceStatus>>,
     last_budget: Mutex<Option<RateLimit>>,
 }
@@ -187,6 +188,17 @@ impl Client {
         api_url: &str,
         token: Token,
         events: Option<mpsc::Sender<Event>>,
+    ) -> Result<Arc<Client>, Problem> {
+        Client::with_rate(api_url, token, events, super::Intervals::default().max_rate)
+    }
+
+    /// A client whose requests together stay within `rate` per second on
+    /// average (with a burst of ten seconds' worth, at least 20).
+    pub fn with_rate(
+        api_url: &str,
+        token: Token,
+        events: Option<mpsc::Sender<Event>>,
+        rate: f64,
     ) -> Result<Arc<Client>, Problem> {
         let bad_url = |e: &dyn std::fmt::Display| {
             Problem::new(
@@ -211,6 +223,7 @@ impl Client {
             events,
             blocked_until: Mutex::new(None),
             concurrency: Semaphore::new(8),
+            bucket: Bucket::new(rate),
             last_status: Mutex::new(None),
             last_budget: Mutex::new(None),
         }))
@@ -219,6 +232,11 @@ impl Client {
     /// The token, for scrubbing text that leaves hearth.
     pub fn token(&self) -> &Token {
         &self.token
+    }
+
+    /// The request budget every GitHub request draws from.
+    pub fn bucket(&self) -> &Bucket {
+        &self.bucket
     }
 
     /// The budget from the latest response, when one was seen.
@@ -339,6 +357,7 @@ impl Client {
         headers: HeaderMap,
     ) -> Result<(u16, HeaderMap, String), GhError> {
         self.wait_open().await;
+        self.bucket.take().await;
         let _permit = self.concurrency.acquire().await.expect("semaphore open");
         let transport = |e: octocrab::Error| GhError::Transport(self.token.redact(&e.to_string()));
         let call = async {
@@ -383,6 +402,77 @@ impl Client {
             _ => {}
         }
         Err(err)
+    }
+}
+
+/// A token bucket: requests at `rate` per second on average, with bursts
+/// of up to `burst`. GitHub's secondary limits are points per minute (900
+/// for REST) and concurrent requests; the default (10/s, burst 100) stays
+/// well inside the first even in the first minute.
+#[derive(Debug)]
+pub struct Bucket {
+    rate: f64,
+    burst: f64,
+    /// Tokens left and when they were counted.
+    state: Mutex<(f64, Instant)>,
+}
+
+impl Bucket {
+    /// A full bucket of `rate` per second.
+    pub fn new(rate: f64) -> Bucket {
+        let rate = rate.max(0.01);
+        let burst = (rate * 10.0).max(20.0);
+        Bucket {
+            rate,
+            burst,
+            state: Mutex::new((burst, Instant::now())),
+        }
+    }
+
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    pub fn burst(&self) -> f64 {
+        self.burst
+    }
+
+    /// Tokens now, after refilling.
+    fn refill(&self, state: &mut (f64, Instant)) {
+        let now = Instant::now();
+        let gained = now.duration_since(state.1).as_secs_f64() * self.rate;
+        *state = ((state.0 + gained).min(self.burst), now);
+    }
+
+    /// How long until `need` tokens are there (zero: now).
+    pub fn time_until(&self, need: f64) -> Duration {
+        let mut state = self.state.lock().expect("bucket lock");
+        self.refill(&mut state);
+        let missing = need.min(self.burst) - state.0;
+        if missing <= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(missing / self.rate)
+        }
+    }
+
+    /// Take one token, waiting for it when the bucket is empty.
+    pub async fn take(&self) {
+        let wait = {
+            let mut state = self.state.lock().expect("bucket lock");
+            self.refill(&mut state);
+            // Take it now (going below zero reserves the next token):
+            // callers queue in the order they came.
+            state.0 -= 1.0;
+            if state.0 >= 0.0 {
+                Duration::ZERO
+            } else {
+                Duration::from_secs_f64(-state.0 / self.rate)
+            }
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
     }
 }
 

@@ -1,22 +1,23 @@
 //! The GitHub client and its pollers. `client` is the HTTP client (reads,
 //! conditional GETs, the writes the operations need) behind a shared
 //! rate-limit gate; `parse` turns answers into domain types; `repo` finds a
-//! service's repository; `token` finds and guards the token; `poller` polls
-//! each service's runs, jobs and releases. Everything reports through this
+//! service's repository; `token` finds and guards the token; `scheduler`
+//! reads every service's runs, jobs and releases on one request budget, in
+//! the order the screen needs them. Everything reports through this
 //! module's own [`Event`] type, never through the app's messages: the control
 //! room maps events to `Msg`, `hearth status` and the operations read the
 //! client directly.
 
 pub mod client;
 pub mod parse;
-pub mod poller;
 pub mod repo;
+pub mod scheduler;
 pub mod token;
 
 pub use client::{classify, Client, Fetched, GhError};
 pub use parse::{parse_jobs, parse_pending, parse_rate_limit, parse_releases, parse_runs};
-pub use poller::{Kicks, Pacer, PollTarget};
 pub use repo::{repo_from_remote, resolve_all, resolve_repo};
+pub use scheduler::{Attention, PollTarget, ScheduleView, Steering};
 pub use token::Token;
 
 use std::sync::Arc;
@@ -53,23 +54,32 @@ pub enum Event {
     /// A whole poll of the service succeeded after an `Error`: the data shown
     /// is current again (a 304 sends nothing else to say so).
     Recovered { service: String },
-    /// A poll round got its answers: what is shown is as fresh as now.
+    /// GitHub answered since the last such event: what is shown is as
+    /// fresh as now (sent every few seconds at most).
     Answered,
+    /// What the scheduler spends and how old the data on screen is.
+    Schedule(ScheduleView),
 }
 
 /// How often to poll, and how fast at most.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Intervals {
-    /// Between polls of a service's runs while none is active. Conditional
-    /// requests answered 304 do not count against the rate limit, so this
-    /// mostly bounds how soon a run started elsewhere shows up.
+    /// Between reads of the runs of a service on screen while none is
+    /// active. Conditional requests answered 304 do not count against the
+    /// rate limit, so this mostly bounds how soon a run started elsewhere
+    /// shows up.
     pub idle: Duration,
-    /// Between polls of runs and jobs while a run is active (`gh run watch` uses 3 s).
+    /// Between reads of runs and jobs of the selected service, and of a
+    /// service on screen while a run is active (`gh run watch` uses 3 s).
     pub active: Duration,
-    /// Between polls of the releases when no new run hints at a new release.
+    /// Between reads of the releases of a service on screen when no new
+    /// run hints at a new release.
     pub releases: Duration,
-    /// Requests per second all pollers together may send at most; the
-    /// pacer spreads them evenly.
+    /// Between reads of the runs of a service off screen (its releases:
+    /// ten times that; nobody looking for an hour: ten times again).
+    pub background: Duration,
+    /// Requests per second all of hearth's GitHub requests together stay
+    /// within on average (the client's token bucket).
     pub max_rate: f64,
 }
 
@@ -79,7 +89,8 @@ impl Default for Intervals {
             idle: Duration::from_secs(5),
             active: Duration::from_millis(2500),
             releases: Duration::from_secs(30),
-            max_rate: 5.0,
+            background: Duration::from_secs(60),
+            max_rate: 10.0,
         }
     }
 }
@@ -105,24 +116,29 @@ pub fn no_token() -> Problem {
     )
 }
 
-/// The running pollers: their tasks and the handles that wake them.
+/// The running scheduler: its task and the handle that steers it.
 #[derive(Debug, Default)]
 pub struct Pollers {
-    pub kicks: Kicks,
+    pub steering: Steering,
     pub client: Option<Arc<Client>>,
     pub handles: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// Start a poller for every service with a repository. Without a token it
-/// reports `Disabled` and starts nothing, so the rest still runs. Must be
-/// called inside a tokio runtime.
+/// Start the scheduler for every service with a repository. Without a
+/// token it reports `Disabled` and starts nothing, so the rest still runs.
+/// Must be called inside a tokio runtime.
 pub fn spawn(services: &[Service], settings: &Settings, tx: mpsc::Sender<Event>) -> Pollers {
     let mut pollers = Pollers::default();
     let Some(token) = settings.token.clone() else {
         let _ = tx.try_send(Event::Status(SourceStatus::Disabled(no_token())));
         return pollers;
     };
-    let client = match Client::new(&settings.api_url, token, Some(tx.clone())) {
+    let client = match Client::with_rate(
+        &settings.api_url,
+        token,
+        Some(tx.clone()),
+        settings.intervals.max_rate,
+    ) {
         Ok(c) => c,
         Err(problem) => {
             let _ = tx.try_send(Event::Status(SourceStatus::Down(problem)));
@@ -130,29 +146,20 @@ pub fn spawn(services: &[Service], settings: &Settings, tx: mpsc::Sender<Event>)
         }
     };
     let _ = tx.try_send(Event::Status(SourceStatus::Connecting));
-    let pacer = Pacer::new(settings.intervals.max_rate);
     let by_name = |name: &str| services.iter().find(|s| s.name == name);
+    let mut targets = Vec::new();
     for (name, repo) in resolve_all(services, settings.owner.as_deref()) {
         match repo {
             Ok(repo) => {
-                let kick = Arc::new(tokio::sync::Notify::new());
-                pollers.kicks.0.insert(name.clone(), kick.clone());
                 // Empty: every run of the repository (`delivery: dispatch`).
                 let workflow = by_name(&name)
                     .and_then(|s| s.runs_workflow().map(str::to_string))
                     .unwrap_or_default();
-                pollers.handles.push(tokio::spawn(poller::run_service(
-                    client.clone(),
-                    pacer.clone(),
-                    PollTarget {
-                        service: name,
-                        repo,
-                        workflow,
-                    },
-                    settings.intervals,
-                    kick,
-                    tx.clone(),
-                )));
+                targets.push(PollTarget {
+                    service: name,
+                    repo,
+                    workflow,
+                });
             }
             Err(problem) => {
                 let _ = tx.try_send(Event::Error {
@@ -162,6 +169,9 @@ pub fn spawn(services: &[Service], settings: &Settings, tx: mpsc::Sender<Event>)
             }
         }
     }
+    let (steering, handle) = scheduler::start(client.clone(), targets, settings.intervals, tx);
+    pollers.steering = steering;
+    pollers.handles.push(handle);
     pollers.client = Some(client);
     pollers
 }
@@ -421,21 +431,21 @@ mod http_tests {
 
         let (tx, mut rx) = mpsc::channel(100);
         let secret = "fake-token-TESTSECRET-should-never-leak";
-        let client = Client::new(&url, Token::new(secret, "GH_TOKEN"), Some(tx.clone())).unwrap();
         let intervals = Intervals {
             idle: Duration::from_millis(100),
             active: Duration::from_millis(50),
             releases: Duration::from_millis(100),
+            background: Duration::from_millis(100),
             max_rate: 1000.0,
         };
-        let task = tokio::spawn(poller::run_service(
-            client,
-            Pacer::new(intervals.max_rate),
-            target(),
-            intervals,
-            Arc::new(tokio::sync::Notify::new()),
-            tx,
-        ));
+        let client = Client::with_rate(
+            &url,
+            Token::new(secret, "GH_TOKEN"),
+            Some(tx.clone()),
+            intervals.max_rate,
+        )
+        .unwrap();
+        let (_steering, task) = scheduler::start(client, vec![target()], intervals, tx);
         let mut msgs = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(20);
         while seen.run_polls.load(Ordering::SeqCst) < 6 && Instant::now() < deadline {
@@ -503,14 +513,7 @@ mod http_tests {
         let (tx, mut rx) = mpsc::channel(100);
         let secret = "test-other-secret";
         let client = Client::new(&url, Token::new(secret, "GH_TOKEN"), Some(tx.clone())).unwrap();
-        let task = tokio::spawn(poller::run_service(
-            client,
-            Pacer::new(5.0),
-            target(),
-            Intervals::default(),
-            Arc::new(tokio::sync::Notify::new()),
-            tx,
-        ));
+        let (_steering, task) = scheduler::start(client, vec![target()], Intervals::default(), tx);
         let mut got = None;
         while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
             assert!(!format!("{m:?}").contains(secret));

@@ -49,6 +49,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         legend.push(Span::raw(format!(" {meaning}")));
     }
     lines.push(Line::from(legend));
+    if let Some(text) = state.schedule.as_ref().map(schedule_line) {
+        lines.push(Line::from(Span::styled(text, theme.muted)));
+    }
     lines.push(Line::from(Span::styled(
         " Esc or ? closes this help",
         theme.muted,
@@ -68,4 +71,22 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         .style(theme.popup);
     frame.render_widget(Clear, popup);
     frame.render_widget(Paragraph::new(lines).block(block), popup);
+}
+
+/// What the GitHub scheduler spends and how old the data on screen is.
+fn schedule_line(v: &crate::github::ScheduleView) -> String {
+    let mut text = format!(
+        " GitHub: {} requests in the last minute (budget {}/min)",
+        v.per_minute, v.budget_per_minute
+    );
+    if let Some(age) = v.oldest_shown_secs {
+        text.push_str(&format!(", oldest data on screen {age} s"));
+    }
+    if v.waiting_first > 0 {
+        text.push_str(&format!(", {} services not read yet", v.waiting_first));
+    }
+    if v.saving {
+        text.push_str(", rate limit nearly spent: reading only what is on screen");
+    }
+    text
 }

@@ -31,6 +31,9 @@ pub struct ViewState {
     pub overview_offset: usize,
     /// How far the detail pane could scroll in the last frame.
     pub detail_max: u16,
+    /// The services the last frame drew a row for (indices), so that the
+    /// GitHub scheduler reads them first.
+    pub shown: Vec<usize>,
 }
 
 /// Width from which the detail pane sits beside the overview instead of below it.

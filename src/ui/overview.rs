@@ -186,6 +186,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, view: &mut ViewState, 
         visible.len(),
     );
     view.overview_offset = offset;
+    view.shown.clear();
+    view.shown
+        .extend(visible.iter().skip(offset).take(rows_on_screen).copied());
     let rows: Vec<Row> = visible
         .iter()
         .skip(offset)

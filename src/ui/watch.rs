@@ -75,7 +75,7 @@ pub fn draw(frame: &mut Frame, state: &State, view: &mut ViewState, theme: &Them
         lines.push(cut(Line::from(Span::styled(format!(" ◐ {n}"), theme.warn))));
     }
     frame.render_widget(Paragraph::new(lines), banner);
-    draw_board(frame, board, state, theme);
+    draw_board(frame, board, state, view, theme);
     if show_detail && detail.height > 4 {
         let _ = super::detail::draw(frame, detail, state, theme);
     }
@@ -90,7 +90,6 @@ pub fn draw(frame: &mut Frame, state: &State, view: &mut ViewState, theme: &Them
     if state.help {
         super::help::draw(frame, area, state, theme);
     }
-    let _ = view;
 }
 
 /// What the banner says: disconnected sources and stale data.
@@ -309,7 +308,7 @@ fn activity_line(state: &State, i: usize) -> Option<String> {
     None
 }
 
-fn draw_board(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+fn draw_board(frame: &mut Frame, area: Rect, state: &State, view: &mut ViewState, theme: &Theme) {
     let block = Block::bordered()
         .title(Span::styled(
             " services (failing and active first) ",
@@ -318,7 +317,15 @@ fn draw_board(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         .border_style(theme.border);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let order = state.watch_order();
+    let mut order = state.watch_order();
+    // Two lines per service, three when all of them fit: build only the
+    // ones that show.
+    let spacious = inner.height as usize >= order.len() * ROW as usize;
+    if !spacious {
+        order.truncate(inner.height as usize / 2);
+    }
+    view.shown.clear();
+    view.shown.extend(order.iter().copied());
     let name_w = state
         .registry
         .services
@@ -404,7 +411,7 @@ fn draw_board(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             ),
             style,
         )));
-        if inner.height as usize >= order.len() * ROW as usize {
+        if spacious {
             lines.push(Line::default());
         }
     }

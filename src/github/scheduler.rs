@@ -1,0 +1,840 @@
+//! The GitHub scheduler: one task decides, for every service, when its runs,
+//! releases and the jobs of its active runs are read again, and spends one
+//! request budget in the order a person looks at the screen:
+//!
+//! 1. **focus**: the selected service, and a service an operation is running for;
+//! 2. **shown**: the rows on screen;
+//! 3. **active**: a run in progress or waiting for a reviewer, off screen;
+//! 4. **background**: everything else, while someone is looking;
+//! 5. **away**: nobody pressed a key for an hour (a shared screen in watch
+//!    mode is always looked at).
+//!
+//! Each class has its own intervals ([`Intervals`]); when work of several
+//! classes is due, the better class goes first, and background work only
+//! runs while the budget keeps a reserve for the classes above it. The
+//! budget itself is the client's token bucket ([`super::client::Bucket`]),
+//! which every GitHub request of hearth (operations included) draws from, so
+//! a burst at start-up or after a key press stays within GitHub's secondary
+//! limits. Every read is conditional (ETag / `If-None-Match`): an unchanged
+//! answer is a 304, which GitHub does not count against the rate limit.
+//!
+//! The control room tells the scheduler what it shows through [`Steering`]
+//! after each frame; the operations nudge it (`kick`, `busy`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::client::{Client, Fetched, GhError};
+use super::parse::{parse_jobs, parse_releases, parse_runs};
+use super::{Event, Intervals};
+use crate::model::{CiJob, CiRun, Release, SourceStatus};
+
+/// What one service's polling needs to know.
+#[derive(Clone, Debug, Default)]
+pub struct PollTarget {
+    pub service: String,
+    pub repo: String,
+    /// The workflow whose runs are the service's CI; empty: every run of
+    /// the repository.
+    pub workflow: String,
+}
+
+/// What the person at the screen looks at, as the last frame drew it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attention {
+    /// The services drawn on screen, by name.
+    pub shown: Vec<String>,
+    /// The selected service.
+    pub selected: Option<String>,
+    /// Someone is looking: a key within the last hour, or a shared screen.
+    pub attended: bool,
+}
+
+impl Default for Attention {
+    /// Before the first frame: nothing known to be shown, someone looking.
+    fn default() -> Self {
+        Attention {
+            shown: Vec::new(),
+            selected: None,
+            attended: true,
+        }
+    }
+}
+
+/// How the rest of hearth steers the scheduler. Cheap to clone; a default
+/// value (GitHub off) does nothing.
+#[derive(Clone, Debug, Default)]
+pub struct Steering {
+    nudges: Option<mpsc::UnboundedSender<Nudge>>,
+    attention: Option<Arc<watch::Sender<Attention>>>,
+}
+
+#[derive(Debug)]
+enum Nudge {
+    /// Read this service's runs and releases now.
+    Kick(String),
+    /// An operation started (`true`) or ended for this service.
+    Busy(String, bool),
+}
+
+impl Steering {
+    /// Read `service`'s runs and releases now (after hearth changed them).
+    pub fn kick(&self, service: &str) {
+        if let Some(tx) = &self.nudges {
+            let _ = tx.send(Nudge::Kick(service.to_string()));
+        }
+    }
+
+    /// An operation runs for `service` (`busy`) or has ended: while it runs,
+    /// the service is polled as if selected.
+    pub fn busy(&self, service: &str, busy: bool) {
+        if let Some(tx) = &self.nudges {
+            let _ = tx.send(Nudge::Busy(service.to_string(), busy));
+        }
+    }
+
+    /// What the screen shows now. Sends only when it changed; never blocks
+    /// (safe from the event loop).
+    pub fn attend(&self, attention: Attention) {
+        if let Some(tx) = &self.attention {
+            tx.send_if_modified(|a| {
+                if *a == attention {
+                    false
+                } else {
+                    *a = attention;
+                    true
+                }
+            });
+        }
+    }
+}
+
+/// The scheduler's own view, for the help screen: what it spends and how
+/// old the data on screen is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScheduleView {
+    /// GitHub requests sent in the last minute (304s included).
+    pub per_minute: u32,
+    /// The most the budget allows per minute.
+    pub budget_per_minute: u32,
+    /// Seconds since the oldest answer among the services shown.
+    pub oldest_shown_secs: Option<u64>,
+    /// Services not answered yet.
+    pub waiting_first: usize,
+    /// Whether the rate limit is nearly spent and only what is on screen is read.
+    pub saving: bool,
+}
+
+/// Priority classes, best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Class {
+    Focus,
+    Shown,
+    Active,
+    Background,
+    Away,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Runs,
+    Releases,
+    Jobs(u64),
+}
+
+impl Kind {
+    fn bit(self) -> u8 {
+        match self {
+            Kind::Runs => 1,
+            Kind::Releases => 2,
+            Kind::Jobs(_) => 4,
+        }
+    }
+}
+
+enum Parsed {
+    Runs(Vec<CiRun>),
+    Releases(Vec<Release>),
+    Jobs(Vec<CiJob>),
+}
+
+/// What a finished request brings back to the scheduler.
+struct Done {
+    index: usize,
+    kind: Kind,
+    result: Result<Option<(Parsed, Option<String>)>, GhError>,
+}
+
+/// One service's polling state.
+#[derive(Default)]
+struct Svc {
+    target: PollTarget,
+    runs: Vec<CiRun>,
+    runs_etag: Option<String>,
+    releases_etag: Option<String>,
+    jobs_etag: HashMap<u64, String>,
+    /// When each kind was last answered (`None`: never).
+    runs_at: Option<Instant>,
+    releases_at: Option<Instant>,
+    jobs_at: HashMap<u64, Instant>,
+    /// A new run was seen: read the releases at once.
+    releases_stale: bool,
+    /// Read the runs at once (kicked).
+    kicked: bool,
+    /// Runs that completed since the last poll: their jobs once more, so
+    /// the CI stream ends with the final steps.
+    finishing: Vec<u64>,
+    /// Kinds in flight (bits of [`Kind::bit`]).
+    in_flight: u8,
+    /// Kinds whose last request failed (bits); the error stays on screen
+    /// until each of them answered again.
+    failing: u8,
+    failures: u32,
+    not_before: Option<Instant>,
+    last_error: Option<String>,
+    /// Operations running for this service.
+    busy: u32,
+}
+
+impl Svc {
+    fn has_active_run(&self) -> bool {
+        self.runs.iter().any(CiRun::is_active)
+    }
+
+    fn answered(&mut self, kind: Kind, now: Instant) {
+        match kind {
+            Kind::Runs => self.runs_at = Some(now),
+            Kind::Releases => self.releases_at = Some(now),
+            Kind::Jobs(id) => {
+                self.jobs_at.insert(id, now);
+            }
+        }
+    }
+}
+
+/// Requests in flight at most (the client allows a few more, for operations).
+const MAX_IN_FLIGHT: usize = 6;
+/// How often the scheduler's view and the freshness signal are sent at most.
+const REPORT_EVERY: Duration = Duration::from_secs(5);
+
+struct Scheduler {
+    client: Arc<Client>,
+    tx: mpsc::Sender<Event>,
+    intervals: Intervals,
+    svcs: Vec<Svc>,
+    by_name: HashMap<String, usize>,
+    attention: Attention,
+    shown: Vec<usize>,
+    /// `shown` as a mask by service index.
+    shown_mask: Vec<bool>,
+    selected: Option<usize>,
+    inflight: JoinSet<Done>,
+    sent: VecDeque<Instant>,
+    last_report: Option<Instant>,
+    last_view: Option<ScheduleView>,
+    answered_since_report: bool,
+}
+
+/// Start the scheduler for `targets`; it runs until every receiver of its
+/// events is gone. Must be called inside a tokio runtime.
+pub fn start(
+    client: Arc<Client>,
+    targets: Vec<PollTarget>,
+    intervals: Intervals,
+    tx: mpsc::Sender<Event>,
+) -> (Steering, tokio::task::JoinHandle<()>) {
+    let (ntx, nrx) = mpsc::unbounded_channel();
+    let (atx, arx) = watch::channel(Attention::default());
+    let by_name = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.service.clone(), i))
+        .collect();
+    let svcs = targets
+        .into_iter()
+        .map(|target| Svc {
+            target,
+            ..Svc::default()
+        })
+        .collect();
+    let scheduler = Scheduler {
+        client,
+        tx,
+        intervals,
+        svcs,
+        by_name,
+        attention: Attention::default(),
+        shown: Vec::new(),
+        shown_mask: Vec::new(),
+        selected: None,
+        inflight: JoinSet::new(),
+        sent: VecDeque::new(),
+        last_report: None,
+        last_view: None,
+        answered_since_report: false,
+    };
+    let handle = tokio::spawn(scheduler.run(nrx, arx));
+    (
+        Steering {
+            nudges: Some(ntx),
+            attention: Some(Arc::new(atx)),
+        },
+        handle,
+    )
+}
+
+impl Scheduler {
+    async fn run(
+        mut self,
+        mut nudges: mpsc::UnboundedReceiver<Nudge>,
+        mut attention: watch::Receiver<Attention>,
+    ) {
+        loop {
+            if self.tx.is_closed() {
+                return;
+            }
+            // What the screen shows now, before choosing what to read.
+            if attention.has_changed().unwrap_or(false) {
+                let a = attention.borrow_and_update().clone();
+                self.attend(a);
+            }
+            let now = Instant::now();
+            // Dispatch everything due that the budget allows.
+            let mut wake = now + Duration::from_secs(60);
+            while self.inflight.len() < MAX_IN_FLIGHT {
+                match self.next(now) {
+                    Next::Go(index, kind) => self.dispatch(index, kind, now),
+                    Next::At(t) => {
+                        wake = wake.min(t);
+                        break;
+                    }
+                }
+            }
+            if let Some(at) = self.report_due() {
+                wake = wake.min(at);
+            }
+            tokio::select! {
+                Some(done) = self.inflight.join_next(), if !self.inflight.is_empty() => {
+                    if let Ok(done) = done {
+                        if self.handle(done).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                nudge = nudges.recv() => match nudge {
+                    Some(n) => self.nudge(n),
+                    None => {
+                        // Nobody steers any more (tests, one-shot use): go on
+                        // with what is known.
+                        std::future::pending::<()>().await;
+                    }
+                },
+                changed = attention.changed() => {
+                    if changed.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                    let a = attention.borrow_and_update().clone();
+                    self.attend(a);
+                }
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+            if self.report().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn nudge(&mut self, nudge: Nudge) {
+        match nudge {
+            Nudge::Kick(name) => {
+                if let Some(&i) = self.by_name.get(&name) {
+                    let s = &mut self.svcs[i];
+                    s.kicked = true;
+                    s.releases_stale = true;
+                    s.not_before = None;
+                }
+            }
+            Nudge::Busy(name, busy) => {
+                if let Some(&i) = self.by_name.get(&name) {
+                    let s = &mut self.svcs[i];
+                    s.busy = if busy {
+                        s.busy + 1
+                    } else {
+                        s.busy.saturating_sub(1)
+                    };
+                }
+            }
+        }
+    }
+
+    fn attend(&mut self, a: Attention) {
+        self.shown = a
+            .shown
+            .iter()
+            .filter_map(|n| self.by_name.get(n).copied())
+            .collect();
+        self.shown_mask = vec![false; self.svcs.len()];
+        for &i in &self.shown {
+            self.shown_mask[i] = true;
+        }
+        self.selected = a
+            .selected
+            .as_ref()
+            .and_then(|n| self.by_name.get(n).copied());
+        self.attention = a;
+    }
+
+    fn class(&self, i: usize) -> Class {
+        let s = &self.svcs[i];
+        let attended = self.attention.attended;
+        if s.busy > 0 || (attended && self.selected == Some(i)) {
+            Class::Focus
+        } else if attended && self.shown_mask.get(i).copied().unwrap_or(false) {
+            Class::Shown
+        } else if s.has_active_run() {
+            Class::Active
+        } else if attended {
+            Class::Background
+        } else {
+            Class::Away
+        }
+    }
+
+    /// How long after the last answer each kind is read again, per class.
+    fn interval(&self, class: Class, kind: Kind, active_run: bool) -> Duration {
+        let iv = &self.intervals;
+        match (kind, class) {
+            (Kind::Runs | Kind::Jobs(_), Class::Focus) => iv.active,
+            (Kind::Runs | Kind::Jobs(_), Class::Shown) if active_run => iv.active,
+            (Kind::Runs, Class::Shown) => iv.idle,
+            (Kind::Runs | Kind::Jobs(_), Class::Active) => iv.idle * 2,
+            (Kind::Jobs(_), Class::Shown) => iv.active,
+            (Kind::Jobs(_), _) => iv.idle * 2,
+            (Kind::Runs, Class::Background) => iv.background,
+            (Kind::Runs, Class::Away) => iv.background * 10,
+            (Kind::Releases, Class::Focus | Class::Shown) => iv.releases,
+            (Kind::Releases, Class::Active) => iv.releases * 2,
+            (Kind::Releases, Class::Background) => iv.background * 10,
+            (Kind::Releases, Class::Away) => iv.background * 30,
+        }
+    }
+
+    /// When `kind` of service `i` is due (`now`: at once).
+    fn due(&self, i: usize, kind: Kind, class: Class, now: Instant) -> Instant {
+        let s = &self.svcs[i];
+        let active = s.has_active_run();
+        let since = |at: Option<Instant>| at.map(|t| t + self.interval(class, kind, active));
+        let due = match kind {
+            Kind::Runs if s.kicked => None,
+            Kind::Runs => since(s.runs_at),
+            Kind::Releases if s.releases_stale => None,
+            Kind::Releases => since(s.releases_at),
+            Kind::Jobs(id) if s.finishing.contains(&id) => None,
+            Kind::Jobs(id) => since(s.jobs_at.get(&id).copied()),
+        };
+        let due = due.unwrap_or(now);
+        match s.not_before {
+            Some(t) => due.max(t),
+            None => due,
+        }
+    }
+
+    /// The work to do next, or when to look again.
+    fn next(&self, now: Instant) -> Next {
+        let saving = self.saving();
+        let mut best: Option<(Class, Instant, usize, Kind)> = None;
+        let mut soonest: Option<Instant> = None;
+        for i in 0..self.svcs.len() {
+            let class = self.class(i);
+            if saving && class > Class::Shown && self.svcs[i].runs_at.is_some() {
+                continue;
+            }
+            let s = &self.svcs[i];
+            let jobs = s
+                .runs
+                .iter()
+                .filter(|r| r.is_active())
+                .map(|r| r.id)
+                .chain(s.finishing.iter().copied())
+                .map(Kind::Jobs);
+            // Releases only after the first runs answer (which may make
+            // them stale at once); jobs only of known runs.
+            let kinds = std::iter::once(Kind::Runs)
+                .chain(s.runs_at.is_some().then_some(Kind::Releases))
+                .chain(jobs);
+            for kind in kinds {
+                if s.in_flight & kind.bit() != 0 {
+                    continue;
+                }
+                let due = self.due(i, kind, class, now);
+                if due > now {
+                    soonest = Some(soonest.map_or(due, |t| t.min(due)));
+                    continue;
+                }
+                let key = (class, due, i, kind);
+                if best.is_none_or(|b| (key.0, key.1, key.2) < (b.0, b.1, b.2)) {
+                    best = Some(key);
+                }
+            }
+        }
+        // Nothing due: look again when something is (while saving, soon:
+        // the rate limit's reset ends it).
+        let fallback = now + Duration::from_secs(if saving { 5 } else { 60 });
+        let Some((class, _, i, kind)) = best else {
+            return Next::At(soonest.unwrap_or(fallback));
+        };
+        // The budget: background work keeps a reserve for what is looked at.
+        let need = if class <= Class::Active {
+            1.0
+        } else {
+            self.client.bucket().burst() * 0.25
+        };
+        match self.client.bucket().time_until(need) {
+            Duration::ZERO => Next::Go(i, kind),
+            wait => Next::At(now + wait),
+        }
+    }
+
+    /// Whether GitHub's rate limit is nearly spent until its reset: then
+    /// only what is looked at is read (and what was never read, once).
+    fn saving(&self) -> bool {
+        let now = chrono::Utc::now().timestamp();
+        self.client
+            .budget()
+            .is_some_and(|b| b.limit > 0 && b.remaining < (b.limit / 20).max(50) && b.reset > now)
+    }
+
+    fn dispatch(&mut self, index: usize, kind: Kind, now: Instant) {
+        let s = &mut self.svcs[index];
+        s.in_flight |= kind.bit();
+        match kind {
+            Kind::Runs => s.kicked = false,
+            Kind::Releases => s.releases_stale = false,
+            Kind::Jobs(id) => s.finishing.retain(|f| *f != id),
+        }
+        self.sent.push_back(now);
+        let client = self.client.clone();
+        let repo = s.target.repo.clone();
+        let (path, etag) = match kind {
+            Kind::Runs => {
+                let workflow = Some(s.target.workflow.as_str()).filter(|w| !w.is_empty());
+                (super::runs_path(&repo, workflow, 5), s.runs_etag.clone())
+            }
+            Kind::Releases => (
+                format!("/repos/{repo}/releases?per_page=30"),
+                s.releases_etag.clone(),
+            ),
+            Kind::Jobs(id) => (
+                format!("/repos/{repo}/actions/runs/{id}/jobs"),
+                s.jobs_etag.get(&id).cloned(),
+            ),
+        };
+        self.inflight.spawn(async move {
+            let result = match client.get(&path, etag.as_deref()).await {
+                Ok(Fetched::NotModified) => Ok(None),
+                Ok(Fetched::Body { value, etag }) => match kind {
+                    Kind::Runs => parse_runs(&value).map(Parsed::Runs),
+                    Kind::Releases => parse_releases(&value).map(Parsed::Releases),
+                    Kind::Jobs(_) => parse_jobs(&value).map(Parsed::Jobs),
+                }
+                .map(|p| Some((p, etag))),
+                Err(e) => Err(e),
+            };
+            Done {
+                index,
+                kind,
+                result,
+            }
+        });
+    }
+
+    async fn send(&self, event: Event) -> Result<(), Closed> {
+        self.tx.send(event).await.map_err(|_| Closed)
+    }
+
+    async fn handle(&mut self, done: Done) -> Result<(), Closed> {
+        let Done {
+            index,
+            kind,
+            result,
+        } = done;
+        let now = Instant::now();
+        self.svcs[index].in_flight &= !kind.bit();
+        let got = match result {
+            Ok(got) => got,
+            Err(e) => return self.failed(index, kind, &e, now).await,
+        };
+        self.client.status(SourceStatus::Live).await;
+        self.answered_since_report = true;
+        let service = self.svcs[index].target.service.clone();
+        let first = self.svcs[index].runs_at.is_none();
+        {
+            let s = &mut self.svcs[index];
+            s.failures = 0;
+            s.not_before = None;
+            s.answered(kind, now);
+        }
+        match (kind, got) {
+            (_, None) => {}
+            (Kind::Runs, Some((Parsed::Runs(runs), etag))) => {
+                let s = &mut self.svcs[index];
+                s.runs_etag = etag;
+                if runs.iter().any(|r| !s.runs.iter().any(|o| o.id == r.id)) && !first {
+                    // A new run usually means a new release.
+                    s.releases_stale = true;
+                }
+                // Runs that completed since the last poll; a run that
+                // started and finished between two polls counts too (not at
+                // start-up, where every old run is "new").
+                let finished: Vec<u64> = runs
+                    .iter()
+                    .filter(|r| !r.is_active())
+                    .filter(|r| match s.runs.iter().find(|o| o.id == r.id) {
+                        Some(o) => o.is_active(),
+                        None => !first,
+                    })
+                    .map(|r| r.id)
+                    .collect();
+                s.finishing.extend(finished);
+                if runs != s.runs {
+                    s.runs = runs.clone();
+                    let keep = &s.runs;
+                    let followed = |id: &u64| keep.iter().any(|r| r.id == *id && r.is_active());
+                    s.jobs_etag.retain(|id, _| followed(id));
+                    s.jobs_at.retain(|id, _| followed(id));
+                    self.send(Event::Runs { service, runs }).await?;
+                }
+            }
+            (Kind::Releases, Some((Parsed::Releases(releases), etag))) => {
+                self.svcs[index].releases_etag = etag;
+                self.send(Event::Releases { service, releases }).await?;
+            }
+            (Kind::Jobs(run_id), Some((Parsed::Jobs(jobs), etag))) => {
+                if let Some(e) = etag {
+                    self.svcs[index].jobs_etag.insert(run_id, e);
+                }
+                self.send(Event::Jobs {
+                    service,
+                    run_id,
+                    jobs,
+                })
+                .await?;
+            }
+            _ => {}
+        }
+        let s = &mut self.svcs[index];
+        let was = s.failing;
+        s.failing &= !kind.bit();
+        if was != 0 && s.failing == 0 && s.last_error.take().is_some() {
+            let service = s.target.service.clone();
+            self.send(Event::Recovered { service }).await?;
+        }
+        Ok(())
+    }
+
+    /// Report a failed request (once per distinct message) and back off
+    /// that service; a malformed answer does not stop its other reads.
+    async fn failed(
+        &mut self,
+        index: usize,
+        kind: Kind,
+        err: &GhError,
+        now: Instant,
+    ) -> Result<(), Closed> {
+        let what = match kind {
+            Kind::Runs => {
+                let w = &self.svcs[index].target.workflow;
+                if w.is_empty() {
+                    "workflow runs".to_string()
+                } else {
+                    format!("workflow {w}")
+                }
+            }
+            Kind::Releases => "releases".to_string(),
+            Kind::Jobs(_) => "jobs".to_string(),
+        };
+        let repo = self.svcs[index].target.repo.clone();
+        let problem = err.problem(&repo, &what, false);
+        let problem = crate::model::Problem {
+            message: self.client.token().redact(&problem.message),
+            ..problem
+        };
+        match err {
+            GhError::RateLimited { .. } | GhError::Transport(_) | GhError::Status(_) => {
+                self.client
+                    .status(SourceStatus::Degraded(problem.clone()))
+                    .await
+            }
+            GhError::Unauthorized => {
+                self.client
+                    .status(SourceStatus::Down(problem.clone()))
+                    .await
+            }
+            _ => {}
+        }
+        let s = &mut self.svcs[index];
+        s.failing |= kind.bit();
+        if !matches!(err, GhError::Malformed(_)) {
+            s.failures += 1;
+            // Exponential backoff: 5 s, 10 s, ... up to 5 min.
+            let secs = 5u64.saturating_mul(1 << s.failures.min(7).saturating_sub(1));
+            s.not_before = Some(now + Duration::from_secs(secs.min(300)));
+        } else {
+            // Not again at once: as if it had answered.
+            s.answered(kind, now);
+        }
+        let text = problem.to_string();
+        if s.last_error.as_deref() == Some(text.as_str()) {
+            return Ok(());
+        }
+        s.last_error = Some(text.clone());
+        let service = s.target.service.clone();
+        tracing::warn!(%service, message = %text, "github poll");
+        self.send(Event::Error { service, problem }).await
+    }
+
+    fn report_due(&self) -> Option<Instant> {
+        Some(
+            self.last_report
+                .map_or_else(Instant::now, |t| t + REPORT_EVERY),
+        )
+    }
+
+    /// Every few seconds: that GitHub answered (freshness), and the
+    /// scheduler's view when it changed.
+    async fn report(&mut self) -> Result<(), Closed> {
+        let now = Instant::now();
+        if self.last_report.is_some_and(|t| now < t + REPORT_EVERY) {
+            return Ok(());
+        }
+        self.last_report = Some(now);
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+        {
+            self.sent.pop_front();
+        }
+        if std::mem::take(&mut self.answered_since_report) {
+            self.send(Event::Answered).await?;
+        }
+        let view = ScheduleView {
+            per_minute: self.sent.len() as u32,
+            budget_per_minute: (self.client.bucket().rate() * 60.0).round() as u32,
+            oldest_shown_secs: self
+                .shown
+                .iter()
+                .filter_map(|&i| self.svcs[i].runs_at)
+                .map(|t| now.duration_since(t).as_secs())
+                .max(),
+            waiting_first: self.svcs.iter().filter(|s| s.runs_at.is_none()).count(),
+            saving: self.saving(),
+        };
+        if self.last_view.as_ref() != Some(&view) {
+            self.last_view = Some(view.clone());
+            self.send(Event::Schedule(view)).await?;
+        }
+        Ok(())
+    }
+}
+
+enum Next {
+    Go(usize, Kind),
+    At(Instant),
+}
+
+/// Nobody listens any more.
+struct Closed;
+
+/// The scheduler against a small local HTTP server of 30 repositories: what
+/// is on screen is read first and far more often than the rest; a kick
+/// reads a service off screen at once; the rest is still read.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::github::Token;
+    use axum::extract::{Path, State};
+    use axum::routing::get;
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    type Seen = Arc<Mutex<Vec<(String, std::time::Instant)>>>;
+
+    async fn runs(
+        State(seen): State<Seen>,
+        Path(repo): Path<String>,
+    ) -> axum::Json<serde_json::Value> {
+        seen.lock().unwrap().push((repo, std::time::Instant::now()));
+        axum::Json(json!({"total_count": 0, "workflow_runs": []}))
+    }
+
+    async fn releases() -> axum::Json<serde_json::Value> {
+        axum::Json(json!([]))
+    }
+
+    fn name(i: usize) -> String {
+        format!("svc-{i:02}")
+    }
+
+    #[tokio::test]
+    async fn what_is_shown_goes_first_and_most_often() {
+        let seen: Seen = Arc::default();
+        let app = axum::Router::new()
+            .route("/repos/o/{repo}/actions/workflows/ci.yml/runs", get(runs))
+            .route("/repos/o/{repo}/releases", get(releases))
+            .with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let intervals = Intervals {
+            idle: Duration::from_millis(200),
+            active: Duration::from_millis(100),
+            releases: Duration::from_secs(5),
+            background: Duration::from_secs(2),
+            max_rate: 1000.0,
+        };
+        let (tx, mut rx) = mpsc::channel(10_000);
+        let client =
+            Client::with_rate(&url, Token::new("t", "GH_TOKEN"), Some(tx.clone()), 1000.0).unwrap();
+        let targets = (0..30)
+            .map(|i| PollTarget {
+                service: name(i),
+                repo: format!("o/{}", name(i)),
+                workflow: "ci.yml".into(),
+            })
+            .collect();
+        let (steering, task) = start(client, targets, intervals, tx);
+        // The first frame shows services 20..25, 22 selected.
+        steering.attend(Attention {
+            shown: (20..26).map(name).collect(),
+            selected: Some(name(22)),
+            attended: true,
+        });
+        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        steering.kick(&name(3));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        task.abort();
+        drain.abort();
+        let seen = seen.lock().unwrap().clone();
+        let first: Vec<&str> = seen.iter().take(6).map(|(r, _)| r.as_str()).collect();
+        assert_eq!(first[0], "svc-22", "the selected service first: {first:?}");
+        let mut rest: Vec<&str> = first[1..].to_vec();
+        rest.sort();
+        assert_eq!(rest, ["svc-20", "svc-21", "svc-23", "svc-24", "svc-25"]);
+        let count = |n: usize| seen.iter().filter(|(r, _)| *r == name(n)).count();
+        // In 1.8 s: the selected one about every 100 ms, the shown ones
+        // every 200 ms, the others once (their interval is 2 s) — and the
+        // kicked one once more.
+        assert!(count(22) >= 10, "selected read {} times", count(22));
+        assert!(count(20) >= 5, "shown read {} times", count(20));
+        assert_eq!(count(10), 1, "off screen read {} times", count(10));
+        assert_eq!(count(3), 2, "kicked read {} times", count(3));
+        assert!((0..30).all(|n| count(n) >= 1), "every service read once");
+    }
+}
