@@ -21,6 +21,8 @@ TRIALS=${TRIALS:-20}
 BIN=$(pwd)/target/release/hearth
 [ -x "$BIN" ] || { echo "no $BIN: cargo build --release first"; exit 1; }
 HZ=$(getconf CLK_TCK)
+SBPID=
+trap 'tmux kill-server 2>/dev/null; [ -n "$SBPID" ] && kill $SBPID 2>/dev/null' EXIT
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 cpu_of() { # pid seconds -> % of a core
   local a b
@@ -35,8 +37,7 @@ one() {
   W=$(mktemp -d /tmp/hearth-scale.XXXX)
   export TMUX_TMPDIR=$W
   "$BIN" sandbox --dir "$W/sb" --speed 1 --count "$N" >"$W/sandbox.log" 2>&1 &
-  local SBPID=$!
-  trap 'tmux kill-server 2>/dev/null; kill $SBPID 2>/dev/null' RETURN
+  SBPID=$!
   "$BIN" sandbox --dir "$W/sb" --wait >/dev/null
   set -a; . "$W/sb/env"; set +a
   export XDG_STATE_HOME=$W/state
@@ -67,8 +68,8 @@ one() {
       r=$(grep -oE '#[0-9]+' <<<"$row" | head -1 || true)
       if [ -n "$r" ] && [ "$r" != "$run0" ]; then
         ms=$(ms_since "$t1")
-        # Still running when first seen: the CI cell shows the running mark.
-        grep -qE "#[0-9]+ +⟳|⟳ +#[0-9]+" <<<"$row" && streamed=$((streamed + 1))
+        # Still running when first seen: the CI cell shows "● #N running".
+        grep -qE "● +#[0-9]+" <<<"$row" && streamed=$((streamed + 1))
         break
       fi
       sleep 0.05
@@ -95,6 +96,9 @@ one() {
   local wcpu wrss
   wcpu=$(cpu_of "$pid" 60)
   wrss=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' /proc/$pid/status)
+  tmux kill-server 2>/dev/null || true
+  kill $SBPID 2>/dev/null || true
+  wait $SBPID 2>/dev/null || true
   printf '| %s | %s ms | p50 %s ms, p95 %s ms, max %s ms; streaming %s/%s | %s %% / %s %% | %s | %s MB / %s MB |\n' \
     "$N" "$first" "$p50" "$p95" "$max" "$streamed" "$TRIALS" "$cpu" "$wcpu" "$((counted * 60))" "$rss" "$wrss"
 }

@@ -818,6 +818,18 @@ fn a_run_waiting_for_approval_is_shown_as_waiting() {
             run(40, 41, "completed", Some("success"), "v0.0.29-rc.1"),
         ],
     });
+    // What GitHub's pending_deployments said of run 43.
+    msgs.push(Msg::Pending {
+        service: "api".into(),
+        run_id: 43,
+        pending: vec![hearth::model::PendingDeployment {
+            environment: "production".into(),
+            environment_id: 7,
+            reviewers: vec!["octo-reviewer".into(), "acme/ops".into()],
+            can_approve: true,
+            wait_timer: 5,
+        }],
+    });
     let state = interactive(msgs.clone());
     for (w, h) in [(160, 48), (80, 24)] {
         let screen = text(&state, "default", w, h);
@@ -830,6 +842,19 @@ fn a_run_waiting_for_approval_is_shown_as_waiting() {
             ci == "◷ #42 to approve",
             "api's CI cell at {w}x{h}: {ci:?}\n{screen}"
         );
+        if w == 160 {
+            // The detail pane names the environment, who may approve, the
+            // wait timer and how (wrapped in its CI column).
+            for words in [
+                "waiting for octo-reviewer or acme/ops to approve production",
+                "a 5 min wait timer (you can: a approves)",
+            ] {
+                assert!(
+                    plain.contains(words),
+                    "the detail pane does not say {words:?}:\n{screen}"
+                );
+            }
+        }
         insta::assert_snapshot!(format!("waiting_for_approval_{w}x{h}"), screen);
     }
     let board = watch_state(msgs);
@@ -845,6 +870,12 @@ fn a_run_waiting_for_approval_is_shown_as_waiting() {
             .unwrap()
             .contains(" 1 waiting for approval "),
         "the board's title says all is well while a run waits:\n{screen}"
+    );
+    // A shared screen cannot approve: it never offers the key.
+    assert!(
+        screen.contains("(you can: hearth approve, not from watch")
+            && !screen.contains("a approves"),
+        "watch mode offers a key it does not have:\n{screen}"
     );
     insta::assert_snapshot!("waiting_for_approval_watch_160x48", screen);
 }

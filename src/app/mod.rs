@@ -182,6 +182,8 @@ pub struct ServiceState {
     pub ci_stream: VecDeque<CiEvent>,
     /// The latest GitHub problem for this service, cleared by fresh data.
     pub github_error: Option<Problem>,
+    /// What a waiting run (by id) waits for: environments and reviewers.
+    pub pending: Option<(u64, Vec<crate::model::PendingDeployment>)>,
 }
 
 impl ServiceState {
@@ -699,6 +701,13 @@ fn apply(state: &mut State, msg: Msg) -> Outcome {
             run_id,
             jobs,
         } => with_service(state, &service, |svc| apply_jobs(svc, run_id, jobs)),
+        Msg::Pending {
+            service,
+            run_id,
+            pending,
+        } => with_service(state, &service, |svc| {
+            set(&mut svc.pending, Some((run_id, pending)))
+        }),
         Msg::RateLimit(limit) => Outcome::changed(set(&mut state.rate_limit, Some(limit))),
         Msg::Schedule(view) => {
             // Shown only in help: elsewhere nothing to redraw.

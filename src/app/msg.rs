@@ -59,6 +59,12 @@ pub enum Msg {
     GitHubRecovered {
         service: String,
     },
+    /// What a service's waiting run waits for.
+    Pending {
+        service: String,
+        run_id: u64,
+        pending: Vec<crate::model::PendingDeployment>,
+    },
     /// A source answered (nothing changed, but what is shown is fresh).
     Answered(SourceId),
     /// What the GitHub scheduler spends and how old the data on screen is.
@@ -106,6 +112,15 @@ impl From<crate::github::Event> for Msg {
             Event::Recovered { service } => Msg::GitHubRecovered { service },
             Event::Answered => Msg::Answered(SourceId::GitHub),
             Event::Schedule(view) => Msg::Schedule(view),
+            Event::Pending {
+                service,
+                run_id,
+                pending,
+            } => Msg::Pending {
+                service,
+                run_id,
+                pending,
+            },
         }
     }
 }

@@ -302,7 +302,7 @@ fn service_report(
             .map(|r| Waiting {
                 run_number: r.run_number,
                 run_id: r.id,
-                message: crate::ops::follow::approval_words(&snap.waiting),
+                message: crate::model::ci::approval_words(&snap.waiting, "hearth approve"),
                 environments: snap.waiting.clone(),
             }),
         latest_run: snap.latest_run,

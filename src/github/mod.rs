@@ -49,6 +49,12 @@ pub enum Event {
         run_id: u64,
         jobs: Vec<CiJob>,
     },
+    /// What a waiting run waits for: environments, reviewers, wait timers.
+    Pending {
+        service: String,
+        run_id: u64,
+        pending: Vec<crate::model::PendingDeployment>,
+    },
     /// A problem with one service's GitHub data (repo not found, 403, ...).
     Error { service: String, problem: Problem },
     /// A whole poll of the service succeeded after an `Error`: the data shown

@@ -2,6 +2,10 @@
 //! releases and the jobs of its active runs are read again, and spends one
 //! request budget in the order a person looks at the screen:
 //!
+//! What it reads per service: the runs of its CI workflow, its releases,
+//! the jobs (with steps) of its active runs, and the pending deployments
+//! (environments, reviewers, wait timers) of a run that waits for an approval.
+//!
 //! 1. **focus**: the selected service, and a service an operation is running for;
 //! 2. **shown**: the rows on screen;
 //! 3. **active**: a run in progress or waiting for a reviewer, off screen;
@@ -30,9 +34,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::client::{Client, Fetched, GhError};
-use super::parse::{parse_jobs, parse_releases, parse_runs};
+use super::parse::{parse_jobs, parse_pending, parse_releases, parse_runs};
 use super::{Event, Intervals};
-use crate::model::{CiJob, CiRun, Release, SourceStatus};
+use crate::model::{CiJob, CiRun, PendingDeployment, Release, SourceStatus};
 
 /// What one service's polling needs to know.
 #[derive(Clone, Debug, Default)]
@@ -145,6 +149,8 @@ enum Kind {
     Runs,
     Releases,
     Jobs(u64),
+    /// What a waiting run waits for (its environments and reviewers).
+    Pending(u64),
 }
 
 impl Kind {
@@ -153,6 +159,7 @@ impl Kind {
             Kind::Runs => 1,
             Kind::Releases => 2,
             Kind::Jobs(_) => 4,
+            Kind::Pending(_) => 8,
         }
     }
 }
@@ -161,6 +168,7 @@ enum Parsed {
     Runs(Vec<CiRun>),
     Releases(Vec<Release>),
     Jobs(Vec<CiJob>),
+    Pending(Vec<PendingDeployment>),
 }
 
 /// What a finished request brings back to the scheduler.
@@ -182,6 +190,8 @@ struct Svc {
     runs_at: Option<Instant>,
     releases_at: Option<Instant>,
     jobs_at: HashMap<u64, Instant>,
+    /// When the pending deployments of each waiting run were read.
+    pending_at: HashMap<u64, Instant>,
     /// A new run was seen: read the releases at once.
     releases_stale: bool,
     /// Read the runs at once (kicked).
@@ -212,6 +222,9 @@ impl Svc {
             Kind::Releases => self.releases_at = Some(now),
             Kind::Jobs(id) => {
                 self.jobs_at.insert(id, now);
+            }
+            Kind::Pending(id) => {
+                self.pending_at.insert(id, now);
             }
         }
     }
@@ -421,6 +434,10 @@ impl Scheduler {
             (Kind::Releases, Class::Active) => iv.releases * 2,
             (Kind::Releases, Class::Background) => iv.background * 10,
             (Kind::Releases, Class::Away) => iv.background * 30,
+            // Who may approve changes seldom; the run's status says when
+            // the wait ends.
+            (Kind::Pending(_), Class::Focus | Class::Shown) => iv.releases,
+            (Kind::Pending(_), _) => iv.releases * 4,
         }
     }
 
@@ -436,6 +453,7 @@ impl Scheduler {
             Kind::Releases => since(s.releases_at),
             Kind::Jobs(id) if s.finishing.contains(&id) => None,
             Kind::Jobs(id) => since(s.jobs_at.get(&id).copied()),
+            Kind::Pending(id) => since(s.pending_at.get(&id).copied()),
         };
         let due = due.unwrap_or(now);
         match s.not_before {
@@ -462,11 +480,17 @@ impl Scheduler {
                 .map(|r| r.id)
                 .chain(s.finishing.iter().copied())
                 .map(Kind::Jobs);
+            let pending = s
+                .runs
+                .iter()
+                .filter(|r| r.status == "waiting")
+                .map(|r| Kind::Pending(r.id));
             // Releases only after the first runs answer (which may make
             // them stale at once); jobs only of known runs.
             let kinds = std::iter::once(Kind::Runs)
                 .chain(s.runs_at.is_some().then_some(Kind::Releases))
-                .chain(jobs);
+                .chain(jobs)
+                .chain(pending);
             for kind in kinds {
                 if s.in_flight & kind.bit() != 0 {
                     continue;
@@ -516,6 +540,7 @@ impl Scheduler {
             Kind::Runs => s.kicked = false,
             Kind::Releases => s.releases_stale = false,
             Kind::Jobs(id) => s.finishing.retain(|f| *f != id),
+            Kind::Pending(_) => {}
         }
         self.sent.push_back(now);
         let client = self.client.clone();
@@ -533,6 +558,10 @@ impl Scheduler {
                 format!("/repos/{repo}/actions/runs/{id}/jobs"),
                 s.jobs_etag.get(&id).cloned(),
             ),
+            Kind::Pending(id) => (
+                format!("/repos/{repo}/actions/runs/{id}/pending_deployments"),
+                None,
+            ),
         };
         self.inflight.spawn(async move {
             let result = match client.get(&path, etag.as_deref()).await {
@@ -541,6 +570,7 @@ impl Scheduler {
                     Kind::Runs => parse_runs(&value).map(Parsed::Runs),
                     Kind::Releases => parse_releases(&value).map(Parsed::Releases),
                     Kind::Jobs(_) => parse_jobs(&value).map(Parsed::Jobs),
+                    Kind::Pending(_) => parse_pending(&value).map(Parsed::Pending),
                 }
                 .map(|p| Some((p, etag))),
                 Err(e) => Err(e),
@@ -607,6 +637,9 @@ impl Scheduler {
                     let followed = |id: &u64| keep.iter().any(|r| r.id == *id && r.is_active());
                     s.jobs_etag.retain(|id, _| followed(id));
                     s.jobs_at.retain(|id, _| followed(id));
+                    let waiting =
+                        |id: &u64| keep.iter().any(|r| r.id == *id && r.status == "waiting");
+                    s.pending_at.retain(|id, _| waiting(id));
                     self.send(Event::Runs { service, runs }).await?;
                 }
             }
@@ -622,6 +655,14 @@ impl Scheduler {
                     service,
                     run_id,
                     jobs,
+                })
+                .await?;
+            }
+            (Kind::Pending(run_id), Some((Parsed::Pending(pending), _))) => {
+                self.send(Event::Pending {
+                    service,
+                    run_id,
+                    pending,
                 })
                 .await?;
             }
@@ -657,6 +698,7 @@ impl Scheduler {
             }
             Kind::Releases => "releases".to_string(),
             Kind::Jobs(_) => "jobs".to_string(),
+            Kind::Pending(_) => "pending deployments".to_string(),
         };
         let repo = self.svcs[index].target.repo.clone();
         let problem = err.problem(&repo, &what, false);
@@ -836,5 +878,59 @@ mod tests {
         assert_eq!(count(10), 1, "off screen read {} times", count(10));
         assert_eq!(count(3), 2, "kicked read {} times", count(3));
         assert!((0..30).all(|n| count(n) >= 1), "every service read once");
+    }
+
+    /// A run that waits for a reviewer: what it waits for is read (and
+    /// sent) without anyone asking, as for every model's runs.
+    #[tokio::test]
+    async fn a_waiting_run_brings_its_reviewers() {
+        let app = axum::Router::new()
+            .route(
+                "/repos/o/r/actions/runs",
+                get(|| async {
+                    axum::Json(json!({"total_count": 1, "workflow_runs": [{"id": 9, "run_number": 3,
+                        "event": "workflow_dispatch", "head_sha": "abc", "status": "waiting", "conclusion": null}]}))
+                }),
+            )
+            .route("/repos/o/r/releases", get(releases))
+            .route(
+                "/repos/o/r/actions/runs/9/pending_deployments",
+                get(|| async {
+                    axum::Json(json!([{"environment": {"id": 5, "name": "production"}, "wait_timer": 0,
+                        "current_user_can_approve": false,
+                        "reviewers": [{"type": "User", "reviewer": {"login": "hearth-reviewer"}}]}]))
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let (tx, mut rx) = mpsc::channel(1000);
+        let client =
+            Client::with_rate(&url, Token::new("t", "GH_TOKEN"), Some(tx.clone()), 1000.0).unwrap();
+        let target = PollTarget {
+            service: "ledger".into(),
+            repo: "o/r".into(),
+            workflow: String::new(),
+        };
+        let (_steering, task) = start(client, vec![target], Intervals::default(), tx);
+        let got = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(e) = rx.recv().await {
+                if let Event::Pending {
+                    run_id, pending, ..
+                } = e
+                {
+                    return Some((run_id, pending));
+                }
+            }
+            None
+        })
+        .await
+        .expect("pending deployments within 10 s")
+        .expect("an event");
+        task.abort();
+        assert_eq!(got.0, 9);
+        assert_eq!(got.1[0].environment, "production");
+        assert_eq!(got.1[0].reviewers, ["hearth-reviewer"]);
+        assert!(!got.1[0].can_approve);
     }
 }

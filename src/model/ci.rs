@@ -164,6 +164,38 @@ fn completed(old: Option<&str>, new: &str) -> bool {
     new == "completed" && old != Some("completed")
 }
 
+/// What a waiting run waits for, in words: who may approve which
+/// environment, any wait timer, and whether the token's user can (`how`
+/// says how: "hearth approve" on the command line, "a approves" in the
+/// control room).
+pub fn approval_words(pending: &[crate::model::PendingDeployment], how: &str) -> String {
+    if pending.is_empty() {
+        return "waiting for an approval (GitHub did not say which)".into();
+    }
+    pending
+        .iter()
+        .map(|p| {
+            let who = if p.reviewers.is_empty() {
+                "a reviewer".to_string()
+            } else {
+                p.reviewers.join(" or ")
+            };
+            let timer = if p.wait_timer > 0 {
+                format!(", then a {} min wait timer", p.wait_timer)
+            } else {
+                String::new()
+            };
+            let you = if p.can_approve {
+                format!(" (you can: {how})")
+            } else {
+                " (you cannot approve it)".to_string()
+            };
+            format!("waiting for {who} to approve {}{timer}{you}", p.environment)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -203,7 +203,11 @@ pub async fn follow_runs(
                     }
                 );
                 rep.start(&name).await;
-                rep.line(format!("  {}", approval_words(&pending))).await;
+                rep.line(format!(
+                    "  {}",
+                    crate::model::ci::approval_words(&pending, "hearth approve")
+                ))
+                .await;
                 waiting[i] = Some(name);
             } else if fresh.status != "waiting" {
                 if let Some(name) = waiting[i].take() {
@@ -280,36 +284,6 @@ pub async fn follow_runs(
         }
     }
     Ok(runs)
-}
-
-/// What a run that waits on environments waits for, in one line:
-/// `waiting for hearth-reviewer to approve production (approve: hearth approve)`.
-pub fn approval_words(pending: &[crate::model::PendingDeployment]) -> String {
-    if pending.is_empty() {
-        return "waiting for an approval (GitHub did not say which)".into();
-    }
-    pending
-        .iter()
-        .map(|p| {
-            let who = if p.reviewers.is_empty() {
-                "a reviewer".to_string()
-            } else {
-                p.reviewers.join(" or ")
-            };
-            let timer = if p.wait_timer > 0 {
-                format!(", then a {} min wait timer", p.wait_timer)
-            } else {
-                String::new()
-            };
-            let you = if p.can_approve {
-                " (you can: hearth approve)"
-            } else {
-                " (you cannot approve it)"
-            };
-            format!("waiting for {who} to approve {}{timer}{you}", p.environment)
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// Under a failed step: the last lines of its job's log.

@@ -37,9 +37,21 @@ pub(super) fn ci_lines<'a>(
         return lines;
     };
     let (icon, style) = ci_icon(&run.status, run.conclusion.as_deref(), theme);
+    // What a waiting run waits for, once GitHub said.
+    let pending = svc
+        .pending
+        .as_ref()
+        .filter(|(id, _)| *id == run.id && run.status == "waiting")
+        .map(|(_, p)| p);
+    // How to approve from here: watch mode never can (it says where).
+    let how = match state.mode.access {
+        crate::app::Access::ReadWrite => "a approves",
+        crate::app::Access::ReadOnly => "hearth approve, not from watch mode",
+    };
     let outcome = match (run.status.as_str(), run.conclusion.as_deref()) {
+        ("waiting", _) if pending.is_some() => "waits for an approval".to_string(),
         // On an environment's reviewers (or its wait timer): who acts, how.
-        ("waiting", _) => "waits for an approval (a approves, or hearth approve)".to_string(),
+        ("waiting", _) => format!("waits for an approval ({how})"),
         (s, c) => c.unwrap_or(s).to_string(),
     };
     let title = run
@@ -51,6 +63,10 @@ pub(super) fn ci_lines<'a>(
         Span::styled(format!("  {icon} run #{} {outcome}", run.run_number), style),
         Span::styled(format!("  {title}"), theme.muted),
     ]));
+    if let Some(pending) = pending {
+        let words = crate::model::ci::approval_words(pending, how);
+        lines.push(Line::from(Span::styled(format!("    {words}"), theme.warn)));
+    }
 
     if let Some((run_id, jobs)) = svc.watched_run() {
         if run_id != run.id {
