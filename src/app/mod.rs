@@ -354,8 +354,7 @@ impl State {
         let run_failed = svc.latest_run().is_some_and(|r| {
             !r.is_active() && r.conclusion.as_deref().is_some_and(|c| !ci::is_good(c))
         });
-        let unserved = (0..self.envs.len()).any(|e| self.unserved(i, e).is_some());
-        env_failed || run_failed || unserved
+        env_failed || run_failed || (0..self.envs.len()).any(|e| self.is_unserved(i, e))
     }
 
     /// Whether something is under way for a service: a rollout or a CI run.
@@ -367,12 +366,24 @@ impl State {
             })
     }
 
+    /// [`State::is_failing`] of every service, for a frame that asks often.
+    pub fn failing_flags(&self) -> Vec<bool> {
+        (0..self.services.len())
+            .map(|i| self.is_failing(i))
+            .collect()
+    }
+
     /// Services in watch order: failing first, then active, then the rest,
     /// each group in registry order.
     pub fn watch_order(&self) -> Vec<usize> {
+        self.watch_order_with(&self.failing_flags())
+    }
+
+    /// [`State::watch_order`] given the failing flags of this frame.
+    pub fn watch_order_with(&self, failing: &[bool]) -> Vec<usize> {
         let mut order = self.visible();
-        order.sort_by_key(|&i| {
-            let rank = if self.is_failing(i) {
+        order.sort_by_cached_key(|&i| {
+            let rank = if failing.get(i).copied().unwrap_or(false) {
                 0
             } else if self.is_active(i) {
                 1
@@ -465,11 +476,20 @@ impl State {
         )
     }
 
+    /// Whether [`State::unserved`] has something to say (without saying it).
+    pub fn is_unserved(&self, service: usize, env: usize) -> bool {
+        let d = self.drift(service, env);
+        drift::unserved_success(&d, self.services[service].runs.as_deref()).is_some()
+    }
+
     /// `qa: run #5 succeeded but v0.9.2-rc.1 is not serving (v0.9.1 is):
     /// rolled back at 10:04`, when the environment's latest run for its
     /// released tag says success while another tag serves. Why, when the
     /// journal knows (a rollback by hearth).
     pub fn unserved(&self, service: usize, env: usize) -> Option<String> {
+        if !self.is_unserved(service, env) {
+            return None;
+        }
         let d = self.drift(service, env);
         let run = drift::unserved_success(&d, self.services[service].runs.as_deref())?;
         let env_name = &self.envs[env];

@@ -183,6 +183,10 @@ struct Done {
 struct Svc {
     target: PollTarget,
     runs: Vec<CiRun>,
+    /// Ids of the runs still going, and of those waiting for a reviewer
+    /// (kept with `runs`: the scheduler asks often).
+    active_runs: Vec<u64>,
+    waiting_runs: Vec<u64>,
     runs_etag: Option<String>,
     releases_etag: Option<String>,
     jobs_etag: HashMap<u64, String>,
@@ -213,7 +217,21 @@ struct Svc {
 
 impl Svc {
     fn has_active_run(&self) -> bool {
-        self.runs.iter().any(CiRun::is_active)
+        !self.active_runs.is_empty()
+    }
+
+    fn set_runs(&mut self, runs: Vec<CiRun>) {
+        self.active_runs = runs
+            .iter()
+            .filter(|r| r.is_active())
+            .map(|r| r.id)
+            .collect();
+        self.waiting_runs = runs
+            .iter()
+            .filter(|r| r.status == "waiting")
+            .map(|r| r.id)
+            .collect();
+        self.runs = runs;
     }
 
     fn answered(&mut self, kind: Kind, now: Instant) {
@@ -230,6 +248,9 @@ impl Svc {
     }
 }
 
+/// The part of the budget's rate that reading services off screen may take
+/// while nothing happens: an idle screen of hundreds of services stays cheap.
+const BACKGROUND_SHARE: f64 = 0.2;
 /// Requests in flight at most (the client allows a few more, for operations).
 const MAX_IN_FLIGHT: usize = 6;
 /// How often the scheduler's view and the freshness signal are sent at most.
@@ -246,6 +267,10 @@ struct Scheduler {
     /// `shown` as a mask by service index.
     shown_mask: Vec<bool>,
     selected: Option<usize>,
+    /// Between reads of a background service's runs: the configured
+    /// interval, longer when there are so many services off screen that
+    /// reading them would take more than [`BACKGROUND_SHARE`] of the budget.
+    background: Duration,
     inflight: JoinSet<Done>,
     sent: VecDeque<Instant>,
     last_report: Option<Instant>,
@@ -285,12 +310,15 @@ pub fn start(
         shown: Vec::new(),
         shown_mask: Vec::new(),
         selected: None,
+        background: intervals.background,
         inflight: JoinSet::new(),
         sent: VecDeque::new(),
         last_report: None,
         last_view: None,
         answered_since_report: false,
     };
+    let mut scheduler = scheduler;
+    scheduler.attend(Attention::default());
     let handle = tokio::spawn(scheduler.run(nrx, arx));
     (
         Steering {
@@ -400,6 +428,12 @@ impl Scheduler {
             .as_ref()
             .and_then(|n| self.by_name.get(n).copied());
         self.attention = a;
+        let off_screen = self.svcs.len().saturating_sub(self.shown.len()) as f64;
+        let rate = self.client.bucket().rate() * BACKGROUND_SHARE;
+        self.background = self
+            .intervals
+            .background
+            .max(Duration::from_secs_f64(off_screen / rate));
     }
 
     fn class(&self, i: usize) -> Class {
@@ -428,12 +462,12 @@ impl Scheduler {
             (Kind::Runs | Kind::Jobs(_), Class::Active) => iv.idle * 2,
             (Kind::Jobs(_), Class::Shown) => iv.active,
             (Kind::Jobs(_), _) => iv.idle * 2,
-            (Kind::Runs, Class::Background) => iv.background,
-            (Kind::Runs, Class::Away) => iv.background * 10,
+            (Kind::Runs, Class::Background) => self.background,
+            (Kind::Runs, Class::Away) => self.background * 10,
             (Kind::Releases, Class::Focus | Class::Shown) => iv.releases,
             (Kind::Releases, Class::Active) => iv.releases * 2,
-            (Kind::Releases, Class::Background) => iv.background * 10,
-            (Kind::Releases, Class::Away) => iv.background * 30,
+            (Kind::Releases, Class::Background) => self.background * 10,
+            (Kind::Releases, Class::Away) => self.background * 30,
             // Who may approve changes seldom; the run's status says when
             // the wait ends.
             (Kind::Pending(_), Class::Focus | Class::Shown) => iv.releases,
@@ -474,17 +508,11 @@ impl Scheduler {
             }
             let s = &self.svcs[i];
             let jobs = s
-                .runs
+                .active_runs
                 .iter()
-                .filter(|r| r.is_active())
-                .map(|r| r.id)
-                .chain(s.finishing.iter().copied())
-                .map(Kind::Jobs);
-            let pending = s
-                .runs
-                .iter()
-                .filter(|r| r.status == "waiting")
-                .map(|r| Kind::Pending(r.id));
+                .chain(&s.finishing)
+                .map(|&id| Kind::Jobs(id));
+            let pending = s.waiting_runs.iter().map(|&id| Kind::Pending(id));
             // Releases only after the first runs answer (which may make
             // them stale at once); jobs only of known runs.
             let kinds = std::iter::once(Kind::Runs)
@@ -632,14 +660,11 @@ impl Scheduler {
                     .collect();
                 s.finishing.extend(finished);
                 if runs != s.runs {
-                    s.runs = runs.clone();
-                    let keep = &s.runs;
-                    let followed = |id: &u64| keep.iter().any(|r| r.id == *id && r.is_active());
-                    s.jobs_etag.retain(|id, _| followed(id));
-                    s.jobs_at.retain(|id, _| followed(id));
-                    let waiting =
-                        |id: &u64| keep.iter().any(|r| r.id == *id && r.status == "waiting");
-                    s.pending_at.retain(|id, _| waiting(id));
+                    s.set_runs(runs.clone());
+                    let (active, waiting) = (&s.active_runs, &s.waiting_runs);
+                    s.jobs_etag.retain(|id, _| active.contains(id));
+                    s.jobs_at.retain(|id, _| active.contains(id));
+                    s.pending_at.retain(|id, _| waiting.contains(id));
                     self.send(Event::Runs { service, runs }).await?;
                 }
             }

@@ -56,7 +56,10 @@ pub fn draw(frame: &mut Frame, state: &State, view: &mut ViewState, theme: &Them
         Constraint::Length(1),
     ])
     .areas(area);
-    draw_title(frame, title, state, theme);
+    // Whether each service fails, once per frame (the title counts them,
+    // the board orders and marks them).
+    let failing = state.failing_flags();
+    draw_title(frame, title, state, &failing, theme);
     // One line per banner, cut with `…`: a second problem is never pushed
     // off the screen by the first one's long message.
     let cut = |l: Line<'static>| super::truncate_line(l, area.width as usize);
@@ -75,7 +78,7 @@ pub fn draw(frame: &mut Frame, state: &State, view: &mut ViewState, theme: &Them
         lines.push(cut(Line::from(Span::styled(format!(" ◐ {n}"), theme.warn))));
     }
     frame.render_widget(Paragraph::new(lines), banner);
-    draw_board(frame, board, state, view, theme);
+    draw_board(frame, board, state, &failing, view, theme);
     if show_detail && detail.height > 4 {
         let _ = super::detail::draw(frame, detail, state, theme);
     }
@@ -134,10 +137,8 @@ pub fn banners(state: &State) -> Vec<String> {
     out
 }
 
-fn draw_title(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
-    let failing = (0..state.services.len())
-        .filter(|&i| state.is_failing(i))
-        .count();
+fn draw_title(frame: &mut Frame, area: Rect, state: &State, failing: &[bool], theme: &Theme) {
+    let failing = failing.iter().filter(|f| **f).count();
     let clock = state
         .now
         .and_then(super::clock_of_unix)
@@ -308,7 +309,14 @@ fn activity_line(state: &State, i: usize) -> Option<String> {
     None
 }
 
-fn draw_board(frame: &mut Frame, area: Rect, state: &State, view: &mut ViewState, theme: &Theme) {
+fn draw_board(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    failing_flags: &[bool],
+    view: &mut ViewState,
+    theme: &Theme,
+) {
     let block = Block::bordered()
         .title(Span::styled(
             " services (failing and active first) ",
@@ -317,7 +325,7 @@ fn draw_board(frame: &mut Frame, area: Rect, state: &State, view: &mut ViewState
         .border_style(theme.border);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let mut order = state.watch_order();
+    let mut order = state.watch_order_with(failing_flags);
     // Two lines per service, three when all of them fit: build only the
     // ones that show.
     let spacious = inner.height as usize >= order.len() * ROW as usize;
@@ -348,7 +356,7 @@ fn draw_board(frame: &mut Frame, area: Rect, state: &State, view: &mut ViewState
     let mut lines: Vec<Line> = Vec::new();
     for &i in &order {
         let service = &state.registry.services[i];
-        let failing = state.is_failing(i);
+        let failing = failing_flags.get(i).copied().unwrap_or(false);
         let unreadable = state.services[i]
             .envs
             .iter()
