@@ -27,6 +27,7 @@ fn registry() -> Arc<Registry> {
         accent: Some("blue".into()),
         workflow: None,
         input: None,
+        version: None,
     });
     let settings = Settings {
         environments: environments.clone(),

@@ -68,8 +68,9 @@ one() {
       r=$(grep -oE '#[0-9]+' <<<"$row" | head -1 || true)
       if [ -n "$r" ] && [ "$r" != "$run0" ]; then
         ms=$(ms_since "$t1")
-        # Still running when first seen: the CI cell shows "● #N running".
-        grep -qE "● +#[0-9]+" <<<"$row" && streamed=$((streamed + 1))
+        # Still going when first seen (queued ○ or running ●): its steps
+        # stream from the start.
+        grep -qE "[●○] +#[0-9]+" <<<"$row" && streamed=$((streamed + 1))
         break
       fi
       sleep 0.05

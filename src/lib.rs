@@ -16,6 +16,7 @@ pub mod cli;
 pub mod cluster;
 pub mod cmd;
 pub mod config;
+pub mod endpoint;
 pub mod github;
 pub mod model;
 pub mod ops;

@@ -3,7 +3,22 @@
 fn main() -> std::process::ExitCode {
     #[cfg(feature = "memstats")]
     memstats::report_from_env();
+    fewer_arenas();
     hearth::cmd::main()
+}
+
+/// glibc gives every thread that allocates its own arena (up to eight per
+/// core), each holding freed pages of its own: with the runtime's worker and
+/// blocking threads that is several megabytes resident for nothing. Two
+/// arenas are plenty for hearth's few threads (measured at 300 services:
+/// about 5 MB less). Must run before any thread starts.
+fn fewer_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called first thing
+    // in main, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }
 
 /// Heap accounting for the soak harness (`scripts/measure-watch-soak.sh`),

@@ -1455,3 +1455,80 @@ async fn snapshot_recorded_sources_down_and_errors() {
     insta::assert_snapshot!("recorded_sources_down_and_errors_160x48", frame);
     sb.shutdown().await;
 }
+
+/// A public endpoint that serves another version than the cluster (seed
+/// 004's production gate: DNS still on the old cluster), through the real
+/// sandbox: its version endpoint is read by the control room's reader and by
+/// `hearth status`, and both flag it with what each side says; without the
+/// fault they agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_endpoint_on_another_version_is_flagged() {
+    let (sb, _dir) = sandbox(8.0, None).await;
+    let registry = load(&sb);
+    let config = hearth::cmd::demo::sandbox_config(&sb);
+    // Before the fault: the endpoint names what prod serves.
+    let report = hearth::cmd::status::collect(&registry, &config, &["api".into()])
+        .await
+        .unwrap();
+    let prod = &report.services[0].environments[0];
+    let ep = prod
+        .endpoint
+        .as_ref()
+        .expect("api names a version endpoint");
+    assert_eq!(ep.matches, Some(true), "{ep:?} vs {:?}", prod.serving_tag);
+    assert!(ep.mismatch.is_none());
+
+    sb.faults.apply(Fault::StaleVersion {
+        service: "api".into(),
+        version: "0.0.1".into(),
+    });
+    let report = hearth::cmd::status::collect(&registry, &config, &["api".into()])
+        .await
+        .unwrap();
+    let prod = &report.services[0].environments[0];
+    let serving = prod.serving_tag.clone().unwrap();
+    let ep = prod.endpoint.as_ref().unwrap();
+    assert_eq!(ep.reports.as_deref(), Some("0.0.1"));
+    assert_eq!(ep.matches, Some(false));
+    assert_eq!(
+        ep.mismatch.as_deref(),
+        Some(format!("the endpoint reports 0.0.1; the cluster serves {serving}").as_str())
+    );
+
+    // The control room's reader and watch, into the state and a frame.
+    let (tx, mut rx) = mpsc::channel(4096);
+    let mut tasks = watch(&sb, &registry, &tx);
+    let (etx, fwd) = hearth::app::sources::forward::<hearth::endpoint::Event>(tx.clone());
+    tasks.push(hearth::endpoint::spawn(&registry, etx).expect("the demo names version endpoints"));
+    tasks.push(fwd);
+    let (ok, all) = until(&mut rx, Duration::from_secs(30), {
+        let (mut live, mut read) = (false, false);
+        move |m| {
+            live |= live_tag(m, "api", "prod").is_some();
+            read |= matches!(m, Msg::Endpoint { service, env, reading }
+                if service == "api" && env == "prod" && reading.reported.is_ok());
+            live && read
+        }
+    })
+    .await;
+    for t in tasks {
+        t.abort();
+    }
+    assert!(ok, "api's prod and its endpoint were not both read");
+    let state = replay(&registry, &all);
+    let api = state.service_index("api").unwrap();
+    assert_eq!(
+        state.endpoint_mismatch(api, 0).as_deref(),
+        Some(format!("the endpoint reports 0.0.1; the cluster serves {serving}").as_str())
+    );
+    let frame = render(&state, 160, 48);
+    let cell = support::cell(&frame, "api", "PROD").unwrap_or_default();
+    assert!(
+        cell.ends_with('⚠'),
+        "api's prod cell does not flag it: {cell:?}\n{frame}"
+    );
+    assert!(
+        frame.contains("prod: the endpoint reports 0.0.1; the cluster serves"),
+        "NOTES do not say it:\n{frame}"
+    );
+}

@@ -304,7 +304,7 @@ fn each_error_kind_names_line_column_and_key_path() {
         // unknown key without a near match lists the valid ones
         (
             "api:\n  image: x/api\n  colour: red\n",
-            "services.yaml:3:3: api.colour: unknown key; expected one of `directory`, `image`, `dockerfile`, `k8s_name`, `dev_host`, `pre_ship_cmd`, `shippable`, `shippable_reason`, `repo`, `workflow`, `environments`, `smoke`, `delivery`, `build`",
+            "services.yaml:3:3: api.colour: unknown key; expected one of `directory`, `image`, `dockerfile`, `k8s_name`, `dev_host`, `pre_ship_cmd`, `shippable`, `shippable_reason`, `repo`, `workflow`, `environments`, `smoke`, `delivery`, `build`, `version`",
         ),
         // wrong type
         (
@@ -654,4 +654,46 @@ hearth:
     )
     .unwrap_err();
     insta::assert_snapshot!("error_report", err.to_string());
+}
+
+#[test]
+fn version_endpoints_per_service_and_environment() {
+    let reg = parse(
+        "api:\n  directory: .\n  image: ghcr.io/acme/api\n  version: https://{env}.acme.test/health\n  environments:\n    prod: { version: { url: \"https://acme.test/api/info\", field: build.version } }\n",
+    )
+    .unwrap();
+    let svc = &reg.services[0];
+    let prod = svc.environments.iter().find(|e| e.name == "prod").unwrap();
+    let qa = svc.environments.iter().find(|e| e.name == "qa").unwrap();
+    // The environment's own endpoint wins; the service's fills the rest,
+    // with `{env}` filled in; the field defaults to `version`.
+    assert_eq!(
+        svc.version_endpoint(prod),
+        Some(("https://acme.test/api/info".to_string(), "build.version"))
+    );
+    assert_eq!(
+        svc.version_endpoint(qa),
+        Some(("https://qa.acme.test/health".to_string(), "version"))
+    );
+    // Refused with file:line and a sentence: not a URL, not a field path,
+    // no url, an unknown key.
+    let bad = errors(
+        "api:\n  directory: .\n  image: ghcr.io/acme/api\n  version: ftp://acme.test/v\n  environments:\n    prod: { version: { url: \"https://acme.test/v\", field: \"a..b\" } }\n    qa: { version: { field: version } }\n",
+    );
+    assert!(
+        bad.iter().any(|l| l.contains(
+            "services.yaml:4:12: api.version: `ftp://acme.test/v` is not an absolute http(s) URL"
+        )),
+        "{bad:#?}"
+    );
+    assert!(
+        bad.iter()
+            .any(|l| l.contains("services.yaml:6:") && l.contains("`a..b` is not a field path")),
+        "{bad:#?}"
+    );
+    assert!(
+        bad.iter()
+            .any(|l| l.contains("services.yaml:7:") && l.contains("version") && l.contains("url")),
+        "{bad:#?}"
+    );
 }

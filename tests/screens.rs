@@ -879,3 +879,78 @@ fn a_run_waiting_for_approval_is_shown_as_waiting() {
     );
     insta::assert_snapshot!("waiting_for_approval_watch_160x48", screen);
 }
+
+/// A public endpoint that reports another version than the pods serve: the
+/// overview cell carries `⚠`, NOTES and the detail pane say both versions,
+/// and the watch board says it on the service's line; at both sizes.
+#[test]
+fn an_endpoint_on_another_version_is_flagged() {
+    let mut msgs = healthy();
+    msgs.push(Msg::Endpoint {
+        service: "api".into(),
+        env: "prod".into(),
+        reading: hearth::model::EndpointReading {
+            url: "https://api.katforge.test/health".into(),
+            reported: Ok("0.0.27".into()),
+        },
+    });
+    // qa's endpoint agrees: no flag there.
+    msgs.push(Msg::Endpoint {
+        service: "api".into(),
+        env: "qa".into(),
+        reading: hearth::model::EndpointReading {
+            url: "https://qa.api.katforge.test/health".into(),
+            reported: Ok("0.0.29-rc.1".into()),
+        },
+    });
+    let state = interactive(msgs.clone());
+    let said = "the endpoint reports 0.0.27; the cluster serves v0.0.28";
+    for (w, h) in [(160, 48), (80, 24)] {
+        let screen = text(&state, "default", w, h);
+        let plain: String = screen
+            .lines()
+            .map(|l| format!("{}\n", l.trim_matches('"')))
+            .collect();
+        let prod = support::cell(&plain, "api", "PROD").unwrap_or_default();
+        assert!(
+            prod.ends_with('⚠'),
+            "api's prod cell at {w}x{h}: {prod:?}\n{screen}"
+        );
+        let qa = support::cell(&plain, "api", "QA").unwrap_or_default();
+        assert!(
+            !qa.contains('⚠'),
+            "api's qa cell at {w}x{h}: {qa:?}\n{screen}"
+        );
+        if w == 160 {
+            let notes = support::cell(&plain, "api", "NOTES").unwrap_or_default();
+            assert!(
+                notes.starts_with("prod: the endpoint reports 0.0.27"),
+                "NOTES: {notes:?}\n{screen}"
+            );
+            assert!(
+                plain.contains(&format!("⚠ {said}")),
+                "detail pane:\n{screen}"
+            );
+            assert!(
+                plain.contains("endpoint reports 0.0.29-rc.1"),
+                "qa's agreeing endpoint:\n{screen}"
+            );
+        }
+        insta::assert_snapshot!(format!("endpoint_mismatch_{w}x{h}"), screen);
+    }
+    let board = watch_state(msgs);
+    let screen = text(&board, "default", 160, 48);
+    assert!(
+        screen.contains(&format!("⚠ prod: {said}")),
+        "the watch board does not say it:\n{screen}"
+    );
+    assert!(
+        screen
+            .lines()
+            .next()
+            .unwrap()
+            .contains(" 1 endpoint on another version "),
+        "the board's title says all is well:\n{screen}"
+    );
+    insta::assert_snapshot!("endpoint_mismatch_watch_160x48", screen);
+}

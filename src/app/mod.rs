@@ -184,6 +184,9 @@ pub struct ServiceState {
     pub github_error: Option<Problem>,
     /// What a waiting run (by id) waits for: environments and reviewers.
     pub pending: Option<(u64, Vec<crate::model::PendingDeployment>)>,
+    /// What each environment's version endpoint reports, aligned with
+    /// [`State::envs`] (`None`: no endpoint, or not read yet).
+    pub endpoints: Vec<Option<crate::model::EndpointReading>>,
 }
 
 impl ServiceState {
@@ -298,6 +301,7 @@ impl State {
             .iter()
             .map(|_| ServiceState {
                 envs: vec![EnvObservation::Unknown; envs.len()],
+                endpoints: vec![None; envs.len()],
                 ..ServiceState::default()
             })
             .collect();
@@ -474,6 +478,24 @@ impl State {
             svc.releases.as_deref(),
             svc.runs.as_deref(),
         )
+    }
+
+    /// `the endpoint reports v0.2.0; the cluster serves v0.3.0`, when an
+    /// environment's version endpoint names another version than the tag
+    /// its pods serve (not while a rollout moves: the endpoint may lag).
+    pub fn endpoint_mismatch(&self, service: usize, env: usize) -> Option<String> {
+        let svc = &self.services[service];
+        let reading = svc.endpoints.get(env)?.as_ref()?;
+        let reported = reading.reported.as_ref().ok()?;
+        let EnvObservation::Live(w) = &svc.envs[env] else {
+            return None;
+        };
+        if w.moving_to().is_some() {
+            return None;
+        }
+        let serving = w.serving_tag()?;
+        (!crate::model::endpoint::same_version(reported, serving))
+            .then(|| format!("the endpoint reports {reported}; the cluster serves {serving}"))
     }
 
     /// Whether [`State::unserved`] has something to say (without saying it).
@@ -728,6 +750,19 @@ fn apply(state: &mut State, msg: Msg) -> Outcome {
         } => with_service(state, &service, |svc| {
             set(&mut svc.pending, Some((run_id, pending)))
         }),
+        Msg::Endpoint {
+            service,
+            env,
+            reading,
+        } => {
+            let (Some(s), Some(e)) = (
+                state.service_index(&service),
+                state.envs.iter().position(|n| *n == env),
+            ) else {
+                return Outcome::default();
+            };
+            Outcome::changed(set(&mut state.services[s].endpoints[e], Some(reading)))
+        }
         Msg::RateLimit(limit) => Outcome::changed(set(&mut state.rate_limit, Some(limit))),
         Msg::Schedule(view) => {
             // Shown only in help: elsewhere nothing to redraw.

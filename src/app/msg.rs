@@ -59,6 +59,12 @@ pub enum Msg {
     GitHubRecovered {
         service: String,
     },
+    /// What an environment's version endpoint reports.
+    Endpoint {
+        service: String,
+        env: String,
+        reading: crate::model::EndpointReading,
+    },
     /// What a service's waiting run waits for.
     Pending {
         service: String,
@@ -121,6 +127,16 @@ impl From<crate::github::Event> for Msg {
                 run_id,
                 pending,
             },
+        }
+    }
+}
+
+impl From<crate::endpoint::Event> for Msg {
+    fn from(e: crate::endpoint::Event) -> Msg {
+        Msg::Endpoint {
+            service: e.service,
+            env: e.env,
+            reading: e.reading,
         }
     }
 }

@@ -68,9 +68,15 @@ pub fn spawn(registry: &Registry, config: &Config, tx: mpsc::Sender<Msg>) -> Sou
     let (kube_tx, kube_fwd) = forward::<cluster::Event>(tx.clone());
     let mut handles = cluster::spawn(cluster::targets(registry, &config.kube, &[]), kube_tx);
     handles.push(kube_fwd);
+    let tx_endpoints = tx.clone();
     let (gh_tx, gh_fwd) = forward::<github::Event>(tx);
     let pollers = github::spawn(&registry.services, &config.github, gh_tx);
     handles.push(gh_fwd);
+    let (ep_tx, ep_fwd) = forward::<crate::endpoint::Event>(tx_endpoints);
+    match crate::endpoint::spawn(registry, ep_tx) {
+        Some(task) => handles.extend([task, ep_fwd]),
+        None => ep_fwd.abort(),
+    }
     handles.extend(pollers.handles);
     Sources {
         steering: pollers.steering,

@@ -90,7 +90,24 @@ pub struct EnvReport {
     /// Set when the latest run for `expected_tag` concluded `success` while
     /// another tag serves: `run #5 succeeded but v0.9.2-rc.1 is not serving (v0.9.1 is)`.
     pub unserved: Option<String>,
+    /// What the environment's version endpoint reports (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<EndpointReport>,
     pub observation: EnvObservation,
+}
+
+/// An environment's version endpoint, read once.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct EndpointReport {
+    pub url: String,
+    /// The version it reports, when it answered with one.
+    pub reports: Option<String>,
+    /// Why it reported none.
+    pub error: Option<String>,
+    /// Whether that is the tag the cluster serves (absent when either is unknown).
+    pub matches: Option<bool>,
+    /// `the endpoint reports v0.2.0; the cluster serves v0.3.0`, when not.
+    pub mismatch: Option<String>,
 }
 
 impl Report {
@@ -126,9 +143,10 @@ pub async fn collect(
         .collect();
     let (client, github) = github_client(&config.github);
     let targets = cluster::targets(registry, &config.kube, only);
-    let (mut observed, snapshots) = tokio::join!(
+    let (mut observed, snapshots, mut endpoints) = tokio::join!(
         observe_all(&targets),
-        fetch_all(&services, client.as_deref(), config.github.owner.as_deref())
+        fetch_all(&services, client.as_deref(), config.github.owner.as_deref()),
+        read_endpoints(&services)
     );
     // A rejected token is one problem of GitHub's, said once, not once per service.
     let mut github = github;
@@ -159,7 +177,14 @@ pub async fn collect(
         .iter()
         .zip(snapshots)
         .map(|(svc, (repo, snap))| {
-            service_report(svc, repo, snap, &mut observed, default_context.as_deref())
+            service_report(
+                svc,
+                repo,
+                snap,
+                &mut observed,
+                &mut endpoints,
+                default_context.as_deref(),
+            )
         })
         .collect();
     Ok(Report { services, github })
@@ -249,12 +274,56 @@ async fn fetch_all(
     .await
 }
 
+/// Every version endpoint of `services`, read once, all at once.
+async fn read_endpoints(
+    services: &[&Service],
+) -> HashMap<(String, String), crate::model::EndpointReading> {
+    let http = reqwest::Client::new();
+    let reads = services.iter().flat_map(|svc| {
+        svc.environments.iter().filter_map(|env| {
+            let (url, field) = svc.version_endpoint(env)?;
+            let key = (svc.name.clone(), env.name.clone());
+            let http = &http;
+            Some(async move { (key, crate::endpoint::read(http, &url, field).await) })
+        })
+    });
+    futures::future::join_all(reads).await.into_iter().collect()
+}
+
+/// What an endpoint reading says next to the tag that serves.
+fn endpoint_report(
+    reading: crate::model::EndpointReading,
+    serving: Option<&str>,
+    moving: bool,
+) -> EndpointReport {
+    let reports = reading.reported.as_ref().ok().cloned();
+    // As in the control room: while a rollout moves the endpoint may lag.
+    let matches = match (&reports, serving) {
+        (Some(r), Some(s)) if !moving => Some(crate::model::endpoint::same_version(r, s)),
+        _ => None,
+    };
+    let mismatch = match (matches, &reports, serving) {
+        (Some(false), Some(r), Some(s)) => {
+            Some(format!("the endpoint reports {r}; the cluster serves {s}"))
+        }
+        _ => None,
+    };
+    EndpointReport {
+        url: reading.url,
+        error: reading.reported.err(),
+        reports,
+        matches,
+        mismatch,
+    }
+}
+
 /// One service's report from what was read, by the control room's rules.
 fn service_report(
     svc: &Service,
     repo: Option<String>,
     snap: github::Snapshot,
     observed: &mut HashMap<(String, String), EnvObservation>,
+    endpoints: &mut HashMap<(String, String), crate::model::EndpointReading>,
     default_context: Option<&str>,
 ) -> ServiceReport {
     let runs = snap.latest_run.as_ref().map(std::slice::from_ref);
@@ -272,7 +341,11 @@ fn service_report(
             let d = drift::drift(env.release, running, Some(&snap.releases), runs);
             let unserved =
                 drift::unserved_success(&d, runs).map(|run| drift::unserved_message(run, &d));
+            let endpoint = endpoints
+                .remove(&(svc.name.clone(), env.name.clone()))
+                .map(|r| endpoint_report(r, running, moving.is_some()));
             EnvReport {
+                endpoint,
                 serving_tag: running.map(str::to_string),
                 moving_to: moving.map(str::to_string),
                 unserved,
@@ -388,6 +461,16 @@ fn table_rows(report: &Report, wide: bool) -> (Vec<Vec<String>>, Vec<String>) {
             };
             if let Some(u) = &e.unserved {
                 notes.push(format!("{} {}: {u}", s.name, e.name));
+            }
+            if let Some(ep) = &e.endpoint {
+                if let Some(m) = &ep.mismatch {
+                    notes.push(format!("{} {}: {m} ({})", s.name, e.name, ep.url));
+                } else if let Some(why) = &ep.error {
+                    notes.push(format!(
+                        "{} {}: version endpoint {}: {why}",
+                        s.name, e.name, ep.url
+                    ));
+                }
             }
             let note = match &e.observation {
                 EnvObservation::Missing { hint } => Some(hint.clone()),

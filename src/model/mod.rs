@@ -8,6 +8,7 @@
 
 pub mod ci;
 pub mod drift;
+pub mod endpoint;
 pub mod problem;
 pub mod secrets;
 pub mod text;
@@ -179,6 +180,14 @@ impl CiRun {
     pub fn is_active(&self) -> bool {
         self.status != "completed"
     }
+}
+
+/// What an environment's version endpoint said when last read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EndpointReading {
+    pub url: String,
+    /// The version it reports, or why there is none ("answered 503").
+    pub reported: Result<String, String>,
 }
 
 /// A run's wait on a GitHub Environment with required reviewers

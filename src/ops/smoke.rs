@@ -73,7 +73,7 @@ pub async fn run(
     }
 }
 
-fn root(e: &dyn std::error::Error) -> String {
+pub(crate) fn root(e: &dyn std::error::Error) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;

@@ -8,7 +8,10 @@ use std::str::FromStr;
 
 use super::error::{suggest, Problem, ProblemKind, RegistryError};
 use super::tree::{self, Node, Pos, Value};
-use super::{Delivery, Environment, Registry, ReleaseKind, Service, Settings, SmokeCheck};
+use super::{
+    Delivery, Environment, Registry, ReleaseKind, Service, Settings, SmokeCheck, VersionEndpoint,
+    DEFAULT_VERSION_FIELD,
+};
 use crate::model::text;
 
 /// Why a value holding a control character is refused.
@@ -44,6 +47,7 @@ pub const SERVICE_KEYS: &[&str] = &[
     "smoke",
     "delivery",
     "build",
+    "version",
 ];
 /// Keys of the `hearth:` settings block.
 pub const SETTINGS_KEYS: &[&str] = &["github_owner", "api_url", "ship_all", "environments", "ci"];
@@ -59,7 +63,10 @@ pub const ENVIRONMENT_KEYS: &[&str] = &[
     "accent",
     "workflow",
     "input",
+    "version",
 ];
+/// Keys of a `version:` endpoint.
+pub const VERSION_KEYS: &[&str] = &["url", "field"];
 /// Keys of a service's `build:` block (`delivery: dispatch`).
 pub const BUILD_KEYS: &[&str] = &["workflow"];
 /// The image-tag input of a dispatch workflow when the registry names none.
@@ -209,6 +216,7 @@ struct EnvPatch {
     accent: Option<String>,
     workflow: Option<String>,
     input: Option<String>,
+    version: Option<VersionEndpoint>,
     /// False when a key had an error, so no follow-up "missing" error is added.
     clean: bool,
 }
@@ -681,6 +689,7 @@ impl Validator {
                         }
                     }
                 }
+                "version" => patch.version = self.version_endpoint(e.value, &p),
                 _ => self.unknown_key(&e, path, ENVIRONMENT_KEYS),
             }
         }
@@ -708,6 +717,7 @@ impl Validator {
                 accent: patch.accent.or_else(|| b.accent.clone()),
                 workflow: patch.workflow.or_else(|| b.workflow.clone()),
                 input: patch.input.or_else(|| b.input.clone()),
+                version: patch.version.or_else(|| b.version.clone()),
             });
         }
         let hint = match suggest(name, known.iter().map(String::as_str)) {
@@ -750,6 +760,7 @@ impl Validator {
             accent: patch.accent,
             workflow: patch.workflow,
             input: patch.input,
+            version: patch.version,
         })
     }
 
@@ -805,6 +816,7 @@ impl Validator {
             build_workflow: None,
             environments: global_envs.to_vec(),
             smoke: Vec::new(),
+            version: None,
         };
         let mut delivery_pos: Option<Pos> = None;
         // A block that is not a map already has its error; "no image" would be noise.
@@ -872,6 +884,7 @@ impl Validator {
                     svc.environments = self.service_environments(f.value, &p, global_envs);
                 }
                 "smoke" => svc.smoke = self.smoke(f.value, &p),
+                "version" => svc.version = self.version_endpoint(f.value, &p),
                 "delivery" => {
                     if let Some(d) = self.word(f.value, &p, "delivery") {
                         match d.as_str() {
@@ -1050,6 +1063,71 @@ impl Validator {
         }
         self.check_env_collisions(&envs, node.pos, path);
         envs
+    }
+
+    /// `version: URL` or `version: { url: URL, field: a.b }`.
+    fn version_endpoint(&mut self, node: &Node, path: &str) -> Option<VersionEndpoint> {
+        let (mut url, mut field) = (None, DEFAULT_VERSION_FIELD.to_string());
+        let mut at = (node.pos, path.to_string());
+        match &node.value {
+            Value::Str(_) => url = self.word(node, path, "url"),
+            Value::Map(_) => {
+                for e in self.entries(node, path, "a map with `url` and `field`") {
+                    let kp = join(path, &e.key);
+                    match e.key.as_str() {
+                        "url" => {
+                            url = self.word(e.value, &kp, "url");
+                            at = (e.value.pos, kp);
+                        }
+                        "field" => {
+                            if let Some(f) = self.word(e.value, &kp, "field") {
+                                if f.split('.').all(|part| {
+                                    !part.is_empty()
+                                        && part.chars().all(|c| {
+                                            c.is_ascii_alphanumeric() || c == '_' || c == '-'
+                                        })
+                                }) {
+                                    field = f;
+                                } else {
+                                    self.push(e.value.pos, kp, ProblemKind::Invalid(format!(
+                                        "`{f}` is not a field path (names joined by dots, as in `build.version`)"
+                                    )));
+                                }
+                            }
+                        }
+                        _ => self.unknown_key(&e, path, VERSION_KEYS),
+                    }
+                }
+                if url.is_none() {
+                    self.push(
+                        node.pos,
+                        path,
+                        ProblemKind::MissingKey {
+                            key: "url",
+                            hint: "; a version endpoint needs the URL to read".into(),
+                        },
+                    );
+                }
+            }
+            _ => {
+                self.wrong_type(node, path, "a URL or a map with `url` and `field`");
+                return None;
+            }
+        }
+        let url = url?;
+        match url::Url::parse(&url) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+                Some(VersionEndpoint { url, field })
+            }
+            _ => {
+                self.push(
+                    at.0,
+                    at.1,
+                    ProblemKind::Invalid(format!("`{url}` is not an absolute http(s) URL")),
+                );
+                None
+            }
+        }
     }
 
     fn smoke(&mut self, node: &Node, path: &str) -> Vec<SmokeCheck> {

@@ -97,6 +97,9 @@ pub struct Environment {
     /// (`workflow_dispatch`), and the name of its image-tag input.
     pub workflow: Option<String>,
     pub input: Option<String>,
+    /// What the environment's public endpoint says it runs (overrides the
+    /// service's `version:`).
+    pub version: Option<VersionEndpoint>,
 }
 
 impl Environment {
@@ -111,6 +114,7 @@ impl Environment {
                 accent: Some("red".into()),
                 workflow: None,
                 input: None,
+                version: None,
             },
             Environment {
                 name: "qa".into(),
@@ -120,8 +124,39 @@ impl Environment {
                 accent: Some("yellow".into()),
                 workflow: None,
                 input: None,
+                version: None,
             },
         ]
+    }
+}
+
+/// An endpoint that reports the version it serves, as
+/// `{"status":"ok","version":"0.7.3"}` does: hearth reads it beside what the
+/// cluster runs, so that a public endpoint that still serves the old version
+/// (DNS on the old cluster, a stale CDN) is seen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VersionEndpoint {
+    /// May name `{env}` and `{namespace}`.
+    pub url: String,
+    /// Where the version is in the JSON answer, as a dot path
+    /// (`version`, `build.version`); an answer that is not JSON is the
+    /// version itself (trimmed).
+    pub field: String,
+}
+
+/// The field a version endpoint reports in when the registry names none.
+pub const DEFAULT_VERSION_FIELD: &str = "version";
+
+impl Service {
+    /// The version endpoint of `env` (its own, else the service's), with
+    /// `{env}` and `{namespace}` filled in: the URL and the field.
+    pub fn version_endpoint<'a>(&'a self, env: &'a Environment) -> Option<(String, &'a str)> {
+        let v = env.version.as_ref().or(self.version.as_ref())?;
+        let url = v
+            .url
+            .replace("{env}", &env.name)
+            .replace("{namespace}", &env.namespace);
+        Some((url, v.field.as_str()))
     }
 }
 
@@ -163,6 +198,8 @@ pub struct Service {
     /// Effective environments: the registry-wide ones with this service's overrides.
     pub environments: Vec<Environment>,
     pub smoke: Vec<SmokeCheck>,
+    /// The version endpoint of every environment that names none itself.
+    pub version: Option<VersionEndpoint>,
 }
 
 impl Service {
@@ -212,6 +249,7 @@ impl Service {
             build_workflow: None,
             environments: Environment::defaults(),
             smoke: Vec::new(),
+            version: None,
         }
     }
 }

@@ -96,14 +96,15 @@ fn shrink(mut cols: Vec<u16>, room: u16, min: u16) -> Vec<u16> {
 const NOTES_MIN: u16 = 24;
 
 /// What an environment cell needs to show without a cut.
-fn env_natural(obs: &EnvObservation, drift: &Drift) -> usize {
+fn env_natural(obs: &EnvObservation, drift: &Drift, endpoint_differs: bool) -> usize {
     match obs {
         EnvObservation::Live(w) => {
             let serving = w.serving_tag().unwrap_or("?").chars().count();
             let moving = w.moving_to().map_or(0, |t| t.chars().count() + 3);
             let counts = format!("{}/{}", w.ready, w.desired).len();
-            let marker = if w.moving_to().is_none()
-                && matches!(drift, Drift::Drift { .. } | Drift::Deploying { .. })
+            let marker = if endpoint_differs
+                || (w.moving_to().is_none()
+                    && matches!(drift, Drift::Drift { .. } | Drift::Deploying { .. }))
             {
                 2
             } else {
@@ -151,7 +152,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, view: &mut ViewState, 
     for i in 0..state.services.len() {
         for (e, width) in env_width.iter_mut().enumerate() {
             if state.service_has_env(i, e) {
-                *width = (*width).max(env_natural(&state.services[i].envs[e], &state.drift(i, e)));
+                *width = (*width).max(env_natural(
+                    &state.services[i].envs[e],
+                    &state.drift(i, e),
+                    state.endpoint_mismatch(i, e).is_some(),
+                ));
             }
         }
         if let Some(r) = state.services[i].latest_release() {
@@ -291,6 +296,7 @@ fn service_row<'a>(
             env_cell(
                 &svc.envs[e],
                 &state.drift(i, e),
+                state.endpoint_mismatch(i, e).is_some(),
                 w.env[e] as usize,
                 *accent,
                 theme,
@@ -321,6 +327,7 @@ fn service_row<'a>(
 fn env_cell<'a>(
     obs: &EnvObservation,
     drift: &Drift,
+    endpoint_differs: bool,
     width: usize,
     accent: Style,
     theme: &Theme,
@@ -341,7 +348,13 @@ fn env_cell<'a>(
     };
     let serving = w.serving_tag().unwrap_or("?");
     // While a rollout moves, the arrow says serving and target differ.
-    let marker = drift_marker(drift, theme).filter(|_| moving.is_none());
+    // The version endpoint names another version: `⚠` (NOTES and the
+    // detail pane say which), before a drift marker.
+    let marker = if endpoint_differs {
+        Some(Span::styled("⚠", theme.warn))
+    } else {
+        drift_marker(drift, theme).filter(|_| moving.is_none())
+    };
     let marker_width = if marker.is_some() { 2 } else { 0 };
     let room = width.saturating_sub(counts.len() + 3 + marker_width).max(3);
     let tag_style = if drift.is_drift() { theme.warn } else { accent };
@@ -538,6 +551,14 @@ fn note<'a>(
     for e in 0..state.envs.len() {
         if let Some(text) = state.unserved(index, e) {
             return Line::from(Span::styled(text, theme.error));
+        }
+    }
+    for e in 0..state.envs.len() {
+        if let Some(text) = state.endpoint_mismatch(index, e) {
+            return Line::from(Span::styled(
+                format!("{}: {text}", state.envs[e]),
+                theme.warn,
+            ));
         }
     }
     for e in 0..state.envs.len() {

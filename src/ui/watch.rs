@@ -157,10 +157,21 @@ fn draw_title(frame: &mut Frame, area: Rect, state: &State, failing: &[bool], th
                 .is_some_and(|r| r.status == "waiting")
         })
         .count();
+    // Public endpoints that serve another version than their cluster.
+    let elsewhere = (0..state.services.len())
+        .filter(|&i| (0..state.envs.len()).any(|e| state.endpoint_mismatch(i, e).is_some()))
+        .count();
     let solid = |s: Style| s.add_modifier(Modifier::REVERSED | Modifier::BOLD);
     let summary = match (failing, troubled) {
         (0, 0) if waiting > 0 => Span::styled(
             format!(" {waiting} waiting for approval "),
+            solid(theme.warn),
+        ),
+        (0, 0) if elsewhere > 0 => Span::styled(
+            format!(
+                " {elsewhere} endpoint{} on another version ",
+                if elsewhere == 1 { "" } else { "s" }
+            ),
             solid(theme.warn),
         ),
         (0, 0) => Span::styled(" all well ", solid(theme.ok)),
@@ -226,6 +237,11 @@ fn env_cell(state: &State, i: usize, e: usize, theme: &Theme) -> (String, Style)
             };
             let (icon, style) = super::overview::cell_icon(w, theme);
             text.push_str(&format!(" {ready}/{} {icon} ", w.desired));
+            if state.endpoint_mismatch(i, e).is_some() {
+                // The endpoint names another version (the line below says which).
+                text.push_str("⚠ ");
+                return (text, solid(theme.warn));
+            }
             (text, solid(style))
         }
     }
@@ -242,6 +258,12 @@ fn activity_line(state: &State, i: usize) -> Option<String> {
             if let Rollout::Failed(m) = &w.rollout {
                 return Some(format!("{}: {m}", state.envs[e]));
             }
+        }
+    }
+    // A public endpoint that serves another version than the cluster.
+    for e in 0..state.envs.len() {
+        if let Some(m) = state.endpoint_mismatch(i, e) {
+            return Some(format!("⚠ {}: {m}", state.envs[e]));
         }
     }
     // A run that waits on an environment's reviewers: someone must act.

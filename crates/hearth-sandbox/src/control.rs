@@ -69,6 +69,30 @@ async fn app_ready(
     }
 }
 
+/// `GET /apps/{namespace}/{deployment}/version`: the app's version
+/// endpoint, `{"status":"ok","version":"0.3.0"}` with the tag its ready pods
+/// serve (without the `v`, as seed 002's health check answers), or what a
+/// `stale_version` fault says.
+async fn app_version(
+    State(c): State<Control>,
+    axum::extract::Path((namespace, deployment)): axum::extract::Path<(String, String)>,
+) -> Response {
+    if let Some(v) = c.faults.stale_version(&deployment) {
+        return Json(json!({"status": "ok", "version": v})).into_response();
+    }
+    match c.cluster.serving_tags(&namespace, &deployment) {
+        None => (StatusCode::NOT_FOUND, "no such app\n").into_response(),
+        Some(tags) if tags.is_empty() => {
+            (StatusCode::SERVICE_UNAVAILABLE, "no ready pod\n").into_response()
+        }
+        Some(tags) => Json(json!({
+            "status": "ok",
+            "version": tags[0].trim_start_matches('v'),
+        }))
+        .into_response(),
+    }
+}
+
 async fn get_requests(State(c): State<Control>, Query(q): Query<RequestsQuery>) -> Response {
     let since = match q.since.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
         None => None,
@@ -113,7 +137,7 @@ async fn post_fault(State(c): State<Control>, body: axum::body::Bytes) -> Respon
             StatusCode::BAD_REQUEST,
             Json(json!({
                 "error": format!("not a fault: {e}"),
-                "expected": "{\"kind\": \"build_fail\"|\"migration_fail\" (+ \"service\"), \"github_error\"|\"rate_limit\" (+ \"seconds\"), \"slow\" (+ \"ms\"), \"drop_watches\", \"malformed\" (+ \"path\"), \"step_name\" (+ \"service\", \"name\")}",
+                "expected": "{\"kind\": \"build_fail\"|\"migration_fail\" (+ \"service\"), \"github_error\"|\"rate_limit\" (+ \"seconds\"), \"slow\" (+ \"ms\"), \"drop_watches\", \"malformed\" (+ \"path\"), \"step_name\" (+ \"service\", \"name\"), \"stale_version\" (+ \"service\", \"version\")}",
             })),
         )
             .into_response(),
@@ -131,6 +155,7 @@ pub fn router(control: Control) -> Router {
         .route("/", get(index))
         .route("/requests", get(get_requests).delete(clear_requests))
         .route("/apps/{namespace}/{deployment}/api/ready", get(app_ready))
+        .route("/apps/{namespace}/{deployment}/version", get(app_version))
         .route(
             "/faults",
             get(get_faults).post(post_fault).delete(clear_faults),

@@ -45,6 +45,10 @@ pub enum Fault {
     /// `workflow_dispatch` answers 400 to `return_run_details`, as a GitHub
     /// Enterprise Server older than the field does.
     RefuseRunDetails,
+    /// The service's version endpoint reports `version` whatever its pods
+    /// run, as a public hostname still pointing at an old cluster does
+    /// (seed 004's failed production gate).
+    StaleVersion { service: String, version: String },
 }
 
 #[derive(Default, Debug)]
@@ -61,6 +65,7 @@ struct FaultSet {
     malformed: Vec<String>,
     step_name: Vec<(String, String)>,
     refuse_run_details: bool,
+    stale_version: Vec<(String, String)>,
 }
 
 /// The active faults. Cheap to query from request handlers.
@@ -116,6 +121,10 @@ impl Faults {
             }
             Fault::Malformed { path } => s.malformed.push(path),
             Fault::RefuseRunDetails => s.refuse_run_details = true,
+            Fault::StaleVersion { service, version } => {
+                s.stale_version.retain(|(n, _)| *n != service);
+                s.stale_version.push((service, version));
+            }
             Fault::StepName { service, name } => {
                 s.step_name.retain(|(n, _)| *n != service);
                 s.step_name.push((service, name));
@@ -138,6 +147,16 @@ impl Faults {
         s.smoke_fail.remove(service);
         s.log_flood.retain(|(n, _)| n != service);
         s.step_name.retain(|(n, _)| n != service);
+        s.stale_version.retain(|(n, _)| n != service);
+    }
+
+    /// What the service's version endpoint reports under a `stale_version`.
+    pub fn stale_version(&self, service: &str) -> Option<String> {
+        let s = self.set.lock().expect("faults lock");
+        s.stale_version
+            .iter()
+            .find(|(n, _)| n == service)
+            .map(|(_, v)| v.clone())
     }
 
     /// Whether dispatches refuse `return_run_details`.
@@ -305,6 +324,14 @@ impl Faults {
             service: service.clone(),
             name: name.clone(),
         }));
+        out.extend(
+            s.stale_version
+                .iter()
+                .map(|(service, version)| Fault::StaleVersion {
+                    service: service.clone(),
+                    version: version.clone(),
+                }),
+        );
         out
     }
 }

@@ -294,8 +294,18 @@ fn registry_yaml(
         } else {
             "  workflow: release.yml\n".to_string()
         };
+        // The demo's services name their version endpoint (what the public
+        // URL says it serves); hundreds of generated ones do not.
+        let version = if default_set {
+            format!(
+                "  version: {{ url: \"{control_url}/apps/{{namespace}}/{k8s}/version\", field: version }}\n",
+                k8s = r.k8s_name
+            )
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "{name}:\n  directory: repos/{name}\n  image: {image}\n  dockerfile: Dockerfile\n  k8s_name: {k8s}\n  pre_ship_cmd: ./test.sh\n  repo: {repo}\n{delivery}  smoke:\n    - url: {control_url}/apps/{{namespace}}/{k8s}/api/ready\n      status: 200\n      body: ok\n",
+            "{name}:\n  directory: repos/{name}\n  image: {image}\n  dockerfile: Dockerfile\n  k8s_name: {k8s}\n  pre_ship_cmd: ./test.sh\n  repo: {repo}\n{delivery}{version}  smoke:\n    - url: {control_url}/apps/{{namespace}}/{k8s}/api/ready\n      status: 200\n      body: ok\n",
             name = s.name,
             image = s.image,
             k8s = r.k8s_name,

@@ -123,6 +123,24 @@ pub(super) fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme
                 if let Some(line) = drift_line(&drift, theme) {
                     extra.push(line);
                 }
+                // What the public endpoint says it serves.
+                if let Some(reading) = state.services[i].endpoints.get(e).and_then(Option::as_ref) {
+                    let (lead, text, style) =
+                        match (&reading.reported, state.endpoint_mismatch(i, e)) {
+                            (_, Some(m)) => ("  ⚠ ", format!("{m} ({})", reading.url), theme.warn),
+                            (Ok(v), None) => (
+                                "  ",
+                                format!("endpoint reports {v} ({})", reading.url),
+                                theme.muted,
+                            ),
+                            (Err(why), None) => (
+                                "  ⚠ ",
+                                format!("endpoint {}: {why}", reading.url),
+                                theme.warn,
+                            ),
+                        };
+                    extra.extend(indented(lead, &text, style, style, width));
+                }
                 match &w.rollout {
                     Rollout::Complete => {}
                     Rollout::Progressing(m) | Rollout::Failed(m) => {
