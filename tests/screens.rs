@@ -446,7 +446,7 @@ fn dialog_service(state: &State) -> Option<&str> {
 }
 
 #[test]
-fn promote_rollback_and_logs_dialogs() {
+fn logs_dialog() {
     // api has two qa prereleases; the dialogs are opened by their keys on
     // the selected service, as a person opens them.
     let mut msgs = healthy();
@@ -459,71 +459,9 @@ fn promote_rollback_and_logs_dialogs() {
         ],
     });
     let mut state = interactive(msgs);
-    // `p` and `r` open their dialogs only in a session that holds a
-    // WriteAccess, which no test outside `cmd/` can make: the promote
-    // dialog is given what `p` would offer (the qa prereleases of api's
-    // release list, as the state holds it), and `j` moves its choice.
-    let offered: Vec<String> = state.services[0]
-        .releases
-        .as_ref()
-        .unwrap()
-        .iter()
-        .filter(|r| r.prerelease)
-        .map(|r| r.tag.clone())
-        .collect();
-    assert_eq!(offered, ["v0.0.29-rc.2", "v0.0.29-rc.1"]);
-    state.dialog = Some(Dialog::Promote {
-        service: "api".into(),
-        tags: offered,
-        selected: 0,
-    });
-    press(&mut state, 'j');
-    assert_eq!(dialog_service(&state), Some("api"));
-    let screen = text(&state, "default", 80, 24);
-    // Both prereleases of api's release list, the second chosen.
-    assert!(
-        screen.contains("  v0.0.29-rc.2") && screen.contains("▸ v0.0.29-rc.1"),
-        "{screen}"
-    );
-    insta::assert_snapshot!("dialog_promote_80x24", screen);
-    update(
-        &mut state,
-        Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
-    );
-    assert!(state.dialog.is_none(), "Esc closes the promote dialog");
-
-    state.dialog = Some(Dialog::Rollback {
-        service: "api".into(),
-        envs: vec!["prod".into(), "qa".into()],
-        env: 0,
-        choice: hearth::app::ops::RollbackChoice::Fast,
-        revisions: None,
-        selected: 0,
-    });
-    // The revisions arrive as the cluster answers them.
-    update(
-        &mut state,
-        Msg::Revisions {
-            service: "api".into(),
-            env: "prod".into(),
-            result: Ok(vec![
-                (2, Some("v0.0.27".into())),
-                (3, Some("v0.0.28".into())),
-            ]),
-        },
-    );
-    let screen = text(&state, "default", 100, 30);
-    assert!(
-        screen.contains("▸ revision 2  v0.0.27")
-            && screen.contains("revision 3  v0.0.28  (current)"),
-        "{screen}"
-    );
-    insta::assert_snapshot!("dialog_rollback_100x30", screen);
-    update(
-        &mut state,
-        Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
-    );
-    assert!(state.dialog.is_none(), "Esc closes the rollback dialog");
+    // `p`, `r` and the refusal of a planned ship need a WriteAccess, which
+    // only the command layer grants: they are opened by their keys in
+    // `src/cmd/dialog_keys.rs`.
 
     // stumper's qa rollout is stuck on its migration: the logs dialog opens
     // on qa with the migration container chosen, for stumper, whose detail
@@ -545,20 +483,6 @@ fn promote_rollback_and_logs_dialogs() {
         &mut state,
         Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)),
     );
-    // A refusal of api's ship, over api's own detail pane.
-    press(&mut state, 'k');
-    press(&mut state, 'k');
-    state.dialog = Some(Dialog::Refused {
-        title: "ship to prod: api".into(),
-        problem: Problem::new(
-            ProblemKind::Invalid,
-            "/work/src/api has uncommitted changes (M src/lib.rs)",
-            "commit or stash them: git -C /work/src/api stash",
-        ),
-    });
-    let screen = text(&state, "default", 80, 24);
-    assert!(screen.contains("┌ api ─"), "{screen}");
-    insta::assert_snapshot!("dialog_refused_80x24", screen);
 }
 
 fn progress(op: u64, event: Event) -> Msg {
@@ -953,4 +877,45 @@ fn an_endpoint_on_another_version_is_flagged() {
         "the board's title says all is well:\n{screen}"
     );
     insta::assert_snapshot!("endpoint_mismatch_watch_160x48", screen);
+}
+
+/// Help shows what the GitHub scheduler spends and how old the data on
+/// screen is, as its last report said.
+#[test]
+fn help_shows_the_schedulers_view() {
+    let mut msgs = healthy();
+    msgs.push(Msg::Schedule(hearth::github::ScheduleView {
+        per_minute: 84,
+        budget_per_minute: 600,
+        oldest_shown_secs: Some(4),
+        waiting_first: 0,
+        saving: false,
+    }));
+    let mut state = interactive(msgs);
+    press(&mut state, '?');
+    let screen = text(&state, "default", 160, 48);
+    assert!(
+        screen.contains(
+            "GitHub: 84 requests in the last minute (budget 600/min), oldest data on screen 4 s"
+        ),
+        "help does not show the scheduler's view:\n{screen}"
+    );
+    // Nearly out of rate limit: it says it reads only what is on screen.
+    update(
+        &mut state,
+        Msg::Schedule(hearth::github::ScheduleView {
+            per_minute: 12,
+            budget_per_minute: 600,
+            oldest_shown_secs: Some(9),
+            waiting_first: 3,
+            saving: true,
+        }),
+    );
+    let screen = text(&state, "default", 200, 48);
+    assert!(
+        screen.contains(
+            "3 services not read yet, rate limit nearly spent: reading only what is on screen"
+        ),
+        "{screen}"
+    );
 }

@@ -215,6 +215,8 @@ pub fn theme(global: &GlobalOpts) -> anyhow::Result<crate::ui::Theme> {
 }
 
 #[cfg(test)]
+mod dialog_keys;
+#[cfg(test)]
 mod recorded;
 
 #[cfg(test)]
