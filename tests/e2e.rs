@@ -427,8 +427,20 @@ fn live_control_room_follows_the_cluster_and_ci() {
     term.wait_screen("the short terminal", |s| {
         s.lines().count() <= 24 && s.contains(&header)
     });
+    // Focus moves to the detail pane, which then takes more of the height:
+    // its title line moves up (the overview shrinks to a third).
+    let title_row = |s: &str| s.lines().position(|l| l.contains(&detail_title(&svc)));
+    let unfocused = title_row(&term.screen()).expect("the detail pane's title");
     term.keys(&["Enter"]);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for("Enter to focus the detail pane", TIMEOUT, || {
+        let plain = term.screen();
+        (
+            title_row(&plain)
+                .is_some_and(|r| r < unfocused)
+                .then_some(()),
+            plain,
+        )
+    });
     term.keys(&["j"]);
     let styled = wait_for("j to scroll the focused detail pane", TIMEOUT, || {
         let styled = term.screen_styled();
