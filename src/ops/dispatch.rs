@@ -109,7 +109,10 @@ impl DispatchPlan {
             for check in &self.service.smoke {
                 out.push((
                     System::Local,
-                    format!("smoke: {}", super::smoke::words(check, &self.env)),
+                    format!(
+                        "smoke: {}",
+                        super::smoke::words(check, &self.env, Some(&self.tag))
+                    ),
                 ));
             }
         }

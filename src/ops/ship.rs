@@ -113,7 +113,10 @@ impl ShipPlan {
                 for check in &self.service.smoke {
                     out.push((
                         System::Local,
-                        format!("smoke: {}", super::smoke::words(check, env)),
+                        format!(
+                            "smoke: {}",
+                            super::smoke::words(check, env, Some(&self.tag))
+                        ),
                     ));
                 }
             }
@@ -742,9 +745,11 @@ pub async fn follow_and_verify(
         .await;
     let http = reqwest::Client::new();
     for check in &service.smoke {
-        let step = format!("smoke: {}", super::smoke::words(check, env));
+        let step = format!("smoke: {}", super::smoke::words(check, env, Some(tag)));
         rep.start(&step).await;
-        if let Err(p) = super::smoke::run(&http, check, env, super::smoke::RETRY_FOR).await {
+        if let Err(p) =
+            super::smoke::run(&http, check, env, Some(tag), super::smoke::RETRY_FOR).await
+        {
             rep.failed(&step, Some(p.message.clone())).await;
             return Err(Failure::after(
                 p,

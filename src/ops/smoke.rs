@@ -2,7 +2,9 @@
 //! GET that must answer the expected status (and contain the expected body
 //! text), retried for a bounded time, like the seeds' `GET /api/ready` and
 //! "unauthenticated returns 401" gates. A URL may name `{env}` and
-//! `{namespace}`, so that one check serves every environment.
+//! `{namespace}`, so that one check serves every environment; the expected
+//! body may name `{tag}` (the tag just deployed) or `{version}` (the same
+//! without its `v`), so that a ship proves the public endpoint serves it.
 
 use std::time::Duration;
 
@@ -22,11 +24,21 @@ pub fn url_for(check: &SmokeCheck, env: &Environment) -> String {
         .replace("{namespace}", &env.namespace)
 }
 
+/// The body a check expects, with `{tag}` and `{version}` filled in when
+/// the tag is known.
+pub fn body_for(check: &SmokeCheck, tag: Option<&str>) -> Option<String> {
+    let body = check.body.as_ref()?;
+    Some(match tag {
+        Some(t) => body
+            .replace("{tag}", t)
+            .replace("{version}", t.trim_start_matches('v')),
+        None => body.clone(),
+    })
+}
+
 /// `GET url → 200 "ok"`, for the progress line.
-pub fn words(check: &SmokeCheck, env: &Environment) -> String {
-    let body = check
-        .body
-        .as_ref()
+pub fn words(check: &SmokeCheck, env: &Environment, tag: Option<&str>) -> String {
+    let body = body_for(check, tag)
         .map(|b| format!(" {b:?}"))
         .unwrap_or_default();
     format!("GET {} {}{body}", url_for(check, env), check.status)
@@ -37,16 +49,18 @@ pub async fn run(
     http: &reqwest::Client,
     check: &SmokeCheck,
     env: &Environment,
+    tag: Option<&str>,
     retry_for: Duration,
 ) -> Result<(), Problem> {
     let url = url_for(check, env);
+    let want_body = body_for(check, tag);
     let deadline = Instant::now() + retry_for;
     loop {
         let got = match http.get(&url).timeout(Duration::from_secs(5)).send().await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let body = resp.text().await.unwrap_or_default();
-                match (&check.body, status == check.status) {
+                match (&want_body, status == check.status) {
                     (_, false) => Err(format!("answered {status}, not {}", check.status)),
                     (Some(want), true) if !body.contains(want.as_str()) => {
                         Err(format!("answered {status} without {want:?} in the body"))
@@ -79,4 +93,65 @@ pub(crate) fn root(e: &dyn std::error::Error) -> String {
         cur = next;
     }
     cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(body: &str) -> SmokeCheck {
+        SmokeCheck {
+            url: String::new(),
+            status: 200,
+            body: Some(body.into()),
+        }
+    }
+
+    #[test]
+    fn the_expected_body_names_the_tag() {
+        let c = check(r#""version":"{version}""#);
+        assert_eq!(
+            body_for(&c, Some("v0.7.3")).as_deref(),
+            Some(r#""version":"0.7.3""#)
+        );
+        assert_eq!(
+            body_for(&check("ok {tag}"), Some("v0.7.3")).as_deref(),
+            Some("ok v0.7.3")
+        );
+        // Before the tag is known (a plan), the template shows as written.
+        assert_eq!(
+            body_for(&check("ok {tag}"), None).as_deref(),
+            Some("ok {tag}")
+        );
+    }
+
+    /// Against a local endpoint that serves v1.2.3: the check for that tag
+    /// passes, the check for another fails with what it got.
+    #[tokio::test]
+    async fn a_check_with_tag_passes_only_for_the_tag_served() {
+        let app = axum::Router::new().route(
+            "/health",
+            axum::routing::get(|| async { r#"{"status":"ok","version":"1.2.3"}"# }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/health", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let c = SmokeCheck {
+            url,
+            status: 200,
+            body: Some(r#""version":"{version}""#.into()),
+        };
+        let env = Environment::defaults().remove(0);
+        let http = reqwest::Client::new();
+        let quick = Duration::from_millis(10);
+        assert!(run(&http, &c, &env, Some("v1.2.3"), quick).await.is_ok());
+        let err = run(&http, &c, &env, Some("v1.2.4"), quick)
+            .await
+            .unwrap_err();
+        assert!(
+            err.message.contains(r#"without "\"version\":\"1.2.4\"""#),
+            "{}",
+            err.message
+        );
+    }
 }
