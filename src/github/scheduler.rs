@@ -251,6 +251,10 @@ impl Svc {
 /// The part of the budget's rate that reading services off screen may take
 /// while nothing happens: an idle screen of hundreds of services stays cheap.
 const BACKGROUND_SHARE: f64 = 0.2;
+/// The part of the budget's rate that re-reading the rows on screen may take:
+/// the rest stays for the selected service, active runs, first reads and
+/// the background.
+const SHOWN_SHARE: f64 = 0.6;
 /// Requests in flight at most (the client allows a few more, for operations).
 const MAX_IN_FLIGHT: usize = 6;
 /// How often the scheduler's view and the freshness signal are sent at most.
@@ -271,6 +275,10 @@ struct Scheduler {
     /// interval, longer when there are so many services off screen that
     /// reading them would take more than [`BACKGROUND_SHARE`] of the budget.
     background: Duration,
+    /// Between reads of the runs of a service on screen without an active
+    /// run: the configured interval, longer when the rows on screen would
+    /// take more than [`SHOWN_SHARE`] of the budget.
+    shown_interval: Duration,
     inflight: JoinSet<Done>,
     sent: VecDeque<Instant>,
     last_report: Option<Instant>,
@@ -311,6 +319,7 @@ pub fn start(
         shown_mask: Vec::new(),
         selected: None,
         background: intervals.background,
+        shown_interval: intervals.idle,
         inflight: JoinSet::new(),
         sent: VecDeque::new(),
         last_report: None,
@@ -434,6 +443,10 @@ impl Scheduler {
             .intervals
             .background
             .max(Duration::from_secs_f64(off_screen / rate));
+        let shown = self.shown.len() as f64;
+        self.shown_interval = self.intervals.idle.max(Duration::from_secs_f64(
+            shown / (self.client.bucket().rate() * SHOWN_SHARE),
+        ));
     }
 
     fn class(&self, i: usize) -> Class {
@@ -458,7 +471,7 @@ impl Scheduler {
         match (kind, class) {
             (Kind::Runs | Kind::Jobs(_), Class::Focus) => iv.active,
             (Kind::Runs | Kind::Jobs(_), Class::Shown) if active_run => iv.active,
-            (Kind::Runs, Class::Shown) => iv.idle,
+            (Kind::Runs, Class::Shown) => self.shown_interval,
             (Kind::Runs | Kind::Jobs(_), Class::Active) => iv.idle * 2,
             (Kind::Jobs(_), Class::Shown) => iv.active,
             (Kind::Jobs(_), _) => iv.idle * 2,
@@ -499,7 +512,7 @@ impl Scheduler {
     /// The work to do next, or when to look again.
     fn next(&self, now: Instant) -> Next {
         let saving = self.saving();
-        let mut best: Option<(Class, Instant, usize, Kind)> = None;
+        let mut best: Option<(u8, Class, Instant, usize, Kind)> = None;
         let mut soonest: Option<Instant> = None;
         for i in 0..self.svcs.len() {
             let class = self.class(i);
@@ -528,8 +541,23 @@ impl Scheduler {
                     soonest = Some(soonest.map_or(due, |t| t.min(due)));
                     continue;
                 }
-                let key = (class, due, i, kind);
-                if best.is_none_or(|b| (key.0, key.1, key.2) < (b.0, b.1, b.2)) {
+                // A first read (nothing known yet) goes right after focus:
+                // it is once per service and makes every screen complete.
+                let first = match kind {
+                    Kind::Runs => s.runs_at.is_none(),
+                    Kind::Releases => s.releases_at.is_none(),
+                    Kind::Jobs(_) | Kind::Pending(_) => false,
+                };
+                let rank = match class {
+                    Class::Focus => 0,
+                    _ if first => 1,
+                    Class::Shown => 2,
+                    Class::Active => 3,
+                    Class::Background => 4,
+                    Class::Away => 5,
+                };
+                let key = (rank, class, due, i, kind);
+                if best.is_none_or(|b| (key.0, key.1, key.2, key.3) < (b.0, b.1, b.2, b.3)) {
                     best = Some(key);
                 }
             }
@@ -537,11 +565,11 @@ impl Scheduler {
         // Nothing due: look again when something is (while saving, soon:
         // the rate limit's reset ends it).
         let fallback = now + Duration::from_secs(if saving { 5 } else { 60 });
-        let Some((class, _, i, kind)) = best else {
+        let Some((rank, _, _, i, kind)) = best else {
             return Next::At(soonest.unwrap_or(fallback));
         };
         // The budget: background work keeps a reserve for what is looked at.
-        let need = if class <= Class::Active {
+        let need = if rank <= 3 {
             1.0
         } else {
             self.client.bucket().burst() * 0.25
@@ -903,6 +931,79 @@ mod tests {
         assert_eq!(count(10), 1, "off screen read {} times", count(10));
         assert_eq!(count(3), 2, "kicked read {} times", count(3));
         assert!((0..30).all(|n| count(n) >= 1), "every service read once");
+    }
+
+    async fn slow_runs(
+        State(seen): State<Seen>,
+        Path(repo): Path<String>,
+    ) -> axum::Json<serde_json::Value> {
+        seen.lock().unwrap().push((repo, std::time::Instant::now()));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        axum::Json(json!({"total_count": 0, "workflow_runs": []}))
+    }
+
+    /// Every service's first read comes before the rows on screen are read
+    /// again: a large registry's screen (and the watch board's order) is
+    /// complete soon, not after the shown rows have had many turns.
+    #[tokio::test]
+    async fn first_reads_go_before_rereads_of_the_rows_shown() {
+        let seen: Seen = Arc::default();
+        let app = axum::Router::new()
+            .route(
+                "/repos/o/{repo}/actions/workflows/ci.yml/runs",
+                get(slow_runs),
+            )
+            .route("/repos/o/{repo}/releases", get(releases))
+            .with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        // Shown rows are due again after 30 ms; 60 first reads of 20 ms
+        // each, 6 at a time, take about 200 ms.
+        let intervals = Intervals {
+            idle: Duration::from_millis(30),
+            active: Duration::from_millis(30),
+            releases: Duration::from_secs(5),
+            background: Duration::from_secs(60),
+            max_rate: 1000.0,
+        };
+        let (tx, mut rx) = mpsc::channel(10_000);
+        let client =
+            Client::with_rate(&url, Token::new("t", "GH_TOKEN"), Some(tx.clone()), 1000.0).unwrap();
+        let targets = (0..60)
+            .map(|i| PollTarget {
+                service: name(i),
+                repo: format!("o/{}", name(i)),
+                workflow: "ci.yml".into(),
+            })
+            .collect();
+        let (steering, task) = start(client, targets, intervals, tx);
+        steering.attend(Attention {
+            shown: (0..6).map(name).collect(),
+            selected: Some(name(0)),
+            attended: true,
+        });
+        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        task.abort();
+        drain.abort();
+        let seen = seen.lock().unwrap().clone();
+        let first_of = |n: usize| seen.iter().position(|(r, _)| *r == name(n));
+        let last_first = (0..60)
+            .map(|n| first_of(n).unwrap_or_else(|| panic!("{} never read", name(n))))
+            .max()
+            .unwrap();
+        let second_of_shown = seen
+            .iter()
+            .enumerate()
+            .filter(|(_, (r, _))| *r == name(3))
+            .nth(1)
+            .map(|(i, _)| i)
+            .expect("a shown row read again");
+        assert!(
+            last_first < second_of_shown,
+            "the last first read ({last_first}) after a shown row's second ({second_of_shown})"
+        );
     }
 
     /// A run that waits for a reviewer: what it waits for is read (and
