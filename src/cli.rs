@@ -72,6 +72,10 @@ pub enum Command {
     /// Approve (or reject) a run that waits on a GitHub Environment's
     /// required reviewers, after a confirmation that shows what would deploy.
     Approve(ApproveArgs),
+    /// Restart every pod of a service in one environment (a rollout
+    /// restart, as `kubectl rollout restart` sends it; same image), then
+    /// follow the rollout and run the smoke checks. Asks first.
+    Restart(RestartArgs),
     /// Print or follow the logs of every pod of a service.
     Logs(LogsArgs),
     /// The audit journal: every operation hearth ran, newest last.
@@ -173,7 +177,8 @@ pub struct OpOpts {
     /// Print what would be run and sent, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Do not ask before changing prod (needed when stdin is not a terminal).
+    /// Do not ask first (a change to prod, an approval, a restart asks; needed
+    /// when stdin is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// Stop once the change is made; do not follow CI and the rollout.
@@ -254,6 +259,16 @@ pub struct RollbackArgs {
     /// becomes latest, and CI redeploys it.
     #[arg(long)]
     pub clean: bool,
+    #[command(flatten)]
+    pub op: OpOpts,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestartArgs {
+    pub service: String,
+    /// The environment whose pods to restart.
+    #[arg(long, default_value = "prod")]
+    pub env: String,
     #[command(flatten)]
     pub op: OpOpts,
 }

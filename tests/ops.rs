@@ -1532,3 +1532,131 @@ async fn dispatch_refuses_a_workflow_it_cannot_run_and_changes_nothing() {
     );
     e.sb.shutdown().await;
 }
+
+/// The pods of a Deployment, by name, as kubectl lists them.
+fn pods_of(e: &Env, deploy: &str, ns: &str) -> Vec<String> {
+    let out = e.kubectl(&[
+        "get",
+        "pods",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}{\"\\n\"}{end}",
+    ]);
+    let prefix = format!("{deploy}-");
+    let mut pods: Vec<String> = out
+        .lines()
+        .filter(|p| p.starts_with(&prefix))
+        .map(str::to_string)
+        .collect();
+    pods.sort();
+    pods
+}
+
+/// `hearth restart` sends what `kubectl rollout restart` sends, follows the
+/// new pods to ready and runs the smoke check; it asks first, a dry run
+/// and a refusal change nothing, and it is journaled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_rolls_new_pods_of_the_same_image_as_kubectl_does() {
+    let e = env(20.0).await;
+    let revision = |d: &str| {
+        e.kubectl(&[
+            "get",
+            "deploy",
+            d,
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}",
+        ])
+        .parse::<i64>()
+        .unwrap()
+    };
+    let restarted_at = |d: &str| {
+        e.kubectl(&[
+            "get",
+            "deploy",
+            d,
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}",
+        ])
+    };
+    let (tag0, rev0, pods0) = (
+        e.tag("web", "default"),
+        revision("web"),
+        pods_of(&e, "web", "default"),
+    );
+    assert!(!pods0.is_empty());
+    // Without --yes and without a terminal: refused, nothing sent.
+    let before = e.mutations();
+    let r = e.hearth(&["restart", "web", "--env", "qa"]).await;
+    assert_eq!(r.code, 4, "{}", r.out);
+    assert!(
+        r.out
+            .contains("this replaces every pod and stdin is not a terminal"),
+        "{}",
+        r.out
+    );
+    let r = e
+        .hearth(&["restart", "web", "--env", "prod", "--dry-run"])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out
+            .contains("PATCH deployments/web -n default (strategic merge"),
+        "{}",
+        r.out
+    );
+    assert_eq!(
+        e.mutations(),
+        before,
+        "a refusal or a dry run sent a mutation"
+    );
+    assert_eq!(restarted_at("web"), "");
+
+    let r = e
+        .hearth(&["restart", "web", "--env", "prod", "--yes"])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out
+            .contains("$ PATCH deployments/web -n default (strategic merge"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out.contains("✓ smoke: GET") && r.out.contains("web restarted in prod"),
+        "{}",
+        r.out
+    );
+    let stamp = restarted_at("web");
+    let rfc3339 = regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$").unwrap();
+    assert!(rfc3339.is_match(&stamp), "restartedAt {stamp:?}");
+    assert_eq!(revision("web"), rev0 + 1, "a new revision");
+    assert_eq!(e.tag("web", "default"), tag0, "the same image");
+    let pods1 = pods_of(&e, "web", "default");
+    assert!(
+        !pods1.is_empty() && pods1.iter().all(|p| !pods0.contains(p)),
+        "every pod replaced: {pods0:?} → {pods1:?}"
+    );
+    // The same as kubectl's own restart of another service: the annotation
+    // on the template, one new revision.
+    let billing0 = revision("billing");
+    e.kubectl(&["rollout", "restart", "deploy/billing", "-n", "default"]);
+    assert_eq!(revision("billing"), billing0 + 1);
+    assert!(rfc3339.is_match(&restarted_at("billing")));
+
+    let last = e.journal_lines().pop().expect("a journal line");
+    assert_eq!(last["op"], "restart", "{last}");
+    assert_eq!(last["result"], "ok", "{last}");
+    assert_eq!(last["env"], "prod", "{last}");
+    assert!(
+        last["mutations"][0]
+            .as_str()
+            .is_some_and(|m| m.contains("strategic merge") && m.ends_with("→ ok")),
+        "{last}"
+    );
+    e.sb.shutdown().await;
+}

@@ -447,6 +447,15 @@ fn filter_no_match_160x48() {
 fn help_overlay_80x24_default_styles() {
     let msgs = healthy().into_iter().chain([key('?')]);
     let state = state_from(Mode::INTERACTIVE, msgs);
+    // Every operation key, and the help's last line: nothing is cut at 80x24.
+    let screen = text(&state, &theme("default"), 80, 24);
+    for line in [
+        "│ R          restart every pod of an environment",
+        "│ a          approve the run that waits",
+        "│ Esc or ? closes this help",
+    ] {
+        assert!(screen.contains(line), "{line:?} missing:\n{screen}");
+    }
     insta::assert_snapshot!(styled(&state, &theme("default"), 80, 24));
 }
 

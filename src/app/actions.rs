@@ -14,7 +14,8 @@ use crate::model::Problem;
 use crate::ops::logs::LogEvent;
 use crate::ops::runner::Plan;
 use crate::ops::{
-    Bump, PromoteRequest, Request, RollbackKind, RollbackRequest, ShipRequest, Target,
+    Bump, PromoteRequest, Request, RestartRequest, RollbackKind, RollbackRequest, ShipRequest,
+    Target,
 };
 
 /// An operation key on the selected service.
@@ -104,6 +105,19 @@ pub(super) fn start(state: &mut State, op: Op) -> Vec<Command> {
             })],
             access,
         ),
+        Op::Restart => {
+            let envs: Vec<String> = service
+                .environments
+                .iter()
+                .map(|e| e.name.clone())
+                .collect();
+            state.dialog = Some(Dialog::Restart {
+                service: service.name.clone(),
+                envs,
+                selected: 0,
+            });
+            Vec::new()
+        }
         Op::Rollback => {
             let envs: Vec<String> = service
                 .environments
@@ -335,6 +349,33 @@ pub(super) fn dialog_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
                 selected,
             });
             commands
+        }
+        Dialog::Restart {
+            service,
+            envs,
+            mut selected,
+        } => {
+            if up(&key) {
+                selected = selected.saturating_sub(1);
+            } else if down(&key) {
+                selected = (selected + 1).min(envs.len().saturating_sub(1));
+            } else if confirm {
+                let (Some(access), Some(env)) = (state.write.clone(), envs.get(selected)) else {
+                    return Vec::new();
+                };
+                let req = Request::Restart(RestartRequest {
+                    service: service.clone(),
+                    env: env.clone(),
+                    watch: true,
+                });
+                return plan_requests(state, &format!("restart {service}"), vec![req], access);
+            }
+            state.dialog = Some(Dialog::Restart {
+                service,
+                envs,
+                selected,
+            });
+            Vec::new()
         }
         Dialog::Logs {
             service,

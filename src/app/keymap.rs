@@ -54,6 +54,8 @@ pub enum Op {
     ShipAll,
     /// Approve the run of the selected service that waits for a reviewer.
     Approve,
+    /// Restart every pod of one environment (a rollout restart).
+    Restart,
 }
 
 /// One key: a code and the modifiers that must be held.
@@ -220,6 +222,11 @@ pub const OPERATIONS: &[Binding<Op>] = &[
         keys: &[Key::plain(KeyCode::Char('a'))],
         description: "approve the run that waits for a reviewer (asks first)",
     },
+    Binding {
+        action: Op::Restart,
+        keys: &[Key::plain(KeyCode::Char('R'))],
+        description: "restart every pod of an environment, same image (asks first)",
+    },
 ];
 
 /// How a "read-only" notice names an operation.
@@ -231,6 +238,7 @@ pub fn op_words(op: Op) -> &'static str {
         Op::Rollback => "rollback",
         Op::ShipAll => "ship all",
         Op::Approve => "approve",
+        Op::Restart => "restart",
     }
 }
 

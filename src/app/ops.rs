@@ -208,6 +208,12 @@ pub enum Dialog {
         /// Index into `revisions` (fast rollback).
         selected: usize,
     },
+    /// Choose the environment whose pods to restart.
+    Restart {
+        service: String,
+        envs: Vec<String>,
+        selected: usize,
+    },
     /// Choose the environment (and container) whose logs to tail.
     Logs {
         service: String,

@@ -115,14 +115,51 @@ impl KubeClient {
     /// session's [`WriteAccess`].
     pub async fn json_patch_deployment(
         &self,
+        access: &WriteAccess,
+        namespace: &str,
+        name: &str,
+        patch: &serde_json::Value,
+    ) -> Result<Deployment, Problem> {
+        self.patch_deployment(
+            access,
+            "application/json-patch+json",
+            namespace,
+            name,
+            patch,
+        )
+        .await
+    }
+
+    /// Send a strategic merge patch (the way `kubectl rollout restart`
+    /// does) to a Deployment. A write: it needs the session's [`WriteAccess`].
+    pub async fn strategic_patch_deployment(
+        &self,
+        access: &WriteAccess,
+        namespace: &str,
+        name: &str,
+        patch: &serde_json::Value,
+    ) -> Result<Deployment, Problem> {
+        self.patch_deployment(
+            access,
+            "application/strategic-merge-patch+json",
+            namespace,
+            name,
+            patch,
+        )
+        .await
+    }
+
+    async fn patch_deployment(
+        &self,
         _access: &WriteAccess,
+        content_type: &str,
         namespace: &str,
         name: &str,
         patch: &serde_json::Value,
     ) -> Result<Deployment, Problem> {
         let path = format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}");
         let request = http::Request::patch(path)
-            .header(http::header::CONTENT_TYPE, "application/json-patch+json")
+            .header(http::header::CONTENT_TYPE, content_type)
             .header(http::header::ACCEPT, "application/json")
             .body(serde_json::to_vec(patch).unwrap_or_default())
             .map_err(|e| {

@@ -152,3 +152,86 @@ fn promote_and_rollback_dialogs_open_by_their_keys() {
     );
     insta::assert_snapshot!("dialog_refused_by_key_80x24", screen);
 }
+
+/// `R` on a service: choose the environment, Enter plans the restart, and
+/// the plan is always confirmed first (it replaces every pod) with what it
+/// will send; Enter there runs it.
+#[test]
+fn restart_by_key_asks_which_environment_then_confirms() {
+    let registry = crate::registry::load_str(
+        "web:\n  directory: .\n  image: ghcr.io/acme/web\n  repo: acme/web\n  smoke:\n    - url: https://web.example/{env}/ready\n      status: 200\n",
+        std::path::Path::new("services.yaml"),
+        std::path::Path::new("/reg"),
+    )
+    .unwrap();
+    let service = registry.services[0].clone();
+    let mut state = State::new(Arc::new(registry), Mode::INTERACTIVE);
+    state.write = Some(WriteAccess::grant());
+    update(&mut state, Msg::Resize(100, 30));
+    key(&mut state, KeyCode::Char('R'));
+    let Some(Dialog::Restart { envs, .. }) = &state.dialog else {
+        panic!("R opened {:?}", state.dialog);
+    };
+    let second = envs[1].clone();
+    key(&mut state, KeyCode::Char('j'));
+    let screen = render(&state, 80, 24);
+    assert!(
+        screen.contains(&format!("▸ {second}")) && screen.contains("restart web"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("dialog_restart_by_key_80x24", screen);
+    let commands = key(&mut state, KeyCode::Enter);
+    let request = commands
+        .into_iter()
+        .find_map(|c| match c {
+            Command::Plan(r, _) => Some(r),
+            _ => None,
+        })
+        .expect("Enter plans the restart");
+    assert_eq!(
+        request,
+        crate::ops::Request::Restart(crate::ops::RestartRequest {
+            service: "web".into(),
+            env: second.clone(),
+            watch: true,
+        })
+    );
+    let env = service.environment(&second).unwrap().clone();
+    let plan = crate::ops::runner::Plan::Restart(Box::new(crate::ops::restart::RestartPlan {
+        service,
+        env,
+        tag: "v1.4.2".into(),
+        revision: Some(7),
+        ready: (2, 2),
+        watch: true,
+    }));
+    update(
+        &mut state,
+        Msg::Planned {
+            request,
+            result: Ok(Box::new(plan)),
+        },
+    );
+    assert!(
+        matches!(state.dialog, Some(Dialog::Confirm { .. })),
+        "a restart is confirmed first: {:?}",
+        state.dialog
+    );
+    let screen = render(&state, 100, 30);
+    assert!(
+        screen.contains(&format!("restart web in {second}"))
+            && screen.contains("v1.4.2 again, revision 7")
+            && screen.contains("kubectl.kubernetes.io/restartedAt=now")
+            && screen.contains("smoke: GET https://web.example/")
+            && screen.contains("confirm: this replaces every pod"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("dialog_restart_confirm_100x30", screen);
+    let commands = key(&mut state, KeyCode::Enter);
+    assert!(
+        commands.iter().any(
+            |c| matches!(c, Command::Execute(p, _) if p.kind() == crate::ops::OpKind::Restart)
+        ),
+        "Enter runs it"
+    );
+}

@@ -17,6 +17,7 @@ pub mod logging;
 pub mod logs;
 pub mod ops;
 mod promote;
+pub mod restart;
 pub mod rollback;
 pub mod sandbox;
 pub mod setup;
@@ -110,6 +111,7 @@ pub fn main() -> ExitCode {
         Some(Command::Promote(args)) => promote::run(&cli.global, args),
         Some(Command::Approve(args)) => approve::run(&cli.global, args),
         Some(Command::Rollback(args)) => rollback::run(&cli.global, args),
+        Some(Command::Restart(args)) => restart::run(&cli.global, args),
         Some(Command::Logs(args)) => logs::run(&cli.global, args),
         Some(Command::History(args)) => history::run(&cli.global, args),
         Some(Command::Watch(args)) => watch::run(&cli.global, args),

@@ -101,10 +101,16 @@ pub fn confirm(plans: &[&Plan], yes: bool) -> anyhow::Result<bool> {
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() {
+        let why = plans
+            .iter()
+            .find_map(|p| p.asks_because())
+            .unwrap_or("changes prod");
         return Err(super::fail(
             exit::REFUSED,
-            "this changes prod and stdin is not a terminal to confirm it; nothing changed. \
-             Pass --yes to go ahead without asking (or --dry-run to see the plan)",
+            format!(
+                "this {why} and stdin is not a terminal to confirm it; nothing changed. \
+                 Pass --yes to go ahead without asking (or --dry-run to see the plan)"
+            ),
         ));
     }
     let mut err = std::io::stderr();

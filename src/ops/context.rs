@@ -487,10 +487,36 @@ impl Reporter {
         patch: Value,
     ) -> Result<(), Problem> {
         let shown = format!("PATCH deployments/{name} -n {namespace} (json patch)");
-        match kube
+        let sent = kube
             .json_patch_deployment(&ctx.access, namespace, name, &patch)
-            .await
-        {
+            .await;
+        self.kube_sent(shown, sent).await
+    }
+
+    /// A Kubernetes strategic merge patch of a Deployment; `what` says what
+    /// it sets (the command log and the journal show no bodies).
+    pub async fn kube_strategic_patch(
+        &mut self,
+        ctx: &Context,
+        kube: &KubeClient,
+        namespace: &str,
+        name: &str,
+        patch: Value,
+        what: &str,
+    ) -> Result<(), Problem> {
+        let shown = format!("PATCH deployments/{name} -n {namespace} (strategic merge: {what})");
+        let sent = kube
+            .strategic_patch_deployment(&ctx.access, namespace, name, &patch)
+            .await;
+        self.kube_sent(shown, sent).await
+    }
+
+    async fn kube_sent(
+        &mut self,
+        shown: String,
+        sent: Result<k8s_openapi::api::apps::v1::Deployment, Problem>,
+    ) -> Result<(), Problem> {
+        match sent {
             Ok(_) => {
                 self.mutation(System::Kubernetes, &shown, "ok", true).await;
                 Ok(())

@@ -106,15 +106,11 @@ impl DispatchPlan {
                     self.service.k8s_name, self.env.namespace
                 ),
             ));
-            for check in &self.service.smoke {
-                out.push((
-                    System::Local,
-                    format!(
-                        "smoke: {}",
-                        super::smoke::words(check, &self.env, Some(&self.tag))
-                    ),
-                ));
-            }
+            out.extend(super::smoke::plan_steps(
+                &self.service,
+                &self.env,
+                &self.tag,
+            ));
         }
         out
     }

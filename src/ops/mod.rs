@@ -1,4 +1,4 @@
-//! Operations: ship, ship all, promote, rollback and log tails, written once
+//! Operations: ship, ship all, promote, rollback, approve, restart and log tails, written once
 //! and used by the control room's keys and by the CLI subcommands. Each
 //! operation is a pipeline of steps that runs as a tokio task and reports
 //! [`Progress`] events: step transitions, every mutating request it sends
@@ -27,6 +27,7 @@ pub mod logs;
 pub mod mechanism;
 pub mod preship;
 pub mod promote;
+pub mod restart;
 pub mod rollback;
 pub mod runner;
 pub mod ship;
@@ -54,6 +55,8 @@ pub enum OpKind {
     SetupCi,
     /// A review of a run that waits on a GitHub Environment.
     Approve,
+    /// A rollout restart: new pods, same image.
+    Restart,
 }
 
 impl OpKind {
@@ -64,6 +67,7 @@ impl OpKind {
             OpKind::Rollback => "rollback",
             OpKind::SetupCi => "setup-ci",
             OpKind::Approve => "approve",
+            OpKind::Restart => "restart",
         }
     }
 }
@@ -147,6 +151,15 @@ pub struct ApproveRequest {
     pub comment: Option<String>,
 }
 
+/// What to restart: every pod of a service in one environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestartRequest {
+    pub service: String,
+    pub env: String,
+    /// Follow the rollout and run the smoke checks.
+    pub watch: bool,
+}
+
 /// An operation to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
@@ -154,6 +167,7 @@ pub enum Request {
     Promote(PromoteRequest),
     Rollback(RollbackRequest),
     Approve(ApproveRequest),
+    Restart(RestartRequest),
 }
 
 impl Request {
@@ -163,6 +177,7 @@ impl Request {
             Request::Promote(_) => OpKind::Promote,
             Request::Rollback(_) => OpKind::Rollback,
             Request::Approve(_) => OpKind::Approve,
+            Request::Restart(_) => OpKind::Restart,
         }
     }
 
@@ -172,6 +187,7 @@ impl Request {
             Request::Promote(r) => &r.service,
             Request::Rollback(r) => &r.service,
             Request::Approve(r) => &r.service,
+            Request::Restart(r) => &r.service,
         }
     }
 }

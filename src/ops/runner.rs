@@ -12,6 +12,7 @@ use super::audit::Entry;
 use super::context::{Context, Reporter};
 use super::dispatch::{self, DispatchPlan};
 use super::promote::PromotePlan;
+use super::restart::RestartPlan;
 use super::rollback::RollbackPlan;
 use super::ship::ShipPlan;
 use super::{Failure, OpKind, Outcome, Progress, Request, System, Target};
@@ -28,6 +29,8 @@ pub enum Plan {
     Dispatch(Box<DispatchPlan>),
     /// A review of a run that waits for an approval.
     Approve(Box<ApprovePlan>),
+    /// A rollout restart (every model alike).
+    Restart(Box<RestartPlan>),
 }
 
 impl Plan {
@@ -38,6 +41,7 @@ impl Plan {
             Plan::Rollback(_) => OpKind::Rollback,
             Plan::Dispatch(p) => p.kind,
             Plan::Approve(_) => OpKind::Approve,
+            Plan::Restart(_) => OpKind::Restart,
         }
     }
 
@@ -48,6 +52,7 @@ impl Plan {
             Plan::Rollback(p) => &p.service().name,
             Plan::Dispatch(p) => &p.service.name,
             Plan::Approve(p) => &p.service.name,
+            Plan::Restart(p) => &p.service.name,
         }
     }
 
@@ -59,6 +64,7 @@ impl Plan {
             Plan::Rollback(p) => Some(p.env()),
             Plan::Dispatch(p) => Some(&p.env),
             Plan::Approve(p) => Some(&p.env),
+            Plan::Restart(p) => Some(&p.env),
         }
     }
 
@@ -80,9 +86,20 @@ impl Plan {
     }
 
     /// Whether it asks before it runs (without `--yes`): what changes prod,
-    /// and every approval (a review is a decision made on someone's behalf).
+    /// every approval (a review is a decision made on someone's behalf) and
+    /// every restart (it replaces every pod, as k9s asks before one).
     pub fn asks_first(&self) -> bool {
-        self.changes_prod() || matches!(self, Plan::Approve(_))
+        self.asks_because().is_some()
+    }
+
+    /// Why it asks first, in a few words after "it" or "this".
+    pub fn asks_because(&self) -> Option<&'static str> {
+        match self {
+            _ if self.changes_prod() => Some("changes prod"),
+            Plan::Approve(_) => Some("reviews a deployment on someone's behalf"),
+            Plan::Restart(_) => Some("replaces every pod"),
+            _ => None,
+        }
     }
 
     /// The tag it moves to.
@@ -93,6 +110,7 @@ impl Plan {
             Plan::Rollback(p) => p.tags().1,
             Plan::Dispatch(p) => Some(p.tag.clone()),
             Plan::Approve(p) => p.to.clone(),
+            Plan::Restart(p) => Some(p.tag.clone()),
         }
     }
 
@@ -107,6 +125,7 @@ impl Plan {
             Plan::Rollback(p) => p.mechanism_words(),
             Plan::Dispatch(p) => p.mechanism_words(),
             Plan::Approve(p) => p.mechanism_words(),
+            Plan::Restart(p) => p.mechanism_words(),
         }
     }
 
@@ -133,6 +152,11 @@ impl Plan {
                 self.service(),
                 p.from.as_deref().unwrap_or("?")
             ),
+            Plan::Restart(p) => format!(
+                "restart {} in {env}: {to} again, revision {} → new pods",
+                self.service(),
+                p.revision.map_or_else(|| "?".into(), |r| r.to_string())
+            ),
             Plan::Dispatch(p) if p.kind == OpKind::Rollback => format!(
                 "rollback {} in {env}: {} → {to}",
                 self.service(),
@@ -150,6 +174,7 @@ impl Plan {
             Plan::Rollback(p) => p.steps(),
             Plan::Dispatch(p) => p.steps(),
             Plan::Approve(p) => p.steps(),
+            Plan::Restart(p) => p.steps(),
         }
     }
 }
@@ -195,6 +220,10 @@ pub async fn plan(ctx: &Context, req: &Request) -> Result<Plan, Failure> {
             Request::Approve(r) => {
                 return Ok(Plan::Approve(Box::new(super::approve::plan(ctx, r).await?)))
             }
+            // A restart is the cluster's own: the same for every model.
+            Request::Restart(r) => {
+                return Ok(Plan::Restart(Box::new(super::restart::plan(ctx, r).await?)))
+            }
             // A fast rollback is the cluster's own: the same for every model.
             Request::Rollback(r) => {
                 return Ok(Plan::Rollback(Box::new(
@@ -209,6 +238,7 @@ pub async fn plan(ctx: &Context, req: &Request) -> Result<Plan, Failure> {
         Request::Promote(r) => Plan::Promote(Box::new(super::promote::plan(ctx, r).await?)),
         Request::Rollback(r) => Plan::Rollback(Box::new(super::rollback::plan(ctx, r).await?)),
         Request::Approve(r) => Plan::Approve(Box::new(super::approve::plan(ctx, r).await?)),
+        Request::Restart(r) => Plan::Restart(Box::new(super::restart::plan(ctx, r).await?)),
     })
 }
 
@@ -275,6 +305,7 @@ pub async fn execute(
         Plan::Rollback(p) => super::rollback::run(ctx, p, &mut rep).await,
         Plan::Dispatch(p) => dispatch::run(ctx, p, &mut rep, cancel).await,
         Plan::Approve(p) => super::approve::run(ctx, p, &mut rep).await,
+        Plan::Restart(p) => super::restart::run(ctx, p, &mut rep).await,
     };
     let outcome = match result {
         Ok(o) => o,
@@ -334,6 +365,10 @@ fn resume_command(plan: &Plan) -> String {
         Plan::Approve(p) => format!(
             "look at run #{} (gh run view {} -R {}), then hearth approve {s} --env {}",
             p.run.run_number, p.run.id, p.repo, p.env.name
+        ),
+        Plan::Restart(p) => format!(
+            "kubectl rollout status deploy/{} -n {}, then hearth restart {s} --env {}",
+            p.service.k8s_name, p.env.namespace, p.env.name
         ),
         Plan::Dispatch(p) => format!(
             "look at the runs of {} (gh run list -R {}), then run it again: gh workflow run {} -R {} -f {}={}",

@@ -110,15 +110,7 @@ impl ShipPlan {
                         self.service.workflow, self.tag, self.service.k8s_name, env.namespace
                     ),
                 ));
-                for check in &self.service.smoke {
-                    out.push((
-                        System::Local,
-                        format!(
-                            "smoke: {}",
-                            super::smoke::words(check, env, Some(&self.tag))
-                        ),
-                    ));
-                }
+                out.extend(super::smoke::plan_steps(&self.service, env, &self.tag));
             }
         }
         out
@@ -743,24 +735,15 @@ pub async fn follow_and_verify(
     }
     rep.done(&rollout, Some(format!("{tag} serves in {}", env.namespace)))
         .await;
-    let http = reqwest::Client::new();
-    for check in &service.smoke {
-        let step = format!("smoke: {}", super::smoke::words(check, env, Some(tag)));
-        rep.start(&step).await;
-        if let Err(p) =
-            super::smoke::run(&http, check, env, Some(tag), super::smoke::RETRY_FOR).await
-        {
-            rep.failed(&step, Some(p.message.clone())).await;
-            return Err(Failure::after(
-                p,
-                &format!(
-                    "{tag} serves in {} but fails its smoke check",
-                    env.namespace
-                ),
-                format!("hearth rollback {name} --env {}", env.name),
-            ));
-        }
-        rep.done(&step, None).await;
+    if let Err(p) = super::smoke::run_all(rep, service, env, tag).await {
+        return Err(Failure::after(
+            p,
+            &format!(
+                "{tag} serves in {} but fails its smoke check",
+                env.namespace
+            ),
+            format!("hearth rollback {name} --env {}", env.name),
+        ));
     }
     Ok(Outcome {
         ok: true,

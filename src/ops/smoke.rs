@@ -44,6 +44,24 @@ pub fn words(check: &SmokeCheck, env: &Environment, tag: Option<&str>) -> String
     format!("GET {} {}{body}", url_for(check, env), check.status)
 }
 
+/// The smoke checks as the steps of a plan.
+pub fn plan_steps(
+    service: &crate::registry::Service,
+    env: &Environment,
+    tag: &str,
+) -> Vec<(super::System, String)> {
+    service
+        .smoke
+        .iter()
+        .map(|check| {
+            (
+                super::System::Local,
+                format!("smoke: {}", words(check, env, Some(tag))),
+            )
+        })
+        .collect()
+}
+
 /// Run one check until it passes or `retry_for` has passed.
 pub async fn run(
     http: &reqwest::Client,
@@ -85,6 +103,27 @@ pub async fn run(
             Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
         }
     }
+}
+
+/// Every smoke check of `service` in `env`, each a step of the operation,
+/// in order; the first that fails ends them.
+pub async fn run_all(
+    rep: &mut super::context::Reporter,
+    service: &crate::registry::Service,
+    env: &Environment,
+    tag: &str,
+) -> Result<(), Problem> {
+    let http = reqwest::Client::new();
+    for check in &service.smoke {
+        let step = format!("smoke: {}", words(check, env, Some(tag)));
+        rep.start(&step).await;
+        if let Err(p) = run(&http, check, env, Some(tag), RETRY_FOR).await {
+            rep.failed(&step, Some(p.message.clone())).await;
+            return Err(p);
+        }
+        rep.done(&step, None).await;
+    }
+    Ok(())
 }
 
 pub(crate) fn root(e: &dyn std::error::Error) -> String {

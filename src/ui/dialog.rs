@@ -1,5 +1,5 @@
 //! The dialogs over the control room: choosing a prerelease to promote, a
-//! rollback (environment, fast or clean, revision), a log tail, and the
+//! rollback (environment, fast or clean, revision), a restart, a log tail, and the
 //! confirmation that says exactly what an operation will do (tag, release,
 //! mechanism, namespace, and every request in order) before anything
 //! changes. Pure.
@@ -125,10 +125,9 @@ fn content<'a>(dialog: &Dialog, theme: &Theme) -> (String, Vec<Line<'a>>) {
                 "Enter or y: go ahead · Esc or n: cancel (nothing has changed)",
                 theme,
             ));
-            let title = if plans.iter().any(|p| p.changes_prod()) {
-                "confirm: this changes prod".to_string()
-            } else {
-                "confirm".to_string()
+            let title = match plans.iter().find_map(|p| p.asks_because()) {
+                Some(why) => format!("confirm: this {why}"),
+                None => "confirm".to_string(),
             };
             (title, lines)
         }
@@ -230,6 +229,29 @@ fn content<'a>(dialog: &Dialog, theme: &Theme) -> (String, Vec<Line<'a>>) {
                 theme,
             ));
             (format!("rollback {service}"), lines)
+        }
+        Dialog::Restart {
+            service,
+            envs,
+            selected,
+        } => {
+            let mut lines = vec![Line::from(Span::styled(
+                " restart the pods of which environment?",
+                theme.muted,
+            ))];
+            for (i, e) in envs.iter().enumerate() {
+                lines.push(choice(i == *selected, e.clone(), theme));
+            }
+            lines.push(Line::from(Span::styled(
+                " new pods of the same image replace the old ones; then the smoke checks",
+                theme.muted,
+            )));
+            lines.push(Line::default());
+            lines.push(footer(
+                "Enter: plan (you confirm next) · Esc cancels",
+                theme,
+            ));
+            (format!("restart {service}"), lines)
         }
         Dialog::Logs {
             service,
