@@ -28,6 +28,7 @@ fn registry() -> Arc<Registry> {
         workflow: None,
         input: None,
         version: None,
+        helm_history: None,
     });
     let settings = Settings {
         environments: environments.clone(),
@@ -69,6 +70,7 @@ fn workload(i: usize, n: usize) -> Workload {
         },
         stuck_reason: None,
         new_ready: None,
+        helm_release: None,
         pods: (0..3)
             .map(|p| PodSummary {
                 name: format!("service-{i:03}-abc-{p}"),
@@ -77,6 +79,7 @@ fn workload(i: usize, n: usize) -> Workload {
                 restarts: 0,
                 image_tag: Some(tag.clone()),
                 template_hash: None,
+                digest: None,
             })
             .collect(),
     }

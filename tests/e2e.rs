@@ -455,8 +455,18 @@ fn live_control_room_follows_the_cluster_and_ci() {
         strip_ansi(&styled)
     );
     term.keys(&["Escape"]);
-    // Apart, or the terminal reads ESC j as Alt-j, as it would from a person
-    // typing them within the same instant.
+    // Esc gives the focus back to the overview: the detail pane's title
+    // returns to its row. Only then j (sent at once after Esc, a terminal
+    // reads ESC j as Alt-j, as it would from a person typing them within
+    // the same instant).
+    wait_for(
+        "Esc to give the focus back to the overview",
+        TIMEOUT,
+        || {
+            let plain = term.screen();
+            ((title_row(&plain) == Some(unfocused)).then_some(()), plain)
+        },
+    );
     std::thread::sleep(Duration::from_millis(300));
     term.resize(160, 45);
     term.keys(&["j"]);

@@ -1,5 +1,6 @@
 //! Fuzz targets (property-based, with proptest): the registry loader, the
-//! theme loader and the parsers of GitHub's and Kubernetes' answers take
+//! theme loader, the parsers of GitHub's and Kubernetes' answers and Helm's
+//! release payloads take
 //! hostile input without panicking or hanging, refuse bad registries with a
 //! located problem, and never let a control character through.
 //!
@@ -351,6 +352,54 @@ fn kubernetes_derivation() {
         all_inert(&w)?;
         for p in &pods {
             prop_assert!(inert(&hearth::cluster::pod_status(p)));
+        }
+        Ok(())
+    });
+}
+
+/// A Helm release Secret's payload: a release with hostile strings, as
+/// plain JSON, gzip (whole or cut short) or bytes that are neither.
+fn helm_payloads() -> impl Strategy<Value = Vec<u8>> {
+    use std::io::Write;
+    let release = (hostile(), hostile(), hostile(), hostile(), any::<u64>()).prop_map(
+        |(status, name, app, what, version)| {
+            json!({"name": name, "version": version,
+                "info": {"status": status, "description": what, "last_deployed": app},
+                "chart": {"metadata": {"name": name, "version": app, "appVersion": app}}})
+            .to_string()
+            .into_bytes()
+        },
+    );
+    let encoded = (release, 0u8..4, any::<usize>()).prop_map(|(json, how, cut)| match how {
+        0 => json,
+        _ => {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&json).unwrap();
+            let mut bytes = gz.finish().unwrap();
+            if how == 3 {
+                bytes.truncate(cut % (bytes.len() + 1));
+            }
+            bytes
+        }
+    });
+    let raw = prop::collection::vec(any::<u8>(), 0..256);
+    (prop_oneof![encoded, raw], any::<bool>()).prop_map(|(bytes, as_base64)| {
+        use base64::Engine;
+        if as_base64 {
+            base64::engine::general_purpose::STANDARD
+                .encode(bytes)
+                .into_bytes()
+        } else {
+            bytes
+        }
+    })
+}
+
+#[test]
+fn helm_releases() {
+    fuzz("helm", helm_payloads(), |payload| {
+        if let Ok(rev) = hearth::cluster::helm::decode_release(&payload) {
+            all_inert(&rev)?;
         }
         Ok(())
     });

@@ -1660,3 +1660,227 @@ async fn restart_rolls_new_pods_of_the_same_image_as_kubectl_does() {
     );
     e.sb.shutdown().await;
 }
+
+/// The prod environment of `service` in `hearth status -o json`.
+async fn prod_of(e: &Env, service: &str) -> Value {
+    let s = status_of(e, service).await.expect("status answers");
+    s["environments"]
+        .as_array()
+        .and_then(|envs| envs.iter().find(|x| x["name"] == "prod").cloned())
+        .unwrap_or_else(|| panic!("no prod in {s}"))
+}
+
+/// A tag that moves: prod runs `web:latest`; the tag is pushed again and one
+/// pod is replaced, so the Deployment's pods run two digests under one tag,
+/// which `status -o json` reports (digests and a warning) until a restart
+/// brings every pod onto the new digest. `latest` in prod stays a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_pushed_again_shows_two_digests_until_a_restart() {
+    let e = env(20.0).await;
+    let jsonpath = |what: &str| {
+        e.kubectl(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "default",
+            "-o",
+            &format!("jsonpath={what}"),
+        ])
+    };
+    let image = jsonpath("{.spec.template.spec.containers[0].image}");
+    let container = jsonpath("{.spec.template.spec.containers[0].name}");
+    let latest = format!("{}:latest", image.rsplit_once(':').unwrap().0);
+    e.kubectl(&[
+        "set",
+        "image",
+        "deploy/web",
+        &format!("{container}={latest}"),
+        "-n",
+        "default",
+    ]);
+    e.kubectl(&[
+        "rollout",
+        "status",
+        "deploy/web",
+        "-n",
+        "default",
+        "--timeout=60s",
+    ]);
+    let prod = prod_of(&e, "web").await;
+    assert_eq!(prod["digests"].as_array().map(Vec::len), Some(1), "{prod}");
+    let first = prod["digests"][0].as_str().unwrap().to_string();
+    assert!(first.starts_with("sha256:") && first.len() == 71, "{first}");
+    assert!(
+        prod["digest_warning"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("latest can move")),
+        "{prod}"
+    );
+    // The tag is pushed again; one pod is replaced and pulls the new content.
+    let pushed: Value = reqwest::Client::new()
+        .post(format!("{}/images/push", e.sb.control_url))
+        .json(&serde_json::json!({"image": latest}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let second = pushed["digest"].as_str().unwrap().to_string();
+    assert_ne!(first, second);
+    let pod = pods_of(&e, "web", "default")[0].clone();
+    e.kubectl(&["delete", "pod", &pod, "-n", "default", "--wait=false"]);
+    let mut prod = Value::Null;
+    for _ in 0..100 {
+        prod = prod_of(&e, "web").await;
+        if prod["digests"].as_array().map(Vec::len) == Some(2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let digests: Vec<&str> = prod["digests"]
+        .as_array()
+        .map(|d| d.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        digests.len() == 2
+            && digests.contains(&first.as_str())
+            && digests.contains(&second.as_str()),
+        "two digests under latest: {prod}"
+    );
+    assert!(
+        prod["digest_warning"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("2 digests under latest")),
+        "{prod}"
+    );
+    let table = e.hearth(&["status", "web"]).await;
+    assert!(
+        table.out.contains("web prod: 2 digests under latest"),
+        "{}",
+        table.out
+    );
+    // A restart: every pod pulls the new content.
+    let r = e
+        .hearth(&["restart", "web", "--env", "prod", "--yes"])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    let prod = prod_of(&e, "web").await;
+    assert_eq!(
+        prod["digests"],
+        serde_json::json!([second]),
+        "after the restart, one digest: the new one"
+    );
+    e.sb.shutdown().await;
+}
+
+/// Helm history from Helm's release Secrets: the sandbox's chart-deployed
+/// `billing` has revision 1; a ship is a `helm upgrade` (revision 2
+/// deployed, 1 superseded); a release Secret written here by the real tools
+/// (`gzip`, `base64`, `kubectl create secret`) reads back as revision 3.
+/// A fast rollback's plan says it is not final.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_history_is_read_from_the_release_secrets() {
+    let e = env(20.0).await;
+    let revisions = |prod: &Value| -> Vec<(u64, String, String)> {
+        prod["helm"]["history"]["revisions"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no helm history: {prod}"))
+            .iter()
+            .map(|r| {
+                (
+                    r["revision"].as_u64().unwrap(),
+                    r["status"].as_str().unwrap().to_string(),
+                    r["app_version"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let prod = prod_of(&e, "billing").await;
+    assert_eq!(prod["observation"]["helm_release"], "billing", "{prod}");
+    let tag0 = e.tag("billing", "default");
+    assert_eq!(
+        revisions(&prod),
+        [(1, "deployed".to_string(), tag0.clone())]
+    );
+    let r = e
+        .hearth(&["ship", "billing", "--yes", "--skip-tests"])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    let tag1 = e.tag("billing", "default");
+    let prod = prod_of(&e, "billing").await;
+    assert_eq!(
+        revisions(&prod),
+        [
+            (2, "deployed".to_string(), tag1.clone()),
+            (1, "superseded".to_string(), tag0)
+        ]
+    );
+    // Written the way Helm writes it, by other code than hearth's.
+    let dir = tempfile::tempdir().unwrap();
+    let json = r#"{"name":"billing","namespace":"default","version":3,"info":{"status":"failed","last_deployed":"2026-12-03T11:00:00Z","description":"Upgrade \"billing\" failed: timed out"},"chart":{"metadata":{"name":"billing","version":"0.5.0","appVersion":"v9.9.9"}}}"#;
+    std::fs::write(dir.path().join("release.json"), json).unwrap();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("gzip -c release.json | base64 -w0 > release")
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(out.success());
+    let file = format!("release={}", dir.path().join("release").display());
+    // kubectl does the Secret's own base64; applied server-side.
+    let manifest = e.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "sh.helm.release.v1.billing.v3",
+        "-n",
+        "default",
+        "--type=helm.sh/release.v1",
+        "--from-file",
+        &file,
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    ]);
+    let path = dir.path().join("secret.yaml");
+    std::fs::write(&path, manifest).unwrap();
+    e.kubectl(&[
+        "apply",
+        "--server-side",
+        "--field-manager=helm",
+        "-f",
+        path.to_str().unwrap(),
+    ]);
+    e.kubectl(&[
+        "label",
+        "secret",
+        "sh.helm.release.v1.billing.v3",
+        "-n",
+        "default",
+        "owner=helm",
+        "name=billing",
+        "version=3",
+        "status=failed",
+    ]);
+    let prod = prod_of(&e, "billing").await;
+    let revs = prod["helm"]["history"]["revisions"].as_array().unwrap();
+    assert_eq!(revs[0]["revision"], 3, "{prod}");
+    assert_eq!(revs[0]["status"], "failed");
+    assert_eq!(revs[0]["chart"], "billing-0.5.0");
+    assert_eq!(revs[0]["app_version"], "v9.9.9");
+    assert_eq!(
+        revs[0]["description"],
+        "Upgrade \"billing\" failed: timed out"
+    );
+    let r = e.hearth(&["rollback", "billing", "--dry-run"]).await;
+    assert!(
+        r.out
+            .contains("not final: Helm manages it (release billing)")
+            && r.out.contains("helm rollback billing REVISION -n default"),
+        "{}",
+        r.out
+    );
+    e.sb.shutdown().await;
+}

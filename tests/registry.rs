@@ -304,7 +304,7 @@ fn each_error_kind_names_line_column_and_key_path() {
         // unknown key without a near match lists the valid ones
         (
             "api:\n  image: x/api\n  colour: red\n",
-            "services.yaml:3:3: api.colour: unknown key; expected one of `directory`, `image`, `dockerfile`, `k8s_name`, `dev_host`, `pre_ship_cmd`, `shippable`, `shippable_reason`, `repo`, `workflow`, `environments`, `smoke`, `delivery`, `build`, `version`",
+            "services.yaml:3:3: api.colour: unknown key; expected one of `directory`, `image`, `dockerfile`, `k8s_name`, `dev_host`, `pre_ship_cmd`, `shippable`, `shippable_reason`, `repo`, `workflow`, `environments`, `smoke`, `delivery`, `build`, `version`, `helm_history`",
         ),
         // wrong type
         (

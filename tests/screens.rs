@@ -64,6 +64,7 @@ fn pod(name: &str, status: &str, ready: bool, tag: &str) -> PodSummary {
         restarts: if ready { 0 } else { 4 },
         image_tag: Some(tag.into()),
         template_hash: None,
+        digest: None,
     }
 }
 
@@ -79,6 +80,7 @@ fn live(tag: &str, ready: i32, rollout: Rollout, pods: Vec<PodSummary>) -> Workl
         rollout,
         stuck_reason: None,
         new_ready: None,
+        helm_release: None,
         pods,
     }
 }
@@ -918,4 +920,189 @@ fn help_shows_the_schedulers_view() {
         ),
         "{screen}"
     );
+}
+
+/// Prod runs `latest`, and its two pods pulled it at different times: the
+/// detail pane shows each pod's digest and says the tag was pushed again;
+/// NOTES says it on the row. A `latest` in prod with one digest is still a
+/// warning (the tag does not say what runs); in qa it is not.
+#[test]
+fn a_moved_tag_and_a_mutable_tag_in_prod_are_flagged() {
+    let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+    let with_digest = |name: &str, d: &str| PodSummary {
+        digest: Some(d.to_string()),
+        ..pod(name, "Running", true, "latest")
+    };
+    let mut msgs = healthy();
+    msgs.push(workload(
+        "api",
+        "prod",
+        live(
+            "latest",
+            2,
+            Rollout::Complete,
+            vec![
+                with_digest("api-7d9f-a1b2c", &digest('a')),
+                with_digest("api-7d9f-d3e4f", &digest('b')),
+            ],
+        ),
+    ));
+    let state = interactive(msgs.clone());
+    for (w, h) in [(160, 48), (80, 24)] {
+        let screen = text(&state, "default", w, h);
+        let plain: String = screen
+            .lines()
+            .map(|l| format!("{}\n", l.trim_matches('"')))
+            .collect();
+        assert!(
+            plain.contains("⚠ 2 digests under latest: the tag was pushed again"),
+            "detail pane at {w}x{h}:\n{screen}"
+        );
+        if w == 160 {
+            assert!(
+                plain.contains("latest @sha256:aaaaaaaaaaaa")
+                    && plain.contains("latest @sha256:bbbbbbbbbbbb"),
+                "each pod's digest:\n{screen}"
+            );
+            let notes = support::cell(&plain, "api", "NOTES").unwrap_or_default();
+            assert!(
+                notes.starts_with("prod: 2 digests under latest"),
+                "NOTES: {notes:?}\n{screen}"
+            );
+        }
+        insta::assert_snapshot!(format!("moved_tag_{w}x{h}"), screen);
+    }
+    // One digest: latest in prod is still a warning, naming what runs.
+    msgs.push(workload(
+        "api",
+        "prod",
+        live(
+            "latest",
+            2,
+            Rollout::Complete,
+            vec![
+                with_digest("api-7d9f-a1b2c", &digest('c')),
+                with_digest("api-7d9f-d3e4f", &digest('c')),
+            ],
+        ),
+    ));
+    msgs.push(workload(
+        "api",
+        "qa",
+        live(
+            "latest",
+            2,
+            Rollout::Complete,
+            vec![with_digest("api-5c4b-x1y2z", &digest('d'))],
+        ),
+    ));
+    let state = interactive(msgs);
+    let plain: String = text(&state, "default", 160, 48)
+        .lines()
+        .map(|l| format!("{}\n", l.trim_matches('"')))
+        .collect();
+    // The warning (it may wrap once) names the digest that runs.
+    let lines: Vec<&str> = plain.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| {
+            l.contains("⚠ latest can move: the tag does not say what runs in prod; what runs is")
+        })
+        .unwrap_or_else(|| panic!("no warning for latest in prod:\n{plain}"));
+    assert!(
+        lines[at..=at + 1]
+            .iter()
+            .any(|l| l.contains("sha256:cccccccccccc") && !l.contains("● ")),
+        "{plain}"
+    );
+    assert!(
+        !plain.contains("what runs in qa"),
+        "latest in qa is no warning:\n{plain}"
+    );
+}
+
+/// A Deployment a chart manages: where the registry asks for it
+/// (`helm_history: true`, here on prod), the detail pane lists the release's
+/// revisions as `helm history` does; where it does not (qa), it says how to
+/// ask, and reads no Secret.
+#[test]
+fn helm_history_in_the_detail_pane() {
+    use hearth::model::helm::{HelmHistory, HelmRevision};
+    let mut reg = (*registry()).clone();
+    if let Some(prod) = reg.services[0]
+        .environments
+        .iter_mut()
+        .find(|e| e.name == "prod")
+    {
+        prod.helm_history = Some(true);
+    }
+    let mut state = State::new(Arc::new(reg), Mode::INTERACTIVE);
+    state.kube_context = Some("k3s-katforge".into());
+    let mut msgs = healthy();
+    for (env, tag) in [("prod", "v0.0.28"), ("qa", "v0.0.29-rc.1")] {
+        msgs.push(workload(
+            "api",
+            env,
+            Workload {
+                helm_release: Some("api".into()),
+                ..live(
+                    tag,
+                    2,
+                    Rollout::Complete,
+                    vec![pod("api-abc-1", "Running", true, tag)],
+                )
+            },
+        ));
+    }
+    let rev = |n: u64, status: &str, app: &str, what: &str| HelmRevision {
+        revision: n,
+        status: status.into(),
+        chart: "api-1.2.0".into(),
+        app_version: app.into(),
+        updated: "2026-03-01T09:00:00Z".into(),
+        description: what.into(),
+    };
+    msgs.push(Msg::Helm {
+        service: "api".into(),
+        env: "prod".into(),
+        history: Ok(Some(HelmHistory {
+            release: "api".into(),
+            revisions: vec![
+                rev(7, "deployed", "v0.0.28", "Upgrade complete"),
+                rev(6, "failed", "v0.0.28", "Upgrade \"api\" failed: timed out"),
+                rev(5, "superseded", "v0.0.27", "Upgrade complete"),
+            ],
+        })),
+    });
+    for m in msgs {
+        update(&mut state, m);
+    }
+    for (w, h) in [(160, 48), (80, 24)] {
+        let plain: String = text(&state, "default", w, h)
+            .lines()
+            .map(|l| format!("{}\n", l.trim_matches('"')))
+            .collect();
+        assert!(
+            plain.contains("helm api  3 revision(s), newest first"),
+            "{w}x{h}:\n{plain}"
+        );
+        assert!(
+            plain.contains("rev 7   deployed    api-1.2.0  app v0.0.28"),
+            "{w}x{h}:\n{plain}"
+        );
+        if w == 160 {
+            assert!(
+                plain.contains("rev 6   failed      api-1.2.0  app v0.0.28  2026-03-01 09:00  Upgrade \"api\" failed:"),
+                "{plain}"
+            );
+            assert!(
+                plain.contains("helm api  history not read: set helm_history: true"),
+                "qa is not asked for:\n{plain}"
+            );
+        }
+        insta::assert_snapshot!(
+            format!("helm_history_{w}x{h}"),
+            text(&state, "default", w, h)
+        );
+    }
 }

@@ -71,6 +71,7 @@ fn pod(name: &str, status: &str, ready: bool, restarts: i32, tag: &str) -> PodSu
         restarts,
         image_tag: Some(tag.into()),
         template_hash: None,
+        digest: None,
     }
 }
 
@@ -86,6 +87,7 @@ fn live(tag: &str, ready: i32, desired: i32, rollout: Rollout) -> Workload {
         rollout,
         stuck_reason: None,
         new_ready: None,
+        helm_release: None,
         pods: Vec::new(),
     }
 }

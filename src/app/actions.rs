@@ -127,6 +127,16 @@ pub(super) fn start(state: &mut State, op: Op) -> Vec<Command> {
             let Some(first) = envs.first().cloned() else {
                 return Vec::new();
             };
+            let helm = envs
+                .iter()
+                .map(|name| {
+                    let e = state.envs.iter().position(|n| n == name)?;
+                    match &state.services[i].envs[e] {
+                        crate::model::EnvObservation::Live(w) => w.helm_release.clone(),
+                        _ => None,
+                    }
+                })
+                .collect();
             state.dialog = Some(Dialog::Rollback {
                 service: service.name.clone(),
                 envs,
@@ -134,6 +144,7 @@ pub(super) fn start(state: &mut State, op: Op) -> Vec<Command> {
                 choice: RollbackChoice::Fast,
                 revisions: None,
                 selected: 0,
+                helm,
             });
             vec![Command::Revisions {
                 service: service.name.clone(),
@@ -292,6 +303,7 @@ pub(super) fn dialog_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
             mut choice,
             mut revisions,
             mut selected,
+            helm,
         } => {
             let Some(access) = state.write.clone() else {
                 return Vec::new();
@@ -347,6 +359,7 @@ pub(super) fn dialog_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
                 choice,
                 revisions,
                 selected,
+                helm,
             });
             commands
         }

@@ -187,7 +187,15 @@ pub struct ServiceState {
     /// What each environment's version endpoint reports, aligned with
     /// [`State::envs`] (`None`: no endpoint, or not read yet).
     pub endpoints: Vec<Option<crate::model::EndpointReading>>,
+    /// The Helm release history of each environment, aligned with
+    /// [`State::envs`] (`None`: not asked for in the registry, or not read
+    /// yet).
+    pub helm: Vec<Option<HelmReading>>,
 }
+
+/// An environment's Helm history as last read: `Ok(None)` when Helm does
+/// not manage its Deployment.
+pub type HelmReading = Result<Option<crate::model::helm::HelmHistory>, Problem>;
 
 impl ServiceState {
     /// The release GitHub marks latest, else the newest published one.
@@ -302,6 +310,7 @@ impl State {
             .map(|_| ServiceState {
                 envs: vec![EnvObservation::Unknown; envs.len()],
                 endpoints: vec![None; envs.len()],
+                helm: vec![None; envs.len()],
                 ..ServiceState::default()
             })
             .collect();
@@ -478,6 +487,21 @@ impl State {
             svc.releases.as_deref(),
             svc.runs.as_deref(),
         )
+    }
+
+    /// What an environment's serving tag hides (different digests under
+    /// it, or a tag that can move in prod): [`Workload::digest_warning`].
+    ///
+    /// [`Workload::digest_warning`]: crate::model::Workload::digest_warning
+    pub fn digest_warning(&self, service: usize, env: usize) -> Option<String> {
+        let EnvObservation::Live(w) = &self.services[service].envs[env] else {
+            return None;
+        };
+        let name = self.envs.get(env)?;
+        let prod = self.registry.services[service]
+            .environment(name)
+            .is_some_and(|e| e.release == crate::registry::ReleaseKind::Latest);
+        w.digest_warning(name, prod)
     }
 
     /// `the endpoint reports v0.2.0; the cluster serves v0.3.0`, when an
@@ -750,19 +774,20 @@ fn apply(state: &mut State, msg: Msg) -> Outcome {
         } => with_service(state, &service, |svc| {
             set(&mut svc.pending, Some((run_id, pending)))
         }),
+        Msg::Helm {
+            service,
+            env,
+            history,
+        } => with_env(state, &service, &env, |svc, e| {
+            set(&mut svc.helm[e], Some(history))
+        }),
         Msg::Endpoint {
             service,
             env,
             reading,
-        } => {
-            let (Some(s), Some(e)) = (
-                state.service_index(&service),
-                state.envs.iter().position(|n| *n == env),
-            ) else {
-                return Outcome::default();
-            };
-            Outcome::changed(set(&mut state.services[s].endpoints[e], Some(reading)))
-        }
+        } => with_env(state, &service, &env, |svc, e| {
+            set(&mut svc.endpoints[e], Some(reading))
+        }),
         Msg::RateLimit(limit) => Outcome::changed(set(&mut state.rate_limit, Some(limit))),
         Msg::Schedule(view) => {
             // Shown only in help: elsewhere nothing to redraw.
@@ -789,6 +814,23 @@ fn set<T: PartialEq>(slot: &mut T, value: T) -> bool {
 }
 
 /// Apply `f` to the named service (an unknown name changes nothing).
+/// Apply `f` to a service's state and the index of one of its
+/// environments (in [`State::envs`]); unknown names change nothing.
+fn with_env(
+    state: &mut State,
+    service: &str,
+    env: &str,
+    f: impl FnOnce(&mut ServiceState, usize) -> bool,
+) -> Outcome {
+    let (Some(s), Some(e)) = (
+        state.service_index(service),
+        state.envs.iter().position(|n| n == env),
+    ) else {
+        return Outcome::default();
+    };
+    Outcome::changed(f(&mut state.services[s], e))
+}
+
 fn with_service(
     state: &mut State,
     service: &str,

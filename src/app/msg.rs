@@ -59,6 +59,13 @@ pub enum Msg {
     GitHubRecovered {
         service: String,
     },
+    /// The Helm release history of an environment (where the registry asks
+    /// for it): `Ok(None)` when Helm does not manage the Deployment.
+    Helm {
+        service: String,
+        env: String,
+        history: Result<Option<crate::model::helm::HelmHistory>, Problem>,
+    },
     /// What an environment's version endpoint reports.
     Endpoint {
         service: String,
@@ -127,6 +134,16 @@ impl From<crate::github::Event> for Msg {
                 run_id,
                 pending,
             },
+        }
+    }
+}
+
+impl From<crate::cluster::helm::Event> for Msg {
+    fn from(e: crate::cluster::helm::Event) -> Msg {
+        Msg::Helm {
+            service: e.service,
+            env: e.env,
+            history: e.history,
         }
     }
 }

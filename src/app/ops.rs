@@ -207,6 +207,9 @@ pub enum Dialog {
         revisions: Option<Revisions>,
         /// Index into `revisions` (fast rollback).
         selected: usize,
+        /// The Helm release managing each environment's Deployment, aligned
+        /// with `envs`: a fast rollback there lasts until the next upgrade.
+        helm: Vec<Option<String>>,
     },
     /// Choose the environment whose pods to restart.
     Restart {

@@ -63,12 +63,28 @@ where
 }
 
 /// Start the Kubernetes watches and the GitHub pollers for `registry`,
-/// sending into `tx`. Must be called inside a tokio runtime.
-pub fn spawn(registry: &Registry, config: &Config, tx: mpsc::Sender<Msg>) -> Sources {
+/// sending into `tx`; with `helm_history`, also the Helm history reader for
+/// the environments whose registry entry asks for it (the watch board shows
+/// none, and its read-only RBAC has no Secrets). Must be called inside a
+/// tokio runtime.
+pub fn spawn(
+    registry: &Registry,
+    config: &Config,
+    tx: mpsc::Sender<Msg>,
+    helm_history: bool,
+) -> Sources {
     let (kube_tx, kube_fwd) = forward::<cluster::Event>(tx.clone());
     let mut handles = cluster::spawn(cluster::targets(registry, &config.kube, &[]), kube_tx);
     handles.push(kube_fwd);
     let tx_endpoints = tx.clone();
+    let (helm_tx, helm_fwd) = forward::<cluster::helm::Event>(tx.clone());
+    match helm_history
+        .then(|| cluster::helm::spawn(registry, &config.kube, helm_tx))
+        .flatten()
+    {
+        Some(task) => handles.extend([task, helm_fwd]),
+        None => helm_fwd.abort(),
+    }
     let (gh_tx, gh_fwd) = forward::<github::Event>(tx);
     let pollers = github::spawn(&registry.services, &config.github, gh_tx);
     handles.push(gh_fwd);

@@ -236,11 +236,16 @@ fn summarize_pod(service: &Service, pod: &Pod) -> PodSummary {
         .chain(inits.iter())
         .map(|c| c.restart_count)
         .sum();
-    let image_tag = pod.spec.as_ref().and_then(|spec| {
-        main_container(service, spec)
-            .and_then(|i| spec.containers[i].image.as_deref())
-            .map(|i| split_image(i).1)
-    });
+    let main = pod
+        .spec
+        .as_ref()
+        .and_then(|spec| main_container(service, spec).map(|i| &spec.containers[i]));
+    let image_tag = main
+        .and_then(|c| c.image.as_deref())
+        .map(|i| split_image(i).1);
+    let digest = main
+        .and_then(|m| containers.iter().find(|c| c.name == m.name))
+        .and_then(|c| digest_of(&c.image_id));
     PodSummary {
         name: text::own_line(pod.name_any()),
         status: pod_status(pod),
@@ -251,7 +256,21 @@ fn summarize_pod(service: &Service, pod: &Pod) -> PodSummary {
             .labels()
             .get(TEMPLATE_HASH)
             .map(|h| text::line(h).into_owned()),
+        digest,
     }
+}
+
+/// The digest in a container status's `imageID`
+/// (`ghcr.io/acme/web@sha256:…`, `docker-pullable://web@sha256:…`, or the
+/// bare `sha256:…` some runtimes report); `None` before the image is
+/// pulled (empty) or when it names no digest hearth can read.
+fn digest_of(image_id: &str) -> Option<String> {
+    let at = image_id.rfind("sha256:")?;
+    let hex: String = image_id[at + 7..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    (hex.len() == 64).then(|| format!("sha256:{hex}"))
 }
 
 /// Why the new pods do not become ready, when their statuses say it.
@@ -392,7 +411,18 @@ pub fn derive<'a>(
         stuck_reason: stuck,
         new_ready,
         pods: mine.iter().map(|p| summarize_pod(service, p)).collect(),
+        helm_release: helm_release(deploy),
     }
+}
+
+/// The Helm release that manages a Deployment, from what Helm puts on it.
+pub fn helm_release(deploy: &Deployment) -> Option<String> {
+    let managed = deploy
+        .labels()
+        .get("app.kubernetes.io/managed-by")
+        .is_some_and(|m| m == "Helm");
+    let name = deploy.annotations().get("meta.helm.sh/release-name")?;
+    (managed && !name.is_empty()).then(|| text::own_line(name.clone()))
 }
 
 /// The observation of one service in one namespace given everything listed
@@ -425,5 +455,28 @@ fn missing(service: &Service, namespace: &str, context: Option<&str>) -> EnvObse
             service.k8s_name,
             at.words()
         ),
+    }
+}
+
+#[cfg(test)]
+mod digest_tests {
+    use super::digest_of;
+
+    /// The shapes runtimes report `imageID` in; nothing before the pull.
+    #[test]
+    fn the_digest_of_every_image_id_shape() {
+        let hex = "0123456789abcdef".repeat(4);
+        let want = Some(format!("sha256:{hex}"));
+        assert_eq!(digest_of(&format!("ghcr.io/acme/web@sha256:{hex}")), want);
+        assert_eq!(
+            digest_of(&format!("docker-pullable://web@sha256:{hex}")),
+            want
+        );
+        assert_eq!(digest_of(&format!("sha256:{hex}")), want);
+        assert_eq!(digest_of(""), None, "not pulled yet");
+        assert_eq!(digest_of("sha256:abc"), None, "too short to be one");
+        assert_eq!(digest_of("ghcr.io/acme/web:v1"), None);
+        // Whatever follows the hex digits (a hostile suffix) is not kept.
+        assert_eq!(digest_of(&format!("sha256:{hex}\u{1b}]0;x\u{7}")), want);
     }
 }

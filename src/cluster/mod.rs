@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod derive;
+pub mod helm;
 pub mod once;
 pub mod targets;
 pub mod watch;

@@ -32,7 +32,7 @@ pub fn run(global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         watch: None,
     };
     run_with(session, |ctx| {
-        sources::spawn(&ctx.registry, &ctx.config, ctx.tx)
+        sources::spawn(&ctx.registry, &ctx.config, ctx.tx, true)
     })?;
     Ok(ExitCode::SUCCESS)
 }

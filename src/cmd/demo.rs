@@ -109,7 +109,7 @@ pub fn run(global: &GlobalOpts, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         watch: None,
     };
     let result = run_with(session, move |ctx| {
-        let mut sources = sources::spawn(&ctx.registry, &ctx.config, ctx.tx.clone());
+        let mut sources = sources::spawn(&ctx.registry, &ctx.config, ctx.tx.clone(), true);
         if let Some(pilot) = autopilot {
             let (ptx, forward) = sources::forward::<crate::ops::Progress>(ctx.tx);
             sources.adopt(forward);

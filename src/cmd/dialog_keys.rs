@@ -235,3 +235,46 @@ fn restart_by_key_asks_which_environment_then_confirms() {
         "Enter runs it"
     );
 }
+
+/// `r` on a Deployment a chart manages: the rollback dialog says a fast
+/// rollback lasts only until the next `helm upgrade`, and names the rollback
+/// that keeps (the model's own) and `helm rollback`.
+#[test]
+fn the_rollback_dialog_says_a_fast_rollback_of_a_chart_is_not_final() {
+    let registry = crate::registry::load_str(
+        "billing:\n  directory: .\n  image: ghcr.io/acme/billing\n  repo: acme/billing\n",
+        std::path::Path::new("services.yaml"),
+        std::path::Path::new("/reg"),
+    )
+    .unwrap();
+    let mut state = State::new(Arc::new(registry), Mode::INTERACTIVE);
+    state.write = Some(WriteAccess::grant());
+    update(&mut state, Msg::Resize(100, 30));
+    update(
+        &mut state,
+        Msg::Workload {
+            service: "billing".into(),
+            env: "prod".into(),
+            observation: crate::model::EnvObservation::Live(crate::model::Workload {
+                image_tag: Some("v2.1.0".into()),
+                desired: 2,
+                updated: 2,
+                ready: 2,
+                available: 2,
+                helm_release: Some("billing".into()),
+                ..crate::model::Workload::default()
+            }),
+        },
+    );
+    key(&mut state, KeyCode::Char('r'));
+    let screen = render(&state, 100, 30);
+    assert!(
+        screen.contains("⚠ Helm manages this Deployment (release billing): a fast rollback lasts")
+            && screen.contains("helm rollback billing REVISION"),
+        "{screen}"
+    );
+    // qa is not managed by Helm here: no warning once it is chosen.
+    key(&mut state, KeyCode::Right);
+    let screen = render(&state, 100, 30);
+    assert!(!screen.contains("Helm manages"), "{screen}");
+}

@@ -83,7 +83,7 @@ async fn a_failed_ship_recorded_from_the_sandbox() {
         dir.path().join("audit.jsonl"),
     );
     let (tx, mut rx) = mpsc::channel::<Msg>(16_384);
-    let sources = crate::app::sources::spawn(&registry, &config, tx.clone());
+    let sources = crate::app::sources::spawn(&registry, &config, tx.clone(), true);
     let mut all: Vec<Msg> = Vec::new();
     // Until web's qa Deployment and its releases are known.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

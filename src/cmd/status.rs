@@ -90,10 +90,30 @@ pub struct EnvReport {
     /// Set when the latest run for `expected_tag` concluded `success` while
     /// another tag serves: `run #5 succeeded but v0.9.2-rc.1 is not serving (v0.9.1 is)`.
     pub unserved: Option<String>,
+    /// The image digests the ready pods run under the serving tag (two or
+    /// more: the tag was pushed again between pulls).
+    pub digests: Vec<String>,
+    /// What the serving tag hides: different digests under it, or a tag
+    /// that can move (`latest`) in prod.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest_warning: Option<String>,
+    /// The Helm release history, where the registry asks for it
+    /// (`helm_history: true`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmReport>,
     /// What the environment's version endpoint reports (absent without one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<EndpointReport>,
     pub observation: EnvObservation,
+}
+
+/// An environment's Helm history, read once.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct HelmReport {
+    /// `null` when Helm does not manage the Deployment (or it could not be read).
+    pub history: Option<crate::model::helm::HelmHistory>,
+    /// Why it could not be read.
+    pub error: Option<String>,
 }
 
 /// An environment's version endpoint, read once.
@@ -148,6 +168,7 @@ pub async fn collect(
         fetch_all(&services, client.as_deref(), config.github.owner.as_deref()),
         read_endpoints(&services)
     );
+    let mut helm = read_helm(&services, &config.kube).await;
     // A rejected token is one problem of GitHub's, said once, not once per service.
     let mut github = github;
     let mut snapshots = snapshots;
@@ -186,7 +207,24 @@ pub async fn collect(
                 default_context.as_deref(),
             )
         })
-        .collect();
+        .collect::<Vec<ServiceReport>>();
+    let mut services = services;
+    for s in &mut services {
+        for e in &mut s.environments {
+            e.helm = helm
+                .remove(&(s.name.clone(), e.name.clone()))
+                .map(|r| match r {
+                    Ok(history) => HelmReport {
+                        history,
+                        error: None,
+                    },
+                    Err(p) => HelmReport {
+                        history: None,
+                        error: Some(p.to_string()),
+                    },
+                });
+        }
+    }
     Ok(Report { services, github })
 }
 
@@ -275,6 +313,35 @@ async fn fetch_all(
 }
 
 /// Every version endpoint of `services`, read once, all at once.
+/// The Helm history of every environment whose registry entry asks for it.
+async fn read_helm(
+    services: &[&Service],
+    kube: &cluster::Settings,
+) -> HashMap<(String, String), crate::app::HelmReading> {
+    let mut clients: HashMap<Option<String>, Result<cluster::KubeClient, Problem>> = HashMap::new();
+    let mut out = HashMap::new();
+    for svc in services {
+        for env in svc
+            .environments
+            .iter()
+            .filter(|e| svc.reads_helm_history(e))
+        {
+            let context = env.context.clone().or_else(|| kube.context.clone());
+            if !clients.contains_key(&context) {
+                let c =
+                    cluster::KubeClient::new(context.as_deref(), kube.kubeconfig.as_deref()).await;
+                clients.insert(context.clone(), c);
+            }
+            let read = match &clients[&context] {
+                Ok(c) => cluster::helm::read(c, &env.namespace, &svc.k8s_name).await,
+                Err(p) => Err(p.clone()),
+            };
+            out.insert((svc.name.clone(), env.name.clone()), read);
+        }
+    }
+    out
+}
+
 async fn read_endpoints(
     services: &[&Service],
 ) -> HashMap<(String, String), crate::model::EndpointReading> {
@@ -344,8 +411,21 @@ fn service_report(
             let endpoint = endpoints
                 .remove(&(svc.name.clone(), env.name.clone()))
                 .map(|r| endpoint_report(r, running, moving.is_some()));
+            let (digests, digest_warning) = match &observation {
+                EnvObservation::Live(w) => (
+                    w.serving_digests()
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect(),
+                    w.digest_warning(&env.name, env.release == ReleaseKind::Latest),
+                ),
+                _ => (Vec::new(), None),
+            };
             EnvReport {
                 endpoint,
+                helm: None,
+                digests,
+                digest_warning,
                 serving_tag: running.map(str::to_string),
                 moving_to: moving.map(str::to_string),
                 unserved,
@@ -461,6 +541,12 @@ fn table_rows(report: &Report, wide: bool) -> (Vec<Vec<String>>, Vec<String>) {
             };
             if let Some(u) = &e.unserved {
                 notes.push(format!("{} {}: {u}", s.name, e.name));
+            }
+            if let Some(d) = &e.digest_warning {
+                notes.push(format!("{} {}: {d}", s.name, e.name));
+            }
+            if let Some(err) = e.helm.as_ref().and_then(|h| h.error.as_ref()) {
+                notes.push(format!("{} {}: Helm history: {err}", s.name, e.name));
             }
             if let Some(ep) = &e.endpoint {
                 if let Some(m) = &ep.mismatch {

@@ -39,7 +39,9 @@ pub fn run(global: &GlobalOpts, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     };
     return_freed_memory_every(std::time::Duration::from_secs(60));
     run_with(session, |ctx| {
-        sources::spawn(&ctx.registry, &ctx.config, ctx.tx)
+        // The board shows no Helm history, and the read-only RBAC for a
+        // shared screen has no right on Secrets: none is read.
+        sources::spawn(&ctx.registry, &ctx.config, ctx.tx, false)
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@
 pub mod ci;
 pub mod drift;
 pub mod endpoint;
+pub mod helm;
 pub mod problem;
 pub mod secrets;
 pub mod text;
@@ -70,6 +71,12 @@ pub struct Workload {
     /// ReplicaSet are ready (`None` once it is complete).
     pub new_ready: Option<i32>,
     pub pods: Vec<PodSummary>,
+    /// The Helm release that manages the Deployment (its
+    /// `meta.helm.sh/release-name`, with `app.kubernetes.io/managed-by:
+    /// Helm`): the next `helm upgrade` sets what the chart says, whatever a
+    /// fast rollback did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub helm_release: Option<String>,
 }
 
 impl Workload {
@@ -81,6 +88,52 @@ impl Workload {
         }
         let target = self.image_tag.as_deref()?;
         (self.serving_tag() != Some(target)).then_some(target)
+    }
+
+    /// The digests the ready pods run under the serving tag, in pod
+    /// order, each once: two or more mean the tag was pushed again between
+    /// pulls, and the pods of one Deployment run different images.
+    pub fn serving_digests(&self) -> Vec<&str> {
+        let serving = self.serving_tag();
+        let mut out: Vec<&str> = Vec::new();
+        for d in self
+            .pods
+            .iter()
+            .filter(|p| p.ready && p.image_tag.as_deref() == serving)
+            .filter_map(|p| p.digest.as_deref())
+        {
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        out
+    }
+
+    /// What the serving tag hides, in words, when it hides something: pods
+    /// that run different digests under it (it was pushed again between
+    /// pulls), or, in an environment that deploys the latest release
+    /// (`prod`), a tag that can move (`latest`, `main`).
+    pub fn digest_warning(&self, env: &str, prod: bool) -> Option<String> {
+        let tag = self.serving_tag()?;
+        let digests = self.serving_digests();
+        if digests.len() > 1 {
+            let shown: Vec<&str> = digests.iter().map(|d| short_digest(d)).collect();
+            return Some(format!(
+                "{} digests under {tag}: the tag was pushed again, and the pods run different images ({})",
+                digests.len(),
+                shown.join(", ")
+            ));
+        }
+        if !(prod && is_mutable_tag(tag)) {
+            return None;
+        }
+        let what = digests
+            .first()
+            .map(|d| format!("what runs is {}", short_digest(d)))
+            .unwrap_or_else(|| "no pod has reported a digest yet".into());
+        Some(format!(
+            "{tag} can move: the tag does not say what runs in {env}; {what}"
+        ))
     }
 
     /// The tag actually serving traffic. Once a rollout is complete that is
@@ -115,6 +168,36 @@ impl Workload {
     }
 }
 
+/// Whether an image tag is one that is pushed again and again (`latest`,
+/// a branch name such as `main`): it does not say what runs; the digest
+/// does. Seed 002 lists `image: app:latest` as an anti-pattern for this.
+pub fn is_mutable_tag(tag: &str) -> bool {
+    const MOVING: &[&str] = &[
+        "latest",
+        "main",
+        "master",
+        "develop",
+        "dev",
+        "staging",
+        "stable",
+        "edge",
+        "nightly",
+        "head",
+        "prod",
+        "production",
+        "release",
+        "trunk",
+    ];
+    MOVING.iter().any(|m| tag.eq_ignore_ascii_case(m))
+}
+
+/// `sha256:3f2a1c9d0e1b`: the first 12 hex digits, as `docker images` shows
+/// an id.
+pub fn short_digest(digest: &str) -> &str {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    &digest[..(digest.len() - hex.len() + hex.len().min(12))]
+}
+
 /// Rollout state with `kubectl rollout status` decision rules and wording.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
 #[serde(tag = "state", content = "message", rename_all = "snake_case")]
@@ -140,6 +223,9 @@ pub struct PodSummary {
     pub image_tag: Option<String>,
     /// The pod-template-hash, which ties the pod to a ReplicaSet.
     pub template_hash: Option<String>,
+    /// The image digest the app container runs (`sha256:…`, from the
+    /// container status's `imageID`): what a tag that can move hides.
+    pub digest: Option<String>,
 }
 
 /// A GitHub Release, reduced to what hearth shows.

@@ -58,6 +58,9 @@ pub enum RollbackPlan {
         current: Revision,
         target: Revision,
         watch: bool,
+        /// The Helm release managing the Deployment: the next `helm
+        /// upgrade` puts the chart's image back.
+        helm_release: Option<String>,
     },
     Clean {
         service: Service,
@@ -115,6 +118,7 @@ impl RollbackPlan {
                 current,
                 target,
                 watch,
+                helm_release,
             } => {
                 let mut out = vec![(
                     System::Kubernetes,
@@ -138,6 +142,15 @@ impl RollbackPlan {
                     System::Local,
                     "GitHub is left as it is (the bad release stays latest)".into(),
                 ));
+                if let Some(release) = helm_release {
+                    out.push((
+                        System::Local,
+                        format!(
+                            "not final: Helm manages it (release {release}), so the next helm upgrade puts the chart's image back; the model's own rollback keeps it (hearth rollback {} --env {} --clean), or by hand: helm rollback {release} REVISION -n {} (helm history {release} -n {} lists them)",
+                            service.name, env.name, env.namespace, env.namespace
+                        ),
+                    ));
+                }
                 out
             }
             RollbackPlan::Clean {
@@ -431,6 +444,7 @@ async fn plan_fast(
         current,
         target,
         watch: req.watch,
+        helm_release: crate::cluster::derive::helm_release(&deploy),
     })
 }
 
@@ -511,6 +525,7 @@ pub async fn run(
             current,
             target,
             watch,
+            ..
         } => {
             let name = &service.name;
             let step = format!("roll back to revision {}", target.number);

@@ -48,6 +48,7 @@ pub const SERVICE_KEYS: &[&str] = &[
     "delivery",
     "build",
     "version",
+    "helm_history",
 ];
 /// Keys of the `hearth:` settings block.
 pub const SETTINGS_KEYS: &[&str] = &["github_owner", "api_url", "ship_all", "environments", "ci"];
@@ -64,6 +65,7 @@ pub const ENVIRONMENT_KEYS: &[&str] = &[
     "workflow",
     "input",
     "version",
+    "helm_history",
 ];
 /// Keys of a `version:` endpoint.
 pub const VERSION_KEYS: &[&str] = &["url", "field"];
@@ -217,6 +219,7 @@ struct EnvPatch {
     workflow: Option<String>,
     input: Option<String>,
     version: Option<VersionEndpoint>,
+    helm_history: Option<bool>,
     /// False when a key had an error, so no follow-up "missing" error is added.
     clean: bool,
 }
@@ -690,6 +693,7 @@ impl Validator {
                     }
                 }
                 "version" => patch.version = self.version_endpoint(e.value, &p),
+                "helm_history" => patch.helm_history = self.bool(e.value, &p),
                 _ => self.unknown_key(&e, path, ENVIRONMENT_KEYS),
             }
         }
@@ -718,6 +722,7 @@ impl Validator {
                 workflow: patch.workflow.or_else(|| b.workflow.clone()),
                 input: patch.input.or_else(|| b.input.clone()),
                 version: patch.version.or_else(|| b.version.clone()),
+                helm_history: patch.helm_history.or(b.helm_history),
             });
         }
         let hint = match suggest(name, known.iter().map(String::as_str)) {
@@ -761,6 +766,7 @@ impl Validator {
             workflow: patch.workflow,
             input: patch.input,
             version: patch.version,
+            helm_history: patch.helm_history,
         })
     }
 
@@ -817,6 +823,7 @@ impl Validator {
             environments: global_envs.to_vec(),
             smoke: Vec::new(),
             version: None,
+            helm_history: false,
         };
         let mut delivery_pos: Option<Pos> = None;
         // A block that is not a map already has its error; "no image" would be noise.
@@ -885,6 +892,11 @@ impl Validator {
                 }
                 "smoke" => svc.smoke = self.smoke(f.value, &p),
                 "version" => svc.version = self.version_endpoint(f.value, &p),
+                "helm_history" => {
+                    if let Some(b) = self.bool(f.value, &p) {
+                        svc.helm_history = b;
+                    }
+                }
                 "delivery" => {
                     if let Some(d) = self.word(f.value, &p, "delivery") {
                         match d.as_str() {

@@ -100,6 +100,10 @@ pub struct Environment {
     /// What the environment's public endpoint says it runs (overrides the
     /// service's `version:`).
     pub version: Option<VersionEndpoint>,
+    /// Read the Helm release history from Helm's release Secrets here
+    /// (overrides the service's `helm_history:`). Reading Secrets is a
+    /// strong right, so it is asked for, never assumed.
+    pub helm_history: Option<bool>,
 }
 
 impl Environment {
@@ -115,6 +119,7 @@ impl Environment {
                 workflow: None,
                 input: None,
                 version: None,
+                helm_history: None,
             },
             Environment {
                 name: "qa".into(),
@@ -125,6 +130,7 @@ impl Environment {
                 workflow: None,
                 input: None,
                 version: None,
+                helm_history: None,
             },
         ]
     }
@@ -148,6 +154,12 @@ pub struct VersionEndpoint {
 pub const DEFAULT_VERSION_FIELD: &str = "version";
 
 impl Service {
+    /// Whether hearth reads the Helm release history of `env` (its own
+    /// `helm_history:`, else the service's; off unless asked).
+    pub fn reads_helm_history(&self, env: &Environment) -> bool {
+        env.helm_history.unwrap_or(self.helm_history)
+    }
+
     /// The version endpoint of `env` (its own, else the service's), with
     /// `{env}` and `{namespace}` filled in: the URL and the field.
     pub fn version_endpoint<'a>(&'a self, env: &'a Environment) -> Option<(String, &'a str)> {
@@ -200,6 +212,10 @@ pub struct Service {
     pub smoke: Vec<SmokeCheck>,
     /// The version endpoint of every environment that names none itself.
     pub version: Option<VersionEndpoint>,
+    /// Read the Helm release history of every environment from Helm's
+    /// release Secrets (`helm_history: true`; an environment may say
+    /// otherwise).
+    pub helm_history: bool,
 }
 
 impl Service {
@@ -250,6 +266,7 @@ impl Service {
             environments: Environment::defaults(),
             smoke: Vec::new(),
             version: None,
+            helm_history: false,
         }
     }
 }

@@ -158,6 +158,7 @@ fn content<'a>(dialog: &Dialog, theme: &Theme) -> (String, Vec<Line<'a>>) {
             choice: kind,
             revisions,
             selected,
+            helm,
         } => {
             let mut lines = Vec::new();
             let mut env_spans = vec![Span::raw(" environment: ")];
@@ -222,6 +223,22 @@ fn content<'a>(dialog: &Dialog, theme: &Theme) -> (String, Vec<Line<'a>>) {
                     " clean: the bad release becomes a draft, the previous one latest, and CI redeploys it",
                     theme.muted,
                 ))),
+            }
+            if let Some(Some(release)) = helm.get(*env) {
+                lines.push(Line::from(Span::styled(
+                    format!(" ⚠ Helm manages this Deployment (release {release}): a fast rollback lasts"),
+                    theme.warn,
+                )));
+                lines.push(Line::from(Span::styled(
+                    "   until the next helm upgrade puts the chart's image back; the model's own",
+                    theme.warn,
+                )));
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "   rollback (Tab) keeps it, or by hand: helm rollback {release} REVISION"
+                    ),
+                    theme.warn,
+                )));
             }
             lines.push(Line::default());
             lines.push(footer(

@@ -562,6 +562,14 @@ fn note<'a>(
         }
     }
     for e in 0..state.envs.len() {
+        if let Some(text) = state.digest_warning(index, e) {
+            return Line::from(Span::styled(
+                format!("{}: {text}", state.envs[e]),
+                theme.warn,
+            ));
+        }
+    }
+    for e in 0..state.envs.len() {
         match state.drift(index, e) {
             Drift::Drift { running, expected } => {
                 return Line::from(Span::styled(

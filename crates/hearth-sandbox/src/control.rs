@@ -41,7 +41,7 @@ async fn index(State(c): State<Control>) -> Response {
     Json(json!({
         "kube_url": c.kube_url,
         "github_url": c.github_url,
-        "endpoints": ["GET /requests", "DELETE /requests", "GET /faults", "POST /faults", "DELETE /faults"],
+        "endpoints": ["GET /requests", "DELETE /requests", "GET /faults", "POST /faults", "DELETE /faults", "POST /images/push"],
     }))
     .into_response()
 }
@@ -144,6 +144,26 @@ async fn post_fault(State(c): State<Control>, body: axum::body::Bytes) -> Respon
     }
 }
 
+/// `POST /images/push {"image": "repo:tag"}`: the tag is pushed again with
+/// new content (a moved `latest`): pods created from now on run the new
+/// digest, running pods keep theirs.
+#[derive(Debug, Deserialize)]
+struct PushImage {
+    image: String,
+}
+
+async fn push_image(State(c): State<Control>, Json(body): Json<PushImage>) -> Response {
+    if body.image.trim().is_empty() || body.image.chars().any(char::is_control) {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"error": "image must be a reference such as ghcr.io/acme/web:latest"})),
+        )
+            .into_response();
+    }
+    let digest = c.cluster.push_image(&body.image);
+    Json(json!({"image": body.image, "digest": digest})).into_response()
+}
+
 async fn clear_faults(State(c): State<Control>) -> StatusCode {
     c.faults.clear();
     StatusCode::NO_CONTENT
@@ -156,6 +176,7 @@ pub fn router(control: Control) -> Router {
         .route("/requests", get(get_requests).delete(clear_requests))
         .route("/apps/{namespace}/{deployment}/api/ready", get(app_ready))
         .route("/apps/{namespace}/{deployment}/version", get(app_version))
+        .route("/images/push", axum::routing::post(push_image))
         .route(
             "/faults",
             get(get_faults).post(post_fault).delete(clear_faults),

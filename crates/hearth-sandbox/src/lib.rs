@@ -304,8 +304,14 @@ fn registry_yaml(
         } else {
             String::new()
         };
+        // A chart deploys it (seed 004): its Helm history is read.
+        let helm = if k8s::helm_managed(&r.k8s_name) {
+            "  helm_history: true\n"
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "{name}:\n  directory: repos/{name}\n  image: {image}\n  dockerfile: Dockerfile\n  k8s_name: {k8s}\n  pre_ship_cmd: ./test.sh\n  repo: {repo}\n{delivery}{version}  smoke:\n    - url: {control_url}/apps/{{namespace}}/{k8s}/api/ready\n      status: 200\n      body: ok\n",
+            "{name}:\n  directory: repos/{name}\n  image: {image}\n  dockerfile: Dockerfile\n  k8s_name: {k8s}\n  pre_ship_cmd: ./test.sh\n  repo: {repo}\n{delivery}{version}{helm}  smoke:\n    - url: {control_url}/apps/{{namespace}}/{k8s}/api/ready\n      status: 200\n      body: ok\n",
             name = s.name,
             image = s.image,
             k8s = r.k8s_name,

@@ -162,7 +162,13 @@ pub(super) fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme
                     _ => {}
                 }
                 extra.push(Line::from(facts));
+                extra.extend(digest_lines(w, env, width, theme));
                 extra.extend(pod_lines(w, accent, theme));
+                if let Some(release) = &w.helm_release {
+                    let asked = service.reads_helm_history(env);
+                    let reading = svc.helm.get(e).and_then(Option::as_ref);
+                    extra.extend(helm_lines(release, asked, reading, width, theme));
+                }
             }
         }
         lines.push(Line::from(head));
@@ -257,6 +263,81 @@ pub(super) fn pod_ages(w: &Workload) -> Vec<Option<bool>> {
         .collect()
 }
 
+/// What the serving tag hides ([`Workload::digest_warning`]).
+pub(super) fn digest_lines<'a>(
+    w: &Workload,
+    env: &crate::registry::Environment,
+    width: usize,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
+    let prod = env.release == crate::registry::ReleaseKind::Latest;
+    w.digest_warning(&env.name, prod)
+        .map(|text| indented("  ⚠ ", &text, theme.warn, theme.warn, width))
+        .unwrap_or_default()
+}
+
+/// How many Helm revisions the detail pane lists.
+const HELM_SHOWN: usize = 4;
+
+/// The Helm release that manages the Deployment and its last revisions (as
+/// `helm history` lists them), or why they are not shown.
+pub(super) fn helm_lines<'a>(
+    release: &str,
+    asked: bool,
+    reading: Option<&crate::app::HelmReading>,
+    width: usize,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
+    let head = |rest: String, style| {
+        Line::from(vec![
+            Span::styled(format!("  helm {release}"), theme.key),
+            Span::styled(rest, style),
+        ])
+    };
+    match reading {
+        _ if !asked => vec![head(
+            "  history not read: set helm_history: true (it reads Helm's Secrets)".into(),
+            theme.muted,
+        )],
+        None => vec![head("  reading its history…".into(), theme.muted)],
+        Some(Err(p)) => {
+            let mut out = vec![head("  history unreadable".into(), theme.error)];
+            out.extend(indented(
+                "    ✗ ",
+                &p.message,
+                theme.error,
+                theme.error,
+                width,
+            ));
+            out.extend(indented("    → ", &p.hint, theme.muted, theme.muted, width));
+            out
+        }
+        Some(Ok(None)) => vec![head("  no release history".into(), theme.muted)],
+        Some(Ok(Some(h))) => {
+            let mut out = vec![head(
+                format!("  {} revision(s), newest first", h.revisions.len()),
+                theme.muted,
+            )];
+            for r in h.revisions.iter().take(HELM_SHOWN) {
+                let style = match r.status.as_str() {
+                    "deployed" => theme.ok,
+                    "failed" => theme.error,
+                    s if s.starts_with("pending") => theme.running,
+                    _ => theme.muted,
+                };
+                let updated = r.updated.get(..16).unwrap_or(&r.updated).replace('T', " ");
+                out.push(Line::from(vec![
+                    Span::raw(format!("    rev {:<3} ", r.revision)),
+                    Span::styled(format!("{:<11}", r.status), style),
+                    Span::raw(format!(" {}  app {}  ", r.chart, r.app_version)),
+                    Span::styled(format!("{updated}  {}", r.description), theme.muted),
+                ]));
+            }
+            out
+        }
+    }
+}
+
 /// One line per pod: readiness, new/old, name, kubectl's status, tag, restarts.
 pub(super) fn pod_lines<'a>(w: &Workload, accent: Style, theme: &Theme) -> Vec<Line<'a>> {
     let name_width = w
@@ -296,6 +377,12 @@ pub(super) fn pod_lines<'a>(w: &Workload, accent: Style, theme: &Theme) -> Vec<L
                     accent,
                 ),
             ]);
+            if let Some(d) = &pod.digest {
+                spans.push(Span::styled(
+                    format!(" @{}", crate::model::short_digest(d)),
+                    theme.muted,
+                ));
+            }
             if pod.restarts > 0 {
                 spans.push(Span::styled(
                     format!("  restarts {}", pod.restarts),

@@ -899,6 +899,7 @@ fn create_pod(c: &Cluster, inner: &mut Inner, rs: &Value, pass: &Pass<'_>) -> Op
             created
         },
         app,
+        pushes: inner.pushed.get(&image).copied().unwrap_or(0),
         image,
         ip,
     };

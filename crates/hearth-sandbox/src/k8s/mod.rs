@@ -9,6 +9,7 @@
 mod api;
 pub mod auth;
 mod controller;
+mod helm;
 mod logs;
 mod openapi;
 mod patch;
@@ -60,6 +61,10 @@ pub(crate) struct Inner {
     pub counter: u64,
     /// The cluster CA (PEM) the token controller puts in token Secrets.
     pub ca_pem: String,
+    /// How often each image reference (`repo:tag`) was pushed again since
+    /// the sandbox started: a pod created after a push runs a new digest
+    /// under the same tag, as a registry's moved `latest` does.
+    pub pushed: HashMap<String, u32>,
 }
 
 impl Cluster {
@@ -86,6 +91,7 @@ impl Cluster {
                 events: VecDeque::new(),
                 counter: 0,
                 ca_pem: String::new(),
+                pushed: HashMap::new(),
             }),
             speed,
             faults,
@@ -102,6 +108,16 @@ impl Cluster {
     /// controller writes as `ca.crt` into service-account token Secrets.
     pub fn set_ca(&self, pem: &str) {
         self.lock().ca_pem = pem.to_string();
+    }
+
+    /// Push `image` (`repo:tag`) again with new content: pods created from
+    /// now on run a new digest under the same tag; running pods keep
+    /// theirs. Returns the new digest.
+    pub fn push_image(&self, image: &str) -> String {
+        let mut inner = self.lock();
+        let n = inner.pushed.entry(image.to_string()).or_insert(0);
+        *n += 1;
+        pods::image_digest(image, *n)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -128,10 +144,17 @@ impl Cluster {
         for svc in services {
             for (ns, tag) in [("default", &svc.prod_tag), ("qa", &svc.qa_tag)] {
                 let image = format!("{}:{}", svc.image, tag);
-                let dep = seed_deployment(&svc.name, ns, &image, svc.replicas, seeded_at);
+                let mut dep = seed_deployment(&svc.name, ns, &image, svc.replicas, seeded_at);
+                let helm = helm::MANAGED.contains(&svc.name.as_str());
+                if helm {
+                    helm::mark(&mut dep, &svc.name, ns);
+                }
                 let dep = normalize(Kind::Deployment, dep).expect("seeded deployment is valid");
                 if inner.store.create(Kind::Deployment, dep).is_ok() {
                     controller::seed_rollout(self, &mut inner, ns, &svc.name, seeded_at);
+                    if helm {
+                        helm::install(&mut inner, &svc.name, ns, tag, seeded_at);
+                    }
                 }
             }
         }
@@ -183,13 +206,32 @@ impl DeployTarget for Cluster {
                 "no container of deployment {namespace}/{deployment} runs an image of {repo}"
             ));
         }
+        let release = new["metadata"]["annotations"]["meta.helm.sh/release-name"]
+            .as_str()
+            .map(str::to_string);
         inner
             .store
             .update(Kind::Deployment, new, None)
             .map_err(|e| format!("{e:?}"))?;
+        // A chart's Deployment is deployed by `helm upgrade`: a new revision.
+        if let Some(release) = release {
+            helm::upgrade(
+                &mut inner,
+                &release,
+                namespace,
+                image_tag(image),
+                Utc::now(),
+            );
+        }
         self.touch(&mut inner, namespace, deployment);
         Ok(())
     }
+}
+
+/// Whether a chart deploys this demo Deployment (Helm labels, Helm's
+/// release Secrets, a revision per deploy).
+pub fn helm_managed(deployment: &str) -> bool {
+    helm::MANAGED.contains(&deployment)
 }
 
 /// The repository part of an image reference (`ghcr.io/o/api:v1` →

@@ -35,6 +35,9 @@ pub(crate) struct PodClock {
     pub log_from: DateTime<Utc>,
     pub app: String,
     pub image: String,
+    /// How often the image had been pushed again when the pod pulled it
+    /// (its digest: [`image_digest`]).
+    pub pushes: u32,
     pub ip: String,
 }
 
@@ -177,9 +180,9 @@ pub(crate) fn advance_pod(
         template_digest(&init_image)
     );
     let image_id = format!(
-        "{}@sha256:{}",
+        "{}@{}",
         super::image_repo(image),
-        template_digest(image)
+        image_digest(image, clock.pushes)
     );
     let cid = |n: &str, r: i64| {
         format!(
@@ -330,6 +333,16 @@ fn pod_stage_events(
 }
 
 /// A stable pseudo digest for ids that only need to look real.
+/// The digest a pod pulls for `image` after it was pushed again `pushes`
+/// times: the same for every pod that pulls the same content.
+pub(crate) fn image_digest(image: &str, pushes: u32) -> String {
+    if pushes == 0 {
+        format!("sha256:{}", template_digest(image))
+    } else {
+        format!("sha256:{}", template_digest(&format!("{image}#{pushes}")))
+    }
+}
+
 fn template_digest(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
