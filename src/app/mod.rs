@@ -251,6 +251,10 @@ pub struct State {
     pub schedule: Option<crate::github::ScheduleView>,
     /// The kube context the status bar names (`--context` or the kubeconfig's current one).
     pub kube_context: Option<String>,
+    /// Counts changes other than the clock's: what a frame derived from
+    /// the data (the overview's column widths over every service) is
+    /// reused while it stays the same.
+    pub generation: u64,
     /// Unix seconds from the latest `Msg::Tick`; `None` before the first.
     pub now: Option<i64>,
     /// Terminal size from the latest resize.
@@ -323,6 +327,7 @@ impl State {
         State {
             registry,
             mode,
+            generation: 0,
             write: None,
             envs,
             services,
@@ -594,7 +599,11 @@ impl State {
 /// whether anything visible changed.
 pub fn update(state: &mut State, msg: Msg) -> Outcome {
     let watched = matches!(msg, Msg::Workload { .. } | Msg::Runs { .. });
+    let tick = matches!(msg, Msg::Tick(_));
     let mut outcome = apply(state, msg);
+    if outcome.changed && !tick {
+        state.generation = state.generation.wrapping_add(1);
+    }
     if watched && outcome.changed {
         outcome.commands.extend(failing_changed(state));
     }

@@ -34,6 +34,12 @@ pub struct ViewState {
     /// The services the last frame drew a row for (indices), so that the
     /// GitHub scheduler reads them first.
     pub shown: Vec<usize>,
+    /// The overview's natural column widths over every service (each
+    /// environment's, the release's) and the [`State::generation`] they
+    /// were measured at: a frame that only the clock changed reuses them.
+    ///
+    /// [`State::generation`]: crate::app::State::generation
+    pub natural: Option<(u64, Vec<usize>, usize)>,
 }
 
 /// Width from which the detail pane sits beside the overview instead of below it.

@@ -95,6 +95,28 @@ fn shrink(mut cols: Vec<u16>, room: u16, min: u16) -> Vec<u16> {
 /// The narrowest NOTES column worth showing.
 const NOTES_MIN: u16 = 24;
 
+/// The natural width of each environment column and of the release column,
+/// over every service.
+fn natural_widths(state: &State) -> (Vec<usize>, usize) {
+    let mut env_width = vec![0; state.envs.len()];
+    let mut release_width = 0;
+    for i in 0..state.services.len() {
+        for (e, width) in env_width.iter_mut().enumerate() {
+            if state.service_has_env(i, e) {
+                *width = (*width).max(env_natural(
+                    &state.services[i].envs[e],
+                    &state.drift(i, e),
+                    state.endpoint_mismatch(i, e).is_some(),
+                ));
+            }
+        }
+        if let Some(r) = state.services[i].latest_release() {
+            release_width = release_width.max(r.tag.chars().count());
+        }
+    }
+    (env_width, release_width)
+}
+
 /// What an environment cell needs to show without a cut.
 fn env_natural(obs: &EnvObservation, drift: &Drift, endpoint_differs: bool) -> usize {
     match obs {
@@ -147,22 +169,18 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, view: &mut ViewState, 
         .map(|s| s.name.chars().count())
         .max()
         .unwrap_or(7);
-    let mut env_width = vec![0; state.envs.len()];
-    let mut release_width = 0;
-    for i in 0..state.services.len() {
-        for (e, width) in env_width.iter_mut().enumerate() {
-            if state.service_has_env(i, e) {
-                *width = (*width).max(env_natural(
-                    &state.services[i].envs[e],
-                    &state.drift(i, e),
-                    state.endpoint_mismatch(i, e).is_some(),
-                ));
-            }
+    // Over every service (a scroll must not change the columns), so
+    // measured once per change of the data, not per frame.
+    let (env_width, release_width) = match &view.natural {
+        Some((generation, env, release)) if *generation == state.generation => {
+            (env.clone(), *release)
         }
-        if let Some(r) = state.services[i].latest_release() {
-            release_width = release_width.max(r.tag.chars().count());
+        _ => {
+            let natural = natural_widths(state);
+            view.natural = Some((state.generation, natural.0.clone(), natural.1));
+            natural
         }
-    }
+    };
     let w = widths(inner.width, longest, &env_width, release_width);
     let accents = env_accents(state, theme);
 
@@ -642,6 +660,72 @@ mod tests {
             shrink(vec![10, 10], 5, 9),
             vec![9, 9],
             "never below the minimum"
+        );
+    }
+
+    /// The column widths measured over every service are reused while only
+    /// the clock changes, and measured again when the data changes: a
+    /// longer tag arriving widens its column in the next frame drawn with
+    /// the same view state.
+    #[test]
+    fn natural_widths_follow_the_data_not_the_clock() {
+        use crate::app::{update, Mode, Msg};
+        use crate::model::{EnvObservation, Workload};
+        let registry = crate::registry::load_str(
+            "api:\n  directory: .\n  image: ghcr.io/acme/api\n",
+            std::path::Path::new("services.yaml"),
+            std::path::Path::new("/reg"),
+        )
+        .unwrap();
+        let mut state = State::new(std::sync::Arc::new(registry), Mode::INTERACTIVE);
+        update(&mut state, Msg::Resize(160, 40));
+        let theme = Theme::load(None, true).unwrap();
+        let mut view = crate::ui::ViewState::default();
+        let frame_text = |state: &State, view: &mut crate::ui::ViewState| {
+            let mut term =
+                ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 40)).unwrap();
+            term.draw(|f| crate::ui::draw(f, state, view, &theme))
+                .unwrap();
+            let buf = term.backend().buffer().clone();
+            (0..40)
+                .map(|y| (0..160).map(|x| buf[(x, y)].symbol()).collect::<String>())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let live = |tag: &str| Msg::Workload {
+            service: "api".into(),
+            env: "prod".into(),
+            observation: EnvObservation::Live(Workload {
+                image_tag: Some(tag.into()),
+                desired: 1,
+                updated: 1,
+                ready: 1,
+                available: 1,
+                ..Workload::default()
+            }),
+        };
+        update(&mut state, live("v1"));
+        frame_text(&state, &mut view);
+        let measured = view.natural.clone();
+        let generation = state.generation;
+        update(&mut state, Msg::Tick(1_700_000_000));
+        assert_eq!(
+            state.generation, generation,
+            "a tick is not a change of the data"
+        );
+        frame_text(&state, &mut view);
+        assert_eq!(view.natural, measured);
+        let long = "v1.2.3-a-very-long-release-candidate.42";
+        update(&mut state, live(long));
+        assert_ne!(state.generation, generation);
+        let screen = frame_text(&state, &mut view);
+        let row = screen
+            .lines()
+            .find(|l| l.starts_with("│api "))
+            .unwrap_or_default();
+        assert!(
+            row.contains(&format!("{long} 1/1")),
+            "api's PROD cell cuts the longer tag:\n{screen}"
         );
     }
 }
