@@ -30,6 +30,21 @@ fn render(state: &State, w: u16, h: u16) -> String {
     out
 }
 
+/// A control-room session on the registry `yaml`, holding a WriteAccess,
+/// in a 100x30 terminal.
+fn session(yaml: &str) -> State {
+    let registry = crate::registry::load_str(
+        yaml,
+        std::path::Path::new("services.yaml"),
+        std::path::Path::new("/reg"),
+    )
+    .unwrap();
+    let mut state = State::new(Arc::new(registry), Mode::INTERACTIVE);
+    state.write = Some(WriteAccess::grant());
+    update(&mut state, Msg::Resize(100, 30));
+    state
+}
+
 fn key(state: &mut State, code: KeyCode) -> Vec<Command> {
     update(state, Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))).commands
 }
@@ -47,15 +62,7 @@ fn release(id: u64, tag: &str, prerelease: bool) -> Release {
 
 #[test]
 fn promote_and_rollback_dialogs_open_by_their_keys() {
-    let registry = crate::registry::load_str(
-        "api:\n  directory: .\n  image: ghcr.io/acme/api\n  repo: acme/api\nweb:\n  directory: .\n  image: ghcr.io/acme/web\n  repo: acme/web\n",
-        std::path::Path::new("services.yaml"),
-        std::path::Path::new("/reg"),
-    )
-    .unwrap();
-    let mut state = State::new(Arc::new(registry), Mode::INTERACTIVE);
-    state.write = Some(WriteAccess::grant());
-    update(&mut state, Msg::Resize(100, 30));
+    let mut state = session("api:\n  directory: .\n  image: ghcr.io/acme/api\n  repo: acme/api\nweb:\n  directory: .\n  image: ghcr.io/acme/web\n  repo: acme/web\n");
     // web's releases, as GitHub lists them: two qa prereleases, one latest.
     update(
         &mut state,
@@ -158,16 +165,8 @@ fn promote_and_rollback_dialogs_open_by_their_keys() {
 /// will send; Enter there runs it.
 #[test]
 fn restart_by_key_asks_which_environment_then_confirms() {
-    let registry = crate::registry::load_str(
-        "web:\n  directory: .\n  image: ghcr.io/acme/web\n  repo: acme/web\n  smoke:\n    - url: https://web.example/{env}/ready\n      status: 200\n",
-        std::path::Path::new("services.yaml"),
-        std::path::Path::new("/reg"),
-    )
-    .unwrap();
-    let service = registry.services[0].clone();
-    let mut state = State::new(Arc::new(registry), Mode::INTERACTIVE);
-    state.write = Some(WriteAccess::grant());
-    update(&mut state, Msg::Resize(100, 30));
+    let mut state = session("web:\n  directory: .\n  image: ghcr.io/acme/web\n  repo: acme/web\n  smoke:\n    - url: https://web.example/{env}/ready\n      status: 200\n");
+    let service = state.registry.services[0].clone();
     key(&mut state, KeyCode::Char('R'));
     let Some(Dialog::Restart { envs, .. }) = &state.dialog else {
         panic!("R opened {:?}", state.dialog);
@@ -241,15 +240,8 @@ fn restart_by_key_asks_which_environment_then_confirms() {
 /// that keeps (the model's own) and `helm rollback`.
 #[test]
 fn the_rollback_dialog_says_a_fast_rollback_of_a_chart_is_not_final() {
-    let registry = crate::registry::load_str(
-        "billing:\n  directory: .\n  image: ghcr.io/acme/billing\n  repo: acme/billing\n",
-        std::path::Path::new("services.yaml"),
-        std::path::Path::new("/reg"),
-    )
-    .unwrap();
-    let mut state = State::new(Arc::new(registry), Mode::INTERACTIVE);
-    state.write = Some(WriteAccess::grant());
-    update(&mut state, Msg::Resize(100, 30));
+    let mut state =
+        session("billing:\n  directory: .\n  image: ghcr.io/acme/billing\n  repo: acme/billing\n");
     update(
         &mut state,
         Msg::Workload {

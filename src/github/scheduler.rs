@@ -857,6 +857,7 @@ mod tests {
     use axum::routing::get;
     use serde_json::json;
     use std::sync::Mutex;
+    use tokio::task::JoinHandle;
 
     type Seen = Arc<Mutex<Vec<(String, std::time::Instant)>>>;
 
@@ -876,9 +877,19 @@ mod tests {
         format!("svc-{i:02}")
     }
 
-    #[tokio::test]
-    async fn what_is_shown_goes_first_and_most_often() {
-        let seen: Seen = Arc::default();
+    /// `n` repositories `o/svc-NN` served by `runs` (which records each
+    /// read in `seen`), scheduled with `intervals`: the steering, the task,
+    /// and the task that drains the events.
+    async fn scheduled<H, T>(
+        n: usize,
+        runs: H,
+        seen: &Seen,
+        intervals: Intervals,
+    ) -> (Steering, JoinHandle<()>, JoinHandle<()>)
+    where
+        H: axum::handler::Handler<T, Seen>,
+        T: 'static,
+    {
         let app = axum::Router::new()
             .route("/repos/o/{repo}/actions/workflows/ci.yml/runs", get(runs))
             .route("/repos/o/{repo}/releases", get(releases))
@@ -886,17 +897,10 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let intervals = Intervals {
-            idle: Duration::from_millis(200),
-            active: Duration::from_millis(100),
-            releases: Duration::from_secs(5),
-            background: Duration::from_secs(2),
-            max_rate: 1000.0,
-        };
         let (tx, mut rx) = mpsc::channel(10_000);
         let client =
             Client::with_rate(&url, Token::new("t", "GH_TOKEN"), Some(tx.clone()), 1000.0).unwrap();
-        let targets = (0..30)
+        let targets = (0..n)
             .map(|i| PollTarget {
                 service: name(i),
                 repo: format!("o/{}", name(i)),
@@ -904,13 +908,27 @@ mod tests {
             })
             .collect();
         let (steering, task) = start(client, targets, intervals, tx);
+        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        (steering, task, drain)
+    }
+
+    #[tokio::test]
+    async fn what_is_shown_goes_first_and_most_often() {
+        let seen: Seen = Arc::default();
+        let intervals = Intervals {
+            idle: Duration::from_millis(200),
+            active: Duration::from_millis(100),
+            releases: Duration::from_secs(5),
+            background: Duration::from_secs(2),
+            max_rate: 1000.0,
+        };
+        let (steering, task, drain) = scheduled(30, runs, &seen, intervals).await;
         // The first frame shows services 20..25, 22 selected.
         steering.attend(Attention {
             shown: (20..26).map(name).collect(),
             selected: Some(name(22)),
             attended: true,
         });
-        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
         tokio::time::sleep(Duration::from_millis(1500)).await;
         steering.kick(&name(3));
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -948,16 +966,6 @@ mod tests {
     #[tokio::test]
     async fn first_reads_go_before_rereads_of_the_rows_shown() {
         let seen: Seen = Arc::default();
-        let app = axum::Router::new()
-            .route(
-                "/repos/o/{repo}/actions/workflows/ci.yml/runs",
-                get(slow_runs),
-            )
-            .route("/repos/o/{repo}/releases", get(releases))
-            .with_state(seen.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         // Shown rows are due again after 30 ms; 60 first reads of 20 ms
         // each, 6 at a time, take about 200 ms.
         let intervals = Intervals {
@@ -967,23 +975,12 @@ mod tests {
             background: Duration::from_secs(60),
             max_rate: 1000.0,
         };
-        let (tx, mut rx) = mpsc::channel(10_000);
-        let client =
-            Client::with_rate(&url, Token::new("t", "GH_TOKEN"), Some(tx.clone()), 1000.0).unwrap();
-        let targets = (0..60)
-            .map(|i| PollTarget {
-                service: name(i),
-                repo: format!("o/{}", name(i)),
-                workflow: "ci.yml".into(),
-            })
-            .collect();
-        let (steering, task) = start(client, targets, intervals, tx);
+        let (steering, task, drain) = scheduled(60, slow_runs, &seen, intervals).await;
         steering.attend(Attention {
             shown: (0..6).map(name).collect(),
             selected: Some(name(0)),
             attended: true,
         });
-        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
         tokio::time::sleep(Duration::from_millis(1500)).await;
         task.abort();
         drain.abort();
