@@ -29,6 +29,7 @@ fn registry() -> Arc<Registry> {
         input: None,
         version: None,
         helm_history: None,
+        trigger: None,
     });
     let settings = Settings {
         environments: environments.clone(),

@@ -323,13 +323,19 @@ pub struct SandboxArgs {
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
     /// Number of demo services to create, named svc-001... (default: the
-    /// handful of demo services api, web, worker, billing and docs).
+    /// handful of demo services api, web, worker, billing, ledger, relay and docs).
     #[arg(long)]
     pub count: Option<usize>,
     /// Let a simulated teammate ship releases (qa, then prod; now and then a
     /// failing migration that gets rolled back) so the loop can be watched.
     #[arg(long)]
     pub autopilot: bool,
+    /// 2: serve prod (namespace default) from a second Kubernetes API, the
+    /// kubeconfig context hearth-sandbox-prod, as a team with a dev and a
+    /// prod cluster has it. `POST $HEARTH_SANDBOX_URL/clusters/2/down`
+    /// takes it down.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub clusters: u8,
     /// Start nothing: wait until the sandbox starting in --dir is ready (its
     /// env file written), print the env file's path and exit; exit 3 after
     /// --timeout. For scripts: `hearth sandbox --dir D & hearth sandbox --dir D --wait && . D/env`.
@@ -386,4 +392,7 @@ pub struct DemoArgs {
     /// still until you act on it yourself.
     #[arg(long)]
     pub no_autopilot: bool,
+    /// 2: prod on a second cluster (its own Kubernetes API and context).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub clusters: u8,
 }

@@ -31,9 +31,15 @@ struct Run {
 }
 
 async fn env(speed: f64) -> Env {
+    env_of(speed, 1).await
+}
+
+/// [`env`] with `clusters` Kubernetes APIs (2: prod on its own).
+async fn env_of(speed: f64, clusters: usize) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = SandboxOptions::new(dir.path().join("sb"));
     opts.speed = speed;
+    opts.clusters = clusters;
     let sb = sandbox::start(opts).await.expect("sandbox starts");
     let state = dir.path().join("state");
     Env {
@@ -1882,5 +1888,248 @@ async fn helm_history_is_read_from_the_release_secrets() {
         "{}",
         r.out
     );
+    e.sb.shutdown().await;
+}
+
+// delivery: push (the sandbox's `relay`: dev.yml on a push to main deploys
+// sha-<7 hex> to dev; prod.yml on a pushed v* tag deploys the tag to prod
+// behind the `production` environment's reviewer).
+// ---------------------------------------------------------------------------
+
+/// Run hearth `args` (an operation whose run waits for its reviewer), wait
+/// until its output says it waits, approve it with `hearth approve`, and
+/// return its exit code and output once it ends.
+async fn approved(e: &Env, args: &[&str], service: &str) -> (i32, String) {
+    let out_path = e.state.with_extension(format!("{}.out", args.join("-")));
+    let child = e
+        .command(args)
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .spawn()
+        .unwrap();
+    eventually(
+        60,
+        "the operation to show the approval it waits for",
+        || async {
+            let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+            text.contains("waiting for hearth-reviewer to approve production")
+                .then_some(())
+        },
+    )
+    .await;
+    let r = e
+        .hearth(&["approve", service, "--env", "prod", "--yes"])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("the operation ends after the approval")
+        .unwrap();
+    let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Ship pushes main and follows the run the push started (dev gets the
+/// commit's image); promote tags what dev runs with the next version and
+/// pushes the tag (prod, after its reviewer); a clean rollback re-runs the
+/// last good prod run, which builds and deploys its own tag again. A ship
+/// with nothing to push is refused and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_ship_tag_promote_and_rerun_rollback() {
+    let e = env(20.0).await;
+    let prod0 = e.tag("relay", "default");
+    let clone = e.clone_dir("relay");
+
+    // Nothing new: dev runs the head of main already; nothing is sent.
+    let before = mutating(&e).len();
+    let r = e.hearth(&["ship", "relay", "--yes"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("dev already runs sha-"), "{}", r.out);
+    assert_eq!(
+        mutating(&e).len(),
+        before,
+        "a ship with nothing to do sent something"
+    );
+
+    git(
+        &clone,
+        &["commit", "-q", "--allow-empty", "-m", "Speed up the relay"],
+    );
+    let head = git(&clone, &["rev-parse", "HEAD"]).trim().to_string();
+    let tag = format!("sha-{}", &head[..7]);
+    let r = e.hearth(&["ship", "relay", "--yes"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out.contains("of dev.yml"),
+        "the run the push started:\n{}",
+        r.out
+    );
+    assert_eq!(e.tag("relay", "dev"), tag);
+    assert_eq!(
+        e.tag("relay", "default"),
+        prod0,
+        "a ship to dev touched prod"
+    );
+    assert_eq!(
+        git(&e.origin("relay"), &["rev-parse", "main"]).trim(),
+        head,
+        "main was pushed"
+    );
+    // The run hearth followed is the push's: its head SHA is the commit.
+    let runs: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/repos/hearth-demo/relay/actions/workflows/dev.yml/runs?event=push",
+            e.sb.github_url
+        ))
+        .bearer_auth(&e.sb.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs["workflow_runs"][0]["head_sha"], head.as_str());
+
+    // Promote: the next version tag at the commit dev runs, pushed; prod's
+    // run waits for its reviewer.
+    let dry = e.hearth(&["promote", "relay", "--dry-run"]).await;
+    assert_eq!(dry.code, 0, "{}", dry.out);
+    assert!(
+        dry.out
+            .contains(&format!("git tag -a v1.2.2 {}", &head[..7])),
+        "{}",
+        dry.out
+    );
+    let (code, text) = approved(&e, &["promote", "relay", "--yes"], "relay").await;
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("✓ approval (production) (approved)"),
+        "{text}"
+    );
+    assert_eq!(e.tag("relay", "default"), "v1.2.2");
+    assert_eq!(
+        git(&e.origin("relay"), &["rev-parse", "v1.2.2^{commit}"]).trim(),
+        head,
+        "the version tag names the commit dev ran"
+    );
+
+    // Rollback by re-run: prod's last good run before v1.2.2 (v1.2.1's).
+    let dry = e
+        .hearth(&["rollback", "relay", "--env", "prod", "--clean", "--dry-run"])
+        .await;
+    assert!(dry.out.contains("v1.2.2 → v1.2.1"), "{}", dry.out);
+    assert!(dry.out.contains("/rerun"), "{}", dry.out);
+    let (code, text) = approved(
+        &e,
+        &["rollback", "relay", "--env", "prod", "--clean", "--yes"],
+        "relay",
+    )
+    .await;
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(e.tag("relay", "default"), prod0);
+
+    let journal = e.journal_lines();
+    let ops: Vec<&str> = journal.iter().filter_map(|j| j["op"].as_str()).collect();
+    assert_eq!(ops, ["ship", "approve", "promote", "approve", "rollback"]);
+    let sent = |i: usize| journal[i]["mutations"].to_string();
+    assert!(
+        sent(0).contains("git push origin HEAD:refs/heads/main"),
+        "{}",
+        sent(0)
+    );
+    assert!(
+        sent(2).contains("git push origin refs/tags/v1.2.2"),
+        "{}",
+        sent(2)
+    );
+    assert!(sent(4).contains("/rerun"), "{}", sent(4));
+
+    // Dev rolled back by hand while origin has the head: a push would
+    // start no run, so a ship is refused and sends nothing.
+    let r = e
+        .hearth(&["rollback", "relay", "--env", "dev", "--yes"])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    let before = mutating(&e).len();
+    let r = e.hearth(&["ship", "relay", "--yes"]).await;
+    assert_eq!(r.code, 2, "{}", r.out);
+    assert!(r.out.contains("a push would start no run"), "{}", r.out);
+    assert_eq!(mutating(&e).len(), before, "a refused ship sent something");
+    e.sb.shutdown().await;
+}
+
+// Two clusters (`--clusters 2`: prod on a second Kubernetes API).
+// ---------------------------------------------------------------------------
+
+/// Each environment's cells come from its own cluster; with the prod
+/// cluster down only prod's cells are marked, naming its context, and qa
+/// still reads; an operation on prod acts on the prod cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clusters_read_and_act_each_on_its_own() {
+    let e = env_of(20.0, 2).await;
+    let prod = e.sb.prod_cluster.clone().expect("a second cluster");
+    let kubectl_on = |context: &str, args: &[&str]| {
+        let out = std::process::Command::new("kubectl")
+            .env("KUBECONFIG", e.kubeconfig())
+            .args(["--request-timeout=10s", "--context", context])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // prod lives only on the second cluster, qa only on the first.
+    let names = |ctx: &str, ns: &str| kubectl_on(ctx, &["get", "deploy", "-n", ns, "-o", "name"]);
+    assert!(names("hearth-sandbox-prod", "default").contains("deployment.apps/api"));
+    assert!(!names("hearth-sandbox-prod", "qa").contains("api"));
+    assert!(!names("hearth-sandbox", "default").contains("api"));
+    assert!(names("hearth-sandbox", "qa").contains("deployment.apps/api"));
+
+    let v = status_of(&e, "api").await.expect("status");
+    let envs = v["environments"].as_array().unwrap();
+    let prod_env = envs.iter().find(|x| x["name"] == "prod").unwrap();
+    assert_eq!(prod_env["context"], "hearth-sandbox-prod", "{v}");
+    assert_eq!(prod_env["serving_tag"], "v0.3.0", "{v}");
+
+    // The prod cluster down: its cells say so and name its context.
+    prod.set_down(true);
+    let r = e.hearth(&["status", "api"]).await;
+    let prod_line = r
+        .out
+        .lines()
+        .find(|l| l.contains(" prod "))
+        .unwrap_or_default();
+    let qa_line = r
+        .out
+        .lines()
+        .find(|l| l.contains(" qa "))
+        .unwrap_or_default();
+    assert!(prod_line.contains("error"), "{}", r.out);
+    assert!(
+        qa_line.contains("v0.3.1-rc.1") && qa_line.contains("complete"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out.contains("context \"hearth-sandbox-prod\""),
+        "the notes name the cluster that is down:\n{}",
+        r.out
+    );
+    prod.set_down(false);
+
+    // A promote to prod acts on the prod cluster.
+    let r = e.hearth(&["promote", "api", "v0.3.1-rc.1", "--yes"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    let image = kubectl_on(
+        "hearth-sandbox-prod",
+        &[
+            "get",
+            "deploy",
+            "api",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ],
+    );
+    assert!(image.ends_with(":v0.3.1-rc.1"), "{image}");
     e.sb.shutdown().await;
 }

@@ -427,7 +427,16 @@ fn each_error_kind_names_line_column_and_key_path() {
         ),
         (
             "api:\n  image: x/api\n  delivery: gitops\n",
-            "services.yaml:3:13: api.delivery: `delivery: gitops` is a model hearth does not ship with yet; use `release` or `dispatch`, or leave the service to its own pipeline with `shippable: false`",
+            "services.yaml:3:13: api.delivery: `delivery: gitops` is a model hearth does not ship with yet; use `release`, `dispatch` or `push`, or leave the service to its own pipeline with `shippable: false`",
+        ),
+        // push: every environment names the workflow a push starts
+        (
+            "api:\n  image: x/api\n  delivery: push\n  environments:\n    qa: { workflow: qa.yml }\n",
+            "services.yaml:3:13: api.delivery: `delivery: push` follows the workflow a push starts for each environment; name it for prod: `environments: { prod: { workflow: deploy.yml } }` (and `trigger: tag` where a version tag deploys)",
+        ),
+        (
+            "api:\n  image: x/api\n  delivery: push\n  environments:\n    qa: { workflow: qa.yml }\n    prod: { workflow: prod.yml, trigger: tags }\n",
+            "services.yaml:6:42: api.environments.prod.trigger: `trigger` is `branch` (a push to the branch deploys here) or `tag` (a pushed version tag does)",
         ),
         (
             "api:\n  image: x/api\n  delivery: dispatch\n  environments:\n    qa: { workflow: deploy-qa.yml }\n    prod: { workflow: deploy-prod.yml }\n",
@@ -537,7 +546,21 @@ async fn the_sandbox_registry_loads_as_it_is() {
     );
     assert_eq!(reg.settings.github_owner.as_deref(), Some("hearth-demo"));
     let names: Vec<&str> = reg.services.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["api", "web", "worker", "billing", "ledger", "docs"]);
+    assert_eq!(
+        names,
+        ["api", "web", "worker", "billing", "ledger", "relay", "docs"]
+    );
+    // relay ships on push: dev by a push to main, prod by a version tag.
+    let relay = reg.service("relay").unwrap();
+    assert_eq!(relay.delivery, registry::Delivery::Push);
+    let dev = relay.environment("dev").unwrap();
+    assert_eq!(
+        (dev.namespace.as_str(), dev.workflow.as_deref(), dev.trigger),
+        ("dev", Some("dev.yml"), None)
+    );
+    let prod = relay.environment("prod").unwrap();
+    assert_eq!(prod.trigger, Some(registry::Trigger::Tag));
+    assert!(relay.environment("qa").is_none());
     // ledger ships by dispatch: a build workflow, one deploy workflow per
     // environment with its image-tag input.
     let ledger = reg.service("ledger").unwrap();

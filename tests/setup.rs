@@ -140,7 +140,7 @@ async fn from_zero_init_workflow_then_ship_to_qa() {
     let check = e.hearth(&["check", "services.yaml"]).await;
     assert_eq!(check.code, 0, "{}", check.out);
     assert!(
-        check.out.contains("5 services (5 shippable)"),
+        check.out.contains("6 services (6 shippable)"),
         "{}",
         check.out
     );
@@ -384,7 +384,7 @@ async fn status_speaks_kubectl_output_formats() {
     );
     let json = e.hearth(&["--services", reg, "status", "-o", "json"]).await;
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    assert_eq!(v["services"].as_array().map(Vec::len), Some(6));
+    assert_eq!(v["services"].as_array().map(Vec::len), Some(7));
     let wide = e
         .hearth(&["--services", reg, "status", "api", "-o", "wide"])
         .await;

@@ -128,6 +128,7 @@ fn run(id: u64, number: u64, status: &str, conclusion: Option<&str>, title: &str
         created_at: Some("2026-03-01T10:00:00Z".into()),
         updated_at: None,
         html_url: None,
+        path: Some(".github/workflows/release.yml".into()),
     }
 }
 
@@ -1082,4 +1083,116 @@ fn rate_limited_160x48_styles() {
 fn forbidden_and_missing_80x24() {
     let state = after_healthy(forbidden_and_missing());
     insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+}
+
+// ---------------------------------------------------------------------------
+// Two clusters (seeds 001, 003, 004): prod on its own context, which goes
+// down while qa's cluster answers.
+
+const PROD_DOWN: &str = "cannot reach the API server of context \"k3s-prod\" (https://10.0.0.2:6443): Connection refused (os error 111)";
+
+fn two_cluster_state() -> State {
+    let mut envs = hearth::registry::Environment::defaults();
+    envs[0].context = Some("k3s-prod".into());
+    let mut reg = (*registry()).clone();
+    reg.settings.environments = envs.clone();
+    for s in &mut reg.services {
+        s.environments = envs.clone();
+    }
+    let mut state = State::new(Arc::new(reg), Mode::INTERACTIVE);
+    state.kube_context = Some("k3s-dev".into());
+    let prod_source = SourceId::Kube {
+        context: Some("k3s-prod".into()),
+        namespace: "default".into(),
+    };
+    let mut msgs = healthy();
+    // Prod's watch is on its own cluster; the healthy start's context-less
+    // `default` source is not in this registry.
+    msgs.retain(|m| !matches!(m, Msg::Source(SourceId::Kube { namespace, .. }, _) if namespace == "default"));
+    msgs.push(Msg::Source(prod_source.clone(), SourceStatus::Live));
+    msgs.push(Msg::Source(
+        prod_source,
+        SourceStatus::Down(Problem::new(
+            ProblemKind::Unreachable,
+            PROD_DOWN,
+            UNREACHABLE_HINT,
+        )),
+    ));
+    for svc in ["api", "katforge", "stumper", "geargoblins"] {
+        msgs.push(Msg::Workload {
+            service: svc.into(),
+            env: "prod".into(),
+            observation: EnvObservation::Error(Problem::new(
+                ProblemKind::Unreachable,
+                PROD_DOWN,
+                UNREACHABLE_HINT,
+            )),
+        });
+    }
+    for msg in msgs {
+        update(&mut state, msg);
+    }
+    state
+}
+
+/// The cell under `column` of `service`'s overview row: the characters
+/// between that column's header and the next one's (one character per
+/// terminal cell in a `TestBackend` frame).
+fn column_cell(frame: &str, service: &str, column: &str) -> Option<String> {
+    let lines: Vec<Vec<char>> = frame.lines().map(|l| l.chars().collect()).collect();
+    let find = |hay: &[char], needle: &str| {
+        let n: Vec<char> = needle.chars().collect();
+        hay.windows(n.len()).position(|w| w == n.as_slice())
+    };
+    let header = lines
+        .iter()
+        .find(|l| find(l, "SERVICE").is_some() && find(l, column).is_some())?;
+    let start = find(header, column)?;
+    let end = header[start + column.len()..]
+        .iter()
+        .position(|c| c.is_ascii_uppercase())
+        .map_or(header.len(), |i| start + column.len() + i);
+    let row = lines.iter().find(|l| {
+        let text: String = l.iter().collect();
+        text.trim_start_matches(['"', '│', ' '])
+            .strip_prefix(service)
+            .is_some_and(|r| r.starts_with(' '))
+    })?;
+    Some(
+        row.get(start..end.min(row.len()))?
+            .iter()
+            .collect::<String>()
+            .trim()
+            .to_string(),
+    )
+}
+
+#[test]
+fn two_clusters_one_down_80x24() {
+    let state = two_cluster_state();
+    let frame = text(&state, &theme("default"), 80, 24);
+    let prod = column_cell(&frame, "api", "PROD").unwrap_or_default();
+    let qa = column_cell(&frame, "api", "QA").unwrap_or_default();
+    assert_eq!(
+        prod, "unreachable",
+        "a down cluster's cell says so:\n{frame}"
+    );
+    assert!(
+        qa.starts_with("v0.0.29-rc.1"),
+        "qa reads on: {qa:?}\n{frame}"
+    );
+    insta::assert_snapshot!(frame);
+}
+
+#[test]
+fn two_clusters_one_down_160x48() {
+    let state = two_cluster_state();
+    let frame = text(&state, &theme("default"), 160, 48);
+    let qa = column_cell(&frame, "katforge", "QA").unwrap_or_default();
+    assert!(qa.starts_with("v1.4.2"), "qa reads on: {qa:?}\n{frame}");
+    assert!(
+        frame.contains("k3s-prod"),
+        "the notice names the cluster that is down:\n{frame}"
+    );
+    insta::assert_snapshot!(frame);
 }

@@ -74,6 +74,18 @@ pub(super) fn start(state: &mut State, op: Op) -> Vec<Command> {
             }
             plan_requests(state, "ship all to prod", reqs, access)
         }
+        // A model without releases promotes what its lower environment
+        // runs: the plan says which tag and asks before it changes prod.
+        Op::Promote if !service.delivery.makes_releases() => plan_requests(
+            state,
+            &format!("promote {}", service.name),
+            vec![Request::Promote(PromoteRequest {
+                service: service.name.clone(),
+                tag: None,
+                watch: true,
+            })],
+            access,
+        ),
         Op::Promote => {
             let Some(releases) = &state.services[i].releases else {
                 state.say(format!("{}'s releases are not known yet", service.name));
@@ -127,24 +139,37 @@ pub(super) fn start(state: &mut State, op: Op) -> Vec<Command> {
             let Some(first) = envs.first().cloned() else {
                 return Vec::new();
             };
-            let helm = envs
+            let helm: Vec<Option<(String, Option<u64>)>> = envs
                 .iter()
                 .map(|name| {
                     let e = state.envs.iter().position(|n| n == name)?;
-                    match &state.services[i].envs[e] {
-                        crate::model::EnvObservation::Live(w) => w.helm_release.clone(),
+                    let release = match &state.services[i].envs[e] {
+                        crate::model::EnvObservation::Live(w) => w.helm_release.clone()?,
+                        _ => return None,
+                    };
+                    let previous = match state.services[i].helm.get(e) {
+                        Some(Some(Ok(Some(h)))) => h.previous(),
                         _ => None,
-                    }
+                    };
+                    Some((release, previous))
                 })
                 .collect();
+            // Where an automation owns the Deployment (Helm), a fast
+            // rollback does not last: the model's own rollback comes first.
+            let choice = if helm.first().is_some_and(Option::is_some) {
+                RollbackChoice::Clean
+            } else {
+                RollbackChoice::Fast
+            };
             state.dialog = Some(Dialog::Rollback {
                 service: service.name.clone(),
                 envs,
                 env: 0,
-                choice: RollbackChoice::Fast,
+                choice,
                 revisions: None,
                 selected: 0,
                 helm,
+                clean: service.delivery.clean_rollback_words(),
             });
             vec![Command::Revisions {
                 service: service.name.clone(),
@@ -304,6 +329,7 @@ pub(super) fn dialog_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
             mut revisions,
             mut selected,
             helm,
+            clean,
         } => {
             let Some(access) = state.write.clone() else {
                 return Vec::new();
@@ -360,6 +386,7 @@ pub(super) fn dialog_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
                 revisions,
                 selected,
                 helm,
+                clean,
             });
             commands
         }

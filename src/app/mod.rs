@@ -486,12 +486,26 @@ impl State {
         let EnvObservation::Live(w) = &svc.envs[env] else {
             return Drift::Unknown;
         };
+        if self.registry.services[service].delivery == crate::registry::Delivery::Push {
+            return drift::push_drift(environment, w.serving_tag(), svc.runs.as_deref());
+        }
         drift::drift(
             environment.release,
             w.serving_tag(),
             svc.releases.as_deref(),
             svc.runs.as_deref(),
         )
+    }
+
+    /// Where a push environment's expected tag comes from (`main@3f2a1c9,
+    /// run #88`); `None` for the other models, whose words say "release".
+    pub fn expected_source(&self, service: usize, env: usize) -> Option<String> {
+        let svc = &self.registry.services[service];
+        if svc.delivery != crate::registry::Delivery::Push {
+            return None;
+        }
+        let environment = svc.environment(self.envs.get(env)?)?;
+        drift::push_source(environment, self.services[service].runs.as_deref()?)
     }
 
     /// What an environment's serving tag hides (different digests under

@@ -209,7 +209,10 @@ pub enum Dialog {
         selected: usize,
         /// The Helm release managing each environment's Deployment, aligned
         /// with `envs`: a fast rollback there lasts until the next upgrade.
-        helm: Vec<Option<String>>,
+        /// With the revision to go back to, when its history was read.
+        helm: Vec<Option<(String, Option<u64>)>>,
+        /// What the model's own (clean) rollback does, in a line.
+        clean: &'static str,
     },
     /// Choose the environment whose pods to restart.
     Restart {

@@ -31,7 +31,7 @@ use crate::ops::{
 pub const BY: &str = "autopilot";
 
 /// The one line the demo's first frame says about the autopilot.
-pub const ANNOUNCE: &str = "autopilot on: a simulated teammate ships a release candidate to qa, promotes it to prod (approving ledger's gated prod run), and every third round breaks a migration and rolls qa back (hearth demo --no-autopilot keeps the sandbox still)";
+pub const ANNOUNCE: &str = "autopilot on: a simulated teammate ships a release candidate to qa, promotes it to prod (approving the gated prod runs of ledger and relay), and every third round breaks a migration and rolls qa back (hearth demo --no-autopilot keeps the sandbox still)";
 
 /// What the autopilot needs.
 pub struct Autopilot {
@@ -81,6 +81,20 @@ impl Autopilot {
         cancel: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
         let clone = self.dir.join("repos").join(service);
+        // The environment a plain ship deploys (qa; dev for a push service).
+        let (lower, releases) = self
+            .ops
+            .registry
+            .service(service)
+            .map(|s| {
+                let lower = s
+                    .environments
+                    .iter()
+                    .find(|e| e.release != crate::registry::ReleaseKind::Latest)
+                    .map_or_else(|| "qa".to_string(), |e| e.name.clone());
+                (lower, s.delivery.makes_releases())
+            })
+            .unwrap_or_else(|| ("qa".into(), true));
         let note = if failing {
             "add a migration (it fails)"
         } else {
@@ -114,7 +128,7 @@ impl Autopilot {
             self.execute(
                 Request::Rollback(RollbackRequest {
                     service: service.to_string(),
-                    env: "qa".into(),
+                    env: lower,
                     kind: RollbackKind::Fast,
                     to_revision: None,
                     watch: true,
@@ -132,7 +146,9 @@ impl Autopilot {
         let promote = self.execute(
             Request::Promote(PromoteRequest {
                 service: service.to_string(),
-                tag: Some(tag),
+                // Without releases, promote takes what the lower
+                // environment runs (a push service tags it with a version).
+                tag: releases.then_some(tag),
                 watch: true,
             }),
             tx,
@@ -164,12 +180,14 @@ impl Autopilot {
     }
 
     /// Whether the service's prod deploys wait for a reviewer (the
-    /// sandbox gates `delivery: dispatch` prod runs).
+    /// sandbox gates the prod runs of `delivery: dispatch` and `push`).
     fn gated(&self, service: &str) -> bool {
-        self.ops
-            .registry
-            .service(service)
-            .is_some_and(|s| s.delivery == crate::registry::Delivery::Dispatch)
+        self.ops.registry.service(service).is_some_and(|s| {
+            matches!(
+                s.delivery,
+                crate::registry::Delivery::Dispatch | crate::registry::Delivery::Push
+            )
+        })
     }
 
     /// Plan and run one operation as the autopilot.

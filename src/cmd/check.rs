@@ -19,8 +19,11 @@ fn mechanisms(registry: &Registry) -> String {
         .max()
         .unwrap_or(0);
     for svc in registry.services.iter().filter(|s| s.shippable) {
-        if svc.delivery == crate::registry::Delivery::Dispatch {
-            let line = crate::ops::dispatch::check_workflows(svc);
+        if svc.delivery != crate::registry::Delivery::Release {
+            let line = match svc.delivery {
+                crate::registry::Delivery::Push => crate::ops::push::check_workflows(svc),
+                _ => crate::ops::dispatch::check_workflows(svc),
+            };
             out.push_str(&format!("  {:<width$}  {line}\n", svc.name));
             continue;
         }

@@ -77,6 +77,7 @@ pub fn run(global: &GlobalOpts, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let mut opts = SandboxOptions::new(dir.0.clone());
     opts.speed = args.speed;
     opts.count = args.count;
+    opts.clusters = args.clusters.into();
     let handle = sandbox_rt
         .block_on(sandbox::start(opts))
         .context("cannot start the sandbox")?;

@@ -52,6 +52,7 @@ pub fn run(args: &SandboxArgs) -> anyhow::Result<ExitCode> {
         let mut opts = SandboxOptions::new(&args.dir);
         opts.speed = args.speed;
         opts.count = args.count;
+        opts.clusters = args.clusters.into();
         opts.manifests.push(WATCH_RBAC.to_string());
         let handle = sandbox::start(opts).await?;
         for line in handle.env_lines() {

@@ -66,7 +66,7 @@ fn ci(global: &GlobalOpts, args: &SetupArgs) -> anyhow::Result<ExitCode> {
         eprint!(
             "This applies the CI RBAC (namespace ci, ServiceAccount github-deployer) to {} and sets {} and {} on every shippable repository{}. Proceed? [y/N] ",
             config.kube.display_context().map(|c| format!("context \"{c}\"")).unwrap_or_else(|| "the current context".into()),
-            ci.kubeconfig_secret,
+            ci.kubeconfig_secret_for(config.kube.display_context().as_deref()),
             ci.registry_token_secret,
             if args.rotate { ", replacing the token" } else { "" },
         );

@@ -79,8 +79,13 @@ pub struct EnvReport {
     pub context: Option<String>,
     /// `latest` or `prerelease`: which releases deploy here.
     pub release_kind: ReleaseKind,
-    /// The tag the releases say should run here.
+    /// The tag the releases say should run here (`delivery: push`: what
+    /// the newest successful run of its workflow deployed).
     pub expected_tag: Option<String>,
+    /// `delivery: push`: where `expected_tag` comes from
+    /// (`main@3f2a1c9, run #88`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_from: Option<String>,
     /// The tag that serves traffic (during a stuck rollout, the old pods').
     pub serving_tag: Option<String>,
     /// While a rollout is under way or stuck: the tag it is moving to.
@@ -295,7 +300,18 @@ async fn fetch_all(
             (Ok(_), None) => github::Snapshot::default(),
             (Ok(repo), Some(c)) => tokio::time::timeout(
                 CALL_TIMEOUT * 2,
-                github::fetch_once(c, repo, svc.runs_workflow()),
+                // A push service's environments each need their
+                // workflow's newest successful run: a page of them.
+                github::fetch_once(
+                    c,
+                    repo,
+                    svc.runs_workflow(),
+                    if svc.delivery == crate::registry::Delivery::Push {
+                        20
+                    } else {
+                        1
+                    },
+                ),
             )
             .await
             .unwrap_or_else(|_| github::Snapshot {
@@ -405,7 +421,12 @@ fn service_report(
                 EnvObservation::Live(w) => (w.serving_tag(), w.moving_to()),
                 _ => (None, None),
             };
-            let d = drift::drift(env.release, running, Some(&snap.releases), runs);
+            let push = svc.delivery == crate::registry::Delivery::Push;
+            let d = if push {
+                drift::push_drift(env, running, Some(&snap.runs))
+            } else {
+                drift::drift(env.release, running, Some(&snap.releases), runs)
+            };
             let unserved =
                 drift::unserved_success(&d, runs).map(|run| drift::unserved_message(run, &d));
             let endpoint = endpoints
@@ -437,7 +458,12 @@ fn service_report(
                     .or_else(|| default_context.map(str::to_string)),
                 release_kind: env.release,
                 drift: d.is_drift(),
-                expected_tag: drift::expected(env.release, &snap.releases).map(|r| r.tag.clone()),
+                expected_tag: if push {
+                    drift::push_expected(env, &snap.runs).map(|r| drift::push_run_tag(env, r))
+                } else {
+                    drift::expected(env.release, &snap.releases).map(|r| r.tag.clone())
+                },
+                expected_from: push.then(|| drift::push_source(env, &snap.runs)).flatten(),
                 observation,
             }
         })

@@ -196,6 +196,8 @@ pub fn runs_path(repo: &str, workflow: Option<&str>, per_page: u32) -> String {
 pub struct Snapshot {
     pub releases: Vec<Release>,
     pub latest_run: Option<CiRun>,
+    /// The newest runs read (`per_page` of [`fetch_once`]), newest first.
+    pub runs: Vec<CiRun>,
     /// What the latest run waits for, when it waits on an environment.
     pub waiting: Vec<crate::model::PendingDeployment>,
     pub error: Option<Problem>,
@@ -203,10 +205,15 @@ pub struct Snapshot {
 
 /// Fetch the releases and the latest run of `repo` once (of `workflow`,
 /// else of the whole repository), and what that run waits for.
-pub async fn fetch_once(client: &Client, repo: &str, workflow: Option<&str>) -> Snapshot {
+pub async fn fetch_once(
+    client: &Client,
+    repo: &str,
+    workflow: Option<&str>,
+    per_page: u32,
+) -> Snapshot {
     let mut snap = Snapshot::default();
     let rel = format!("/repos/{repo}/releases?per_page=30");
-    let runs = runs_path(repo, workflow, 1);
+    let runs = runs_path(repo, workflow, per_page.max(1));
     let (r1, r2) = tokio::join!(client.get_json(&rel), client.get_json(&runs));
     let what = workflow.map_or_else(|| "workflow runs".to_string(), |w| format!("workflow {w}"));
     let problem = |e: &GhError, what: &str| {
@@ -221,7 +228,10 @@ pub async fn fetch_once(client: &Client, repo: &str, workflow: Option<&str>) -> 
         Err(e) => snap.error = Some(problem(&e, "releases")),
     }
     match r2.and_then(|v| parse_runs(&v)) {
-        Ok(r) => snap.latest_run = r.into_iter().next(),
+        Ok(r) => {
+            snap.latest_run = r.first().cloned();
+            snap.runs = r;
+        }
         Err(e) => snap.error = snap.error.or(Some(problem(&e, &what))),
     }
     if let Some(run) = snap.latest_run.as_ref().filter(|r| r.status == "waiting") {

@@ -85,6 +85,7 @@ pub fn parse_runs(v: &Value) -> Result<Vec<CiRun>, GhError> {
             created_at: s(r, "created_at"),
             updated_at: s(r, "updated_at"),
             html_url: s(r, "html_url"),
+            path: s(r, "path"),
         })
         .collect())
 }

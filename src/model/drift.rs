@@ -16,7 +16,7 @@
 //! the expected tag is active, the environment is "deploying", not drifting.
 
 use crate::model::{CiRun, Release};
-use crate::registry::ReleaseKind;
+use crate::registry::{Environment, ReleaseKind, Trigger};
 
 /// How an environment's running tag relates to its releases.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,6 +108,84 @@ pub fn drift(
         running: running.to_string(),
         expected: want.tag.clone(),
     }
+}
+
+/// `delivery: push`: the image tag a run of `env`'s workflow deploys: the
+/// pushed tag's name for a tag-triggered environment, else `sha-<first 7
+/// hex>` of the commit it ran for.
+pub fn push_run_tag(env: &Environment, run: &CiRun) -> String {
+    match env.trigger {
+        Some(Trigger::Tag) => run.head_branch.clone().unwrap_or_default(),
+        _ => format!("sha-{}", &run.head_sha[..run.head_sha.len().min(7)]),
+    }
+}
+
+/// `env`'s runs among `runs` (its workflow's push runs), the most recently
+/// run first: a re-run (a rollback) counts from when it ran again.
+fn push_runs<'a>(env: &Environment, runs: &'a [CiRun]) -> Vec<&'a CiRun> {
+    let Some(workflow) = env.workflow.as_deref() else {
+        return Vec::new();
+    };
+    let mut out: Vec<&CiRun> = runs
+        .iter()
+        .filter(|r| r.event == "push" && r.of_workflow(workflow))
+        .collect();
+    out.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.id.cmp(&a.id)));
+    out
+}
+
+/// The run whose deploy `env` should be running: the newest successful
+/// run of its workflow.
+pub fn push_expected<'a>(env: &Environment, runs: &'a [CiRun]) -> Option<&'a CiRun> {
+    push_runs(env, runs)
+        .into_iter()
+        .find(|r| !r.is_active() && r.conclusion.as_deref() == Some("success"))
+}
+
+/// `delivery: push`: what runs against what the newest successful run of
+/// the environment's workflow deployed; while a newer run of it is active,
+/// "deploying". Unknown while no successful run is in `runs` (the runs
+/// read are the newest few).
+pub fn push_drift(env: &Environment, running: Option<&str>, runs: Option<&[CiRun]>) -> Drift {
+    let (Some(running), Some(runs)) = (running, runs) else {
+        return Drift::Unknown;
+    };
+    let active = push_runs(env, runs).into_iter().find(|r| r.is_active());
+    let Some(good) = push_expected(env, runs) else {
+        return match active {
+            Some(r) => Drift::Deploying {
+                expected: push_run_tag(env, r),
+                run_number: r.run_number,
+            },
+            None => Drift::Unknown,
+        };
+    };
+    let expected = push_run_tag(env, good);
+    if expected == running {
+        return Drift::Matches { tag: expected };
+    }
+    if let Some(r) = active {
+        return Drift::Deploying {
+            expected: push_run_tag(env, r),
+            run_number: r.run_number,
+        };
+    }
+    Drift::Drift {
+        running: running.to_string(),
+        expected,
+    }
+}
+
+/// Where a push environment's expected tag comes from, for the detail
+/// pane: `main@3f2a1c9, run #88`.
+pub fn push_source(env: &Environment, runs: &[CiRun]) -> Option<String> {
+    let run = push_expected(env, runs)?;
+    Some(format!(
+        "{}@{}, run #{}",
+        run.head_branch.as_deref().unwrap_or("?"),
+        &run.head_sha[..run.head_sha.len().min(7)],
+        run.run_number
+    ))
 }
 
 /// A run that concluded `success` for the tag an environment should run,

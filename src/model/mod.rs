@@ -259,9 +259,18 @@ pub struct CiRun {
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
     pub html_url: Option<String>,
+    /// The workflow file it is a run of (`.github/workflows/dev.yml`).
+    pub path: Option<String>,
 }
 
 impl CiRun {
+    /// Whether it is a run of workflow file `workflow` (`dev.yml`).
+    pub fn of_workflow(&self, workflow: &str) -> bool {
+        self.path
+            .as_deref()
+            .is_some_and(|p| p.rsplit('/').next() == Some(workflow))
+    }
+
     /// Whether the run is still going (anything but `completed`).
     pub fn is_active(&self) -> bool {
         self.status != "completed"

@@ -204,7 +204,13 @@ pub async fn plan(ctx: &Context, req: &ApproveRequest) -> Result<ApprovePlan, Fa
         Err(_) => None,
     };
     Ok(ApprovePlan {
-        to: tag_of(&run),
+        // A push run's title is its commit message: its tag follows from
+        // the push (the version tag, or sha-<7 hex> of the commit).
+        to: if run.event == "push" {
+            Some(super::push::run_tag(&env, &run))
+        } else {
+            tag_of(&run)
+        },
         repo,
         env,
         run,

@@ -237,7 +237,11 @@ pub async fn run(ctx: &Context, req: &CiRequest, tx: mpsc::Sender<Progress>) -> 
 
 async fn steps(ctx: &Context, req: &CiRequest, rep: &mut Reporter) -> Result<Outcome, Failure> {
     let ci = ctx.registry.settings.ci.clone();
-    let names = format!("{} and {}", ci.kubeconfig_secret, ci.registry_token_secret);
+    let names = format!(
+        "{} and {}",
+        ci.kubeconfig_secret_for(ctx.config.kube.display_context().as_deref()),
+        ci.registry_token_secret
+    );
 
     // 1. Checks: nothing changes until all of them pass.
     rep.start("check").await;
@@ -308,8 +312,49 @@ async fn steps(ctx: &Context, req: &CiRequest, rep: &mut Reporter) -> Result<Out
     )
     .await
     .map_err(Failure::nothing_changed)?;
-    let (namespaces, elsewhere) =
-        deploy_namespaces(&ctx.registry, ctx.config.kube.display_context().as_deref());
+    let context = ctx.config.kube.display_context();
+    let (namespaces, elsewhere) = deploy_namespaces(&ctx.registry, context.as_deref());
+    // Environments on several clusters need a kubeconfig secret each: one
+    // name for all would let this cluster's run replace the other's.
+    if !elsewhere.is_empty() && ci.kubeconfig_per_context.is_empty() {
+        rep.failed(
+            "check",
+            "one kubeconfig secret for several clusters".to_string(),
+        )
+        .await;
+        return Err(invalid(
+            format!(
+                "environments run on more than one cluster ({} elsewhere), and one secret {} cannot hold a kubeconfig for each: a run per cluster would replace the one before",
+                elsewhere.join(", "),
+                ci.kubeconfig_secret
+            ),
+            format!(
+                "name a secret per kube context in {}: hearth: {{ ci: {{ secrets: {{ kubeconfig: {{ {}: K3S_KUBECONFIG_A, OTHER-CONTEXT: K3S_KUBECONFIG_B }} }} }} }}, then run hearth setup --ci --context NAME for each",
+                ctx.registry.path.display(),
+                context.as_deref().unwrap_or("THIS-CONTEXT")
+            ),
+        ));
+    }
+    if !ci.kubeconfig_per_context.is_empty()
+        && !ci
+            .kubeconfig_per_context
+            .iter()
+            .any(|(c, _)| Some(c.as_str()) == context.as_deref())
+    {
+        rep.failed(
+            "check",
+            "no kubeconfig secret named for this context".to_string(),
+        )
+        .await;
+        return Err(invalid(
+            format!(
+                "hearth.ci.secrets.kubeconfig names a secret per context, and none for {}",
+                context.as_deref().unwrap_or("the current context")
+            ),
+            "add this context to that map, or run with --context NAME for one it names",
+        ));
+    }
+    let kube_secret = ci.kubeconfig_secret_for(context.as_deref()).to_string();
     if !elsewhere.is_empty() {
         rep.line(format!(
             "  not this cluster: {}; run hearth setup --ci --context NAME for each",
@@ -435,7 +480,7 @@ async fn steps(ctx: &Context, req: &CiRequest, rep: &mut Reporter) -> Result<Out
         ))
         .await;
         for k in &keys {
-            for name in [&ci.kubeconfig_secret, &ci.registry_token_secret] {
+            for name in [&kube_secret, &ci.registry_token_secret] {
                 rep.planned(
                     System::GitHub,
                     &format!("PUT /repos/{}/actions/secrets/{name}", k.repo),
@@ -487,7 +532,7 @@ async fn steps(ctx: &Context, req: &CiRequest, rep: &mut Reporter) -> Result<Out
     // 4. The repository secrets.
     rep.start("secrets").await;
     let values: [(&str, &[u8]); 2] = [
-        (&ci.kubeconfig_secret, kubeconfig.as_bytes()),
+        (&kube_secret, kubeconfig.as_bytes()),
         (&ci.registry_token_secret, registry_token.as_bytes()),
     ];
     let mut done_repos = 0;

@@ -245,7 +245,11 @@ pub fn check_workflows(service: &Service) -> String {
 }
 
 /// What `env` runs now (the serving tag), read from the cluster.
-async fn running(ctx: &Context, service: &Service, env: &Environment) -> Result<String, Failure> {
+pub(super) async fn running(
+    ctx: &Context,
+    service: &Service,
+    env: &Environment,
+) -> Result<String, Failure> {
     let kube = ctx.kube(env).await?;
     match crate::cluster::observe_one(&kube, service, &env.namespace).await {
         EnvObservation::Live(w) => {
@@ -366,16 +370,10 @@ pub async fn plan_promote(
     check_workflow(&service.directory, "HEAD", &workflow, Some(&input)).await?;
     let from = running(ctx, service, &env).await.ok();
     if from.as_deref() == Some(qa_tag.as_str()) {
-        return Err(Failure {
-            problem: Problem::new(
-                ProblemKind::Invalid,
-                format!("{} already runs {qa_tag}", env.name),
-                "",
-            ),
-            left: Some("nothing changed".into()),
-            recovery: None,
-            code: 0,
-        });
+        return Err(Failure::already(format!(
+            "{} already runs {qa_tag}",
+            env.name
+        )));
     }
     Ok(DispatchPlan {
         kind: OpKind::Promote,

@@ -432,6 +432,7 @@ mod tests {
             created_at: None,
             updated_at: None,
             html_url: None,
+            path: None,
         }
     }
 

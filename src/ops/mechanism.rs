@@ -24,6 +24,55 @@ pub struct Triggers {
     pub release: Option<Vec<String>>,
     /// `Some(inputs)` when the workflow has `workflow_dispatch` (its input names).
     pub dispatch: Option<Vec<String>>,
+    /// `Some` when the workflow runs on `push`, with its filters.
+    pub push: Option<PushFilter>,
+}
+
+/// The branch and tag filters of an `on: push` trigger (`None`: that list
+/// is not given).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PushFilter {
+    pub branches: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+}
+
+impl PushFilter {
+    /// Whether a push of branch `name` starts the workflow (GitHub's rule:
+    /// with only `tags` given, no branch push does).
+    pub fn runs_on_branch(&self, name: &str) -> bool {
+        match &self.branches {
+            Some(p) => p.iter().any(|p| glob(p, name)),
+            None => self.tags.is_none(),
+        }
+    }
+
+    /// Whether a push of tag `name` starts the workflow.
+    pub fn runs_on_tag(&self, name: &str) -> bool {
+        match &self.tags {
+            Some(p) => p.iter().any(|p| glob(p, name)),
+            None => self.branches.is_none(),
+        }
+    }
+}
+
+/// GitHub's filter patterns, the common part: `*` within a path segment,
+/// `**` across segments, `?` one character; anything else literally.
+pub fn glob(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some((b'*', rest)) if rest.first() == Some(&b'*') => {
+                (0..=n.len()).any(|i| go(&rest[1..], &n[i..]))
+            }
+            Some((b'*', rest)) => {
+                let stop = n.iter().position(|&c| c == b'/').unwrap_or(n.len());
+                (0..=stop).any(|i| go(rest, &n[i..]))
+            }
+            Some((b'?', rest)) => n.first().is_some_and(|&c| c != b'/') && go(rest, &n[1..]),
+            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
 }
 
 /// Input names a dispatch can pass the tag in, in order of preference.
@@ -63,6 +112,9 @@ impl Triggers {
                 if events.iter().any(|e| e == "workflow_dispatch") {
                     t.dispatch = Some(Vec::new());
                 }
+                if events.iter().any(|e| e == "push") {
+                    t.push = Some(PushFilter::default());
+                }
             }
             Value::Mapping(m) => {
                 if let Some(release) = m.get("release") {
@@ -82,6 +134,12 @@ impl Triggers {
                         })
                         .unwrap_or_default();
                     t.dispatch = Some(inputs);
+                }
+                if let Some(p) = m.get("push") {
+                    t.push = Some(PushFilter {
+                        branches: p.get("branches").map(names),
+                        tags: p.get("tags").map(names),
+                    });
                 }
             }
             _ => return Err("`on:` is neither an event, a list nor a map".into()),
@@ -269,6 +327,31 @@ mod tests {
         assert_eq!(t("on: [workflow_dispatch]\n").dispatch_tag_input(), None);
         assert!(Triggers::parse("not: [valid").is_err());
         assert!(Triggers::parse("name: x\n").is_err());
+    }
+
+    #[test]
+    fn push_filters_follow_github() {
+        let branch = t("on:\n  push:\n    branches: [main, 'release/**']\n")
+            .push
+            .unwrap();
+        assert!(branch.runs_on_branch("main") && branch.runs_on_branch("release/1/x"));
+        assert!(!branch.runs_on_branch("feature"));
+        assert!(
+            !branch.runs_on_tag("v1.0.0"),
+            "branches only: a tag push runs nothing"
+        );
+        let tags = t("on:\n  push:\n    tags: ['v*']\n").push.unwrap();
+        assert!(tags.runs_on_tag("v1.2.3") && !tags.runs_on_tag("x1"));
+        assert!(
+            !tags.runs_on_branch("main"),
+            "tags only: a branch push runs nothing"
+        );
+        let any = t("on: [push]\n").push.unwrap();
+        assert!(any.runs_on_branch("x") && any.runs_on_tag("y"));
+        let bare = t("on:\n  push:\n").push.unwrap();
+        assert!(bare.runs_on_branch("main"));
+        assert!(glob("v?.*", "v1.2") && !glob("v*", "v1/2") && glob("**", "a/b"));
+        assert!(t("on: release\n").push.is_none());
     }
 
     #[test]

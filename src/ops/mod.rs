@@ -27,6 +27,7 @@ pub mod logs;
 pub mod mechanism;
 pub mod preship;
 pub mod promote;
+pub mod push;
 pub mod restart;
 pub mod rollback;
 pub mod runner;
@@ -310,6 +311,17 @@ impl Failure {
             left: Some(left.to_string()),
             recovery: Some(recovery.into()),
             code: 1,
+        }
+    }
+
+    /// Nothing to do: the environment is already where it was asked to
+    /// go. No error (exit 0), and nothing changed.
+    pub fn already(message: impl Into<String>) -> Failure {
+        Failure {
+            problem: Problem::new(ProblemKind::Invalid, message, ""),
+            left: Some("nothing changed".into()),
+            recovery: None,
+            code: 0,
         }
     }
 

@@ -12,6 +12,7 @@ use super::audit::Entry;
 use super::context::{Context, Reporter};
 use super::dispatch::{self, DispatchPlan};
 use super::promote::PromotePlan;
+use super::push::{self, PushPlan};
 use super::restart::RestartPlan;
 use super::rollback::RollbackPlan;
 use super::ship::ShipPlan;
@@ -27,6 +28,8 @@ pub enum Plan {
     Rollback(Box<RollbackPlan>),
     /// Any operation of a `delivery: dispatch` service.
     Dispatch(Box<DispatchPlan>),
+    /// Ship, promote or re-run rollback of a `delivery: push` service.
+    Push(Box<PushPlan>),
     /// A review of a run that waits for an approval.
     Approve(Box<ApprovePlan>),
     /// A rollout restart (every model alike).
@@ -40,6 +43,7 @@ impl Plan {
             Plan::Promote(_) => OpKind::Promote,
             Plan::Rollback(_) => OpKind::Rollback,
             Plan::Dispatch(p) => p.kind,
+            Plan::Push(p) => p.kind,
             Plan::Approve(_) => OpKind::Approve,
             Plan::Restart(_) => OpKind::Restart,
         }
@@ -51,6 +55,7 @@ impl Plan {
             Plan::Promote(p) => &p.service.name,
             Plan::Rollback(p) => &p.service().name,
             Plan::Dispatch(p) => &p.service.name,
+            Plan::Push(p) => &p.service.name,
             Plan::Approve(p) => &p.service.name,
             Plan::Restart(p) => &p.service.name,
         }
@@ -63,6 +68,7 @@ impl Plan {
             Plan::Promote(p) => Some(&p.env),
             Plan::Rollback(p) => Some(p.env()),
             Plan::Dispatch(p) => Some(&p.env),
+            Plan::Push(p) => Some(&p.env),
             Plan::Approve(p) => Some(&p.env),
             Plan::Restart(p) => Some(&p.env),
         }
@@ -109,6 +115,7 @@ impl Plan {
             Plan::Promote(p) => Some(p.release.tag.clone()),
             Plan::Rollback(p) => p.tags().1,
             Plan::Dispatch(p) => Some(p.tag.clone()),
+            Plan::Push(p) => Some(p.tag.clone()),
             Plan::Approve(p) => p.to.clone(),
             Plan::Restart(p) => Some(p.tag.clone()),
         }
@@ -124,6 +131,7 @@ impl Plan {
             Plan::Promote(p) => p.mechanism.words(),
             Plan::Rollback(p) => p.mechanism_words(),
             Plan::Dispatch(p) => p.mechanism_words(),
+            Plan::Push(p) => p.mechanism_words(),
             Plan::Approve(p) => p.mechanism_words(),
             Plan::Restart(p) => p.mechanism_words(),
         }
@@ -162,6 +170,11 @@ impl Plan {
                 self.service(),
                 p.from.as_deref().unwrap_or("?")
             ),
+            Plan::Push(p) if p.kind == OpKind::Rollback => format!(
+                "rollback {} in {env}: {} → {to}",
+                self.service(),
+                p.from.as_deref().unwrap_or("?")
+            ),
             _ => format!("{} {} {to} → {env}", self.kind().word(), self.service()),
         }
     }
@@ -173,6 +186,7 @@ impl Plan {
             Plan::Promote(p) => p.steps(),
             Plan::Rollback(p) => p.steps(),
             Plan::Dispatch(p) => p.steps(),
+            Plan::Push(p) => p.steps(),
             Plan::Approve(p) => p.steps(),
             Plan::Restart(p) => p.steps(),
         }
@@ -181,64 +195,74 @@ impl Plan {
 
 /// Work out what `req` will do, without changing anything.
 pub async fn plan(ctx: &Context, req: &Request) -> Result<Plan, Failure> {
-    let service = ctx.service(req.service())?;
-    if service.delivery == Delivery::Dispatch {
-        let service = service.clone();
-        let plan = match req {
-            Request::Ship(r) if r.target == Target::Draft || r.no_version => {
-                return Err(super::invalid(
-                    format!(
-                        "{} is delivered by dispatch: there are no releases to draft or re-release",
-                        service.name
-                    ),
-                    format!("hearth ship {}", service.name),
-                ))
-            }
-            Request::Ship(r) => {
-                if !service.shippable {
-                    return Err(super::invalid(
-                        format!("{} is not shippable", service.name),
-                        "set `shippable: true` in services.yaml once it can be",
-                    ));
-                }
-                dispatch::plan_ship(
-                    ctx,
-                    &service,
-                    r.target == Target::Prod,
-                    r.skip_tests,
-                    r.watch,
-                )
-                .await?
-            }
-            Request::Promote(r) => {
-                dispatch::plan_promote(ctx, &service, r.tag.as_deref(), r.watch).await?
-            }
-            Request::Rollback(r) if r.kind == super::RollbackKind::Clean => {
-                let tag = super::rollback::previous_tag(ctx, &service, &r.env).await?;
-                dispatch::plan_rollback(ctx, &service, &r.env, tag, r.watch).await?
-            }
-            Request::Approve(r) => {
-                return Ok(Plan::Approve(Box::new(super::approve::plan(ctx, r).await?)))
-            }
-            // A restart is the cluster's own: the same for every model.
-            Request::Restart(r) => {
-                return Ok(Plan::Restart(Box::new(super::restart::plan(ctx, r).await?)))
-            }
-            // A fast rollback is the cluster's own: the same for every model.
-            Request::Rollback(r) => {
-                return Ok(Plan::Rollback(Box::new(
-                    super::rollback::plan(ctx, r).await?,
-                )));
-            }
-        };
-        return Ok(Plan::Dispatch(Box::new(plan)));
+    let service = ctx.service(req.service())?.clone();
+    // The cluster's and GitHub's own operations: the same for every model.
+    match req {
+        Request::Approve(r) => {
+            return Ok(Plan::Approve(Box::new(super::approve::plan(ctx, r).await?)))
+        }
+        Request::Restart(r) => {
+            return Ok(Plan::Restart(Box::new(super::restart::plan(ctx, r).await?)))
+        }
+        Request::Rollback(r)
+            if r.kind == super::RollbackKind::Fast || service.delivery == Delivery::Release =>
+        {
+            return Ok(Plan::Rollback(Box::new(
+                super::rollback::plan(ctx, r).await?,
+            )));
+        }
+        _ => {}
     }
-    Ok(match req {
-        Request::Ship(r) => Plan::Ship(Box::new(super::ship::plan(ctx, r).await?)),
-        Request::Promote(r) => Plan::Promote(Box::new(super::promote::plan(ctx, r).await?)),
-        Request::Rollback(r) => Plan::Rollback(Box::new(super::rollback::plan(ctx, r).await?)),
-        Request::Approve(r) => Plan::Approve(Box::new(super::approve::plan(ctx, r).await?)),
-        Request::Restart(r) => Plan::Restart(Box::new(super::restart::plan(ctx, r).await?)),
+    if service.delivery == Delivery::Release {
+        return Ok(match req {
+            Request::Promote(r) => Plan::Promote(Box::new(super::promote::plan(ctx, r).await?)),
+            Request::Ship(r) => Plan::Ship(Box::new(super::ship::plan(ctx, r).await?)),
+            _ => unreachable!("approve, restart and rollback are planned above"),
+        });
+    }
+    // A model without releases.
+    if let Request::Ship(r) = req {
+        if r.target == Target::Draft || r.no_version {
+            return Err(super::invalid(
+                format!(
+                    "{} is delivered by {}: there are no releases to draft or re-release",
+                    service.name,
+                    service.delivery.word()
+                ),
+                format!("hearth ship {}", service.name),
+            ));
+        }
+        if !service.shippable {
+            return Err(super::invalid(
+                format!("{} is not shippable", service.name),
+                "set `shippable: true` in services.yaml once it can be",
+            ));
+        }
+    }
+    let prod = |r: &super::ShipRequest| r.target == Target::Prod;
+    Ok(match (service.delivery, req) {
+        (Delivery::Push, Request::Ship(r)) => Plan::Push(Box::new(
+            push::plan_ship(ctx, &service, prod(r), r.skip_tests, r.watch).await?,
+        )),
+        (Delivery::Push, Request::Promote(r)) => Plan::Push(Box::new(
+            push::plan_promote(ctx, &service, r.tag.as_deref(), r.watch).await?,
+        )),
+        (Delivery::Push, Request::Rollback(r)) => Plan::Push(Box::new(
+            push::plan_rollback(ctx, &service, &r.env, r.watch).await?,
+        )),
+        (_, Request::Ship(r)) => Plan::Dispatch(Box::new(
+            dispatch::plan_ship(ctx, &service, prod(r), r.skip_tests, r.watch).await?,
+        )),
+        (_, Request::Promote(r)) => Plan::Dispatch(Box::new(
+            dispatch::plan_promote(ctx, &service, r.tag.as_deref(), r.watch).await?,
+        )),
+        (_, Request::Rollback(r)) => {
+            let tag = super::rollback::previous_tag(ctx, &service, &r.env).await?;
+            Plan::Dispatch(Box::new(
+                dispatch::plan_rollback(ctx, &service, &r.env, tag, r.watch).await?,
+            ))
+        }
+        _ => unreachable!("approve and restart are planned above"),
     })
 }
 
@@ -304,6 +328,7 @@ pub async fn execute(
         Plan::Promote(p) => super::promote::run(ctx, p, &mut rep).await,
         Plan::Rollback(p) => super::rollback::run(ctx, p, &mut rep).await,
         Plan::Dispatch(p) => dispatch::run(ctx, p, &mut rep, cancel).await,
+        Plan::Push(p) => push::run(ctx, p, &mut rep, cancel).await,
         Plan::Approve(p) => super::approve::run(ctx, p, &mut rep).await,
         Plan::Restart(p) => super::restart::run(ctx, p, &mut rep).await,
     };
@@ -370,6 +395,7 @@ fn resume_command(plan: &Plan) -> String {
             "kubectl rollout status deploy/{} -n {}, then hearth restart {s} --env {}",
             p.service.k8s_name, p.env.namespace, p.env.name
         ),
+        Plan::Push(p) => p.resume(),
         Plan::Dispatch(p) => format!(
             "look at the runs of {} (gh run list -R {}), then run it again: gh workflow run {} -R {} -f {}={}",
             p.workflow, p.repo, p.workflow, p.repo, p.input, p.tag

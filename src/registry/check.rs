@@ -94,6 +94,11 @@ fn service(out: &mut String, svc: &Service, context: Option<&str>) {
                 svc.build_workflow.as_deref().unwrap_or("(none)"),
             );
         }
+        super::Delivery::Push => row(
+            out,
+            "delivery",
+            "push (a push to the branch or a version tag starts the workflow that deploys)",
+        ),
     }
     let dir = svc.directory.display().to_string();
     let dir = if svc.directory.is_dir() {
@@ -130,6 +135,10 @@ fn service(out: &mut String, svc: &Service, context: Option<&str>) {
             (None, None) => "current".into(),
         };
         let release = match (&env.workflow, env.release) {
+            (Some(w), _) if svc.delivery == super::Delivery::Push => match env.trigger {
+                Some(super::Trigger::Tag) => format!("workflow {w} (on a pushed version tag)"),
+                _ => format!("workflow {w} (on a push to the branch)"),
+            },
             (Some(w), _) => format!(
                 "workflow {w} (input {})",
                 env.input.as_deref().unwrap_or(super::DEFAULT_INPUT)

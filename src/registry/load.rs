@@ -9,8 +9,8 @@ use std::str::FromStr;
 use super::error::{suggest, Problem, ProblemKind, RegistryError};
 use super::tree::{self, Node, Pos, Value};
 use super::{
-    Delivery, Environment, Registry, ReleaseKind, Service, Settings, SmokeCheck, VersionEndpoint,
-    DEFAULT_VERSION_FIELD,
+    Delivery, Environment, Registry, ReleaseKind, Service, Settings, SmokeCheck, Trigger,
+    VersionEndpoint, DEFAULT_VERSION_FIELD,
 };
 use crate::model::text;
 
@@ -66,6 +66,7 @@ pub const ENVIRONMENT_KEYS: &[&str] = &[
     "input",
     "version",
     "helm_history",
+    "trigger",
 ];
 /// Keys of a `version:` endpoint.
 pub const VERSION_KEYS: &[&str] = &["url", "field"];
@@ -220,6 +221,7 @@ struct EnvPatch {
     input: Option<String>,
     version: Option<VersionEndpoint>,
     helm_history: Option<bool>,
+    trigger: Option<Trigger>,
     /// False when a key had an error, so no follow-up "missing" error is added.
     clean: bool,
 }
@@ -531,6 +533,24 @@ impl Validator {
                 "secrets" => {
                     for s in self.entries(e.value, &p, "a map (kubeconfig, registry_token)") {
                         let sp = join(&p, &s.key);
+                        if s.key == "kubeconfig" && matches!(s.value.value, Value::Map(_)) {
+                            // One secret per kube context (two clusters).
+                            for c in
+                                self.entries(s.value, &sp, "a map of kube context → secret name")
+                            {
+                                let cp = join(&sp, &c.key);
+                                let Some(name) = self.word(c.value, &cp, "a secret name") else {
+                                    continue;
+                                };
+                                match secret_name_problem(&name) {
+                                    None => ci.kubeconfig_per_context.push((c.key.clone(), name)),
+                                    Some(why) => {
+                                        self.push(c.value.pos, cp, ProblemKind::Invalid(why))
+                                    }
+                                }
+                            }
+                            continue;
+                        }
                         let slot = match s.key.as_str() {
                             "kubeconfig" => &mut ci.kubeconfig_secret,
                             "registry_token" => &mut ci.registry_token_secret,
@@ -694,6 +714,17 @@ impl Validator {
                 }
                 "version" => patch.version = self.version_endpoint(e.value, &p),
                 "helm_history" => patch.helm_history = self.bool(e.value, &p),
+                "trigger" => match &e.value.value {
+                    Value::Str(s) if s == "branch" => patch.trigger = Some(Trigger::Branch),
+                    Value::Str(s) if s == "tag" => patch.trigger = Some(Trigger::Tag),
+                    _ => self.push(
+                        e.value.pos,
+                        p,
+                        ProblemKind::Invalid(
+                            "`trigger` is `branch` (a push to the branch deploys here) or `tag` (a pushed version tag does)".into(),
+                        ),
+                    ),
+                },
                 _ => self.unknown_key(&e, path, ENVIRONMENT_KEYS),
             }
         }
@@ -723,6 +754,7 @@ impl Validator {
                 input: patch.input.or_else(|| b.input.clone()),
                 version: patch.version.or_else(|| b.version.clone()),
                 helm_history: patch.helm_history.or(b.helm_history),
+                trigger: patch.trigger.or(b.trigger),
             });
         }
         let hint = match suggest(name, known.iter().map(String::as_str)) {
@@ -767,6 +799,7 @@ impl Validator {
             input: patch.input,
             version: patch.version,
             helm_history: patch.helm_history,
+            trigger: patch.trigger,
         })
     }
 
@@ -905,8 +938,12 @@ impl Validator {
                                 svc.delivery = Delivery::Dispatch;
                                 delivery_pos = Some(f.value.pos);
                             }
-                            "push" | "gitops" => self.push(f.value.pos, p, ProblemKind::Invalid(format!(
-                                "`delivery: {d}` is a model hearth does not ship with yet; use `release` or `dispatch`, or leave the service to its own pipeline with `shippable: false`"
+                            "push" => {
+                                svc.delivery = Delivery::Push;
+                                delivery_pos = Some(f.value.pos);
+                            }
+                            "gitops" => self.push(f.value.pos, p, ProblemKind::Invalid(format!(
+                                "`delivery: {d}` is a model hearth does not ship with yet; use `release`, `dispatch` or `push`, or leave the service to its own pipeline with `shippable: false`"
                             ))),
                             other => {
                                 let names: Vec<&str> = Delivery::NAMES.iter().map(|(n, _)| *n).collect();
@@ -1000,6 +1037,32 @@ impl Validator {
                     if env.workflow.is_some() && env.input.is_none() {
                         env.input = Some(DEFAULT_INPUT.into());
                     }
+                }
+            }
+            Delivery::Push => {
+                let at = at.unwrap_or(pos);
+                let missing: Vec<String> = svc
+                    .environments
+                    .iter()
+                    .filter(|e| e.workflow.is_none())
+                    .map(|e| e.name.clone())
+                    .collect();
+                if !missing.is_empty() {
+                    self.push(at, join(path, "delivery"), ProblemKind::Invalid(format!(
+                        "`delivery: push` follows the workflow a push starts for each environment; name it for {}: `environments: {{ {}: {{ workflow: deploy.yml }} }}` (and `trigger: tag` where a version tag deploys)",
+                        missing.join(", "),
+                        missing[0],
+                    )));
+                }
+                if svc.build_workflow.is_some() {
+                    self.push(pos, join(path, "build"), ProblemKind::Invalid(
+                        "`build:` is for `delivery: dispatch`; a push-delivered service builds in the workflow the push starts".into(),
+                    ));
+                }
+                if let Some(env) = svc.environments.iter().find(|e| e.input.is_some()) {
+                    self.push(pos, join(path, &format!("environments.{}.input", env.name)), ProblemKind::Invalid(
+                        "an environment's `input` is for `delivery: dispatch`; a push starts its workflow with no inputs".into(),
+                    ));
                 }
             }
             Delivery::Release => {

@@ -40,6 +40,23 @@ pub enum Delivery {
     /// is deployed by running its own workflow by hand (`workflow_dispatch`)
     /// with the image tag as an input.
     Dispatch,
+    /// Seeds 003 and 004: a push starts the workflow that builds and
+    /// deploys. A push to the branch deploys the environments whose
+    /// workflow runs on it; an environment with `trigger: tag` is
+    /// deployed by pushing a version tag (prod, behind an approval).
+    Push,
+}
+
+/// What starts the workflow that deploys an environment of a `delivery:
+/// push` service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// A push to the branch (`on: push: branches`).
+    #[default]
+    Branch,
+    /// A pushed version tag (`on: push: tags`).
+    Tag,
 }
 
 impl Delivery {
@@ -48,7 +65,7 @@ impl Delivery {
     pub const NAMES: [(&'static str, bool); 4] = [
         ("release", true),
         ("dispatch", true),
-        ("push", false),
+        ("push", true),
         ("gitops", false),
     ];
 
@@ -56,6 +73,7 @@ impl Delivery {
         match self {
             Delivery::Release => "release",
             Delivery::Dispatch => "dispatch",
+            Delivery::Push => "push",
         }
     }
 
@@ -64,7 +82,7 @@ impl Delivery {
 
     /// Whether a plain `hearth ship` goes to qa (prod then needs `--prod`).
     pub fn ships_to_qa_by_default(self) -> bool {
-        self == Delivery::Dispatch
+        matches!(self, Delivery::Dispatch | Delivery::Push)
     }
 
     /// Whether the model makes GitHub Releases (the RELEASE column has one
@@ -78,6 +96,22 @@ impl Delivery {
         match self {
             Delivery::Release => "GitHub still names the release it had",
             Delivery::Dispatch => "the next run of its deploy workflow sets the tag it is given",
+            Delivery::Push => "the next push that runs its workflow deploys again",
+        }
+    }
+
+    /// What the rollback dialog's second kind does, in a line.
+    pub fn clean_rollback_words(self) -> &'static str {
+        match self {
+            Delivery::Release => {
+                "clean: the bad release becomes a draft, the previous one latest, and CI redeploys it"
+            }
+            Delivery::Dispatch => {
+                "clean: run the deploy workflow again with the tag it ran before"
+            }
+            Delivery::Push => {
+                "clean: re-run the last good run (it builds and deploys its own commit again)"
+            }
         }
     }
 }
@@ -104,6 +138,8 @@ pub struct Environment {
     /// (overrides the service's `helm_history:`). Reading Secrets is a
     /// strong right, so it is asked for, never assumed.
     pub helm_history: Option<bool>,
+    /// `delivery: push`: what starts the workflow that deploys here.
+    pub trigger: Option<Trigger>,
 }
 
 impl Environment {
@@ -120,6 +156,7 @@ impl Environment {
                 input: None,
                 version: None,
                 helm_history: None,
+                trigger: None,
             },
             Environment {
                 name: "qa".into(),
@@ -131,6 +168,7 @@ impl Environment {
                 input: None,
                 version: None,
                 helm_history: None,
+                trigger: None,
             },
         ]
     }
@@ -236,7 +274,7 @@ impl Service {
     pub fn runs_workflow(&self) -> Option<&str> {
         match self.delivery {
             Delivery::Release => Some(&self.workflow),
-            Delivery::Dispatch => None,
+            Delivery::Dispatch | Delivery::Push => None,
         }
     }
 
@@ -303,6 +341,11 @@ impl Default for Settings {
 pub struct CiSettings {
     /// The secret holding the deploy kubeconfig (the seed's `K3S_KUBECONFIG`).
     pub kubeconfig_secret: String,
+    /// Environments on several clusters: the kubeconfig secret of each
+    /// kube context (`secrets: { kubeconfig: { CONTEXT: NAME, ... } }`),
+    /// so that `hearth setup --ci --context C` for one cluster does not
+    /// replace the other's.
+    pub kubeconfig_per_context: Vec<(String, String)>,
     /// The secret holding the token CI pushes images and checks out
     /// siblings with (the seed's `KATFORGE_GITHUB_TOKEN`).
     pub registry_token_secret: String,
@@ -311,10 +354,22 @@ pub struct CiSettings {
     pub registry_token_env: String,
 }
 
+impl CiSettings {
+    /// The kubeconfig secret of kube context `context` (the per-context
+    /// name when the registry sets one, else the single name).
+    pub fn kubeconfig_secret_for(&self, context: Option<&str>) -> &str {
+        self.kubeconfig_per_context
+            .iter()
+            .find(|(c, _)| Some(c.as_str()) == context)
+            .map_or(self.kubeconfig_secret.as_str(), |(_, n)| n.as_str())
+    }
+}
+
 impl Default for CiSettings {
     fn default() -> Self {
         CiSettings {
             kubeconfig_secret: "K3S_KUBECONFIG".into(),
+            kubeconfig_per_context: Vec::new(),
             registry_token_secret: "KATFORGE_GITHUB_TOKEN".into(),
             registry_token_env: "GITHUB_KATFORGE_TOKEN".into(),
         }

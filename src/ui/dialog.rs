@@ -159,6 +159,7 @@ fn content<'a>(dialog: &Dialog, theme: &Theme) -> (String, Vec<Line<'a>>) {
             revisions,
             selected,
             helm,
+            clean: clean_words,
         } => {
             let mut lines = Vec::new();
             let mut env_spans = vec![Span::raw(" environment: ")];
@@ -204,12 +205,21 @@ fn content<'a>(dialog: &Dialog, theme: &Theme) -> (String, Vec<Line<'a>>) {
                         theme.muted,
                     )));
                     match revisions {
-                        None => lines.push(Line::from(Span::styled(" reading the revisions…", theme.muted))),
-                        Some(Err(e)) => lines.push(Line::from(Span::styled(format!(" {e}"), theme.error))),
+                        None => lines.push(Line::from(Span::styled(
+                            " reading the revisions…",
+                            theme.muted,
+                        ))),
+                        Some(Err(e)) => {
+                            lines.push(Line::from(Span::styled(format!(" {e}"), theme.error)))
+                        }
                         Some(Ok(revs)) => {
                             let newest = revs.last().map(|(n, _)| *n);
                             for (i, (n, tag)) in revs.iter().enumerate() {
-                                let now = if Some(*n) == newest { "  (current)" } else { "" };
+                                let now = if Some(*n) == newest {
+                                    "  (current)"
+                                } else {
+                                    ""
+                                };
                                 lines.push(choice(
                                     i == *selected,
                                     format!("revision {n}  {}{now}", tag.as_deref().unwrap_or("?")),
@@ -220,11 +230,12 @@ fn content<'a>(dialog: &Dialog, theme: &Theme) -> (String, Vec<Line<'a>>) {
                     }
                 }
                 RollbackChoice::Clean => lines.push(Line::from(Span::styled(
-                    " clean: the bad release becomes a draft, the previous one latest, and CI redeploys it",
+                    format!(" {clean_words}"),
                     theme.muted,
                 ))),
             }
-            if let Some(Some(release)) = helm.get(*env) {
+            if let Some(Some((release, previous))) = helm.get(*env) {
+                let revision = previous.map_or_else(|| "REVISION".to_string(), |r| r.to_string());
                 lines.push(Line::from(Span::styled(
                     format!(" ⚠ Helm manages this Deployment (release {release}): a fast rollback lasts"),
                     theme.warn,
@@ -235,7 +246,7 @@ fn content<'a>(dialog: &Dialog, theme: &Theme) -> (String, Vec<Line<'a>>) {
                 )));
                 lines.push(Line::from(Span::styled(
                     format!(
-                        "   rollback (Tab) keeps it, or by hand: helm rollback {release} REVISION"
+                        "   rollback (Tab) keeps it, or by hand: helm rollback {release} {revision}"
                     ),
                     theme.warn,
                 )));

@@ -590,11 +590,12 @@ fn note<'a>(
     for e in 0..state.envs.len() {
         match state.drift(index, e) {
             Drift::Drift { running, expected } => {
+                let wanted = match state.expected_source(index, e) {
+                    Some(s) => format!("{s} deployed {expected}"),
+                    None => format!("released {expected}"),
+                };
                 return Line::from(Span::styled(
-                    format!(
-                        "{}: running {running}, released {expected} → drift",
-                        state.envs[e]
-                    ),
+                    format!("{}: running {running}, {wanted} → drift", state.envs[e]),
                     theme.warn,
                 ));
             }

@@ -140,6 +140,9 @@ enum Detail {
     Words,
     /// An icon per source: `qa✗`.
     Icons,
+    /// Icons, and the rate limit only while it runs low: for a narrow
+    /// terminal, where `? help` must still show.
+    Bare,
 }
 
 /// A source problem the notice lines spell out: which sources, how bad, and
@@ -374,9 +377,9 @@ fn word_wrap(text: &str, width: usize) -> Vec<String> {
 pub fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let mut spans = Vec::new();
     let levels: &[Detail] = if problems(state).is_empty() {
-        &[Detail::Messages, Detail::Words, Detail::Icons]
+        &[Detail::Messages, Detail::Words, Detail::Icons, Detail::Bare]
     } else {
-        &[Detail::Words, Detail::Icons]
+        &[Detail::Words, Detail::Icons, Detail::Bare]
     };
     for &detail in levels {
         spans = status_spans(state, theme, detail);
@@ -409,7 +412,7 @@ fn status_spans<'a>(state: &'a State, theme: &Theme, detail: Detail) -> Vec<Span
     }
     for (i, (id, status)) in state.sources.iter().enumerate() {
         let (word, message, style) = status_word(status, theme);
-        if detail == Detail::Icons {
+        if matches!(detail, Detail::Icons | Detail::Bare) {
             let short = match id {
                 SourceId::Kube { namespace, .. } => namespace.as_str(),
                 SourceId::GitHub => "gh",
@@ -436,7 +439,12 @@ fn status_spans<'a>(state: &'a State, theme: &Theme, detail: Detail) -> Vec<Span
         spans.push(sep());
         spans.push(Span::styled(format!("{running} op running"), theme.running));
     }
-    if let Some(rl) = &state.rate_limit {
+    let plenty = |rl: &&crate::model::RateLimit| rl.remaining * 10 >= rl.limit;
+    if let Some(rl) = state
+        .rate_limit
+        .as_ref()
+        .filter(|rl| detail != Detail::Bare || !plenty(rl))
+    {
         spans.push(sep());
         let style = if rl.remaining == 0 {
             theme.error
@@ -449,7 +457,7 @@ fn status_spans<'a>(state: &'a State, theme: &Theme, detail: Detail) -> Vec<Span
             format!("rate {}/{}", rl.remaining, rl.limit),
             style,
         ));
-        if let (Some(now), false) = (state.now, detail == Detail::Icons) {
+        if let (Some(now), false) = (state.now, matches!(detail, Detail::Icons | Detail::Bare)) {
             let mins = ((rl.reset - now).max(0) + 59) / 60;
             spans.push(Span::styled(format!(" resets {mins}m"), theme.muted));
         }

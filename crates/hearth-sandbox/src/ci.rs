@@ -128,6 +128,87 @@ pub fn workflow_dispatch_inputs(yaml: &str) -> Option<Vec<String>> {
     }
 }
 
+/// A workflow's `on: push` trigger: the branch and tag filters it names
+/// (`None`: that list is not given).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PushFilter {
+    pub branches: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+}
+
+impl PushFilter {
+    /// Whether a push of `git_ref` (`refs/heads/main`, `refs/tags/v1.0.0`)
+    /// starts a run, by GitHub's rules: with only `branches`, tag pushes
+    /// start none (and the other way round); with neither, every push does.
+    pub fn matches(&self, git_ref: &str) -> bool {
+        let check = |list: &Option<Vec<String>>, other: &Option<Vec<String>>, name: &str| match list
+        {
+            Some(patterns) => patterns.iter().any(|p| glob(p, name)),
+            None => other.is_none(),
+        };
+        if let Some(branch) = git_ref.strip_prefix("refs/heads/") {
+            check(&self.branches, &self.tags, branch)
+        } else if let Some(tag) = git_ref.strip_prefix("refs/tags/") {
+            check(&self.tags, &self.branches, tag)
+        } else {
+            false
+        }
+    }
+}
+
+/// GitHub's filter patterns, the common part: `*` matches within one path
+/// segment, `**` across segments, `?` one character.
+pub fn glob(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some(b'*') if p.get(1) == Some(&b'*') => (0..=n.len()).any(|i| go(&p[2..], &n[i..])),
+            Some(b'*') => {
+                let stop = n.iter().position(|&c| c == b'/').unwrap_or(n.len());
+                (0..=stop).any(|i| go(&p[1..], &n[i..]))
+            }
+            Some(b'?') => !n.is_empty() && n[0] != b'/' && go(&p[1..], &n[1..]),
+            Some(c) => n.first() == Some(c) && go(&p[1..], &n[1..]),
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
+/// A workflow's `on: push` filters, when it has that trigger.
+pub fn workflow_push_filter(yaml: &str) -> Option<PushFilter> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(yaml).ok()?;
+    let on = doc
+        .get("on")
+        .or_else(|| doc.as_mapping()?.get(serde_yaml::Value::Bool(true)))?;
+    let list = |v: Option<&serde_yaml::Value>| -> Option<Vec<String>> {
+        match v? {
+            serde_yaml::Value::String(s) => Some(vec![s.clone()]),
+            serde_yaml::Value::Sequence(items) => Some(
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    };
+    match on {
+        serde_yaml::Value::String(s) => (s == "push").then(PushFilter::default),
+        serde_yaml::Value::Sequence(items) => items
+            .iter()
+            .any(|v| v.as_str() == Some("push"))
+            .then(PushFilter::default),
+        serde_yaml::Value::Mapping(m) => {
+            let push = m.get("push")?;
+            Some(PushFilter {
+                branches: list(push.get("branches")),
+                tags: list(push.get("tags")),
+            })
+        }
+        _ => None,
+    }
+}
+
 /// Whether a workflow with `types` (from [`workflow_release_types`]) runs for `activity`.
 pub fn workflow_listens(types: &Option<Vec<String>>, activity: &str) -> bool {
     match types {
@@ -146,7 +227,15 @@ pub fn workflow_listens(types: &Option<Vec<String>>, activity: &str) -> bool {
 pub enum Role {
     Release,
     Build,
-    Deploy { namespace: String },
+    Deploy {
+        namespace: String,
+    },
+    /// A push-triggered workflow (`delivery: push`): builds the pushed
+    /// commit (`sha-<7 hex>` for a branch, the tag's name for a tag) and
+    /// deploys it to its namespace.
+    BuildDeploy {
+        namespace: String,
+    },
 }
 
 /// A workflow file's role and the GitHub Environment its job deploys to.
@@ -246,6 +335,7 @@ impl JobRec {
                 Role::Release => true,
                 Role::Build => k != DEPLOY_STEP,
                 Role::Deploy { .. } => k != BUILD_STEP,
+                Role::BuildDeploy { .. } => true,
             })
             .collect();
         JobRec {
@@ -426,7 +516,7 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
         return;
     };
     let namespace = match &role {
-        Role::Deploy { namespace } => namespace.clone(),
+        Role::Deploy { namespace } | Role::BuildDeploy { namespace } => namespace.clone(),
         _ => namespace_for(prerelease).to_string(),
     };
     let mut failed = false;
@@ -621,6 +711,24 @@ mod tests {
         assert!(workflow_listens(&list, "released"));
         let one = workflow_release_types("on:\n  release:\n    types: released\n");
         assert!(workflow_listens(&one, "released"));
+        let push = workflow_push_filter("on:\n  push:\n    branches: [main]\n").unwrap();
+        assert!(push.matches("refs/heads/main"));
+        assert!(!push.matches("refs/heads/feature"));
+        assert!(
+            !push.matches("refs/tags/v1.0.0"),
+            "branches only: no tag runs"
+        );
+        let tags = workflow_push_filter("on:\n  push:\n    tags: ['v*']\n").unwrap();
+        assert!(tags.matches("refs/tags/v1.2.3"));
+        assert!(!tags.matches("refs/tags/release-1"));
+        assert!(
+            !tags.matches("refs/heads/main"),
+            "tags only: no branch runs"
+        );
+        let any = workflow_push_filter("on: [push]\n").unwrap();
+        assert!(any.matches("refs/heads/x") && any.matches("refs/tags/y"));
+        assert!(glob("releases/**", "releases/a/b") && !glob("releases/*", "releases/a/b"));
+        assert_eq!(workflow_push_filter("on: release\n"), None);
         let none = workflow_release_types("on:\n  push:\n    branches: [main]\n");
         assert!(!workflow_listens(&none, "published"));
         assert_eq!(workflow_release_types("not: [valid"), None);

@@ -23,9 +23,21 @@ pub struct Control {
     pub faults: Arc<Faults>,
     /// For the demo services' own endpoints (`GET /apps/...`).
     pub cluster: Arc<Cluster>,
+    /// `--clusters 2`: the cluster that holds prod.
+    pub prod_cluster: Option<Arc<Cluster>>,
     /// URLs shown by `GET /`.
     pub kube_url: String,
     pub github_url: String,
+}
+
+impl Control {
+    /// The cluster holding `namespace`'s Deployments.
+    fn cluster_of(&self, namespace: &str) -> &Arc<Cluster> {
+        match &self.prod_cluster {
+            Some(p) if p.holds(namespace) => p,
+            _ => &self.cluster,
+        }
+    }
 }
 
 /// Filters of `GET /requests`.
@@ -41,7 +53,7 @@ async fn index(State(c): State<Control>) -> Response {
     Json(json!({
         "kube_url": c.kube_url,
         "github_url": c.github_url,
-        "endpoints": ["GET /requests", "DELETE /requests", "GET /faults", "POST /faults", "DELETE /faults", "POST /images/push"],
+        "endpoints": ["GET /requests", "DELETE /requests", "GET /faults", "POST /faults", "DELETE /faults", "POST /images/push", "POST /clusters/{n}/down", "POST /clusters/{n}/up"],
     }))
     .into_response()
 }
@@ -60,7 +72,10 @@ async fn app_ready(
         )
             .into_response();
     }
-    match c.cluster.serving_tags(&namespace, &deployment) {
+    match c
+        .cluster_of(&namespace)
+        .serving_tags(&namespace, &deployment)
+    {
         None => (StatusCode::NOT_FOUND, "no such app\n").into_response(),
         Some(tags) if tags.is_empty() => {
             (StatusCode::SERVICE_UNAVAILABLE, "no ready pod\n").into_response()
@@ -80,7 +95,10 @@ async fn app_version(
     if let Some(v) = c.faults.stale_version(&deployment) {
         return Json(json!({"status": "ok", "version": v})).into_response();
     }
-    match c.cluster.serving_tags(&namespace, &deployment) {
+    match c
+        .cluster_of(&namespace)
+        .serving_tags(&namespace, &deployment)
+    {
         None => (StatusCode::NOT_FOUND, "no such app\n").into_response(),
         Some(tags) if tags.is_empty() => {
             (StatusCode::SERVICE_UNAVAILABLE, "no ready pod\n").into_response()
@@ -161,7 +179,42 @@ async fn push_image(State(c): State<Control>, Json(body): Json<PushImage>) -> Re
             .into_response();
     }
     let digest = c.cluster.push_image(&body.image);
+    if let Some(p) = &c.prod_cluster {
+        p.push_image(&body.image);
+    }
     Json(json!({"image": body.image, "digest": digest})).into_response()
+}
+
+/// `POST /clusters/{n}/down` and `/clusters/{n}/up`: take cluster `n` (1,
+/// or 2 with `--clusters 2`) down or bring it back. Down, its API cuts new
+/// connections and answers 503 on open ones, as an unreachable k3s does.
+async fn cluster_switch(
+    State(c): State<Control>,
+    axum::extract::Path((n, state)): axum::extract::Path<(usize, String)>,
+) -> Response {
+    let cluster = match (n, &c.prod_cluster) {
+        (1, _) => &c.cluster,
+        (2, Some(p)) => p,
+        _ => {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": format!("no cluster {n} (the sandbox runs {})", if c.prod_cluster.is_some() { 2 } else { 1 })})),
+            )
+                .into_response()
+        }
+    };
+    match state.as_str() {
+        "down" => cluster.set_down(true),
+        "up" => cluster.set_down(false),
+        _ => {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": "use /clusters/N/down or /clusters/N/up"})),
+            )
+                .into_response()
+        }
+    }
+    Json(json!({"cluster": n, "down": cluster.is_down()})).into_response()
 }
 
 async fn clear_faults(State(c): State<Control>) -> StatusCode {
@@ -177,6 +230,7 @@ pub fn router(control: Control) -> Router {
         .route("/apps/{namespace}/{deployment}/api/ready", get(app_ready))
         .route("/apps/{namespace}/{deployment}/version", get(app_version))
         .route("/images/push", axum::routing::post(push_image))
+        .route("/clusters/{n}/{state}", axum::routing::post(cluster_switch))
         .route(
             "/faults",
             get(get_faults).post(post_fault).delete(clear_faults),

@@ -45,6 +45,9 @@ pub struct DemoService {
     pub prod_tag: String,
     /// Tag running in `qa` at start: the newest release candidate.
     pub qa_tag: String,
+    /// The namespace below prod it runs in: `qa`, or `dev` for a
+    /// push-delivered service.
+    pub qa_namespace: String,
     /// Replicas of its Deployment in each namespace.
     pub replicas: i32,
 }
@@ -88,6 +91,38 @@ pub struct SandboxOptions {
     pub manifests: Vec<String>,
     /// `Some`: start as a restart of an earlier sandbox (see [`Restart`]).
     pub restart: Option<Restart>,
+    /// 1, or 2: prod (namespace `default`) on a second Kubernetes API of
+    /// its own, context `hearth-sandbox-prod` (seeds 001, 003 and 004).
+    pub clusters: usize,
+}
+
+/// The kube context of the second cluster (`--clusters 2`), where prod runs.
+pub const PROD_CONTEXT: &str = "hearth-sandbox-prod";
+
+/// Where the CI deploy step sets images in a sandbox of two clusters: the
+/// cluster that holds the namespace.
+struct Routed {
+    lower: Arc<Cluster>,
+    prod: Arc<Cluster>,
+}
+
+impl Routed {
+    fn of(&self, namespace: &str) -> &Arc<Cluster> {
+        if self.prod.holds(namespace) {
+            &self.prod
+        } else {
+            &self.lower
+        }
+    }
+}
+
+impl DeployTarget for Routed {
+    fn set_image(&self, namespace: &str, deployment: &str, image: &str) -> Result<(), String> {
+        self.of(namespace).set_image(namespace, deployment, image)
+    }
+    fn rollout_status(&self, namespace: &str, deployment: &str) -> Result<bool, String> {
+        self.of(namespace).rollout_status(namespace, deployment)
+    }
 }
 
 /// What a restarted sandbox keeps of the one before it, as a k3s server and
@@ -98,6 +133,7 @@ pub struct SandboxOptions {
 #[derive(Clone)]
 pub struct Restart {
     kube: std::net::SocketAddr,
+    kube2: Option<std::net::SocketAddr>,
     github: std::net::SocketAddr,
     control: std::net::SocketAddr,
     tls: Arc<tls::Tls>,
@@ -127,6 +163,7 @@ impl SandboxOptions {
             faults: None,
             manifests: Vec::new(),
             restart: None,
+            clusters: 1,
         }
     }
 }
@@ -154,6 +191,10 @@ pub struct SandboxHandle {
     /// `KEY=value` pairs of DIR/env, in order.
     pub env: Vec<(String, String)>,
     pub cluster: Arc<Cluster>,
+    /// `--clusters 2`: the second cluster, which holds prod (`default`).
+    pub prod_cluster: Option<Arc<Cluster>>,
+    /// Its API's base URL.
+    pub prod_kube_url: Option<String>,
     pub github: Arc<gh::GithubApi>,
     pub faults: Arc<Faults>,
     pub journal: Arc<Journal>,
@@ -221,6 +262,7 @@ impl SandboxHandle {
     pub fn restart_options(&self, dir: impl Into<PathBuf>) -> SandboxOptions {
         SandboxOptions {
             restart: Some(self.restart.clone()),
+            clusters: if self.prod_cluster.is_some() { 2 } else { 1 },
             ..SandboxOptions::new(dir)
         }
     }
@@ -276,6 +318,7 @@ fn registry_yaml(
     github_url: &str,
     control_url: &str,
     default_set: bool,
+    two_clusters: bool,
 ) -> String {
     let mut out = String::new();
     out.push_str("# hearth sandbox registry, written by `hearth sandbox`.\n");
@@ -287,12 +330,20 @@ fn registry_yaml(
         let names: Vec<&str> = repos.iter().map(|r| r.service.name.as_str()).collect();
         out.push_str(&format!("  ship_all: [{}]\n", names.join(", ")));
     }
+    if two_clusters {
+        // Prod runs on its own cluster (`--clusters 2`).
+        out.push_str(&format!(
+            "  environments:\n    prod: {{ namespace: default, release: latest, context: {PROD_CONTEXT}, accent: red }}\n    qa: {{ namespace: qa, release: prerelease, accent: yellow }}\n"
+        ));
+    }
     for r in repos {
         let s = &r.service;
-        let delivery = if r.flavor == repos::WorkflowFlavor::Dispatch {
-            "  delivery: dispatch\n  build: { workflow: build.yml }\n  environments:\n    qa: { workflow: deploy-qa.yml, input: image_tag }\n    prod: { workflow: deploy-prod.yml, input: image_tag }\n".to_string()
-        } else {
-            "  workflow: release.yml\n".to_string()
+        let delivery = match r.flavor {
+            repos::WorkflowFlavor::Dispatch => "  delivery: dispatch\n  build: { workflow: build.yml }\n  environments:\n    qa: { workflow: deploy-qa.yml, input: image_tag }\n    prod: { workflow: deploy-prod.yml, input: image_tag }\n",
+            // Seed 003: a push to main deploys dev; a version tag deploys
+            // prod, after a reviewer approves.
+            repos::WorkflowFlavor::Push => "  delivery: push\n  environments:\n    qa: false\n    dev: { namespace: dev, release: prerelease, workflow: dev.yml }\n    prod: { workflow: prod.yml, trigger: tag }\n",
+            _ => "  workflow: release.yml\n",
         };
         // The demo's services name their version endpoint (what the public
         // URL says it serves); hundreds of generated ones do not.
@@ -369,6 +420,9 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
     if opts.count == Some(0) {
         bail!("--count must be at least 1");
     }
+    if !(1..=2).contains(&opts.clusters) {
+        bail!("--clusters must be 1 or 2, not {}", opts.clusters);
+    }
     fs::create_dir_all(&opts.dir).with_context(|| format!("creating {}", opts.dir.display()))?;
     let dir = opts
         .dir
@@ -393,6 +447,16 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
     let kube_url = kube_url.replacen("http://", "https://", 1);
     let (gh_listener, github_url) = bind(again.map(|r| r.github)).await?;
     let (control_listener, control_url) = bind(again.map(|r| r.control)).await?;
+    let kube2 = if opts.clusters == 2 {
+        let (l, url) = bind(again.and_then(|r| r.kube2)).await?;
+        Some((l, url.replacen("http://", "https://", 1)))
+    } else {
+        None
+    };
+    let kube2_addr = match &kube2 {
+        Some((l, _)) => Some(l.local_addr()?),
+        None => None,
+    };
     let addrs = (
         kube_listener.local_addr()?,
         gh_listener.local_addr()?,
@@ -400,6 +464,18 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
     );
     let templates = git_task.await.context("git setup")??;
     let histories = templates.histories();
+    // A push-delivered service's lower environment runs its main's head
+    // as dev's workflow built it.
+    let mut demo = demo;
+    for r in &mut demo {
+        if r.flavor == repos::WorkflowFlavor::Push {
+            if let Some((_, h)) = histories.iter().find(|(f, _)| *f == r.flavor) {
+                r.service.qa_tag = format!("sha-{}", &h.head.0[..7]);
+                // prod runs the newest version tag (no release candidates here).
+                r.service.prod_tag = r.tags[3].clone();
+            }
+        }
+    }
 
     // Creating a repository costs sixteen inodes, which some file
     // systems make slow; a large sandbox creates them in the background
@@ -429,10 +505,40 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
     let journal = Arc::new(Journal::default());
     let faults = opts.faults.unwrap_or_default();
     let services: Vec<DemoService> = demo.iter().map(|r| r.service.clone()).collect();
-    let cluster = Cluster::new(&services, opts.speed, faults.clone(), journal.clone());
-    let deploy: Arc<dyn DeployTarget> = match opts.deploy {
-        Some(d) => d,
-        None => cluster.clone(),
+    // Two clusters: the first holds every namespace but prod's
+    // Deployments, the second prod's.
+    let (cluster, prod_cluster) = if kube2.is_some() {
+        let lower: Vec<String> = services
+            .iter()
+            .map(|s| s.qa_namespace.clone())
+            .chain(["qa".to_string()])
+            .collect();
+        let prod = Cluster::holding(
+            &services,
+            opts.speed,
+            faults.clone(),
+            journal.clone(),
+            Some(vec!["default".into()]),
+        );
+        let first = Cluster::holding(
+            &services,
+            opts.speed,
+            faults.clone(),
+            journal.clone(),
+            Some(lower),
+        );
+        (first, Some(prod))
+    } else {
+        let c = Cluster::new(&services, opts.speed, faults.clone(), journal.clone());
+        (c, None)
+    };
+    let deploy: Arc<dyn DeployTarget> = match (opts.deploy, &prod_cluster) {
+        (Some(d), _) => d,
+        (None, Some(prod)) => Arc::new(Routed {
+            lower: cluster.clone(),
+            prod: prod.clone(),
+        }),
+        (None, None) => cluster.clone(),
     };
     let (token, readonly_token) = match again {
         Some(r) => (r.token.clone(), r.readonly_token.clone()),
@@ -456,6 +562,7 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
         journal: journal.clone(),
         faults: faults.clone(),
         cluster: cluster.clone(),
+        prod_cluster: prod_cluster.clone(),
         kube_url: kube_url.clone(),
         github_url: github_url.clone(),
     };
@@ -466,6 +573,9 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
         None => Arc::new(tls::Tls::generate().context("generating the sandbox TLS certificates")?),
     };
     cluster.set_ca(&certs.ca_pem);
+    if let Some(p) = &prod_cluster {
+        p.set_ca(&certs.ca_pem);
+    }
     let kube_listener = tls::TlsListener::new(kube_listener, &certs, stop_rx.clone())
         .context("the Kubernetes API listener")?;
     fn serve<L: axum::serve::Listener>(
@@ -490,7 +600,7 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
             }
         })
     }
-    let tasks = vec![
+    let mut tasks = vec![
         serve(
             &stop_rx,
             kube_listener,
@@ -506,6 +616,29 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
         ),
     ];
 
+    let mut prod_kube_url = None;
+    if let (Some((listener, url)), Some(prod)) = (kube2, &prod_cluster) {
+        let listener = tls::TlsListener::with_switch(
+            listener,
+            &certs,
+            stop_rx.clone(),
+            Some(prod.down_flag()),
+        )
+        .context("the second Kubernetes API listener")?;
+        tasks.push(serve(
+            &stop_rx,
+            listener,
+            k8s::router(prod.clone()),
+            "kube (prod)",
+        ));
+        prod_kube_url = Some(url);
+    }
+    tasks.push(tokio::spawn(gh::watch_pushes(
+        github.clone(),
+        repos::push_events(&dir),
+        stop_rx.clone(),
+    )));
+
     let mut accounts = Vec::new();
     for manifest in &opts.manifests {
         for (ns, name) in cluster.apply_manifest(manifest)? {
@@ -513,13 +646,23 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
             accounts.push((name, ns, token));
         }
     }
+    let mut kube_clusters = vec![("hearth-sandbox", kube_url.as_str())];
+    if let Some(url) = &prod_kube_url {
+        kube_clusters.push((PROD_CONTEXT, url.as_str()));
+    }
     write_atomic(
         &dir.join("kubeconfig"),
-        &k8s::kubeconfig_yaml(&kube_url, &certs.ca_pem, &accounts),
+        &k8s::kubeconfig_yaml_for(&kube_clusters, &certs.ca_pem, &accounts),
     )?;
     write_atomic(
         &dir.join("services.yaml"),
-        &registry_yaml(&demo, &github_url, &control_url, opts.count.is_none()),
+        &registry_yaml(
+            &demo,
+            &github_url,
+            &control_url,
+            opts.count.is_none(),
+            prod_kube_url.is_some(),
+        ),
     )?;
     let path_string = |p: PathBuf| p.to_string_lossy().into_owned();
     let env = vec![
@@ -559,6 +702,7 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
 
     let restart = Restart {
         kube: addrs.0,
+        kube2: kube2_addr,
         github: addrs.1,
         control: addrs.2,
         tls: certs.clone(),
@@ -576,6 +720,8 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
         readonly_token,
         env,
         cluster,
+        prod_cluster,
+        prod_kube_url,
         github,
         faults,
         journal,
@@ -606,9 +752,21 @@ mod tests {
     #[test]
     fn registry_lists_every_service_and_the_non_shippable_one() {
         let repos = repos::demo_services(None, Path::new("/sb"));
-        let yaml = registry_yaml(&repos, "http://127.0.0.1:1", "http://127.0.0.1:2", true);
+        let yaml = registry_yaml(
+            &repos,
+            "http://127.0.0.1:1",
+            "http://127.0.0.1:2",
+            true,
+            false,
+        );
         let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
-        assert_eq!(doc["hearth"]["ship_all"].as_sequence().unwrap().len(), 5);
+        assert_eq!(doc["hearth"]["ship_all"].as_sequence().unwrap().len(), 6);
+        // relay ships on push: dev on main, prod on a version tag.
+        assert_eq!(doc["relay"]["delivery"].as_str(), Some("push"));
+        assert_eq!(
+            doc["relay"]["environments"]["prod"]["trigger"].as_str(),
+            Some("tag")
+        );
         assert_eq!(doc["worker"]["repo"].as_str(), Some("hearth-demo/worker"));
         // ledger ships by dispatch, with a workflow per environment.
         assert_eq!(doc["ledger"]["delivery"].as_str(), Some("dispatch"));
@@ -623,9 +781,19 @@ mod tests {
         assert!(doc["ledger"].get("workflow").is_none());
         assert_eq!(doc["docs"]["shippable"].as_bool(), Some(false));
         let many = repos::demo_services(Some(3), Path::new("/sb"));
-        let yaml = registry_yaml(&many, "http://127.0.0.1:1", "http://127.0.0.1:2", false);
+        let yaml = registry_yaml(
+            &many,
+            "http://127.0.0.1:1",
+            "http://127.0.0.1:2",
+            false,
+            true,
+        );
         let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
         assert!(doc["hearth"].get("ship_all").is_none());
+        assert_eq!(
+            doc["hearth"]["environments"]["prod"]["context"].as_str(),
+            Some(PROD_CONTEXT)
+        );
         assert_eq!(doc["svc-003"]["k8s_name"].as_str(), Some("svc-003"));
     }
 }

@@ -27,7 +27,7 @@ pub const TAGS: [&str; 4] = ["v0.1.0", "v0.2.0", "v0.3.0", "v0.3.1-rc.1"];
 
 /// The default services, their workflow flavour and their own version line
 /// (same shape as [`TAGS`]), so the demo does not show one version everywhere.
-const DEFAULT_SERVICES: [(&str, WorkflowFlavor, [&str; 4]); 5] = [
+const DEFAULT_SERVICES: [(&str, WorkflowFlavor, [&str; 4]); 6] = [
     ("api", WorkflowFlavor::Published, TAGS),
     (
         "web",
@@ -49,6 +49,11 @@ const DEFAULT_SERVICES: [(&str, WorkflowFlavor, [&str; 4]); 5] = [
         WorkflowFlavor::Dispatch,
         ["v3.0.0", "v3.1.0", "v3.2.0", "v3.2.1"],
     ),
+    (
+        "relay",
+        WorkflowFlavor::Push,
+        ["v1.0.0", "v1.1.0", "v1.2.0", "v1.2.1"],
+    ),
 ];
 
 /// Which release activity types a demo repository's workflow listens to.
@@ -66,6 +71,11 @@ pub enum WorkflowFlavor {
     /// `image_tag` they are dispatched with; prod waits for a reviewer
     /// (seed 001, `delivery: dispatch`).
     Dispatch,
+    /// Builds and deploys on push (seed 003, `delivery: push`): `dev.yml`
+    /// runs for every push to `main` and deploys `sha-<7 hex>` to
+    /// namespace `dev`; `prod.yml` runs for a pushed `v*` tag and deploys
+    /// the tag to `default` after a reviewer approves.
+    Push,
 }
 
 impl WorkflowFlavor {
@@ -73,6 +83,7 @@ impl WorkflowFlavor {
     pub fn workflow_files(self) -> &'static [&'static str] {
         match self {
             WorkflowFlavor::Dispatch => &["build.yml", "deploy-qa.yml", "deploy-prod.yml"],
+            WorkflowFlavor::Push => &["dev.yml", "prod.yml"],
             _ => &["release.yml"],
         }
     }
@@ -81,7 +92,16 @@ impl WorkflowFlavor {
         match self {
             WorkflowFlavor::Published => "[published]",
             WorkflowFlavor::PrereleasedReleased => "[prereleased, released]",
-            WorkflowFlavor::Dispatch => "[]",
+            WorkflowFlavor::Dispatch | WorkflowFlavor::Push => "[]",
+        }
+    }
+
+    /// The namespace of the environment below prod: `qa`, or `dev` for
+    /// the push flavour.
+    pub fn lower_namespace(self) -> &'static str {
+        match self {
+            WorkflowFlavor::Push => "dev",
+            _ => "qa",
         }
     }
 }
@@ -130,6 +150,7 @@ pub fn demo_services(count: Option<usize>, dir: &Path) -> Vec<DemoRepo> {
                 repo: format!("{OWNER}/{name}"),
                 prod_tag: tags[2].into(),
                 qa_tag: tags[3].into(),
+                qa_namespace: flavor.lower_namespace().into(),
                 replicas,
                 name: name.clone(),
             },
@@ -330,6 +351,9 @@ jobs:
 
 /// The workflow files of a template of `flavor`.
 fn workflow_files(flavor: WorkflowFlavor) -> Vec<(&'static str, String)> {
+    if flavor == WorkflowFlavor::Push {
+        return push_workflow_files();
+    }
     if flavor != WorkflowFlavor::Dispatch {
         return vec![("release.yml", workflow_yaml(flavor))];
     }
@@ -381,6 +405,56 @@ jobs:
         ("deploy-qa.yml", deploy("qa", "qa", "staging")),
         ("deploy-prod.yml", deploy("prod", "default", "production")),
     ]
+}
+
+/// The workflows of a push-delivered repository (seed 003).
+fn push_workflow_files() -> Vec<(&'static str, String)> {
+    let job = |ns: &str, tag: &str, environment: &str| {
+        format!(
+            r#"env:
+  NAMESPACE: {ns}
+jobs:
+  ship:
+    runs-on: ubuntu-latest{environment}
+    steps:
+      - uses: actions/checkout@v4
+      - name: Build and push image
+        run: |
+          docker build -t ghcr.io/${{{{ github.repository }}}}:{tag} -t ghcr.io/${{{{ github.repository }}}}:latest .
+          docker push --all-tags ghcr.io/${{{{ github.repository }}}}
+      - name: Deploy to k3s
+        run: |
+          kubectl set image -n "$NAMESPACE" deployment/${{{{ github.event.repository.name }}}} \
+            '*=ghcr.io/${{{{ github.repository }}}}:{tag}'
+"#
+        )
+    };
+    vec![
+        (
+            "dev.yml",
+            format!(
+                "# Every push to main builds the commit (sha-<first 7 hex>) and deploys it to dev.\nname: dev\non:\n  push:\n    branches: [main]\n{}",
+                job("dev", "sha-${GITHUB_SHA::7}", "")
+            ),
+        ),
+        (
+            "prod.yml",
+            format!(
+                "# A pushed version tag builds it and deploys it to prod, once a reviewer approves.\nname: prod\non:\n  push:\n    tags: ['v*']\n{}",
+                job("default", "${GITHUB_REF_NAME}", "\n    environment: production")
+            ),
+        ),
+    ]
+}
+
+/// The post-receive hook of every demo origin: it appends each pushed ref
+/// (`NAME OLD NEW REF`) to `origins/push-events`, which the sandbox GitHub
+/// reads to start the runs a push triggers (`on: push`).
+pub const PUSH_HOOK: &str = "#!/bin/sh\n# hearth sandbox: tell the simulated GitHub about this push.\nname=$(basename \"$PWD\" .git)\nwhile read -r old new ref; do\n  echo \"$name $old $new $ref\" >> ../push-events\ndone\n";
+
+/// The file the origins' hooks append pushes to.
+pub fn push_events(dir: &Path) -> PathBuf {
+    dir.join("origins").join("push-events")
 }
 
 /// The commits of the demo history: message, file to touch, and whether the
@@ -472,6 +546,10 @@ fn make_template(root: &Path, flavor: WorkflowFlavor) -> anyhow::Result<History>
     )?;
     git(&origin, &["pack-refs", "--all"], None)?;
     let _ = fs::remove_file(origin.join("objects/info/packs"));
+    // Installed after the template's own push, so that push reports nothing.
+    fs::create_dir_all(origin.join("hooks"))?;
+    fs::write(origin.join("hooks/post-receive"), PUSH_HOOK)?;
+    set_executable(&origin.join("hooks/post-receive"))?;
     git(
         root,
         &[

@@ -89,7 +89,18 @@ impl TlsListener {
     pub fn new(
         tcp: TcpListener,
         tls: &Tls,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> std::io::Result<TlsListener> {
+        TlsListener::with_switch(tcp, tls, stop, None)
+    }
+
+    /// [`TlsListener::new`] that drops every new connection while `down`
+    /// is set (a cluster taken down: clients see the connection cut).
+    pub fn with_switch(
+        tcp: TcpListener,
+        tls: &Tls,
         mut stop: tokio::sync::watch::Receiver<bool>,
+        down: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     ) -> std::io::Result<TlsListener> {
         let addr = tcp.local_addr()?;
         let acceptor = TlsAcceptor::from(tls.config.clone());
@@ -110,6 +121,13 @@ impl TlsListener {
                 };
                 if tx.is_closed() {
                     return;
+                }
+                if down
+                    .as_ref()
+                    .is_some_and(|d| d.load(std::sync::atomic::Ordering::SeqCst))
+                {
+                    drop(stream);
+                    continue;
                 }
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();

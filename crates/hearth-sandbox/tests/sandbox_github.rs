@@ -820,7 +820,10 @@ async fn sandbox_dir_has_repos_with_tags_and_a_registry() {
         .filter_map(|k| k.as_str())
         .filter(|k| *k != "hearth")
         .collect();
-    assert_eq!(names, ["api", "web", "worker", "billing", "ledger", "docs"]);
+    assert_eq!(
+        names,
+        ["api", "web", "worker", "billing", "ledger", "relay", "docs"]
+    );
     assert_eq!(yaml["api"]["directory"].as_str(), Some("repos/api"));
     let kubeconfig = std::fs::read_to_string(e.sb.kubeconfig_path()).unwrap();
     assert!(kubeconfig.contains(&e.sb.kube_url));
@@ -833,7 +836,7 @@ async fn sandbox_dir_has_repos_with_tags_and_a_registry() {
         .json()
         .await
         .unwrap();
-    assert_eq!(repos.as_array().unwrap().len(), 5);
+    assert_eq!(repos.as_array().unwrap().len(), 6);
     e.sb.shutdown().await;
 }
 
@@ -1707,5 +1710,135 @@ async fn dispatch_workflows_wait_for_a_reviewer_and_deploy_their_input() {
     .await
     .unwrap();
     assert_eq!(r.status(), 204);
+    e.sb.shutdown().await;
+}
+
+/// The push-event runs of relay's `workflow`, newest first.
+async fn push_runs(e: &Env, workflow: &str) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = e
+        .get(&format!(
+            "/repos/hearth-demo/relay/actions/workflows/{workflow}/runs?event=push"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["workflow_runs"].as_array().cloned().unwrap_or_default()
+}
+
+/// A push to a demo origin starts the runs whose `on: push` filters match,
+/// at the pushed commit: a push to main runs dev.yml (building and
+/// deploying `sha-<7 hex>` to dev), a pushed `v*` tag runs prod.yml, which
+/// waits for the reviewer; a push to another branch starts nothing; a
+/// re-run builds the run's own commit again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_start_the_runs_their_filters_match() {
+    let e = env(20.0).await;
+    let base = "/repos/hearth-demo/relay/actions";
+    let clone = e.sb.dir.join("repos/relay");
+    let runs = |workflow: &'static str| push_runs(&e, workflow);
+    let dev0 = runs("dev.yml").await.len();
+    let prod0 = runs("prod.yml").await.len();
+
+    git(
+        &clone,
+        &["commit", "-q", "--allow-empty", "-m", "Faster relay"],
+    );
+    let head = git(&clone, &["rev-parse", "HEAD"]);
+    git(&clone, &["push", "-q", "origin", "main"]);
+    let run = eventually(20, "the dev run of the push", || async {
+        runs("dev.yml")
+            .await
+            .into_iter()
+            .find(|r| r["head_sha"] == head.as_str())
+    })
+    .await;
+    assert_eq!(run["event"], "push");
+    assert_eq!(run["head_branch"], "main");
+    assert_eq!(run["path"], ".github/workflows/dev.yml");
+    let id = run["id"].as_u64().unwrap();
+    let tag = format!("sha-{}", &head[..7]);
+    eventually(20, "the dev run to deploy the commit", || async {
+        let calls = e.deploy.calls();
+        calls
+            .iter()
+            .any(|(ns, dep, image)| {
+                ns == "dev" && dep == "relay" && image.ends_with(&format!(":{tag}"))
+            })
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        runs("prod.yml").await.len(),
+        prod0,
+        "a branch push ran prod.yml"
+    );
+
+    // Another branch: no filter matches, no run.
+    git(&clone, &["push", "-q", "origin", "HEAD:refs/heads/feature"]);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        runs("dev.yml").await.len(),
+        dev0 + 1,
+        "a feature push ran dev.yml"
+    );
+
+    // A version tag: prod.yml, waiting for its reviewer.
+    git(&clone, &["tag", "-a", "v1.3.0", "-m", "v1.3.0"]);
+    git(&clone, &["push", "-q", "origin", "refs/tags/v1.3.0"]);
+    let prod = eventually(20, "the prod run of the tag", || async {
+        runs("prod.yml")
+            .await
+            .into_iter()
+            .find(|r| r["head_branch"] == "v1.3.0" && r["status"] == "waiting")
+    })
+    .await;
+    assert_eq!(
+        prod["head_sha"],
+        head.as_str(),
+        "an annotated tag runs at its commit"
+    );
+
+    // A re-run of the finished dev run builds the same commit again.
+    eventually(20, "the dev run to finish", || async {
+        let r: serde_json::Value = e
+            .get(&format!("{base}/runs/{id}"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (r["status"] == "completed").then_some(())
+    })
+    .await;
+    let before = e.deploy.calls().len();
+    let r = e
+        .http
+        .post(format!("{}{base}/runs/{id}/rerun", e.sb.github_url))
+        .bearer_auth(&e.sb.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    eventually(20, "the re-run to deploy the same tag", || async {
+        let calls = e.deploy.calls();
+        calls[before..]
+            .iter()
+            .any(|(ns, _, image)| ns == "dev" && image.ends_with(&format!(":{tag}")))
+            .then_some(())
+    })
+    .await;
+    let r: serde_json::Value = e
+        .get(&format!("{base}/runs/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["run_attempt"], 2);
     e.sb.shutdown().await;
 }

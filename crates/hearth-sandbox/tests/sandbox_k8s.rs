@@ -37,6 +37,7 @@ fn services(n: usize) -> Vec<DemoService> {
                 repo: format!("hearth-demo/{name}"),
                 prod_tag: "v1.4.0".into(),
                 qa_tag: "v1.5.0-rc.1".into(),
+                qa_namespace: "qa".into(),
                 replicas: if i == 0 { 3 } else { 2 },
                 name,
             }

@@ -81,6 +81,8 @@ pub(super) fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme
                     )),
                 }
                 let drift = state.drift(i, e);
+                let source = state.expected_source(i, e);
+                let matches = format!("matches {}", source.as_deref().unwrap_or("release"));
                 match &drift {
                     // The Deployment's tag is shown; say so when what serves
                     // (the old pods of a stuck rollout) is another one.
@@ -89,11 +91,11 @@ pub(super) fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme
                     Drift::Matches { .. } if w.rollout != Rollout::Complete => {}
                     Drift::Matches { tag } if w.image_tag.as_deref() != Some(tag.as_str()) => head
                         .push(Span::styled(
-                            format!(" (serving {tag}, matches release)"),
+                            format!(" (serving {tag}, {matches})"),
                             theme.muted,
                         )),
                     Drift::Matches { .. } => {
-                        head.push(Span::styled(" (matches release)", theme.muted))
+                        head.push(Span::styled(format!(" ({matches})"), theme.muted))
                     }
                     Drift::NoRelease => head.push(Span::styled(" (no release)", theme.muted)),
                     _ => {}
@@ -120,7 +122,7 @@ pub(super) fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme
                         width,
                     ));
                 }
-                if let Some(line) = drift_line(&drift, theme) {
+                if let Some(line) = drift_line(&drift, source.as_deref(), theme) {
                     extra.push(line);
                 }
                 // What the public endpoint says it serves.
@@ -180,7 +182,13 @@ pub(super) fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme
 /// `  ≠ running v0.3.0, released v0.3.1 → drift`, or `  ⇡ deploying ...`
 /// while CI deploys the released tag; nothing otherwise (a match is said
 /// on the environment's first line).
-pub(super) fn drift_line<'a>(drift: &Drift, theme: &Theme) -> Option<Line<'a>> {
+/// `source` names where a push environment's expected tag comes from
+/// (`  ≠ running sha-1a2b3c4, main@3f2a1c9 (run #88) deployed sha-3f2a1c9`).
+pub(super) fn drift_line<'a>(
+    drift: &Drift,
+    source: Option<&str>,
+    theme: &Theme,
+) -> Option<Line<'a>> {
     let (text, style) = match drift {
         Drift::Deploying {
             expected,
@@ -190,7 +198,10 @@ pub(super) fn drift_line<'a>(drift: &Drift, theme: &Theme) -> Option<Line<'a>> {
             theme.running,
         ),
         Drift::Drift { running, expected } => (
-            format!("  ≠ running {running}, released {expected} → drift"),
+            match source {
+                Some(s) => format!("  ≠ running {running}, {s} deployed {expected} → drift"),
+                None => format!("  ≠ running {running}, released {expected} → drift"),
+            },
             theme.warn,
         ),
         _ => return None,
@@ -500,7 +511,7 @@ mod tests {
     fn drift_line_words() {
         let theme = Theme::default();
         let line = |d: Drift| {
-            drift_line(&d, &theme).map(|l| {
+            drift_line(&d, None, &theme).map(|l| {
                 l.spans
                     .iter()
                     .map(|s| s.content.to_string())

@@ -247,6 +247,71 @@ impl GithubApi {
                 runs: Vec::new(),
                 latest_pin: None,
             };
+            if r.flavor == repos::WorkflowFlavor::Push {
+                // No releases: dev's runs for the last two pushes to main,
+                // prod's for the last two version tags.
+                let t = |i: usize| (&history.tags[i], r.tags[i].clone());
+                let head = &history.head;
+                let last = &history.tags[3];
+                let seeded = [
+                    (0, "dev", &last.1, &last.2, last.3, "main".to_string()),
+                    (
+                        0,
+                        "dev",
+                        &head.0,
+                        &head.1,
+                        last.3 + 5 * 86_400,
+                        "main".to_string(),
+                    ),
+                    (1, "default", &t(2).0 .1, &t(2).0 .2, t(2).0 .3, t(2).1),
+                    (1, "default", &t(3).0 .1, &t(3).0 .2, t(3).0 .3, t(3).1),
+                ];
+                for (n, (wf, ns, sha, msg, when, branch)) in seeded.into_iter().enumerate() {
+                    let at = DateTime::from_timestamp(when + 60, 0).unwrap_or_else(Utc::now);
+                    let role = ci::Role::BuildDeploy {
+                        namespace: ns.to_string(),
+                    };
+                    let tag = if wf == 0 {
+                        format!("sha-{}", &sha[..7])
+                    } else {
+                        branch.clone()
+                    };
+                    let job = JobRec::succeeded_for(store.id(), at, &role);
+                    let done = job.completed_at.unwrap_or(at);
+                    rec.runs.push(RunRec {
+                        id: store.id(),
+                        run_number: n as u64 + 1,
+                        run_attempt: 1,
+                        event: "push".into(),
+                        activity: String::new(),
+                        head_sha: sha.clone(),
+                        head_branch: branch,
+                        head_message: msg.clone(),
+                        head_timestamp: DateTime::from_timestamp(when, 0).unwrap_or(at),
+                        display_title: msg.clone(),
+                        status: "completed".into(),
+                        conclusion: Some("success".into()),
+                        created_at: at,
+                        updated_at: done,
+                        run_started_at: at,
+                        release_id: 0,
+                        tag,
+                        prerelease: false,
+                        job,
+                        workflow_id: rec.info.workflows[wf].1,
+                        role,
+                        // prod's runs were approved; a re-run asks again.
+                        gate: (wf == 1).then(|| ci::Gate {
+                            environment: GATED_ENVIRONMENTS[0].0.to_string(),
+                            environment_id: GATED_ENVIRONMENTS[0].1,
+                            state: "approved".into(),
+                            comment: None,
+                        }),
+                    });
+                }
+                store.repos.insert(rec.info.full_name().to_lowercase(), rec);
+                continue;
+            }
             if r.flavor == repos::WorkflowFlavor::Dispatch {
                 // No releases: each environment's last deploy run, by hand,
                 // of the tag it runs.
@@ -502,6 +567,155 @@ impl GithubApi {
                 run_id
             };
             ci::spawn_run(self.clone(), repo_key.to_string(), started, 1);
+        }
+    }
+}
+
+impl GithubApi {
+    /// A push to a demo origin (a line its post-receive hook wrote:
+    /// `NAME OLD NEW REF`): start a run of every workflow whose `on: push`
+    /// filters match the ref, at the pushed commit, as GitHub does. A
+    /// workflow deploying to a namespace builds and deploys the commit
+    /// (`sha-<7 hex>` for a branch, the tag's name for a tag).
+    pub async fn pushed(self: &Arc<Self>, line: &str) {
+        let mut parts = line.split_whitespace();
+        let (Some(name), Some(_old), Some(new), Some(git_ref)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return;
+        };
+        if new.bytes().all(|b| b == b'0') {
+            return; // a deletion starts nothing
+        }
+        let Some(key) = ({
+            let store = self.store.lock().expect("gh store");
+            store
+                .repos
+                .iter()
+                .find(|(_, r)| r.info.origin.file_stem().and_then(|s| s.to_str()) == Some(name))
+                .map(|(k, _)| k.clone())
+        }) else {
+            return;
+        };
+        let Some(info) = self.repo(&key).map(|r| r.info) else {
+            return;
+        };
+        let Some(sha) = repos::git_output(
+            &info.origin,
+            &["rev-parse", "--verify", "-q", &format!("{new}^{{commit}}")],
+        )
+        .await
+        else {
+            return;
+        };
+        let message = repos::commit_message(&info.origin, &sha)
+            .await
+            .unwrap_or_default();
+        let short_ref = git_ref
+            .strip_prefix("refs/heads/")
+            .or_else(|| git_ref.strip_prefix("refs/tags/"))
+            .unwrap_or(git_ref)
+            .to_string();
+        let is_tag = git_ref.starts_with("refs/tags/");
+        for (file, workflow_id) in &info.workflows {
+            let Some(yaml) =
+                repos::workflow_at(&info.origin, &sha, &format!(".github/workflows/{file}")).await
+            else {
+                continue;
+            };
+            if !ci::workflow_push_filter(&yaml).is_some_and(|f| f.matches(git_ref)) {
+                continue;
+            }
+            let (role, environment) = ci::workflow_role(&yaml, false);
+            let role = match role {
+                ci::Role::Deploy { namespace } => ci::Role::BuildDeploy { namespace },
+                other => other,
+            };
+            let tag = if is_tag {
+                short_ref.clone()
+            } else {
+                format!("sha-{}", &sha[..7.min(sha.len())])
+            };
+            let gate = environment.and_then(|e| {
+                GATED_ENVIRONMENTS
+                    .iter()
+                    .find(|(name, _)| *name == e)
+                    .map(|(name, id)| ci::Gate {
+                        environment: name.to_string(),
+                        environment_id: *id,
+                        state: "waiting".into(),
+                        comment: None,
+                    })
+            });
+            let run_id = {
+                let mut store = self.store.lock().expect("gh store");
+                let run_id = store.id();
+                let job_id = store.id();
+                let Some(rec) = store.repos.get_mut(&key) else {
+                    return;
+                };
+                let now = Utc::now();
+                let run_number = rec.runs.iter().map(|r| r.run_number).max().unwrap_or(0) + 1;
+                rec.runs.push(RunRec {
+                    id: run_id,
+                    run_number,
+                    run_attempt: 1,
+                    event: "push".into(),
+                    activity: String::new(),
+                    head_sha: sha.clone(),
+                    head_branch: short_ref.clone(),
+                    head_message: message.clone(),
+                    head_timestamp: now,
+                    display_title: message.clone(),
+                    status: "queued".into(),
+                    conclusion: None,
+                    created_at: now,
+                    updated_at: now,
+                    run_started_at: now,
+                    release_id: 0,
+                    tag: tag.clone(),
+                    prerelease: false,
+                    job: JobRec::queued_for(job_id, now, &role),
+                    workflow_id: *workflow_id,
+                    role,
+                    gate,
+                });
+                run_id
+            };
+            tracing::info!(repo = %key, %git_ref, workflow = %file, run_id, "push started a run");
+            ci::spawn_run(self.clone(), key.clone(), run_id, 1);
+        }
+    }
+}
+
+/// Read the pushes the origins' hooks append to `path` and start their
+/// runs, until `stop` turns true. Polls the file's length (a stat) five
+/// times a second; a push starts its runs within that.
+pub async fn watch_pushes(
+    api: Arc<GithubApi>,
+    path: PathBuf,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut offset = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let mut pending = String::new();
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+        }
+        let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+        if len <= offset {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let end = (len as usize).min(bytes.len());
+        pending.push_str(&String::from_utf8_lossy(&bytes[offset as usize..end]));
+        offset = end as u64;
+        while let Some(i) = pending.find('\n') {
+            let line: String = pending.drain(..=i).collect();
+            api.pushed(line.trim()).await;
         }
     }
 }

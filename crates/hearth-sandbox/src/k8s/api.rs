@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use chrono::Utc;
 use serde_json::{json, Value};
@@ -53,6 +53,13 @@ async fn handle(State(c): State<Arc<Cluster>>, req: Request) -> Response {
     let body = axum::body::to_bytes(req.into_body(), MAX_BODY)
         .await
         .unwrap_or_default();
+    if c.is_down() {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "the cluster is down (hearth sandbox)",
+        )
+            .into_response();
+    }
     let delay = c.faults.delay();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;

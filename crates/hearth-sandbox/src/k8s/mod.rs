@@ -44,6 +44,11 @@ pub struct Cluster {
     journal: Arc<Journal>,
     /// Wakes the controller early after a write.
     wake: tokio::sync::Notify,
+    /// Taken down (`--clusters 2`, to show one cluster unreachable): new
+    /// connections are cut and requests on open ones answer 503.
+    down: Arc<std::sync::atomic::AtomicBool>,
+    /// The namespaces whose Deployments this cluster holds (`None`: all).
+    only: Option<Vec<String>>,
 }
 
 /// Everything the lock protects.
@@ -77,6 +82,18 @@ impl Cluster {
         faults: Arc<Faults>,
         journal: Arc<Journal>,
     ) -> Arc<Cluster> {
+        Cluster::holding(services, speed, faults, journal, None)
+    }
+
+    /// [`Cluster::new`] holding the Deployments of the namespaces in `only`
+    /// (every namespace still exists), for a sandbox of two clusters.
+    pub fn holding(
+        services: &[DemoService],
+        speed: f64,
+        faults: Arc<Faults>,
+        journal: Arc<Journal>,
+        only: Option<Vec<String>>,
+    ) -> Arc<Cluster> {
         let speed = if speed.is_finite() && speed > 0.0 {
             speed
         } else {
@@ -97,6 +114,8 @@ impl Cluster {
             faults,
             journal,
             wake: tokio::sync::Notify::new(),
+            down: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            only,
         });
         cluster.seed(services);
         let weak = Arc::downgrade(&cluster);
@@ -108,6 +127,31 @@ impl Cluster {
     /// controller writes as `ca.crt` into service-account token Secrets.
     pub fn set_ca(&self, pem: &str) {
         self.lock().ca_pem = pem.to_string();
+    }
+
+    /// Take the cluster down (`true`) or bring it back. Down, it cuts new
+    /// connections and answers 503 on open ones, and its watches end.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+        if down {
+            self.faults.apply(super::Fault::DropWatches);
+        }
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The flag the API's listener reads to cut connections while down.
+    pub fn down_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.down.clone()
+    }
+
+    /// Whether this cluster holds the Deployments of `namespace`.
+    pub fn holds(&self, namespace: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|n| n == namespace))
     }
 
     /// Push `image` (`repo:tag`) again with new content: pods created from
@@ -132,7 +176,13 @@ impl Cluster {
     fn seed(&self, services: &[DemoService]) {
         let mut inner = self.lock();
         let seeded_at = Utc::now() - chrono::Duration::hours(2);
-        for ns in ["default", "qa"] {
+        let mut namespaces = vec!["default", "qa"];
+        for svc in services {
+            if !namespaces.contains(&svc.qa_namespace.as_str()) {
+                namespaces.push(&svc.qa_namespace);
+            }
+        }
+        for ns in namespaces {
             let obj = json!({
                 "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns},
                     "creationTimestamp": rfc3339(seeded_at - chrono::Duration::days(30))},
@@ -142,7 +192,13 @@ impl Cluster {
             let _ = inner.store.create(Kind::Namespace, obj);
         }
         for svc in services {
-            for (ns, tag) in [("default", &svc.prod_tag), ("qa", &svc.qa_tag)] {
+            for (ns, tag) in [
+                ("default", &svc.prod_tag),
+                (svc.qa_namespace.as_str(), &svc.qa_tag),
+            ] {
+                if !self.holds(ns) {
+                    continue;
+                }
                 let image = format!("{}:{}", svc.image, tag);
                 let mut dep = seed_deployment(&svc.name, ns, &image, svc.replicas, seeded_at);
                 let helm = helm::MANAGED.contains(&svc.name.as_str());
@@ -327,51 +383,41 @@ pub fn kubeconfig_yaml(
     ca_pem: &str,
     service_accounts: &[(String, String, String)],
 ) -> String {
+    kubeconfig_yaml_for(&[("hearth-sandbox", server_url)], ca_pem, service_accounts)
+}
+
+/// [`kubeconfig_yaml`] for several clusters (`name`, server URL), each
+/// with an admin context of its name; the first is the current context
+/// and the one the service accounts' contexts point at.
+pub fn kubeconfig_yaml_for(
+    clusters: &[(&str, &str)],
+    ca_pem: &str,
+    service_accounts: &[(String, String, String)],
+) -> String {
     let ca = auth::encode_base64(ca_pem.as_bytes());
-    let mut contexts = String::from(
-        "- name: hearth-sandbox
-  context:
-    cluster: hearth-sandbox
-    user: hearth-sandbox
-    namespace: default
-",
-    );
+    let first = clusters.first().map_or("hearth-sandbox", |c| c.0);
+    let mut cluster_list = String::new();
+    let mut contexts = String::new();
+    for (name, url) in clusters {
+        cluster_list.push_str(&format!(
+            "- name: {name}\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\n"
+        ));
+        contexts.push_str(&format!(
+            "- name: {name}\n  context:\n    cluster: {name}\n    user: hearth-sandbox\n    namespace: default\n"
+        ));
+    }
     let mut users = format!(
-        "- name: hearth-sandbox
-  user:
-    token: {}
-",
+        "- name: hearth-sandbox\n  user:\n    token: {}\n",
         auth::ADMIN_TOKEN
     );
     for (name, ns, token) in service_accounts {
         contexts.push_str(&format!(
-            "- name: hearth-sandbox-{name}
-  context:
-    cluster: hearth-sandbox
-    user: {name}
-    namespace: {ns}
-"
+            "- name: hearth-sandbox-{name}\n  context:\n    cluster: {first}\n    user: {name}\n    namespace: {ns}\n"
         ));
-        users.push_str(&format!(
-            "- name: {name}
-  user:
-    token: {token}
-"
-        ));
+        users.push_str(&format!("- name: {name}\n  user:\n    token: {token}\n"));
     }
     format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-- name: hearth-sandbox
-  cluster:
-    server: {server_url}
-    certificate-authority-data: {ca}
-contexts:
-{contexts}current-context: hearth-sandbox
-users:
-{users}preferences: {{}}
-"
+        "apiVersion: v1\nkind: Config\nclusters:\n{cluster_list}contexts:\n{contexts}current-context: {first}\nusers:\n{users}preferences: {{}}\n"
     )
 }
 
