@@ -1988,6 +1988,31 @@ async fn push_ship_tag_promote_and_rerun_rollback() {
         .await
         .unwrap();
     assert_eq!(runs["workflow_runs"][0]["head_sha"], head.as_str());
+    // What dev runs is main's head; prod (v1.2.1) lacks the two commits
+    // after it, under relay's threshold of three.
+    let v = status_of(&e, "relay").await.expect("status");
+    let env = |name: &str| {
+        v["environments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(env("dev")["behind"]["commits"], 0, "{v}");
+    assert_eq!(env("prod")["behind"]["commits"], 2, "{v}");
+    assert_eq!(env("prod")["behind"]["stale"], false, "{v}");
+    assert_eq!(env("dev")["expected_tag"], tag.as_str(), "{v}");
+    assert_eq!(
+        env("dev")["expected_from"],
+        format!(
+            "main@{}, run #{}",
+            &head[..7],
+            runs["workflow_runs"][0]["run_number"]
+        ),
+        "{v}"
+    );
 
     // Promote: the next version tag at the commit dev runs, pushed; prod's
     // run waits for its reviewer.

@@ -304,7 +304,7 @@ fn each_error_kind_names_line_column_and_key_path() {
         // unknown key without a near match lists the valid ones
         (
             "api:\n  image: x/api\n  colour: red\n",
-            "services.yaml:3:3: api.colour: unknown key; expected one of `directory`, `image`, `dockerfile`, `k8s_name`, `dev_host`, `pre_ship_cmd`, `shippable`, `shippable_reason`, `repo`, `workflow`, `environments`, `smoke`, `delivery`, `build`, `version`, `helm_history`",
+            "services.yaml:3:3: api.colour: unknown key; expected one of `directory`, `image`, `dockerfile`, `k8s_name`, `dev_host`, `pre_ship_cmd`, `shippable`, `shippable_reason`, `repo`, `workflow`, `environments`, `smoke`, `delivery`, `build`, `version`, `helm_history`, `stale`",
         ),
         // wrong type
         (
@@ -428,6 +428,15 @@ fn each_error_kind_names_line_column_and_key_path() {
         (
             "api:\n  image: x/api\n  delivery: gitops\n",
             "services.yaml:3:13: api.delivery: `delivery: gitops` is a model hearth does not ship with yet; use `release`, `dispatch` or `push`, or leave the service to its own pipeline with `shippable: false`",
+        ),
+        // stale thresholds
+        (
+            "api:\n  image: x/api\n  stale: { commits: 0 }\n",
+            "services.yaml:3:21: api.stale.commits: `commits` is a whole number from 1 (a threshold of commits)",
+        ),
+        (
+            "api:\n  image: x/api\n  stale: { weeks: 2 }\n",
+            "services.yaml:3:12: api.stale.weeks: unknown key; expected one of `commits`, `days`",
         ),
         // push: every environment names the workflow a push starts
         (
@@ -561,6 +570,13 @@ async fn the_sandbox_registry_loads_as_it_is() {
     let prod = relay.environment("prod").unwrap();
     assert_eq!(prod.trigger, Some(registry::Trigger::Tag));
     assert!(relay.environment("qa").is_none());
+    assert_eq!(
+        relay.stale,
+        Some(registry::Stale {
+            commits: Some(3),
+            days: Some(14)
+        })
+    );
     // ledger ships by dispatch: a build workflow, one deploy workflow per
     // environment with its image-tag input.
     let ledger = reg.service("ledger").unwrap();
@@ -718,5 +734,28 @@ fn version_endpoints_per_service_and_environment() {
         bad.iter()
             .any(|l| l.contains("services.yaml:7:") && l.contains("version") && l.contains("url")),
         "{bad:#?}"
+    );
+}
+
+/// A stale threshold is crossed by its count or by the age of the oldest
+/// commit not running, never with none behind.
+#[test]
+fn stale_thresholds_count_commits_or_days() {
+    let t = registry::Stale {
+        commits: Some(3),
+        days: Some(7),
+    };
+    let now = 100 * 86_400;
+    assert!(!t.crossed(2, Some(now - 86_400), now));
+    assert!(t.crossed(3, Some(now - 86_400), now), "by count");
+    assert!(t.crossed(1, Some(now - 7 * 86_400), now), "by age");
+    assert!(!t.crossed(0, Some(0), now), "nothing behind is never stale");
+    let days_only = registry::Stale {
+        commits: None,
+        days: Some(7),
+    };
+    assert!(
+        !days_only.crossed(50, None, now),
+        "no age known: not by age"
     );
 }

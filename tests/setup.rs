@@ -31,9 +31,15 @@ struct Run {
 }
 
 async fn env() -> Env {
+    env_of(1).await
+}
+
+/// [`env`] with `clusters` Kubernetes APIs (2: prod on its own).
+async fn env_of(clusters: usize) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = SandboxOptions::new(dir.path().join("sb"));
     opts.speed = 20.0;
+    opts.clusters = clusters;
     let sb = sandbox::start(opts).await.expect("sandbox starts");
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
@@ -389,16 +395,21 @@ async fn status_speaks_kubectl_output_formats() {
         .hearth(&["--services", reg, "status", "api", "-o", "wide"])
         .await;
     let header = wide.stdout.lines().next().unwrap();
-    assert!(header.ends_with("NAMESPACE  CONTEXT"), "{header}");
+    assert!(
+        header.ends_with("NAMESPACE  CONTEXT         BEHIND"),
+        "{header}"
+    );
     let prod = wide
         .stdout
         .lines()
         .find(|l| l.starts_with("api ") && l.contains(" prod "))
         .unwrap();
     assert!(
-        prod.contains(" default ") && prod.ends_with("hearth-sandbox"),
+        prod.contains(" default ") && prod.contains(" hearth-sandbox "),
         "{prod}"
     );
+    // v0.3.0 lacks the two commits of main after it (the checkout says so).
+    assert_eq!(prod.split_whitespace().last(), Some("2"), "{prod}");
     // --json and -o cannot both be given.
     let both = e
         .hearth(&["--services", reg, "status", "--json", "-o", "yaml"])
@@ -433,4 +444,88 @@ fn completions_and_man_page_come_from_the_cli() {
     }
     let help = run(&["--help"]);
     assert!(help.contains("Exit codes: 0 ok"), "{help}");
+}
+
+/// Environments on two clusters: one kubeconfig secret name for both is
+/// refused before anything changes; with a name per context, a run per
+/// cluster stores each cluster's kubeconfig under its own name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_ci_stores_a_kubeconfig_secret_per_cluster() {
+    let e = env_of(2).await;
+    let sandbox_reg = std::fs::read_to_string(e.sb.services_path()).unwrap();
+    let one = e.work.join("one.yaml");
+    std::fs::write(&one, &sandbox_reg).unwrap();
+    let writes = |e: &Env| {
+        e.sb.journal
+            .entries()
+            .into_iter()
+            .filter(|j| j.method != "GET" && j.method != "HEAD")
+            .count()
+    };
+    let before = writes(&e);
+    let r = e
+        .hearth(&[
+            "--services",
+            one.to_str().unwrap(),
+            "setup",
+            "--ci",
+            "--yes",
+        ])
+        .await;
+    assert_eq!(r.code, 2, "{}", r.out);
+    assert!(
+        r.out
+            .contains("one secret K3S_KUBECONFIG cannot hold a kubeconfig for each"),
+        "{}",
+        r.out
+    );
+    assert_eq!(writes(&e), before, "a refused setup sent something");
+
+    let per_context = e.work.join("per-context.yaml");
+    std::fs::write(
+        &per_context,
+        sandbox_reg.replacen(
+            "hearth:\n",
+            "hearth:\n  ci:\n    secrets:\n      kubeconfig: { hearth-sandbox: K3S_KUBECONFIG_DEV, hearth-sandbox-prod: K3S_KUBECONFIG_PROD }\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let reg = per_context.to_str().unwrap();
+    for context in ["hearth-sandbox", "hearth-sandbox-prod"] {
+        let r = e
+            .hearth(&[
+                "--services",
+                reg,
+                "--context",
+                context,
+                "setup",
+                "--ci",
+                "--yes",
+            ])
+            .await;
+        assert_eq!(r.code, 0, "{context}: {}", r.out);
+    }
+    assert_eq!(
+        e.sb.github.secrets.names("hearth-demo/relay"),
+        [
+            "K3S_KUBECONFIG_DEV",
+            "K3S_KUBECONFIG_PROD",
+            "KATFORGE_GITHUB_TOKEN"
+        ]
+    );
+    let server = |name: &str| {
+        let k = e.sb.github.secrets.open("hearth-demo/relay", name).unwrap();
+        let doc: serde_yaml::Value = serde_yaml::from_slice(&k).unwrap();
+        doc["clusters"][0]["cluster"]["server"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(server("K3S_KUBECONFIG_DEV"), e.sb.kube_url);
+    assert_eq!(
+        server("K3S_KUBECONFIG_PROD"),
+        e.sb.prod_kube_url.clone().unwrap()
+    );
+    e.sb.shutdown().await;
 }

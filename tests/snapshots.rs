@@ -349,6 +349,17 @@ fn style_runs(buffer: &Buffer) -> String {
     out
 }
 
+/// Assert that the overview cell under `column` of `service` starts with
+/// `want` (the key cell beside a snapshot: it fails on its own).
+#[track_caller]
+fn assert_cell(frame: &str, service: &str, column: &str, want: &str) {
+    let cell = column_cell(frame, service, column).unwrap_or_default();
+    assert!(
+        cell.starts_with(want),
+        "{service} {column}: {cell:?}, expected {want:?}\n{frame}"
+    );
+}
+
 fn theme(name: &str) -> Theme {
     Theme::load(Some(name), false).unwrap()
 }
@@ -356,30 +367,43 @@ fn theme(name: &str) -> Theme {
 #[test]
 fn overview_empty_80x24_default() {
     let state = state_from(Mode::INTERACTIVE, [Msg::Tick(NOW)]);
+    let frame = text(&state, &theme("default"), 80, 24);
+    assert_cell(&frame, "api", "PROD", "unknown");
+    assert_cell(&frame, "api", "RELEASE", "unknown");
     insta::assert_snapshot!(styled(&state, &theme("default"), 80, 24));
 }
 
 #[test]
 fn overview_empty_160x48_light() {
     let state = state_from(Mode::INTERACTIVE, [Msg::Tick(NOW)]);
+    let frame = text(&state, &theme("light"), 160, 48);
+    assert_cell(&frame, "katforge", "QA", "unknown");
     insta::assert_snapshot!(styled(&state, &theme("light"), 160, 48));
 }
 
 #[test]
 fn overview_data_80x24() {
     let state = state_from(Mode::INTERACTIVE, healthy());
-    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+    let frame = text(&state, &theme("default"), 80, 24);
+    assert_cell(&frame, "api", "PROD", "v0.0.28 2/2 ✓");
+    assert_cell(&frame, "api", "QA", "v0.0.29-rc.1 1/1 ✓");
+    assert_cell(&frame, "geargoblins", "PROD", "— not deployed");
+    insta::assert_snapshot!(frame);
 }
 
 #[test]
 fn overview_data_160x48_default_styles() {
     let state = state_from(Mode::INTERACTIVE, healthy());
+    let frame = text(&state, &theme("default"), 160, 48);
+    assert_cell(&frame, "stumper", "QA", "v0.3.1-rc.2 1/1 ✓");
     insta::assert_snapshot!(styled(&state, &theme("default"), 160, 48));
 }
 
 #[test]
 fn overview_data_160x48_high_contrast_styles() {
     let state = state_from(Mode::INTERACTIVE, healthy());
+    let frame = text(&state, &theme("high-contrast"), 160, 48);
+    assert_cell(&frame, "katforge", "PROD", "v1.4.2 2/2 ✓");
     insta::assert_snapshot!(styled(&state, &theme("high-contrast"), 160, 48));
 }
 
@@ -387,34 +411,59 @@ fn overview_data_160x48_high_contrast_styles() {
 fn overview_data_no_color_keeps_modifiers() {
     let state = state_from(Mode::INTERACTIVE, healthy());
     let theme = Theme::load(Some("default"), true).unwrap();
+    let terminal = render(&state, &theme, 80, 24);
+    let cells = terminal.backend().buffer().content();
+    let coloured = cells
+        .iter()
+        .filter(|c| c.fg != Color::Reset || c.bg != Color::Reset)
+        .count();
+    assert_eq!(coloured, 0, "NO_COLOR: not one cell has a colour");
+    assert!(
+        cells
+            .iter()
+            .any(|c| c.modifier.contains(Modifier::REVERSED)),
+        "the selection still shows (reversed)"
+    );
     insta::assert_snapshot!(styled(&state, &theme, 80, 24));
 }
 
 #[test]
 fn overview_very_wide_side_by_side_200x50() {
     let state = state_from(Mode::INTERACTIVE, healthy().into_iter().chain(shipping()));
-    insta::assert_snapshot!(text(&state, &theme("k9s"), 200, 50));
+    let frame = text(&state, &theme("k9s"), 200, 50);
+    assert_cell(&frame, "api", "PROD", "v0.0.28 2/2 ✓");
+    insta::assert_snapshot!(frame);
 }
 
 #[test]
 fn detail_focused_120x35() {
     let msgs = healthy().into_iter().chain([code(KeyCode::Enter)]);
     let state = state_from(Mode::INTERACTIVE, msgs);
-    insta::assert_snapshot!(text(&state, &theme("default"), 120, 35));
+    let frame = text(&state, &theme("default"), 120, 35);
+    assert!(
+        frame.contains("PROD (default)  ✓ complete  v0.0.28 (matches release)  2/2 ready"),
+        "{frame}"
+    );
+    insta::assert_snapshot!(frame);
 }
 
 #[test]
 fn detail_non_shippable_selected_80x24() {
     let msgs = healthy().into_iter().chain([code(KeyCode::End)]);
     let state = state_from(Mode::INTERACTIVE, msgs);
-    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+    let frame = text(&state, &theme("default"), 80, 24);
+    assert_cell(&frame, "geargoblins", "PROD", "— not deployed");
+    insta::assert_snapshot!(frame);
 }
 
 #[test]
 fn ci_stream_160x48() {
     let msgs = healthy().into_iter().chain(shipping());
     let state = state_from(Mode::INTERACTIVE, msgs);
-    insta::assert_snapshot!(text(&state, &theme("default"), 160, 48));
+    let frame = text(&state, &theme("default"), 160, 48);
+    assert!(frame.contains("● run #42 in_progress  v0.0.29"), "{frame}");
+    assert!(frame.contains("● Build and push image"), "{frame}");
+    insta::assert_snapshot!(frame);
 }
 
 #[test]
@@ -427,6 +476,10 @@ fn ci_stream_80x24_scrolled_light_styles() {
         key('j'),
     ]);
     let state = state_from(Mode::INTERACTIVE, msgs);
+    let frame = text(&state, &theme("light"), 80, 24);
+    // Scrolled: the environment's first lines gave way to the CI section.
+    assert!(!frame.contains("PROD (default)"), "{frame}");
+    assert!(frame.contains("● run #42 in_progress  v0.0.29"), "{frame}");
     insta::assert_snapshot!(styled(&state, &theme("light"), 80, 24));
 }
 
@@ -434,7 +487,13 @@ fn ci_stream_80x24_scrolled_light_styles() {
 fn filter_active_80x24() {
     let msgs = healthy().into_iter().chain([key('/'), key('s'), key('t')]);
     let state = state_from(Mode::INTERACTIVE, msgs);
-    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+    let frame = text(&state, &theme("default"), 80, 24);
+    assert_cell(&frame, "stumper", "PROD", "v0.3.0 2/2 ✓");
+    assert!(
+        column_cell(&frame, "api", "PROD").is_none(),
+        "filtered out:\n{frame}"
+    );
+    insta::assert_snapshot!(frame);
 }
 
 #[test]
@@ -443,7 +502,9 @@ fn filter_no_match_160x48() {
         .into_iter()
         .chain([key('/'), key('z'), key('z'), code(KeyCode::Enter)]);
     let state = state_from(Mode::INTERACTIVE, msgs);
-    insta::assert_snapshot!(text(&state, &theme("default"), 160, 48));
+    let frame = text(&state, &theme("default"), 160, 48);
+    assert!(frame.contains("no service matches 'zz'"), "{frame}");
+    insta::assert_snapshot!(frame);
 }
 
 #[test]
@@ -466,6 +527,8 @@ fn help_overlay_80x24_default_styles() {
 fn help_overlay_watch_mode_160x48_high_contrast() {
     let msgs = healthy().into_iter().chain([key('?')]);
     let state = state_from(Mode::WATCH, msgs);
+    let frame = text(&state, &theme("high-contrast"), 160, 48);
+    assert!(frame.contains("help: watch (read-only) mode"), "{frame}");
     insta::assert_snapshot!(styled(&state, &theme("high-contrast"), 160, 48));
 }
 
@@ -490,7 +553,10 @@ fn sources_connecting_80x24() {
         ),
     ];
     let state = state_from(Mode::DEMO, msgs);
-    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+    let frame = text(&state, &theme("default"), 80, 24);
+    assert_cell(&frame, "api", "RELEASE", "no token");
+    assert_cell(&frame, "api", "PROD", "unknown");
+    insta::assert_snapshot!(frame);
 }
 
 /// A `TestBackend` that keeps the text of every frame the loop flushes, so a
@@ -704,7 +770,10 @@ fn ci_failed_build_120x35() {
         .chain(shipping())
         .chain([failed, done]);
     let state = state_from(Mode::INTERACTIVE, msgs);
-    insta::assert_snapshot!(text(&state, &theme("default"), 120, 35));
+    let frame = text(&state, &theme("default"), 120, 35);
+    assert!(frame.contains("✗ run #42 failure  v0.0.29"), "{frame}");
+    assert!(frame.contains("✗ Build and push image"), "{frame}");
+    insta::assert_snapshot!(frame);
 }
 
 // ---------------------------------------------------------------------------
@@ -1010,79 +1079,114 @@ fn after_healthy(scenario: Vec<Msg>) -> State {
 #[test]
 fn rolling_out_80x24() {
     let state = after_healthy(rolling_out());
-    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+    let frame = text(&state, &theme("default"), 80, 24);
+    assert_cell(&frame, "api", "PROD", "….28 → v0.0.29 1/2 ⟳");
+    assert_cell(&frame, "api", "CI", "● #42 running");
+    insta::assert_snapshot!(frame);
 }
 
 #[test]
 fn rolling_out_160x48() {
     let state = after_healthy(rolling_out());
-    insta::assert_snapshot!(text(&state, &theme("default"), 160, 48));
+    let frame = text(&state, &theme("default"), 160, 48);
+    assert_cell(&frame, "api", "CI", "● #42 running");
+    insta::assert_snapshot!(frame);
 }
 
 #[test]
 fn failed_migration_80x24() {
     let state = after_healthy(failed_migration());
-    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+    let frame = text(&state, &theme("default"), 80, 24);
+    assert_cell(&frame, "api", "PROD", "….28 → v0.0.29 0/2 ✗");
+    assert_cell(&frame, "api", "CI", "✗ #42 failure");
+    insta::assert_snapshot!(frame);
 }
 
 #[test]
 fn failed_migration_160x48_styles() {
     let state = after_healthy(failed_migration());
+    let frame = text(&state, &theme("default"), 160, 48);
+    assert_cell(&frame, "api", "CI", "✗ #42 failure");
     insta::assert_snapshot!(styled(&state, &theme("default"), 160, 48));
 }
 
 #[test]
 fn drift_80x24() {
     let state = after_healthy(drift());
-    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+    let frame = text(&state, &theme("default"), 80, 24);
+    assert_cell(&frame, "stumper", "PROD", "v0.3.0 2/2 ✓ ≠");
+    assert_cell(&frame, "stumper", "QA", "v0.3.1-rc.2 1/1 ✓ ⇡");
+    insta::assert_snapshot!(frame);
 }
 
 #[test]
 fn drift_160x48_styles() {
     let state = after_healthy(drift());
+    let frame = text(&state, &theme("default"), 160, 48);
+    assert_cell(&frame, "stumper", "PROD", "v0.3.0 2/2 ✓ ≠");
     insta::assert_snapshot!(styled(&state, &theme("default"), 160, 48));
 }
 
 #[test]
 fn no_token_80x24_styles() {
     let state = state_from(Mode::INTERACTIVE, no_token());
+    let frame = text(&state, &theme("default"), 80, 24);
+    assert_cell(&frame, "api", "RELEASE", "no token");
+    assert_cell(&frame, "api", "PROD", "v0.0.28 2/2 ✓");
     insta::assert_snapshot!(styled(&state, &theme("default"), 80, 24));
 }
 
 #[test]
 fn no_token_160x48() {
     let state = state_from(Mode::INTERACTIVE, no_token());
-    insta::assert_snapshot!(text(&state, &theme("default"), 160, 48));
+    let frame = text(&state, &theme("default"), 160, 48);
+    assert_cell(&frame, "katforge", "CI", "no token");
+    insta::assert_snapshot!(frame);
 }
 
 #[test]
 fn unreachable_cluster_80x24() {
     let state = after_healthy(unreachable_cluster());
-    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+    let frame = text(&state, &theme("default"), 80, 24);
+    assert_cell(&frame, "api", "PROD", "unreachable");
+    assert_cell(&frame, "api", "QA", "unreachable");
+    assert_cell(&frame, "api", "RELEASE", "v0.0.28");
+    insta::assert_snapshot!(frame);
 }
 
 #[test]
 fn unreachable_cluster_160x48() {
     let state = after_healthy(unreachable_cluster());
-    insta::assert_snapshot!(text(&state, &theme("default"), 160, 48));
+    let frame = text(&state, &theme("default"), 160, 48);
+    assert_cell(&frame, "stumper", "QA", "unreachable");
+    insta::assert_snapshot!(frame);
 }
 
 #[test]
 fn rate_limited_80x24() {
     let state = after_healthy(rate_limited());
-    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+    let frame = text(&state, &theme("default"), 80, 24);
+    assert_cell(&frame, "api", "CI", "rate limited");
+    assert_cell(&frame, "api", "PROD", "v0.0.28 2/2 ✓");
+    insta::assert_snapshot!(frame);
 }
 
 #[test]
 fn rate_limited_160x48_styles() {
     let state = after_healthy(rate_limited());
+    let frame = text(&state, &theme("default"), 160, 48);
+    assert_cell(&frame, "katforge", "CI", "rate limited");
     insta::assert_snapshot!(styled(&state, &theme("default"), 160, 48));
 }
 
 #[test]
 fn forbidden_and_missing_80x24() {
     let state = after_healthy(forbidden_and_missing());
-    insta::assert_snapshot!(text(&state, &theme("default"), 80, 24));
+    let frame = text(&state, &theme("default"), 80, 24);
+    assert_cell(&frame, "api", "QA", "forbidden");
+    assert_cell(&frame, "stumper", "PROD", "missing");
+    assert_cell(&frame, "api", "PROD", "v0.0.28 2/2 ✓");
+    insta::assert_snapshot!(frame);
 }
 
 // ---------------------------------------------------------------------------
@@ -1195,4 +1299,73 @@ fn two_clusters_one_down_160x48() {
         "the notice names the cluster that is down:\n{frame}"
     );
     insta::assert_snapshot!(frame);
+}
+
+// ---------------------------------------------------------------------------
+// Commits not yet running (seed 003's "compare the git SHA in the image with
+// HEAD"): a `↓N` after the cell, in the warning colour past the registry's
+// `stale:` threshold, with the count and age in NOTES and the detail pane.
+
+fn behind_state() -> State {
+    let mut reg = (*registry()).clone();
+    reg.services[0].stale = Some(hearth::registry::Stale {
+        commits: Some(3),
+        days: None,
+    });
+    let mut state = State::new(Arc::new(reg), Mode::INTERACTIVE);
+    state.kube_context = Some("k3s-katforge".into());
+    for msg in healthy() {
+        update(&mut state, msg);
+    }
+    let behind = |commits: u32, days: i64| hearth::ops::git::Behind {
+        commits,
+        oldest: Some(NOW - days * 86_400),
+        branch: "origin/main".into(),
+    };
+    for (svc, env, tag, b) in [
+        ("api", "prod", "v0.0.28", behind(4, 9)),
+        ("api", "qa", "v0.0.29-rc.1", behind(1, 2)),
+        ("katforge", "prod", "v1.4.2", behind(0, 0)),
+    ] {
+        update(
+            &mut state,
+            Msg::Behind {
+                service: svc.into(),
+                env: env.into(),
+                tag: tag.into(),
+                behind: Some(b),
+            },
+        );
+    }
+    state
+}
+
+#[test]
+fn commits_behind_80x24() {
+    let frame = text(&behind_state(), &theme("default"), 80, 24);
+    let prod = column_cell(&frame, "api", "PROD").unwrap_or_default();
+    let qa = column_cell(&frame, "api", "QA").unwrap_or_default();
+    let katforge = column_cell(&frame, "katforge", "PROD").unwrap_or_default();
+    assert!(prod.ends_with("↓4"), "{prod:?}\n{frame}");
+    assert!(qa.ends_with("↓1"), "{qa:?}\n{frame}");
+    assert!(
+        !katforge.contains('↓'),
+        "none behind, no mark: {katforge:?}"
+    );
+    insta::assert_snapshot!(frame);
+}
+
+#[test]
+fn commits_behind_160x48_styles() {
+    let state = behind_state();
+    let frame = text(&state, &theme("default"), 160, 48);
+    assert!(
+        frame.contains("prod: stale, 4 commits of origin/main not running, the oldest 9 d old"),
+        "the note says why prod is stale:\n{frame}"
+    );
+    assert!(
+        frame.contains("↓ 1 commit of origin/main not running, the oldest 2 d old"),
+        "the detail pane counts qa's:\n{frame}"
+    );
+    insta::assert_snapshot!(styled(&state, &theme("default"), 160, 48));
 }

@@ -182,6 +182,24 @@ impl Executor {
                 let _ =
                     crossterm::execute!(std::io::stdout(), crossterm::terminal::SetTitle(title));
             }
+            Command::Behind {
+                service,
+                env,
+                dir,
+                tag,
+            } => {
+                tokio::spawn(async move {
+                    let behind = crate::ops::git::behind(&dir, &tag).await;
+                    let _ = tx
+                        .send(Msg::Behind {
+                            service,
+                            env,
+                            tag,
+                            behind,
+                        })
+                        .await;
+                });
+            }
             Command::ReloadJournal => {
                 if let Some(j) = self.journal.clone() {
                     tokio::spawn(send_journal(j, tx));

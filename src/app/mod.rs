@@ -121,6 +121,14 @@ pub enum Command {
     StopLogs(u64),
     /// Read the audit journal again (an operation finished).
     ReloadJournal,
+    /// Count the commits of the branch not in what an environment runs
+    /// (`tag`), in the service's checkout `dir`.
+    Behind {
+        service: String,
+        env: String,
+        dir: std::path::PathBuf,
+        tag: String,
+    },
     /// Ring the terminal bell (watch mode `--bell`).
     Bell,
     /// Set the terminal's title.
@@ -191,6 +199,11 @@ pub struct ServiceState {
     /// [`State::envs`] (`None`: not asked for in the registry, or not read
     /// yet).
     pub helm: Vec<Option<HelmReading>>,
+    /// How far what each environment runs is behind its branch in the
+    /// local checkout, aligned with [`State::envs`] (`None`: not known).
+    pub behind: Vec<Option<crate::ops::git::Behind>>,
+    /// The serving tag each environment's `behind` was asked for.
+    pub behind_asked: Vec<Option<String>>,
 }
 
 /// An environment's Helm history as last read: `Ok(None)` when Helm does
@@ -315,6 +328,8 @@ impl State {
                 envs: vec![EnvObservation::Unknown; envs.len()],
                 endpoints: vec![None; envs.len()],
                 helm: vec![None; envs.len()],
+                behind: vec![None; envs.len()],
+                behind_asked: vec![None; envs.len()],
                 ..ServiceState::default()
             })
             .collect();
@@ -506,6 +521,32 @@ impl State {
         }
         let environment = svc.environment(self.envs.get(env)?)?;
         drift::push_source(environment, self.services[service].runs.as_deref()?)
+    }
+
+    /// How many commits of the branch environment `env` of `service` does
+    /// not run (when more than none), and whether that crosses the
+    /// registry's `stale:` threshold now.
+    pub fn behind_mark(&self, service: usize, env: usize) -> Option<(u32, bool)> {
+        let b = self.services[service].behind.get(env)?.as_ref()?;
+        if b.commits == 0 {
+            return None;
+        }
+        let stale = match (self.registry.services[service].stale, self.now) {
+            (Some(t), Some(now)) => t.crossed(b.commits, b.oldest, now),
+            (Some(t), None) => t.crossed(b.commits, None, 0),
+            _ => false,
+        };
+        Some((b.commits, stale))
+    }
+
+    /// `12 commits of origin/main not running, the oldest 9 d old`, for
+    /// the notes and the detail pane.
+    pub fn behind_words(&self, service: usize, env: usize) -> Option<String> {
+        let b = self.services[service].behind.get(env)?.as_ref()?;
+        if b.commits == 0 {
+            return None;
+        }
+        Some(b.words(self.now))
     }
 
     /// What an environment's serving tag hides (different digests under
@@ -777,13 +818,34 @@ fn apply(state: &mut State, msg: Msg) -> Outcome {
             ) else {
                 return Outcome::default();
             };
-            Outcome::changed(set(&mut state.services[s].envs[e], observation))
+            let changed = set(&mut state.services[s].envs[e], observation);
+            let mut outcome = Outcome::changed(changed);
+            outcome.commands.extend(ask_behind(state, s, e, false));
+            outcome
         }
         Msg::Releases { service, releases } => with_service(state, &service, |svc| {
             set(&mut svc.github_error, None) | set(&mut svc.releases, Some(releases))
         }),
-        Msg::Runs { service, runs } => with_service(state, &service, |svc| {
-            set(&mut svc.github_error, None) | set(&mut svc.runs, Some(runs))
+        Msg::Runs { service, runs } => {
+            let mut outcome = with_service(state, &service, |svc| {
+                set(&mut svc.github_error, None) | set(&mut svc.runs, Some(runs))
+            });
+            // A new run: the branch may have moved (a push), so every
+            // environment's count is read again.
+            if let (true, Some(s)) = (outcome.changed, state.service_index(&service)) {
+                for e in 0..state.envs.len() {
+                    outcome.commands.extend(ask_behind(state, s, e, true));
+                }
+            }
+            outcome
+        }
+        Msg::Behind {
+            service,
+            env,
+            tag,
+            behind,
+        } => with_env(state, &service, &env, |svc, e| {
+            svc.behind_asked[e].as_deref() == Some(tag.as_str()) && set(&mut svc.behind[e], behind)
         }),
         Msg::Jobs {
             service,
@@ -824,6 +886,29 @@ fn apply(state: &mut State, msg: Msg) -> Outcome {
             with_service(state, &service, |svc| set(&mut svc.github_error, None))
         }
     }
+}
+
+/// The command that reads how far environment `e` of service `s` is behind
+/// its branch: when its serving tag is new (or `again`, after a run).
+fn ask_behind(state: &mut State, s: usize, e: usize, again: bool) -> Option<Command> {
+    let EnvObservation::Live(w) = &state.services[s].envs[e] else {
+        return None;
+    };
+    let tag = w.serving_tag()?.to_string();
+    let svc = &mut state.services[s];
+    if !again && svc.behind_asked[e].as_deref() == Some(tag.as_str()) {
+        return None;
+    }
+    if again && svc.behind_asked[e].is_none() {
+        return None;
+    }
+    svc.behind_asked[e] = Some(tag.clone());
+    Some(Command::Behind {
+        service: state.registry.services[s].name.clone(),
+        env: state.envs[e].clone(),
+        dir: state.registry.services[s].directory.clone(),
+        tag,
+    })
 }
 
 /// Store `value` in `slot`; whether it differed.

@@ -66,6 +66,14 @@ pub enum Msg {
         env: String,
         history: Result<Option<crate::model::helm::HelmHistory>, Problem>,
     },
+    /// How far what an environment runs (`tag`) is behind its branch in
+    /// the local checkout (`None`: no checkout, or it does not know the tag).
+    Behind {
+        service: String,
+        env: String,
+        tag: String,
+        behind: Option<crate::ops::git::Behind>,
+    },
     /// What an environment's version endpoint reports.
     Endpoint {
         service: String,

@@ -61,6 +61,21 @@ pub struct ServiceReport {
     pub github_error: Option<String>,
 }
 
+/// How far what serves is behind the branch.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct BehindReport {
+    /// Commits of `branch` not in what serves.
+    pub commits: u32,
+    /// `origin/main`, as the local checkout last fetched it.
+    pub branch: String,
+    /// When the oldest of them was committed (RFC 3339).
+    pub oldest: Option<String>,
+    /// Whether that crosses the service's `stale:` threshold.
+    pub stale: bool,
+    /// `12 commits of origin/main not running, the oldest 9 d old`.
+    pub words: String,
+}
+
 /// A run that waits for an approval.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Waiting {
@@ -102,6 +117,10 @@ pub struct EnvReport {
     /// that can move (`latest`) in prod.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest_warning: Option<String>,
+    /// Commits of the branch not in what serves, from the service's local
+    /// checkout (absent without one, or when it does not know the tag).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub behind: Option<BehindReport>,
     /// The Helm release history, where the registry asks for it
     /// (`helm_history: true`); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -230,7 +249,47 @@ pub async fn collect(
                 });
         }
     }
+    read_behind(registry, &mut services).await;
     Ok(Report { services, github })
+}
+
+/// Fill in each environment's [`BehindReport`] from the services' local
+/// checkouts (read concurrently; no fetch).
+async fn read_behind(registry: &Registry, services: &mut [ServiceReport]) {
+    let now = chrono::Utc::now().timestamp();
+    let jobs: Vec<_> = services
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| {
+            s.environments
+                .iter()
+                .enumerate()
+                .filter_map(move |(e, env)| Some((i, e, env.serving_tag.clone()?)))
+        })
+        .filter_map(|(i, e, tag)| {
+            let svc = registry.service(&services[i].name)?;
+            Some((i, e, svc.directory.clone(), svc.stale, tag))
+        })
+        .collect();
+    let read =
+        futures::future::join_all(jobs.into_iter().map(|(i, e, dir, stale, tag)| async move {
+            (i, e, stale, crate::ops::git::behind(&dir, &tag).await)
+        }))
+        .await;
+    for (i, e, stale, behind) in read {
+        let Some(b) = behind else { continue };
+        let words = b.words(Some(now));
+        services[i].environments[e].behind = Some(BehindReport {
+            commits: b.commits,
+            stale: stale.is_some_and(|t| t.crossed(b.commits, b.oldest, now)),
+            oldest: b
+                .oldest
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            branch: b.branch,
+            words,
+        });
+    }
 }
 
 /// Every name in `only` must be a service of the registry.
@@ -447,6 +506,7 @@ fn service_report(
                 helm: None,
                 digests,
                 digest_warning,
+                behind: None,
                 serving_tag: running.map(str::to_string),
                 moving_to: moving.map(str::to_string),
                 unserved,
@@ -522,7 +582,7 @@ fn table_rows(report: &Report, wide: bool) -> (Vec<Vec<String>>, Vec<String>) {
     .map(String::from)
     .to_vec();
     if wide {
-        header.extend(["NAMESPACE", "CONTEXT"].map(String::from));
+        header.extend(["NAMESPACE", "CONTEXT", "BEHIND"].map(String::from));
     }
     let mut rows: Vec<Vec<String>> = vec![header];
     let mut notes: Vec<String> = Vec::new();
@@ -571,6 +631,9 @@ fn table_rows(report: &Report, wide: bool) -> (Vec<Vec<String>>, Vec<String>) {
             if let Some(d) = &e.digest_warning {
                 notes.push(format!("{} {}: {d}", s.name, e.name));
             }
+            if let Some(b) = e.behind.as_ref().filter(|b| b.stale) {
+                notes.push(format!("{} {}: stale, {}", s.name, e.name, b.words));
+            }
             if let Some(err) = e.helm.as_ref().and_then(|h| h.error.as_ref()) {
                 notes.push(format!("{} {}: Helm history: {err}", s.name, e.name));
             }
@@ -618,6 +681,11 @@ fn table_rows(report: &Report, wide: bool) -> (Vec<Vec<String>>, Vec<String>) {
             if wide {
                 row.push(e.namespace.clone());
                 row.push(e.context.clone().unwrap_or_else(|| "-".into()));
+                row.push(match &e.behind {
+                    Some(b) if b.stale => format!("{} (stale)", b.commits),
+                    Some(b) => b.commits.to_string(),
+                    None => "-".into(),
+                });
             }
             rows.push(row);
         }

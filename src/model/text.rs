@@ -198,9 +198,29 @@ pub fn truncate(s: &str, width: usize) -> String {
     out
 }
 
+/// A duration in seconds as a person says it: `45 s`, `12 min`, `5 h`, `9 d`.
+pub fn age(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 2 * 86_400 => format!("{} h", s / 3600),
+        s => format!("{} d", s / 86_400),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ages_read_as_a_person_says_them() {
+        assert_eq!(age(-5), "0 s");
+        assert_eq!(age(59), "59 s");
+        assert_eq!(age(600), "10 min");
+        assert_eq!(age(5 * 3600), "5 h");
+        assert_eq!(age(9 * 86_400 + 7), "9 d");
+    }
 
     #[test]
     fn clean_text_is_borrowed() {

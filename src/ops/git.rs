@@ -166,3 +166,102 @@ pub async fn tag_commit(dir: &Path, tag: &str) -> Option<String> {
         .ok()
         .map(|s| s.trim().to_string())
 }
+
+/// How far the commit an environment runs is behind its branch, read from
+/// the local checkout (no fetch: as fresh as its `origin/<branch>`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Behind {
+    /// Commits of `branch` not in what runs.
+    pub commits: u32,
+    /// When the oldest of them was committed (unix seconds).
+    pub oldest: Option<i64>,
+    /// The branch counted against (`origin/main`).
+    pub branch: String,
+}
+
+impl Behind {
+    /// `12 commits of origin/main not running, the oldest 9 d old` (the
+    /// age when `now` is known).
+    pub fn words(&self, now: Option<i64>) -> String {
+        let age = match (self.oldest, now) {
+            (Some(t), Some(now)) if now >= t => {
+                format!(", the oldest {} old", crate::model::text::age(now - t))
+            }
+            _ => String::new(),
+        };
+        format!(
+            "{} commit{} of {} not running{age}",
+            self.commits,
+            if self.commits == 1 { "" } else { "s" },
+            self.branch
+        )
+    }
+}
+
+/// The commit a serving tag names: `sha-<hex>` (a push or dispatch build)
+/// names a commit; anything else is a git tag.
+pub fn commit_of_tag(tag: &str) -> String {
+    match tag.strip_prefix("sha-") {
+        Some(hex) if hex.len() >= 7 && hex.chars().all(|c| c.is_ascii_hexdigit()) => {
+            format!("{hex}^{{commit}}")
+        }
+        _ => format!("refs/tags/{tag}^{{commit}}"),
+    }
+}
+
+/// [`Behind`] for the commit `tag` names in the checkout `dir`, counted
+/// against `origin/HEAD`'s branch (else `origin/main`, `origin/master`).
+/// `None` when `dir` is no checkout or does not know the tag or a branch.
+///
+/// Cheap on purpose (the control room asks once per environment whose tag
+/// changes, hundreds at start-up): the branch is looked up once per
+/// checkout, then one `git log` per question, one at a time.
+pub async fn behind(dir: &Path, tag: &str) -> Option<Behind> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static BRANCHES: OnceLock<Mutex<HashMap<std::path::PathBuf, String>>> = OnceLock::new();
+    static ONE_AT_A_TIME: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+    if tag.starts_with('-') || !dir.join(".git").exists() {
+        return None;
+    }
+    let _turn = ONE_AT_A_TIME.acquire().await.ok()?;
+    let known = BRANCHES
+        .get_or_init(Default::default)
+        .lock()
+        .ok()
+        .and_then(|m| m.get(dir).cloned());
+    let branch = match known {
+        Some(b) => b,
+        None => {
+            let mut found = None;
+            for candidate in ["origin/HEAD", "origin/main", "origin/master"] {
+                if let Ok(name) = run(
+                    dir,
+                    &["rev-parse", "--verify", "-q", "--abbrev-ref", candidate],
+                )
+                .await
+                {
+                    let name = name.trim().to_string();
+                    if !name.is_empty() {
+                        found = Some(name);
+                        break;
+                    }
+                }
+            }
+            let b = found?;
+            if let Ok(mut m) = BRANCHES.get_or_init(Default::default).lock() {
+                m.insert(dir.to_path_buf(), b.clone());
+            }
+            b
+        }
+    };
+    // An unknown tag fails the range: no count.
+    let range = format!("{}..{branch}", commit_of_tag(tag));
+    let log = run(dir, &["log", "--format=%ct", &range]).await.ok()?;
+    let times: Vec<i64> = log.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    Some(Behind {
+        commits: times.len() as u32,
+        oldest: times.last().copied(),
+        branch,
+    })
+}

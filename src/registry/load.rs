@@ -9,7 +9,7 @@ use std::str::FromStr;
 use super::error::{suggest, Problem, ProblemKind, RegistryError};
 use super::tree::{self, Node, Pos, Value};
 use super::{
-    Delivery, Environment, Registry, ReleaseKind, Service, Settings, SmokeCheck, Trigger,
+    Delivery, Environment, Registry, ReleaseKind, Service, Settings, SmokeCheck, Stale, Trigger,
     VersionEndpoint, DEFAULT_VERSION_FIELD,
 };
 use crate::model::text;
@@ -49,6 +49,7 @@ pub const SERVICE_KEYS: &[&str] = &[
     "build",
     "version",
     "helm_history",
+    "stale",
 ];
 /// Keys of the `hearth:` settings block.
 pub const SETTINGS_KEYS: &[&str] = &["github_owner", "api_url", "ship_all", "environments", "ci"];
@@ -68,6 +69,8 @@ pub const ENVIRONMENT_KEYS: &[&str] = &[
     "helm_history",
     "trigger",
 ];
+/// Keys of a `stale:` threshold.
+pub const STALE_KEYS: &[&str] = &["commits", "days"];
 /// Keys of a `version:` endpoint.
 pub const VERSION_KEYS: &[&str] = &["url", "field"];
 /// Keys of a service's `build:` block (`delivery: dispatch`).
@@ -857,6 +860,7 @@ impl Validator {
             smoke: Vec::new(),
             version: None,
             helm_history: false,
+            stale: None,
         };
         let mut delivery_pos: Option<Pos> = None;
         // A block that is not a map already has its error; "no image" would be noise.
@@ -930,6 +934,7 @@ impl Validator {
                         svc.helm_history = b;
                     }
                 }
+                "stale" => svc.stale = self.stale(f.value, &p),
                 "delivery" => {
                     if let Some(d) = self.word(f.value, &p, "delivery") {
                         match d.as_str() {
@@ -1138,6 +1143,35 @@ impl Validator {
         }
         self.check_env_collisions(&envs, node.pos, path);
         envs
+    }
+
+    /// `stale: { commits: N, days: D }` (either or both, positive).
+    fn stale(&mut self, node: &Node, path: &str) -> Option<Stale> {
+        let mut out = Stale::default();
+        for e in self.entries(node, path, "a map with `commits` and/or `days`") {
+            let p = join(path, &e.key);
+            let slot = match e.key.as_str() {
+                "commits" => &mut out.commits,
+                "days" => &mut out.days,
+                _ => {
+                    self.unknown_key(&e, path, STALE_KEYS);
+                    continue;
+                }
+            };
+            match e.value.value {
+                Value::Int(n) if (1..=100_000).contains(&n) => *slot = Some(n as u32),
+                _ => self.push(
+                    e.value.pos,
+                    p,
+                    ProblemKind::Invalid(format!(
+                        "`{}` is a whole number from 1 (a threshold of {})",
+                        e.key,
+                        if e.key == "days" { "days" } else { "commits" }
+                    )),
+                ),
+            }
+        }
+        (out != Stale::default()).then_some(out)
     }
 
     /// `version: URL` or `version: { url: URL, field: a.b }`.

@@ -254,6 +254,33 @@ pub struct Service {
     /// release Secrets (`helm_history: true`; an environment may say
     /// otherwise).
     pub helm_history: bool,
+    /// When an environment counts as stale (`stale: { commits: 10, days:
+    /// 7 }`): that many commits of the branch not running, or the oldest of
+    /// them that many days old. `None`: never flagged (the count still shows).
+    pub stale: Option<Stale>,
+}
+
+/// A staleness threshold (seed 003's "warn when images are stale").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct Stale {
+    pub commits: Option<u32>,
+    pub days: Option<u32>,
+}
+
+impl Stale {
+    /// Whether `commits` not running, the oldest committed at `oldest`
+    /// (unix seconds), cross the threshold at `now`.
+    pub fn crossed(&self, commits: u32, oldest: Option<i64>, now: i64) -> bool {
+        if commits == 0 {
+            return false;
+        }
+        let by_count = self.commits.is_some_and(|n| commits >= n);
+        let by_age = match (self.days, oldest) {
+            (Some(d), Some(t)) => now - t >= i64::from(d) * 86_400,
+            _ => false,
+        };
+        by_count || by_age
+    }
 }
 
 impl Service {
@@ -305,6 +332,7 @@ impl Service {
             smoke: Vec::new(),
             version: None,
             helm_history: false,
+            stale: None,
         }
     }
 }

@@ -103,11 +103,13 @@ fn natural_widths(state: &State) -> (Vec<usize>, usize) {
     for i in 0..state.services.len() {
         for (e, width) in env_width.iter_mut().enumerate() {
             if state.service_has_env(i, e) {
-                *width = (*width).max(env_natural(
-                    &state.services[i].envs[e],
-                    &state.drift(i, e),
-                    state.endpoint_mismatch(i, e).is_some(),
-                ));
+                *width = (*width).max(
+                    env_natural(
+                        &state.services[i].envs[e],
+                        &state.drift(i, e),
+                        state.endpoint_mismatch(i, e).is_some(),
+                    ) + behind_width(state.behind_mark(i, e)),
+                );
             }
         }
         if let Some(r) = state.services[i].latest_release() {
@@ -115,6 +117,11 @@ fn natural_widths(state: &State) -> (Vec<usize>, usize) {
         }
     }
     (env_width, release_width)
+}
+
+/// The width of a cell's `↓N` suffix (commits of the branch not running).
+fn behind_width(mark: Option<(u32, bool)>) -> usize {
+    mark.map_or(0, |(n, _)| 2 + n.to_string().len())
 }
 
 /// What an environment cell needs to show without a cut.
@@ -315,6 +322,7 @@ fn service_row<'a>(
                 &svc.envs[e],
                 &state.drift(i, e),
                 state.endpoint_mismatch(i, e).is_some(),
+                state.behind_mark(i, e),
                 w.env[e] as usize,
                 *accent,
                 theme,
@@ -341,11 +349,14 @@ fn service_row<'a>(
 
 /// `v0.0.28 2/2 ✓`, with the tag cut first when the column is narrow, and a
 /// drift marker after the rollout icon: `≠` when the running tag is not the
-/// released one (the tag turns the warning colour), `⇡` while CI deploys it.
+/// released one (the tag turns the warning colour), `⇡` while CI deploys it;
+/// `↓3` last when 3 commits of the branch are not running (warning colour
+/// once the registry's `stale:` threshold is crossed).
 fn env_cell<'a>(
     obs: &EnvObservation,
     drift: &Drift,
     endpoint_differs: bool,
+    behind: Option<(u32, bool)>,
     width: usize,
     accent: Style,
     theme: &Theme,
@@ -374,7 +385,14 @@ fn env_cell<'a>(
         drift_marker(drift, theme).filter(|_| moving.is_none())
     };
     let marker_width = if marker.is_some() { 2 } else { 0 };
-    let room = width.saturating_sub(counts.len() + 3 + marker_width).max(3);
+    // The tag comes first: a narrow column drops the `↓N` before it cuts
+    // the tag (the detail pane and NOTES still say it).
+    let tag_width = serving.chars().count() + moving.map_or(0, |t| t.chars().count() + 3);
+    let behind = behind
+        .filter(|_| width >= tag_width + counts.len() + 3 + marker_width + behind_width(behind));
+    let room = width
+        .saturating_sub(counts.len() + 3 + marker_width + behind_width(behind))
+        .max(3);
     let tag_style = if drift.is_drift() { theme.warn } else { accent };
     let mut spans = match moving {
         Some(target) => {
@@ -404,6 +422,13 @@ fn env_cell<'a>(
     if let Some(marker) = marker {
         spans.push(Span::raw(" "));
         spans.push(marker);
+    }
+    if let Some((n, stale)) = behind {
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(
+            format!("↓{n}"),
+            if stale { theme.warn } else { theme.muted },
+        ));
     }
     Line::from(spans)
 }
@@ -612,6 +637,16 @@ fn note<'a>(
                 ));
             }
             _ => {}
+        }
+    }
+    for e in 0..state.envs.len() {
+        if let (Some((_, true)), Some(words)) =
+            (state.behind_mark(index, e), state.behind_words(index, e))
+        {
+            return Line::from(Span::styled(
+                format!("{}: stale, {words}", state.envs[e]),
+                theme.warn,
+            ));
         }
     }
     Line::default()

@@ -342,7 +342,7 @@ fn registry_yaml(
             repos::WorkflowFlavor::Dispatch => "  delivery: dispatch\n  build: { workflow: build.yml }\n  environments:\n    qa: { workflow: deploy-qa.yml, input: image_tag }\n    prod: { workflow: deploy-prod.yml, input: image_tag }\n",
             // Seed 003: a push to main deploys dev; a version tag deploys
             // prod, after a reviewer approves.
-            repos::WorkflowFlavor::Push => "  delivery: push\n  environments:\n    qa: false\n    dev: { namespace: dev, release: prerelease, workflow: dev.yml }\n    prod: { workflow: prod.yml, trigger: tag }\n",
+            repos::WorkflowFlavor::Push => "  delivery: push\n  environments:\n    qa: false\n    dev: { namespace: dev, release: prerelease, workflow: dev.yml }\n    prod: { workflow: prod.yml, trigger: tag }\n  stale: { commits: 3, days: 14 }\n",
             _ => "  workflow: release.yml\n",
         };
         // The demo's services name their version endpoint (what the public

@@ -10,7 +10,7 @@ pub(super) fn ci_lines<'a>(
     theme: &Theme,
 ) -> Vec<Line<'a>> {
     let mut lines = vec![Line::from(label(
-        &format!("CI  {}", service.workflow),
+        &format!("CI  {}", service.runs_workflow().unwrap_or("all workflows")),
         theme,
     ))];
     if let Some(err) = &svc.github_error {

@@ -125,6 +125,16 @@ pub(super) fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme
                 if let Some(line) = drift_line(&drift, source.as_deref(), theme) {
                     extra.push(line);
                 }
+                // Commits of the branch not running (the local checkout).
+                if let (Some((_, stale)), Some(words)) =
+                    (state.behind_mark(i, e), state.behind_words(i, e))
+                {
+                    extra.push(Line::from(if stale {
+                        Span::styled(format!("  ↓ stale: {words}"), theme.warn)
+                    } else {
+                        Span::styled(format!("  ↓ {words}"), theme.muted)
+                    }));
+                }
                 // What the public endpoint says it serves.
                 if let Some(reading) = state.services[i].endpoints.get(e).and_then(Option::as_ref) {
                     let (lead, text, style) =

@@ -124,7 +124,11 @@ fn header_lines<'a>(service: &Service, theme: &Theme) -> Vec<Line<'a>> {
         first.push(Span::styled(format!("  repo {repo}"), theme.muted));
     }
     first.push(Span::styled(
-        format!("  workflow {}", service.workflow),
+        match service.runs_workflow() {
+            Some(w) => format!("  workflow {w}"),
+            // The environments' own workflows: the model says which.
+            None => format!("  delivery {}", service.delivery.word()),
+        },
         theme.muted,
     ));
     let mut lines = vec![Line::from(first)];
