@@ -430,7 +430,17 @@ fn live_control_room_follows_the_cluster_and_ci() {
     // Focus moves to the detail pane, which then takes more of the height:
     // its title line moves up (the overview shrinks to a third).
     let title_row = |s: &str| s.lines().position(|l| l.contains(&detail_title(&svc)));
-    let unfocused = title_row(&term.screen()).expect("the detail pane's title");
+    // A settled frame (the same layout twice, a moment apart): a notice
+    // that comes and goes moves the panes, and the comparison below must
+    // start from where they rest.
+    let mut last = term.screen();
+    let unfocused = wait_for("a settled layout at 160x24", TIMEOUT, || {
+        std::thread::sleep(Duration::from_millis(400));
+        let now = term.screen();
+        let settled = title_row(&now).filter(|r| Some(*r) == title_row(&last));
+        last = now.clone();
+        (settled, now)
+    });
     term.keys(&["Enter"]);
     wait_for("Enter to focus the detail pane", TIMEOUT, || {
         let plain = term.screen();
