@@ -2037,6 +2037,17 @@ async fn push_ship_tag_promote_and_rerun_rollback() {
         "the version tag names the commit dev ran"
     );
 
+    // The same commit again: already tagged, refused, nothing sent.
+    let before = mutating(&e).len();
+    let again = e.hearth(&["promote", "relay", "--yes"]).await;
+    assert_eq!(again.code, 2, "{}", again.out);
+    assert!(
+        again.out.contains("is already tagged v1.2.2"),
+        "{}",
+        again.out
+    );
+    assert_eq!(mutating(&e).len(), before);
+
     // Rollback by re-run: prod's last good run before v1.2.2 (v1.2.1's).
     let dry = e
         .hearth(&["rollback", "relay", "--env", "prod", "--clean", "--dry-run"])

@@ -365,7 +365,11 @@ pub async fn plan_promote(
     let workflow = workflow_of(&env);
     let dir = service.directory.clone();
     let running = super::dispatch::running(ctx, service, &lower).await?;
-    let Some(short_sha) = running.strip_prefix("sha-") else {
+    // The tag comes from the cluster: only hex goes on to git.
+    let Some(short_sha) = running
+        .strip_prefix("sha-")
+        .filter(|h| h.len() >= 7 && h.chars().all(|c| c.is_ascii_hexdigit()))
+    else {
         return Err(super::invalid(
             format!(
                 "{} runs {running}, which names no commit (a push-built image is sha-<7 hex>)",
