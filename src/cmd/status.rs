@@ -24,6 +24,9 @@ use crate::{cluster, github};
 
 /// Per-call timeout for the Kubernetes and GitHub APIs.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// GitHub requests a second `hearth status` sends at most, on average
+/// (with a burst of ten seconds' worth).
+const STATUS_RATE: f64 = 30.0;
 
 /// The `--json` document. Its shape is stable and documented in docs/live.md.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -325,7 +328,11 @@ fn github_client(settings: &github::Settings) -> (Option<Arc<github::Client>>, G
             None,
             state("disabled", Some(github::no_token().to_string())),
         ),
-        Some(t) => match github::Client::new(&settings.api_url, t.clone(), None) {
+        // A one-shot read: two requests a service, sent faster than the
+        // control room's steady budget (which would take a minute at 300
+        // services), still paced.
+        Some(t) => match github::Client::with_rate(&settings.api_url, t.clone(), None, STATUS_RATE)
+        {
             Ok(c) => (Some(c), state("live", None)),
             Err(p) => (None, state("down", Some(p.to_string()))),
         },
@@ -349,6 +356,10 @@ async fn fetch_all(
     client: Option<&github::Client>,
     owner: Option<&str>,
 ) -> Vec<(Option<String>, github::Snapshot)> {
+    // Each service's reads wait their turn at the client's pace: the time
+    // allowed includes that queue, so a slow answer is not claimed where
+    // hearth itself held the request back.
+    let queue = Duration::from_secs_f64(2.0 * services.len() as f64 / STATUS_RATE);
     futures::future::join_all(services.iter().map(|svc| async move {
         let repo = github::resolve_repo(svc, owner);
         let snap = match (&repo, client) {
@@ -358,7 +369,7 @@ async fn fetch_all(
             },
             (Ok(_), None) => github::Snapshot::default(),
             (Ok(repo), Some(c)) => tokio::time::timeout(
-                CALL_TIMEOUT * 2,
+                CALL_TIMEOUT * 2 + queue,
                 // A push service's environments each need their
                 // workflow's newest successful run: a page of them.
                 github::fetch_once(
