@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use hearth::app::run::event_loop;
 use hearth::app::run::Executor;
-use hearth::app::{update, Mode, Msg, SourceId, State};
+use hearth::app::{update, Mode, Msg, SourceId, State, WatchSettings};
 use hearth::model::{
     CiJob, CiRun, CiStep, EnvObservation, PodSummary, Problem, ProblemKind, RateLimit, Release,
     Rollout, SourceStatus, Workload,
@@ -1196,6 +1196,10 @@ fn forbidden_and_missing_80x24() {
 const PROD_DOWN: &str = "cannot reach the API server of context \"k3s-prod\" (https://10.0.0.2:6443): Connection refused (os error 111)";
 
 fn two_cluster_state() -> State {
+    two_cluster_state_in(Mode::INTERACTIVE)
+}
+
+fn two_cluster_state_in(mode: Mode) -> State {
     let mut envs = hearth::registry::Environment::defaults();
     envs[0].context = Some("k3s-prod".into());
     let mut reg = (*registry()).clone();
@@ -1203,8 +1207,15 @@ fn two_cluster_state() -> State {
     for s in &mut reg.services {
         s.environments = envs.clone();
     }
-    let mut state = State::new(Arc::new(reg), Mode::INTERACTIVE);
+    let mut state = State::new(Arc::new(reg), mode);
     state.kube_context = Some("k3s-dev".into());
+    if mode == Mode::WATCH {
+        state.watch = Some(WatchSettings {
+            cycle: None,
+            bell: false,
+            last_cycle: None,
+        });
+    }
     let prod_source = SourceId::Kube {
         context: Some("k3s-prod".into()),
         namespace: "default".into(),
@@ -1368,4 +1379,21 @@ fn commits_behind_160x48_styles() {
         "the detail pane counts qa's:\n{frame}"
     );
     insta::assert_snapshot!(styled(&state, &theme("default"), 160, 48));
+}
+
+/// `hearth watch` on a shared screen with the prod cluster down: prod's
+/// cells say so on every board row, qa's still read, and the notice names
+/// the context.
+#[test]
+fn watch_two_clusters_one_down_120x36() {
+    let state = two_cluster_state_in(Mode::WATCH);
+    let frame = text(&state, &theme("default"), 120, 36);
+    let row = frame
+        .lines()
+        .find(|l| l.contains(" api ") && l.contains("PROD"))
+        .unwrap_or_default();
+    assert!(row.contains("PROD unreachable"), "{row}\n{frame}");
+    assert!(row.contains("QA v0.0.29-rc.1"), "{row}\n{frame}");
+    assert!(frame.contains("k3s-prod"), "{frame}");
+    insta::assert_snapshot!(frame);
 }
