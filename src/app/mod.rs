@@ -501,11 +501,9 @@ impl State {
         let EnvObservation::Live(w) = &svc.envs[env] else {
             return Drift::Unknown;
         };
-        if self.registry.services[service].delivery == crate::registry::Delivery::Push {
-            return drift::push_drift(environment, w.serving_tag(), svc.runs.as_deref());
-        }
-        drift::drift(
-            environment.release,
+        drift::for_service(
+            &self.registry.services[service],
+            environment,
             w.serving_tag(),
             svc.releases.as_deref(),
             svc.runs.as_deref(),
@@ -516,11 +514,8 @@ impl State {
     /// run #88`); `None` for the other models, whose words say "release".
     pub fn expected_source(&self, service: usize, env: usize) -> Option<String> {
         let svc = &self.registry.services[service];
-        if svc.delivery != crate::registry::Delivery::Push {
-            return None;
-        }
         let environment = svc.environment(self.envs.get(env)?)?;
-        drift::push_source(environment, self.services[service].runs.as_deref()?)
+        drift::expected_source(svc, environment, self.services[service].runs.as_deref()?)
     }
 
     /// How many commits of the branch environment `env` of `service` does

@@ -370,18 +370,7 @@ async fn fetch_all(
             (Ok(_), None) => github::Snapshot::default(),
             (Ok(repo), Some(c)) => tokio::time::timeout(
                 CALL_TIMEOUT * 2 + queue,
-                // A push service's environments each need their
-                // workflow's newest successful run: a page of them.
-                github::fetch_once(
-                    c,
-                    repo,
-                    svc.runs_workflow(),
-                    if svc.delivery == crate::registry::Delivery::Push {
-                        20
-                    } else {
-                        1
-                    },
-                ),
+                github::fetch_once(c, repo, svc.runs_workflow(), svc.delivery.runs_to_read()),
             )
             .await
             .unwrap_or_else(|_| github::Snapshot {
@@ -491,12 +480,7 @@ fn service_report(
                 EnvObservation::Live(w) => (w.serving_tag(), w.moving_to()),
                 _ => (None, None),
             };
-            let push = svc.delivery == crate::registry::Delivery::Push;
-            let d = if push {
-                drift::push_drift(env, running, Some(&snap.runs))
-            } else {
-                drift::drift(env.release, running, Some(&snap.releases), runs)
-            };
+            let d = drift::for_service(svc, env, running, Some(&snap.releases), Some(&snap.runs));
             let unserved =
                 drift::unserved_success(&d, runs).map(|run| drift::unserved_message(run, &d));
             let endpoint = endpoints
@@ -529,12 +513,8 @@ fn service_report(
                     .or_else(|| default_context.map(str::to_string)),
                 release_kind: env.release,
                 drift: d.is_drift(),
-                expected_tag: if push {
-                    drift::push_expected(env, &snap.runs).map(|r| drift::push_run_tag(env, r))
-                } else {
-                    drift::expected(env.release, &snap.releases).map(|r| r.tag.clone())
-                },
-                expected_from: push.then(|| drift::push_source(env, &snap.runs)).flatten(),
+                expected_tag: drift::expected_tag(svc, env, &snap.releases, &snap.runs),
+                expected_from: drift::expected_source(svc, env, &snap.runs),
                 observation,
             }
         })

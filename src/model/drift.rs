@@ -16,7 +16,7 @@
 //! the expected tag is active, the environment is "deploying", not drifting.
 
 use crate::model::{CiRun, Release};
-use crate::registry::{Environment, ReleaseKind, Trigger};
+use crate::registry::{Delivery, Environment, ReleaseKind, Service, Trigger};
 
 /// How an environment's running tag relates to its releases.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,6 +107,44 @@ pub fn drift(
     Drift::Drift {
         running: running.to_string(),
         expected: want.tag.clone(),
+    }
+}
+
+/// The drift of `env` of `service` by its delivery model: its releases
+/// (release, dispatch), or its workflow's newest successful run (push).
+/// Every caller (the control room, `status`) goes through here.
+pub fn for_service(
+    service: &Service,
+    env: &Environment,
+    running: Option<&str>,
+    releases: Option<&[Release]>,
+    runs: Option<&[CiRun]>,
+) -> Drift {
+    match service.delivery {
+        Delivery::Push => push_drift(env, running, runs),
+        _ => drift(env.release, running, releases, runs),
+    }
+}
+
+/// The tag `env` of `service` should run, by its delivery model.
+pub fn expected_tag(
+    service: &Service,
+    env: &Environment,
+    releases: &[Release],
+    runs: &[CiRun],
+) -> Option<String> {
+    match service.delivery {
+        Delivery::Push => push_expected(env, runs).map(|r| push_run_tag(env, r)),
+        _ => expected(env.release, releases).map(|r| r.tag.clone()),
+    }
+}
+
+/// Where that tag comes from when it is not a release: `main@3f2a1c9,
+/// run #88` for push; `None` for the models whose words say "release".
+pub fn expected_source(service: &Service, env: &Environment, runs: &[CiRun]) -> Option<String> {
+    match service.delivery {
+        Delivery::Push => push_source(env, runs),
+        _ => None,
     }
 }
 

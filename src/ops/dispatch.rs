@@ -316,6 +316,7 @@ pub async fn plan_ship(
     check_workflow(&dir, &sha, &workflow, Some(&input)).await?;
     let from = running(ctx, service, &env).await.ok();
     let push = tree.remote_head.as_deref() != Some(sha.as_str());
+    let (gate, skipped_tests) = super::ship::gate_of(service, skip_tests);
     Ok(DispatchPlan {
         kind: OpKind::Ship,
         service: service.clone(),
@@ -332,12 +333,8 @@ pub async fn plan_ship(
             sha,
             push,
             workflow: build_workflow,
-            gate: if skip_tests {
-                None
-            } else {
-                service.pre_ship_cmd.clone()
-            },
-            skipped_tests: skip_tests && service.pre_ship_cmd.is_some(),
+            gate,
+            skipped_tests,
         }),
         watch,
     })

@@ -327,6 +327,7 @@ pub async fn plan_ship(
     }
     check_trigger(&dir, &sha, &workflow, Pushed::Branch(&branch)).await?;
     let from = super::dispatch::running(ctx, service, &env).await.ok();
+    let (gate, skipped_tests) = super::ship::gate_of(service, skip_tests);
     Ok(PushPlan {
         kind: OpKind::Ship,
         service: service.clone(),
@@ -339,12 +340,8 @@ pub async fn plan_ship(
         action: PushAction::Branch {
             dir,
             branch,
-            gate: if skip_tests {
-                None
-            } else {
-                service.pre_ship_cmd.clone()
-            },
-            skipped_tests: skip_tests && service.pre_ship_cmd.is_some(),
+            gate,
+            skipped_tests,
         },
         watch,
     })

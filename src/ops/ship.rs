@@ -304,6 +304,17 @@ pub(super) async fn pre_ship_gate(
     Ok(())
 }
 
+/// The gate a ship runs (the service's `pre_ship_cmd` unless
+/// `--skip-tests`) and whether one was skipped: every model's ship.
+pub(super) fn gate_of(
+    service: &crate::registry::Service,
+    skip_tests: bool,
+) -> (Option<String>, bool) {
+    let gate = service.pre_ship_cmd.clone();
+    let skipped = skip_tests && gate.is_some();
+    (gate.filter(|_| !skip_tests), skipped)
+}
+
 /// The pre-ship steps a plan shows: the gate's command, or that it is skipped.
 pub(super) fn gate_steps(
     gate: Option<&str>,

@@ -91,6 +91,16 @@ impl Delivery {
         self == Delivery::Release
     }
 
+    /// How many of the newest runs a one-shot read (`status`) takes: a
+    /// push service's environments each need their workflow's newest
+    /// successful run; the other models need the latest run only.
+    pub fn runs_to_read(self) -> u32 {
+        match self {
+            Delivery::Push => 20,
+            _ => 1,
+        }
+    }
+
     /// What a fast rollback leaves the model saying, for its summary.
     pub fn after_fast_rollback(self) -> &'static str {
         match self {

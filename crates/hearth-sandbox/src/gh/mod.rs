@@ -80,6 +80,21 @@ impl RepoInfo {
 /// reviewer, with their ids.
 pub const GATED_ENVIRONMENTS: [(&str, u64); 1] = [("production", 161_088_068)];
 
+/// The gate a run of a workflow whose job deploys to `environment` waits
+/// on (in `state`): `None` unless that environment requires a reviewer.
+pub(crate) fn gate_for(environment: Option<&str>, state: &str) -> Option<ci::Gate> {
+    let e = environment?;
+    GATED_ENVIRONMENTS
+        .iter()
+        .find(|(name, _)| *name == e)
+        .map(|(name, id)| ci::Gate {
+            environment: name.to_string(),
+            environment_id: *id,
+            state: state.into(),
+            comment: None,
+        })
+}
+
 /// A release as the sandbox stores it.
 #[derive(Clone, Debug)]
 pub struct ReleaseRec {
@@ -301,12 +316,7 @@ impl GithubApi {
                         workflow_id: rec.info.workflows[wf].1,
                         role,
                         // prod's runs were approved; a re-run asks again.
-                        gate: (wf == 1).then(|| ci::Gate {
-                            environment: GATED_ENVIRONMENTS[0].0.to_string(),
-                            environment_id: GATED_ENVIRONMENTS[0].1,
-                            state: "approved".into(),
-                            comment: None,
-                        }),
+                        gate: gate_for(Some("production").filter(|_| wf == 1), "approved"),
                     });
                 }
                 store.repos.insert(rec.info.full_name().to_lowercase(), rec);
@@ -636,17 +646,7 @@ impl GithubApi {
             } else {
                 format!("sha-{}", &sha[..7.min(sha.len())])
             };
-            let gate = environment.and_then(|e| {
-                GATED_ENVIRONMENTS
-                    .iter()
-                    .find(|(name, _)| *name == e)
-                    .map(|(name, id)| ci::Gate {
-                        environment: name.to_string(),
-                        environment_id: *id,
-                        state: "waiting".into(),
-                        comment: None,
-                    })
-            });
+            let gate = gate_for(environment.as_deref(), "waiting");
             let run_id = {
                 let mut store = self.store.lock().expect("gh store");
                 let run_id = store.id();

@@ -310,17 +310,7 @@ pub(super) async fn dispatch(
             json!({"message": "Required input 'image_tag' not provided", "documentation_url": DOCS, "status": "422"}),
         ));
     }
-    let gate = environment.and_then(|e| {
-        super::GATED_ENVIRONMENTS
-            .iter()
-            .find(|(name, _)| *name == e)
-            .map(|(name, id)| ci::Gate {
-                environment: name.to_string(),
-                environment_id: *id,
-                state: "waiting".into(),
-                comment: None,
-            })
-    });
+    let gate = super::gate_for(environment.as_deref(), "waiting");
     let message = repos::commit_message(&rec.info.origin, &sha)
         .await
         .unwrap_or_default();
