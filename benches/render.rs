@@ -30,6 +30,8 @@ fn registry() -> Arc<Registry> {
         version: None,
         helm_history: None,
         trigger: None,
+        manifest: None,
+        kustomization: None,
     });
     let settings = Settings {
         environments: environments.clone(),

@@ -17,6 +17,7 @@ pub mod cluster;
 pub mod cmd;
 pub mod config;
 pub mod endpoint;
+pub mod flux;
 pub mod github;
 pub mod model;
 pub mod ops;

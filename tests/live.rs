@@ -1391,13 +1391,16 @@ async fn snapshot_recorded_sources_down_and_errors() {
     tasks.extend(gh);
     // Until: every prod cell live, every qa cell an error, worker's 404
     // reported, and the others' releases listed.
-    let shippable: Vec<String> = ["api", "web", "worker", "billing", "ledger"]
+    let shippable: Vec<String> = ["api", "web", "worker", "billing", "ledger", "hecate"]
         .map(String::from)
         .to_vec();
     let mut prod_live = std::collections::HashSet::new();
     let mut qa_error = std::collections::HashSet::new();
     let mut releases = std::collections::HashSet::new();
     let mut missing = false;
+    // relay runs in dev, which this user may read.
+    let mut dev_live = false;
+    let mut runs = std::collections::HashSet::new();
     let (ok, all) = until(&mut rx, Duration::from_secs(30), |m| {
         match m {
             Msg::Workload {
@@ -1416,10 +1419,14 @@ async fn snapshot_recorded_sources_down_and_errors() {
                 ("qa", EnvObservation::Error(_)) => {
                     qa_error.insert(service.clone());
                 }
+                ("dev", EnvObservation::Live(_)) => dev_live = true,
                 _ => {}
             },
             Msg::Releases { service, .. } => {
                 releases.insert(service.clone());
+            }
+            Msg::Runs { service, .. } => {
+                runs.insert(service.clone());
             }
             Msg::GitHubError { service, problem } if service == "worker" => {
                 missing = problem.kind == ProblemKind::NotFound;
@@ -1430,6 +1437,10 @@ async fn snapshot_recorded_sources_down_and_errors() {
             .iter()
             .all(|s| prod_live.contains(s) && qa_error.contains(s))
             && prod_live.contains("docs")
+            && dev_live
+            && ["ledger", "relay", "hecate"]
+                .iter()
+                .all(|s| runs.contains(*s))
             && missing
             && ["api", "web", "billing"]
                 .iter()

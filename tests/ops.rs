@@ -2169,3 +2169,290 @@ async fn two_clusters_read_and_act_each_on_its_own() {
     assert!(image.ends_with(":v0.3.1-rc.1"), "{image}");
     e.sb.shutdown().await;
 }
+
+// GitOps (`delivery: gitops`: hecate, seed 002).
+// ---------------------------------------------------------------------------
+
+impl Env {
+    fn gitops_bare(&self) -> PathBuf {
+        self.sb.dir.join("gitops.git")
+    }
+
+    /// A Kustomization's status field, as the real kubectl reads it.
+    fn kustomization(&self, name: &str, field: &str) -> String {
+        self.kubectl(&[
+            "get",
+            "kustomizations.kustomize.toolkit.fluxcd.io",
+            name,
+            "-n",
+            "flux-system",
+            "-o",
+            &format!("jsonpath={{.status.{field}}}"),
+        ])
+    }
+
+    async fn race(&self, conflict: bool) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/gitops/race", self.sb.control_url))
+            .json(&serde_json::json!({ "conflict": conflict }))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{:?}", r.text().await);
+    }
+}
+
+/// Ship tags the code repository, follows the tag's build run, commits the
+/// tag into qa's manifest (Flux's setter marker) and pushes it with real
+/// git, asks Flux to reconcile and follows the Kustomization to the commit,
+/// then the rollout; promote commits qa's tag into prod's manifest (a YAML
+/// path); a clean rollback is a forward commit of the tag qa's manifest
+/// held before. Each is journaled with its git and Kubernetes requests;
+/// `status` says what the manifests hold and that Flux is Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitops_ship_promote_and_forward_commit_rollback() {
+    let e = env(20.0).await;
+    let clone = e.clone_dir("hecate");
+    let bare = e.gitops_bare();
+    assert_eq!(e.tag("hecate", "qa"), "v0.7.2");
+    assert_eq!(e.tag("hecate", "default"), "v0.7.1");
+    git(
+        &clone,
+        &["commit", "-q", "--allow-empty", "-m", "Faster search"],
+    );
+
+    // A dry run says what it will commit and pushes nothing.
+    let head0 = git(&bare, &["rev-parse", "main"]);
+    let dry = e.hearth(&["ship", "hecate", "--dry-run"]).await;
+    assert_eq!(dry.code, 0, "{}", dry.out);
+    assert!(
+        dry.out
+            .contains("commit apps/qa/hecate.yaml (v0.7.2 → v0.7.3)"),
+        "{}",
+        dry.out
+    );
+    assert_eq!(git(&bare, &["rev-parse", "main"]), head0);
+
+    let r = e.hearth(&["ship", "hecate", "--yes"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out.contains("of build.yml"),
+        "the tag's build run:\n{}",
+        r.out
+    );
+    let head = git(&bare, &["rev-parse", "main"]);
+    assert_eq!(
+        git(&bare, &["log", "-1", "--format=%s", "main"]),
+        "chore: deploy hecate v0.7.3 to qa (hearth)"
+    );
+    assert!(
+        git(&bare, &["show", "main:apps/qa/hecate.yaml"])
+            .contains("image: ghcr.io/hearth-demo/hecate:v0.7.3 # {\"$imagepolicy\": \"flux-system:hecate-qa\"}"),
+        "one line changed, the marker kept"
+    );
+    assert_eq!(
+        e.kustomization("apps-qa", "lastAppliedRevision"),
+        format!("main@sha1:{head}")
+    );
+    assert!(
+        r.out.contains(&format!("Flux applied main@{}", &head[..7])),
+        "{}",
+        r.out
+    );
+    assert_eq!(e.tag("hecate", "qa"), "v0.7.3");
+    assert_eq!(
+        e.tag("hecate", "default"),
+        "v0.7.1",
+        "a ship to qa touched prod"
+    );
+    assert_eq!(
+        git(&e.origin("hecate"), &["rev-parse", "v0.7.3^{commit}"]),
+        git(&clone, &["rev-parse", "HEAD"]),
+        "the version tag names the shipped commit"
+    );
+
+    let r = e.hearth(&["promote", "hecate", "--yes"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert_eq!(e.tag("hecate", "default"), "v0.7.3");
+    assert!(git(&bare, &["show", "main:apps/prod/hecate.yaml"]).contains("hecate:v0.7.3"));
+    // Promoting again has nothing to do and sends nothing.
+    let before = git(&bare, &["rev-parse", "main"]);
+    let again = e.hearth(&["promote", "hecate", "--yes"]).await;
+    assert_eq!(again.code, 0, "{}", again.out);
+    assert!(again.out.contains("already holds v0.7.3"), "{}", again.out);
+    assert_eq!(git(&bare, &["rev-parse", "main"]), before);
+
+    let r = e
+        .hearth(&["rollback", "hecate", "--env", "qa", "--clean", "--yes"])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert_eq!(e.tag("hecate", "qa"), "v0.7.2");
+    assert!(
+        git(&bare, &["log", "-1", "--format=%s", "main"])
+            .starts_with("rollback: hecate to v0.7.2 in qa — v0.7.3"),
+        "a forward commit with the reason"
+    );
+
+    let v = status_of(&e, "hecate").await.expect("status");
+    let qa = v["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "qa")
+        .cloned()
+        .unwrap();
+    assert_eq!(qa["expected_tag"], "v0.7.2", "{qa}");
+    assert_eq!(qa["gitops"]["flux"], "Ready", "{qa}");
+    assert_eq!(qa["drift"], false, "{qa}");
+    assert!(
+        qa["expected_from"]
+            .as_str()
+            .unwrap()
+            .starts_with("apps/qa/hecate.yaml@"),
+        "{qa}"
+    );
+
+    let journal = e.journal_lines();
+    let ops: Vec<&str> = journal.iter().filter_map(|j| j["op"].as_str()).collect();
+    assert_eq!(ops, ["ship", "promote", "rollback"]);
+    let sent = journal[0]["mutations"].to_string();
+    for want in [
+        "git push origin refs/tags/v0.7.3",
+        "git commit -q -m chore: deploy hecate v0.7.3 to qa (hearth)",
+        "git push origin HEAD:refs/heads/main",
+        "kustomizations.kustomize.toolkit.fluxcd.io/apps-qa",
+        "reconcile.fluxcd.io/requestedAt",
+    ] {
+        assert!(sent.contains(want), "{want} in {sent}");
+    }
+    e.sb.shutdown().await;
+}
+
+/// What goes wrong with GitOps: a suspended Kustomization refuses the ship
+/// before anything changes (with the command that resumes it); a push
+/// that lost a race is fetched, rebased and pushed again; a manifest Flux
+/// cannot build stops the ship with Flux's own message after the commit;
+/// a rebase that conflicts stops with nothing pushed and the checkout at
+/// origin, clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitops_suspended_race_stalled_and_conflict() {
+    let e = env(20.0).await;
+    let clone = e.clone_dir("hecate");
+    let bare = e.gitops_bare();
+    let checkout = e.sb.dir.join("gitops");
+    git(
+        &clone,
+        &["commit", "-q", "--allow-empty", "-m", "Faster search"],
+    );
+
+    // Suspended: refused, nothing tagged, nothing committed.
+    e.kubectl(&[
+        "patch",
+        "kustomization",
+        "apps-qa",
+        "-n",
+        "flux-system",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"suspend":true}}"#,
+    ]);
+    let head0 = git(&bare, &["rev-parse", "main"]);
+    let r = e.hearth(&["ship", "hecate", "--yes"]).await;
+    assert_eq!(r.code, 2, "{}", r.out);
+    assert!(
+        r.out
+            .contains("flux resume kustomization apps-qa -n flux-system"),
+        "{}",
+        r.out
+    );
+    assert_eq!(git(&bare, &["rev-parse", "main"]), head0);
+    assert!(git(&e.origin("hecate"), &["tag", "-l", "v0.7.3"]).is_empty());
+    e.kubectl(&[
+        "patch",
+        "kustomization",
+        "apps-qa",
+        "-n",
+        "flux-system",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"suspend":false}}"#,
+    ]);
+
+    // A race lost: someone's commit lands first; hearth rebases onto it.
+    e.race(false).await;
+    let r = e.hearth(&["ship", "hecate", "--yes"]).await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("the push was refused"), "{}", r.out);
+    let subjects = git(&bare, &["log", "-2", "--format=%s", "main"]);
+    assert_eq!(
+        subjects, "chore: deploy hecate v0.7.3 to qa (hearth)\ndocs: who is on call (ops)",
+        "hearth's commit on top of theirs"
+    );
+    assert_eq!(e.tag("hecate", "qa"), "v0.7.3");
+
+    // A manifest Flux cannot build: the ship stops at Flux, with its message.
+    let other = e._dir.path().join("other");
+    git(
+        e._dir.path(),
+        &[
+            "clone",
+            "-q",
+            bare.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(
+        other.join("apps/qa/broken.yaml"),
+        "kind: Deployment\nmetadata: {name: [oops\n",
+    )
+    .unwrap();
+    git(&other, &["add", "-A"]);
+    git(&other, &["commit", "-q", "-m", "Add a broken manifest"]);
+    git(&other, &["push", "-q", "origin", "main"]);
+    git(
+        &clone,
+        &["commit", "-q", "--allow-empty", "-m", "Even faster"],
+    );
+    let r = e.hearth(&["ship", "hecate", "--yes"]).await;
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(r.out.contains("kustomize build failed"), "{}", r.out);
+    assert!(r.out.contains("Flux did not apply it"), "{}", r.out);
+    assert_eq!(e.tag("hecate", "qa"), "v0.7.3", "nothing applied");
+    assert!(e.kustomization("apps-qa", "conditions").contains("Stalled"));
+    let v = status_of(&e, "hecate").await.expect("status");
+    let qa = v["environments"][1].clone();
+    assert_eq!(qa["name"], "qa");
+    assert_eq!(qa["gitops"]["flux"], "Stalled", "{qa}");
+    assert!(qa["gitops"]["note"]
+        .as_str()
+        .unwrap()
+        .contains("kustomize build failed"));
+    git(&other, &["pull", "-q", "--rebase", "origin", "main"]);
+    git(&other, &["rm", "-q", "apps/qa/broken.yaml"]);
+    git(&other, &["commit", "-q", "-m", "Drop the broken manifest"]);
+    git(&other, &["push", "-q", "origin", "main"]);
+
+    // A conflicting race: the same lines changed; nothing pushed, the
+    // checkout clean at origin.
+    e.race(true).await;
+    let r = e
+        .hearth(&["rollback", "hecate", "--env", "qa", "--clean", "--yes"])
+        .await;
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(r.out.contains("changed the same lines"), "{}", r.out);
+    assert!(r.out.contains("nothing pushed"), "{}", r.out);
+    assert_eq!(git(&checkout, &["status", "--porcelain"]), "");
+    assert_eq!(
+        git(&checkout, &["rev-parse", "HEAD"]),
+        git(&bare, &["rev-parse", "main"]),
+        "the checkout is at origin's main"
+    );
+    assert_eq!(
+        git(&bare, &["log", "-1", "--format=%s", "main"]),
+        "hotfix: pin the hotfix images (ops)",
+        "hearth pushed nothing"
+    );
+    e.sb.shutdown().await;
+}

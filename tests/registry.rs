@@ -304,7 +304,7 @@ fn each_error_kind_names_line_column_and_key_path() {
         // unknown key without a near match lists the valid ones
         (
             "api:\n  image: x/api\n  colour: red\n",
-            "services.yaml:3:3: api.colour: unknown key; expected one of `directory`, `image`, `dockerfile`, `k8s_name`, `dev_host`, `pre_ship_cmd`, `shippable`, `shippable_reason`, `repo`, `workflow`, `environments`, `smoke`, `delivery`, `build`, `version`, `helm_history`, `stale`",
+            "services.yaml:3:3: api.colour: unknown key; expected one of `directory`, `image`, `dockerfile`, `k8s_name`, `dev_host`, `pre_ship_cmd`, `shippable`, `shippable_reason`, `repo`, `workflow`, `environments`, `smoke`, `delivery`, `build`, `version`, `helm_history`, `stale`, `gitops`",
         ),
         // wrong type
         (
@@ -426,8 +426,16 @@ fn each_error_kind_names_line_column_and_key_path() {
             "services.yaml:3:13: api.delivery: `dispatchh` is not a delivery model: use one of release, dispatch, push, gitops; did you mean `dispatch`?",
         ),
         (
-            "api:\n  image: x/api\n  delivery: gitops\n",
-            "services.yaml:3:13: api.delivery: `delivery: gitops` is a model hearth does not ship with yet; use `release`, `dispatch` or `push`, or leave the service to its own pipeline with `shippable: false`",
+            "api:\n  image: x/api\n  delivery: gitops\n  build: { workflow: build.yml }\n  environments:\n    qa: { manifest: { file: apps/qa/api.yaml, setter: \"flux-system:api\" }, kustomization: flux-system/apps-qa }\n    prod: { manifest: { file: apps/prod/api.yaml, setter: \"flux-system:api\" }, kustomization: apps-prod }\n",
+            "services.yaml:3:13: api.delivery: `delivery: gitops` needs the repository of manifests: add `gitops: { repo: ../gitops, branch: main }`",
+        ),
+        (
+            "api:\n  image: x/api\n  delivery: gitops\n  gitops: { repo: ../gitops }\n  build: { workflow: build.yml }\n  environments:\n    qa: { manifest: { file: ../qa.yaml, setter: \"flux-system:api\" }, kustomization: flux-system/apps-qa }\n    prod: { manifest: { file: apps/prod/api.yaml, setter: \"flux-system:api\" }, kustomization: apps-prod }\n",
+            "services.yaml:7:29: api.environments.qa.manifest.file: `../qa.yaml` must be a path inside the GitOps repository (`apps/qa/api.yaml`), without `..`",
+        ),
+        (
+            "api:\n  image: x/api\n  delivery: gitops\n  gitops: { repo: ../gitops }\n  build: { workflow: build.yml }\n  environments:\n    qa: { manifest: { file: apps/qa/api.yaml, setter: \"flux system\" }, kustomization: flux-system/apps-qa }\n    prod: { manifest: { file: apps/prod/api.yaml, image: \"spec.containers[0].image\" }, kustomization: apps-prod }\n",
+            "services.yaml:7:55: api.environments.qa.manifest.setter: `flux system` is not an image policy: `NAMESPACE:POLICY` (the whole image) or `NAMESPACE:POLICY:tag`, as in the marker `# {\"$imagepolicy\": \"flux-system:api\"}`",
         ),
         // stale thresholds
         (
@@ -557,7 +565,29 @@ async fn the_sandbox_registry_loads_as_it_is() {
     let names: Vec<&str> = reg.services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        ["api", "web", "worker", "billing", "ledger", "relay", "docs"]
+        ["api", "web", "worker", "billing", "ledger", "relay", "hecate", "docs"]
+    );
+    // hecate ships the GitOps way: qa's manifest by Flux's setter marker,
+    // prod's by a YAML path, each applied by its Kustomization.
+    let hecate = reg.service("hecate").unwrap();
+    assert_eq!(hecate.delivery, registry::Delivery::Gitops);
+    assert_eq!(
+        hecate.gitops.as_ref().and_then(|g| g.dir.clone()),
+        Some(sb.dir.join("gitops"))
+    );
+    let qa = hecate.environment("qa").unwrap();
+    assert_eq!(
+        qa.manifest
+            .as_ref()
+            .map(|m| (m.file.as_str(), m.at.clone())),
+        Some((
+            "apps/qa/hecate.yaml",
+            registry::ImageAt::Setter("flux-system:hecate-qa".into())
+        ))
+    );
+    assert_eq!(
+        hecate.environment("prod").unwrap().kustomization,
+        Some(("flux-system".into(), "apps-prod".into()))
     );
     // relay ships on push: dev by a push to main, prod by a version tag.
     let relay = reg.service("relay").unwrap();

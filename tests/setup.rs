@@ -146,7 +146,7 @@ async fn from_zero_init_workflow_then_ship_to_qa() {
     let check = e.hearth(&["check", "services.yaml"]).await;
     assert_eq!(check.code, 0, "{}", check.out);
     assert!(
-        check.out.contains("6 services (6 shippable)"),
+        check.out.contains("7 services (7 shippable)"),
         "{}",
         check.out
     );
@@ -390,7 +390,7 @@ async fn status_speaks_kubectl_output_formats() {
     );
     let json = e.hearth(&["--services", reg, "status", "-o", "json"]).await;
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    assert_eq!(v["services"].as_array().map(Vec::len), Some(7));
+    assert_eq!(v["services"].as_array().map(Vec::len), Some(8));
     let wide = e
         .hearth(&["--services", reg, "status", "api", "-o", "wide"])
         .await;

@@ -1397,3 +1397,239 @@ fn watch_two_clusters_one_down_120x36() {
     assert!(frame.contains("k3s-prod"), "{frame}");
     insta::assert_snapshot!(frame);
 }
+
+// ---------------------------------------------------------------------------
+// GitOps (seed 002): what should run is what the manifest says; the detail
+// pane shows the chain tag built → manifest commit → Flux applied → rollout,
+// with the link that is stuck named; watch marks Flux's trouble.
+
+const MANIFEST_COMMIT: &str = "c48d209e5b1f0a7d3c2b9e8f6a4d1c0b7e5f3a21";
+const OLDER_COMMIT: &str = "5d463dff11a3ed00f40bc320c25672496346c511";
+
+/// Where the deploy of v0.7.3 to qa stands.
+#[derive(Clone, Copy, PartialEq)]
+enum Stage {
+    /// The manifest commit is pushed; Flux reconciles and has not applied it.
+    Applying,
+    /// Flux cannot build the manifests: stalled, with its message.
+    Stalled,
+    /// Flux applied it; the rollout is half-way.
+    RollingOut,
+}
+
+fn gitops_state(stage: Stage, mode: Mode) -> State {
+    use hearth::model::flux::{FluxState, GitopsReading, ManifestCommit};
+    use hearth::registry::{Delivery, GitopsRepo, ImageAt, Manifest};
+    let mut hecate = service("hecate", true, None);
+    hecate.delivery = Delivery::Gitops;
+    hecate.build_workflow = Some("build.yml".into());
+    hecate.gitops = Some(GitopsRepo {
+        dir: Some("/work/src/gitops".into()),
+        url: None,
+        branch: "main".into(),
+    });
+    for env in &mut hecate.environments {
+        env.manifest = Some(Manifest {
+            file: format!("apps/{}/hecate.yaml", env.name),
+            at: ImageAt::Setter(format!("flux-system:hecate-{}", env.name)),
+        });
+        env.kustomization = Some(("flux-system".into(), format!("apps-{}", env.name)));
+    }
+    let mut reg = (*registry()).clone();
+    reg.services.insert(0, hecate);
+    let mut state = State::new(Arc::new(reg), mode);
+    state.kube_context = Some("k3s-hecate".into());
+    if mode == Mode::WATCH {
+        state.watch = Some(WatchSettings {
+            cycle: None,
+            bell: false,
+            last_cycle: None,
+        });
+    }
+    for msg in healthy() {
+        update(&mut state, msg);
+    }
+    let ready = |applied: &str| FluxState {
+        ready: Some(true),
+        message: format!("Applied revision: main@sha1:{applied}"),
+        last_applied: Some(format!("main@sha1:{applied}")),
+        last_attempted: Some(format!("main@sha1:{applied}")),
+        ready_since: Some(NOW - 90),
+        ..FluxState::default()
+    };
+    let qa_flux = match stage {
+        Stage::Applying => FluxState {
+            reconciling: true,
+            ready: None,
+            message: "Reconciliation in progress".into(),
+            ..ready(OLDER_COMMIT)
+        },
+        Stage::Stalled => FluxState {
+            stalled: true,
+            ready: Some(false),
+            message: "kustomize build failed: accumulating resources from 'apps/qa/broken.yaml': MalformedYAMLError: did not find expected ',' or ']'".into(),
+            last_attempted: Some(format!("main@sha1:{MANIFEST_COMMIT}")),
+            ..ready(OLDER_COMMIT)
+        },
+        Stage::RollingOut => ready(MANIFEST_COMMIT),
+    };
+    let manifest = |tag: &str, commit: &str, ago: i64, subject: &str| ManifestCommit {
+        tag: tag.into(),
+        commit: commit.into(),
+        at: NOW - ago,
+        subject: subject.into(),
+    };
+    let readings = [
+        (
+            "qa",
+            GitopsReading {
+                manifest: Ok(manifest(
+                    "v0.7.3",
+                    MANIFEST_COMMIT,
+                    120,
+                    "chore: deploy hecate v0.7.3 to qa (hearth)",
+                )),
+                unapplied: stage != Stage::RollingOut,
+                flux: Ok(qa_flux),
+            },
+        ),
+        (
+            "prod",
+            GitopsReading {
+                manifest: Ok(manifest(
+                    "v0.7.1",
+                    OLDER_COMMIT,
+                    6 * 86_400,
+                    "chore: deploy hecate v0.7.1 to prod",
+                )),
+                unapplied: false,
+                flux: Ok(ready(OLDER_COMMIT)),
+            },
+        ),
+    ];
+    for (env, reading) in readings {
+        update(
+            &mut state,
+            Msg::Gitops {
+                service: "hecate".into(),
+                env: env.into(),
+                reading,
+            },
+        );
+    }
+    let mut qa = live("v0.7.2", 2, 2, Rollout::Complete);
+    if stage == Stage::RollingOut {
+        qa = live(
+            "v0.7.3",
+            1,
+            2,
+            Rollout::Progressing(
+                "Waiting for deployment \"hecate\" rollout to finish: 1 out of 2 new replicas have been updated...".into(),
+            ),
+        );
+        qa.updated = 1;
+        qa.pods = vec![
+            pod("hecate-6f4d8-75jnb", "Running", true, 0, "v0.7.2"),
+            pod("hecate-9a1c2-kq2mz", "Running", true, 0, "v0.7.3"),
+        ];
+    }
+    for msg in [
+        workload("hecate", "prod", live("v0.7.1", 2, 2, Rollout::Complete)),
+        workload("hecate", "qa", qa),
+        Msg::Runs {
+            service: "hecate".into(),
+            runs: vec![
+                run(301, 3, "completed", Some("success"), "v0.7.3"),
+                run(300, 2, "completed", Some("success"), "v0.7.2"),
+            ],
+        },
+    ] {
+        update(&mut state, msg);
+    }
+    state
+}
+
+#[test]
+fn gitops_chain_applying_80x24() {
+    let state = gitops_state(Stage::Applying, Mode::INTERACTIVE);
+    let frame = text(&state, &theme("default"), 80, 24);
+    assert_cell(&frame, "hecate", "QA", "v0.7.2");
+    assert_cell(&frame, "hecate", "RELEASE", "gitops");
+    assert!(
+        column_cell(&frame, "hecate", "QA").is_some_and(|c| c.contains('⇡')),
+        "qa deploys by Flux:\n{frame}"
+    );
+    insta::assert_snapshot!(frame);
+}
+
+#[test]
+fn gitops_chain_applying_160x48() {
+    let state = gitops_state(Stage::Applying, Mode::INTERACTIVE);
+    let frame = text(&state, &theme("default"), 160, 48);
+    for want in [
+        "⇡ deploying v0.7.3 (Flux, manifest c48d209)",
+        "✓ v0.7.3 built (run #3)",
+        "✓ manifest commit c48d209 pushed, 2 min ago: chore: deploy hecate v0.7.3 to qa",
+        "● Flux is reconciling; it has not applied c48d209 yet",
+        "matches apps/prod/hecate.yaml@5d463df (main)",
+    ] {
+        assert!(frame.contains(want), "{want}\n{frame}");
+    }
+    assert!(
+        !frame.contains("rollout of v0.7.3"),
+        "no rollout link before Flux applied:\n{frame}"
+    );
+    insta::assert_snapshot!(frame);
+}
+
+#[test]
+fn gitops_chain_stalled_160x48() {
+    let state = gitops_state(Stage::Stalled, Mode::INTERACTIVE);
+    let frame = text(&state, &theme("default"), 160, 48);
+    assert!(
+        frame.contains("✗ stuck at Flux: Stalled: kustomize build failed"),
+        "the stuck link is named:\n{frame}"
+    );
+    assert!(
+        frame.contains("≠ running v0.7.2, apps/qa/hecate.yaml@c48d209 (main) says v0.7.3 → drift"),
+        "a stalled Flux deploys nothing: drift, not deploying:\n{frame}"
+    );
+    let notes = column_cell(&frame, "hecate", "NOTES").unwrap_or_default();
+    assert!(
+        notes.starts_with("qa: Flux Stalled: kustomize build"),
+        "{notes:?}\n{frame}"
+    );
+    insta::assert_snapshot!(frame);
+}
+
+#[test]
+fn gitops_chain_rolling_out_160x48() {
+    let state = gitops_state(Stage::RollingOut, Mode::INTERACTIVE);
+    let frame = text(&state, &theme("default"), 160, 48);
+    assert!(
+        frame.contains("✓ Flux applied main@c48d209, 1 min ago"),
+        "{frame}"
+    );
+    assert!(frame.contains("● rolling out v0.7.3 (below)"), "{frame}");
+    assert_cell(&frame, "hecate", "QA", "v0.7.2 → v0.7.3");
+    insta::assert_snapshot!(frame);
+}
+
+/// `hearth watch`: a stalled Flux marks qa's cell `⚑` and says Flux's
+/// message on the service's line; a healthy prod says nothing more.
+#[test]
+fn watch_gitops_flux_stalled_120x36() {
+    let state = gitops_state(Stage::Stalled, Mode::WATCH);
+    let frame = text(&state, &theme("default"), 120, 36);
+    let row = frame
+        .lines()
+        .find(|l| l.contains(" hecate ") && l.contains("PROD"))
+        .unwrap_or_default();
+    assert!(row.contains("QA v0.7.2 2/2 ✓ ⚑"), "{row}\n{frame}");
+    assert!(!row.contains("PROD v0.7.1 2/2 ✓ ⚑"), "{row}");
+    assert!(
+        frame.contains("⚑ qa: Flux Stalled: kustomize build failed"),
+        "{frame}"
+    );
+    insta::assert_snapshot!(frame);
+}

@@ -156,7 +156,9 @@ pub(super) fn start(state: &mut State, op: Op) -> Vec<Command> {
                 .collect();
             // Where an automation owns the Deployment (Helm), a fast
             // rollback does not last: the model's own rollback comes first.
-            let choice = if helm.first().is_some_and(Option::is_some) {
+            let choice = if helm.first().is_some_and(Option::is_some)
+                || service.delivery.reverts_fast_rollback()
+            {
                 RollbackChoice::Clean
             } else {
                 RollbackChoice::Fast
@@ -170,6 +172,7 @@ pub(super) fn start(state: &mut State, op: Op) -> Vec<Command> {
                 selected: 0,
                 helm,
                 clean: service.delivery.clean_rollback_words(),
+                fast: service.delivery.fast_rollback_words(),
             });
             vec![Command::Revisions {
                 service: service.name.clone(),
@@ -330,6 +333,7 @@ pub(super) fn dialog_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
             mut selected,
             helm,
             clean,
+            fast,
         } => {
             let Some(access) = state.write.clone() else {
                 return Vec::new();
@@ -387,6 +391,7 @@ pub(super) fn dialog_key(state: &mut State, key: KeyEvent) -> Vec<Command> {
                 selected,
                 helm,
                 clean,
+                fast,
             });
             commands
         }

@@ -204,6 +204,9 @@ pub struct ServiceState {
     pub behind: Vec<Option<crate::ops::git::Behind>>,
     /// The serving tag each environment's `behind` was asked for.
     pub behind_asked: Vec<Option<String>>,
+    /// `delivery: gitops`: each environment's manifest and Flux state,
+    /// aligned with [`State::envs`] (`None`: not read yet, or another model).
+    pub gitops: Vec<Option<crate::model::flux::GitopsReading>>,
 }
 
 /// An environment's Helm history as last read: `Ok(None)` when Helm does
@@ -330,6 +333,7 @@ impl State {
                 helm: vec![None; envs.len()],
                 behind: vec![None; envs.len()],
                 behind_asked: vec![None; envs.len()],
+                gitops: vec![None; envs.len()],
                 ..ServiceState::default()
             })
             .collect();
@@ -377,8 +381,9 @@ impl State {
         }
     }
 
-    /// Whether a service needs attention: a failed or stuck rollout, or its
-    /// newest run failed.
+    /// Whether a service needs attention: a failed or stuck rollout, its
+    /// newest run failed, a successful run whose tag does not serve, or
+    /// Flux stalled, failing or suspended on one of its environments.
     pub fn is_failing(&self, i: usize) -> bool {
         let svc = &self.services[i];
         let env_failed = svc.envs.iter().any(|o| {
@@ -387,13 +392,25 @@ impl State {
         let run_failed = svc.latest_run().is_some_and(|r| {
             !r.is_active() && r.conclusion.as_deref().is_some_and(|c| !ci::is_good(c))
         });
-        env_failed || run_failed || (0..self.envs.len()).any(|e| self.is_unserved(i, e))
+        let flux_trouble =
+            (0..self.envs.len()).any(|e| self.gitops_note(i, e).is_some_and(|(_, t)| t));
+        env_failed
+            || run_failed
+            || flux_trouble
+            || (0..self.envs.len()).any(|e| self.is_unserved(i, e))
+    }
+
+    /// Whether something is under way for a service: a rollout, a CI run,
+    /// or a manifest commit Flux has not applied yet.
+    fn is_applying(&self, i: usize) -> bool {
+        (0..self.envs.len()).any(|e| self.gitops_note(i, e).is_some_and(|(_, t)| !t))
     }
 
     /// Whether something is under way for a service: a rollout or a CI run.
     pub fn is_active(&self, i: usize) -> bool {
         let svc = &self.services[i];
-        svc.runs.iter().flatten().any(CiRun::is_active)
+        self.is_applying(i)
+            || svc.runs.iter().flatten().any(CiRun::is_active)
             || svc.envs.iter().any(|o| {
                 matches!(o, EnvObservation::Live(w) if matches!(w.rollout, crate::model::Rollout::Progressing(_)))
             })
@@ -507,6 +524,9 @@ impl State {
             w.serving_tag(),
             svc.releases.as_deref(),
             svc.runs.as_deref(),
+            svc.gitops.get(env).and_then(Option::as_ref),
+            w.moving_to()
+                .filter(|_| matches!(w.rollout, crate::model::Rollout::Progressing(_))),
         )
     }
 
@@ -515,7 +535,19 @@ impl State {
     pub fn expected_source(&self, service: usize, env: usize) -> Option<String> {
         let svc = &self.registry.services[service];
         let environment = svc.environment(self.envs.get(env)?)?;
-        drift::expected_source(svc, environment, self.services[service].runs.as_deref()?)
+        let state = &self.services[service];
+        drift::expected_source(
+            svc,
+            environment,
+            state.runs.as_deref().unwrap_or_default(),
+            state.gitops.get(env).and_then(Option::as_ref),
+        )
+    }
+
+    /// A GitOps environment's Flux trouble or unapplied manifest commit:
+    /// `(words, trouble)`; `None` for other models and when all is well.
+    pub fn gitops_note(&self, service: usize, env: usize) -> Option<(String, bool)> {
+        self.services[service].gitops.get(env)?.as_ref()?.note()
     }
 
     /// How many commits of the branch environment `env` of `service` does
@@ -579,6 +611,9 @@ impl State {
 
     /// Whether [`State::unserved`] has something to say (without saying it).
     pub fn is_unserved(&self, service: usize, env: usize) -> bool {
+        if !self.registry.services[service].delivery.runs_deploy() {
+            return false;
+        }
         let d = self.drift(service, env);
         drift::unserved_success(&d, self.services[service].runs.as_deref()).is_some()
     }
@@ -867,6 +902,13 @@ fn apply(state: &mut State, msg: Msg) -> Outcome {
             reading,
         } => with_env(state, &service, &env, |svc, e| {
             set(&mut svc.endpoints[e], Some(reading))
+        }),
+        Msg::Gitops {
+            service,
+            env,
+            reading,
+        } => with_env(state, &service, &env, |svc, e| {
+            set(&mut svc.gitops[e], Some(reading))
         }),
         Msg::RateLimit(limit) => Outcome::changed(set(&mut state.rate_limit, Some(limit))),
         Msg::Schedule(view) => {

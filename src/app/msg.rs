@@ -74,6 +74,13 @@ pub enum Msg {
         tag: String,
         behind: Option<crate::ops::git::Behind>,
     },
+    /// What a GitOps environment's manifest holds and its Flux
+    /// Kustomization says (`delivery: gitops`).
+    Gitops {
+        service: String,
+        env: String,
+        reading: crate::model::flux::GitopsReading,
+    },
     /// What an environment's version endpoint reports.
     Endpoint {
         service: String,
@@ -152,6 +159,16 @@ impl From<crate::cluster::helm::Event> for Msg {
             service: e.service,
             env: e.env,
             history: e.history,
+        }
+    }
+}
+
+impl From<crate::flux::Event> for Msg {
+    fn from(e: crate::flux::Event) -> Msg {
+        Msg::Gitops {
+            service: e.service,
+            env: e.env,
+            reading: e.reading,
         }
     }
 }

@@ -213,6 +213,8 @@ pub enum Dialog {
         helm: Vec<Option<(String, Option<u64>)>>,
         /// What the model's own (clean) rollback does, in a line.
         clean: &'static str,
+        /// What a fast rollback does, and what undoes it, in a line.
+        fast: &'static str,
     },
     /// Choose the environment whose pods to restart.
     Restart {

@@ -88,6 +88,11 @@ pub fn spawn(
     let (gh_tx, gh_fwd) = forward::<github::Event>(tx);
     let pollers = github::spawn(&registry.services, &config.github, gh_tx);
     handles.push(gh_fwd);
+    let (fx_tx, fx_fwd) = forward::<crate::flux::Event>(tx_endpoints.clone());
+    match crate::flux::spawn(registry, &config.kube, fx_tx) {
+        Some(task) => handles.extend([task, fx_fwd]),
+        None => fx_fwd.abort(),
+    }
     let (ep_tx, ep_fwd) = forward::<crate::endpoint::Event>(tx_endpoints);
     match crate::endpoint::spawn(registry, ep_tx) {
         Some(task) => handles.extend([task, ep_fwd]),

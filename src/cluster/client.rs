@@ -178,6 +178,66 @@ impl KubeClient {
             })
     }
 
+    /// Get a Flux object (`kustomizations` of `kustomize.toolkit.fluxcd.io`,
+    /// `gitrepositories` of `source.toolkit.fluxcd.io`), as JSON.
+    pub async fn flux_object(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<serde_json::Value, Problem> {
+        let path = format!("/apis/{group}/v1/namespaces/{namespace}/{plural}/{name}");
+        let request = http::Request::get(path)
+            .header(http::header::ACCEPT, "application/json")
+            .body(Vec::new())
+            .map_err(|e| Problem::new(ProblemKind::Invalid, format!("bad request: {e}"), ""))?;
+        self.client
+            .request::<serde_json::Value>(request)
+            .await
+            .map_err(|e| {
+                classify(
+                    &e,
+                    &self.at,
+                    namespace,
+                    &format!("get on {plural}.{group} (\"{name}\")"),
+                )
+            })
+    }
+
+    /// Set annotations on a Flux object (a merge patch, as `kubectl
+    /// annotate` sends). A write: it needs the session's [`WriteAccess`].
+    pub async fn annotate_flux(
+        &self,
+        _access: &WriteAccess,
+        group: &str,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+        annotations: &serde_json::Value,
+    ) -> Result<serde_json::Value, Problem> {
+        let path = format!("/apis/{group}/v1/namespaces/{namespace}/{plural}/{name}");
+        let body = serde_json::json!({"metadata": {"annotations": annotations}});
+        let request = http::Request::patch(path)
+            .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
+            .header(http::header::ACCEPT, "application/json")
+            .body(serde_json::to_vec(&body).unwrap_or_default())
+            .map_err(|e| {
+                Problem::new(ProblemKind::Invalid, format!("bad patch request: {e}"), "")
+            })?;
+        self.client
+            .request::<serde_json::Value>(request)
+            .await
+            .map_err(|e| {
+                classify(
+                    &e,
+                    &self.at,
+                    namespace,
+                    &format!("patch on {plural}.{group} (\"{name}\")"),
+                )
+            })
+    }
+
     /// Get a Deployment.
     pub async fn deployment(&self, namespace: &str, name: &str) -> Result<Deployment, Problem> {
         Api::<Deployment>::namespaced(self.client.clone(), namespace)

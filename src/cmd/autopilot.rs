@@ -82,7 +82,7 @@ impl Autopilot {
     ) -> anyhow::Result<()> {
         let clone = self.dir.join("repos").join(service);
         // The environment a plain ship deploys (qa; dev for a push service).
-        let (lower, releases) = self
+        let (lower, releases, reverted) = self
             .ops
             .registry
             .service(service)
@@ -92,9 +92,13 @@ impl Autopilot {
                     .iter()
                     .find(|e| e.release != crate::registry::ReleaseKind::Latest)
                     .map_or_else(|| "qa".to_string(), |e| e.name.clone());
-                (lower, s.delivery.makes_releases())
+                (
+                    lower,
+                    s.delivery.makes_releases(),
+                    s.delivery.reverts_fast_rollback(),
+                )
             })
-            .unwrap_or_else(|| ("qa".into(), true));
+            .unwrap_or_else(|| ("qa".into(), true, false));
         let note = if failing {
             "add a migration (it fails)"
         } else {
@@ -129,7 +133,12 @@ impl Autopilot {
                 Request::Rollback(RollbackRequest {
                     service: service.to_string(),
                     env: lower,
-                    kind: RollbackKind::Fast,
+                    // Where Flux would put the tag back, the forward commit.
+                    kind: if reverted {
+                        RollbackKind::Clean
+                    } else {
+                        RollbackKind::Fast
+                    },
                     to_revision: None,
                     watch: true,
                 }),

@@ -131,7 +131,67 @@ pub struct EnvReport {
     /// What the environment's version endpoint reports (absent without one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<EndpointReport>,
+    /// `delivery: gitops`: the manifest's last commit and Flux's state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gitops: Option<GitopsReport>,
     pub observation: EnvObservation,
+}
+
+/// A GitOps environment as `status` reports it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct GitopsReport {
+    /// The tag the manifest holds on the GitOps branch.
+    pub manifest_tag: Option<String>,
+    /// The commit that last changed the manifest, and when (RFC 3339).
+    pub manifest_commit: Option<String>,
+    pub committed_at: Option<String>,
+    pub manifest_error: Option<String>,
+    /// Flux's state in a word: Ready, Reconciling, Stalled, Failed, Suspended, Unknown.
+    pub flux: Option<String>,
+    /// Flux's own message (Ready's, or Stalled's when stalled).
+    pub flux_message: Option<String>,
+    /// The revision Flux applied last (`main@sha1:…`).
+    pub last_applied_revision: Option<String>,
+    pub flux_error: Option<String>,
+    /// The manifest's last commit is pushed and Flux has not applied it yet.
+    pub unapplied: bool,
+    /// What is off, in a line (absent when Flux applied the manifest and is Ready).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+fn gitops_report(r: crate::model::flux::GitopsReading) -> GitopsReport {
+    let note = r.note().map(|(words, _)| words);
+    let (manifest_tag, manifest_commit, committed_at, manifest_error) = match r.manifest {
+        Ok(m) => (
+            Some(m.tag),
+            Some(m.commit),
+            chrono::DateTime::from_timestamp(m.at, 0).map(|t| t.to_rfc3339()),
+            None,
+        ),
+        Err(e) => (None, None, None, Some(e)),
+    };
+    let (flux, flux_message, last_applied_revision, flux_error) = match r.flux {
+        Ok(f) => (
+            Some(f.word().to_string()),
+            Some(f.message.clone()).filter(|m| !m.is_empty()),
+            f.last_applied.clone(),
+            None,
+        ),
+        Err(e) => (None, None, None, Some(e)),
+    };
+    GitopsReport {
+        manifest_tag,
+        manifest_commit,
+        committed_at,
+        manifest_error,
+        flux,
+        flux_message,
+        last_applied_revision,
+        flux_error,
+        unapplied: r.unapplied,
+        note,
+    }
 }
 
 /// An environment's Helm history, read once.
@@ -196,6 +256,7 @@ pub async fn collect(
         read_endpoints(&services)
     );
     let mut helm = read_helm(&services, &config.kube).await;
+    let mut gitops = read_gitops(&services, &config.kube).await;
     // A rejected token is one problem of GitHub's, said once, not once per service.
     let mut github = github;
     let mut snapshots = snapshots;
@@ -231,6 +292,7 @@ pub async fn collect(
                 snap,
                 &mut observed,
                 &mut endpoints,
+                &mut gitops,
                 default_context.as_deref(),
             )
         })
@@ -417,6 +479,24 @@ async fn read_helm(
     out
 }
 
+/// Every GitOps service's manifests and Kustomizations, read once.
+async fn read_gitops(
+    services: &[&Service],
+    kube: &cluster::Settings,
+) -> HashMap<(String, String), crate::model::flux::GitopsReading> {
+    let mut clients = HashMap::new();
+    let mut out = HashMap::new();
+    for svc in services
+        .iter()
+        .filter(|s| s.delivery == crate::registry::Delivery::Gitops)
+    {
+        for (env, reading) in crate::flux::read_service(svc, kube, &mut clients).await {
+            out.insert((svc.name.clone(), env), reading);
+        }
+    }
+    out
+}
+
 async fn read_endpoints(
     services: &[&Service],
 ) -> HashMap<(String, String), crate::model::EndpointReading> {
@@ -466,6 +546,7 @@ fn service_report(
     snap: github::Snapshot,
     observed: &mut HashMap<(String, String), EnvObservation>,
     endpoints: &mut HashMap<(String, String), crate::model::EndpointReading>,
+    gitops: &mut HashMap<(String, String), crate::model::flux::GitopsReading>,
     default_context: Option<&str>,
 ) -> ServiceReport {
     let runs = snap.latest_run.as_ref().map(std::slice::from_ref);
@@ -480,9 +561,23 @@ fn service_report(
                 EnvObservation::Live(w) => (w.serving_tag(), w.moving_to()),
                 _ => (None, None),
             };
-            let d = drift::for_service(svc, env, running, Some(&snap.releases), Some(&snap.runs));
-            let unserved =
-                drift::unserved_success(&d, runs).map(|run| drift::unserved_message(run, &d));
+            let reading = gitops.remove(&(svc.name.clone(), env.name.clone()));
+            let d = drift::for_service(
+                svc,
+                env,
+                running,
+                Some(&snap.releases),
+                Some(&snap.runs),
+                reading.as_ref(),
+                match &observation {
+                    EnvObservation::Live(w) if matches!(w.rollout, Rollout::Progressing(_)) => {
+                        w.moving_to()
+                    }
+                    _ => None,
+                },
+            );
+            let unserved = drift::unserved_success(&d, runs.filter(|_| svc.delivery.runs_deploy()))
+                .map(|run| drift::unserved_message(run, &d));
             let endpoint = endpoints
                 .remove(&(svc.name.clone(), env.name.clone()))
                 .map(|r| endpoint_report(r, running, moving.is_some()));
@@ -513,8 +608,15 @@ fn service_report(
                     .or_else(|| default_context.map(str::to_string)),
                 release_kind: env.release,
                 drift: d.is_drift(),
-                expected_tag: drift::expected_tag(svc, env, &snap.releases, &snap.runs),
-                expected_from: drift::expected_source(svc, env, &snap.runs),
+                expected_tag: drift::expected_tag(
+                    svc,
+                    env,
+                    &snap.releases,
+                    &snap.runs,
+                    reading.as_ref(),
+                ),
+                expected_from: drift::expected_source(svc, env, &snap.runs, reading.as_ref()),
+                gitops: reading.map(gitops_report),
                 observation,
             }
         })
@@ -624,6 +726,9 @@ fn table_rows(report: &Report, wide: bool) -> (Vec<Vec<String>>, Vec<String>) {
             }
             if let Some(b) = e.behind.as_ref().filter(|b| b.stale) {
                 notes.push(format!("{} {}: stale, {}", s.name, e.name, b.words));
+            }
+            if let Some(n) = e.gitops.as_ref().and_then(|g| g.note.as_ref()) {
+                notes.push(format!("{} {}: {n}", s.name, e.name));
             }
             if let Some(err) = e.helm.as_ref().and_then(|h| h.error.as_ref()) {
                 notes.push(format!("{} {}: Helm history: {err}", s.name, e.name));

@@ -15,6 +15,7 @@
 //! Drafts never count: the workflow does not fire on them. While a CI run for
 //! the expected tag is active, the environment is "deploying", not drifting.
 
+use crate::model::flux::GitopsReading;
 use crate::model::{CiRun, Release};
 use crate::registry::{Delivery, Environment, ReleaseKind, Service, Trigger};
 
@@ -28,7 +29,8 @@ pub enum Drift {
     /// The running tag is the one the releases ask for.
     Matches { tag: String },
     /// A CI run for the expected tag is active: the deploy is under way.
-    Deploying { expected: String, run_number: u64 },
+    /// `by` says what deploys it: `run #12`, `Flux, manifest c48d209`.
+    Deploying { expected: String, by: String },
     /// The running tag differs from the released one.
     Drift { running: String, expected: String },
 }
@@ -101,7 +103,7 @@ pub fn drift(
     if let Some(run) = active {
         return Drift::Deploying {
             expected: want.tag.clone(),
-            run_number: run.run_number,
+            by: format!("run #{}", run.run_number),
         };
     }
     Drift::Drift {
@@ -119,9 +121,12 @@ pub fn for_service(
     running: Option<&str>,
     releases: Option<&[Release]>,
     runs: Option<&[CiRun]>,
+    gitops: Option<&GitopsReading>,
+    rolling_to: Option<&str>,
 ) -> Drift {
     match service.delivery {
         Delivery::Push => push_drift(env, running, runs),
+        Delivery::Gitops => gitops_drift(running, gitops, rolling_to),
         _ => drift(env.release, running, releases, runs),
     }
 }
@@ -132,20 +137,100 @@ pub fn expected_tag(
     env: &Environment,
     releases: &[Release],
     runs: &[CiRun],
+    gitops: Option<&GitopsReading>,
 ) -> Option<String> {
     match service.delivery {
         Delivery::Push => push_expected(env, runs).map(|r| push_run_tag(env, r)),
+        Delivery::Gitops => gitops.and_then(GitopsReading::expected).map(str::to_string),
         _ => expected(env.release, releases).map(|r| r.tag.clone()),
     }
 }
 
 /// Where that tag comes from when it is not a release: `main@3f2a1c9,
 /// run #88` for push; `None` for the models whose words say "release".
-pub fn expected_source(service: &Service, env: &Environment, runs: &[CiRun]) -> Option<String> {
+pub fn expected_source(
+    service: &Service,
+    env: &Environment,
+    runs: &[CiRun],
+    gitops: Option<&GitopsReading>,
+) -> Option<String> {
     match service.delivery {
         Delivery::Push => push_source(env, runs),
+        Delivery::Gitops => gitops_source(service, env, gitops?),
         _ => None,
     }
+}
+
+/// What should run and why, after "running X, …": `released v1.2.0`,
+/// `main@3f2a1c9, run #88 deployed sha-3f2a1c9`, `apps/qa/api.yaml@c48d209
+/// (main) says v0.7.3`.
+pub fn expected_words(delivery: Delivery, source: Option<&str>, expected: &str) -> String {
+    match (source, delivery) {
+        (Some(s), Delivery::Gitops) => format!("{s} says {expected}"),
+        (Some(s), _) => format!("{s} deployed {expected}"),
+        (None, _) => format!("released {expected}"),
+    }
+}
+
+/// `delivery: gitops`: what runs against what the environment's manifest
+/// holds on the GitOps branch; while Flux has not applied the manifest's
+/// last commit (or is reconciling), or the Deployment is rolling out to
+/// that tag (`rolling_to`, a rollout that is not stuck), "deploying".
+pub fn gitops_drift(
+    running: Option<&str>,
+    reading: Option<&GitopsReading>,
+    rolling_to: Option<&str>,
+) -> Drift {
+    let (Some(running), Some(reading)) = (running, reading) else {
+        return Drift::Unknown;
+    };
+    let Ok(m) = &reading.manifest else {
+        return Drift::Unknown;
+    };
+    if m.tag == running {
+        return Drift::Matches { tag: m.tag.clone() };
+    }
+    // Flux that is stalled, failing or suspended deploys nothing: drift.
+    let flux_ok = reading.flux.as_ref().is_ok_and(|f| !f.troubled());
+    let flux_busy = reading.flux.as_ref().is_ok_and(|f| f.reconciling);
+    if flux_ok && (reading.unapplied || flux_busy) {
+        return Drift::Deploying {
+            expected: m.tag.clone(),
+            by: format!("Flux, manifest {}", &m.commit[..m.commit.len().min(7)]),
+        };
+    }
+    if rolling_to == Some(m.tag.as_str()) {
+        return Drift::Deploying {
+            expected: m.tag.clone(),
+            by: "Flux applied it; the rollout is under way".into(),
+        };
+    }
+    Drift::Drift {
+        running: running.to_string(),
+        expected: m.tag.clone(),
+    }
+}
+
+/// Where a GitOps environment's expected tag comes from:
+/// `apps/qa/api.yaml@c48d209 (main)`.
+pub fn gitops_source(
+    service: &Service,
+    env: &Environment,
+    reading: &GitopsReading,
+) -> Option<String> {
+    let m = reading.manifest.as_ref().ok()?;
+    let file = env
+        .manifest
+        .as_ref()
+        .map_or("the manifest", |f| f.file.as_str());
+    let branch = service
+        .gitops
+        .as_ref()
+        .map_or("main", |g| g.branch.as_str());
+    Some(format!(
+        "{file}@{} ({branch})",
+        &m.commit[..m.commit.len().min(7)]
+    ))
 }
 
 /// `delivery: push`: the image tag a run of `env`'s workflow deploys: the
@@ -193,7 +278,7 @@ pub fn push_drift(env: &Environment, running: Option<&str>, runs: Option<&[CiRun
         return match active {
             Some(r) => Drift::Deploying {
                 expected: push_run_tag(env, r),
-                run_number: r.run_number,
+                by: format!("run #{}", r.run_number),
             },
             None => Drift::Unknown,
         };
@@ -205,7 +290,7 @@ pub fn push_drift(env: &Environment, running: Option<&str>, runs: Option<&[CiRun
     if let Some(r) = active {
         return Drift::Deploying {
             expected: push_run_tag(env, r),
-            run_number: r.run_number,
+            by: format!("run #{}", r.run_number),
         };
     }
     Drift::Drift {
@@ -391,7 +476,7 @@ mod tests {
             drift(ReleaseKind::Latest, Some("v0.0.27"), Some(&r), Some(&runs)),
             Drift::Deploying {
                 expected: "v0.0.28".into(),
-                run_number: 42
+                by: "run #42".into()
             }
         );
         // A finished run, or a run for another tag, does not hide drift.

@@ -9,7 +9,9 @@
 pub mod ci;
 pub mod drift;
 pub mod endpoint;
+pub mod flux;
 pub mod helm;
+pub mod manifest;
 pub mod problem;
 pub mod secrets;
 pub mod text;

@@ -22,6 +22,7 @@ pub mod context;
 pub mod dispatch;
 pub mod follow;
 pub mod git;
+pub mod gitops;
 pub mod init;
 pub mod logs;
 pub mod mechanism;

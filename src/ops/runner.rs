@@ -11,6 +11,7 @@ use super::approve::ApprovePlan;
 use super::audit::Entry;
 use super::context::{Context, Reporter};
 use super::dispatch::{self, DispatchPlan};
+use super::gitops::{self, GitopsPlan};
 use super::promote::PromotePlan;
 use super::push::{self, PushPlan};
 use super::restart::RestartPlan;
@@ -30,6 +31,8 @@ pub enum Plan {
     Dispatch(Box<DispatchPlan>),
     /// Ship, promote or re-run rollback of a `delivery: push` service.
     Push(Box<PushPlan>),
+    /// Ship, promote or forward-commit rollback of a `delivery: gitops` service.
+    Gitops(Box<GitopsPlan>),
     /// A review of a run that waits for an approval.
     Approve(Box<ApprovePlan>),
     /// A rollout restart (every model alike).
@@ -44,6 +47,7 @@ impl Plan {
             Plan::Rollback(_) => OpKind::Rollback,
             Plan::Dispatch(p) => p.kind,
             Plan::Push(p) => p.kind,
+            Plan::Gitops(p) => p.kind,
             Plan::Approve(_) => OpKind::Approve,
             Plan::Restart(_) => OpKind::Restart,
         }
@@ -56,6 +60,7 @@ impl Plan {
             Plan::Rollback(p) => &p.service().name,
             Plan::Dispatch(p) => &p.service.name,
             Plan::Push(p) => &p.service.name,
+            Plan::Gitops(p) => &p.service.name,
             Plan::Approve(p) => &p.service.name,
             Plan::Restart(p) => &p.service.name,
         }
@@ -69,6 +74,7 @@ impl Plan {
             Plan::Rollback(p) => Some(p.env()),
             Plan::Dispatch(p) => Some(&p.env),
             Plan::Push(p) => Some(&p.env),
+            Plan::Gitops(p) => Some(&p.env),
             Plan::Approve(p) => Some(&p.env),
             Plan::Restart(p) => Some(&p.env),
         }
@@ -116,6 +122,7 @@ impl Plan {
             Plan::Rollback(p) => p.tags().1,
             Plan::Dispatch(p) => Some(p.tag.clone()),
             Plan::Push(p) => Some(p.tag.clone()),
+            Plan::Gitops(p) => Some(p.tag.clone()),
             Plan::Approve(p) => p.to.clone(),
             Plan::Restart(p) => Some(p.tag.clone()),
         }
@@ -132,6 +139,7 @@ impl Plan {
             Plan::Rollback(p) => p.mechanism_words(),
             Plan::Dispatch(p) => p.mechanism_words(),
             Plan::Push(p) => p.mechanism_words(),
+            Plan::Gitops(p) => p.mechanism_words(),
             Plan::Approve(p) => p.mechanism_words(),
             Plan::Restart(p) => p.mechanism_words(),
         }
@@ -175,6 +183,11 @@ impl Plan {
                 self.service(),
                 p.from.as_deref().unwrap_or("?")
             ),
+            Plan::Gitops(p) if p.kind == OpKind::Rollback => format!(
+                "rollback {} in {env}: {} → {to} (a forward commit)",
+                self.service(),
+                p.from.as_deref().unwrap_or("?")
+            ),
             _ => format!("{} {} {to} → {env}", self.kind().word(), self.service()),
         }
     }
@@ -187,6 +200,7 @@ impl Plan {
             Plan::Rollback(p) => p.steps(),
             Plan::Dispatch(p) => p.steps(),
             Plan::Push(p) => p.steps(),
+            Plan::Gitops(p) => p.steps(),
             Plan::Approve(p) => p.steps(),
             Plan::Restart(p) => p.steps(),
         }
@@ -249,6 +263,15 @@ pub async fn plan(ctx: &Context, req: &Request) -> Result<Plan, Failure> {
         )),
         (Delivery::Push, Request::Rollback(r)) => Plan::Push(Box::new(
             push::plan_rollback(ctx, &service, &r.env, r.watch).await?,
+        )),
+        (Delivery::Gitops, Request::Ship(r)) => Plan::Gitops(Box::new(
+            gitops::plan_ship(ctx, &service, prod(r), r.skip_tests, r.watch).await?,
+        )),
+        (Delivery::Gitops, Request::Promote(r)) => Plan::Gitops(Box::new(
+            gitops::plan_promote(ctx, &service, r.tag.as_deref(), r.watch).await?,
+        )),
+        (Delivery::Gitops, Request::Rollback(r)) => Plan::Gitops(Box::new(
+            gitops::plan_rollback(ctx, &service, &r.env, r.watch).await?,
         )),
         (_, Request::Ship(r)) => Plan::Dispatch(Box::new(
             dispatch::plan_ship(ctx, &service, prod(r), r.skip_tests, r.watch).await?,
@@ -329,6 +352,7 @@ pub async fn execute(
         Plan::Rollback(p) => super::rollback::run(ctx, p, &mut rep).await,
         Plan::Dispatch(p) => dispatch::run(ctx, p, &mut rep, cancel).await,
         Plan::Push(p) => push::run(ctx, p, &mut rep, cancel).await,
+        Plan::Gitops(p) => gitops::run(ctx, p, &mut rep, cancel).await,
         Plan::Approve(p) => super::approve::run(ctx, p, &mut rep).await,
         Plan::Restart(p) => super::restart::run(ctx, p, &mut rep).await,
     };
@@ -396,6 +420,7 @@ fn resume_command(plan: &Plan) -> String {
             p.service.k8s_name, p.env.namespace, p.env.name
         ),
         Plan::Push(p) => p.resume(),
+        Plan::Gitops(p) => p.resume(),
         Plan::Dispatch(p) => format!(
             "look at the runs of {} (gh run list -R {}), then run it again: gh workflow run {} -R {} -f {}={}",
             p.workflow, p.repo, p.workflow, p.repo, p.input, p.tag

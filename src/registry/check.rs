@@ -99,6 +99,27 @@ fn service(out: &mut String, svc: &Service, context: Option<&str>) {
             "delivery",
             "push (a push to the branch or a version tag starts the workflow that deploys)",
         ),
+        super::Delivery::Gitops => {
+            row(
+                out,
+                "delivery",
+                "gitops (a version tag builds; a manifest commit Flux applies deploys)",
+            );
+            row(
+                out,
+                "build",
+                svc.build_workflow.as_deref().unwrap_or("(none)"),
+            );
+            if let Some(g) = &svc.gitops {
+                let repo = match (&g.dir, &g.url) {
+                    (Some(d), _) if d.is_dir() => d.display().to_string(),
+                    (Some(d), _) => format!("{} (not found)", d.display()),
+                    (None, Some(u)) => format!("{u} (cloned into hearth's state directory)"),
+                    (None, None) => "(none)".into(),
+                };
+                row(out, "gitops", &format!("{repo}, branch {}", g.branch));
+            }
+        }
     }
     let dir = svc.directory.display().to_string();
     let dir = if svc.directory.is_dir() {
@@ -143,6 +164,22 @@ fn service(out: &mut String, svc: &Service, context: Option<&str>) {
                 "workflow {w} (input {})",
                 env.input.as_deref().unwrap_or(super::DEFAULT_INPUT)
             ),
+            (None, _) if svc.delivery == super::Delivery::Gitops => {
+                let at = match env.manifest.as_ref().map(|m| &m.at) {
+                    Some(super::ImageAt::Setter(p)) => format!(" (marker {p})"),
+                    Some(super::ImageAt::Path(p)) => format!(" at {p}"),
+                    None => String::new(),
+                };
+                let ks = env
+                    .kustomization
+                    .as_ref()
+                    .map(|(ns, n)| format!(", applied by Kustomization {ns}/{n}"))
+                    .unwrap_or_default();
+                format!(
+                    "manifest {}{at}{ks}",
+                    env.manifest.as_ref().map_or("(none)", |m| m.file.as_str())
+                )
+            }
             (None, ReleaseKind::Latest) => "release latest".into(),
             (None, ReleaseKind::Prerelease) => "release prerelease".into(),
         };

@@ -9,8 +9,8 @@ use std::str::FromStr;
 use super::error::{suggest, Problem, ProblemKind, RegistryError};
 use super::tree::{self, Node, Pos, Value};
 use super::{
-    Delivery, Environment, Registry, ReleaseKind, Service, Settings, SmokeCheck, Stale, Trigger,
-    VersionEndpoint, DEFAULT_VERSION_FIELD,
+    Delivery, Environment, GitopsRepo, ImageAt, Manifest, Registry, ReleaseKind, Service, Settings,
+    SmokeCheck, Stale, Trigger, VersionEndpoint, DEFAULT_VERSION_FIELD,
 };
 use crate::model::text;
 
@@ -50,6 +50,7 @@ pub const SERVICE_KEYS: &[&str] = &[
     "version",
     "helm_history",
     "stale",
+    "gitops",
 ];
 /// Keys of the `hearth:` settings block.
 pub const SETTINGS_KEYS: &[&str] = &["github_owner", "api_url", "ship_all", "environments", "ci"];
@@ -68,7 +69,13 @@ pub const ENVIRONMENT_KEYS: &[&str] = &[
     "version",
     "helm_history",
     "trigger",
+    "manifest",
+    "kustomization",
 ];
+/// Keys of a service's `gitops:` block.
+pub const GITOPS_KEYS: &[&str] = &["repo", "branch"];
+/// Keys of an environment's `manifest:` (`delivery: gitops`).
+pub const MANIFEST_KEYS: &[&str] = &["file", "image", "setter"];
 /// Keys of a `stale:` threshold.
 pub const STALE_KEYS: &[&str] = &["commits", "days"];
 /// Keys of a `version:` endpoint.
@@ -225,6 +232,8 @@ struct EnvPatch {
     version: Option<VersionEndpoint>,
     helm_history: Option<bool>,
     trigger: Option<Trigger>,
+    manifest: Option<Manifest>,
+    kustomization: Option<(String, String)>,
     /// False when a key had an error, so no follow-up "missing" error is added.
     clean: bool,
 }
@@ -728,6 +737,22 @@ impl Validator {
                         ),
                     ),
                 },
+                "manifest" => patch.manifest = self.manifest(e.value, &p),
+                "kustomization" => {
+                    if let Some(k) = self.word(e.value, &p, "kustomization") {
+                        match k.split_once('/') {
+                            Some((ns, name)) if valid_dns_label(ns) && valid_dns_label(name) => {
+                                patch.kustomization = Some((ns.to_string(), name.to_string()))
+                            }
+                            None if valid_dns_label(&k) => {
+                                patch.kustomization = Some(("flux-system".into(), k))
+                            }
+                            _ => self.push(e.value.pos, p, ProblemKind::Invalid(format!(
+                                "`{k}` is not a Kustomization: name it NAMESPACE/NAME (`flux-system/apps`), lowercase letters, digits and `-`"
+                            ))),
+                        }
+                    }
+                }
                 _ => self.unknown_key(&e, path, ENVIRONMENT_KEYS),
             }
         }
@@ -758,6 +783,8 @@ impl Validator {
                 version: patch.version.or_else(|| b.version.clone()),
                 helm_history: patch.helm_history.or(b.helm_history),
                 trigger: patch.trigger.or(b.trigger),
+                manifest: patch.manifest.or_else(|| b.manifest.clone()),
+                kustomization: patch.kustomization.or_else(|| b.kustomization.clone()),
             });
         }
         let hint = match suggest(name, known.iter().map(String::as_str)) {
@@ -803,6 +830,8 @@ impl Validator {
             version: patch.version,
             helm_history: patch.helm_history,
             trigger: patch.trigger,
+            manifest: patch.manifest,
+            kustomization: patch.kustomization,
         })
     }
 
@@ -861,6 +890,7 @@ impl Validator {
             version: None,
             helm_history: false,
             stale: None,
+            gitops: None,
         };
         let mut delivery_pos: Option<Pos> = None;
         // A block that is not a map already has its error; "no image" would be noise.
@@ -935,6 +965,7 @@ impl Validator {
                     }
                 }
                 "stale" => svc.stale = self.stale(f.value, &p),
+                "gitops" => svc.gitops = self.gitops(f.value, &p, base),
                 "delivery" => {
                     if let Some(d) = self.word(f.value, &p, "delivery") {
                         match d.as_str() {
@@ -947,19 +978,25 @@ impl Validator {
                                 svc.delivery = Delivery::Push;
                                 delivery_pos = Some(f.value.pos);
                             }
-                            "gitops" => self.push(f.value.pos, p, ProblemKind::Invalid(format!(
-                                "`delivery: {d}` is a model hearth does not ship with yet; use `release`, `dispatch` or `push`, or leave the service to its own pipeline with `shippable: false`"
-                            ))),
+                            "gitops" => {
+                                svc.delivery = Delivery::Gitops;
+                                delivery_pos = Some(f.value.pos);
+                            }
                             other => {
-                                let names: Vec<&str> = Delivery::NAMES.iter().map(|(n, _)| *n).collect();
+                                let names: Vec<&str> =
+                                    Delivery::NAMES.iter().map(|(n, _)| *n).collect();
                                 let hint = match suggest(other, names.iter().copied()) {
                                     Some(s) => format!("; did you mean `{s}`?"),
                                     None => String::new(),
                                 };
-                                self.push(f.value.pos, p, ProblemKind::Invalid(format!(
-                                    "`{other}` is not a delivery model: use one of {}{hint}",
-                                    names.join(", ")
-                                )));
+                                self.push(
+                                    f.value.pos,
+                                    p,
+                                    ProblemKind::Invalid(format!(
+                                        "`{other}` is not a delivery model: use one of {}{hint}",
+                                        names.join(", ")
+                                    )),
+                                );
                             }
                         }
                     }
@@ -1070,6 +1107,49 @@ impl Validator {
                     ));
                 }
             }
+            Delivery::Gitops => {
+                let at = at.unwrap_or(pos);
+                if svc.gitops.is_none() {
+                    self.push(at, join(path, "delivery"), ProblemKind::Invalid(
+                        "`delivery: gitops` needs the repository of manifests: add `gitops: { repo: ../gitops, branch: main }`".into(),
+                    ));
+                }
+                if svc.build_workflow.is_none() {
+                    self.push(at, join(path, "delivery"), ProblemKind::Invalid(
+                        "`delivery: gitops` follows the run a pushed version tag starts: add `build: { workflow: build.yml }`".into(),
+                    ));
+                }
+                // An environment whose keys were refused already is not
+                // "missing" them as well.
+                let refused = |env: &str| {
+                    let at = join(path, &format!("environments.{env}"));
+                    self.problems.iter().any(|p| p.path.starts_with(&at))
+                };
+                let missing: Vec<String> = svc
+                    .environments
+                    .iter()
+                    .filter(|e| e.manifest.is_none() || e.kustomization.is_none())
+                    .filter(|e| !refused(&e.name))
+                    .map(|e| e.name.clone())
+                    .collect();
+                if !missing.is_empty() {
+                    self.push(at, join(path, "delivery"), ProblemKind::Invalid(format!(
+                        "`delivery: gitops` deploys each environment by a commit to its manifest, which a Flux Kustomization applies; name both for {}: `environments: {{ {}: {{ manifest: {{ file: apps/{}/app.yaml, setter: \"flux-system:app\" }}, kustomization: flux-system/apps }} }}`",
+                        missing.join(", "),
+                        missing[0],
+                        missing[0],
+                    )));
+                }
+                if let Some(env) = svc
+                    .environments
+                    .iter()
+                    .find(|e| e.workflow.is_some() || e.input.is_some())
+                {
+                    self.push(pos, join(path, &format!("environments.{}", env.name)), ProblemKind::Invalid(
+                        "an environment's `workflow` and `input` are for `delivery: dispatch` and `push`; a GitOps environment is deployed by its manifest".into(),
+                    ));
+                }
+            }
             Delivery::Release => {
                 if svc.build_workflow.is_some() {
                     self.push(pos, join(path, "build"), ProblemKind::Invalid(
@@ -1146,6 +1226,153 @@ impl Validator {
     }
 
     /// `stale: { commits: N, days: D }` (either or both, positive).
+    /// `manifest: { file: apps/qa/api.yaml, image: spec.template.spec.containers[0].image }`
+    /// or `manifest: { file: …, setter: "flux-system:api" }`.
+    fn manifest(&mut self, node: &Node, path: &str) -> Option<Manifest> {
+        let (mut file, mut at) = (None, None);
+        let before = self.problems.len();
+        for e in self.entries(
+            node,
+            path,
+            "a map with the manifest's `file` and its `image` path or `setter`",
+        ) {
+            let p = join(path, &e.key);
+            match e.key.as_str() {
+                "file" => {
+                    if let Some(f) = self.word(e.value, &p, "file") {
+                        if f.starts_with('/')
+                            || f.split('/').any(|part| part == ".." || part.is_empty())
+                        {
+                            self.push(e.value.pos, p, ProblemKind::Invalid(format!(
+                                "`{f}` must be a path inside the GitOps repository (`apps/qa/api.yaml`), without `..`"
+                            )));
+                        } else {
+                            file = Some(f);
+                        }
+                    }
+                }
+                "image" => {
+                    if let Some(i) = self.word(e.value, &p, "image") {
+                        if crate::model::manifest::parse_path(&i).is_some() {
+                            at = Some(ImageAt::Path(i));
+                        } else {
+                            self.push(e.value.pos, p, ProblemKind::Invalid(format!(
+                                "`{i}` is not a YAML path: keys joined by `.`, list items as `[0]` (`spec.template.spec.containers[0].image`)"
+                            )));
+                        }
+                    }
+                }
+                "setter" => {
+                    if let Some(v) = self.word(e.value, &p, "setter") {
+                        let parts: Vec<&str> = v.split(':').collect();
+                        let ok = matches!(parts.as_slice(), [ns, pol] | [ns, pol, "tag"]
+                            if valid_dns_label(ns) && !pol.is_empty());
+                        if ok {
+                            at = Some(ImageAt::Setter(v));
+                        } else {
+                            self.push(e.value.pos, p, ProblemKind::Invalid(format!(
+                                "`{v}` is not an image policy: `NAMESPACE:POLICY` (the whole image) or `NAMESPACE:POLICY:tag`, as in the marker `# {{\"$imagepolicy\": \"flux-system:api\"}}`"
+                            )));
+                        }
+                    }
+                }
+                _ => self.unknown_key(&e, path, MANIFEST_KEYS),
+            }
+        }
+        if self.problems.len() > before {
+            return None;
+        }
+        match (file, at) {
+            (Some(file), Some(at)) => Some(Manifest { file, at }),
+            (None, _) => {
+                self.push(
+                    node.pos,
+                    path,
+                    ProblemKind::MissingKey {
+                        key: "file",
+                        hint: "; name the manifest that holds the image: `file: apps/qa/api.yaml`"
+                            .into(),
+                    },
+                );
+                None
+            }
+            (Some(_), None) => {
+                self.push(node.pos, path, ProblemKind::Invalid(
+                    "say where the image is in the manifest: `image: spec.template.spec.containers[0].image`, or `setter: flux-system:POLICY` for Flux's marker".into(),
+                ));
+                None
+            }
+        }
+    }
+
+    /// `gitops: { repo: ../gitops, branch: main }`: a local checkout
+    /// (resolved against the registry's folder) or a remote URL.
+    fn gitops(&mut self, node: &Node, path: &str, base: &Path) -> Option<GitopsRepo> {
+        let mut out = GitopsRepo {
+            dir: None,
+            url: None,
+            branch: "main".into(),
+        };
+        let mut named = false;
+        for e in self.entries(node, path, "a map with the GitOps `repo` and its `branch`") {
+            let p = join(path, &e.key);
+            match e.key.as_str() {
+                "repo" => {
+                    if let Some(r) = self.word(e.value, &p, "repo") {
+                        named = true;
+                        let remote = r.contains("://") || (r.contains('@') && r.contains(':'));
+                        if remote {
+                            if r.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                                self.push(
+                                    e.value.pos,
+                                    p,
+                                    ProblemKind::Invalid(format!("`{r}` is not a git URL")),
+                                );
+                            } else {
+                                out.url = Some(r);
+                            }
+                        } else {
+                            out.dir = Some(resolve_dir(base, &r));
+                        }
+                    }
+                }
+                "branch" => {
+                    if let Some(b) = self.word(e.value, &p, "branch") {
+                        if b.is_empty()
+                            || b.starts_with('-')
+                            || b.contains("..")
+                            || b.chars().any(|c| {
+                                c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(c)
+                            })
+                        {
+                            self.push(
+                                e.value.pos,
+                                p,
+                                ProblemKind::Invalid(format!("`{b}` is not a branch name")),
+                            );
+                        } else {
+                            out.branch = b;
+                        }
+                    }
+                }
+                _ => self.unknown_key(&e, path, GITOPS_KEYS),
+            }
+        }
+        if !named {
+            self.push(
+                node.pos,
+                path,
+                ProblemKind::MissingKey {
+                    key: "repo",
+                    hint: "; name the GitOps repository: a checkout (`repo: ../gitops`) or a URL"
+                        .into(),
+                },
+            );
+            return None;
+        }
+        Some(out)
+    }
+
     fn stale(&mut self, node: &Node, path: &str) -> Option<Stale> {
         let mut out = Stale::default();
         for e in self.entries(node, path, "a map with `commits` and/or `days`") {

@@ -45,6 +45,10 @@ pub enum Delivery {
     /// workflow runs on it; an environment with `trigger: tag` is
     /// deployed by pushing a version tag (prod, behind an approval).
     Push,
+    /// Seed 002's model: a pushed version tag builds the image; a commit of
+    /// the tag into the environment's manifest in a GitOps repository
+    /// deploys it, when Flux applies that commit.
+    Gitops,
 }
 
 /// What starts the workflow that deploys an environment of a `delivery:
@@ -66,7 +70,7 @@ impl Delivery {
         ("release", true),
         ("dispatch", true),
         ("push", true),
-        ("gitops", false),
+        ("gitops", true),
     ];
 
     pub fn word(self) -> &'static str {
@@ -74,6 +78,7 @@ impl Delivery {
             Delivery::Release => "release",
             Delivery::Dispatch => "dispatch",
             Delivery::Push => "push",
+            Delivery::Gitops => "gitops",
         }
     }
 
@@ -82,7 +87,7 @@ impl Delivery {
 
     /// Whether a plain `hearth ship` goes to qa (prod then needs `--prod`).
     pub fn ships_to_qa_by_default(self) -> bool {
-        matches!(self, Delivery::Dispatch | Delivery::Push)
+        matches!(self, Delivery::Dispatch | Delivery::Push | Delivery::Gitops)
     }
 
     /// Whether the model makes GitHub Releases (the RELEASE column has one
@@ -107,7 +112,33 @@ impl Delivery {
             Delivery::Release => "GitHub still names the release it had",
             Delivery::Dispatch => "the next run of its deploy workflow sets the tag it is given",
             Delivery::Push => "the next push that runs its workflow deploys again",
+            Delivery::Gitops => {
+                "Flux puts the manifest's tag back at its next reconcile (within its interval)"
+            }
         }
+    }
+
+    /// Whether a successful run of the service's CI deploys what it ran
+    /// for: a GitOps build run only builds (Flux deploys), so its success
+    /// says nothing about what serves.
+    pub fn runs_deploy(self) -> bool {
+        self != Delivery::Gitops
+    }
+
+    /// What the rollback dialog's fast kind does, and what undoes it.
+    pub fn fast_rollback_words(self) -> &'static str {
+        match self {
+            Delivery::Gitops => {
+                "fast: kubectl rollout undo; ⚠ Flux puts the manifest's tag back at its next reconcile"
+            }
+            _ => "fast: kubectl rollout undo semantics; GitHub keeps the bad release latest",
+        }
+    }
+
+    /// Whether an automation reverts a fast rollback (Flux re-applies the
+    /// manifest): the dialog offers the model's own rollback first.
+    pub fn reverts_fast_rollback(self) -> bool {
+        self == Delivery::Gitops
     }
 
     /// What the rollback dialog's second kind does, in a line.
@@ -121,6 +152,9 @@ impl Delivery {
             }
             Delivery::Push => {
                 "clean: re-run the last good run (it builds and deploys its own commit again)"
+            }
+            Delivery::Gitops => {
+                "clean: commit the previous tag into the manifest (a forward commit Flux applies)"
             }
         }
     }
@@ -150,6 +184,43 @@ pub struct Environment {
     pub helm_history: Option<bool>,
     /// `delivery: push`: what starts the workflow that deploys here.
     pub trigger: Option<Trigger>,
+    /// `delivery: gitops`: the manifest in the GitOps repository that
+    /// names the tag this environment runs.
+    pub manifest: Option<Manifest>,
+    /// `delivery: gitops`: the Flux `Kustomization` that applies it
+    /// (namespace, name).
+    pub kustomization: Option<(String, String)>,
+}
+
+/// Where an environment's image tag lives in the GitOps repository.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Manifest {
+    /// The file, relative to the repository's root (`apps/qa/api.yaml`).
+    pub file: String,
+    pub at: ImageAt,
+}
+
+/// How the image line of a manifest is found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageAt {
+    /// A dot path to the image string (`spec.template.spec.containers[0].image`).
+    Path(String),
+    /// The line that carries Flux's image-automation setter marker
+    /// `# {"$imagepolicy": "NAMESPACE:POLICY"}` (the whole image), or
+    /// `…:POLICY:tag` (the tag alone).
+    Setter(String),
+}
+
+/// The GitOps repository of a `delivery: gitops` service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GitopsRepo {
+    /// A local checkout (resolved against the registry's folder)...
+    pub dir: Option<PathBuf>,
+    /// ...or a remote that hearth clones into its state directory.
+    pub url: Option<String>,
+    /// The branch Flux follows (default `main`).
+    pub branch: String,
 }
 
 impl Environment {
@@ -167,6 +238,8 @@ impl Environment {
                 version: None,
                 helm_history: None,
                 trigger: None,
+                manifest: None,
+                kustomization: None,
             },
             Environment {
                 name: "qa".into(),
@@ -179,6 +252,8 @@ impl Environment {
                 version: None,
                 helm_history: None,
                 trigger: None,
+                manifest: None,
+                kustomization: None,
             },
         ]
     }
@@ -268,6 +343,8 @@ pub struct Service {
     /// 7 }`): that many commits of the branch not running, or the oldest of
     /// them that many days old. `None`: never flagged (the count still shows).
     pub stale: Option<Stale>,
+    /// `delivery: gitops`: the repository of manifests Flux applies.
+    pub gitops: Option<GitopsRepo>,
 }
 
 /// A staleness threshold (seed 003's "warn when images are stale").
@@ -311,7 +388,7 @@ impl Service {
     pub fn runs_workflow(&self) -> Option<&str> {
         match self.delivery {
             Delivery::Release => Some(&self.workflow),
-            Delivery::Dispatch | Delivery::Push => None,
+            Delivery::Dispatch | Delivery::Push | Delivery::Gitops => None,
         }
     }
 
@@ -343,6 +420,7 @@ impl Service {
             version: None,
             helm_history: false,
             stale: None,
+            gitops: None,
         }
     }
 }

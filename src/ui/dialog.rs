@@ -160,6 +160,7 @@ fn content<'a>(dialog: &Dialog, theme: &Theme) -> (String, Vec<Line<'a>>) {
             selected,
             helm,
             clean: clean_words,
+            fast: fast_words,
         } => {
             let mut lines = Vec::new();
             let mut env_spans = vec![Span::raw(" environment: ")];
@@ -201,8 +202,12 @@ fn content<'a>(dialog: &Dialog, theme: &Theme) -> (String, Vec<Line<'a>>) {
             match kind {
                 RollbackChoice::Fast => {
                     lines.push(Line::from(Span::styled(
-                        " fast: kubectl rollout undo semantics; GitHub keeps the bad release latest",
-                        theme.muted,
+                        format!(" {fast_words}"),
+                        if fast_words.contains('⚠') {
+                            theme.warn
+                        } else {
+                            theme.muted
+                        },
                     )));
                     match revisions {
                         None => lines.push(Line::from(Span::styled(

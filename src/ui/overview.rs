@@ -613,26 +613,29 @@ fn note<'a>(
         }
     }
     for e in 0..state.envs.len() {
+        if let Some((words, trouble)) = state.gitops_note(index, e) {
+            return Line::from(Span::styled(
+                format!("{}: {words}", state.envs[e]),
+                if trouble { theme.warn } else { theme.running },
+            ));
+        }
+    }
+    for e in 0..state.envs.len() {
         match state.drift(index, e) {
             Drift::Drift { running, expected } => {
-                let wanted = match state.expected_source(index, e) {
-                    Some(s) => format!("{s} deployed {expected}"),
-                    None => format!("released {expected}"),
-                };
+                let wanted = crate::model::drift::expected_words(
+                    state.registry.services[index].delivery,
+                    state.expected_source(index, e).as_deref(),
+                    &expected,
+                );
                 return Line::from(Span::styled(
                     format!("{}: running {running}, {wanted} → drift", state.envs[e]),
                     theme.warn,
                 ));
             }
-            Drift::Deploying {
-                expected,
-                run_number,
-            } => {
+            Drift::Deploying { expected, by } => {
                 return Line::from(Span::styled(
-                    format!(
-                        "{}: deploying {expected} (run #{run_number})",
-                        state.envs[e]
-                    ),
+                    format!("{}: deploying {expected} ({by})", state.envs[e]),
                     theme.running,
                 ));
             }

@@ -242,6 +242,14 @@ fn env_cell(state: &State, i: usize, e: usize, theme: &Theme) -> (String, Style)
                 text.push_str("⚠ ");
                 return (text, solid(theme.warn));
             }
+            if let Some((_, trouble)) = state.gitops_note(i, e) {
+                // Flux is stalled, failing or suspended, or has not applied
+                // the manifest's commit yet (the line below says which).
+                text.push_str(if trouble { "⚑ " } else { "⇡ " });
+                if trouble {
+                    return (text, solid(theme.warn));
+                }
+            }
             (text, solid(style))
         }
     }
@@ -258,6 +266,13 @@ fn activity_line(state: &State, i: usize) -> Option<String> {
             if let Rollout::Failed(m) = &w.rollout {
                 return Some(format!("{}: {m}", state.envs[e]));
             }
+        }
+    }
+    // Flux that cannot or will not apply, or a commit it has not applied yet.
+    for e in 0..state.envs.len() {
+        if let Some((words, trouble)) = state.gitops_note(i, e) {
+            let mark = if trouble { "⚑" } else { "⇡" };
+            return Some(format!("{mark} {}: {words}", state.envs[e]));
         }
     }
     // A public endpoint that serves another version than the cluster.
@@ -322,8 +337,13 @@ fn activity_line(state: &State, i: usize) -> Option<String> {
     }
     for e in 0..state.envs.len() {
         if let Drift::Drift { running, expected } = state.drift(i, e) {
+            let wanted = crate::model::drift::expected_words(
+                state.registry.services[i].delivery,
+                state.expected_source(i, e).as_deref(),
+                &expected,
+            );
             return Some(format!(
-                "{}: running {running}, released {expected} → drift",
+                "{}: running {running}, {wanted} → drift",
                 state.envs[e]
             ));
         }

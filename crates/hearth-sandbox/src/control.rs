@@ -28,6 +28,8 @@ pub struct Control {
     /// URLs shown by `GET /`.
     pub kube_url: String,
     pub github_url: String,
+    /// The sandbox directory (its GitOps repository).
+    pub dir: std::path::PathBuf,
 }
 
 impl Control {
@@ -53,7 +55,7 @@ async fn index(State(c): State<Control>) -> Response {
     Json(json!({
         "kube_url": c.kube_url,
         "github_url": c.github_url,
-        "endpoints": ["GET /requests", "DELETE /requests", "GET /faults", "POST /faults", "DELETE /faults", "POST /images/push", "POST /clusters/{n}/down", "POST /clusters/{n}/up"],
+        "endpoints": ["GET /requests", "DELETE /requests", "GET /faults", "POST /faults", "DELETE /faults", "POST /images/push", "POST /clusters/{n}/down", "POST /clusters/{n}/up", "POST /gitops/race"],
     }))
     .into_response()
 }
@@ -217,6 +219,36 @@ async fn cluster_switch(
     Json(json!({"cluster": n, "down": cluster.is_down()})).into_response()
 }
 
+/// The body of `POST /gitops/race`.
+#[derive(Debug, Default, Deserialize)]
+struct RaceBody {
+    /// Change the image lines too (the rebase conflicts).
+    #[serde(default)]
+    conflict: bool,
+}
+
+/// `POST /gitops/race` (`{"conflict": true}` optional): the next push to the
+/// GitOps repository loses a race to someone else's commit.
+async fn gitops_race(State(c): State<Control>, body: Option<Json<RaceBody>>) -> Response {
+    let conflict = body.map(|b| b.0.conflict).unwrap_or_default();
+    let dir = c.dir.clone();
+    match tokio::task::spawn_blocking(move || crate::gitops::arm_race(&dir, conflict)).await {
+        Ok(Ok(sha)) => {
+            Json(json!({"armed": true, "conflict": conflict, "commit": sha})).into_response()
+        }
+        Ok(Err(e)) => (
+            StatusCode::CONFLICT,
+            Json(json!({"error": format!("{e:#}")})),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
 async fn clear_faults(State(c): State<Control>) -> StatusCode {
     c.faults.clear();
     StatusCode::NO_CONTENT
@@ -231,6 +263,7 @@ pub fn router(control: Control) -> Router {
         .route("/apps/{namespace}/{deployment}/version", get(app_version))
         .route("/images/push", axum::routing::post(push_image))
         .route("/clusters/{n}/{state}", axum::routing::post(cluster_switch))
+        .route("/gitops/race", axum::routing::post(gitops_race))
         .route(
             "/faults",
             get(get_faults).post(post_fault).delete(clear_faults),

@@ -13,6 +13,7 @@ pub mod ci;
 pub mod control;
 pub mod faults;
 pub mod gh;
+pub mod gitops;
 pub mod journal;
 pub mod k8s;
 pub mod repos;
@@ -338,11 +339,16 @@ fn registry_yaml(
     }
     for r in repos {
         let s = &r.service;
+        let gitops_keys = gitops_yaml(&r.k8s_name);
         let delivery = match r.flavor {
             repos::WorkflowFlavor::Dispatch => "  delivery: dispatch\n  build: { workflow: build.yml }\n  environments:\n    qa: { workflow: deploy-qa.yml, input: image_tag }\n    prod: { workflow: deploy-prod.yml, input: image_tag }\n",
             // Seed 003: a push to main deploys dev; a version tag deploys
             // prod, after a reviewer approves.
             repos::WorkflowFlavor::Push => "  delivery: push\n  environments:\n    qa: false\n    dev: { namespace: dev, release: prerelease, workflow: dev.yml }\n    prod: { workflow: prod.yml, trigger: tag }\n  stale: { commits: 3, days: 14 }\n",
+            // Seed 002: a version tag builds the image; the GitOps
+            // repository says what runs and Flux applies it. qa's manifest
+            // is found by Flux's setter marker, prod's by a YAML path.
+            repos::WorkflowFlavor::Gitops => &gitops_keys,
             _ => "  workflow: release.yml\n",
         };
         // The demo's services name their version endpoint (what the public
@@ -374,6 +380,18 @@ fn registry_yaml(
         name = repos::NON_SHIPPABLE
     ));
     out
+}
+
+/// The delivery keys of a `delivery: gitops` service of the sandbox.
+fn gitops_yaml(name: &str) -> String {
+    format!(
+        "  delivery: gitops\n  build: {{ workflow: build.yml }}\n  gitops: {{ repo: gitops, branch: {branch} }}\n  environments:\n    qa:\n      manifest: {{ file: {qa}, setter: \"{policy}\" }}\n      kustomization: {ns}/apps-qa\n    prod:\n      manifest: {{ file: {prod}, image: \"spec.template.spec.containers[0].image\" }}\n      kustomization: {ns}/apps-prod\n",
+        branch = gitops::BRANCH,
+        qa = gitops::manifest_file("qa", name),
+        prod = gitops::manifest_file("prod", name),
+        policy = gitops::policy(name, "qa"),
+        ns = k8s::flux::NAMESPACE,
+    )
 }
 
 /// Write `contents` to `path` through a temporary file, so a reader polling
@@ -439,7 +457,11 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
     let demo = repos::demo_services(opts.count, &dir);
     let git_demo = demo.clone();
     let git_dir = dir.clone();
-    let git_task = tokio::task::spawn_blocking(move || repos::prepare(&git_dir, &git_demo));
+    let git_task = tokio::task::spawn_blocking(move || {
+        let templates = repos::prepare(&git_dir, &git_demo)?;
+        gitops::prepare(&git_dir, &git_demo)?;
+        anyhow::Ok(templates)
+    });
 
     let again = opts.restart.as_ref();
     let (kube_listener, kube_url) = bind(again.map(|r| r.kube)).await?;
@@ -532,14 +554,26 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
         let c = Cluster::new(&services, opts.speed, faults.clone(), journal.clone());
         (c, None)
     };
-    let deploy: Arc<dyn DeployTarget> = match (opts.deploy, &prod_cluster) {
-        (Some(d), _) => d,
-        (None, Some(prod)) => Arc::new(Routed {
+    // Where images are set: the cluster that holds the namespace.
+    let clusters: Arc<dyn DeployTarget> = match &prod_cluster {
+        Some(prod) => Arc::new(Routed {
             lower: cluster.clone(),
             prod: prod.clone(),
         }),
-        (None, None) => cluster.clone(),
+        None => cluster.clone(),
     };
+    // The CI's deploy step (tests put a recording fake here).
+    let deploy: Arc<dyn DeployTarget> = opts.deploy.unwrap_or_else(|| clusters.clone());
+    // The simulated Flux runs on the first cluster and applies to the
+    // cluster that holds each namespace (never to a test's fake target).
+    if gitops::bare(&dir).exists() {
+        cluster.seed_flux(&k8s::flux::FluxSeed {
+            url: format!("file://{}", gitops::bare(&dir).display()),
+            branch: gitops::BRANCH.into(),
+            kustomizations: gitops::kustomizations(),
+        });
+        k8s::flux::spawn(&cluster, clusters.clone());
+    }
     let (token, readonly_token) = match again {
         Some(r) => (r.token.clone(), r.readonly_token.clone()),
         None => (new_token(), new_token()),
@@ -565,6 +599,7 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
         prod_cluster: prod_cluster.clone(),
         kube_url: kube_url.clone(),
         github_url: github_url.clone(),
+        dir: dir.clone(),
     };
 
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
@@ -760,7 +795,7 @@ mod tests {
             false,
         );
         let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
-        assert_eq!(doc["hearth"]["ship_all"].as_sequence().unwrap().len(), 6);
+        assert_eq!(doc["hearth"]["ship_all"].as_sequence().unwrap().len(), 7);
         // relay ships on push: dev on main, prod on a version tag.
         assert_eq!(doc["relay"]["delivery"].as_str(), Some("push"));
         assert_eq!(

@@ -27,7 +27,7 @@ pub const TAGS: [&str; 4] = ["v0.1.0", "v0.2.0", "v0.3.0", "v0.3.1-rc.1"];
 
 /// The default services, their workflow flavour and their own version line
 /// (same shape as [`TAGS`]), so the demo does not show one version everywhere.
-const DEFAULT_SERVICES: [(&str, WorkflowFlavor, [&str; 4]); 6] = [
+const DEFAULT_SERVICES: [(&str, WorkflowFlavor, [&str; 4]); 7] = [
     ("api", WorkflowFlavor::Published, TAGS),
     (
         "web",
@@ -54,6 +54,11 @@ const DEFAULT_SERVICES: [(&str, WorkflowFlavor, [&str; 4]); 6] = [
         WorkflowFlavor::Push,
         ["v1.0.0", "v1.1.0", "v1.2.0", "v1.2.1"],
     ),
+    (
+        "hecate",
+        WorkflowFlavor::Gitops,
+        ["v0.6.0", "v0.7.0", "v0.7.1", "v0.7.2"],
+    ),
 ];
 
 /// Which release activity types a demo repository's workflow listens to.
@@ -76,6 +81,11 @@ pub enum WorkflowFlavor {
     /// namespace `dev`; `prod.yml` runs for a pushed `v*` tag and deploys
     /// the tag to `default` after a reviewer approves.
     Push,
+    /// GitOps (seed 002, `delivery: gitops`): `build.yml` builds the image
+    /// of a pushed `v*` tag and deploys nothing; the GitOps repository's
+    /// manifests name the tag each namespace runs, and the simulated Flux
+    /// applies them.
+    Gitops,
 }
 
 impl WorkflowFlavor {
@@ -84,6 +94,7 @@ impl WorkflowFlavor {
         match self {
             WorkflowFlavor::Dispatch => &["build.yml", "deploy-qa.yml", "deploy-prod.yml"],
             WorkflowFlavor::Push => &["dev.yml", "prod.yml"],
+            WorkflowFlavor::Gitops => &["build.yml"],
             _ => &["release.yml"],
         }
     }
@@ -92,7 +103,7 @@ impl WorkflowFlavor {
         match self {
             WorkflowFlavor::Published => "[published]",
             WorkflowFlavor::PrereleasedReleased => "[prereleased, released]",
-            WorkflowFlavor::Dispatch | WorkflowFlavor::Push => "[]",
+            WorkflowFlavor::Dispatch | WorkflowFlavor::Push | WorkflowFlavor::Gitops => "[]",
         }
     }
 
@@ -354,6 +365,28 @@ fn workflow_files(flavor: WorkflowFlavor) -> Vec<(&'static str, String)> {
     if flavor == WorkflowFlavor::Push {
         return push_workflow_files();
     }
+    if flavor == WorkflowFlavor::Gitops {
+        return vec![(
+            "build.yml",
+            r#"# A pushed version tag builds the image, tagged with the version. It
+# deploys nothing: the GitOps repository says what runs, and Flux applies it.
+name: build
+on:
+  push:
+    tags: ['v*']
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - name: Build and push image
+        run: |
+          docker build -t ghcr.io/${{ github.repository }}:${GITHUB_REF_NAME} .
+          docker push ghcr.io/${{ github.repository }}:${GITHUB_REF_NAME}
+"#
+            .to_string(),
+        )];
+    }
     if flavor != WorkflowFlavor::Dispatch {
         return vec![("release.yml", workflow_yaml(flavor))];
     }
@@ -599,7 +632,7 @@ mod tests {
 }
 
 #[cfg(unix)]
-fn set_executable(p: &Path) -> anyhow::Result<()> {
+pub(crate) fn set_executable(p: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mut perm = fs::metadata(p)?.permissions();
     perm.set_mode(0o755);
@@ -608,7 +641,7 @@ fn set_executable(p: &Path) -> anyhow::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn set_executable(_p: &Path) -> anyhow::Result<()> {
+pub(crate) fn set_executable(_p: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 

@@ -822,7 +822,7 @@ async fn sandbox_dir_has_repos_with_tags_and_a_registry() {
         .collect();
     assert_eq!(
         names,
-        ["api", "web", "worker", "billing", "ledger", "relay", "docs"]
+        ["api", "web", "worker", "billing", "ledger", "relay", "hecate", "docs"]
     );
     assert_eq!(yaml["api"]["directory"].as_str(), Some("repos/api"));
     let kubeconfig = std::fs::read_to_string(e.sb.kubeconfig_path()).unwrap();
@@ -836,7 +836,7 @@ async fn sandbox_dir_has_repos_with_tags_and_a_registry() {
         .json()
         .await
         .unwrap();
-    assert_eq!(repos.as_array().unwrap().len(), 6);
+    assert_eq!(repos.as_array().unwrap().len(), 7);
     e.sb.shutdown().await;
 }
 

@@ -1370,3 +1370,293 @@ async fn kubectl_file_writes_validate_fields_and_server_side_apply() {
         out.stderr
     );
 }
+
+/// Check `v` against a schema of the fixture's shape: declared properties
+/// only (a structural schema prunes the rest), types, enums, patterns and
+/// required fields. Returns every mismatch as `path: what`.
+fn check_schema(v: &Value, schema: &Value, defs: &Value, path: &str, out: &mut Vec<String>) {
+    let schema = match schema.get("$ref").and_then(Value::as_str) {
+        Some(name) => &defs[name],
+        None => schema,
+    };
+    if schema["x-any"] == true {
+        return;
+    }
+    let ty = schema["type"].as_str().unwrap_or("");
+    let ok = match ty {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "boolean" => v.is_boolean(),
+        _ => true,
+    };
+    if !ok {
+        out.push(format!("{path}: {v} is not a {ty}"));
+        return;
+    }
+    if let Some(e) = schema["enum"].as_array() {
+        if !e.contains(v) {
+            out.push(format!("{path}: {v} is not one of {e:?}"));
+        }
+    }
+    if let (Some(p), Some(s)) = (schema["pattern"].as_str(), v.as_str()) {
+        if !regex::Regex::new(p).unwrap().is_match(s) {
+            out.push(format!("{path}: {s:?} does not match {p}"));
+        }
+    }
+    if schema["format"] == "date-time" {
+        if let Some(s) = v.as_str() {
+            if chrono::DateTime::parse_from_rfc3339(s).is_err() {
+                out.push(format!("{path}: {s:?} is not a date-time"));
+            }
+        }
+    }
+    if let Some(obj) = v.as_object() {
+        for r in schema["required"].as_array().into_iter().flatten() {
+            if !obj.contains_key(r.as_str().unwrap()) {
+                out.push(format!("{path}.{}: required", r.as_str().unwrap()));
+            }
+        }
+        if let Some(props) = schema["properties"].as_object() {
+            for (k, val) in obj {
+                match props.get(k) {
+                    Some(s) => check_schema(val, s, defs, &format!("{path}.{k}"), out),
+                    None => out.push(format!("{path}.{k}: not declared by the CRD")),
+                }
+            }
+        }
+    }
+    if let (Some(items), Some(list)) = (schema.get("items"), v.as_array()) {
+        for (i, item) in list.iter().enumerate() {
+            check_schema(item, items, defs, &format!("{path}[{i}]"), out);
+        }
+    }
+}
+
+/// Flux's kinds as the real kubectl sees them, and as Flux's published v1
+/// CRDs declare them (the fixture): list, get, annotate, the printer
+/// columns, and a controller that applies a pushed manifest at once when
+/// asked, reports `lastAppliedRevision`, stalls on a manifest it cannot
+/// parse, and leaves a suspended Kustomization alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flux_kinds_follow_the_published_crds() {
+    let sb = start(1, 20.0).await;
+    let repo = sb.dir.path().join("gitops.git");
+    let work = sb.dir.path().join("work");
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    std::fs::create_dir_all(work.join("apps/qa")).unwrap();
+    let manifest = |tag: &str| {
+        format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n  namespace: qa\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: ghcr.io/hearth-demo/api:{tag}\n")
+    };
+    std::fs::write(work.join("apps/qa/api.yaml"), manifest("v1.5.0-rc.1")).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "manifests"]);
+    git(
+        sb.dir.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().unwrap(),
+            repo.to_str().unwrap(),
+        ],
+    );
+    git(&work, &["remote", "add", "origin", repo.to_str().unwrap()]);
+    sb.cluster.seed_flux(&hearth_sandbox::k8s::flux::FluxSeed {
+        url: format!("file://{}", repo.display()),
+        branch: "main".into(),
+        kustomizations: vec![("apps-qa".into(), "./apps/qa".into())],
+    });
+    hearth_sandbox::k8s::flux::spawn(&sb.cluster, sb.cluster.clone());
+
+    let head = git(&work, &["rev-parse", "HEAD"]);
+    eventually(20, "the first reconcile", || async {
+        let v = sb
+            .kjson(&[
+                "get",
+                "kustomizations.kustomize.toolkit.fluxcd.io",
+                "apps-qa",
+                "-n",
+                "flux-system",
+            ])
+            .await;
+        (v["status"]["lastAppliedRevision"] == format!("main@sha1:{head}")).then_some(())
+    })
+    .await;
+
+    // What is served matches the CRDs' schemas.
+    let fixture: Value =
+        serde_json::from_str(include_str!("fixtures/flux_v1_subset.json")).unwrap();
+    for (kind, resource, name) in [
+        (
+            "Kustomization",
+            "kustomizations.kustomize.toolkit.fluxcd.io",
+            "apps-qa",
+        ),
+        (
+            "GitRepository",
+            "gitrepositories.source.toolkit.fluxcd.io",
+            "gitops",
+        ),
+    ] {
+        let v = sb
+            .kjson(&["get", resource, name, "-n", "flux-system"])
+            .await;
+        let mut problems = Vec::new();
+        check_schema(&v, &fixture[kind]["schema"], &fixture, kind, &mut problems);
+        assert!(problems.is_empty(), "{kind}: {problems:#?}\n{v:#}");
+        // The printer columns kubectl prints.
+        let table = sb.k(&["get", resource, "-n", "flux-system"]).await;
+        let header: Vec<String> = table
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_uppercase)
+            .collect();
+        let want: Vec<String> = fixture[kind]["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_uppercase())
+            .collect();
+        assert_eq!(header, want, "{table}");
+    }
+    // A schema check that can fail: an undeclared field and a bad enum.
+    let mut bad = sb
+        .kjson(&["get", "ks", "apps-qa", "-n", "flux-system"])
+        .await;
+    bad["status"]["lastAppliedRevison"] = serde_json::json!("x");
+    bad["status"]["conditions"][0]["status"] = serde_json::json!("Yes");
+    let mut problems = Vec::new();
+    check_schema(
+        &bad,
+        &fixture["Kustomization"]["schema"],
+        &fixture,
+        "ks",
+        &mut problems,
+    );
+    assert_eq!(problems.len(), 2, "{problems:?}");
+
+    // A pushed manifest is applied at once when asked (kubectl annotate).
+    std::fs::write(work.join("apps/qa/api.yaml"), manifest("v1.5.1")).unwrap();
+    git(&work, &["commit", "-qam", "deploy v1.5.1"]);
+    git(&work, &["push", "-q", "origin", "main"]);
+    let head = git(&work, &["rev-parse", "HEAD"]);
+    for what in ["gitrepository/gitops", "kustomization/apps-qa"] {
+        sb.k(&[
+            "annotate",
+            "--overwrite",
+            "-n",
+            "flux-system",
+            what,
+            "reconcile.fluxcd.io/requestedAt=now-1",
+        ])
+        .await;
+    }
+    eventually(10, "the asked-for reconcile", || async {
+        let v = sb
+            .kjson(&["get", "ks", "apps-qa", "-n", "flux-system"])
+            .await;
+        (v["status"]["lastAppliedRevision"] == format!("main@sha1:{head}")
+            && v["status"]["lastHandledReconcileAt"] == "now-1")
+            .then_some(())
+    })
+    .await;
+    let image = sb
+        .k(&[
+            "get",
+            "deploy",
+            "api",
+            "-n",
+            "qa",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ])
+        .await;
+    assert_eq!(image, "ghcr.io/hearth-demo/api:v1.5.1");
+
+    // A manifest it cannot parse stalls it, with a message.
+    std::fs::write(work.join("apps/qa/bad.yaml"), "kind: [oops\n").unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-qm", "broken"]);
+    git(&work, &["push", "-q", "origin", "main"]);
+    for what in ["gitrepository/gitops", "kustomization/apps-qa"] {
+        sb.k(&[
+            "annotate",
+            "--overwrite",
+            "-n",
+            "flux-system",
+            what,
+            "reconcile.fluxcd.io/requestedAt=now-2",
+        ])
+        .await;
+    }
+    let stalled = eventually(10, "Stalled", || async {
+        let v = sb
+            .kjson(&["get", "ks", "apps-qa", "-n", "flux-system"])
+            .await;
+        let conds = v["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if v["status"]["lastHandledReconcileAt"] != "now-2" {
+            return None;
+        }
+        conds
+            .iter()
+            .find(|c| c["type"] == "Stalled" && c["status"] == "True")
+            .map(|c| c["message"].as_str().unwrap_or("").to_string())
+    })
+    .await;
+    assert!(stalled.contains("kustomize build failed"), "{stalled}");
+    let table = sb.k(&["get", "ks", "-n", "flux-system"]).await;
+    assert!(table.contains("False"), "{table}");
+
+    // Suspended: a reconcile asked for is not handled.
+    sb.k(&[
+        "patch",
+        "ks",
+        "apps-qa",
+        "-n",
+        "flux-system",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"suspend":true}}"#,
+    ])
+    .await;
+    sb.k(&[
+        "annotate",
+        "--overwrite",
+        "-n",
+        "flux-system",
+        "kustomization/apps-qa",
+        "reconcile.fluxcd.io/requestedAt=now-3",
+    ])
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let v = sb
+        .kjson(&["get", "ks", "apps-qa", "-n", "flux-system"])
+        .await;
+    assert_eq!(v["status"]["lastHandledReconcileAt"], "now-2", "{v:#}");
+}

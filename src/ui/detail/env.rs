@@ -122,9 +122,11 @@ pub(super) fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme
                         width,
                     ));
                 }
-                if let Some(line) = drift_line(&drift, source.as_deref(), theme) {
+                let delivery = service.delivery;
+                if let Some(line) = drift_line(&drift, delivery, source.as_deref(), theme) {
                     extra.push(line);
                 }
+                extra.extend(gitops_chain(state, i, e, w, width, theme));
                 // Commits of the branch not running (the local checkout).
                 if let (Some((_, stale)), Some(words)) =
                     (state.behind_mark(i, e), state.behind_words(i, e))
@@ -196,27 +198,142 @@ pub(super) fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme
 /// (`  ≠ running sha-1a2b3c4, main@3f2a1c9 (run #88) deployed sha-3f2a1c9`).
 pub(super) fn drift_line<'a>(
     drift: &Drift,
+    delivery: crate::registry::Delivery,
     source: Option<&str>,
     theme: &Theme,
 ) -> Option<Line<'a>> {
     let (text, style) = match drift {
-        Drift::Deploying {
-            expected,
-            run_number,
-        } => (
-            format!("  ⇡ deploying {expected} (run #{run_number})"),
-            theme.running,
-        ),
+        Drift::Deploying { expected, by } => {
+            (format!("  ⇡ deploying {expected} ({by})"), theme.running)
+        }
         Drift::Drift { running, expected } => (
-            match source {
-                Some(s) => format!("  ≠ running {running}, {s} deployed {expected} → drift"),
-                None => format!("  ≠ running {running}, released {expected} → drift"),
-            },
+            format!(
+                "  ≠ running {running}, {} → drift",
+                crate::model::drift::expected_words(delivery, source, expected)
+            ),
             theme.warn,
         ),
         _ => return None,
     };
     Some(Line::from(Span::styled(text, style)))
+}
+
+/// `delivery: gitops`: the chain a deploy walks, each link with its time:
+/// the tag built (its run), the manifest commit pushed, Flux applied it,
+/// the rollout. The first link that is not done says why (the step that
+/// is stuck); nothing for other models or before the first reading.
+fn gitops_chain<'a>(
+    state: &State,
+    i: usize,
+    e: usize,
+    w: &crate::model::Workload,
+    width: usize,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
+    let Some(reading) = state.services[i].gitops.get(e).and_then(Option::as_ref) else {
+        return Vec::new();
+    };
+    let Ok(m) = &reading.manifest else {
+        return Vec::new();
+    };
+    let ago = |t: i64| match state.now {
+        Some(now) => format!(", {} ago", crate::model::text::age(now - t)),
+        None => String::new(),
+    };
+    let mut out = Vec::new();
+    let mut link = |mark: &str, text: String, style| {
+        out.extend(indented(&format!("  {mark} "), &text, style, style, width));
+    };
+    let short = &m.commit[..m.commit.len().min(7)];
+    // 1. The image of the tag built (the run its tag push started).
+    let run = state.services[i]
+        .runs
+        .iter()
+        .flatten()
+        .find(|r| r.head_branch.as_deref() == Some(m.tag.as_str()));
+    match run {
+        Some(r) if r.is_active() => link(
+            "●",
+            format!("building {} (run #{})", m.tag, r.run_number),
+            theme.running,
+        ),
+        Some(r)
+            if r.conclusion
+                .as_deref()
+                .is_some_and(crate::model::ci::is_good) =>
+        {
+            link(
+                "✓",
+                format!("{} built (run #{})", m.tag, r.run_number),
+                theme.ok,
+            )
+        }
+        Some(r) => link(
+            "✗",
+            format!(
+                "the build of {} {} (run #{})",
+                m.tag,
+                r.conclusion.as_deref().unwrap_or("failed"),
+                r.run_number
+            ),
+            theme.error,
+        ),
+        None => link(
+            "·",
+            format!("{}: no build run among the newest runs", m.tag),
+            theme.muted,
+        ),
+    }
+    // 2. The manifest commit.
+    link(
+        "✓",
+        format!("manifest commit {short} pushed{}: {}", ago(m.at), m.subject),
+        theme.ok,
+    );
+    // 3. Flux.
+    match &reading.flux {
+        Err(why) => link("?", format!("Flux: {why}"), theme.warn),
+        Ok(f) if f.troubled() => link("✗", format!("stuck at Flux: {}", f.words()), theme.error),
+        Ok(f) if reading.unapplied && f.reconciling => link(
+            "●",
+            format!("Flux is reconciling; it has not applied {short} yet"),
+            theme.running,
+        ),
+        Ok(f) if reading.unapplied => link(
+            "◷",
+            format!(
+                "waiting for Flux to apply {short} (it last applied {})",
+                f.last_applied
+                    .as_deref()
+                    .map(crate::model::flux::short_revision)
+                    .unwrap_or_else(|| "nothing".into())
+            ),
+            theme.running,
+        ),
+        Ok(f) => link(
+            "✓",
+            format!(
+                "Flux applied {}{}",
+                f.last_applied
+                    .as_deref()
+                    .map(crate::model::flux::short_revision)
+                    .unwrap_or_default(),
+                f.ready_since.map(&ago).unwrap_or_default()
+            ),
+            theme.ok,
+        ),
+    }
+    // 4. The rollout of the manifest's tag.
+    if w.image_tag.as_deref() == Some(m.tag.as_str()) {
+        match &w.rollout {
+            Rollout::Complete => link("✓", format!("rollout of {} complete", m.tag), theme.ok),
+            Rollout::Progressing(_) => {
+                link("●", format!("rolling out {} (below)", m.tag), theme.running)
+            }
+            Rollout::Failed(msg) => link("✗", format!("stuck at the rollout: {msg}"), theme.error),
+        }
+    }
+    out
 }
 
 /// How many cells the replica bar has at most; one per replica below that.
@@ -521,7 +638,7 @@ mod tests {
     fn drift_line_words() {
         let theme = Theme::default();
         let line = |d: Drift| {
-            drift_line(&d, None, &theme).map(|l| {
+            drift_line(&d, crate::registry::Delivery::Release, None, &theme).map(|l| {
                 l.spans
                     .iter()
                     .map(|s| s.content.to_string())
@@ -539,7 +656,7 @@ mod tests {
         assert_eq!(
             line(Drift::Deploying {
                 expected: "v0.3.1".into(),
-                run_number: 7
+                by: "run #7".into()
             })
             .as_deref(),
             Some("  ⇡ deploying v0.3.1 (run #7)")

@@ -282,42 +282,52 @@ impl GithubApi {
                     (1, "default", &t(3).0 .1, &t(3).0 .2, t(3).0 .3, t(3).1),
                 ];
                 for (n, (wf, ns, sha, msg, when, branch)) in seeded.into_iter().enumerate() {
-                    let at = DateTime::from_timestamp(when + 60, 0).unwrap_or_else(Utc::now);
-                    let role = ci::Role::BuildDeploy {
-                        namespace: ns.to_string(),
-                    };
                     let tag = if wf == 0 {
                         format!("sha-{}", &sha[..7])
                     } else {
                         branch.clone()
                     };
-                    let job = JobRec::succeeded_for(store.id(), at, &role);
-                    let done = job.completed_at.unwrap_or(at);
-                    rec.runs.push(RunRec {
-                        id: store.id(),
-                        run_number: n as u64 + 1,
-                        run_attempt: 1,
-                        event: "push".into(),
-                        activity: String::new(),
-                        head_sha: sha.clone(),
-                        head_branch: branch,
-                        head_message: msg.clone(),
-                        head_timestamp: DateTime::from_timestamp(when, 0).unwrap_or(at),
-                        display_title: msg.clone(),
-                        status: "completed".into(),
-                        conclusion: Some("success".into()),
-                        created_at: at,
-                        updated_at: done,
-                        run_started_at: at,
-                        release_id: 0,
-                        tag,
-                        prerelease: false,
-                        job,
-                        workflow_id: rec.info.workflows[wf].1,
-                        role,
-                        // prod's runs were approved; a re-run asks again.
-                        gate: gate_for(Some("production").filter(|_| wf == 1), "approved"),
-                    });
+                    let run = seeded_push_run(
+                        &mut store,
+                        SeededPush {
+                            number: n as u64 + 1,
+                            sha,
+                            message: msg,
+                            when,
+                            git_ref: branch,
+                            tag,
+                            workflow_id: rec.info.workflows[wf].1,
+                            role: ci::Role::BuildDeploy {
+                                namespace: ns.to_string(),
+                            },
+                            // prod's runs were approved; a re-run asks again.
+                            gate: gate_for(Some("production").filter(|_| wf == 1), "approved"),
+                        },
+                    );
+                    rec.runs.push(run);
+                }
+                store.repos.insert(rec.info.full_name().to_lowercase(), rec);
+                continue;
+            }
+            if r.flavor == repos::WorkflowFlavor::Gitops {
+                // No releases: the build runs of the last two version tags.
+                for (n, i) in [2usize, 3].into_iter().enumerate() {
+                    let (_, sha, msg, when) = &history.tags[i];
+                    let run = seeded_push_run(
+                        &mut store,
+                        SeededPush {
+                            number: n as u64 + 1,
+                            sha,
+                            message: msg,
+                            when: *when,
+                            git_ref: r.tags[i].clone(),
+                            tag: r.tags[i].clone(),
+                            workflow_id: rec.info.workflows[0].1,
+                            role: ci::Role::Build,
+                            gate: None,
+                        },
+                    );
+                    rec.runs.push(run);
                 }
                 store.repos.insert(rec.info.full_name().to_lowercase(), rec);
                 continue;
@@ -578,6 +588,51 @@ impl GithubApi {
             };
             ci::spawn_run(self.clone(), repo_key.to_string(), started, 1);
         }
+    }
+}
+
+/// A seeded run a push started, long finished and successful.
+struct SeededPush<'a> {
+    number: u64,
+    sha: &'a str,
+    message: &'a str,
+    when: i64,
+    /// The branch or tag pushed.
+    git_ref: String,
+    /// The image tag it built.
+    tag: String,
+    workflow_id: u64,
+    role: ci::Role,
+    gate: Option<ci::Gate>,
+}
+
+fn seeded_push_run(store: &mut Store, s: SeededPush<'_>) -> RunRec {
+    let at = DateTime::from_timestamp(s.when + 60, 0).unwrap_or_else(Utc::now);
+    let job = JobRec::succeeded_for(store.id(), at, &s.role);
+    let done = job.completed_at.unwrap_or(at);
+    RunRec {
+        id: store.id(),
+        run_number: s.number,
+        run_attempt: 1,
+        event: "push".into(),
+        activity: String::new(),
+        head_sha: s.sha.to_string(),
+        head_branch: s.git_ref,
+        head_message: s.message.to_string(),
+        head_timestamp: DateTime::from_timestamp(s.when, 0).unwrap_or(at),
+        display_title: s.message.to_string(),
+        status: "completed".into(),
+        conclusion: Some("success".into()),
+        created_at: at,
+        updated_at: done,
+        run_started_at: at,
+        release_id: 0,
+        tag: s.tag,
+        prerelease: false,
+        job,
+        workflow_id: s.workflow_id,
+        role: s.role,
+        gate: s.gate,
     }
 }
 

@@ -21,7 +21,9 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::patch::{self, PatchKind};
 use super::selector::{FieldSelector, LabelSelector};
-use super::store::{meta_mut, ChangeType, Kind, WriteError, RBAC_GROUP};
+use super::store::{
+    meta_mut, ChangeType, Kind, WriteError, FLUX_KUSTOMIZE_GROUP, FLUX_SOURCE_GROUP, RBAC_GROUP,
+};
 use super::table::{self, IncludeObject};
 use super::{auth, logs, normalize, Cluster};
 
@@ -279,7 +281,7 @@ fn version() -> Value {
 }
 
 /// The named API groups served (all at `v1`).
-const GROUPS: [&str; 2] = ["apps", RBAC_GROUP];
+const GROUPS: [&str; 4] = ["apps", RBAC_GROUP, FLUX_SOURCE_GROUP, FLUX_KUSTOMIZE_GROUP];
 
 fn api_group(name: &str) -> Value {
     let gv = format!("{name}/v1");
@@ -306,7 +308,12 @@ fn resource_list(group: &str) -> Value {
         };
         let has_status = matches!(
             kind,
-            Kind::Namespace | Kind::Pod | Kind::Deployment | Kind::ReplicaSet
+            Kind::Namespace
+                | Kind::Pod
+                | Kind::Deployment
+                | Kind::ReplicaSet
+                | Kind::GitRepository
+                | Kind::Kustomization
         );
         let mut r = json!({
             "name": kind.plural(),
@@ -318,6 +325,9 @@ fn resource_list(group: &str) -> Value {
         });
         if matches!(kind, Kind::Pod | Kind::Deployment | Kind::ReplicaSet) {
             r["categories"] = json!(["all"]);
+        }
+        if matches!(kind, Kind::GitRepository | Kind::Kustomization) {
+            r["categories"] = json!(["fluxcd"]);
         }
         resources.push(r);
         if has_status {

@@ -9,6 +9,7 @@
 mod api;
 pub mod auth;
 mod controller;
+pub mod flux;
 mod helm;
 mod logs;
 mod openapi;
@@ -261,6 +262,10 @@ impl DeployTarget for Cluster {
             return Err(format!(
                 "no container of deployment {namespace}/{deployment} runs an image of {repo}"
             ));
+        }
+        if new == dep {
+            // Already so (a GitOps re-apply): no write, no new revision.
+            return Ok(());
         }
         let release = new["metadata"]["annotations"]["meta.helm.sh/release-name"]
             .as_str()
@@ -634,6 +639,7 @@ pub(crate) fn normalize(kind: Kind, obj: Value) -> Result<Value, String> {
         Kind::RoleBinding => round_trip::<rbac::RoleBinding>(obj),
         Kind::ClusterRole => round_trip::<rbac::ClusterRole>(obj),
         Kind::ClusterRoleBinding => round_trip::<rbac::ClusterRoleBinding>(obj),
+        Kind::GitRepository | Kind::Kustomization => flux::validate(kind, obj),
     }
 }
 

@@ -12,12 +12,20 @@ use sha2::{Digest, Sha256};
 use super::store::Kind;
 
 /// The group versions served, as `/openapi/v3` names them.
-const GROUP_VERSIONS: [(&str, &str); 3] = [
+const GROUP_VERSIONS: [(&str, &str); 5] = [
     ("api/v1", ""),
     ("apis/apps/v1", "apps"),
     (
         "apis/rbac.authorization.k8s.io/v1",
         "rbac.authorization.k8s.io",
+    ),
+    (
+        "apis/source.toolkit.fluxcd.io/v1",
+        "source.toolkit.fluxcd.io",
+    ),
+    (
+        "apis/kustomize.toolkit.fluxcd.io/v1",
+        "kustomize.toolkit.fluxcd.io",
     ),
 ];
 

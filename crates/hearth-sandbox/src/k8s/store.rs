@@ -23,14 +23,22 @@ pub enum Kind {
     RoleBinding,
     ClusterRole,
     ClusterRoleBinding,
+    /// Flux's source of manifests (`source.toolkit.fluxcd.io/v1`).
+    GitRepository,
+    /// Flux's applier of a path of a source (`kustomize.toolkit.fluxcd.io/v1`).
+    Kustomization,
 }
 
 /// The RBAC API group.
 pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+/// Flux's source API group.
+pub const FLUX_SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
+/// Flux's kustomize API group.
+pub const FLUX_KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
 
 impl Kind {
     /// All kinds, in discovery order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Namespace,
         Kind::Pod,
         Kind::Event,
@@ -42,6 +50,8 @@ impl Kind {
         Kind::RoleBinding,
         Kind::ClusterRole,
         Kind::ClusterRoleBinding,
+        Kind::GitRepository,
+        Kind::Kustomization,
     ];
 
     /// The kind for a URL resource segment (`deployments`).
@@ -68,6 +78,8 @@ impl Kind {
             Kind::RoleBinding => "rolebindings",
             Kind::ClusterRole => "clusterroles",
             Kind::ClusterRoleBinding => "clusterrolebindings",
+            Kind::GitRepository => "gitrepositories",
+            Kind::Kustomization => "kustomizations",
         }
     }
 
@@ -85,6 +97,8 @@ impl Kind {
             Kind::RoleBinding => "rolebinding",
             Kind::ClusterRole => "clusterrole",
             Kind::ClusterRoleBinding => "clusterrolebinding",
+            Kind::GitRepository => "gitrepository",
+            Kind::Kustomization => "kustomization",
         }
     }
 
@@ -102,6 +116,8 @@ impl Kind {
             Kind::RoleBinding => "RoleBinding",
             Kind::ClusterRole => "ClusterRole",
             Kind::ClusterRoleBinding => "ClusterRoleBinding",
+            Kind::GitRepository => "GitRepository",
+            Kind::Kustomization => "Kustomization",
         }
     }
 
@@ -112,6 +128,8 @@ impl Kind {
             Kind::Role | Kind::RoleBinding | Kind::ClusterRole | Kind::ClusterRoleBinding => {
                 RBAC_GROUP
             }
+            Kind::GitRepository => FLUX_SOURCE_GROUP,
+            Kind::Kustomization => FLUX_KUSTOMIZE_GROUP,
             _ => "",
         }
     }
@@ -123,6 +141,8 @@ impl Kind {
             Kind::Role | Kind::RoleBinding | Kind::ClusterRole | Kind::ClusterRoleBinding => {
                 "rbac.authorization.k8s.io/v1"
             }
+            Kind::GitRepository => "source.toolkit.fluxcd.io/v1",
+            Kind::Kustomization => "kustomize.toolkit.fluxcd.io/v1",
             _ => "v1",
         }
     }
@@ -153,8 +173,18 @@ impl Kind {
             Kind::Deployment => &["deploy"],
             Kind::ReplicaSet => &["rs"],
             Kind::ServiceAccount => &["sa"],
+            Kind::GitRepository => &["gitrepo"],
+            Kind::Kustomization => &["ks"],
             _ => &[],
         }
+    }
+
+    /// Whether the object counts `metadata.generation` (bumped by a spec change).
+    pub fn has_generation(self) -> bool {
+        matches!(
+            self,
+            Kind::Deployment | Kind::ReplicaSet | Kind::GitRepository | Kind::Kustomization
+        )
     }
 
     /// Objects a client may create with POST (Pods, ReplicaSets and Events
@@ -329,7 +359,7 @@ impl Store {
         if !meta.contains_key("creationTimestamp") {
             meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
         }
-        if matches!(kind, Kind::Deployment | Kind::ReplicaSet) {
+        if kind.has_generation() {
             meta.insert("generation".into(), json!(1));
         }
         obj["apiVersion"] = json!(kind.api_version());
@@ -382,7 +412,7 @@ impl Store {
                 None => meta.remove(field),
             };
         }
-        if spec_changed && matches!(kind, Kind::Deployment | Kind::ReplicaSet) {
+        if spec_changed && kind.has_generation() {
             let g = old_meta["generation"].as_i64().unwrap_or(1) + 1;
             meta.insert("generation".into(), json!(g));
         }

@@ -131,6 +131,20 @@ pub fn columns(kind: Kind) -> Value {
             col("Role", "string", "", 0, "RoleRef can only reference the current namespace and the global namespace."),
             age,
         ],
+        // Flux's CRDs print these (additionalPrinterColumns of v1).
+        Kind::GitRepository => vec![
+            name,
+            col("URL", "string", "", 0, ".spec.url"),
+            age,
+            col("Ready", "string", "", 0, ".status.conditions[?(@.type==\"Ready\")].status"),
+            col("Status", "string", "", 0, ".status.conditions[?(@.type==\"Ready\")].message"),
+        ],
+        Kind::Kustomization => vec![
+            name,
+            age,
+            col("Ready", "string", "", 0, ".status.conditions[?(@.type==\"Ready\")].status"),
+            col("Status", "string", "", 0, ".status.conditions[?(@.type==\"Ready\")].message"),
+        ],
     })
 }
 
@@ -416,7 +430,35 @@ pub fn cells(kind: Kind, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
             )),
             json!(created),
         ],
+        Kind::GitRepository => {
+            let (ready, message) = ready_condition(obj);
+            vec![
+                name,
+                json!(obj["spec"]["url"].as_str().unwrap_or("")),
+                json!(created),
+                json!(ready),
+                json!(message),
+            ]
+        }
+        Kind::Kustomization => {
+            let (ready, message) = ready_condition(obj);
+            vec![name, json!(created), json!(ready), json!(message)]
+        }
     }
+}
+
+/// The status and message of a Flux object's `Ready` condition.
+fn ready_condition(obj: &Value) -> (String, String) {
+    obj["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or("").to_string(),
+                c["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// One Table row.
