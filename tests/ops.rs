@@ -2124,6 +2124,23 @@ async fn two_clusters_read_and_act_each_on_its_own() {
     let prod_env = envs.iter().find(|x| x["name"] == "prod").unwrap();
     assert_eq!(prod_env["context"], "hearth-sandbox-prod", "{v}");
     assert_eq!(prod_env["serving_tag"], "v0.3.0", "{v}");
+    // Each cluster runs its own Flux: hecate's prod Kustomization is read
+    // on prod's context, qa's on the first.
+    let v = status_of(&e, "hecate").await.expect("status");
+    for env in v["environments"].as_array().unwrap() {
+        assert_eq!(env["gitops"]["flux"], "Ready", "{env}");
+    }
+    assert!(e
+        .kubectl(&[
+            "--context",
+            "hearth-sandbox-prod",
+            "get",
+            "ks",
+            "-A",
+            "-o",
+            "name"
+        ])
+        .contains("apps-prod"));
 
     // The prod cluster down: its cells say so and name its context.
     prod.set_down(true);
@@ -2219,6 +2236,15 @@ async fn gitops_ship_promote_and_forward_commit_rollback() {
     git(
         &clone,
         &["commit", "-q", "--allow-empty", "-m", "Faster search"],
+    );
+
+    // check says where each environment's tag is and what it holds.
+    let c = e.hearth(&["check"]).await;
+    assert_eq!(c.code, 0, "{}", c.out);
+    assert!(
+        c.out.contains("build.yml builds a pushed version tag; prod: apps/prod/hecate.yaml holds v0.7.1; qa: apps/qa/hecate.yaml holds v0.7.2"),
+        "{}",
+        c.out
     );
 
     // A dry run says what it will commit and pushes nothing.

@@ -22,6 +22,7 @@ fn mechanisms(registry: &Registry) -> String {
         if svc.delivery != crate::registry::Delivery::Release {
             let line = match svc.delivery {
                 crate::registry::Delivery::Push => crate::ops::push::check_workflows(svc),
+                crate::registry::Delivery::Gitops => crate::ops::gitops::check_manifests(svc),
                 _ => crate::ops::dispatch::check_workflows(svc),
             };
             out.push_str(&format!("  {:<width$}  {line}\n", svc.name));

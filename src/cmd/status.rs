@@ -675,7 +675,7 @@ fn table_rows(report: &Report, wide: bool) -> (Vec<Vec<String>>, Vec<String>) {
     .map(String::from)
     .to_vec();
     if wide {
-        header.extend(["NAMESPACE", "CONTEXT", "BEHIND"].map(String::from));
+        header.extend(["NAMESPACE", "CONTEXT", "BEHIND", "FLUX"].map(String::from));
     }
     let mut rows: Vec<Vec<String>> = vec![header];
     let mut notes: Vec<String> = Vec::new();
@@ -780,6 +780,14 @@ fn table_rows(report: &Report, wide: bool) -> (Vec<Vec<String>>, Vec<String>) {
                 row.push(match &e.behind {
                     Some(b) if b.stale => format!("{} (stale)", b.commits),
                     Some(b) => b.commits.to_string(),
+                    None => "-".into(),
+                });
+                // Flux's word for a GitOps environment (its message is a note).
+                row.push(match &e.gitops {
+                    Some(g) if g.unapplied && g.flux.as_deref() != Some("Stalled") => {
+                        format!("{} (commit not applied)", g.flux.as_deref().unwrap_or("?"))
+                    }
+                    Some(g) => g.flux.clone().unwrap_or_else(|| "unknown".into()),
                     None => "-".into(),
                 });
             }

@@ -291,6 +291,44 @@ pub async fn checkout(service: &Service) -> Result<(PathBuf, String), Failure> {
     Ok((dir, g.branch.clone()))
 }
 
+/// `hearth check`'s line for a GitOps service: whether its build runs on
+/// a version tag, and per environment the tag its manifest holds in the
+/// checkout (as it is, unfetched) or why it cannot be read.
+pub fn check_manifests(service: &Service) -> String {
+    let mut parts = Vec::new();
+    if let Some(w) = &service.build_workflow {
+        let text = std::fs::read_to_string(service.directory.join(".github/workflows").join(w));
+        let push = text
+            .ok()
+            .and_then(|y| super::mechanism::Triggers::parse(&y).ok())
+            .map(|t| t.push);
+        parts.push(match push {
+            None => format!("{w} not found"),
+            Some(Some(f)) if f.runs_on_tag("v0.0.0") => format!("{w} builds a pushed version tag"),
+            Some(_) => format!("{w} does not run on a pushed v* tag: ship is refused"),
+        });
+    }
+    let dir = service.gitops.as_ref().and_then(|g| g.dir.clone());
+    for env in &service.environments {
+        let Some(m) = &env.manifest else { continue };
+        let Some(dir) = &dir else {
+            parts.push(format!(
+                "{}: {} (in the clone hearth makes)",
+                env.name, m.file
+            ));
+            continue;
+        };
+        parts.push(match std::fs::read_to_string(dir.join(&m.file)) {
+            Err(_) => format!("{}: {} not found in {}", env.name, m.file, dir.display()),
+            Ok(text) => match manifest::tag(&text, &m.at) {
+                Ok(tag) => format!("{}: {} holds {tag}", env.name, m.file),
+                Err(why) => format!("{}: {}: {why}", env.name, m.file),
+            },
+        });
+    }
+    parts.join("; ")
+}
+
 /// Fetch the branch and read the tag the manifest holds there.
 async fn remote_tag(dir: &Path, branch: &str, m: &Manifest) -> Result<String, Failure> {
     fetch(dir, branch).await?;

@@ -197,7 +197,7 @@ fn workflow_of(env: &Environment) -> String {
 /// A workflow at `rev` must run on the push hearth will make: a push to
 /// `branch`, or a tag push. Refused before anything changes, with the
 /// lines to add.
-async fn check_trigger(
+pub(super) async fn check_trigger(
     dir: &std::path::Path,
     rev: &str,
     workflow: &str,
@@ -241,7 +241,7 @@ async fn check_trigger(
 
 /// The push a workflow must run on.
 #[derive(Clone, Copy)]
-enum Pushed<'a> {
+pub(super) enum Pushed<'a> {
     Branch(&'a str),
     Tag(&'a str),
 }

@@ -564,15 +564,26 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
     };
     // The CI's deploy step (tests put a recording fake here).
     let deploy: Arc<dyn DeployTarget> = opts.deploy.unwrap_or_else(|| clusters.clone());
-    // The simulated Flux runs on the first cluster and applies to the
-    // cluster that holds each namespace (never to a test's fake target).
+    // The simulated Flux applies to the cluster that holds each namespace
+    // (never to a test's fake target).
     if gitops::bare(&dir).exists() {
-        cluster.seed_flux(&k8s::flux::FluxSeed {
-            url: format!("file://{}", gitops::bare(&dir).display()),
-            branch: gitops::BRANCH.into(),
-            kustomizations: gitops::kustomizations(),
-        });
-        k8s::flux::spawn(&cluster, clusters.clone());
+        // With two clusters each runs its own Flux: prod's applies prod's
+        // manifests, the first cluster's the rest.
+        let all = gitops::kustomizations();
+        let (prod_ks, lower_ks): (Vec<_>, Vec<_>) = all
+            .into_iter()
+            .partition(|(name, _)| prod_cluster.is_some() && name == "apps-prod");
+        for (c, kustomizations) in [(Some(&cluster), lower_ks), (prod_cluster.as_ref(), prod_ks)] {
+            let Some(c) = c.filter(|_| !kustomizations.is_empty()) else {
+                continue;
+            };
+            c.seed_flux(&k8s::flux::FluxSeed {
+                url: format!("file://{}", gitops::bare(&dir).display()),
+                branch: gitops::BRANCH.into(),
+                kustomizations,
+            });
+            k8s::flux::spawn(c, clusters.clone());
+        }
     }
     let (token, readonly_token) = match again {
         Some(r) => (r.token.clone(), r.readonly_token.clone()),
