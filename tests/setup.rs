@@ -137,6 +137,25 @@ async fn from_zero_init_workflow_then_ship_to_qa() {
     assert_eq!(doc["hearth"]["github_owner"].as_str(), Some("hearth-demo"));
     // docs runs nowhere, so init knows nothing of it.
     assert!(doc.get("docs").is_none());
+    // Services that do not ship by release get their workflows' hint.
+    for (svc, hint) in [
+        (
+            "relay",
+            "a push starts dev.yml, prod.yml: likely `delivery: push`",
+        ),
+        ("ledger", "likely `delivery: dispatch`"),
+        ("hecate", "if a GitOps repository does, `delivery: gitops`"),
+    ] {
+        let block = printed
+            .stdout
+            .split(&format!("\n{svc}:\n"))
+            .nth(1)
+            .and_then(|b| b.split("\n\n").next())
+            .unwrap_or_default();
+        assert!(block.contains(hint), "{svc}: {block}");
+    }
+    let api = printed.stdout.split("\napi:\n").nth(1).unwrap_or_default();
+    assert!(!api.split("\n\n").next().unwrap().contains("delivery"));
 
     // init writes services.yaml, check accepts it, a second init refuses.
     let wrote = e.hearth(&["init", "--scan", scan]).await;

@@ -45,6 +45,69 @@ pub struct Checkout {
     pub dockerfile: Option<String>,
     /// The test command its files suggest (`./test.sh`, `npm test`, ...).
     pub tests: Option<String>,
+    /// What its workflows' triggers suggest about how it is delivered,
+    /// when it is not by release (a comment for the registry, never a key:
+    /// environments and manifests cannot be read from a workflow).
+    pub delivery: Option<String>,
+}
+
+/// How a checkout's workflows say it is delivered, in a comment's words:
+/// `None` when a workflow runs on a release (the default model) or none
+/// can be read.
+pub fn delivery_hint(dir: &Path) -> Option<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(".github/workflows"))
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .collect();
+    files.sort();
+    let mut dispatch = Vec::new();
+    let mut branch = Vec::new();
+    let mut tag_only = Vec::new();
+    for f in &files {
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
+        let Ok(t) = super::mechanism::Triggers::parse(&text) else {
+            continue;
+        };
+        let name = f.file_name()?.to_string_lossy().into_owned();
+        if t.release.is_some() {
+            return None;
+        }
+        if t.dispatch.as_ref().is_some_and(|i| !i.is_empty()) {
+            dispatch.push(name.clone());
+        }
+        if let Some(p) = &t.push {
+            if p.runs_on_branch("main") {
+                branch.push(name);
+            } else if p.runs_on_tag("v0.0.0") {
+                tag_only.push(name);
+            }
+        }
+    }
+    if !dispatch.is_empty() {
+        return Some(format!(
+            "run by hand with inputs ({}): likely `delivery: dispatch`",
+            dispatch.join(", ")
+        ));
+    }
+    if !branch.is_empty() {
+        let mut all = branch;
+        all.extend(tag_only);
+        return Some(format!(
+            "a push starts {}: likely `delivery: push`",
+            all.join(", ")
+        ));
+    }
+    if !tag_only.is_empty() {
+        return Some(format!(
+            "a pushed version tag starts {} and nothing else deploys: if a GitOps repository does, `delivery: gitops`",
+            tag_only.join(", ")
+        ));
+    }
+    None
 }
 
 /// The test command a checkout's files suggest, for `pre_ship_cmd`.
@@ -162,6 +225,7 @@ pub fn scan(dir: &Path) -> std::io::Result<Vec<Checkout>> {
                 .map(str::to_string);
             Checkout {
                 tests: test_command(&d),
+                delivery: delivery_hint(&d),
                 dir: d,
                 github,
                 remote_name,
@@ -339,6 +403,11 @@ pub fn render(inv: &Inventory, base: &Path) -> String {
                 m
             ));
         }
+        if let Some(hint) = checkout.and_then(|(c, _)| c.delivery.as_deref()) {
+            out.push_str(&format!(
+                "   # delivery: its workflows say {hint} (see docs/delivery.md for the keys)\n"
+            ));
+        }
         match checkout.and_then(|(c, _)| c.tests.as_deref()) {
             Some(cmd) => out.push_str(&format!(
                 "   pre_ship_cmd: {}   # guessed from its files; runs before every ship\n",
@@ -376,6 +445,7 @@ mod tests {
             remote_name: github.map(|g| g.rsplit('/').next().unwrap().to_string()),
             dockerfile: dockerfile.then(|| "Dockerfile".to_string()),
             tests: dockerfile.then(|| "./test.sh".to_string()),
+            delivery: None,
         }
     }
 
@@ -392,6 +462,37 @@ mod tests {
         let cs = [checkout("/src/api", None, true)];
         assert_eq!(match_checkout(&f, &cs).unwrap().1, Match::Name);
         assert!(match_checkout(&f, &[checkout("/src/web", None, true)]).is_none());
+    }
+
+    /// Each model's workflows, as a checkout holds them, give their hint;
+    /// a release workflow gives none.
+    #[test]
+    fn workflows_hint_at_the_delivery_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let wf = dir.path().join(".github/workflows");
+        std::fs::create_dir_all(&wf).unwrap();
+        let write = |name: &str, text: &str| std::fs::write(wf.join(name), text).unwrap();
+        write("build.yml", "on:\n  push:\n    tags: ['v*']\njobs: {}\n");
+        assert!(delivery_hint(dir.path()).unwrap().contains(
+            "build.yml and nothing else deploys: if a GitOps repository does, `delivery: gitops`"
+        ));
+        write("dev.yml", "on:\n  push:\n    branches: [main]\njobs: {}\n");
+        assert_eq!(
+            delivery_hint(dir.path()).unwrap(),
+            "a push starts dev.yml, build.yml: likely `delivery: push`"
+        );
+        write(
+            "deploy.yml",
+            "on:\n  workflow_dispatch:\n    inputs:\n      image_tag: {}\njobs: {}\n",
+        );
+        assert!(delivery_hint(dir.path())
+            .unwrap()
+            .contains("`delivery: dispatch`"));
+        write(
+            "release.yml",
+            "on:\n  release:\n    types: [published]\njobs: {}\n",
+        );
+        assert_eq!(delivery_hint(dir.path()), None);
     }
 
     #[test]
@@ -422,6 +523,7 @@ mod tests {
         assert!(api.contains("dockerfile:   Dockerfile"), "{api}");
         assert!(!api.contains("shippable"), "{api}");
         assert!(api.contains("pre_ship_cmd: ./test.sh"), "{api}");
+        assert!(!api.contains("delivery"), "a release service: {api}");
         let ui = text.split("\nui:\n").nth(1).unwrap();
         assert!(ui.contains("shippable_reason: no Dockerfile in ui"), "{ui}");
         let cron = text.split("\ncron:\n").nth(1).unwrap();
