@@ -2482,3 +2482,64 @@ async fn gitops_suspended_race_stalled_and_conflict() {
     );
     e.sb.shutdown().await;
 }
+
+/// Without a local checkout, how far what runs is behind the default
+/// branch comes from GitHub's compare API: the same count the checkout
+/// gives, said to come from GitHub.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_behind_without_a_checkout_come_from_github() {
+    let e = env(20.0).await;
+    let with = status_of(&e, "relay").await.expect("status");
+    let text = std::fs::read_to_string(e.sb.services_path()).unwrap();
+    let elsewhere = text.replace("directory: repos/relay", "directory: repos/not-here");
+    assert_ne!(text, elsewhere);
+    let path = e.sb.dir.join("services-no-checkout.yaml");
+    std::fs::write(&path, elsewhere).unwrap();
+    let out = e
+        .command(&[
+            "--services",
+            path.to_str().unwrap(),
+            "status",
+            "relay",
+            "-o",
+            "json",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let without = &v["services"][0];
+    let env_of = |v: &Value, name: &str| {
+        v["environments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    for env in ["prod", "dev"] {
+        let (a, b) = (env_of(&with, env), env_of(without, env));
+        assert_eq!(
+            a["behind"]["commits"], b["behind"]["commits"],
+            "{env}: {a} / {b}"
+        );
+        assert_eq!(a["behind"]["oldest"], b["behind"]["oldest"], "{env}");
+        assert_eq!(b["behind"]["branch"], "the default branch on GitHub", "{b}");
+    }
+    assert_eq!(env_of(without, "prod")["behind"]["commits"], 1, "v1.2.1 is one commit behind main");
+    // GitHub was asked once per environment, with the tag each runs.
+    let asked: Vec<String> =
+        e.sb.journal
+            .entries()
+            .iter()
+            .filter(|x| x.path.contains("/compare/"))
+            .map(|x| x.path.clone())
+            .collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        asked.iter().any(|p| p.ends_with("/compare/v1.2.1...HEAD")),
+        "{asked:?}"
+    );
+    e.sb.shutdown().await;
+}

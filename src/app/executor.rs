@@ -188,8 +188,21 @@ impl Executor {
                 dir,
                 tag,
             } => {
+                // Without a checkout, GitHub's compare API (the shared budget).
+                let fallback = self
+                    .sources
+                    .github
+                    .clone()
+                    .filter(|_| !dir.join(".git").exists())
+                    .zip(self.registry.as_ref().and_then(|r| {
+                        let owner = self.config.as_ref().and_then(|c| c.github.owner.clone());
+                        crate::github::resolve_repo(r.service(&service)?, owner.as_deref()).ok()
+                    }));
                 tokio::spawn(async move {
-                    let behind = crate::ops::git::behind(&dir, &tag).await;
+                    let mut behind = crate::ops::git::behind(&dir, &tag).await;
+                    if let (None, Some((client, repo))) = (&behind, fallback) {
+                        behind = crate::ops::git::behind_on_github(&client, &repo, &tag).await;
+                    }
                     let _ = tx
                         .send(Msg::Behind {
                             service,

@@ -314,13 +314,17 @@ pub async fn collect(
                 });
         }
     }
-    read_behind(registry, &mut services).await;
+    read_behind(registry, &mut services, client.as_deref()).await;
     Ok(Report { services, github })
 }
 
 /// Fill in each environment's [`BehindReport`] from the services' local
 /// checkouts (read concurrently; no fetch).
-async fn read_behind(registry: &Registry, services: &mut [ServiceReport]) {
+async fn read_behind(
+    registry: &Registry,
+    services: &mut [ServiceReport],
+    client: Option<&github::Client>,
+) {
     let now = chrono::Utc::now().timestamp();
     let jobs: Vec<_> = services
         .iter()
@@ -333,14 +337,22 @@ async fn read_behind(registry: &Registry, services: &mut [ServiceReport]) {
         })
         .filter_map(|(i, e, tag)| {
             let svc = registry.service(&services[i].name)?;
-            Some((i, e, svc.directory.clone(), svc.stale, tag))
+            let repo = services[i].repo.clone();
+            Some((i, e, svc.directory.clone(), svc.stale, tag, repo))
         })
         .collect();
-    let read =
-        futures::future::join_all(jobs.into_iter().map(|(i, e, dir, stale, tag)| async move {
-            (i, e, stale, crate::ops::git::behind(&dir, &tag).await)
-        }))
-        .await;
+    let read = futures::future::join_all(jobs.into_iter().map(
+        |(i, e, dir, stale, tag, repo)| async move {
+            let mut b = crate::ops::git::behind(&dir, &tag).await;
+            // No checkout that knows the tag: ask GitHub.
+            if let (None, Some(c), Some(r), false) = (&b, client, &repo, dir.join(".git").exists())
+            {
+                b = crate::ops::git::behind_on_github(c, r, &tag).await;
+            }
+            (i, e, stale, b)
+        },
+    ))
+    .await;
     for (i, e, stale, behind) in read {
         let Some(b) = behind else { continue };
         let words = b.words(Some(now));

@@ -209,6 +209,47 @@ pub fn commit_of_tag(tag: &str) -> String {
     }
 }
 
+/// [`Behind`] from GitHub's compare API (`GET /repos/{repo}/compare/
+/// {tag}...HEAD`), for a service without a local checkout that knows the
+/// tag: the commits of the default branch not in what `tag` names, the
+/// oldest's date from the first one listed (GitHub lists them oldest
+/// first). `None` when GitHub does not know the tag or does not answer.
+/// One request, through the client's shared rate budget.
+pub async fn behind_on_github(
+    client: &crate::github::Client,
+    repo: &str,
+    tag: &str,
+) -> Option<Behind> {
+    let base = match tag.strip_prefix("sha-") {
+        Some(hex) if hex.len() >= 7 && hex.chars().all(|c| c.is_ascii_hexdigit()) => hex,
+        _ => tag,
+    };
+    let safe = !base.is_empty()
+        && !base.starts_with('-')
+        && base
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
+    if !safe {
+        return None;
+    }
+    let v = client
+        .get_json(&format!("/repos/{repo}/compare/{base}...HEAD"))
+        .await
+        .ok()?;
+    let commits = u32::try_from(v["ahead_by"].as_u64()?).ok()?;
+    let oldest = v["commits"]
+        .as_array()
+        .and_then(|c| c.first())
+        .and_then(|c| c["commit"]["committer"]["date"].as_str())
+        .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+        .map(|d| d.timestamp());
+    Some(Behind {
+        commits,
+        oldest,
+        branch: "the default branch on GitHub".into(),
+    })
+}
+
 /// [`Behind`] for the commit `tag` names in the checkout `dir`, counted
 /// against `origin/HEAD`'s branch (else `origin/main`, `origin/master`).
 /// `None` when `dir` is no checkout or does not know the tag or a branch.

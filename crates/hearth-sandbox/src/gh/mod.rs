@@ -826,6 +826,7 @@ pub fn router(api: Arc<GithubApi>) -> Router {
             get(ops::get_contents),
         )
         .route(&format!("{repo}/commits/{{ref}}"), get(ops::get_commit))
+        .route(&format!("{repo}/compare/{{basehead}}"), get(ops::compare))
         .route(&format!("{repo}/actions/secrets"), get(secrets::list))
         .route(
             &format!("{repo}/actions/secrets/public-key"),

@@ -220,6 +220,93 @@ pub(super) async fn get_commit(
     ))
 }
 
+/// `GET /repos/{o}/{r}/compare/{base}...{head}`: how far `head` is ahead
+/// of `base` (`ahead_by`, `behind_by`, `status`) and the commits `head`
+/// has that `base` lacks, oldest first (at most 250, as GitHub lists them).
+/// `HEAD` names the default branch.
+pub(super) async fn compare(
+    State(api): Api,
+    Path((owner, repo, basehead)): Path<(String, String, String)>,
+) -> Result<Response, Response> {
+    let rec = api.repo_or_404(&owner, &repo)?;
+    api.wait_for_git().await;
+    let not_found = || {
+        reply(
+            StatusCode::NOT_FOUND,
+            json!({"message": "Not Found", "documentation_url": DOCS, "status": "404"}),
+        )
+    };
+    let Some((base, head)) = basehead.split_once("...") else {
+        return Ok(not_found());
+    };
+    if base.starts_with('-') || head.starts_with('-') {
+        return Ok(not_found());
+    }
+    let origin = &rec.info.origin;
+    let resolve = |r: &str| {
+        let r = if r == "HEAD" { "main" } else { r };
+        let spec = format!("{r}^{{commit}}");
+        async move { repos::git_output(origin, &["rev-parse", "--verify", "-q", &spec]).await }
+    };
+    let (Some(b), Some(h)) = (resolve(base).await, resolve(head).await) else {
+        return Ok(not_found());
+    };
+    let count = |range: String| async move {
+        repos::git_output(origin, &["rev-list", "--count", &range])
+            .await
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let ahead = count(format!("{b}..{h}")).await;
+    let behind = count(format!("{h}..{b}")).await;
+    let log = repos::git_output(
+        origin,
+        &[
+            "log",
+            "--reverse",
+            "-n",
+            "250",
+            "--format=%H%x09%cI%x09%s",
+            &format!("{b}..{h}"),
+        ],
+    )
+    .await
+    .unwrap_or_default();
+    let commits: Vec<Value> = log
+        .lines()
+        .filter_map(|l| {
+            let mut p = l.splitn(3, '\t');
+            let (sha, date, msg) = (p.next()?, p.next()?, p.next().unwrap_or(""));
+            Some(json!({
+                "sha": sha,
+                "commit": {
+                    "message": msg,
+                    "author": {"name": "Hearth Demo", "email": "demo@hearth.invalid", "date": date},
+                    "committer": {"name": "Hearth Demo", "email": "demo@hearth.invalid", "date": date},
+                },
+            }))
+        })
+        .collect();
+    let status = match (ahead, behind) {
+        (0, 0) => "identical",
+        (_, 0) => "ahead",
+        (0, _) => "behind",
+        _ => "diverged",
+    };
+    Ok(reply(
+        StatusCode::OK,
+        json!({
+            "status": status,
+            "ahead_by": ahead,
+            "behind_by": behind,
+            "total_commits": ahead,
+            "base_commit": {"sha": b},
+            "merge_base_commit": {"sha": b},
+            "commits": commits,
+        }),
+    ))
+}
+
 #[derive(Debug, Deserialize)]
 pub(super) struct DispatchBody {
     #[serde(rename = "ref")]
