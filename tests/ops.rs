@@ -2527,7 +2527,11 @@ async fn commits_behind_without_a_checkout_come_from_github() {
         assert_eq!(a["behind"]["oldest"], b["behind"]["oldest"], "{env}");
         assert_eq!(b["behind"]["branch"], "the default branch on GitHub", "{b}");
     }
-    assert_eq!(env_of(without, "prod")["behind"]["commits"], 1, "v1.2.1 is one commit behind main");
+    assert_eq!(
+        env_of(without, "prod")["behind"]["commits"],
+        1,
+        "v1.2.1 is one commit behind main"
+    );
     // GitHub was asked once per environment, with the tag each runs.
     let asked: Vec<String> =
         e.sb.journal

@@ -1539,7 +1539,10 @@ fn gitops_state(stage: Stage, mode: Mode) -> State {
         Msg::Runs {
             service: "hecate".into(),
             runs: vec![
-                run(301, 3, "completed", Some("success"), "v0.7.3"),
+                CiRun {
+                    updated_at: Some("2026-03-01T09:58:30Z".into()),
+                    ..run(301, 3, "completed", Some("success"), "v0.7.3")
+                },
                 run(300, 2, "completed", Some("success"), "v0.7.2"),
             ],
         },
@@ -1568,7 +1571,7 @@ fn gitops_chain_applying_160x48() {
     let frame = text(&state, &theme("default"), 160, 48);
     for want in [
         "⇡ deploying v0.7.3 (Flux, manifest c48d209)",
-        "✓ v0.7.3 built (run #3)",
+        "✓ v0.7.3 built (run #3, 4 min ago)",
         "✓ manifest commit c48d209 pushed, 2 min ago: chore: deploy hecate v0.7.3 to qa",
         "● Flux is reconciling; it has not applied c48d209 yet",
         "matches apps/prod/hecate.yaml@5d463df (main)",

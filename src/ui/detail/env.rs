@@ -262,9 +262,15 @@ fn gitops_chain<'a>(
                 .as_deref()
                 .is_some_and(crate::model::ci::is_good) =>
         {
+            let when = r
+                .updated_at
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| ago(t.timestamp()))
+                .unwrap_or_default();
             link(
                 "✓",
-                format!("{} built (run #{})", m.tag, r.run_number),
+                format!("{} built (run #{}{when})", m.tag, r.run_number),
                 theme.ok,
             )
         }
