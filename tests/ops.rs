@@ -2547,3 +2547,56 @@ async fn commits_behind_without_a_checkout_come_from_github() {
     );
     e.sb.shutdown().await;
 }
+
+/// A GitOps repository named by URL is cloned into hearth's state
+/// directory on first use and shipped through like a local checkout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitops_repository_by_url_is_cloned_into_the_state_directory() {
+    let e = env(20.0).await;
+    let bare = e.gitops_bare();
+    let text = std::fs::read_to_string(e.sb.services_path()).unwrap();
+    let url = format!("file://{}", bare.display());
+    let by_url = text.replace(
+        "gitops: { repo: gitops,",
+        &format!("gitops: {{ repo: \"{url}\","),
+    );
+    assert_ne!(text, by_url);
+    let path = e.sb.dir.join("services-by-url.yaml");
+    std::fs::write(&path, by_url).unwrap();
+    git(
+        &e.clone_dir("hecate"),
+        &["commit", "-q", "--allow-empty", "-m", "Faster search"],
+    );
+    let r = e
+        .hearth(&[
+            "--services",
+            path.to_str().unwrap(),
+            "ship",
+            "hecate",
+            "--yes",
+        ])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert_eq!(
+        git(&bare, &["log", "-1", "--format=%s", "main"]),
+        "chore: deploy hecate v0.7.3 to qa (hearth)"
+    );
+    let clones = e.state.join("hearth/gitops");
+    let made: Vec<_> = std::fs::read_dir(&clones)
+        .unwrap()
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(made.len(), 1, "one clone in {}", clones.display());
+    assert_eq!(
+        git(&made[0].path(), &["rev-parse", "HEAD"]),
+        git(&bare, &["rev-parse", "main"]),
+        "the clone holds the pushed commit"
+    );
+    // The sandbox's own checkout was not used.
+    assert_ne!(
+        git(&e.sb.dir.join("gitops"), &["rev-parse", "HEAD"]),
+        git(&bare, &["rev-parse", "main"])
+    );
+    assert_eq!(e.tag("hecate", "qa"), "v0.7.3");
+    e.sb.shutdown().await;
+}
