@@ -1415,6 +1415,8 @@ enum Stage {
     Stalled,
     /// Flux applied it; the rollout is half-way.
     RollingOut,
+    /// Rolled out; hearth's ship ran the smoke checks (the journal).
+    Done,
 }
 
 fn gitops_state(stage: Stage, mode: Mode) -> State {
@@ -1471,7 +1473,7 @@ fn gitops_state(stage: Stage, mode: Mode) -> State {
             last_attempted: Some(format!("main@sha1:{MANIFEST_COMMIT}")),
             ..ready(OLDER_COMMIT)
         },
-        Stage::RollingOut => ready(MANIFEST_COMMIT),
+        Stage::RollingOut | Stage::Done => ready(MANIFEST_COMMIT),
     };
     let manifest = |tag: &str, commit: &str, ago: i64, subject: &str| ManifestCommit {
         tag: tag.into(),
@@ -1489,7 +1491,7 @@ fn gitops_state(stage: Stage, mode: Mode) -> State {
                     120,
                     "chore: deploy hecate v0.7.3 to qa (hearth)",
                 )),
-                unapplied: stage != Stage::RollingOut,
+                unapplied: matches!(stage, Stage::Applying | Stage::Stalled),
                 flux: Ok(qa_flux),
             },
         ),
@@ -1518,6 +1520,43 @@ fn gitops_state(stage: Stage, mode: Mode) -> State {
         );
     }
     let mut qa = live("v0.7.2", 2, 2, Rollout::Complete);
+    if stage == Stage::Done {
+        qa = live("v0.7.3", 2, 2, Rollout::Complete);
+        let step = |name: &str| hearth::ops::audit::StepRecord {
+            name: name.into(),
+            state: hearth::ops::StepState::Done,
+            detail: None,
+            secs: Some(1.0),
+        };
+        let entry = hearth::ops::audit::Entry {
+            time: "2026-03-01T10:02:00Z".into(),
+            user: "maintainer".into(),
+            op: "ship".into(),
+            service: "hecate".into(),
+            env: Some("qa".into()),
+            from_tag: Some("v0.7.2".into()),
+            to_tag: Some("v0.7.3".into()),
+            mechanism: None,
+            steps: vec![
+                step("commit manifest"),
+                step("flux apply"),
+                step("rollout qa"),
+                step("smoke: GET https://hecate.example/api/ready 200"),
+            ],
+            mutations: Vec::new(),
+            result: "ok".into(),
+            summary: "hecate v0.7.3 serves in qa".into(),
+            recovery: None,
+            by: None,
+        };
+        update(
+            &mut state,
+            Msg::Journal(hearth::app::ops::History {
+                entries: vec![entry],
+                interrupted: Vec::new(),
+            }),
+        );
+    }
     if stage == Stage::RollingOut {
         qa = live(
             "v0.7.3",
@@ -1634,5 +1673,20 @@ fn watch_gitops_flux_stalled_120x36() {
         frame.contains("⚑ qa: Flux Stalled: kustomize build failed"),
         "{frame}"
     );
+    insta::assert_snapshot!(frame);
+}
+
+#[test]
+fn gitops_chain_done_160x48() {
+    let state = gitops_state(Stage::Done, Mode::INTERACTIVE);
+    let frame = text(&state, &theme("default"), 160, 48);
+    for want in [
+        "✓ rollout of v0.7.3 complete",
+        "✓ smoke checks passed (ship, 30 s ago)",
+        "(matches apps/qa/hecate.yaml@c48d209 (main))",
+    ] {
+        assert!(frame.contains(want), "{want}\n{frame}");
+    }
+    assert_cell(&frame, "hecate", "QA", "v0.7.3 2/2 ✓");
     insta::assert_snapshot!(frame);
 }

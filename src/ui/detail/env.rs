@@ -329,10 +329,47 @@ fn gitops_chain<'a>(
             theme.ok,
         ),
     }
-    // 4. The rollout of the manifest's tag.
+    // 4. The rollout of the manifest's tag, then 5. the smoke checks that
+    // hearth's own operation ran for it (the journal), when it ran them.
     if w.image_tag.as_deref() == Some(m.tag.as_str()) {
         match &w.rollout {
-            Rollout::Complete => link("✓", format!("rollout of {} complete", m.tag), theme.ok),
+            Rollout::Complete => {
+                link("✓", format!("rollout of {} complete", m.tag), theme.ok);
+                let env_name = &state.envs[e];
+                let entry = state
+                    .history
+                    .of(&state.registry.services[i].name, 20)
+                    .into_iter()
+                    .find(|x| {
+                        x.env.as_deref() == Some(env_name.as_str())
+                            && x.to_tag.as_deref() == Some(m.tag.as_str())
+                    });
+                let smoke: Vec<_> = entry
+                    .iter()
+                    .flat_map(|x| x.steps.iter())
+                    .filter(|st| st.name.starts_with("smoke"))
+                    .collect();
+                let when = entry
+                    .and_then(|x| chrono::DateTime::parse_from_rfc3339(&x.time).ok())
+                    .map(|t| ago(t.timestamp()))
+                    .unwrap_or_default();
+                let op = entry.map_or("", |x| x.op.as_str());
+                if let Some(bad) = smoke
+                    .iter()
+                    .find(|st| st.state == crate::ops::StepState::Failed)
+                {
+                    link(
+                        "✗",
+                        format!(
+                            "stuck at the smoke check ({op}{when}): {}",
+                            bad.detail.as_deref().unwrap_or(&bad.name)
+                        ),
+                        theme.error,
+                    );
+                } else if !smoke.is_empty() {
+                    link("✓", format!("smoke checks passed ({op}{when})"), theme.ok);
+                }
+            }
             Rollout::Progressing(_) => {
                 link("●", format!("rolling out {} (below)", m.tag), theme.running)
             }

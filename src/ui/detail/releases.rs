@@ -14,6 +14,15 @@ pub(super) fn release_lines<'a>(
             "  none (not shippable)",
             theme.muted,
         ))),
+        // A model without releases: none is what there should be.
+        r if !service.delivery.makes_releases() && r.as_ref().is_none_or(Vec::is_empty) => lines
+            .push(Line::from(Span::styled(
+                format!(
+                    "  none: delivered by {}, which makes no releases",
+                    service.delivery.word()
+                ),
+                theme.muted,
+            ))),
         None => lines.push(Line::from(Span::styled(
             format!("  unknown: {}", github_problem(state)),
             theme.muted,
