@@ -1417,6 +1417,11 @@ enum Stage {
     RollingOut,
     /// Rolled out; hearth's ship ran the smoke checks (the journal).
     Done,
+    /// Flux applied it; the new pods crash (the migration fails).
+    RolloutStuck,
+    /// The tag's build run failed; Flux applied the manifest anyway; prod's
+    /// Kustomization is suspended.
+    BuildFailedProdSuspended,
 }
 
 fn gitops_state(stage: Stage, mode: Mode) -> State {
@@ -1473,7 +1478,16 @@ fn gitops_state(stage: Stage, mode: Mode) -> State {
             last_attempted: Some(format!("main@sha1:{MANIFEST_COMMIT}")),
             ..ready(OLDER_COMMIT)
         },
-        Stage::RollingOut | Stage::Done => ready(MANIFEST_COMMIT),
+        Stage::RollingOut | Stage::Done | Stage::RolloutStuck | Stage::BuildFailedProdSuspended => {
+            ready(MANIFEST_COMMIT)
+        }
+    };
+    let prod_flux = match stage {
+        Stage::BuildFailedProdSuspended => FluxState {
+            suspended: true,
+            ..ready(OLDER_COMMIT)
+        },
+        _ => ready(OLDER_COMMIT),
     };
     let manifest = |tag: &str, commit: &str, ago: i64, subject: &str| ManifestCommit {
         tag: tag.into(),
@@ -1505,7 +1519,7 @@ fn gitops_state(stage: Stage, mode: Mode) -> State {
                     "chore: deploy hecate v0.7.1 to prod",
                 )),
                 unapplied: false,
-                flux: Ok(ready(OLDER_COMMIT)),
+                flux: Ok(prod_flux),
             },
         ),
     ];
@@ -1557,6 +1571,32 @@ fn gitops_state(stage: Stage, mode: Mode) -> State {
             }),
         );
     }
+    if matches!(stage, Stage::RolloutStuck | Stage::BuildFailedProdSuspended) {
+        qa = live(
+            "v0.7.3",
+            2,
+            2,
+            Rollout::Failed("deployment \"hecate\" exceeded its progress deadline".into()),
+        );
+        qa.updated = 1;
+        qa.new_ready = Some(0);
+        qa.stuck_reason = Some(if stage == Stage::RolloutStuck {
+            "migration \"migrate\" failing: CrashLoopBackOff, 4 restarts".into()
+        } else {
+            "ImagePullBackOff: ghcr.io/katforge/hecate:v0.7.3 not found".into()
+        });
+        qa.pods = vec![
+            pod("hecate-6f4d8-75jnb", "Running", true, 0, "v0.7.2"),
+            pod("hecate-6f4d8-vdtsd", "Running", true, 0, "v0.7.2"),
+            pod(
+                "hecate-9a1c2-kq2mz",
+                "Init:CrashLoopBackOff",
+                false,
+                4,
+                "v0.7.3",
+            ),
+        ];
+    }
     if stage == Stage::RollingOut {
         qa = live(
             "v0.7.3",
@@ -1580,7 +1620,17 @@ fn gitops_state(stage: Stage, mode: Mode) -> State {
             runs: vec![
                 CiRun {
                     updated_at: Some("2026-03-01T09:58:30Z".into()),
-                    ..run(301, 3, "completed", Some("success"), "v0.7.3")
+                    ..run(
+                        301,
+                        3,
+                        "completed",
+                        Some(if stage == Stage::BuildFailedProdSuspended {
+                            "failure"
+                        } else {
+                            "success"
+                        }),
+                        "v0.7.3",
+                    )
                 },
                 run(300, 2, "completed", Some("success"), "v0.7.2"),
             ],
@@ -1688,5 +1738,52 @@ fn gitops_chain_done_160x48() {
         assert!(frame.contains(want), "{want}\n{frame}");
     }
     assert_cell(&frame, "hecate", "QA", "v0.7.3 2/2 ✓");
+    insta::assert_snapshot!(frame);
+}
+
+#[test]
+fn gitops_chain_rollout_stuck_160x48() {
+    let state = gitops_state(Stage::RolloutStuck, Mode::INTERACTIVE);
+    let frame = text(&state, &theme("default"), 160, 48);
+    for want in [
+        "✓ Flux applied main@c48d209",
+        "✗ stuck at the rollout of v0.7.3 (below)",
+        "≠ running v0.7.2, apps/qa/hecate.yaml@c48d209 (main) says v0.7.3 → drift",
+    ] {
+        assert!(frame.contains(want), "{want}\n{frame}");
+    }
+    assert!(!frame.contains("smoke checks passed"), "{frame}");
+    insta::assert_snapshot!(frame);
+}
+
+#[test]
+fn gitops_chain_build_failed_160x48() {
+    let state = gitops_state(Stage::BuildFailedProdSuspended, Mode::INTERACTIVE);
+    let frame = text(&state, &theme("default"), 160, 48);
+    assert!(
+        frame.contains(
+            "⚑ Flux applied main@5d463df and is suspended: later commits wait until it is resumed"
+        ),
+        "{frame}"
+    );
+    assert!(
+        frame.contains("✗ the build of v0.7.3 failed (run #3)"),
+        "the first link names the failed build:\n{frame}"
+    );
+    insta::assert_snapshot!(frame);
+}
+
+/// `hearth watch` with prod's Kustomization suspended: prod's cell is
+/// marked and the line says commits are not applied.
+#[test]
+fn watch_gitops_prod_suspended_120x36() {
+    let state = gitops_state(Stage::BuildFailedProdSuspended, Mode::WATCH);
+    let frame = text(&state, &theme("default"), 120, 36);
+    let row = frame
+        .lines()
+        .find(|l| l.contains(" hecate ") && l.contains("PROD"))
+        .unwrap_or_default();
+    assert!(row.contains("PROD v0.7.1 2/2 ✓ ⚑"), "{row}\n{frame}");
+    assert!(frame.contains("1 failing"), "{frame}");
     insta::assert_snapshot!(frame);
 }

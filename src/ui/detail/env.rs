@@ -279,7 +279,12 @@ fn gitops_chain<'a>(
             format!(
                 "the build of {} {} (run #{})",
                 m.tag,
-                r.conclusion.as_deref().unwrap_or("failed"),
+                match r.conclusion.as_deref() {
+                    Some("cancelled") => "was cancelled",
+                    Some("timed_out") => "timed out",
+                    Some("action_required") => "waits for an action",
+                    _ => "failed",
+                },
                 r.run_number
             ),
             theme.error,
@@ -299,6 +304,19 @@ fn gitops_chain<'a>(
     // 3. Flux.
     match &reading.flux {
         Err(why) => link("?", format!("Flux: {why}"), theme.warn),
+        // Suspended after it applied this commit: nothing is stuck yet,
+        // but the next commit will be.
+        Ok(f) if f.suspended && !reading.unapplied && !f.stalled => link(
+            "⚑",
+            format!(
+                "Flux applied {} and is suspended: later commits wait until it is resumed",
+                f.last_applied
+                    .as_deref()
+                    .map(crate::model::flux::short_revision)
+                    .unwrap_or_default()
+            ),
+            theme.warn,
+        ),
         Ok(f) if f.troubled() => link("✗", format!("stuck at Flux: {}", f.words()), theme.error),
         Ok(f) if reading.unapplied && f.reconciling => link(
             "●",
@@ -373,7 +391,11 @@ fn gitops_chain<'a>(
             Rollout::Progressing(_) => {
                 link("●", format!("rolling out {} (below)", m.tag), theme.running)
             }
-            Rollout::Failed(msg) => link("✗", format!("stuck at the rollout: {msg}"), theme.error),
+            Rollout::Failed(_) => link(
+                "✗",
+                format!("stuck at the rollout of {} (below)", m.tag),
+                theme.error,
+            ),
         }
     }
     out
