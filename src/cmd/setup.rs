@@ -31,7 +31,8 @@ pub fn run(global: &GlobalOpts, args: &SetupArgs) -> anyhow::Result<ExitCode> {
              or --ci (the cluster credentials and repository secrets CI deploys with)",
         ));
     }
-    workflows(&registry, args)
+    let current = super::live_config(global, &registry).kube.display_context();
+    workflows(&registry, args, current.as_deref())
 }
 
 /// `hearth setup --ci`: see [`crate::ops::ci`].
@@ -144,12 +145,37 @@ fn template(registry: &Registry, args: &SetupArgs) -> anyhow::Result<Template> {
     Template::parse(&text).map_err(|e| fail(exit::INVALID, e))
 }
 
-fn workflows(registry: &Registry, args: &SetupArgs) -> anyhow::Result<ExitCode> {
+/// Write or check each service's workflow stub. `current` is the context
+/// the environments without one deploy to (`--context`, else the
+/// kubeconfig's current one).
+fn workflows(
+    registry: &Registry,
+    args: &SetupArgs,
+    current: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let services = chosen(registry, &args.service)?;
     let template = template(registry, args)?;
+    // The secret of each release kind's context: one, or one per cluster.
+    let ci = &registry.settings.ci;
+    let context_of = |kind: crate::registry::ReleaseKind| {
+        registry
+            .settings
+            .environments
+            .iter()
+            .find(|e| e.release == kind)
+            .and_then(|e| e.context.clone())
+            .or_else(|| current.map(str::to_string))
+    };
+    let prod = ci
+        .kubeconfig_secret_for(context_of(crate::registry::ReleaseKind::Latest).as_deref())
+        .to_string();
+    let qa = ci
+        .kubeconfig_secret_for(context_of(crate::registry::ReleaseKind::Prerelease).as_deref())
+        .to_string();
     let secrets = Secrets {
-        kubeconfig: registry.settings.ci.kubeconfig_secret.clone(),
-        registry_token: registry.settings.ci.registry_token_secret.clone(),
+        kubeconfig_qa: (qa != prod).then_some(qa),
+        kubeconfig: prod,
+        registry_token: ci.registry_token_secret.clone(),
     };
     let mut failed = false;
     for svc in services {

@@ -101,7 +101,7 @@ jobs:
       prerelease: ${{{{ inputs.prerelease || false }}}}
     secrets:
       K3S_KUBECONFIG: ${{{{ secrets.{kube} }}}}
-      KATFORGE_GITHUB_TOKEN: ${{{{ secrets.{token} }}}}
+{kube_qa}      KATFORGE_GITHUB_TOKEN: ${{{{ secrets.{token} }}}}
 "#,
         name = service.name,
         name_q = quoted(&service.name),
@@ -110,6 +110,12 @@ jobs:
         deployment = quoted(&service.k8s_name),
         dockerfile = quoted(dockerfile),
         kube = secrets.kubeconfig,
+        // qa on a cluster of its own: its kubeconfig is its own secret.
+        kube_qa = secrets
+            .kubeconfig_qa
+            .as_deref()
+            .map(|q| format!("      K3S_KUBECONFIG_QA: ${{{{ secrets.{q} }}}}\n"))
+            .unwrap_or_default(),
         token = secrets.registry_token,
     )
 }
@@ -117,7 +123,12 @@ jobs:
 /// The repository secret names the stub passes on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Secrets {
+    /// The kubeconfig secret of prod's context (every environment's when
+    /// they share a cluster).
     pub kubeconfig: String,
+    /// The kubeconfig secret of qa's context when it differs from prod's
+    /// (`hearth.ci.secrets.kubeconfig` as a map per context).
+    pub kubeconfig_qa: Option<String>,
     pub registry_token: String,
 }
 
@@ -125,6 +136,7 @@ impl Default for Secrets {
     fn default() -> Self {
         Secrets {
             kubeconfig: "K3S_KUBECONFIG".into(),
+            kubeconfig_qa: None,
             registry_token: "KATFORGE_GITHUB_TOKEN".into(),
         }
     }
@@ -225,6 +237,36 @@ mod tests {
             job["secrets"]["K3S_KUBECONFIG"].as_str(),
             Some("${{ secrets.K3S_KUBECONFIG }}")
         );
+    }
+
+    /// qa on a cluster of its own: the stub passes qa's kubeconfig secret
+    /// as K3S_KUBECONFIG_QA beside prod's; with one cluster it passes none.
+    #[test]
+    fn qa_on_its_own_cluster_gets_its_own_kubeconfig_secret() {
+        let t = Template::parse("acme/hearth@v1").unwrap();
+        let two = Secrets {
+            kubeconfig: "PROD_KUBECONFIG".into(),
+            kubeconfig_qa: Some("QA_KUBECONFIG".into()),
+            registry_token: "TOKEN".into(),
+        };
+        let doc: serde_yaml::Value = serde_yaml::from_str(&stub(&api(), &t, &two)).unwrap();
+        let secrets = &doc["jobs"]["ship"]["secrets"];
+        assert_eq!(
+            secrets["K3S_KUBECONFIG"].as_str(),
+            Some("${{ secrets.PROD_KUBECONFIG }}")
+        );
+        assert_eq!(
+            secrets["K3S_KUBECONFIG_QA"].as_str(),
+            Some("${{ secrets.QA_KUBECONFIG }}")
+        );
+        let one = stub(&api(), &t, &Secrets::default());
+        assert!(!one.contains("K3S_KUBECONFIG_QA"), "{one}");
+        // The template takes it, optional, and uses it for qa's namespace.
+        let template = include_str!("../../.github/workflows/release-template.yml");
+        let tdoc: serde_yaml::Value = serde_yaml::from_str(template).unwrap();
+        let declared = &tdoc["on"]["workflow_call"]["secrets"]["K3S_KUBECONFIG_QA"];
+        assert_eq!(declared["required"].as_bool(), Some(false));
+        assert!(template.contains("KUBECONFIG_DATA=\"$KUBECONFIG_QA_DATA\""));
     }
 
     #[test]
