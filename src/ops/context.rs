@@ -429,7 +429,9 @@ impl Reporter {
                 self.mutation(System::Git, &shown, "ok", true).await;
                 Ok(out)
             }
-            Err(p) => {
+            Err(mut p) => {
+                // git names the remote's URL, which may carry a token.
+                p.message = super::gitops::without_userinfo(&p.message);
                 self.mutation(System::Git, &shown, &p.message, false).await;
                 Err(p)
             }

@@ -244,7 +244,7 @@ pub async fn checkout(service: &Service) -> Result<(PathBuf, String), Failure> {
     let dir = match (&g.dir, &g.url) {
         (Some(d), _) => d.clone(),
         (None, Some(url)) => {
-            let slug: String = url
+            let slug: String = shown_url(url)
                 .chars()
                 .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
                 .collect();
@@ -265,8 +265,11 @@ pub async fn checkout(service: &Service) -> Result<(PathBuf, String), Failure> {
                     .map_err(|p| {
                         Failure::nothing_changed(Problem::new(
                             p.kind,
-                            format!("cloning the GitOps repository failed: {}", p.message),
-                            format!("check that `git clone {url}` works here"),
+                            format!(
+                                "cloning the GitOps repository failed: {}",
+                                without_userinfo(&p.message)
+                            ),
+                            format!("check that `git clone {}` works here", shown_url(url)),
                         ))
                     })?;
             }
@@ -342,13 +345,59 @@ pub(crate) async fn fetch(dir: &Path, branch: &str) -> Result<(), Failure> {
         .map_err(|p| {
             Failure::nothing_changed(Problem::new(
                 p.kind,
-                format!("fetching the GitOps repository failed: {}", p.message),
+                format!(
+                    "fetching the GitOps repository failed: {}",
+                    without_userinfo(&p.message)
+                ),
                 format!("git -C {} fetch origin {branch}", dir.display()),
             ))
         })
 }
 
 /// The tag `m` holds at `rev`.
+/// A URL as it may be shown: without the user and password a URL can
+/// carry (`https://user:token@host/…` → `https://host/…`).
+pub fn shown_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (host_part, path) = rest.split_once('/').unwrap_or((rest, ""));
+            let host = host_part.rsplit_once('@').map_or(host_part, |(_, h)| h);
+            if path.is_empty() {
+                format!("{scheme}://{host}")
+            } else {
+                format!("{scheme}://{host}/{path}")
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+/// `text` with every `scheme://user:password@` made `scheme://`: git's
+/// messages name the remote's URL, which may carry a token.
+pub fn without_userinfo(text: &str) -> String {
+    static USERINFO: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    USERINFO
+        .get_or_init(|| regex::Regex::new(r"://[^/@\s'\x22]+@").expect("a valid pattern"))
+        .replace_all(text, "://")
+        .into_owned()
+}
+
+/// One operation at a time in a GitOps checkout (services may share one):
+/// the edit, commit, rebase and push of one must not interleave with
+/// another's.
+fn checkout_lock(dir: &Path) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut all = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    all.entry(dir.to_path_buf()).or_default().clone()
+}
+
+/// The tag `m` holds at `rev` (made one inert line: the file is the
+/// repository's, not hearth's).
 pub(crate) async fn tag_at(dir: &Path, rev: &str, m: &Manifest) -> Result<String, Failure> {
     let text = super::git::run(dir, &["show", &format!("{rev}:{}", m.file)])
         .await
@@ -910,6 +959,8 @@ async fn commit_and_push(plan: &GitopsPlan, rep: &mut Reporter) -> Result<String
     let file = &plan.manifest.file;
     const COMMIT: &str = "commit manifest";
     rep.start(COMMIT).await;
+    let lock = checkout_lock(dir);
+    let _one_at_a_time = lock.lock().await;
     // Up to date with origin before the edit (a fast-forward of the checkout).
     if let Err(f) = fetch(dir, branch).await {
         rep.failed(COMMIT, Some(f.problem.message.clone())).await;
@@ -1166,5 +1217,31 @@ async fn follow_flux(
             return Err(Problem::new(ProblemKind::Timeout, why, ""));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_their_credentials() {
+        assert_eq!(
+            shown_url("https://bot:ghp_secret@github.com/acme/gitops.git"),
+            "https://github.com/acme/gitops.git"
+        );
+        assert_eq!(
+            shown_url("https://github.com/acme/gitops"),
+            "https://github.com/acme/gitops"
+        );
+        assert_eq!(
+            shown_url("file:///srv/gitops.git"),
+            "file:///srv/gitops.git"
+        );
+        assert_eq!(shown_url("ssh://git@host"), "ssh://host");
+        assert_eq!(
+            shown_url("git@github.com:acme/gitops.git"),
+            "git@github.com:acme/gitops.git"
+        );
     }
 }

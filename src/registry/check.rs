@@ -114,7 +114,10 @@ fn service(out: &mut String, svc: &Service, context: Option<&str>) {
                 let repo = match (&g.dir, &g.url) {
                     (Some(d), _) if d.is_dir() => d.display().to_string(),
                     (Some(d), _) => format!("{} (not found)", d.display()),
-                    (None, Some(u)) => format!("{u} (cloned into hearth's state directory)"),
+                    (None, Some(u)) => format!(
+                        "{} (cloned into hearth's state directory)",
+                        crate::ops::gitops::shown_url(u)
+                    ),
                     (None, None) => "(none)".into(),
                 };
                 row(out, "gitops", &format!("{repo}, branch {}", g.branch));
