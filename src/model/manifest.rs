@@ -205,14 +205,19 @@ pub fn tag(text: &str, at: &ImageAt) -> Result<String, Why> {
         .ok_or_else(|| format!("the image `{v}` has no tag"))
 }
 
+/// Whether `tag` can stand as an image tag (letters, digits, `.`, `_`,
+/// `-`): what hearth writes into a manifest.
+pub fn valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
 /// `text` with `tag` in place of the tag on the image line (the image's
 /// repository kept, a digest dropped), every other byte as it was.
 pub fn with_tag(text: &str, at: &ImageAt, new_tag: &str) -> Result<String, Why> {
-    if new_tag.is_empty()
-        || !new_tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    {
+    if !valid_tag(new_tag) {
         return Err(format!("`{new_tag}` is not an image tag"));
     }
     let l = locate(text, at)?;

@@ -613,8 +613,7 @@ pub async fn plan_promote(
     let (dir, branch) = checkout(service).await?;
     let tag = match version {
         Some(v) => {
-            if manifest::with_tag("x: y\n", &crate::registry::ImageAt::Path("x".into()), v).is_err()
-            {
+            if !manifest::valid_tag(v) {
                 return Err(super::invalid(
                     format!("`{v}` is not an image tag"),
                     "name one like v1.2.3",
@@ -1025,8 +1024,7 @@ async fn commit_and_push(plan: &GitopsPlan, rep: &mut Reporter) -> Result<String
     const PUSH: &str = "push manifest";
     rep.start(PUSH).await;
     let refspec = format!("HEAD:refs/heads/{branch}");
-    if let Err(first) = rep.git(dir, &["push", "origin", &refspec]).await {
-        let _ = first;
+    if rep.git(dir, &["push", "origin", &refspec]).await.is_err() {
         rep.line("  the push was refused; fetching, rebasing and pushing once more")
             .await;
         let _ = fetch(dir, branch).await;

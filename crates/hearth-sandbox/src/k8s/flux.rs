@@ -404,7 +404,7 @@ impl Controller {
                     continue;
                 }
                 self.applying.remove(&key);
-                self.apply(c, deploy, &ks, &key, &revision, generation, asked_at)
+                self.apply(c, deploy, &key, &revision, generation, asked_at)
                     .await;
                 continue;
             }
@@ -451,24 +451,21 @@ impl Controller {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn apply(
         &mut self,
         c: &Arc<Cluster>,
         deploy: &dyn DeployTarget,
-        ks: &Value,
         key: &Key,
         revision: &str,
         generation: i64,
         asked_at: Option<String>,
     ) {
-        // Read it again: the object may have moved while it was applied.
+        // Read it again: the object may have moved (or gone) meanwhile.
         let Some(ks) = c
             .lock()
             .store
             .get(Kind::Kustomization, &key.0, &key.1)
             .cloned()
-            .or_else(|| Some(ks.clone()))
         else {
             return;
         };
