@@ -1787,3 +1787,17 @@ fn watch_gitops_prod_suspended_120x36() {
     assert!(frame.contains("1 failing"), "{frame}");
     insta::assert_snapshot!(frame);
 }
+
+/// `hearth watch` with every link done: the service's line says Flux's
+/// state per environment and the revision each applied.
+#[test]
+fn watch_gitops_flux_ready_120x36() {
+    let state = gitops_state(Stage::Done, Mode::WATCH);
+    let frame = text(&state, &theme("default"), 120, 36);
+    assert!(
+        frame.contains("Flux: prod Ready (applied main@5d463df) · qa Ready (applied main@c48d209)"),
+        "{frame}"
+    );
+    assert!(frame.contains("all well"), "{frame}");
+    insta::assert_snapshot!(frame);
+}

@@ -348,7 +348,15 @@ fn activity_line(state: &State, i: usize) -> Option<String> {
             ));
         }
     }
-    None
+    // A GitOps service with nothing off: Flux's state per environment.
+    let flux: Vec<String> = (0..state.envs.len())
+        .filter_map(|e| {
+            let reading = svc.gitops.get(e)?.as_ref()?;
+            let f = reading.flux.as_ref().ok()?;
+            Some(format!("{} {}", state.envs[e], f.words()))
+        })
+        .collect();
+    (!flux.is_empty()).then(|| format!("Flux: {}", flux.join(" · ")))
 }
 
 fn draw_board(
