@@ -158,24 +158,33 @@ impl KubeClient {
         patch: &serde_json::Value,
     ) -> Result<Deployment, Problem> {
         let path = format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}");
-        let request = http::Request::patch(path)
-            .header(http::header::CONTENT_TYPE, content_type)
+        let body = serde_json::to_vec(patch).unwrap_or_default();
+        self.send(
+            http::Request::patch(path).header(http::header::CONTENT_TYPE, content_type),
+            body,
+            namespace,
+            &format!("patch on deployments (deployment \"{name}\")"),
+        )
+        .await
+    }
+
+    /// Send one request with a JSON answer; a failure classified as what
+    /// `need` (`get on …`, `patch on …`) in `namespace` could not do.
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        request: http::request::Builder,
+        body: Vec<u8>,
+        namespace: &str,
+        need: &str,
+    ) -> Result<T, Problem> {
+        let request = request
             .header(http::header::ACCEPT, "application/json")
-            .body(serde_json::to_vec(patch).unwrap_or_default())
-            .map_err(|e| {
-                Problem::new(ProblemKind::Invalid, format!("bad patch request: {e}"), "")
-            })?;
+            .body(body)
+            .map_err(|e| Problem::new(ProblemKind::Invalid, format!("bad request: {e}"), ""))?;
         self.client
-            .request::<Deployment>(request)
+            .request::<T>(request)
             .await
-            .map_err(|e| {
-                classify(
-                    &e,
-                    &self.at,
-                    namespace,
-                    &format!("patch on deployments (deployment \"{name}\")"),
-                )
-            })
+            .map_err(|e| classify(&e, &self.at, namespace, need))
     }
 
     /// Get a Flux object (`kustomizations` of `kustomize.toolkit.fluxcd.io`,
@@ -188,21 +197,13 @@ impl KubeClient {
         name: &str,
     ) -> Result<serde_json::Value, Problem> {
         let path = format!("/apis/{group}/v1/namespaces/{namespace}/{plural}/{name}");
-        let request = http::Request::get(path)
-            .header(http::header::ACCEPT, "application/json")
-            .body(Vec::new())
-            .map_err(|e| Problem::new(ProblemKind::Invalid, format!("bad request: {e}"), ""))?;
-        self.client
-            .request::<serde_json::Value>(request)
-            .await
-            .map_err(|e| {
-                classify(
-                    &e,
-                    &self.at,
-                    namespace,
-                    &format!("get on {plural}.{group} (\"{name}\")"),
-                )
-            })
+        self.send(
+            http::Request::get(path),
+            Vec::new(),
+            namespace,
+            &format!("get on {plural}.{group} (\"{name}\")"),
+        )
+        .await
     }
 
     /// Set annotations on a Flux object (a merge patch, as `kubectl
@@ -218,24 +219,14 @@ impl KubeClient {
     ) -> Result<serde_json::Value, Problem> {
         let path = format!("/apis/{group}/v1/namespaces/{namespace}/{plural}/{name}");
         let body = serde_json::json!({"metadata": {"annotations": annotations}});
-        let request = http::Request::patch(path)
-            .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
-            .header(http::header::ACCEPT, "application/json")
-            .body(serde_json::to_vec(&body).unwrap_or_default())
-            .map_err(|e| {
-                Problem::new(ProblemKind::Invalid, format!("bad patch request: {e}"), "")
-            })?;
-        self.client
-            .request::<serde_json::Value>(request)
-            .await
-            .map_err(|e| {
-                classify(
-                    &e,
-                    &self.at,
-                    namespace,
-                    &format!("patch on {plural}.{group} (\"{name}\")"),
-                )
-            })
+        self.send(
+            http::Request::patch(path)
+                .header(http::header::CONTENT_TYPE, "application/merge-patch+json"),
+            serde_json::to_vec(&body).unwrap_or_default(),
+            namespace,
+            &format!("patch on {plural}.{group} (\"{name}\")"),
+        )
+        .await
     }
 
     /// Get a Deployment.

@@ -271,7 +271,7 @@ async fn git(dir: &str, args: &[&str]) -> Result<String, String> {
 }
 
 /// The sha of `revision` (`main@sha1:SHA`).
-pub fn revision_sha(revision: &str) -> Option<&str> {
+fn revision_sha(revision: &str) -> Option<&str> {
     revision.rsplit_once("@sha1:").map(|(_, s)| s)
 }
 
@@ -435,7 +435,8 @@ impl Controller {
                     "Reconciliation in progress".into(),
                 )
             });
-            let list = [
+            let interval = !(new_revision || asked(&ks));
+            let mut list = vec![
                 (
                     "Reconciling",
                     "True",
@@ -444,6 +445,18 @@ impl Controller {
                 ),
                 ("Ready", rs.as_str(), rr.as_str(), rm.as_str()),
             ];
+            // An interval's re-apply of a stalled revision is still stalled.
+            let stalled = ks["status"]["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == "Stalled"))
+                .filter(|c| interval && c["status"] == "True")
+                .map(|c| {
+                    let f = |k: &str| c[k].as_str().unwrap_or("").to_string();
+                    (f("reason"), f("message"))
+                });
+            if let Some((reason, msg)) = &stalled {
+                list.push(("Stalled", "True", reason.as_str(), msg.as_str()));
+            }
             status["conditions"] = conditions(&ks, generation, &list);
             set_status(c, Kind::Kustomization, &key, status);
             let at = Instant::now() + Duration::from_secs_f64(c.scaled(APPLY_SECS));
@@ -628,27 +641,6 @@ async fn build(url: &str, revision: &str, ks: &Value) -> Result<Vec<Manifested>,
         }
     }
     Ok(out)
-}
-
-/// The state of a Kustomization as one word, for the sandbox's own
-/// summaries: `Ready`, `Reconciling`, `Stalled`, `Failed`, `Suspended`.
-pub fn state_word(ks: &Value) -> &'static str {
-    if ks["spec"]["suspend"] == true {
-        return "Suspended";
-    }
-    let cond = |t: &str| {
-        ks["status"]["conditions"]
-            .as_array()
-            .and_then(|cs| cs.iter().find(|c| c["type"] == t))
-            .and_then(|c| c["status"].as_str())
-    };
-    match (cond("Stalled"), cond("Reconciling"), cond("Ready")) {
-        (Some("True"), _, _) => "Stalled",
-        (_, Some("True"), _) => "Reconciling",
-        (_, _, Some("True")) => "Ready",
-        (_, _, Some("False")) => "Failed",
-        _ => "Unknown",
-    }
 }
 
 #[cfg(test)]
