@@ -14,7 +14,9 @@
 #      idle minute, per hour;
 #   5. resident memory of the control room after the trials.
 # Usage: scripts/measure-scale.sh [N ...] (default: 20 100 300); TRIALS
-# (default 20). Needs tmux, jq, python3 with yaml, and a release build
+# (default 20); CHECKOUTS=0 points every service's directory elsewhere, so
+# commits-behind counts come from GitHub's compare API (two requests per
+# service at start-up, on top of the scheduler's reads). Needs tmux, jq, python3 with yaml, and a release build
 # (cargo build --release). Prints one table row per N.
 set -eu
 TRIALS=${TRIALS:-20}
@@ -40,6 +42,10 @@ one() {
   SBPID=$!
   "$BIN" sandbox --dir "$W/sb" --wait >/dev/null
   set -a; . "$W/sb/env"; set +a
+  if [ "${CHECKOUTS:-1}" = 0 ]; then
+    sed 's#directory: repos/#directory: not-checked-out/#' "$HEARTH_SERVICES" >"$W/sb/services-no-checkouts.yaml"
+    export HEARTH_SERVICES=$W/sb/services-no-checkouts.yaml
+  fi
   export XDG_STATE_HOME=$W/state
   local t0 first=timeout scr
   t0=$(date +%s%N)

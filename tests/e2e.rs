@@ -1763,3 +1763,68 @@ fn a_waiting_run_is_approved_by_key() {
     term.keys(&["q"]);
     term.wait_exit("LIVE").assert_restored(&term, 0);
 }
+
+/// Without a checkout, a service's commits-behind count comes from
+/// GitHub's compare API, asked only once its row is on screen (a registry
+/// of hundreds of services without checkouts does not spend two requests
+/// each at start-up), and shown as `↓N` in its cell.
+#[test]
+fn commits_behind_from_github_are_asked_for_rows_on_screen() {
+    let scratch = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::start(scratch.path());
+    let text = fs::read_to_string(sandbox.var("HEARTH_SERVICES")).unwrap();
+    let elsewhere = text.replace("directory: repos/relay", "directory: repos/not-here");
+    assert_ne!(text, elsewhere);
+    let registry = scratch.path().join("no-checkout.yaml");
+    fs::write(&registry, elsewhere).unwrap();
+    let mut env = live_env(&sandbox, &scratch.path().join("state"));
+    env.retain(|(k, _)| k != "HEARTH_SERVICES");
+    env.push((
+        "HEARTH_SERVICES".into(),
+        registry.to_string_lossy().into_owned(),
+    ));
+    // Eleven rows: the overview shows the first few services, not relay.
+    let term = Term::start(scratch.path(), "behind", 160, 11, &env);
+    term.launch("BEHIND", HEARTH);
+    let control = sandbox.var("HEARTH_SANDBOX_URL");
+    let compares = || -> Vec<String> {
+        let (_, v) = sandbox.curl(
+            "GET",
+            &format!("{control}/requests?api=github"),
+            None,
+            false,
+        );
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["path"].as_str())
+            .filter(|p| p.contains("/relay/compare/"))
+            .map(str::to_string)
+            .collect()
+    };
+    let screen = term.wait_screen("api's row with its runs", |s| {
+        s.lines().any(|l| l.starts_with("│api ") && l.contains('#'))
+    });
+    assert!(!screen.contains("relay"), "relay is off screen:\n{screen}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        compares(),
+        Vec::<String>::new(),
+        "nothing asked for relay yet"
+    );
+    // Filtered to relay, its row shows: GitHub is asked, the cell says ↓1.
+    term.keys(&["/"]);
+    term.keys(&["-l", "relay"]);
+    term.keys(&["Enter"]);
+    term.wait_screen("relay's prod cell one commit behind", |s| {
+        s.lines()
+            .any(|l| l.starts_with("│relay ") && l.contains("v1.2.1") && l.contains("↓1"))
+    });
+    let asked = compares();
+    assert!(
+        asked.iter().any(|p| p.contains("/compare/v1.2.1...HEAD")),
+        "{asked:?}"
+    );
+    term.keys(&["q"]);
+    term.wait_exit("BEHIND").assert_restored(&term, 0);
+}

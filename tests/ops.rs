@@ -2542,9 +2542,85 @@ async fn commits_behind_without_a_checkout_come_from_github() {
             .collect();
     assert_eq!(asked.len(), 2, "{asked:?}");
     assert!(
-        asked.iter().any(|p| p.ends_with("/compare/v1.2.1...HEAD")),
+        asked
+            .iter()
+            .any(|p| p.ends_with("/compare/v1.2.1...HEAD?per_page=1")),
         "{asked:?}"
     );
+    e.sb.shutdown().await;
+}
+
+/// The compare request is conditional: asked again while the branch has
+/// not moved it is a 304 (no rate limit spent) with the same answer; after
+/// a push it is answered anew with one more commit. The sandbox pages the
+/// commits oldest first, as GitHub does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_requests_are_conditional_and_paged() {
+    use hearth::github::{Client, Token};
+    let e = env(20.0).await;
+    let client = Client::new(
+        &e.sb.github_url,
+        Token::new(e.sb.token.clone(), "GH_TOKEN"),
+        None,
+    )
+    .expect("client");
+    let repo = "hearth-demo/relay";
+    let compared = |e: &Env| -> Vec<(u16, bool)> {
+        e.sb.journal
+            .entries()
+            .iter()
+            .filter(|x| x.path.contains("/compare/v1.2.1...HEAD"))
+            .map(|x| (x.status, x.conditional_hit))
+            .collect()
+    };
+    let first = hearth::ops::git::behind_on_github(&client, repo, "v1.2.1")
+        .await
+        .expect("behind");
+    assert_eq!(first.commits, 1, "{first:?}");
+    let again = hearth::ops::git::behind_on_github(&client, repo, "v1.2.1")
+        .await
+        .expect("behind again");
+    assert_eq!(again, first);
+    assert_eq!(compared(&e), vec![(200, false), (304, true)]);
+
+    // Two commits pushed to main: answered anew, the oldest first.
+    let clone = e.clone_dir("relay");
+    git(&clone, &["commit", "-q", "--allow-empty", "-m", "One"]);
+    git(&clone, &["commit", "-q", "--allow-empty", "-m", "Two"]);
+    git(&clone, &["push", "-q", "origin", "HEAD:main"]);
+    let moved = hearth::ops::git::behind_on_github(&client, repo, "v1.2.1")
+        .await
+        .expect("behind after a push");
+    assert_eq!(moved.commits, 3, "{moved:?}");
+    assert_eq!(moved.oldest, first.oldest, "the oldest is still the oldest");
+    assert_eq!(compared(&e), vec![(200, false), (304, true), (200, false)]);
+
+    // The sandbox's pages: one commit a page, oldest first, with a Link.
+    let page = |n: u32| {
+        let url = format!(
+            "{}/repos/{repo}/compare/v1.2.1...HEAD?per_page=1&page={n}",
+            e.sb.github_url
+        );
+        let token = e.sb.token.clone();
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .header("user-agent", "hearth-test")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = page(1).await;
+    let link = r.headers()["link"].to_str().unwrap().to_string();
+    assert!(link.contains("page=2>; rel=\"next\""), "{link}");
+    assert!(link.contains("page=3>; rel=\"last\""), "{link}");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["ahead_by"], 3);
+    assert_eq!(v["commits"].as_array().unwrap().len(), 1);
+    let v: Value = page(3).await.json().await.unwrap();
+    assert_eq!(v["commits"][0]["commit"]["message"], "Two", "{v}");
     e.sb.shutdown().await;
 }
 

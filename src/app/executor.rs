@@ -198,9 +198,24 @@ impl Executor {
                         let owner = self.config.as_ref().and_then(|c| c.github.owner.clone());
                         crate::github::resolve_repo(r.service(&service)?, owner.as_deref()).ok()
                     }));
+                let seen = self.sources.steering.until_seen(&service);
                 tokio::spawn(async move {
+                    // Asked for every environment whose tag changes (all of
+                    // them at start-up), GitHub is asked only for a service
+                    // once it is on screen or selected, one at a time, and
+                    // only while the budget keeps half a burst for the
+                    // scheduler's reads.
+                    static ONE_AT_A_TIME: tokio::sync::Semaphore =
+                        tokio::sync::Semaphore::const_new(1);
                     let mut behind = crate::ops::git::behind(&dir, &tag).await;
                     if let (None, Some((client, repo))) = (&behind, fallback) {
+                        if !seen.await {
+                            return;
+                        }
+                        let Ok(_turn) = ONE_AT_A_TIME.acquire().await else {
+                            return;
+                        };
+                        client.bucket().spare(client.bucket().burst() * 0.5).await;
                         behind = crate::ops::git::behind_on_github(&client, &repo, &tag).await;
                     }
                     let _ = tx

@@ -163,6 +163,8 @@ impl GhError {
 /// changes only).
 pub struct Client {
     octo: Octocrab,
+    /// The API's base URL, to key what [`Client::get_remembered`] keeps.
+    api_url: String,
     token: Token,
     /// Where the status and budget changes go; `None` for one-shot use.
     events: Option<mpsc::Sender<Event>>,
@@ -219,6 +221,7 @@ impl Client {
             .map_err(|e| bad_url(&token.redact(&e.to_string())))?;
         Ok(Arc::new(Client {
             octo,
+            api_url: api_url.trim_end_matches('/').to_string(),
             token,
             events,
             blocked_until: Mutex::new(None),
@@ -302,6 +305,54 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         Ok(Fetched::Body { value, etag })
+    }
+
+    /// GET `path` conditionally and return `keep` of its JSON: the ETag of
+    /// the last answer and what `keep` made of it are remembered per API
+    /// and path for the life of the process (at most [`REMEMBERED`]
+    /// answers), so asking again sends `If-None-Match` and an unchanged
+    /// answer is a 304, which GitHub does not count against the rate limit.
+    /// `keep` makes the answer small (the compare API's answer lists up to
+    /// 250 commits and their files; hearth keeps two numbers of it).
+    pub async fn get_remembered(
+        &self,
+        path: &str,
+        keep: impl FnOnce(Value) -> Value,
+    ) -> Result<Value, GhError> {
+        let key = format!("{}{path}", self.api_url);
+        let known = remembered()
+            .lock()
+            .expect("remembered lock")
+            .get(&key)
+            .cloned();
+        match self.get(path, known.as_ref().map(|k| k.0.as_str())).await? {
+            Fetched::NotModified => match known {
+                Some((_, value)) => Ok(value),
+                None => Err(GhError::Malformed(format!(
+                    "{}: 304 to an unconditional request",
+                    short(path)
+                ))),
+            },
+            Fetched::Body { value, etag } => {
+                let value = keep(value);
+                let mut map = remembered().lock().expect("remembered lock");
+                match etag {
+                    Some(etag) => {
+                        if map.len() >= REMEMBERED && !map.contains_key(&key) {
+                            // Full: forget one (any) to stay bounded.
+                            if let Some(k) = map.keys().next().cloned() {
+                                map.remove(&k);
+                            }
+                        }
+                        map.insert(key, (etag, value.clone()));
+                    }
+                    None => {
+                        map.remove(&key);
+                    }
+                }
+                Ok(value)
+            }
+        }
     }
 
     /// GET `path` unconditionally and return its JSON.
@@ -456,6 +507,18 @@ impl Bucket {
         }
     }
 
+    /// Wait until at least `reserve` tokens are there, taking none: work
+    /// that may wait (commits-behind counts) leaves the budget to what is
+    /// on screen.
+    pub async fn spare(&self, reserve: f64) {
+        loop {
+            match self.time_until(reserve) {
+                Duration::ZERO => return,
+                wait => tokio::time::sleep(wait).await,
+            }
+        }
+    }
+
     /// Take one token, waiting for it when the bucket is empty.
     pub async fn take(&self) {
         let wait = {
@@ -474,6 +537,18 @@ impl Bucket {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// How many answers [`Client::get_remembered`] keeps at most (two per
+/// environment of a few hundred services).
+pub const REMEMBERED: usize = 2048;
+
+/// The answers [`Client::get_remembered`] keeps: by API URL and path, the
+/// ETag and the kept value.
+fn remembered() -> &'static Mutex<std::collections::HashMap<String, (String, Value)>> {
+    static MAP: std::sync::OnceLock<Mutex<std::collections::HashMap<String, (String, Value)>>> =
+        std::sync::OnceLock::new();
+    MAP.get_or_init(Default::default)
 }
 
 /// Replace `last` with `new`; whether it changed.

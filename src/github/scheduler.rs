@@ -102,6 +102,30 @@ impl Steering {
         }
     }
 
+    /// A wait until `service` is drawn on screen or selected (ready at once
+    /// when nothing steers: a one-shot command); it ends `false` when the
+    /// screen has gone, and holds only a receiver, never the screen's
+    /// sender. For reads only the screen needs (commits behind, from GitHub).
+    pub fn until_seen(
+        &self,
+        service: &str,
+    ) -> impl std::future::Future<Output = bool> + Send + 'static {
+        let rx = self.attention.as_ref().map(|tx| tx.subscribe());
+        let service = service.to_string();
+        async move {
+            let Some(mut rx) = rx else {
+                return true;
+            };
+            let seen = rx
+                .wait_for(|a| {
+                    a.selected.as_deref() == Some(service.as_str()) || a.shown.contains(&service)
+                })
+                .await
+                .is_ok();
+            seen
+        }
+    }
+
     /// What the screen shows now. Sends only when it changed; never blocks
     /// (safe from the event loop).
     pub fn attend(&self, attention: Attention) {
@@ -1055,5 +1079,48 @@ mod tests {
         assert_eq!(got.1[0].environment, "production");
         assert_eq!(got.1[0].reviewers, ["hearth-reviewer"]);
         assert!(!got.1[0].can_approve);
+    }
+}
+
+#[cfg(test)]
+mod seen_tests {
+    use super::*;
+
+    /// `until_seen` waits for the service to be drawn or selected; without
+    /// a screen (a one-shot command) it does not wait; a closed screen ends
+    /// the wait with `false`.
+    #[tokio::test]
+    async fn reads_for_the_screen_wait_until_the_service_is_seen() {
+        assert!(Steering::default().until_seen("api").await);
+        let (tx, _rx) = watch::channel(Attention::default());
+        let steering = Steering {
+            nudges: None,
+            attention: Some(Arc::new(tx)),
+        };
+        let waiting = tokio::spawn(steering.until_seen("beta"));
+        let look = |shown: &[&str], selected: Option<&str>| Attention {
+            shown: shown.iter().map(|s| s.to_string()).collect(),
+            selected: selected.map(str::to_string),
+            attended: true,
+        };
+        steering.attend(look(&["alpha"], Some("alpha")));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "beta is not on screen yet");
+        steering.attend(look(&["alpha", "beta"], Some("alpha")));
+        assert!(tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("seen")
+            .unwrap());
+        // Selected (in the detail pane) counts too.
+        steering.attend(look(&["alpha"], Some("gamma")));
+        assert!(steering.until_seen("gamma").await);
+        // The screen goes away: the wait ends, unseen.
+        let waiting = tokio::spawn(steering.until_seen("delta"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(steering);
+        assert!(!tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("ended")
+            .unwrap());
     }
 }

@@ -210,11 +210,15 @@ pub fn commit_of_tag(tag: &str) -> String {
 }
 
 /// [`Behind`] from GitHub's compare API (`GET /repos/{repo}/compare/
-/// {tag}...HEAD`), for a service without a local checkout that knows the
-/// tag: the commits of the default branch not in what `tag` names, the
-/// oldest's date from the first one listed (GitHub lists them oldest
-/// first). `None` when GitHub does not know the tag or does not answer.
-/// One request, through the client's shared rate budget.
+/// {tag}...HEAD?per_page=1`), for a service without a local checkout that
+/// knows the tag: `ahead_by` is how many commits of the default branch are
+/// not in what `tag` names, and the one commit on the first page is the
+/// oldest of them (GitHub lists them oldest first). `None` when GitHub does
+/// not know the tag or does not answer.
+///
+/// One conditional request through the client's shared rate budget: the
+/// ETag and the two numbers are remembered, so asking again while the
+/// branch has not moved is a 304, which costs no rate limit.
 pub async fn behind_on_github(
     client: &crate::github::Client,
     repo: &str,
@@ -233,14 +237,22 @@ pub async fn behind_on_github(
         return None;
     }
     let v = client
-        .get_json(&format!("/repos/{repo}/compare/{base}...HEAD"))
+        .get_remembered(
+            &format!("/repos/{repo}/compare/{base}...HEAD?per_page=1"),
+            |v| {
+                let oldest = v["commits"]
+                    .as_array()
+                    .and_then(|c| c.first())
+                    .map(|c| c["commit"]["committer"]["date"].clone())
+                    .unwrap_or_default();
+                serde_json::json!({"ahead_by": v["ahead_by"], "oldest": oldest})
+            },
+        )
         .await
         .ok()?;
     let commits = u32::try_from(v["ahead_by"].as_u64()?).ok()?;
-    let oldest = v["commits"]
-        .as_array()
-        .and_then(|c| c.first())
-        .and_then(|c| c["commit"]["committer"]["date"].as_str())
+    let oldest = v["oldest"]
+        .as_str()
         .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
         .map(|d| d.timestamp());
     Some(Behind {

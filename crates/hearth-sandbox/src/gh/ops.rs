@@ -222,11 +222,13 @@ pub(super) async fn get_commit(
 
 /// `GET /repos/{o}/{r}/compare/{base}...{head}`: how far `head` is ahead
 /// of `base` (`ahead_by`, `behind_by`, `status`) and the commits `head`
-/// has that `base` lacks, oldest first (at most 250, as GitHub lists them).
-/// `HEAD` names the default branch.
+/// has that `base` lacks, oldest first: the first 250 without paging
+/// parameters, else the page `per_page` / `page` ask for with GitHub's
+/// `Link` header. `HEAD` names the default branch.
 pub(super) async fn compare(
     State(api): Api,
     Path((owner, repo, basehead)): Path<(String, String, String)>,
+    Query(q): Query<super::handlers::PageQuery>,
 ) -> Result<Response, Response> {
     let rec = api.repo_or_404(&owner, &repo)?;
     api.wait_for_git().await;
@@ -264,16 +266,25 @@ pub(super) async fn compare(
         &[
             "log",
             "--reverse",
-            "-n",
-            "250",
             "--format=%H%x09%cI%x09%s",
             &format!("{b}..{h}"),
         ],
     )
     .await
     .unwrap_or_default();
-    let commits: Vec<Value> = log
-        .lines()
+    let lines: Vec<&str> = log.lines().collect();
+    let (lines, link) = if q.per_page.is_none() && q.page.is_none() {
+        (lines.into_iter().take(250).collect(), None)
+    } else {
+        let url = format!(
+            "{}/repos/{}/compare/{basehead}",
+            api.base,
+            rec.info.full_name()
+        );
+        super::handlers::paginate(&lines, &q, &url, "")
+    };
+    let commits: Vec<Value> = lines
+        .iter()
         .filter_map(|l| {
             let mut p = l.splitn(3, '\t');
             let (sha, date, msg) = (p.next()?, p.next()?, p.next().unwrap_or(""));
@@ -293,17 +304,20 @@ pub(super) async fn compare(
         (0, _) => "behind",
         _ => "diverged",
     };
-    Ok(reply(
-        StatusCode::OK,
-        json!({
-            "status": status,
-            "ahead_by": ahead,
-            "behind_by": behind,
-            "total_commits": ahead,
-            "base_commit": {"sha": b},
-            "merge_base_commit": {"sha": b},
-            "commits": commits,
-        }),
+    Ok(super::handlers::with_link(
+        reply(
+            StatusCode::OK,
+            json!({
+                "status": status,
+                "ahead_by": ahead,
+                "behind_by": behind,
+                "total_commits": ahead,
+                "base_commit": {"sha": b},
+                "merge_base_commit": {"sha": b},
+                "commits": commits,
+            }),
+        ),
+        link,
     ))
 }
 
