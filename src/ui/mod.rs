@@ -40,6 +40,13 @@ pub struct ViewState {
     ///
     /// [`State::generation`]: crate::app::State::generation
     pub natural: Option<(u64, Vec<usize>, usize)>,
+    /// Watch mode's failing flag of every service and its watch order,
+    /// with the [`State::generation`] they were derived at: every service's
+    /// drift is derived once per change of the data, not on each second's
+    /// frame.
+    ///
+    /// [`State::generation`]: crate::app::State::generation
+    pub watch_rank: Option<(u64, Vec<bool>, Vec<usize>)>,
 }
 
 /// Width from which the detail pane sits beside the overview instead of below it.

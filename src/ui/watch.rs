@@ -56,9 +56,19 @@ pub fn draw(frame: &mut Frame, state: &State, view: &mut ViewState, theme: &Them
         Constraint::Length(1),
     ])
     .areas(area);
-    // Whether each service fails, once per frame (the title counts them,
-    // the board orders and marks them).
-    let failing = state.failing_flags();
+    // Whether each service fails (the title counts them, the board orders
+    // and marks them) and the board's order: once per change of the data.
+    let (failing, order) = match &view.watch_rank {
+        Some((generation, failing, order)) if *generation == state.generation => {
+            (failing.clone(), order.clone())
+        }
+        _ => {
+            let failing = state.failing_flags();
+            let order = state.watch_order_with(&failing);
+            view.watch_rank = Some((state.generation, failing.clone(), order.clone()));
+            (failing, order)
+        }
+    };
     draw_title(frame, title, state, &failing, theme);
     // One line per banner, cut with `…`: a second problem is never pushed
     // off the screen by the first one's long message.
@@ -78,7 +88,7 @@ pub fn draw(frame: &mut Frame, state: &State, view: &mut ViewState, theme: &Them
         lines.push(cut(Line::from(Span::styled(format!(" ◐ {n}"), theme.warn))));
     }
     frame.render_widget(Paragraph::new(lines), banner);
-    draw_board(frame, board, state, &failing, view, theme);
+    draw_board(frame, board, state, &failing, order, view, theme);
     if show_detail && detail.height > 4 {
         let _ = super::detail::draw(frame, detail, state, theme);
     }
@@ -364,6 +374,7 @@ fn draw_board(
     area: Rect,
     state: &State,
     failing_flags: &[bool],
+    mut order: Vec<usize>,
     view: &mut ViewState,
     theme: &Theme,
 ) {
@@ -375,7 +386,6 @@ fn draw_board(
         .border_style(theme.border);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let mut order = state.watch_order_with(failing_flags);
     // Two lines per service, three when all of them fit: build only the
     // ones that show.
     let spacious = inner.height as usize >= order.len() * ROW as usize;
@@ -540,4 +550,78 @@ fn draw_bar(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             .style(theme.status_bar),
         area,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::{update, Mode, Msg};
+    use crate::model::CiRun;
+    use crate::registry::{Registry, Service, Settings};
+
+    fn board_rows(state: &State, view: &mut ViewState) -> Vec<String> {
+        let theme = Theme::load(None, true).unwrap();
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 36)).unwrap();
+        term.draw(|f| draw(f, state, view, &theme)).unwrap();
+        let buf = term.backend().buffer().clone();
+        (0..36)
+            .map(|y| (0..120).map(|x| buf[(x, y)].symbol()).collect::<String>())
+            .collect()
+    }
+
+    /// The order of the board (and every service's failing flag) is derived
+    /// once per change of the data: a frame drawn for the clock reuses it,
+    /// a run that fails re-ranks at the next frame.
+    #[test]
+    fn the_board_is_ranked_once_per_change_of_the_data() {
+        let registry = std::sync::Arc::new(Registry {
+            path: "services.yaml".into(),
+            settings: Settings::default(),
+            services: vec![Service::example("alpha"), Service::example("beta")],
+        });
+        let mut state = State::new(registry, Mode::WATCH);
+        update(&mut state, Msg::Resize(120, 36));
+        let mut view = ViewState::default();
+        let first_row = |rows: &[String], name: &str| rows.iter().position(|r| r.contains(name));
+        let rows = board_rows(&state, &mut view);
+        assert!(first_row(&rows, "alpha") < first_row(&rows, "beta"));
+        let generation = state.generation;
+        assert_eq!(
+            view.watch_rank,
+            Some((generation, vec![false, false], vec![0, 1]))
+        );
+        // A tick is no change of the data: the frame uses what was ranked
+        // (planted here in another order, so that a re-rank would show).
+        update(&mut state, Msg::Tick(1_700_000_000));
+        assert_eq!(state.generation, generation);
+        view.watch_rank = Some((generation, vec![false, false], vec![1, 0]));
+        let rows = board_rows(&state, &mut view);
+        assert!(
+            first_row(&rows, "beta") < first_row(&rows, "alpha"),
+            "{rows:#?}"
+        );
+        // beta's run fails: ranked again, failing first, counted in the title.
+        update(
+            &mut state,
+            Msg::Runs {
+                service: "beta".into(),
+                runs: vec![CiRun {
+                    id: 9,
+                    status: "completed".into(),
+                    conclusion: Some("failure".into()),
+                    ..CiRun::default()
+                }],
+            },
+        );
+        update(&mut state, Msg::Tick(1_700_000_001));
+        let rows = board_rows(&state, &mut view);
+        assert_eq!(
+            view.watch_rank,
+            Some((state.generation, vec![false, true], vec![1, 0]))
+        );
+        assert!(rows[0].contains("1 failing"), "{}", rows[0]);
+        let beta = first_row(&rows, "beta").unwrap();
+        assert!(rows[beta].contains('✗'), "{}", rows[beta]);
+        assert!(beta < first_row(&rows, "alpha").unwrap());
+    }
 }
