@@ -94,9 +94,11 @@ one() {
   local since counted cpu
   since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   cpu=$(cpu_of "$pid" 60)
-  counted=$(curl -s "$HEARTH_SANDBOX_URL/requests?api=github&since=$since" | jq '[.[] | select(.conditional_hit | not)] | length')
-  tmux kill-session -t s
+  curl -s "$HEARTH_SANDBOX_URL/requests?api=github&since=$since" | jq -r '.[] | select(.conditional_hit | not) | .path' >"$W/counted"
+  counted=$(wc -l <"$W/counted")
+  # The watch's session first: killing the last session ends tmux's server.
   tmux new-session -d -s w -x 200 -y 50 "NO_COLOR=1 '$BIN' watch; sleep 5"
+  tmux kill-session -t s
   sleep 2
   pid=$(pgrep -P "$(tmux list-panes -t w -F '#{pane_pid}')" -x hearth | head -1)
   sleep 28

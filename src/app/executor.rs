@@ -201,21 +201,23 @@ impl Executor {
                 let seen = self.sources.steering.until_seen(&service);
                 tokio::spawn(async move {
                     // Asked for every environment whose tag changes (all of
-                    // them at start-up), GitHub is asked only for a service
-                    // once it is on screen or selected, one at a time, and
-                    // only while the budget keeps half a burst for the
-                    // scheduler's reads.
+                    // them at start-up) but shown only in a row on screen
+                    // and the detail pane: read once the service is on
+                    // screen or selected (a `git log`, else a request).
+                    // GitHub is asked one at a time, and only while the
+                    // budget keeps the reserve the scheduler's background
+                    // reads keep for what is on screen (a quarter burst).
                     static ONE_AT_A_TIME: tokio::sync::Semaphore =
                         tokio::sync::Semaphore::const_new(1);
+                    if !seen.await {
+                        return;
+                    }
                     let mut behind = crate::ops::git::behind(&dir, &tag).await;
                     if let (None, Some((client, repo))) = (&behind, fallback) {
-                        if !seen.await {
-                            return;
-                        }
                         let Ok(_turn) = ONE_AT_A_TIME.acquire().await else {
                             return;
                         };
-                        client.bucket().spare(client.bucket().burst() * 0.5).await;
+                        client.bucket().spare(client.bucket().burst() * 0.25).await;
                         behind = crate::ops::git::behind_on_github(&client, &repo, &tag).await;
                     }
                     let _ = tx
