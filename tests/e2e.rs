@@ -1749,6 +1749,27 @@ fn a_waiting_run_is_approved_by_key() {
         s.contains("approve ledger in prod") && s.contains(&format!("→ {qa}"))
     });
     assert!(dialog.contains("pending_deployments"), "{dialog}");
+    // What the reviewer lets in: the commits from prod's tag to qa's, one
+    // line each under the count.
+    let lines: Vec<&str> = dialog.lines().collect();
+    let brings = lines
+        .iter()
+        .position(|l| l.contains("brings ") && l.contains(" commit"))
+        .unwrap_or_else(|| panic!("no commits in the confirmation:\n{dialog}"));
+    // The dialog sits over the detail pane: read the next line from the
+    // column the count starts at.
+    let column = lines[brings]
+        .chars()
+        .collect::<String>()
+        .find("brings")
+        .map(|b| lines[brings][..b].chars().count())
+        .unwrap();
+    let under: String = lines[brings + 1].chars().skip(column).collect();
+    let first = under.split_whitespace().next().unwrap_or("");
+    assert!(
+        first.len() == 7 && first.chars().all(|c| c.is_ascii_hexdigit()),
+        "a commit under the count ({under:?}):\n{dialog}"
+    );
     term.keys(&["y"]);
     wait_for("prod to run what qa ran", Duration::from_secs(60), || {
         let tag = qa_tag("default");

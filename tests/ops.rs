@@ -1379,6 +1379,12 @@ async fn dispatch_ship_approve_promote_and_roll_back() {
         "the confirmation shows what would change:\n{}",
         dry.out
     );
+    // ... and the commits the reviewer lets in, the newest being ours.
+    assert!(
+        dry.out.contains("brings ") && dry.out.contains(&format!("{} A change", &head[..7])),
+        "the confirmation lists the commits:\n{}",
+        dry.out
+    );
     let r = e
         .hearth(&["approve", "ledger", "--env", "prod", "--yes"])
         .await;

@@ -91,6 +91,9 @@ pub fn plan_text(plan: &Plan) -> String {
         };
         s.push_str(&format!("  {:>2}. [{who}] {step}\n", i + 1));
     }
+    for note in plan.notes() {
+        s.push_str(&format!("      {note}\n"));
+    }
     s.push_str(&format!("  mechanism: {}\n", plan.mechanism()));
     s
 }

@@ -31,6 +31,9 @@ pub struct ApprovePlan {
     pub from: Option<String>,
     /// The tag the run deploys, from its title (`deploy sha-1a2b3c4`), when it says.
     pub to: Option<String>,
+    /// The commits going from `from` to `to` brings (GitHub's compare API),
+    /// when both are known and GitHub answered: what the reviewer approves.
+    pub commits: Option<crate::ops::git::Between>,
 }
 
 impl ApprovePlan {
@@ -92,6 +95,15 @@ impl ApprovePlan {
             ));
         }
         out
+    }
+
+    /// For an approval, the commits it lets in (`brings 3 commits:` and one
+    /// line per commit), when GitHub said.
+    pub fn notes(&self) -> Vec<String> {
+        match &self.commits {
+            Some(b) if self.state == "approved" => b.lines(),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -203,14 +215,22 @@ pub async fn plan(ctx: &Context, req: &ApproveRequest) -> Result<ApprovePlan, Fa
         },
         Err(_) => None,
     };
+    // A push run's title is its commit message: its tag follows from the
+    // push (the version tag, or sha-<7 hex> of the commit).
+    let to = if run.event == "push" {
+        Some(super::push::run_tag(&env, &run))
+    } else {
+        tag_of(&run)
+    };
+    let commits = match (&from, &to) {
+        (Some(f), Some(t)) if f != t => {
+            crate::ops::git::between_on_github(&client, &repo, f, t).await
+        }
+        _ => None,
+    };
     Ok(ApprovePlan {
-        // A push run's title is its commit message: its tag follows from
-        // the push (the version tag, or sha-<7 hex> of the commit).
-        to: if run.event == "push" {
-            Some(super::push::run_tag(&env, &run))
-        } else {
-            tag_of(&run)
-        },
+        to,
+        commits,
         repo,
         env,
         run,

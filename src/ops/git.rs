@@ -224,18 +224,7 @@ pub async fn behind_on_github(
     repo: &str,
     tag: &str,
 ) -> Option<Behind> {
-    let base = match tag.strip_prefix("sha-") {
-        Some(hex) if hex.len() >= 7 && hex.chars().all(|c| c.is_ascii_hexdigit()) => hex,
-        _ => tag,
-    };
-    let safe = !base.is_empty()
-        && !base.starts_with('-')
-        && base
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
-    if !safe {
-        return None;
-    }
+    let base = github_ref(tag)?;
     let v = client
         .get_remembered(
             &format!("/repos/{repo}/compare/{base}...HEAD?per_page=1"),
@@ -260,6 +249,108 @@ pub async fn behind_on_github(
         oldest,
         branch: "the default branch on GitHub".into(),
     })
+}
+
+/// What GitHub calls the commit a serving tag names, for a path: the hex
+/// of `sha-<hex>`, else the tag itself; `None` for anything that is not a
+/// plain ref (a path must not be steered by a tag).
+pub fn github_ref(tag: &str) -> Option<&str> {
+    let base = match tag.strip_prefix("sha-") {
+        Some(hex) if hex.len() >= 7 && hex.chars().all(|c| c.is_ascii_hexdigit()) => hex,
+        _ => tag,
+    };
+    let safe = !base.is_empty()
+        && !base.starts_with('-')
+        && base
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
+    safe.then_some(base)
+}
+
+/// The commits a change from tag `from` to tag `to` brings, from GitHub's
+/// compare API: how many `to` has that `from` lacks (`ahead`), how many it
+/// drops (`behind`, a rollback), and the first [`BETWEEN_LISTED`] brought,
+/// oldest first, as `(short sha, subject)` with the subject made one inert
+/// line. `None` when GitHub does not know a tag or does not answer.
+pub async fn between_on_github(
+    client: &crate::github::Client,
+    repo: &str,
+    from: &str,
+    to: &str,
+) -> Option<Between> {
+    let (a, b) = (github_ref(from)?, github_ref(to)?);
+    let v = client
+        .get_json(&format!(
+            "/repos/{repo}/compare/{a}...{b}?per_page={BETWEEN_LISTED}"
+        ))
+        .await
+        .ok()?;
+    let commits = v["commits"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(BETWEEN_LISTED)
+        .filter_map(|c| {
+            let sha = c["sha"].as_str()?;
+            let subject = c["commit"]["message"].as_str().unwrap_or("");
+            let subject = subject.lines().next().unwrap_or("");
+            Some((
+                crate::model::text::line(sha.get(..7).unwrap_or(sha)).into_owned(),
+                crate::model::text::truncate(&crate::model::text::line(subject), 72),
+            ))
+        })
+        .collect();
+    Some(Between {
+        ahead: v["ahead_by"].as_u64()?,
+        behind: v["behind_by"].as_u64().unwrap_or(0),
+        commits,
+    })
+}
+
+/// How many commits [`between_on_github`] lists.
+pub const BETWEEN_LISTED: usize = 10;
+
+/// What a change of tag brings: see [`between_on_github`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Between {
+    pub ahead: u64,
+    pub behind: u64,
+    pub commits: Vec<(String, String)>,
+}
+
+impl Between {
+    /// `brings 3 commits:` (then one line per commit, and `… and N more`),
+    /// or `goes back 2 commits (nothing new)` for a rollback.
+    pub fn lines(&self) -> Vec<String> {
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
+        if self.ahead == 0 {
+            return vec![if self.behind == 0 {
+                "brings no new commit".to_string()
+            } else {
+                format!(
+                    "goes back {} commit{} (nothing new)",
+                    self.behind,
+                    plural(self.behind)
+                )
+            }];
+        }
+        let mut out = vec![format!(
+            "brings {} commit{}{}:",
+            self.ahead,
+            plural(self.ahead),
+            if self.behind > 0 {
+                format!(" and drops {}", self.behind)
+            } else {
+                String::new()
+            }
+        )];
+        out.extend(self.commits.iter().map(|(sha, s)| format!("  {sha} {s}")));
+        let more = self.ahead.saturating_sub(self.commits.len() as u64);
+        if more > 0 {
+            out.push(format!("  … and {more} more"));
+        }
+        out
+    }
 }
 
 /// [`Behind`] for the commit `tag` names in the checkout `dir`, counted
@@ -317,4 +408,55 @@ pub async fn behind(dir: &Path, tag: &str) -> Option<Behind> {
         oldest: times.last().copied(),
         branch,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_for_github_paths() {
+        assert_eq!(github_ref("sha-3f2a1c9"), Some("3f2a1c9"));
+        assert_eq!(github_ref("v1.2.0-rc.1"), Some("v1.2.0-rc.1"));
+        assert_eq!(github_ref("sha-xyz"), Some("sha-xyz"), "not hex: a tag");
+        for bad in ["", "-x", "../v1", "v1?per_page=1", "v1 v2", "a/b"] {
+            assert_eq!(github_ref(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn what_a_change_of_tag_brings_in_words() {
+        let b = Between {
+            ahead: 12,
+            behind: 0,
+            commits: vec![
+                ("3f2a1c9".into(), "Fix login".into()),
+                ("a1b2c3d".into(), "Faster search".into()),
+            ],
+        };
+        assert_eq!(
+            b.lines(),
+            vec![
+                "brings 12 commits:",
+                "  3f2a1c9 Fix login",
+                "  a1b2c3d Faster search",
+                "  … and 10 more"
+            ]
+        );
+        let one = Between {
+            ahead: 1,
+            behind: 2,
+            commits: vec![("3f2a1c9".into(), "Fix login".into())],
+        };
+        assert_eq!(
+            one.lines(),
+            vec!["brings 1 commit and drops 2:", "  3f2a1c9 Fix login"]
+        );
+        let back = Between {
+            ahead: 0,
+            behind: 1,
+            commits: vec![],
+        };
+        assert_eq!(back.lines(), vec!["goes back 1 commit (nothing new)"]);
+    }
 }

@@ -205,6 +205,15 @@ impl Plan {
             Plan::Restart(p) => p.steps(),
         }
     }
+
+    /// What the person confirming should know beyond the steps, shown under
+    /// them unnumbered: the commits an approval lets into production.
+    pub fn notes(&self) -> Vec<String> {
+        match self {
+            Plan::Approve(p) => p.notes(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Work out what `req` will do, without changing anything.

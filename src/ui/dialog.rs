@@ -110,6 +110,9 @@ fn content<'a>(dialog: &Dialog, theme: &Theme) -> (String, Vec<Line<'a>>) {
                         Span::raw(step.clone()),
                     ]));
                 }
+                for note in p.notes() {
+                    lines.push(Line::from(Span::raw(format!("       {note}"))));
+                }
                 lines.push(Line::default());
             }
             for (service, why) in refused {
