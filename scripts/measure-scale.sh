@@ -8,8 +8,9 @@
 #      not made by this hearth) for a random service, selected with `/` ->
 #      its CI run on the service's row; p50/p95 over TRIALS, and in how many
 #      trials the run was first seen while it still ran (its steps stream);
-#   3. idle CPU of the control room and of `hearth watch` (60 s each, after
-#      20 s without a key);
+#   3. idle CPU of the control room (60 s, after 20 s without a key) and of
+#      a fresh `hearth watch` (60 s, after its start-up: 30 s + N/5 s, or
+#      WATCH_SETTLE seconds);
 #   4. counted GitHub requests (not answered 304) over the control room's
 #      idle minute, per hour;
 #   5. resident memory of the control room after the trials.
@@ -101,7 +102,9 @@ one() {
   tmux kill-session -t s
   sleep 2
   pid=$(pgrep -P "$(tmux list-panes -t w -F '#{pane_pid}')" -x hearth | head -1)
-  sleep 28
+  # Idle means after start-up: its first reads (two per service at the
+  # budget's 10 requests/s) take a minute at 300 services.
+  sleep "${WATCH_SETTLE:-$((30 + N / 5))}"
   local wcpu wrss
   wcpu=$(cpu_of "$pid" 60)
   wrss=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' /proc/$pid/status)

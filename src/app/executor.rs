@@ -204,9 +204,10 @@ impl Executor {
                     // them at start-up) but shown only in a row on screen
                     // and the detail pane: read once the service is on
                     // screen or selected (a `git log`, else a request).
-                    // GitHub is asked one at a time, and only while the
-                    // budget keeps the reserve the scheduler's background
-                    // reads keep for what is on screen (a quarter burst).
+                    // GitHub is asked one at a time, and only while a
+                    // tenth of a burst is spare: after the scheduler's reads
+                    // of what is on screen (which need one token), before
+                    // its background reads (which keep a quarter).
                     static ONE_AT_A_TIME: tokio::sync::Semaphore =
                         tokio::sync::Semaphore::const_new(1);
                     if !seen.await {
@@ -217,7 +218,7 @@ impl Executor {
                         let Ok(_turn) = ONE_AT_A_TIME.acquire().await else {
                             return;
                         };
-                        client.bucket().spare(client.bucket().burst() * 0.25).await;
+                        client.bucket().spare(client.bucket().burst() * 0.1).await;
                         behind = crate::ops::git::behind_on_github(&client, &repo, &tag).await;
                     }
                     let _ = tx
