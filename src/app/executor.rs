@@ -198,7 +198,7 @@ impl Executor {
                         let owner = self.config.as_ref().and_then(|c| c.github.owner.clone());
                         crate::github::resolve_repo(r.service(&service)?, owner.as_deref()).ok()
                     }));
-                let seen = self.sources.steering.until_seen(&service);
+                let mut seen = self.sources.steering.seen(&service);
                 tokio::spawn(async move {
                     // Asked for every environment whose tag changes (all of
                     // them at start-up) but shown only in a row on screen
@@ -210,15 +210,26 @@ impl Executor {
                     // its background reads (which keep a quarter).
                     static ONE_AT_A_TIME: tokio::sync::Semaphore =
                         tokio::sync::Semaphore::const_new(1);
-                    if !seen.await {
+                    if !seen.wait().await {
                         return;
                     }
                     let mut behind = crate::ops::git::behind(&dir, &tag).await;
                     if let (None, Some((client, repo))) = (&behind, fallback) {
-                        let Ok(_turn) = ONE_AT_A_TIME.acquire().await else {
-                            return;
+                        let _turn = loop {
+                            let Ok(turn) = ONE_AT_A_TIME.acquire().await else {
+                                return;
+                            };
+                            client.bucket().spare(client.bucket().burst() * 0.1).await;
+                            // Scrolled past (a filter being typed) while it
+                            // waited its turn: wait until seen again.
+                            if seen.now() {
+                                break turn;
+                            }
+                            drop(turn);
+                            if !seen.wait().await {
+                                return;
+                            }
                         };
-                        client.bucket().spare(client.bucket().burst() * 0.1).await;
                         behind = crate::ops::git::behind_on_github(&client, &repo, &tag).await;
                     }
                     let _ = tx

@@ -78,6 +78,40 @@ pub struct Steering {
     attention: Option<Arc<watch::Sender<Attention>>>,
 }
 
+/// See [`Steering::seen`]. Without a screen (a one-shot command) a
+/// service is always seen.
+#[derive(Debug)]
+pub struct Seen {
+    rx: Option<watch::Receiver<Attention>>,
+    service: String,
+}
+
+impl Seen {
+    fn is_in(&self, a: &Attention) -> bool {
+        a.selected.as_deref() == Some(self.service.as_str()) || a.shown.contains(&self.service)
+    }
+
+    /// Wait until the service is seen; `false` when the screen has gone.
+    pub async fn wait(&mut self) -> bool {
+        let Some(rx) = self.rx.as_mut() else {
+            return true;
+        };
+        let service = self.service.clone();
+        let seen = rx
+            .wait_for(|a| {
+                a.selected.as_deref() == Some(service.as_str()) || a.shown.contains(&service)
+            })
+            .await
+            .is_ok();
+        seen
+    }
+
+    /// Whether the service is seen now.
+    pub fn now(&self) -> bool {
+        self.rx.as_ref().is_none_or(|rx| self.is_in(&rx.borrow()))
+    }
+}
+
 #[derive(Debug)]
 enum Nudge {
     /// Read this service's runs and releases now.
@@ -102,27 +136,13 @@ impl Steering {
         }
     }
 
-    /// A wait until `service` is drawn on screen or selected (ready at once
-    /// when nothing steers: a one-shot command); it ends `false` when the
-    /// screen has gone, and holds only a receiver, never the screen's
-    /// sender. For reads only the screen needs (commits behind, from GitHub).
-    pub fn until_seen(
-        &self,
-        service: &str,
-    ) -> impl std::future::Future<Output = bool> + Send + 'static {
-        let rx = self.attention.as_ref().map(|tx| tx.subscribe());
-        let service = service.to_string();
-        async move {
-            let Some(mut rx) = rx else {
-                return true;
-            };
-            let seen = rx
-                .wait_for(|a| {
-                    a.selected.as_deref() == Some(service.as_str()) || a.shown.contains(&service)
-                })
-                .await
-                .is_ok();
-            seen
+    /// Whether `service` is drawn on screen or selected, to wait for or
+    /// ask now ([`Seen`]). Holds only a receiver of what the screen shows,
+    /// never its sender. For reads only the screen needs (commits behind).
+    pub fn seen(&self, service: &str) -> Seen {
+        Seen {
+            rx: self.attention.as_ref().map(|tx| tx.subscribe()),
+            service: service.to_string(),
         }
     }
 
@@ -1086,18 +1106,20 @@ mod tests {
 mod seen_tests {
     use super::*;
 
-    /// `until_seen` waits for the service to be drawn or selected; without
+    /// `Seen::wait` waits for the service to be drawn or selected; without
     /// a screen (a one-shot command) it does not wait; a closed screen ends
     /// the wait with `false`.
     #[tokio::test]
     async fn reads_for_the_screen_wait_until_the_service_is_seen() {
-        assert!(Steering::default().until_seen("api").await);
+        assert!(Steering::default().seen("api").wait().await);
+        assert!(Steering::default().seen("api").now());
         let (tx, _rx) = watch::channel(Attention::default());
         let steering = Steering {
             nudges: None,
             attention: Some(Arc::new(tx)),
         };
-        let waiting = tokio::spawn(steering.until_seen("beta"));
+        let mut beta = steering.seen("beta");
+        let waiting = tokio::spawn(async move { beta.wait().await });
         let look = |shown: &[&str], selected: Option<&str>| Attention {
             shown: shown.iter().map(|s| s.to_string()).collect(),
             selected: selected.map(str::to_string),
@@ -1113,9 +1135,15 @@ mod seen_tests {
             .unwrap());
         // Selected (in the detail pane) counts too.
         steering.attend(look(&["alpha"], Some("gamma")));
-        assert!(steering.until_seen("gamma").await);
+        assert!(steering.seen("gamma").wait().await);
+        // Asked now: scrolled away is no longer seen.
+        let alpha = steering.seen("alpha");
+        assert!(alpha.now());
+        steering.attend(look(&["beta"], Some("gamma")));
+        assert!(!alpha.now());
         // The screen goes away: the wait ends, unseen.
-        let waiting = tokio::spawn(steering.until_seen("delta"));
+        let mut delta = steering.seen("delta");
+        let waiting = tokio::spawn(async move { delta.wait().await });
         tokio::time::sleep(Duration::from_millis(20)).await;
         drop(steering);
         assert!(!tokio::time::timeout(Duration::from_secs(5), waiting)
