@@ -1295,6 +1295,24 @@ async fn status_of(e: &Env, service: &str) -> Option<Value> {
     Some(v["services"][0].clone())
 }
 
+/// One environment of a service's `status -o json` report.
+fn env_report(v: &Value, name: &str) -> Value {
+    v["environments"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["name"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name} in {v}"))
+}
+
+/// The number N of `run #N of WORKFLOW` in an operation's output.
+fn deploy_run_number(out: &str, workflow: &str) -> u64 {
+    let at = out
+        .find(&format!(" of {workflow} with"))
+        .unwrap_or_else(|| panic!("no run of {workflow} in:\n{out}"));
+    let start = out[..at].rfind('#').expect("run #") + 1;
+    out[start..at].parse().expect("a run number")
+}
+
 /// Mutating requests the sandbox served, as `METHOD path`.
 fn mutating(e: &Env) -> Vec<String> {
     e.sb.journal
@@ -1343,6 +1361,18 @@ async fn dispatch_ship_approve_promote_and_roll_back() {
         head,
         "the branch was pushed"
     );
+    // What qa should run is what its deploy run was given (its title,
+    // `run-name: deploy ${{ inputs.image_tag }}`): in step.
+    let qa_run = deploy_run_number(&r.out, "deploy-qa.yml");
+    let v = status_of(&e, "ledger").await.expect("status");
+    let qa = env_report(&v, "qa");
+    assert_eq!(qa["expected_tag"], tag.as_str(), "{qa}");
+    assert_eq!(
+        qa["expected_from"],
+        format!("run #{qa_run} of deploy-qa.yml"),
+        "{qa}"
+    );
+    assert_eq!(qa["drift"], false, "{qa}");
 
     // Promote waits for the reviewer (and says so); approve answers.
     let promote_out = e.state.with_extension("promote.out");
@@ -1400,6 +1430,10 @@ async fn dispatch_ship_approve_promote_and_roll_back() {
         "{text}"
     );
     assert_eq!(e.tag("ledger", "default"), tag, "prod runs what qa ran");
+    let v = status_of(&e, "ledger").await.expect("status");
+    let prod = env_report(&v, "prod");
+    assert_eq!(prod["expected_tag"], tag.as_str(), "{prod}");
+    assert_eq!(prod["drift"], false, "{prod}");
 
     // Nothing waits now: approve says so and sends nothing.
     let before = mutating(&e).len();
@@ -1442,6 +1476,11 @@ async fn dispatch_ship_approve_promote_and_roll_back() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains(&format!("image_tag={prod0}")), "{text}");
     assert_eq!(e.tag("ledger", "default"), prod0);
+    // The rollback's run is the newest good deploy: prod should run prod0.
+    let v = status_of(&e, "ledger").await.expect("status");
+    let prod = env_report(&v, "prod");
+    assert_eq!(prod["expected_tag"], prod0.as_str(), "{prod}");
+    assert_eq!(prod["drift"], false, "{prod}");
 
     let journal = e.journal_lines();
     let ops: Vec<&str> = journal.iter().filter_map(|j| j["op"].as_str()).collect();
@@ -1462,10 +1501,28 @@ async fn dispatch_finds_its_run_on_a_server_without_run_details() {
     let e = env(20.0).await;
     e.sb.faults.apply(Fault::RefuseRunDetails);
     let clone = e.clone_dir("ledger");
-    git(
-        &clone,
-        &["commit", "-q", "--allow-empty", "-m", "Another change"],
+    // qa's workflow names no tag in its run title (no `run-name`): what its
+    // run was given is known from hearth's journal alone.
+    let wf = clone.join(".github/workflows/deploy-qa.yml");
+    let text = std::fs::read_to_string(&wf).unwrap();
+    let without: String = text
+        .lines()
+        .filter(|l| !l.starts_with("run-name:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(text, without, "the sandbox's workflow had a run-name");
+    std::fs::write(&wf, without).unwrap();
+    // `hearth check` says so, for qa alone.
+    let c = e.hearth(&["check"]).await;
+    assert!(
+        c.out
+            .contains("qa by deploy-qa.yml (its runs' titles do not name the tag")
+            && c.out.contains("prod by deploy-prod.yml")
+            && !c.out.contains("prod by deploy-prod.yml (its runs'"),
+        "{}",
+        c.out
     );
+    git(&clone, &["commit", "-q", "-am", "Another change"]);
     let head = git(&clone, &["rev-parse", "HEAD"]).trim().to_string();
     let r = e.hearth(&["ship", "ledger", "--yes", "--skip-tests"]).await;
     assert_eq!(r.code, 0, "{}", r.out);
@@ -1476,6 +1533,22 @@ async fn dispatch_finds_its_run_on_a_server_without_run_details() {
     );
     let tag = format!("sha-{}", &head[..7]);
     assert_eq!(e.tag("ledger", "qa"), tag);
+    let qa_run = deploy_run_number(&r.out, "deploy-qa.yml");
+    let v = status_of(&e, "ledger").await.expect("status");
+    let qa = env_report(&v, "qa");
+    assert_eq!(qa["expected_tag"], tag.as_str(), "{qa}");
+    assert_eq!(
+        qa["expected_from"],
+        format!("run #{qa_run} of deploy-qa.yml"),
+        "{qa}"
+    );
+    // Without the journal (another machine's ship) the run's tag is not
+    // known, and neither is drift: no guess.
+    std::fs::remove_file(e.state.join("hearth/audit.jsonl")).unwrap();
+    let v = status_of(&e, "ledger").await.expect("status");
+    let qa = env_report(&v, "qa");
+    assert_eq!(qa["expected_tag"], Value::Null, "{qa}");
+    assert_eq!(qa["drift"], false, "{qa}");
     // A promote's run is found the same way (its commit read from GitHub).
     let promote = e.command(&["promote", "ledger", "--yes"]).spawn().unwrap();
     eventually(60, "the prod run to wait for its reviewer", || async {

@@ -1562,6 +1562,7 @@ fn gitops_state(stage: Stage, mode: Mode) -> State {
             summary: "hecate v0.7.3 serves in qa".into(),
             recovery: None,
             by: None,
+            runs: Vec::new(),
         };
         update(
             &mut state,

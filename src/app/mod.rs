@@ -288,6 +288,9 @@ pub struct State {
     next_log: u64,
     /// The audit journal.
     pub history: ops::History,
+    /// The deploy runs the journal says hearth dispatched, and their tags
+    /// (kept with `history`).
+    pub run_tags: crate::model::drift::RunTags,
     /// A brief message and the unix second it goes away ("read-only").
     pub notice: Option<(String, i64)>,
     /// A message shown from the first frame for a number of seconds
@@ -371,6 +374,7 @@ impl State {
             log_limit: ops::LOG_LINES,
             next_log: 1,
             history: ops::History::default(),
+            run_tags: Default::default(),
             notice: None,
             announcement: None,
             autopilot: false,
@@ -527,6 +531,7 @@ impl State {
             svc.gitops.get(env).and_then(Option::as_ref),
             w.moving_to()
                 .filter(|_| matches!(w.rollout, crate::model::Rollout::Progressing(_))),
+            &self.run_tags,
         )
     }
 
@@ -541,6 +546,7 @@ impl State {
             environment,
             state.runs.as_deref().unwrap_or_default(),
             state.gitops.get(env).and_then(Option::as_ref),
+            &self.run_tags,
         )
     }
 
@@ -817,7 +823,11 @@ fn apply(state: &mut State, msg: Msg) -> Outcome {
             Outcome::changed(true)
         }
         Msg::Log { id, event } => Outcome::changed(actions::log_event(state, id, event)),
-        Msg::Journal(h) => Outcome::changed(set(&mut state.history, h)),
+        Msg::Journal(h) => {
+            let tags = crate::ops::audit::run_tags(h.entries.iter().chain(&h.interrupted));
+            let changed = set(&mut state.history, h) | set(&mut state.run_tags, tags);
+            Outcome::changed(changed)
+        }
         Msg::Source(id, status) => {
             if let Some(now) = state.now {
                 if status == SourceStatus::Live {

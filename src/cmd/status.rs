@@ -282,6 +282,11 @@ pub async fn collect(
     // Name the context even when it is the kubeconfig's current one.
     let current = cluster::current_context(config.kube.kubeconfig.as_deref());
     let default_context = config.kube.context.clone().or(current);
+    // The deploy runs hearth dispatched and their tags: what a dispatched
+    // run deployed when its title does not say.
+    let run_tags = super::ops::journal_path()
+        .map(|p| crate::ops::audit::run_tags(&crate::ops::audit::Journal::new(p).entries()))
+        .unwrap_or_default();
     let services = services
         .iter()
         .zip(snapshots)
@@ -294,6 +299,7 @@ pub async fn collect(
                 &mut endpoints,
                 &mut gitops,
                 default_context.as_deref(),
+                &run_tags,
             )
         })
         .collect::<Vec<ServiceReport>>();
@@ -552,6 +558,7 @@ fn endpoint_report(
 }
 
 /// One service's report from what was read, by the control room's rules.
+#[allow(clippy::too_many_arguments)]
 fn service_report(
     svc: &Service,
     repo: Option<String>,
@@ -560,6 +567,7 @@ fn service_report(
     endpoints: &mut HashMap<(String, String), crate::model::EndpointReading>,
     gitops: &mut HashMap<(String, String), crate::model::flux::GitopsReading>,
     default_context: Option<&str>,
+    run_tags: &drift::RunTags,
 ) -> ServiceReport {
     let runs = snap.latest_run.as_ref().map(std::slice::from_ref);
     let environments = svc
@@ -587,6 +595,7 @@ fn service_report(
                     }
                     _ => None,
                 },
+                run_tags,
             );
             let unserved = drift::unserved_success(&d, runs.filter(|_| svc.delivery.runs_deploy()))
                 .map(|run| drift::unserved_message(run, &d));
@@ -626,8 +635,15 @@ fn service_report(
                     &snap.releases,
                     &snap.runs,
                     reading.as_ref(),
+                    run_tags,
                 ),
-                expected_from: drift::expected_source(svc, env, &snap.runs, reading.as_ref()),
+                expected_from: drift::expected_source(
+                    svc,
+                    env,
+                    &snap.runs,
+                    reading.as_ref(),
+                    run_tags,
+                ),
                 gitops: reading.map(gitops_report),
                 observation,
             }

@@ -15,6 +15,8 @@
 //! Drafts never count: the workflow does not fire on them. While a CI run for
 //! the expected tag is active, the environment is "deploying", not drifting.
 
+use std::collections::BTreeMap;
+
 use crate::model::flux::GitopsReading;
 use crate::model::{CiRun, Release};
 use crate::registry::{Delivery, Environment, ReleaseKind, Service, Trigger};
@@ -112,9 +114,15 @@ pub fn drift(
     }
 }
 
+/// Run id → the image tag hearth dispatched it with (its journal; see
+/// [`crate::ops::audit::run_tags`]).
+pub type RunTags = BTreeMap<u64, String>;
+
 /// The drift of `env` of `service` by its delivery model: its releases
-/// (release, dispatch), or its workflow's newest successful run (push).
-/// Every caller (the control room, `status`) goes through here.
+/// (release), its workflow's newest successful run (push, dispatch) or its
+/// manifest (gitops). Every caller (the control room, `status`) goes
+/// through here.
+#[allow(clippy::too_many_arguments)]
 pub fn for_service(
     service: &Service,
     env: &Environment,
@@ -123,9 +131,11 @@ pub fn for_service(
     runs: Option<&[CiRun]>,
     gitops: Option<&GitopsReading>,
     rolling_to: Option<&str>,
+    run_tags: &RunTags,
 ) -> Drift {
     match service.delivery {
         Delivery::Push => push_drift(env, running, runs),
+        Delivery::Dispatch => dispatch_drift(env, running, runs, run_tags),
         Delivery::Gitops => gitops_drift(running, gitops, rolling_to),
         _ => drift(env.release, running, releases, runs),
     }
@@ -138,9 +148,13 @@ pub fn expected_tag(
     releases: &[Release],
     runs: &[CiRun],
     gitops: Option<&GitopsReading>,
+    run_tags: &RunTags,
 ) -> Option<String> {
     match service.delivery {
         Delivery::Push => push_expected(env, runs).map(|r| push_run_tag(env, r)),
+        Delivery::Dispatch => dispatch_expected(env, runs)
+            .and_then(|r| dispatch_run_tag(r, run_tags))
+            .map(str::to_string),
         Delivery::Gitops => gitops.and_then(GitopsReading::expected).map(str::to_string),
         _ => expected(env.release, releases).map(|r| r.tag.clone()),
     }
@@ -153,9 +167,11 @@ pub fn expected_source(
     env: &Environment,
     runs: &[CiRun],
     gitops: Option<&GitopsReading>,
+    run_tags: &RunTags,
 ) -> Option<String> {
     match service.delivery {
         Delivery::Push => push_source(env, runs),
+        Delivery::Dispatch => dispatch_source(env, runs, run_tags),
         Delivery::Gitops => gitops_source(service, env, gitops?),
         _ => None,
     }
@@ -297,6 +313,117 @@ pub fn push_drift(env: &Environment, running: Option<&str>, runs: Option<&[CiRun
         running: running.to_string(),
         expected,
     }
+}
+
+/// `env`'s deploy runs among `runs` (its workflow's `workflow_dispatch`
+/// runs), the most recently run first.
+fn dispatch_runs<'a>(env: &Environment, runs: &'a [CiRun]) -> Vec<&'a CiRun> {
+    let Some(workflow) = env.workflow.as_deref() else {
+        return Vec::new();
+    };
+    let mut out: Vec<&CiRun> = runs
+        .iter()
+        .filter(|r| r.event == "workflow_dispatch" && r.of_workflow(workflow))
+        .collect();
+    out.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.id.cmp(&a.id)));
+    out
+}
+
+/// The run whose deploy a dispatch environment should be running: the
+/// newest successful run of its deploy workflow.
+pub fn dispatch_expected<'a>(env: &Environment, runs: &'a [CiRun]) -> Option<&'a CiRun> {
+    dispatch_runs(env, runs)
+        .into_iter()
+        .find(|r| !r.is_active() && r.conclusion.as_deref() == Some("success"))
+}
+
+/// The tag a dispatched deploy run was given. GitHub does not return a
+/// run's inputs: hearth's journal knows the runs it started; otherwise the
+/// run's title, when the workflow names the input in its `run-name`
+/// (`run-name: deploy ${{ inputs.image_tag }}`), holds it: the one word
+/// shaped like a tag hearth ships (`sha-<hex>`, a version). Two such words,
+/// or none, and the tag is unknown.
+pub fn dispatch_run_tag<'a>(run: &'a CiRun, run_tags: &'a RunTags) -> Option<&'a str> {
+    if let Some(tag) = run_tags.get(&run.id) {
+        return Some(tag);
+    }
+    let title = run.display_title.as_deref()?;
+    let mut words = title
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| matches!(c, '"' | '\'' | '`' | ',' | '(' | ')' | ':')))
+        .filter(|w| tag_shaped(w));
+    let first = words.next()?;
+    words.all(|w| w == first).then_some(first)
+}
+
+/// `sha-` and 7 to 40 hex digits, or a version (`v1.2.3`, `1.2`,
+/// `v0.9.2-rc.1`).
+fn tag_shaped(word: &str) -> bool {
+    if let Some(hex) = word.strip_prefix("sha-") {
+        return (7..=40).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    }
+    let v = word.strip_prefix('v').unwrap_or(word);
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    (2..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && word.len() <= 128
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'+'))
+}
+
+/// `delivery: dispatch`: what runs against what the newest successful run
+/// of the environment's deploy workflow was given; while a newer run of it
+/// is active, "deploying". Unknown while no successful run is among `runs`
+/// (the newest few of the repository) or its tag is not known (see
+/// [`dispatch_run_tag`]).
+pub fn dispatch_drift(
+    env: &Environment,
+    running: Option<&str>,
+    runs: Option<&[CiRun]>,
+    run_tags: &RunTags,
+) -> Drift {
+    let (Some(running), Some(runs)) = (running, runs) else {
+        return Drift::Unknown;
+    };
+    let active = dispatch_runs(env, runs).into_iter().find(|r| r.is_active());
+    let deploying = |r: &CiRun| Drift::Deploying {
+        expected: dispatch_run_tag(r, run_tags)
+            .unwrap_or("a new tag")
+            .to_string(),
+        by: format!("run #{}", r.run_number),
+    };
+    let expected = dispatch_expected(env, runs).and_then(|r| dispatch_run_tag(r, run_tags));
+    let Some(expected) = expected else {
+        return active.map_or(Drift::Unknown, deploying);
+    };
+    if expected == running {
+        return Drift::Matches {
+            tag: expected.to_string(),
+        };
+    }
+    if let Some(r) = active {
+        return deploying(r);
+    }
+    Drift::Drift {
+        running: running.to_string(),
+        expected: expected.to_string(),
+    }
+}
+
+/// Where a dispatch environment's expected tag comes from: `run #12 of
+/// deploy-prod.yml`; `None` while its tag is unknown.
+pub fn dispatch_source(env: &Environment, runs: &[CiRun], run_tags: &RunTags) -> Option<String> {
+    let run = dispatch_expected(env, runs)?;
+    dispatch_run_tag(run, run_tags)?;
+    Some(format!(
+        "run #{} of {}",
+        run.run_number,
+        env.workflow.as_deref().unwrap_or("its workflow")
+    ))
 }
 
 /// Where a push environment's expected tag comes from, for the detail
@@ -501,5 +628,132 @@ mod tests {
             drift(ReleaseKind::Latest, Some("v1"), Some(&[]), None),
             Drift::NoRelease
         );
+    }
+
+    fn deploy(id: u64, title: &str, status: &str, conclusion: Option<&str>, at: &str) -> CiRun {
+        CiRun {
+            id,
+            run_number: id,
+            display_title: Some(title.into()),
+            event: "workflow_dispatch".into(),
+            status: status.into(),
+            conclusion: conclusion.map(str::to_string),
+            updated_at: Some(at.into()),
+            path: Some(".github/workflows/deploy-prod.yml".into()),
+            ..CiRun::default()
+        }
+    }
+
+    fn prod() -> Environment {
+        Environment {
+            workflow: Some("deploy-prod.yml".into()),
+            ..Environment::defaults().remove(0)
+        }
+    }
+
+    #[test]
+    fn a_dispatch_environment_should_run_what_its_last_good_deploy_was_given() {
+        let env = prod();
+        let none = RunTags::new();
+        let runs = vec![
+            deploy(
+                7,
+                "deploy sha-bbbbbbb",
+                "completed",
+                Some("failure"),
+                "2026-01-03T00:00:00Z",
+            ),
+            deploy(
+                6,
+                "deploy sha-aaaaaaa",
+                "completed",
+                Some("success"),
+                "2026-01-02T00:00:00Z",
+            ),
+            // Another workflow's run (a qa deploy) never counts for prod.
+            CiRun {
+                path: Some(".github/workflows/deploy-qa.yml".into()),
+                ..deploy(
+                    8,
+                    "deploy sha-ccccccc",
+                    "completed",
+                    Some("success"),
+                    "2026-01-04T00:00:00Z",
+                )
+            },
+        ];
+        let d = dispatch_drift(&env, Some("sha-aaaaaaa"), Some(&runs), &none);
+        assert_eq!(
+            d,
+            Drift::Matches {
+                tag: "sha-aaaaaaa".into()
+            }
+        );
+        // A fast rollback (or a hand edit) leaves what the run deployed behind.
+        let d = dispatch_drift(&env, Some("sha-0000000"), Some(&runs), &none);
+        assert_eq!(
+            d,
+            Drift::Drift {
+                running: "sha-0000000".into(),
+                expected: "sha-aaaaaaa".into()
+            }
+        );
+        assert_eq!(
+            dispatch_source(&env, &runs, &none).as_deref(),
+            Some("run #6 of deploy-prod.yml")
+        );
+        // A newer run under way: deploying what it was given.
+        let mut busy = runs.clone();
+        busy.insert(
+            0,
+            deploy(9, "deploy v1.2.0", "waiting", None, "2026-01-05T00:00:00Z"),
+        );
+        assert_eq!(
+            dispatch_drift(&env, Some("sha-0000000"), Some(&busy), &none),
+            Drift::Deploying {
+                expected: "v1.2.0".into(),
+                by: "run #9".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_dispatched_tag_comes_from_the_journal_else_the_title_else_nobody() {
+        let env = prod();
+        // The workflow has no run-name: GitHub titles the run by its name.
+        let runs = vec![deploy(
+            6,
+            "deploy-prod",
+            "completed",
+            Some("success"),
+            "2026-01-02T00:00:00Z",
+        )];
+        let none = RunTags::new();
+        assert_eq!(
+            dispatch_drift(&env, Some("sha-aaaaaaa"), Some(&runs), &none),
+            Drift::Unknown
+        );
+        assert_eq!(dispatch_source(&env, &runs, &none), None);
+        let journal: RunTags = [(6, "sha-aaaaaaa".to_string())].into();
+        assert_eq!(
+            dispatch_drift(&env, Some("sha-aaaaaaa"), Some(&runs), &journal),
+            Drift::Matches {
+                tag: "sha-aaaaaaa".into()
+            }
+        );
+        // Titles: one tag-shaped word, quoted or not; two different ones
+        // are ambiguous; words that are not tags are not guessed at.
+        let tag = |title: &str| {
+            dispatch_run_tag(&deploy(1, title, "completed", None, ""), &none).map(str::to_string)
+        };
+        assert_eq!(
+            tag("deploy 'v0.9.2-rc.1' to prod").as_deref(),
+            Some("v0.9.2-rc.1")
+        );
+        assert_eq!(tag("Deploy sha-1a2b3c4").as_deref(), Some("sha-1a2b3c4"));
+        assert_eq!(tag("deploy v1.2.0 over v1.1.0"), None);
+        assert_eq!(tag("deploy latest"), None);
+        assert_eq!(tag("deploy sha-xyz1234"), None);
+        assert_eq!(tag("roll 2026 out"), None);
     }
 }

@@ -6,6 +6,7 @@
 //! session shows it as interrupted with its recovery command. Never holds a
 //! token: entries are built from plain fields, never from requests.
 
+use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -57,6 +58,32 @@ pub struct Entry {
     /// Who started it when it was not a person at the keyboard (`autopilot`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub by: Option<String>,
+    /// The deploy workflow runs it started by hand (`workflow_dispatch`)
+    /// and the image tag each was given.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub runs: Vec<StartedRun>,
+}
+
+/// A deploy run an operation started and the tag it was given. GitHub does
+/// not return a dispatched run's inputs, so when the run's title does not
+/// name its tag, this is how drift knows what the run deployed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartedRun {
+    /// `owner/name`.
+    pub repo: String,
+    pub workflow: String,
+    /// The run's id (not its number).
+    pub id: u64,
+    pub tag: String,
+}
+
+/// Run id → the tag hearth gave it, from every entry's started runs.
+pub fn run_tags<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> BTreeMap<u64, String> {
+    entries
+        .into_iter()
+        .flat_map(|e| e.runs.iter())
+        .map(|r| (r.id, r.tag.clone()))
+        .collect()
 }
 
 impl StepState {
@@ -183,6 +210,7 @@ impl Entry {
             summary: String::new(),
             recovery: None,
             by: None,
+            runs: Vec::new(),
         }
     }
 

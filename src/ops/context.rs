@@ -233,6 +233,7 @@ pub struct Reporter {
     steps: Vec<StepRecord>,
     started: Vec<(String, Instant)>,
     mutations: Vec<Mutation>,
+    runs: Vec<super::audit::StartedRun>,
     /// Redacted from every event and record (empty: nothing to redact).
     pub secrets: Secrets,
 }
@@ -254,6 +255,7 @@ impl Reporter {
             steps: Vec::new(),
             started: Vec::new(),
             mutations: Vec::new(),
+            runs: Vec::new(),
             secrets: Secrets::default(),
         }
     }
@@ -412,6 +414,17 @@ impl Reporter {
     /// The mutations sent so far.
     pub fn mutations(&self) -> &[Mutation] {
         &self.mutations
+    }
+
+    /// A deploy run this operation started by hand, and its tag (for the
+    /// journal: drift reads a dispatched run's tag there).
+    pub fn started_run(&mut self, run: super::audit::StartedRun) {
+        self.runs.push(run);
+    }
+
+    /// The runs started so far.
+    pub fn started_runs(&self) -> &[super::audit::StartedRun] {
+        &self.runs
     }
 
     /// The operation ended.

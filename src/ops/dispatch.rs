@@ -211,6 +211,17 @@ async fn check_workflow(
     Ok(())
 }
 
+/// Whether a workflow's `run-name` puts input `input` in its runs' titles
+/// (`${{ inputs.image_tag }}`, `${{ github.event.inputs.image_tag }}`).
+fn names_input(run_name: Option<&str>, input: &str) -> bool {
+    run_name.is_some_and(|r| {
+        r.split("${{").skip(1).any(|expr| {
+            let expr = expr.split("}}").next().unwrap_or("").trim();
+            expr == format!("inputs.{input}") || expr == format!("github.event.inputs.{input}")
+        })
+    })
+}
+
 /// `hearth check`'s line for a dispatch service: whether each workflow in
 /// its directory can be run by hand with its input.
 pub fn check_workflows(service: &Service) -> String {
@@ -232,8 +243,20 @@ pub fn check_workflows(service: &Service) -> String {
         parts.push(match read(w).ok().and_then(|y| Triggers::parse(&y).ok()) {
             Some(Triggers {
                 dispatch: Some(inputs),
+                run_name,
                 ..
-            }) if inputs.iter().any(|i| i == input) => format!("{} by {w}", env.name),
+            }) if inputs.iter().any(|i| i == input) => {
+                if names_input(run_name.as_deref(), input) {
+                    format!("{} by {w}", env.name)
+                } else {
+                    // GitHub does not return a run's inputs: without the
+                    // tag in the title, drift knows only hearth's own runs.
+                    format!(
+                        "{} by {w} (its runs' titles do not name the tag: only the runs hearth starts show what {} should run; add `run-name: deploy ${{{{ inputs.{input} }}}}`)",
+                        env.name, env.name
+                    )
+                }
+            }
             Some(_) => format!(
                 "{w} lacks workflow_dispatch input {input}: {} is refused",
                 env.name
@@ -654,6 +677,12 @@ pub async fn run(
             return Err(f);
         }
     };
+    rep.started_run(super::audit::StartedRun {
+        repo: plan.repo.clone(),
+        workflow: plan.workflow.clone(),
+        id: run.id,
+        tag: plan.tag.clone(),
+    });
     rep.done(
         DEPLOY,
         Some(format!(
@@ -699,4 +728,24 @@ pub async fn run(
         },
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_input;
+
+    #[test]
+    fn a_run_name_names_the_input_only_in_an_expression_of_it() {
+        assert!(names_input(
+            Some("deploy ${{ inputs.image_tag }}"),
+            "image_tag"
+        ));
+        assert!(names_input(
+            Some("${{github.event.inputs.image_tag}} to prod"),
+            "image_tag"
+        ));
+        assert!(!names_input(Some("deploy ${{ inputs.tag }}"), "image_tag"));
+        assert!(!names_input(Some("deploy image_tag"), "image_tag"));
+        assert!(!names_input(None, "image_tag"));
+    }
 }

@@ -26,6 +26,8 @@ pub struct Triggers {
     pub dispatch: Option<Vec<String>>,
     /// `Some` when the workflow runs on `push`, with its filters.
     pub push: Option<PushFilter>,
+    /// The workflow's `run-name` (its runs' title), when it sets one.
+    pub run_name: Option<String>,
 }
 
 /// The branch and tag filters of an `on: push` trigger (`None`: that list
@@ -87,7 +89,13 @@ impl Triggers {
             .get("on")
             .or_else(|| doc.as_mapping()?.get(Value::Bool(true)))
             .ok_or("no `on:` block")?;
-        let mut t = Triggers::default();
+        let mut t = Triggers {
+            run_name: doc
+                .get("run-name")
+                .and_then(Value::as_str)
+                .map(|s| crate::model::text::own_line(s.to_string())),
+            ..Triggers::default()
+        };
         let names = |v: &Value| -> Vec<String> {
             match v {
                 // A workflow file is anyone's who can push: its names are

@@ -380,6 +380,7 @@ pub async fn execute(
 /// and its result, the outcome; redacted) and append it.
 pub(super) fn journal_outcome(ctx: &Context, entry: &mut Entry, rep: &Reporter, outcome: &Outcome) {
     entry.steps = rep.steps().to_vec();
+    entry.runs = rep.started_runs().to_vec();
     entry.mutations = rep
         .mutations()
         .iter()

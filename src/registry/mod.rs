@@ -97,11 +97,11 @@ impl Delivery {
     }
 
     /// How many of the newest runs a one-shot read (`status`) takes: a
-    /// push service's environments each need their workflow's newest
-    /// successful run; the other models need the latest run only.
+    /// push or dispatch service's environments each need their workflow's
+    /// newest successful run; the other models need the latest run only.
     pub fn runs_to_read(self) -> u32 {
         match self {
-            Delivery::Push => 20,
+            Delivery::Push | Delivery::Dispatch => 20,
             _ => 1,
         }
     }

@@ -457,9 +457,9 @@ fn release_cell<'a>(
     width: u16,
     theme: &Theme,
 ) -> Line<'a> {
-    // A model that makes no releases (dispatch): what should run in each
-    // environment is what its deploy workflow was last run with (not
-    // derived yet), so the column names the model instead of guessing.
+    // A model that makes no releases: what should run differs per
+    // environment (its own deploy run, manifest or push run; the detail
+    // pane says which), so the column names the model.
     if !service.delivery.makes_releases() {
         return Line::from(Span::styled(
             truncate(service.delivery.word(), width as usize),

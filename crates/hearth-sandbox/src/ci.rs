@@ -99,6 +99,46 @@ pub fn workflow_release_types(yaml: &str) -> Option<Vec<String>> {
     }
 }
 
+/// The title GitHub gives a `workflow_dispatch` run of the workflow: its
+/// `run-name` with `${{ inputs.X }}` (or `github.event.inputs.X`) filled in
+/// from `inputs`, else the workflow's `name` (else the file's name).
+pub fn dispatch_run_title(
+    yaml: &str,
+    file: &str,
+    inputs: &serde_json::Map<String, serde_json::Value>,
+) -> String {
+    let doc: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap_or_default();
+    let Some(template) = doc.get("run-name").and_then(|v| v.as_str()) else {
+        return doc
+            .get("name")
+            .and_then(|v| v.as_str())
+            .unwrap_or(file)
+            .to_string();
+    };
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("${{") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find("}}") else {
+            rest = &rest[start..];
+            break;
+        };
+        let expr = rest[start + 3..start + end].trim();
+        let name = expr
+            .strip_prefix("inputs.")
+            .or_else(|| expr.strip_prefix("github.event.inputs."));
+        if let Some(v) = name.and_then(|n| inputs.get(n)) {
+            match v {
+                serde_json::Value::String(s) => out.push_str(s),
+                other => out.push_str(&other.to_string()),
+            }
+        }
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The input names of a workflow's `workflow_dispatch` trigger, when it has one.
 pub fn workflow_dispatch_inputs(yaml: &str) -> Option<Vec<String>> {
     let doc: serde_yaml::Value = serde_yaml::from_str(yaml).ok()?;
@@ -732,5 +772,25 @@ mod tests {
         let none = workflow_release_types("on:\n  push:\n    branches: [main]\n");
         assert!(!workflow_listens(&none, "published"));
         assert_eq!(workflow_release_types("not: [valid"), None);
+    }
+
+    #[test]
+    fn a_dispatched_run_is_titled_by_its_run_name_else_its_name() {
+        let inputs: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"image_tag": "sha-1a2b3c4"}"#).unwrap();
+        let with = "name: deploy-qa\nrun-name: deploy ${{ inputs.image_tag }} (${{ github.event.inputs.image_tag }})\non: workflow_dispatch\n";
+        assert_eq!(
+            dispatch_run_title(with, "deploy-qa.yml", &inputs),
+            "deploy sha-1a2b3c4 (sha-1a2b3c4)"
+        );
+        let without = "name: deploy-qa\non: workflow_dispatch\n";
+        assert_eq!(
+            dispatch_run_title(without, "deploy-qa.yml", &inputs),
+            "deploy-qa"
+        );
+        assert_eq!(
+            dispatch_run_title("on: workflow_dispatch\n", "deploy-qa.yml", &inputs),
+            "deploy-qa.yml"
+        );
     }
 }

@@ -395,6 +395,7 @@ jobs:
             r#"# Deploys the image tag it is run with to namespace {ns}, by hand:
 # gh workflow run deploy-{name}.yml -f image_tag=sha-1a2b3c4
 name: deploy-{name}
+run-name: deploy ${{{{ inputs.image_tag }}}}
 on:
   workflow_dispatch:
     inputs:

@@ -334,10 +334,11 @@ impl GithubApi {
             }
             if r.flavor == repos::WorkflowFlavor::Dispatch {
                 // No releases: each environment's last deploy run, by hand,
-                // of the tag it runs.
+                // of the tag it runs (workflows: build, deploy-qa,
+                // deploy-prod).
                 for (n, (env_workflow, ns, tag)) in [
-                    (2, "qa", &r.service.qa_tag),
-                    (1, "default", &r.service.prod_tag),
+                    (1, "qa", &r.service.qa_tag),
+                    (2, "default", &r.service.prod_tag),
                 ]
                 .into_iter()
                 .enumerate()

@@ -411,6 +411,9 @@ pub(super) async fn dispatch(
             json!({"message": "Required input 'image_tag' not provided", "documentation_url": DOCS, "status": "422"}),
         ));
     }
+    // A deploy run is titled as GitHub titles it: its `run-name`, else
+    // the workflow's name.
+    let title = ci::dispatch_run_title(&yaml, &file, &body.inputs);
     let gate = super::gate_for(environment.as_deref(), "waiting");
     let message = repos::commit_message(&rec.info.origin, &sha)
         .await
@@ -437,6 +440,7 @@ pub(super) async fn dispatch(
             head_timestamp: now,
             display_title: match &role {
                 ci::Role::Build => format!("build {tag}"),
+                ci::Role::Deploy { .. } => title.clone(),
                 _ => format!("deploy {tag}"),
             },
             status: "queued".into(),
