@@ -1494,6 +1494,161 @@ async fn dispatch_ship_approve_promote_and_roll_back() {
     e.sb.shutdown().await;
 }
 
+/// The reviewer side of a gated prod: a reviewer who rejects (the promote
+/// fails at its approval step and prod is untouched); another team's
+/// environment whose approval does not come from us (`hearth approve`
+/// says who can and sends nothing); a wait timer (shown while the run
+/// waits, and the run starts only once it has run out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_prod_rejected_not_ours_to_approve_and_behind_a_wait_timer() {
+    let e = env(20.0).await;
+    let prod0 = e.tag("ledger", "default");
+    let qa = e.tag("ledger", "qa");
+    assert_ne!(prod0, qa, "the sandbox's qa and prod differ");
+
+    // A rejecting reviewer.
+    e.sb.faults.apply(Fault::Reviewer {
+        service: "ledger".into(),
+        answer: sandbox::ReviewerAnswer::Reject,
+    });
+    let r = e.hearth(&["promote", "ledger", "--yes"]).await;
+    assert_ne!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out.contains("✗ approval (production): rejected")
+            && r.out.contains("✗ CI run #")
+            && r.out.contains("was rejected at its approval (production)")
+            && r.out.contains(&format!(
+                "deploy-prod.yml with image_tag={qa} deployed nothing"
+            )),
+        "{}",
+        r.out
+    );
+    assert_eq!(e.tag("ledger", "default"), prod0, "a rejected run deployed");
+
+    // Not ours to approve: status says so; approve refuses, sends nothing.
+    e.sb.faults.apply(Fault::Reviewer {
+        service: "ledger".into(),
+        answer: sandbox::ReviewerAnswer::Never,
+    });
+    let mut promote = e
+        .command(&["promote", "ledger", "--yes"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let waiting = eventually(60, "the prod run to wait", || async {
+        status_of(&e, "ledger").await?.get("waiting").cloned()
+    })
+    .await;
+    assert_eq!(
+        waiting["environments"][0]["can_approve"], false,
+        "{waiting}"
+    );
+    assert!(
+        waiting["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("(you cannot approve it)"),
+        "{waiting}"
+    );
+    let before = mutating(&e).len();
+    let r = e
+        .hearth(&["approve", "ledger", "--env", "prod", "--yes"])
+        .await;
+    assert_eq!(r.code, 2, "{}", r.out);
+    assert!(
+        r.out.contains("you cannot approve production") && r.out.contains("ask hearth-reviewer"),
+        "{}",
+        r.out
+    );
+    assert_eq!(mutating(&e).len(), before, "approve sent a request");
+    promote.kill().await.unwrap();
+    let _ = promote.wait().await;
+    assert_eq!(e.tag("ledger", "default"), prod0);
+
+    // A 2 min wait timer (6 s at speed 20): shown while the run waits; an
+    // approval lets the run start only once it has run out.
+    e.sb.faults.clear_service("ledger");
+    e.sb.faults.apply(Fault::WaitTimer {
+        service: "ledger".into(),
+        minutes: 2,
+    });
+    let promote_out = e.state.with_extension("timer.out");
+    let promote = e
+        .command(&["promote", "ledger", "--yes"])
+        .stdout(std::fs::File::create(&promote_out).unwrap())
+        .spawn()
+        .unwrap();
+    // The promote's own run waits and says so (the killed promote's run
+    // still waits too: approve takes the newest).
+    eventually(60, "the promote to show its run's wait timer", || async {
+        let text = std::fs::read_to_string(&promote_out).unwrap_or_default();
+        text.contains("then a 2 min wait timer").then_some(())
+    })
+    .await;
+    let waiting = status_of(&e, "ledger")
+        .await
+        .and_then(|v| v.get("waiting").cloned())
+        .expect("a run waits");
+    assert_eq!(waiting["environments"][0]["wait_timer"], 2, "{waiting}");
+    assert!(
+        waiting["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("then a 2 min wait timer"),
+        "{waiting}"
+    );
+    let r = e
+        .hearth(&["approve", "ledger", "--env", "prod", "--yes"])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    let out = tokio::time::timeout(Duration::from_secs(60), promote.wait_with_output())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the promote did not end:\n{}",
+                std::fs::read_to_string(&promote_out).unwrap_or_default()
+            )
+        })
+        .unwrap();
+    let text = std::fs::read_to_string(&promote_out).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(e.tag("ledger", "default"), qa, "prod runs what qa ran");
+    // The approval came within a second or two; the job started only once
+    // the timer (6 s from when the run began to wait) had run out.
+    let number = deploy_run_number(&text, "deploy-prod.yml");
+    let runs: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/repos/hearth-demo/ledger/actions/workflows/deploy-prod.yml/runs",
+            e.sb.github_url
+        ))
+        .bearer_auth(&e.sb.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run = runs["workflow_runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run_number"] == number)
+        .unwrap()
+        .clone();
+    let at = |k: &str| {
+        chrono::DateTime::parse_from_rfc3339(run[k].as_str().unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    assert!(
+        at("run_started_at") - at("created_at") >= 6,
+        "the job did not wait out the timer: created {}, started {}",
+        run["created_at"],
+        run["run_started_at"]
+    );
+    e.sb.shutdown().await;
+}
+
 /// A server that refuses `return_run_details` (400) gets the plain call, and
 /// the run is found by workflow, event and commit, never an older one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

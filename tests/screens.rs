@@ -1106,3 +1106,135 @@ fn helm_history_in_the_detail_pane() {
         );
     }
 }
+
+/// `delivery: dispatch`: what prod should run is what its deploy workflow's
+/// newest good run was given. A run whose title does not name its tag says
+/// nothing until hearth's journal knows the run; then a fast rollback shows
+/// as drift, in the overview cell and the detail pane, with the run named.
+#[test]
+fn a_dispatch_environment_drifts_from_what_its_deploy_run_was_given() {
+    use hearth::app::ops::History;
+    use hearth::ops::audit::{Entry, StartedRun};
+    use hearth::registry::{Delivery, Environment};
+    let envs = Environment::defaults()
+        .into_iter()
+        .map(|e| Environment {
+            workflow: Some(format!("deploy-{}.yml", e.name)),
+            input: Some("image_tag".into()),
+            ..e
+        })
+        .collect();
+    let ledger = Service {
+        repo: Some("katforge/ledger".into()),
+        image: Some("ghcr.io/katforge/ledger".into()),
+        delivery: Delivery::Dispatch,
+        build_workflow: Some("build.yml".into()),
+        environments: envs,
+        ..Service::example("ledger")
+    };
+    let registry = Arc::new(Registry {
+        path: "/work/hearth/services.yaml".into(),
+        settings: Settings::default(),
+        services: vec![ledger],
+    });
+    let mut state = State::new(registry, Mode::INTERACTIVE);
+    state.kube_context = Some("k3s-katforge".into());
+    let msgs = vec![
+        Msg::Tick(NOW),
+        workload(
+            "ledger",
+            "prod",
+            live(
+                "sha-0a0a0a0",
+                2,
+                Rollout::Complete,
+                vec![pod("ledger-a-1", "Running", true, "sha-0a0a0a0")],
+            ),
+        ),
+        workload(
+            "ledger",
+            "qa",
+            live(
+                "sha-3f2a1c9",
+                2,
+                Rollout::Complete,
+                vec![pod("ledger-b-1", "Running", true, "sha-3f2a1c9")],
+            ),
+        ),
+        Msg::Runs {
+            service: "ledger".into(),
+            runs: vec![
+                // prod's workflow has no run-name: GitHub titles it by name.
+                CiRun {
+                    event: "workflow_dispatch".into(),
+                    display_title: Some("deploy-prod".into()),
+                    path: Some(".github/workflows/deploy-prod.yml".into()),
+                    updated_at: Some("2026-03-01T09:50:00Z".into()),
+                    ..run(60, 12, "completed", Some("success"), "main")
+                },
+                CiRun {
+                    event: "workflow_dispatch".into(),
+                    display_title: Some("deploy sha-3f2a1c9".into()),
+                    path: Some(".github/workflows/deploy-qa.yml".into()),
+                    updated_at: Some("2026-03-01T09:40:00Z".into()),
+                    ..run(59, 11, "completed", Some("success"), "main")
+                },
+            ],
+        },
+    ];
+    for m in msgs {
+        update(&mut state, m);
+    }
+    let prod_cell = |state: &State| {
+        let screen = text(state, "default", 160, 48);
+        let plain: String = screen
+            .lines()
+            .map(|l| format!("{}\n", l.trim_matches('"')))
+            .collect();
+        (
+            support::cell(&plain, "ledger", "PROD").unwrap_or_default(),
+            plain,
+            screen,
+        )
+    };
+    // qa's run names its tag in its title: in step. prod's does not, and
+    // no journal knows it: no claim either way.
+    let (cell, plain, screen) = prod_cell(&state);
+    assert_eq!(cell, "sha-0a0a0a0 2/2 ✓", "{screen}");
+    assert!(
+        plain.contains("matches run #11 of deploy-qa.yml"),
+        "qa's match is not named:\n{screen}"
+    );
+    assert!(!plain.contains("→ drift"), "{screen}");
+    // The journal says hearth dispatched run 60 with sha-3f2a1c9: prod
+    // runs something else (a fast rollback), and says so.
+    let mut entry = Entry::new(OpKind::Promote, "ledger", Some("prod"), "maintainer");
+    entry.result = "ok".into();
+    entry.time = "2026-03-01T09:49:00Z".into();
+    entry.runs = vec![StartedRun {
+        repo: "katforge/ledger".into(),
+        workflow: "deploy-prod.yml".into(),
+        id: 60,
+        tag: "sha-3f2a1c9".into(),
+    }];
+    update(
+        &mut state,
+        Msg::Journal(History {
+            entries: vec![entry],
+            interrupted: Vec::new(),
+        }),
+    );
+    let (cell, plain, screen) = prod_cell(&state);
+    assert_eq!(cell, "sha-0a0a0a0 2/2 ✓ ≠", "{screen}");
+    assert!(
+        plain.contains("prod: run #12 succeeded but sha-3f2a1c9 is not serving (sha-0a0a0a0 is)"),
+        "the unserved note names another environment's run:\n{screen}"
+    );
+    assert!(
+        plain.contains(
+            "≠ running sha-0a0a0a0, run #12 of deploy-prod.yml deployed sha-3f2a1c9 → drift"
+        ),
+        "the detail pane does not name the run:\n{screen}"
+    );
+    insta::assert_snapshot!("dispatch_drift_160x48", screen);
+}

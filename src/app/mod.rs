@@ -621,7 +621,11 @@ impl State {
             return false;
         }
         let d = self.drift(service, env);
-        drift::unserved_success(&d, self.services[service].runs.as_deref()).is_some()
+        let svc = &self.registry.services[service];
+        let Some(environment) = svc.environment(&self.envs[env]) else {
+            return false;
+        };
+        drift::unserved_run(svc, environment, &d, self.services[service].runs.as_deref()).is_some()
     }
 
     /// `qa: run #5 succeeded but v0.9.2-rc.1 is not serving (v0.9.1 is):
@@ -633,7 +637,10 @@ impl State {
             return None;
         }
         let d = self.drift(service, env);
-        let run = drift::unserved_success(&d, self.services[service].runs.as_deref())?;
+        let svc = &self.registry.services[service];
+        let environment = svc.environment(&self.envs[env])?;
+        let run =
+            drift::unserved_run(svc, environment, &d, self.services[service].runs.as_deref())?;
         let env_name = &self.envs[env];
         let mut text = format!("{env_name}: {}", drift::unserved_message(run, &d));
         let name = &self.registry.services[service].name;

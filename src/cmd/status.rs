@@ -569,7 +569,6 @@ fn service_report(
     default_context: Option<&str>,
     run_tags: &drift::RunTags,
 ) -> ServiceReport {
-    let runs = snap.latest_run.as_ref().map(std::slice::from_ref);
     let environments = svc
         .environments
         .iter()
@@ -597,7 +596,7 @@ fn service_report(
                 },
                 run_tags,
             );
-            let unserved = drift::unserved_success(&d, runs.filter(|_| svc.delivery.runs_deploy()))
+            let unserved = drift::unserved_run(svc, env, &d, Some(&snap.runs))
                 .map(|run| drift::unserved_message(run, &d));
             let endpoint = endpoints
                 .remove(&(svc.name.clone(), env.name.clone()))

@@ -452,6 +452,27 @@ pub fn unserved_success<'a>(drift: &Drift, runs: Option<&'a [CiRun]>) -> Option<
         .filter(|r| !r.is_active() && r.conclusion.as_deref() == Some("success"))
 }
 
+/// [`unserved_success`] by the service's model: nothing for a model whose
+/// runs do not deploy (gitops builds only); for `dispatch`, the newest good
+/// run of the environment's own deploy workflow (another environment's run
+/// of the same tag is not this one's); otherwise the newest run for the
+/// expected tag.
+pub fn unserved_run<'a>(
+    service: &Service,
+    env: &Environment,
+    drift: &Drift,
+    runs: Option<&'a [CiRun]>,
+) -> Option<&'a CiRun> {
+    if !service.delivery.runs_deploy() {
+        return None;
+    }
+    match (service.delivery, drift) {
+        (Delivery::Dispatch, Drift::Drift { .. }) => dispatch_expected(env, runs?),
+        (Delivery::Dispatch, _) => None,
+        _ => unserved_success(drift, runs),
+    }
+}
+
 /// `run #5 succeeded but v0.9.2-rc.1 is not serving (v0.9.1 is)`; the
 /// caller names the environment.
 pub fn unserved_message(run: &CiRun, drift: &Drift) -> String {

@@ -717,8 +717,12 @@ pub async fn run(
         &plan.repo,
         vec![run],
         Recovery {
+            left_undeployed: format!(
+                "{} with {}={} deployed nothing",
+                plan.workflow, plan.input, plan.tag
+            ),
             build_failed: format!(
-                "the deploy run failed before it deployed; fix it, then gh workflow run {} -R {} -f {}={}",
+                "fix the deploy run, then gh workflow run {} -R {} -f {}={}",
                 plan.workflow, plan.repo, plan.input, plan.tag
             ),
             deploy_failed: format!(

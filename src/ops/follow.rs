@@ -157,8 +157,10 @@ pub async fn follow_runs(
     let deadline = Instant::now() + RUN_TIMEOUT;
     let mut jobs: Vec<(u64, Vec<CiJob>)> = runs.iter().map(|r| (r.id, Vec::new())).collect();
     let several = runs.len() > 1;
-    // The approval step of each run while it waits on an environment.
+    // The approval step of each run while it waits on an environment, and
+    // whether a reviewer rejected it.
     let mut waiting: Vec<Option<String>> = vec![None; runs.len()];
+    let mut rejected_at: Vec<Option<String>> = vec![None; runs.len()];
     loop {
         let mut all_done = true;
         for (i, run) in runs.clone().iter().enumerate() {
@@ -210,16 +212,19 @@ pub async fn follow_runs(
                 .await;
                 waiting[i] = Some(name);
             } else if fresh.status != "waiting" {
-                if let Some(name) = waiting[i].take() {
-                    let rejected = fresh.status == "completed"
-                        && fresh.conclusion.as_deref() != Some("success")
-                        && next.iter().all(|j| {
-                            j.steps
-                                .iter()
-                                .all(|s| s.conclusion.as_deref() == Some("skipped"))
-                        });
+                let rejected = is_rejected(&fresh, &next);
+                // A run rejected before a poll saw it wait still failed at
+                // its approval, not at "a step".
+                let seen = waiting[i].take();
+                let started = seen.is_some();
+                let name = seen.or_else(|| rejected.then(|| format!("{prefix}approval")));
+                if let Some(name) = name {
                     if rejected {
+                        if !started {
+                            rep.start(&name).await;
+                        }
                         rep.failed(&name, Some("rejected".into())).await;
+                        rejected_at[i] = Some(name);
                     } else {
                         rep.done(&name, Some("approved".into())).await;
                     }
@@ -268,6 +273,13 @@ pub async fn follow_runs(
         tokio::time::sleep(RUN_POLL).await;
     }
     for (i, run) in runs.iter().enumerate() {
+        if let Some(step) = rejected_at[i].take() {
+            return Err(CiFailure::Failed {
+                run: Box::new(run.clone()),
+                step: Some(step),
+                conclusion: REJECTED.into(),
+            });
+        }
         let conclusion = run.conclusion.clone().unwrap_or_else(|| "unknown".into());
         if conclusion != "success" {
             let step = jobs[i]
@@ -284,6 +296,23 @@ pub async fn follow_runs(
         }
     }
     Ok(runs)
+}
+
+/// The conclusion [`CiFailure::Failed`] carries for a run a reviewer
+/// rejected at its approval.
+pub const REJECTED: &str = "rejected";
+
+/// Whether a finished run was rejected at an environment's approval: it
+/// failed with every step of its jobs skipped (no job ran).
+fn is_rejected(run: &CiRun, jobs: &[CiJob]) -> bool {
+    run.status == "completed"
+        && run.conclusion.as_deref() != Some("success")
+        && !jobs.is_empty()
+        && jobs.iter().all(|j| {
+            j.steps
+                .iter()
+                .all(|s| s.conclusion.as_deref() == Some("skipped"))
+        })
 }
 
 /// Under a failed step: the last lines of its job's log.

@@ -650,8 +650,11 @@ pub async fn run(
         &plan.repo,
         runs,
         Recovery {
+            left_undeployed: format!(
+                "the push is in origin; run #{number} failed before it deployed"
+            ),
             build_failed: format!(
-                "run #{number} failed before it deployed; fix it and push again, or re-run it: gh run rerun -R {} (run #{number})",
+                "fix it and push again, or re-run it: gh run rerun -R {} (run #{number})",
                 plan.repo
             ),
             deploy_failed: format!(

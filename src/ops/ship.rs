@@ -542,6 +542,7 @@ pub async fn run(
         &query,
         &before,
         Recovery {
+            left_undeployed: "the tag and the release exist; no image was pushed".into(),
             build_failed: format!(
                 "delete the release (gh release delete {} -R {}), fix the build, then hearth ship {name}{qa}",
                 plan.tag, plan.repo
@@ -557,6 +558,9 @@ pub async fn run(
 
 /// What to say when CI fails at the build or at the deploy.
 pub struct Recovery {
+    /// What is left when the run failed before it deployed, in the model's
+    /// words (`the tag and the release exist; no image was pushed`).
+    pub left_undeployed: String,
     pub build_failed: String,
     pub deploy_failed: String,
 }
@@ -644,6 +648,21 @@ pub async fn follow_and_verify(
             conclusion,
         }) => {
             let step = step.unwrap_or_else(|| "a step".into());
+            if conclusion == follow::REJECTED {
+                // A reviewer said no: no job ran, nothing deployed.
+                return Err(Failure::after(
+                    Problem::new(
+                        ProblemKind::Server,
+                        format!("CI run #{} was rejected at its {step}", run.run_number),
+                        "",
+                    ),
+                    &format!(
+                        "{}; no job of run #{} ran",
+                        recovery.left_undeployed, run.run_number
+                    ),
+                    "nothing to undo; ask the environment's reviewers why (their comment is on the run's page on GitHub)",
+                ));
+            }
             let at_deploy = step.to_lowercase().contains("deploy");
             let mut problem = Problem::new(
                 ProblemKind::Server,
@@ -653,7 +672,7 @@ pub async fn follow_and_verify(
             if !at_deploy {
                 return Err(Failure::after(
                     problem,
-                    "the tag and the release exist; no image was pushed",
+                    &recovery.left_undeployed,
                     recovery.build_failed,
                 ));
             }

@@ -313,6 +313,8 @@ pub struct Gate {
     /// `waiting`, `approved` or `rejected`.
     pub state: String,
     pub comment: Option<String>,
+    /// When the run began to wait (its wait timer counts from then).
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// The reviewer every gated sandbox environment requires.
@@ -495,20 +497,52 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
     tokio::time::sleep(scaled(QUEUED_SECS, speed)).await;
     // A job that deploys to a GitHub Environment with required reviewers
     // waits (run and job `waiting`) until a reviewer approves or rejects.
+    // Under a `reviewer: reject` fault the reviewer rejects a second (at
+    // speed 1) after the run began to wait; under `wait_timer` an approved
+    // run starts once the timer has run out.
+    let mut timer_ends = None;
     loop {
-        let Some(gate) = api.with_run(&repo, run_id, attempt, |_, run| {
-            let state = run.gate.as_ref().map(|g| g.state.clone());
+        let Some(gate) = api.with_run(&repo, run_id, attempt, |rec, run| {
+            let now = Utc::now();
+            let mut state = run.gate.as_ref().map(|g| g.state.clone());
             if state.as_deref() == Some("waiting") && run.status != "waiting" {
                 run.status = "waiting".into();
                 run.job.status = "waiting".into();
-                run.updated_at = Utc::now();
+                run.updated_at = now;
+                if let Some(g) = &mut run.gate {
+                    g.since = Some(now);
+                }
+            }
+            let faults = api.faults();
+            if let Some(g) = &mut run.gate {
+                let since = g.since.unwrap_or(now);
+                let waited = (now - since).to_std().unwrap_or_default();
+                if g.state == "waiting"
+                    && faults.reviewer(&rec.service) == Some(crate::faults::ReviewerAnswer::Reject)
+                    && waited >= scaled(1.0, speed).max(Duration::from_secs(1))
+                {
+                    g.state = "rejected".into();
+                    g.comment = Some("not this one: the reviewer rejected it".into());
+                    state = Some(g.state.clone());
+                    run.updated_at = now;
+                }
+                let minutes = faults.wait_timer(&rec.service);
+                timer_ends = (minutes > 0).then(|| {
+                    since
+                        + chrono::Duration::from_std(scaled(minutes as f64 * 60.0, speed))
+                            .unwrap_or_default()
+                });
             }
             state
         }) else {
             return;
         };
+        let timer_running = timer_ends.is_some_and(|t| Utc::now() < t);
         match gate.as_deref() {
             Some("waiting") => tokio::time::sleep(Duration::from_millis(100)).await,
+            Some("approved") if timer_running => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
             Some("rejected") => {
                 api.with_run(&repo, run_id, attempt, |_, run| {
                     let now = Utc::now();

@@ -49,6 +49,28 @@ pub enum Fault {
     /// run, as a public hostname still pointing at an old cluster does
     /// (seed 004's failed production gate).
     StaleVersion { service: String, version: String },
+    /// The reviewer of the service's gated environments answers its waiting
+    /// runs: `reject` rejects each (with a comment) about a second after it
+    /// starts waiting; `never` never answers, and the token's user is not a
+    /// reviewer (`current_user_can_approve: false`, a review answers 422),
+    /// as when another team must approve.
+    Reviewer {
+        service: String,
+        answer: ReviewerAnswer,
+    },
+    /// The service's gated environments have a wait timer of `minutes`
+    /// (divided by the sandbox speed, as every CI duration is): an approved
+    /// run starts its job only once the timer, counted from when it began
+    /// to wait, has run out.
+    WaitTimer { service: String, minutes: u32 },
+}
+
+/// How a `reviewer` fault answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewerAnswer {
+    Reject,
+    Never,
 }
 
 #[derive(Default, Debug)]
@@ -66,6 +88,8 @@ struct FaultSet {
     step_name: Vec<(String, String)>,
     refuse_run_details: bool,
     stale_version: Vec<(String, String)>,
+    reviewer: Vec<(String, ReviewerAnswer)>,
+    wait_timer: Vec<(String, u32)>,
 }
 
 /// The active faults. Cheap to query from request handlers.
@@ -125,6 +149,14 @@ impl Faults {
                 s.stale_version.retain(|(n, _)| *n != service);
                 s.stale_version.push((service, version));
             }
+            Fault::Reviewer { service, answer } => {
+                s.reviewer.retain(|(n, _)| *n != service);
+                s.reviewer.push((service, answer));
+            }
+            Fault::WaitTimer { service, minutes } => {
+                s.wait_timer.retain(|(n, _)| *n != service);
+                s.wait_timer.push((service, minutes));
+            }
             Fault::StepName { service, name } => {
                 s.step_name.retain(|(n, _)| *n != service);
                 s.step_name.push((service, name));
@@ -148,6 +180,26 @@ impl Faults {
         s.log_flood.retain(|(n, _)| n != service);
         s.step_name.retain(|(n, _)| n != service);
         s.stale_version.retain(|(n, _)| n != service);
+        s.reviewer.retain(|(n, _)| n != service);
+        s.wait_timer.retain(|(n, _)| n != service);
+    }
+
+    /// How the service's reviewer answers, under a `reviewer` fault.
+    pub fn reviewer(&self, service: &str) -> Option<ReviewerAnswer> {
+        let s = self.set.lock().expect("faults lock");
+        s.reviewer
+            .iter()
+            .find(|(n, _)| n == service)
+            .map(|(_, a)| *a)
+    }
+
+    /// The wait timer (minutes) of the service's gated environments.
+    pub fn wait_timer(&self, service: &str) -> u32 {
+        let s = self.set.lock().expect("faults lock");
+        s.wait_timer
+            .iter()
+            .find(|(n, _)| n == service)
+            .map_or(0, |(_, m)| *m)
     }
 
     /// What the service's version endpoint reports under a `stale_version`.

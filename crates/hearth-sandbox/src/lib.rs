@@ -19,7 +19,7 @@ pub mod k8s;
 pub mod repos;
 pub mod tls;
 
-pub use faults::{Fault, Faults};
+pub use faults::{Fault, Faults, ReviewerAnswer};
 pub use journal::{Journal, JournalEntry};
 
 use std::fs;

@@ -92,6 +92,7 @@ pub(crate) fn gate_for(environment: Option<&str>, state: &str) -> Option<ci::Gat
             environment_id: *id,
             state: state.into(),
             comment: None,
+            since: None,
         })
 }
 

@@ -4,6 +4,7 @@
 //! `workflow_dispatch`, which starts a run when the workflow at the ref
 //! offers it.
 
+use crate::faults::ReviewerAnswer;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -499,11 +500,13 @@ pub(super) async fn pending_deployments(
         .iter()
         .filter(|g| g.state == "waiting" && run.status != "completed")
         .map(|g| {
+            let timer = api.faults().wait_timer(&rec.info.service);
+            let can = api.faults().reviewer(&rec.info.service) != Some(ReviewerAnswer::Never);
             json!({
                 "environment": environment_json(&api, &rec.info, g),
-                "wait_timer": 0,
-                "wait_timer_started_at": null,
-                "current_user_can_approve": true,
+                "wait_timer": timer,
+                "wait_timer_started_at": g.since.filter(|_| timer > 0).map(super::json::ts),
+                "current_user_can_approve": can,
                 "reviewers": [{
                     "type": "User",
                     "reviewer": api.user_json(ci::REVIEWER, 9, "User"),
@@ -549,6 +552,14 @@ pub(super) async fn review_deployments(
             json!({"message": "No pending deployment requests to approve or reject", "documentation_url": DOCS, "status": "422"}),
         ));
     };
+    // Another team's environment (a `reviewer: never` fault): this token's
+    // user is not among its reviewers.
+    if api.faults().reviewer(&rec.info.service) == Some(ReviewerAnswer::Never) {
+        return Ok(reply(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"message": format!("You are not a required reviewer for {}", gate.environment), "documentation_url": DOCS, "status": "422"}),
+        ));
+    }
     let env = environment_json(&api, &rec.info, gate);
     let deployment_id = {
         let mut store = api.store.lock().expect("gh store");
