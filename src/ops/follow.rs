@@ -264,11 +264,21 @@ pub async fn follow_runs(
             break;
         }
         if Instant::now() >= deadline {
-            return Err(CiFailure::GitHub(Problem::new(
-                ProblemKind::Timeout,
-                "the CI run did not finish within 45 minutes",
-                "look at the run on GitHub; hearth stopped following it",
-            )));
+            // A run still waiting on a reviewer: say that is what did not
+            // come, and that the run goes on waiting.
+            let waits = waiting.iter().flatten().next();
+            return Err(CiFailure::GitHub(match waits {
+                Some(step) => Problem::new(
+                    ProblemKind::Timeout,
+                    format!("no one answered the {step} within 45 minutes; the run still waits"),
+                    "approve it with hearth approve (or on the run's page), or cancel it: hearth stopped following it",
+                ),
+                None => Problem::new(
+                    ProblemKind::Timeout,
+                    "the CI run did not finish within 45 minutes",
+                    "look at the run on GitHub; hearth stopped following it",
+                ),
+            }));
         }
         tokio::time::sleep(RUN_POLL).await;
     }
