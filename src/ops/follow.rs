@@ -315,8 +315,10 @@ pub const REJECTED: &str = "rejected";
 /// Whether a finished run was rejected at an environment's approval: it
 /// failed with every step of its jobs skipped (no job ran).
 fn is_rejected(run: &CiRun, jobs: &[CiJob]) -> bool {
+    // A cancelled run also skips its steps; GitHub ends a rejected one
+    // as a failure.
     run.status == "completed"
-        && run.conclusion.as_deref() != Some("success")
+        && run.conclusion.as_deref() == Some("failure")
         && !jobs.is_empty()
         && jobs.iter().all(|j| {
             j.steps
