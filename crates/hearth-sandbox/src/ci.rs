@@ -276,6 +276,12 @@ pub enum Role {
     BuildDeploy {
         namespace: String,
     },
+    /// A deploy workflow whose `env:` names `HOST`: it deploys its
+    /// `image_tag` input to a docker compose host outside Kubernetes (seed
+    /// 001), which then reports it at `GET /hosts/{host}/version`.
+    DeployHost {
+        host: String,
+    },
 }
 
 /// A workflow file's role and the GitHub Environment its job deploys to.
@@ -284,6 +290,11 @@ pub fn workflow_role(yaml: &str, release_workflow: bool) -> (Role, Option<String
     let namespace = doc
         .get("env")
         .and_then(|e| e.get("NAMESPACE"))
+        .and_then(|n| n.as_str())
+        .map(str::to_string);
+    let host = doc
+        .get("env")
+        .and_then(|e| e.get("HOST"))
         .and_then(|n| n.as_str())
         .map(str::to_string);
     let environment = doc
@@ -297,10 +308,11 @@ pub fn workflow_role(yaml: &str, release_workflow: bool) -> (Role, Option<String
                     .map(str::to_string)
             })
         });
-    let role = match namespace {
-        Some(namespace) => Role::Deploy { namespace },
-        None if release_workflow => Role::Release,
-        None => Role::Build,
+    let role = match (namespace, host) {
+        (Some(namespace), _) => Role::Deploy { namespace },
+        (None, Some(host)) => Role::DeployHost { host },
+        (None, None) if release_workflow => Role::Release,
+        (None, None) => Role::Build,
     };
     (role, environment)
 }
@@ -376,7 +388,7 @@ impl JobRec {
             .filter(|&k| match role {
                 Role::Release => true,
                 Role::Build => k != DEPLOY_STEP,
-                Role::Deploy { .. } => k != BUILD_STEP,
+                Role::Deploy { .. } | Role::DeployHost { .. } => k != BUILD_STEP,
                 Role::BuildDeploy { .. } => true,
             })
             .collect();
@@ -391,7 +403,12 @@ impl JobRec {
                 .iter()
                 .enumerate()
                 .map(|(i, &kind)| StepRec {
-                    name: STEPS[kind].0.to_string(),
+                    name: match role {
+                        Role::DeployHost { .. } if kind == DEPLOY_STEP => {
+                            "Deploy to the compose host".to_string()
+                        }
+                        _ => STEPS[kind].0.to_string(),
+                    },
                     kind,
                     number: i as i64 + 1,
                     status: "queued".into(),
@@ -591,8 +608,10 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
     };
     let namespace = match &role {
         Role::Deploy { namespace } | Role::BuildDeploy { namespace } => namespace.clone(),
+        Role::DeployHost { host } => host.clone(),
         _ => namespace_for(prerelease).to_string(),
     };
+    let on_host = matches!(role, Role::DeployHost { .. });
     let mut failed = false;
     for (i, &kind) in kinds.iter().enumerate() {
         let secs = &STEPS[kind].1;
@@ -616,7 +635,7 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
             run.updated_at = now;
             let name = run.job.steps[i].name.clone();
             run.job.log(&format!("##[group]Run {name}"));
-            for line in step_output(kind, &image, &tag, &namespace) {
+            for line in step_output(kind, &image, &tag, &namespace, on_host) {
                 run.job.log(&line);
             }
         });
@@ -631,6 +650,10 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
             DEPLOY_STEP if api.faults().deploy_fails(&service) => Err(
                 "error: You must be logged in to the server (Unauthorized): the K3S_KUBECONFIG secret was rejected".to_string(),
             ),
+            DEPLOY_STEP if matches!(role, Role::DeployHost { .. }) => {
+                deploy_host(&api, &namespace, &tag);
+                Ok(())
+            }
             DEPLOY_STEP => deploy(&api, &repo, run_id, &k8s_name, &image, &tag, &namespace).await,
             _ => Ok(()),
         };
@@ -643,6 +666,10 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
             step.completed_at = Some(now);
             run.updated_at = now;
             match &result {
+                Ok(()) if kind == DEPLOY_STEP && on_host => {
+                    run.job
+                        .log(&format!("Container {namespace}-app-1  Started"));
+                }
                 Ok(()) if kind == DEPLOY_STEP => {
                     let dep = k8s_name.clone();
                     run.job
@@ -674,7 +701,7 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
 }
 
 /// What a step prints when it starts, as a real runner would.
-fn step_output(step: usize, image: &str, tag: &str, ns: &str) -> Vec<String> {
+fn step_output(step: usize, image: &str, tag: &str, ns: &str, on_host: bool) -> Vec<String> {
     match step {
         0 => vec![
             "Current runner version: '2.321.0'".into(),
@@ -685,6 +712,10 @@ fn step_output(step: usize, image: &str, tag: &str, ns: &str) -> Vec<String> {
             format!("docker buildx build --push -t {image}:{tag} ."),
             "#1 [internal] load build definition from Dockerfile".into(),
             "#5 [build 2/4] RUN make release".into(),
+        ],
+        DEPLOY_STEP if on_host => vec![
+            format!("ssh deploy@{ns} IMAGE={image}:{tag} ./deploy-compose.sh"),
+            "docker compose -f docker-compose.cicd.yml up -d app".into(),
         ],
         DEPLOY_STEP => {
             vec![
@@ -731,6 +762,17 @@ async fn deploy(
             }
         }
     }
+}
+
+/// The deploy step of a compose host: `docker compose up -d` returns at
+/// once and the new container answers a moment later (2 s, scaled), so the
+/// run succeeds before the host reports the new tag, as on a real host.
+fn deploy_host(api: &Arc<GithubApi>, host: &str, tag: &str) {
+    let (api, host, tag) = (api.clone(), host.to_string(), tag.to_string());
+    tokio::spawn(async move {
+        tokio::time::sleep(scaled(2.0, api.speed())).await;
+        api.hosts().deploy(&host, &tag);
+    });
 }
 
 /// `kubectl rollout status --timeout=60s` of the deploy step, before speed

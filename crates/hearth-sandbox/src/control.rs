@@ -25,6 +25,8 @@ pub struct Control {
     pub cluster: Arc<Cluster>,
     /// `--clusters 2`: the cluster that holds prod.
     pub prod_cluster: Option<Arc<Cluster>>,
+    /// Hosts outside Kubernetes (`GET /hosts/...`).
+    pub hosts: Arc<crate::hosts::Hosts>,
     /// URLs shown by `GET /`.
     pub kube_url: String,
     pub github_url: String,
@@ -55,7 +57,7 @@ async fn index(State(c): State<Control>) -> Response {
     Json(json!({
         "kube_url": c.kube_url,
         "github_url": c.github_url,
-        "endpoints": ["GET /requests", "DELETE /requests", "GET /faults", "POST /faults", "DELETE /faults", "POST /images/push", "POST /clusters/{n}/down", "POST /clusters/{n}/up", "POST /gitops/race"],
+        "endpoints": ["GET /requests", "DELETE /requests", "GET /faults", "POST /faults", "DELETE /faults", "GET /hosts/{host}/version", "GET /hosts/{host}/api/ready", "POST /images/push", "POST /clusters/{n}/down", "POST /clusters/{n}/up", "POST /gitops/race"],
     }))
     .into_response()
 }
@@ -110,6 +112,40 @@ async fn app_version(
             "version": tags[0].trim_start_matches('v'),
         }))
         .into_response(),
+    }
+}
+
+/// `GET /hosts/{host}/version`: what a compose host runs,
+/// `{"status":"ok","version":"sha-1a2b3c4"}` (the tag as deployed), or what
+/// a `stale_version` fault naming the host says; 404 before any deploy.
+async fn host_version(
+    State(c): State<Control>,
+    axum::extract::Path(host): axum::extract::Path<String>,
+) -> Response {
+    if let Some(v) = c.faults.stale_version(&host) {
+        return Json(json!({"status": "ok", "version": v})).into_response();
+    }
+    match c.hosts.running(&host) {
+        None => (StatusCode::NOT_FOUND, "nothing deployed on this host\n").into_response(),
+        Some(tag) => Json(json!({"status": "ok", "version": tag})).into_response(),
+    }
+}
+
+/// `GET /hosts/{host}/api/ready`: a compose host's readiness, `ok TAG`.
+async fn host_ready(
+    State(c): State<Control>,
+    axum::extract::Path(host): axum::extract::Path<String>,
+) -> Response {
+    if c.faults.smoke_fails(&host) {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "error: database unreachable\n",
+        )
+            .into_response();
+    }
+    match c.hosts.running(&host) {
+        None => (StatusCode::NOT_FOUND, "nothing deployed on this host\n").into_response(),
+        Some(tag) => (StatusCode::OK, format!("ok {tag}\n")).into_response(),
     }
 }
 
@@ -261,6 +297,8 @@ pub fn router(control: Control) -> Router {
         .route("/requests", get(get_requests).delete(clear_requests))
         .route("/apps/{namespace}/{deployment}/api/ready", get(app_ready))
         .route("/apps/{namespace}/{deployment}/version", get(app_version))
+        .route("/hosts/{host}/version", get(host_version))
+        .route("/hosts/{host}/api/ready", get(host_ready))
         .route("/images/push", axum::routing::post(push_image))
         .route("/clusters/{n}/{state}", axum::routing::post(cluster_switch))
         .route("/gitops/race", axum::routing::post(gitops_race))

@@ -14,6 +14,7 @@ pub mod control;
 pub mod faults;
 pub mod gh;
 pub mod gitops;
+pub mod hosts;
 pub mod journal;
 pub mod k8s;
 pub mod repos;
@@ -589,6 +590,7 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
         Some(r) => (r.token.clone(), r.readonly_token.clone()),
         None => (new_token(), new_token()),
     };
+    let hosts = Arc::new(hosts::Hosts::default());
     let github = gh::GithubApi::new(
         github_url.clone(),
         token.clone(),
@@ -599,6 +601,7 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
             journal: journal.clone(),
             faults: faults.clone(),
             deploy,
+            hosts: hosts.clone(),
             git_ready: git_ready.clone(),
             readonly_token: readonly_token.clone(),
         },
@@ -608,6 +611,7 @@ pub async fn start(opts: SandboxOptions) -> anyhow::Result<SandboxHandle> {
         faults: faults.clone(),
         cluster: cluster.clone(),
         prod_cluster: prod_cluster.clone(),
+        hosts: hosts.clone(),
         kube_url: kube_url.clone(),
         github_url: github_url.clone(),
         dir: dir.clone(),

@@ -61,6 +61,11 @@ const DEFAULT_SERVICES: [(&str, WorkflowFlavor, [&str; 4]); 7] = [
     ),
 ];
 
+/// The docker compose host (outside Kubernetes) that a dispatch
+/// repository's `deploy-edge.yml` deploys to; it reports what it runs at
+/// the control API's `GET /hosts/edge-1/version`.
+pub const EDGE_HOST: &str = "edge-1";
+
 /// Which release activity types a demo repository's workflow listens to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WorkflowFlavor {
@@ -74,7 +79,8 @@ pub enum WorkflowFlavor {
     /// No release workflow: `build.yml` builds the image for a commit
     /// (`sha-<7 hex>`), `deploy-qa.yml` and `deploy-prod.yml` deploy the
     /// `image_tag` they are dispatched with; prod waits for a reviewer
-    /// (seed 001, `delivery: dispatch`).
+    /// (seed 001, `delivery: dispatch`). `deploy-edge.yml` deploys to a
+    /// compose host outside Kubernetes ([`EDGE_HOST`]).
     Dispatch,
     /// Builds and deploys on push (seed 003, `delivery: push`): `dev.yml`
     /// runs for every push to `main` and deploys `sha-<7 hex>` to
@@ -92,7 +98,12 @@ impl WorkflowFlavor {
     /// The workflow files of a repository of this flavour, the first one first.
     pub fn workflow_files(self) -> &'static [&'static str] {
         match self {
-            WorkflowFlavor::Dispatch => &["build.yml", "deploy-qa.yml", "deploy-prod.yml"],
+            WorkflowFlavor::Dispatch => &[
+                "build.yml",
+                "deploy-qa.yml",
+                "deploy-prod.yml",
+                "deploy-edge.yml",
+            ],
             WorkflowFlavor::Push => &["dev.yml", "prod.yml"],
             WorkflowFlavor::Gitops => &["build.yml"],
             _ => &["release.yml"],
@@ -438,6 +449,34 @@ jobs:
         ),
         ("deploy-qa.yml", deploy("qa", "qa", "staging")),
         ("deploy-prod.yml", deploy("prod", "default", "production")),
+        (
+            "deploy-edge.yml",
+            format!(
+                r#"# Deploys the image tag it is run with to the docker compose host
+# {EDGE_HOST} (not Kubernetes), by hand: it reports what it runs at its
+# version endpoint. gh workflow run deploy-edge.yml -f image_tag=sha-1a2b3c4
+name: deploy-edge
+run-name: deploy ${{{{ inputs.image_tag }}}}
+on:
+  workflow_dispatch:
+    inputs:
+      image_tag:
+        description: The image tag to deploy
+        required: true
+env:
+  HOST: {EDGE_HOST}
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    environment: edge
+    steps:
+      - uses: actions/checkout@v4
+      - name: Deploy to the compose host
+        run: |
+          ssh deploy@"$HOST" IMAGE=ghcr.io/${{{{ github.repository }}}}:${{{{ inputs.image_tag }}}} ./deploy-compose.sh
+"#
+            ),
+        ),
     ]
 }
 

@@ -1568,7 +1568,8 @@ async fn dispatch_workflows_wait_for_a_reviewer_and_deploy_their_input() {
         [
             ".github/workflows/build.yml",
             ".github/workflows/deploy-qa.yml",
-            ".github/workflows/deploy-prod.yml"
+            ".github/workflows/deploy-prod.yml",
+            ".github/workflows/deploy-edge.yml"
         ]
     );
 

@@ -183,6 +183,7 @@ pub struct GithubApi {
     journal: Arc<Journal>,
     faults: Arc<Faults>,
     deploy: Arc<dyn DeployTarget>,
+    hosts: Arc<crate::hosts::Hosts>,
     git_ready: tokio::sync::watch::Receiver<bool>,
     /// Repository Actions secrets and the key they are sealed to.
     pub secrets: secrets::SecretStore,
@@ -194,6 +195,8 @@ pub struct GithubDeps {
     pub faults: Arc<Faults>,
     /// Where CI deploy steps set images.
     pub deploy: Arc<dyn DeployTarget>,
+    /// Where deploy steps of workflows that name a `HOST` deploy.
+    pub hosts: Arc<crate::hosts::Hosts>,
     /// Becomes `true` once every service's git repositories exist; git
     /// reads (tag checks, workflow files) wait for it.
     pub git_ready: tokio::sync::watch::Receiver<bool>,
@@ -441,6 +444,7 @@ impl GithubApi {
             journal: deps.journal,
             faults: deps.faults,
             deploy: deps.deploy,
+            hosts: deps.hosts,
             git_ready: deps.git_ready,
             secrets: secrets::SecretStore::new(),
         })
@@ -469,6 +473,11 @@ impl GithubApi {
 
     pub fn deploy(&self) -> &dyn DeployTarget {
         self.deploy.as_ref()
+    }
+
+    /// The hosts outside Kubernetes that deploy workflows naming `HOST` deploy to.
+    pub fn hosts(&self) -> &crate::hosts::Hosts {
+        &self.hosts
     }
 
     /// A handler's repository, or GitHub's 404 to answer with.

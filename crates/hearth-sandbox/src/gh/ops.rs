@@ -406,7 +406,9 @@ pub(super) async fn dispatch(
             .unwrap_or(&body.git_ref)
             .to_string(),
     };
-    if matches!(role, ci::Role::Deploy { .. }) && !body.inputs.contains_key("image_tag") {
+    if matches!(role, ci::Role::Deploy { .. } | ci::Role::DeployHost { .. })
+        && !body.inputs.contains_key("image_tag")
+    {
         return Ok(reply(
             StatusCode::UNPROCESSABLE_ENTITY,
             json!({"message": "Required input 'image_tag' not provided", "documentation_url": DOCS, "status": "422"}),
@@ -441,7 +443,7 @@ pub(super) async fn dispatch(
             head_timestamp: now,
             display_title: match &role {
                 ci::Role::Build => format!("build {tag}"),
-                ci::Role::Deploy { .. } => title.clone(),
+                ci::Role::Deploy { .. } | ci::Role::DeployHost { .. } => title.clone(),
                 _ => format!("deploy {tag}"),
             },
             status: "queued".into(),
