@@ -22,6 +22,7 @@ fn registry() -> Arc<Registry> {
     environments.push(Environment {
         name: "staging".into(),
         namespace: "staging".into(),
+        host: None,
         context: None,
         release: ReleaseKind::Prerelease,
         accent: Some("blue".into()),

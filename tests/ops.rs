@@ -1323,6 +1323,165 @@ fn mutating(e: &Env) -> Vec<String> {
         .collect()
 }
 
+/// Seed 001's compose hosts: prod runs on a host outside Kubernetes, deployed
+/// by its workflow and read by its version endpoint alone. Before anything
+/// is deployed there its state is the endpoint's answer, not a tag; promote
+/// follows the run and then the endpoint until it reports the tag (the
+/// smoke check that names a namespace is said not to apply); a rollback
+/// runs the workflow with the tag of the run before; logs and restart are
+/// refused; nothing touches the cluster's prod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_to_a_compose_host_read_by_its_version_endpoint() {
+    let e = env(20.0).await;
+    let registry = e.sb.dir.join("services.yaml");
+    let text = std::fs::read_to_string(&registry).unwrap();
+    let url = format!("{}/hosts/edge-1/version", e.sb.control_url);
+    let hosted = text.replace(
+        "    prod: { workflow: deploy-prod.yml, input: image_tag }\n",
+        &format!("    prod: {{ host: edge-1, workflow: deploy-edge.yml, input: image_tag, version: {{ url: \"{url}\" }} }}\n"),
+    );
+    assert_ne!(hosted, text, "the ledger block changed shape");
+    std::fs::write(&registry, hosted).unwrap();
+    let prod_before = e.tag("ledger", "default");
+
+    let c = e.hearth(&["check"]).await;
+    assert!(
+        c.out.contains("host edge-1") && c.out.contains(&format!("read by {url}")),
+        "{}",
+        c.out
+    );
+    // Nothing deployed on the host yet: its endpoint's answer, never a tag.
+    let v = status_of(&e, "ledger").await.expect("status");
+    let prod = env_report(&v, "prod");
+    assert_eq!(prod["host"], "edge-1", "{prod}");
+    assert_eq!(prod["observation"]["state"], "error", "{prod}");
+    assert!(prod["serving_tag"].is_null(), "{prod}");
+    let logs = e.hearth(&["logs", "ledger", "--env", "prod"]).await;
+    assert_ne!(logs.code, 0, "{}", logs.out);
+    assert!(
+        logs.out.contains("runs on host edge-1") && logs.out.contains("docker compose logs"),
+        "{}",
+        logs.out
+    );
+    let restart = e
+        .hearth(&["restart", "ledger", "--env", "prod", "--yes"])
+        .await;
+    assert_ne!(restart.code, 0, "{}", restart.out);
+    assert!(
+        restart.out.contains("runs on host edge-1"),
+        "{}",
+        restart.out
+    );
+
+    let clone = e.clone_dir("ledger");
+    let mut shipped: Vec<String> = Vec::new();
+    for n in 1..=2 {
+        git(
+            &clone,
+            &[
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                &format!("Change {n}"),
+            ],
+        );
+        let head = git(&clone, &["rev-parse", "HEAD"]).trim().to_string();
+        let tag = format!("sha-{}", &head[..7]);
+        let r = e.hearth(&["ship", "ledger", "--yes"]).await;
+        assert_eq!(r.code, 0, "{}", r.out);
+        let before = mutating(&e).len();
+        // The second time the host goes on reporting the old version for
+        // a while (a container slow to answer): the promote must wait for
+        // the endpoint, not take the run's success for the deploy.
+        let slow = shipped.first().cloned();
+        if let Some(old) = &slow {
+            e.sb.faults.apply(Fault::StaleVersion {
+                service: "edge-1".into(),
+                version: old.clone(),
+            });
+        }
+        let out_file = e.state.with_extension(format!("promote{n}.out"));
+        let mut child = e
+            .command(&["promote", "ledger", "--yes"])
+            .stdout(std::fs::File::create(&out_file).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        if let Some(old) = &slow {
+            let said = format!("the endpoint reports {old}");
+            eventually(60, "the promote to follow the host's endpoint", || async {
+                let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+                text.contains(&said).then_some(())
+            })
+            .await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the promote ended while the host still reported {old}"
+            );
+            e.sb.faults.clear_service("edge-1");
+        }
+        let status = tokio::time::timeout(Duration::from_secs(120), child.wait())
+            .await
+            .expect("the promote ends")
+            .unwrap();
+        let p = Run {
+            code: status.code().unwrap_or(-1),
+            out: std::fs::read_to_string(&out_file).unwrap(),
+        };
+        assert_eq!(p.code, 0, "{}", p.out);
+        assert!(
+            p.out
+                .contains(&format!("of deploy-edge.yml with image_tag={tag}"))
+                && p.out.contains(&format!("host edge-1 reports {tag}")),
+            "{}",
+            p.out
+        );
+        assert!(
+            p.out
+                .contains("not run in prod: its URL names a {namespace}"),
+            "the namespace smoke check is said not to apply:\n{}",
+            p.out
+        );
+        let sent = mutating(&e)[before..].to_vec();
+        assert!(
+            sent.iter().all(|m| !m.contains("/namespaces/")),
+            "a deploy to the host touched the cluster: {sent:?}"
+        );
+        let v = status_of(&e, "ledger").await.expect("status");
+        let prod = env_report(&v, "prod");
+        assert_eq!(prod["observation"]["state"], "reported", "{prod}");
+        assert_eq!(prod["serving_tag"], tag.as_str(), "{prod}");
+        assert_eq!(prod["expected_tag"], tag.as_str(), "{prod}");
+        assert_eq!(prod["drift"], false, "{prod}");
+        shipped.push(tag);
+    }
+    assert_eq!(
+        e.tag("ledger", "default"),
+        prod_before,
+        "the cluster's prod moved"
+    );
+
+    // Rollback: no Deployment, so it is the workflow run with the tag of
+    // the run before (plain `rollback`, no --clean needed).
+    let r = e
+        .hearth(&["rollback", "ledger", "--env", "prod", "--yes"])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(
+        r.out
+            .contains(&format!("of deploy-edge.yml with image_tag={}", shipped[0])),
+        "{}",
+        r.out
+    );
+    let v = status_of(&e, "ledger").await.expect("status");
+    let prod = env_report(&v, "prod");
+    assert_eq!(prod["serving_tag"], shipped[0].as_str(), "{prod}");
+    assert_eq!(prod["drift"], false, "{prod}");
+    e.sb.shutdown().await;
+}
+
 /// Ship → qa builds the commit and runs qa's workflow with its tag; promote
 /// runs prod's workflow with the tag qa runs, waits for the reviewer, whom
 /// `hearth approve` answers; a clean rollback runs prod's workflow with the

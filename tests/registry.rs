@@ -341,7 +341,7 @@ fn each_error_kind_names_line_column_and_key_path() {
         // environment without namespace (global and per service)
         (
             "api:\n  image: x/api\nhearth:\n  environments:\n    staging:\n      release: latest\n",
-            "services.yaml:5:5: hearth.environments.staging: missing `namespace`; every environment names the namespace it deploys to",
+            "services.yaml:5:5: hearth.environments.staging: missing `namespace`; every environment names the namespace it deploys to (or, deployed by a dispatch workflow outside Kubernetes, its `host` and `version` endpoint)",
         ),
         (
             "api:\n  image: x/api\n  environments:\n    prdo:\n      release: latest\n",
@@ -788,4 +788,62 @@ fn stale_thresholds_count_commits_or_days() {
         !days_only.crossed(50, None, now),
         "no age known: not by age"
     );
+}
+
+/// Seed 001's compose hosts: a dispatch environment may run on a `host`
+/// (no namespace), read by its own version endpoint. A host for another
+/// model, without an endpoint, with an endpoint that names a namespace, or
+/// beside a namespace is refused, located.
+#[test]
+fn a_dispatch_environment_can_run_on_a_host() {
+    let reg = registry::load_str(
+        "api:\n  image: ghcr.io/acme/api\n  delivery: dispatch\n  build: { workflow: build.yml }\n  environments:\n    qa: { host: staging.acme.dev, workflow: deploy-staging.yml, version: { url: \"https://staging.acme.dev/api/version\" } }\n    prod: { host: acme.dev, workflow: deploy-prod.yml, version: { url: \"https://{host}/api/version\" } }\n",
+        std::path::Path::new("/r/services.yaml"),
+        std::path::Path::new("/r"),
+    )
+    .unwrap();
+    let api = reg.service("api").unwrap();
+    let prod = api.environment("prod").unwrap();
+    assert!(!prod.on_cluster());
+    assert_eq!(prod.host.as_deref(), Some("acme.dev"));
+    assert_eq!(
+        prod.namespace, "",
+        "a host replaces the namespace it inherits"
+    );
+    assert_eq!(
+        api.version_endpoint(prod).map(|(u, _)| u),
+        Some("https://acme.dev/api/version".to_string())
+    );
+    assert!(!api.environment("qa").unwrap().on_cluster());
+
+    let cases = [
+        (
+            "api:\n  image: x/api\n  environments:\n    prod: { host: acme.dev, version: { url: \"https://acme.dev/v\" } }\n",
+            "services.yaml:4:19: api.environments.prod.host: an environment on a host is deployed by its own workflow run by hand: use `delivery: dispatch` for api, or name the `namespace` prod runs in",
+        ),
+        (
+            "api:\n  image: x/api\n  delivery: dispatch\n  build: { workflow: build.yml }\n  environments:\n    qa: { workflow: deploy-qa.yml }\n    prod: { host: acme.dev, workflow: deploy-prod.yml }\n",
+            "services.yaml:7:19: api.environments.prod.host: hearth reads what a host runs from its version endpoint: add `version: { url: https://HOST/api/version, field: version }` to prod",
+        ),
+        (
+            "api:\n  image: x/api\n  delivery: dispatch\n  build: { workflow: build.yml }\n  version: { url: \"https://x/{namespace}/v\" }\n  environments:\n    qa: { workflow: deploy-qa.yml }\n    prod: { host: acme.dev, workflow: deploy-prod.yml }\n",
+            "services.yaml:8:19: api.environments.prod.host: the version URL names `{namespace}`, and prod runs on a host, not in a namespace: give prod its own `version:`",
+        ),
+        (
+            "api:\n  image: x/api\n  delivery: dispatch\n  build: { workflow: build.yml }\n  environments:\n    qa: { workflow: deploy-qa.yml }\n    prod: { host: acme.dev, namespace: web, workflow: deploy-prod.yml, version: { url: \"https://acme.dev/v\" } }\n",
+            "services.yaml:7:5: api.environments.prod: an environment runs either in a Kubernetes `namespace` or on a `host`, not both",
+        ),
+        (
+            "api:\n  image: x/api\n  delivery: dispatch\n  build: { workflow: build.yml }\n  environments:\n    qa: { workflow: deploy-qa.yml }\n    prod: { host: \"acme dev\", workflow: deploy-prod.yml }\n",
+            "services.yaml:7:19: api.environments.prod.host: `acme dev` is not a host name (letters, digits, `-` and `.`, at most 253)",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (yaml, want) in cases {
+        let got = errors(yaml);
+        if got != [want.to_string()] {
+            failures.push(format!("for:\n{yaml}\n want: {want}\n  got: {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

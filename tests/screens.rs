@@ -1238,3 +1238,153 @@ fn a_dispatch_environment_drifts_from_what_its_deploy_run_was_given() {
     );
     insta::assert_snapshot!("dispatch_drift_160x48", screen);
 }
+
+/// Seed 001's compose hosts: prod runs on a host outside Kubernetes, and
+/// what it runs is what its version endpoint reports. The cell shows that
+/// tag with `⌂` (no replica counts, no rollout); the detail pane names the
+/// endpoint; drift against prod's own deploy run shows as for a Deployment;
+/// an endpoint that does not answer is "unreachable", never a stale tag.
+#[test]
+fn a_host_environment_shows_what_its_endpoint_reports() {
+    use hearth::registry::{Delivery, Environment, VersionEndpoint};
+    let envs = Environment::defaults()
+        .into_iter()
+        .map(|e| Environment {
+            workflow: Some(format!("deploy-{}.yml", e.name)),
+            input: Some("image_tag".into()),
+            ..e
+        })
+        .map(|e| match e.name.as_str() {
+            "prod" => Environment {
+                namespace: String::new(),
+                host: Some("edge-1".into()),
+                version: Some(VersionEndpoint {
+                    url: "https://edge-1.katforge.test/api/version".into(),
+                    field: "version".into(),
+                }),
+                ..e
+            },
+            _ => e,
+        })
+        .collect();
+    let ledger = Service {
+        repo: Some("katforge/ledger".into()),
+        image: Some("ghcr.io/katforge/ledger".into()),
+        delivery: Delivery::Dispatch,
+        build_workflow: Some("build.yml".into()),
+        environments: envs,
+        ..Service::example("ledger")
+    };
+    let registry = Arc::new(Registry {
+        path: "/work/hearth/services.yaml".into(),
+        settings: Settings::default(),
+        services: vec![ledger],
+    });
+    let reading = |reported: Result<&str, &str>| Msg::Endpoint {
+        service: "ledger".into(),
+        env: "prod".into(),
+        reading: hearth::model::EndpointReading {
+            url: "https://edge-1.katforge.test/api/version".into(),
+            reported: reported.map(str::to_string).map_err(str::to_string),
+        },
+    };
+    let msgs = vec![
+        Msg::Tick(NOW),
+        workload(
+            "ledger",
+            "qa",
+            live(
+                "sha-3f2a1c9",
+                2,
+                Rollout::Complete,
+                vec![pod("ledger-b-1", "Running", true, "sha-3f2a1c9")],
+            ),
+        ),
+        Msg::Runs {
+            service: "ledger".into(),
+            runs: vec![CiRun {
+                event: "workflow_dispatch".into(),
+                display_title: Some("deploy sha-3f2a1c9".into()),
+                path: Some(".github/workflows/deploy-prod.yml".into()),
+                updated_at: Some("2026-03-01T09:50:00Z".into()),
+                ..run(60, 12, "completed", Some("success"), "main")
+            }],
+        },
+        reading(Ok("sha-0a0a0a0")),
+    ];
+    let mut state = State::new(registry.clone(), Mode::INTERACTIVE);
+    state.kube_context = Some("k3s-katforge".into());
+    for m in msgs.clone() {
+        update(&mut state, m);
+    }
+    let plain = |screen: &str| -> String {
+        screen
+            .lines()
+            .map(|l| format!("{}\n", l.trim_matches('"')))
+            .collect()
+    };
+    let screen = text(&state, "default", 160, 48);
+    let p = plain(&screen);
+    assert_eq!(
+        support::cell(&p, "ledger", "PROD").unwrap_or_default(),
+        "sha-0a0a0a0 ⌂ ≠",
+        "{screen}"
+    );
+    assert!(p.contains("PROD (host edge-1)"), "{screen}");
+    assert!(
+        p.contains("reported by its version endpoint (https://edge-1.katforge.test/api/version)"),
+        "{screen}"
+    );
+    assert!(
+        p.contains(
+            "≠ running sha-0a0a0a0, run #12 of deploy-prod.yml deployed sha-3f2a1c9 → drift"
+        ),
+        "{screen}"
+    );
+    insta::assert_snapshot!("host_environment_drift_160x48", screen);
+    let narrow = text(&state, "default", 80, 24);
+    assert_eq!(
+        support::cell(&plain(&narrow), "ledger", "PROD").unwrap_or_default(),
+        "sha-0a0a0a0 ⌂ ≠",
+        "{narrow}"
+    );
+    insta::assert_snapshot!("host_environment_drift_80x24", narrow);
+
+    // The host runs what its run was given: in step.
+    update(&mut state, reading(Ok("sha-3f2a1c9")));
+    let p = plain(&text(&state, "default", 160, 48));
+    assert_eq!(
+        support::cell(&p, "ledger", "PROD").unwrap_or_default(),
+        "sha-3f2a1c9 ⌂"
+    );
+    assert!(p.contains("(matches run #12 of deploy-prod.yml)"), "{p}");
+
+    // The endpoint stops answering: what the host runs is unknown.
+    update(&mut state, reading(Err("answered 503")));
+    let p = plain(&text(&state, "default", 160, 48));
+    assert_eq!(
+        support::cell(&p, "ledger", "PROD").unwrap_or_default(),
+        "unreachable",
+        "{p}"
+    );
+    assert!(!p.contains("sha-3f2a1c9 ⌂"), "{p}");
+    assert!(
+        p.contains("host edge-1: its version endpoint https://edge-1.katforge.test/api/version answered 503"),
+        "{p}"
+    );
+
+    // Watch mode: the same tag, marked as a host's.
+    let mut watch = State::new(registry, Mode::WATCH);
+    watch.kube_context = Some("k3s-katforge".into());
+    watch.watch = Some(WatchSettings {
+        cycle: Some(10),
+        bell: true,
+        last_cycle: None,
+    });
+    for m in msgs {
+        update(&mut watch, m);
+    }
+    let screen = text(&watch, "default", 120, 36);
+    assert!(screen.contains(" PROD sha-0a0a0a0 ⌂ ≠ "), "{screen}");
+    insta::assert_snapshot!("watch_host_environment_120x36", screen);
+}

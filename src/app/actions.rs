@@ -156,8 +156,16 @@ pub(super) fn start(state: &mut State, op: Op) -> Vec<Command> {
                 .collect();
             // Where an automation owns the Deployment (Helm), a fast
             // rollback does not last: the model's own rollback comes first.
+            // A host outside Kubernetes has no fast rollback at all.
+            let on_host = envs.first().is_some_and(|name| {
+                service
+                    .environments
+                    .iter()
+                    .any(|e| &e.name == name && !e.on_cluster())
+            });
             let choice = if helm.first().is_some_and(Option::is_some)
                 || service.delivery.reverts_fast_rollback()
+                || on_host
             {
                 RollbackChoice::Clean
             } else {

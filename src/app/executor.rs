@@ -311,6 +311,10 @@ async fn tail(
     let Some(environment) = svc.environment(&env).cloned() else {
         return;
     };
+    if let Some(p) = crate::ops::logs::on_host(&environment) {
+        let _ = tx.send(send(LogEvent::Problem(p))).await;
+        return;
+    }
     let context = environment.context.clone().or(config.kube.context.clone());
     let kube = match KubeClient::new(context.as_deref(), config.kube.kubeconfig.as_deref()).await {
         Ok(k) => k,

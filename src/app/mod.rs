@@ -519,18 +519,24 @@ impl State {
             return Drift::Unknown;
         };
         let svc = &self.services[service];
-        let EnvObservation::Live(w) = &svc.envs[env] else {
-            return Drift::Unknown;
+        let (running, rolling_to) = match &svc.envs[env] {
+            EnvObservation::Live(w) => (
+                w.serving_tag(),
+                w.moving_to()
+                    .filter(|_| matches!(w.rollout, crate::model::Rollout::Progressing(_))),
+            ),
+            // A host: what its endpoint reports; no rollout to see.
+            EnvObservation::Reported { tag, .. } => (Some(tag.as_str()), None),
+            _ => return Drift::Unknown,
         };
         drift::for_service(
             &self.registry.services[service],
             environment,
-            w.serving_tag(),
+            running,
             svc.releases.as_deref(),
             svc.runs.as_deref(),
             svc.gitops.get(env).and_then(Option::as_ref),
-            w.moving_to()
-                .filter(|_| matches!(w.rollout, crate::model::Rollout::Progressing(_))),
+            rolling_to,
             &self.run_tags,
         )
     }
@@ -917,9 +923,23 @@ fn apply(state: &mut State, msg: Msg) -> Outcome {
             service,
             env,
             reading,
-        } => with_env(state, &service, &env, |svc, e| {
-            set(&mut svc.endpoints[e], Some(reading))
-        }),
+        } => {
+            // On a host the endpoint is what the environment runs.
+            let host = state
+                .registry
+                .services
+                .iter()
+                .find(|s| s.name == service)
+                .and_then(|s| s.environment(&env))
+                .and_then(|e| e.host.clone());
+            with_env(state, &service, &env, |svc, e| {
+                let seen = match &host {
+                    Some(h) => set(&mut svc.envs[e], EnvObservation::from_endpoint(h, &reading)),
+                    None => false,
+                };
+                set(&mut svc.endpoints[e], Some(reading)) | seen
+            })
+        }
         Msg::Gitops {
             service,
             env,

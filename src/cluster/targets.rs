@@ -40,7 +40,8 @@ pub fn targets(registry: &Registry, settings: &Settings, only: &[String]) -> Vec
         if !only.is_empty() && !only.contains(&svc.name) {
             continue;
         }
-        for env in &svc.environments {
+        // An environment on a host has no namespace to watch.
+        for env in svc.environments.iter().filter(|e| e.on_cluster()) {
             let context = env
                 .context
                 .clone()

@@ -77,6 +77,9 @@ pub fn run(global: &GlobalOpts, args: &LogsArgs) -> anyhow::Result<ExitCode> {
         .map(regex::Regex::new)
         .transpose()
         .map_err(|e| super::fail(exit::INVALID, format!("--grep: {e}")))?;
+    if let Some(p) = crate::ops::logs::on_host(&env) {
+        return Err(super::fail(exit::INVALID, p.to_string()));
+    }
     let req = LogRequest {
         follow: args.follow,
         tail: args.tail,

@@ -93,7 +93,13 @@ pub struct Waiting {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct EnvReport {
     pub name: String,
+    /// Empty for an environment on a `host`.
     pub namespace: String,
+    /// A host outside Kubernetes that the environment runs on: what it
+    /// runs is what its version endpoint reports (`observation.state` is
+    /// `reported`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub context: Option<String>,
     /// `latest` or `prerelease`: which releases deploy here.
     pub release_kind: ReleaseKind,
@@ -573,11 +579,19 @@ fn service_report(
         .environments
         .iter()
         .map(|env| {
-            let observation = observed
-                .remove(&(svc.name.clone(), env.name.clone()))
-                .unwrap_or_default();
+            let key = (svc.name.clone(), env.name.clone());
+            // On a host the version endpoint is what runs (and not a
+            // second opinion beside it).
+            let observation = match &env.host {
+                Some(h) => endpoints
+                    .remove(&key)
+                    .map(|r| EnvObservation::from_endpoint(h, &r))
+                    .unwrap_or_default(),
+                None => observed.remove(&key).unwrap_or_default(),
+            };
             let (running, moving) = match &observation {
                 EnvObservation::Live(w) => (w.serving_tag(), w.moving_to()),
+                EnvObservation::Reported { tag, .. } => (Some(tag.as_str()), None),
                 _ => (None, None),
             };
             let reading = gitops.remove(&(svc.name.clone(), env.name.clone()));
@@ -622,6 +636,7 @@ fn service_report(
                 unserved,
                 name: env.name.clone(),
                 namespace: env.namespace.clone(),
+                host: env.host.clone(),
                 context: env
                     .context
                     .clone()
@@ -678,6 +693,7 @@ fn cell_rollout(obs: &EnvObservation) -> String {
         EnvObservation::Unknown => "unknown".into(),
         EnvObservation::Missing { .. } => "missing (see below)".into(),
         EnvObservation::Error(_) => "error (see below)".into(),
+        EnvObservation::Reported { .. } => "host (its endpoint reports it)".into(),
         EnvObservation::Live(w) => {
             let base = match &w.rollout {
                 Rollout::Complete => "complete".to_string(),
@@ -743,6 +759,7 @@ fn table_rows(report: &Report, wide: bool) -> (Vec<Vec<String>>, Vec<String>) {
                         _ => (serving, format!("{}/{}", w.ready, w.desired)),
                     }
                 }
+                EnvObservation::Reported { tag, .. } => (tag.clone(), "-".into()),
                 _ => ("-".into(), "-".into()),
             };
             if let Some(u) = &e.unserved {
@@ -802,7 +819,10 @@ fn table_rows(report: &Report, wide: bool) -> (Vec<Vec<String>>, Vec<String>) {
                 run.clone(),
             ];
             if wide {
-                row.push(e.namespace.clone());
+                row.push(match &e.host {
+                    Some(h) => format!("host {h}"),
+                    None => e.namespace.clone(),
+                });
                 row.push(e.context.clone().unwrap_or_else(|| "-".into()));
                 row.push(match &e.behind {
                     Some(b) if b.stale => format!("{} (stale)", b.commits),

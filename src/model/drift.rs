@@ -400,7 +400,12 @@ pub fn dispatch_drift(
     let Some(expected) = expected else {
         return active.map_or(Drift::Unknown, deploying);
     };
-    if expected == running {
+    // A host's endpoint may say `0.7.3` for the tag `v0.7.3`.
+    let same = match env.on_cluster() {
+        true => expected == running,
+        false => super::endpoint::same_version(expected, running),
+    };
+    if same {
         return Drift::Matches {
             tag: expected.to_string(),
         };

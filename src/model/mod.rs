@@ -50,6 +50,37 @@ pub enum EnvObservation {
     Error(Problem),
     /// The Deployment as last seen by the watch.
     Live(Workload),
+    /// An environment on a host outside Kubernetes: what its version
+    /// endpoint reports it runs. No pods, no replicas, no rollout to show.
+    Reported { tag: String, url: String },
+}
+
+impl EnvObservation {
+    /// What an environment on a host runs, from its version endpoint's
+    /// reading: the reported tag, or the endpoint's failure as a problem.
+    pub fn from_endpoint(host: &str, reading: &EndpointReading) -> EnvObservation {
+        match &reading.reported {
+            Ok(tag) => EnvObservation::Reported {
+                tag: tag.clone(),
+                url: reading.url.clone(),
+            },
+            Err(why) => EnvObservation::Error(Problem::new(
+                ProblemKind::Unreachable,
+                format!("host {host}: its version endpoint {} {why}", reading.url),
+                "what it runs is unknown until the endpoint answers; check the host (docker compose ps)",
+            )),
+        }
+    }
+
+    /// The tag that serves: a Deployment's serving tag, or what a host's
+    /// endpoint reports.
+    pub fn serving_tag(&self) -> Option<&str> {
+        match self {
+            EnvObservation::Live(w) => w.serving_tag(),
+            EnvObservation::Reported { tag, .. } => Some(tag),
+            _ => None,
+        }
+    }
 }
 
 /// The observed state of one Deployment.

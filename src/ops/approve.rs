@@ -209,6 +209,12 @@ pub async fn plan(ctx: &Context, req: &ApproveRequest) -> Result<ApprovePlan, Fa
         ));
     }
     let from = match ctx.kube(&env).await {
+        // A host: what its endpoint reports.
+        Err(_) if !env.on_cluster() => {
+            super::follow::host_running(&reqwest::Client::new(), &service, &env)
+                .await
+                .ok()
+        }
         Ok(kube) => match crate::cluster::observe_one(&kube, &service, &env.namespace).await {
             EnvObservation::Live(w) => w.serving_tag().map(str::to_string),
             _ => None,

@@ -176,8 +176,23 @@ impl Context {
         github::resolve_repo(service, self.config.github.owner.as_deref()).map_err(Failure::from)
     }
 
-    /// A Kubernetes client for an environment's context (cached).
+    /// A Kubernetes client for an environment's context (cached). An
+    /// environment on a host has no cluster: every operation that would
+    /// read or change a Deployment there (a fast rollback, a restart, logs)
+    /// is refused here, before anything changes.
     pub async fn kube(&self, env: &Environment) -> Result<KubeClient, Failure> {
+        if let Some(host) = &env.host {
+            return Err(super::invalid(
+                format!(
+                    "{} runs on host {host}, outside Kubernetes: there is no Deployment for hearth to read or change there",
+                    env.name
+                ),
+                format!(
+                    "deploy it with its workflow (hearth rollback SERVICE --env {} --clean runs it with the tag it ran before)",
+                    env.name
+                ),
+            ));
+        }
         let context = env
             .context
             .clone()

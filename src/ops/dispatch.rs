@@ -101,10 +101,16 @@ impl DispatchPlan {
         if self.watch {
             out.push((
                 System::Local,
-                format!(
-                    "follow the run (and its approval), then the rollout of deploy/{} in {}",
-                    self.service.k8s_name, self.env.namespace
-                ),
+                match &self.env.host {
+                    Some(host) => format!(
+                        "follow the run (and its approval), then host {host}'s version endpoint until it reports {}",
+                        self.tag
+                    ),
+                    None => format!(
+                        "follow the run (and its approval), then the rollout of deploy/{} in {}",
+                        self.service.k8s_name, self.env.namespace
+                    ),
+                },
             ));
             out.extend(super::smoke::plan_steps(
                 &self.service,
@@ -267,12 +273,19 @@ pub fn check_workflows(service: &Service) -> String {
     parts.join("; ")
 }
 
-/// What `env` runs now (the serving tag), read from the cluster.
+/// What `env` runs now (the serving tag), read from the cluster, or, for
+/// an environment on a host, from its version endpoint.
 pub(super) async fn running(
     ctx: &Context,
     service: &Service,
     env: &Environment,
 ) -> Result<String, Failure> {
+    if !env.on_cluster() {
+        // A host outside Kubernetes: what its endpoint reports.
+        return follow::host_running(&reqwest::Client::new(), service, env)
+            .await
+            .map_err(Failure::nothing_changed);
+    }
     let kube = ctx.kube(env).await?;
     match crate::cluster::observe_one(&kube, service, &env.namespace).await {
         EnvObservation::Live(w) => {
@@ -306,12 +319,48 @@ pub(super) async fn running(
             "check k8s_name in services.yaml",
         )),
         EnvObservation::Error(p) => Err(Failure::nothing_changed(p)),
-        EnvObservation::Unknown => Err(Failure::nothing_changed(Problem::new(
-            ProblemKind::Unreachable,
-            format!("what {} runs could not be read", env.name),
-            "kubectl cluster-info should answer",
-        ))),
+        EnvObservation::Unknown | EnvObservation::Reported { .. } => {
+            Err(Failure::nothing_changed(Problem::new(
+                ProblemKind::Unreachable,
+                format!("what {} runs could not be read", env.name),
+                "kubectl cluster-info should answer",
+            )))
+        }
     }
+}
+
+/// The tag to roll an environment on a host back to: it has no revision
+/// history, so it is the tag of the newest successful run of its deploy
+/// workflow that gave it another tag than the one it reports now (the tag
+/// from hearth's journal of the runs it started, else from the run's title).
+pub async fn previous_host_tag(
+    ctx: &Context,
+    service: &Service,
+    env_name: &str,
+) -> Result<String, Failure> {
+    let repo = ctx.repo(service)?;
+    let (env, workflow, input) = env_of(service, env_name)?;
+    let now = running(ctx, service, &env).await?;
+    let runs = workflow_runs(ctx, &repo, &workflow, "per_page=30").await?;
+    let tags = super::audit::run_tags(&ctx.journal.entries());
+    let mut good: Vec<&CiRun> = runs
+        .iter()
+        .filter(|r| !r.is_active() && r.conclusion.as_deref() == Some("success"))
+        .collect();
+    good.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    good.iter()
+        .filter_map(|r| crate::model::drift::dispatch_run_tag(r, &tags))
+        .find(|t| !crate::model::endpoint::same_version(t, &now))
+        .map(str::to_string)
+        .ok_or_else(|| {
+            super::invalid(
+                format!(
+                    "no earlier successful run of {workflow} deployed another tag than {now} to {}",
+                    env.name
+                ),
+                format!("name the tag: gh workflow run {workflow} -f {input}=TAG"),
+            )
+        })
 }
 
 /// Plan a ship: the commit checked out in the service's directory, built
@@ -717,6 +766,7 @@ pub async fn run(
         &plan.repo,
         vec![run],
         Recovery {
+            started: format!("{} was run with {}={}", plan.workflow, plan.input, plan.tag),
             left_undeployed: format!(
                 "{} with {}={} deployed nothing",
                 plan.workflow, plan.input, plan.tag
@@ -732,6 +782,32 @@ pub async fn run(
         },
     )
     .await
+}
+
+/// The runs of `workflow` in `repo` (newest first) with `query` (such as
+/// `event=push&per_page=50`); a GitHub error refuses before anything
+/// changed, in `github_problem`'s words.
+pub(super) async fn workflow_runs(
+    ctx: &Context,
+    repo: &str,
+    workflow: &str,
+    query: &str,
+) -> Result<Vec<CiRun>, Failure> {
+    let client = ctx.github()?.clone();
+    client
+        .get_json(&format!(
+            "/repos/{repo}/actions/workflows/{workflow}/runs?{query}"
+        ))
+        .await
+        .and_then(|v| parse_runs(&v))
+        .map_err(|e| {
+            Failure::nothing_changed(ctx.github_problem(
+                &e,
+                repo,
+                &format!("runs of {workflow}"),
+                false,
+            ))
+        })
 }
 
 #[cfg(test)]

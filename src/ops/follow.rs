@@ -434,7 +434,8 @@ pub async fn follow_rollout(
                 ))
             }
             EnvObservation::Error(p) => return Err(p.clone()),
-            EnvObservation::Unknown => {}
+            // A cluster read never reports a host's endpoint.
+            EnvObservation::Unknown | EnvObservation::Reported { .. } => {}
         }
         if Instant::now() >= deadline {
             return Err(Problem::new(
@@ -449,6 +450,75 @@ pub async fn follow_rollout(
                     "kubectl rollout status deploy/{} -n {}",
                     service.k8s_name, env.namespace
                 ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// What an environment on a host runs, read once from its version
+/// endpoint; the endpoint's failure as a problem.
+pub async fn host_running(
+    http: &reqwest::Client,
+    service: &Service,
+    env: &Environment,
+) -> Result<String, Problem> {
+    let host = env.host.as_deref().unwrap_or("?");
+    let Some((url, field)) = service.version_endpoint(env) else {
+        return Err(Problem::new(
+            ProblemKind::Invalid,
+            format!(
+                "{} runs on host {host} and names no version endpoint",
+                env.name
+            ),
+            "add `version: { url: ..., field: version }` to the environment in services.yaml",
+        ));
+    };
+    let reading = crate::endpoint::read(http, &url, field).await;
+    match crate::model::EnvObservation::from_endpoint(host, &reading) {
+        EnvObservation::Reported { tag, .. } => Ok(tag),
+        EnvObservation::Error(p) => Err(p),
+        _ => unreachable!("an endpoint reading is a tag or a problem"),
+    }
+}
+
+/// Follow an environment on a host after its deploy run: read its version
+/// endpoint until it reports `tag` (a compose host reports the new version
+/// once the new container answers), or `timeout` passes.
+pub async fn follow_host(
+    rep: &mut Reporter,
+    service: &Service,
+    env: &Environment,
+    tag: &str,
+    timeout: Duration,
+) -> Result<(), Problem> {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    loop {
+        let now = host_running(&http, service, env).await;
+        let line = match &now {
+            Ok(v) => format!("the endpoint reports {v}"),
+            Err(p) => p.message.clone(),
+        };
+        if line != last {
+            rep.line(format!("  {line}")).await;
+            last = line;
+        }
+        if let Ok(v) = &now {
+            if crate::model::endpoint::same_version(v, tag) {
+                return Ok(());
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(Problem::new(
+                ProblemKind::Timeout,
+                format!(
+                    "host {} did not report {tag} within {} s ({last})",
+                    env.host.as_deref().unwrap_or("?"),
+                    timeout.as_secs()
+                ),
+                "look at the host (docker compose ps, docker compose logs) and at the deploy run's log",
             ));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -100,6 +100,20 @@ fn container_of(service: &Service, pod: &Pod, wanted: Option<&str>) -> Option<St
     by_image.or(spec.containers.first()).map(|c| c.name.clone())
 }
 
+/// Why the logs of `env` cannot be read, when it runs on a host outside
+/// Kubernetes: there are no pods.
+pub fn on_host(env: &crate::registry::Environment) -> Option<Problem> {
+    let host = env.host.as_deref()?;
+    Some(Problem::new(
+        ProblemKind::Invalid,
+        format!(
+            "{} runs on host {host}, outside Kubernetes: hearth has no pods to read logs from",
+            env.name
+        ),
+        format!("read them on the host: ssh {host} docker compose logs -f"),
+    ))
+}
+
 /// Tail the logs of `service`'s pods in `namespace` into `tx` until the
 /// receiver is dropped (or, without `follow`, until every pod's log is read).
 pub async fn tail(

@@ -349,6 +349,7 @@ pub async fn run(
         &query,
         &before,
         Recovery {
+            started: format!("{tag} is the latest release"),
             left_undeployed: "the tag and the release exist; no image was pushed".into(),
             build_failed: format!("look at the run, then hearth promote {name} {tag} again"),
             deploy_failed: format!(

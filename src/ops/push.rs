@@ -23,7 +23,6 @@ use super::context::{Context, Reporter};
 use super::follow::{self, RunQuery};
 use super::ship::{follow_and_verify, pre_ship_gate, Recovery};
 use super::{Bump, Failure, OpKind, Outcome, System};
-use crate::github::parse_runs;
 use crate::model::{CiRun, Problem, ProblemKind};
 use crate::registry::{Environment, Service, Trigger};
 
@@ -465,20 +464,8 @@ pub async fn plan_rollback(
         )
     })?;
     let from = super::dispatch::running(ctx, service, &env).await?;
-    let client = ctx.github()?.clone();
-    let path = format!("/repos/{repo}/actions/workflows/{workflow}/runs?event=push&per_page=50");
-    let runs = client
-        .get_json(&path)
-        .await
-        .and_then(|v| parse_runs(&v))
-        .map_err(|e| {
-            Failure::nothing_changed(ctx.github_problem(
-                &e,
-                &repo,
-                &format!("runs of {workflow}"),
-                false,
-            ))
-        })?;
+    let runs =
+        super::dispatch::workflow_runs(ctx, &repo, &workflow, "event=push&per_page=50").await?;
     let run = last_good_run(&env, &runs, &from).ok_or_else(|| {
         super::invalid(
             format!("no earlier successful run of {workflow} deployed anything but {from}"),
@@ -650,6 +637,7 @@ pub async fn run(
         &plan.repo,
         runs,
         Recovery {
+            started: "the push is in origin".into(),
             left_undeployed: format!(
                 "the push is in origin; run #{number} failed before it deployed"
             ),

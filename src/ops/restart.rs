@@ -91,7 +91,7 @@ pub async fn plan(ctx: &Context, req: &RestartRequest) -> Result<RestartPlan, Fa
                 hint,
             ))
         }
-        EnvObservation::Unknown => {
+        EnvObservation::Unknown | EnvObservation::Reported { .. } => {
             return Err(super::invalid(
                 format!(
                     "{} in {} could not be read",

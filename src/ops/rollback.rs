@@ -695,6 +695,7 @@ pub async fn run(
                 &query,
                 &before,
                 Recovery {
+                    started: format!("{} is the latest release again", good.tag),
                     left_undeployed: "the tag and the release exist; no image was pushed".into(),
                     build_failed: format!("look at the run; GitHub already names {} latest", good.tag),
                     deploy_failed: format!("re-run the workflow (gh run rerun RUN -R {repo}), or hearth rollback {name} (fast)"),

@@ -542,6 +542,7 @@ pub async fn run(
         &query,
         &before,
         Recovery {
+            started: "the release is published".into(),
             left_undeployed: "the tag and the release exist; no image was pushed".into(),
             build_failed: format!(
                 "delete the release (gh release delete {} -R {}), fix the build, then hearth ship {name}{qa}",
@@ -558,6 +559,10 @@ pub async fn run(
 
 /// What to say when CI fails at the build or at the deploy.
 pub struct Recovery {
+    /// What the trigger did, true whatever CI does next, in the model's
+    /// words (`the release is published`, `deploy-prod.yml was run with
+    /// image_tag=sha-1a2b3c4`).
+    pub started: String,
     /// What is left when the run failed before it deployed, in the model's
     /// words (`the tag and the release exist; no image was pushed`).
     pub left_undeployed: String,
@@ -596,7 +601,7 @@ pub async fn deploy_and_verify(
                     ),
                     "check the workflow's `on:` triggers and the Actions tab",
                 ),
-                "the release is published; CI did not start",
+                &format!("{}; CI did not start", recovery.started),
                 format!(
                     "look at the workflow, then re-run it: gh workflow run {} -R {}",
                     query.workflow, query.repo
@@ -607,7 +612,7 @@ pub async fn deploy_and_verify(
             rep.failed(FIND, Some(p.message.clone())).await;
             return Err(Failure::after(
                 p,
-                "the release is published",
+                &recovery.started,
                 "watch it on GitHub: gh run watch",
             ));
         }
@@ -683,27 +688,37 @@ pub async fn follow_and_verify(
                 Other(String),
                 Unknown(String),
             }
-            let seen = match ctx.kube(env).await {
-                Ok(kube) => match crate::cluster::observe_one(&kube, service, &env.namespace).await
-                {
-                    crate::model::EnvObservation::Live(w)
-                        if w.image_tag.as_deref() == Some(tag) =>
-                    {
-                        Seen::Stuck(w.stuck_reason.clone(), w.serving_tag().map(str::to_string))
+            let seen = match (&env.host, ctx.kube(env).await) {
+                (Some(host), _) => {
+                    match follow::host_running(&reqwest::Client::new(), service, env).await {
+                        Ok(v) => Seen::Other(format!("host {host} reports {v}")),
+                        Err(p) => Seen::Unknown(p.message),
                     }
-                    crate::model::EnvObservation::Live(w) => Seen::Other(format!(
-                        "{} still runs {}",
-                        env.namespace,
-                        w.serving_tag().unwrap_or("no tag")
-                    )),
-                    crate::model::EnvObservation::Missing { .. } => Seen::Other(format!(
-                        "there is no Deployment {} in {}",
-                        service.k8s_name, env.namespace
-                    )),
-                    crate::model::EnvObservation::Error(p) => Seen::Unknown(p.message),
-                    crate::model::EnvObservation::Unknown => Seen::Unknown("no answer".into()),
-                },
-                Err(f) => Seen::Unknown(f.problem.message),
+                }
+                (None, Ok(kube)) => {
+                    match crate::cluster::observe_one(&kube, service, &env.namespace).await {
+                        crate::model::EnvObservation::Live(w)
+                            if w.image_tag.as_deref() == Some(tag) =>
+                        {
+                            Seen::Stuck(w.stuck_reason.clone(), w.serving_tag().map(str::to_string))
+                        }
+                        crate::model::EnvObservation::Live(w) => Seen::Other(format!(
+                            "{} still runs {}",
+                            env.namespace,
+                            w.serving_tag().unwrap_or("no tag")
+                        )),
+                        crate::model::EnvObservation::Missing { .. } => Seen::Other(format!(
+                            "there is no Deployment {} in {}",
+                            service.k8s_name, env.namespace
+                        )),
+                        crate::model::EnvObservation::Error(p) => Seen::Unknown(p.message),
+                        crate::model::EnvObservation::Unknown
+                        | crate::model::EnvObservation::Reported { .. } => {
+                            Seen::Unknown("no answer".into())
+                        }
+                    }
+                }
+                (None, Err(f)) => Seen::Unknown(f.problem.message),
             };
             match seen {
                 Seen::Stuck(reason, serving) => {
@@ -724,7 +739,14 @@ pub async fn follow_and_verify(
                 Seen::Other(what) => {
                     return Err(Failure::after(
                         problem,
-                        &format!("the image is built; the cluster was not updated ({what})"),
+                        &match &env.host {
+                            Some(h) => {
+                                format!("the image is built; host {h} was not updated ({what})")
+                            }
+                            None => {
+                                format!("the image is built; the cluster was not updated ({what})")
+                            }
+                        },
                         recovery.deploy_failed.replace("RUN", &run.id.to_string()),
                     ));
                 }
@@ -748,10 +770,27 @@ pub async fn follow_and_verify(
         Err(CiFailure::GitHub(p)) => {
             return Err(Failure::after(
                 p,
-                "the release is published; CI state unknown",
+                &format!("{}; CI state unknown", recovery.started),
                 "watch it on GitHub: gh run watch",
             ));
         }
+    }
+    if let Some(host) = &env.host {
+        // A host outside Kubernetes: its endpoint says when the new
+        // version answers.
+        let step = format!("host {}", env.name);
+        rep.start(&step).await;
+        if let Err(p) = follow::follow_host(rep, service, env, tag, ROLLOUT_TIMEOUT).await {
+            rep.failed(&step, Some(p.message.clone())).await;
+            return Err(Failure::after(
+                p,
+                &format!("CI finished but host {host} does not report {tag}"),
+                format!("hearth rollback {name} --env {} --clean", env.name),
+            ));
+        }
+        rep.done(&step, Some(format!("host {host} reports {tag}")))
+            .await;
+        return smoke_and_done(rep, service, env, tag).await;
     }
     let rollout = format!("rollout {}", env.name);
     rep.start(&rollout).await;
@@ -765,14 +804,32 @@ pub async fn follow_and_verify(
     }
     rep.done(&rollout, Some(format!("{tag} serves in {}", env.namespace)))
         .await;
+    smoke_and_done(rep, service, env, tag).await
+}
+
+/// The smoke checks after a deploy is seen, then the outcome.
+async fn smoke_and_done(
+    rep: &mut Reporter,
+    service: &Service,
+    env: &Environment,
+    tag: &str,
+) -> Result<Outcome, Failure> {
+    let name = &service.name;
     if let Err(p) = super::smoke::run_all(rep, service, env, tag).await {
+        let rollback = match env.on_cluster() {
+            true => format!("hearth rollback {name} --env {}", env.name),
+            false => format!("hearth rollback {name} --env {} --clean", env.name),
+        };
         return Err(Failure::after(
             p,
             &format!(
                 "{tag} serves in {} but fails its smoke check",
-                env.namespace
+                match &env.host {
+                    Some(h) => format!("host {h}"),
+                    None => env.namespace.clone(),
+                }
             ),
-            format!("hearth rollback {name} --env {}", env.name),
+            rollback,
         ));
     }
     Ok(Outcome {

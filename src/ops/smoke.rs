@@ -2,7 +2,9 @@
 //! GET that must answer the expected status (and contain the expected body
 //! text), retried for a bounded time, like the seeds' `GET /api/ready` and
 //! "unauthenticated returns 401" gates. A URL may name `{env}` and
-//! `{namespace}`, so that one check serves every environment; the expected
+//! `{namespace}` (or `{host}`), so that one check serves every environment;
+//! a check that names `{namespace}` does not apply to an environment on a
+//! host, and is shown as not run there; the expected
 //! body may name `{tag}` (the tag just deployed) or `{version}` (the same
 //! without its `v`), so that a ship proves the public endpoint serves it.
 
@@ -22,6 +24,32 @@ pub fn url_for(check: &SmokeCheck, env: &Environment) -> String {
         .url
         .replace("{env}", &env.name)
         .replace("{namespace}", &env.namespace)
+        .replace("{host}", env.host.as_deref().unwrap_or(""))
+}
+
+/// Whether `check` can be run for `env`: one whose URL names the
+/// namespace cannot, on a host (`{host}`: the other way round).
+pub fn applies(check: &SmokeCheck, env: &Environment) -> bool {
+    let names = |p: &str| check.url.contains(p);
+    if env.on_cluster() {
+        !names("{host}")
+    } else {
+        !names("{namespace}")
+    }
+}
+
+/// Why `check` is not run for `env`.
+fn not_applying(check: &SmokeCheck, env: &Environment) -> String {
+    format!(
+        "smoke: {} not run in {}: its URL names {}",
+        check.url,
+        env.name,
+        if env.on_cluster() {
+            "a {host}, and it runs in a namespace"
+        } else {
+            "a {namespace}, and it runs on a host"
+        }
+    )
 }
 
 /// The body a check expects, with `{tag}` and `{version}` filled in when
@@ -56,7 +84,11 @@ pub fn plan_steps(
         .map(|check| {
             (
                 super::System::Local,
-                format!("smoke: {}", words(check, env, Some(tag))),
+                if applies(check, env) {
+                    format!("smoke: {}", words(check, env, Some(tag)))
+                } else {
+                    not_applying(check, env)
+                },
             )
         })
         .collect()
@@ -115,6 +147,10 @@ pub async fn run_all(
 ) -> Result<(), Problem> {
     let http = reqwest::Client::new();
     for check in &service.smoke {
+        if !applies(check, env) {
+            rep.line(format!("  {}", not_applying(check, env))).await;
+            continue;
+        }
         let step = format!("smoke: {}", words(check, env, Some(tag)));
         rep.start(&step).await;
         if let Err(p) = run(&http, check, env, Some(tag), RETRY_FOR).await {

@@ -149,7 +149,7 @@ fn service(out: &mut String, svc: &Service, context: Option<&str>) {
     let ns_width = svc
         .environments
         .iter()
-        .map(|e| e.namespace.len())
+        .map(|e| e.place().len())
         .max()
         .unwrap_or(0);
     for (i, env) in svc.environments.iter().enumerate() {
@@ -191,9 +191,18 @@ fn service(out: &mut String, svc: &Service, context: Option<&str>) {
             .as_ref()
             .map(|a| format!("  accent {a}"))
             .unwrap_or_default();
+        // A host has no kube context; its version endpoint says what runs.
+        let ctx = match &env.host {
+            Some(_) => match svc.version_endpoint(env) {
+                Some((url, _)) => format!("read by {url}"),
+                None => "no version endpoint".into(),
+            },
+            None => format!("context {ctx}"),
+        };
         let line = format!(
-            "{:<width$}  namespace {:<ns_width$}  context {ctx}  {release}{accent}",
-            env.name, env.namespace
+            "{:<width$}  {:<ns_width$}  {ctx}  {release}{accent}",
+            env.name,
+            env.place()
         );
         row(out, if i == 0 { "environments" } else { "" }, &line);
     }

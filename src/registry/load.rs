@@ -61,6 +61,7 @@ pub const CI_SECRET_KEYS: &[&str] = &["kubeconfig", "registry_token"];
 /// Keys of one environment.
 pub const ENVIRONMENT_KEYS: &[&str] = &[
     "namespace",
+    "host",
     "context",
     "release",
     "accent",
@@ -224,6 +225,8 @@ struct Entry<'n> {
 #[derive(Default)]
 struct EnvPatch {
     namespace: Option<String>,
+    /// A host outside Kubernetes (`delivery: dispatch` only).
+    host: Option<String>,
     context: Option<String>,
     release: Option<ReleaseKind>,
     accent: Option<String>,
@@ -241,6 +244,9 @@ struct EnvPatch {
 #[derive(Default)]
 struct Validator {
     problems: Vec<Problem>,
+    /// Where each environment's `host:` was written (its key path), for
+    /// the checks that need the service's delivery model first.
+    host_positions: Vec<(String, Pos)>,
 }
 
 impl Validator {
@@ -675,6 +681,18 @@ impl Validator {
                         }
                     }
                 }
+                "host" => {
+                    if let Some(h) = self.word(e.value, &p, "host") {
+                        if valid_host(&h) {
+                            self.host_positions.push((p.clone(), e.value.pos));
+                            patch.host = Some(h);
+                        } else {
+                            self.push(e.value.pos, p, ProblemKind::Invalid(format!(
+                                "`{h}` is not a host name (letters, digits, `-` and `.`, at most 253)"
+                            )));
+                        }
+                    }
+                }
                 "context" => patch.context = self.word(e.value, &p, "context"),
                 "release" => match &e.value.value {
                     Value::Str(s) => match s.as_str() {
@@ -771,10 +789,26 @@ impl Validator {
         path: &str,
         known: &[String],
     ) -> Option<Environment> {
+        if patch.host.is_some() && patch.namespace.is_some() {
+            self.push(
+                pos,
+                path,
+                ProblemKind::Invalid(
+                    "an environment runs either in a Kubernetes `namespace` or on a `host`, not both".into(),
+                ),
+            );
+        }
         if let Some(b) = base {
+            // A host replaces the namespace it would inherit.
+            let namespace = match (&patch.host, patch.namespace) {
+                (Some(_), _) => String::new(),
+                (None, Some(ns)) => ns,
+                (None, None) => b.namespace.clone(),
+            };
             return Some(Environment {
                 name: name.to_string(),
-                namespace: patch.namespace.unwrap_or_else(|| b.namespace.clone()),
+                host: patch.host.or_else(|| b.host.clone()),
+                namespace,
                 context: patch.context.or_else(|| b.context.clone()),
                 release: patch.release.unwrap_or(b.release),
                 accent: patch.accent.or_else(|| b.accent.clone()),
@@ -791,14 +825,14 @@ impl Validator {
             Some(s) => format!(" (`{name}` is a new environment here; did you mean `{s}`?)"),
             None => String::new(),
         };
-        if patch.namespace.is_none() && patch.clean {
+        if patch.namespace.is_none() && patch.host.is_none() && patch.clean {
             self.push(
                 pos,
                 path,
                 ProblemKind::MissingKey {
                     key: "namespace",
                     hint: if hint.is_empty() {
-                        "; every environment names the namespace it deploys to".into()
+                        "; every environment names the namespace it deploys to (or, deployed by a dispatch workflow outside Kubernetes, its `host` and `version` endpoint)".into()
                     } else {
                         hint.clone()
                     },
@@ -819,9 +853,14 @@ impl Validator {
                 },
             );
         }
+        let namespace = match (&patch.host, patch.namespace) {
+            (Some(_), _) => String::new(),
+            (None, ns) => ns?,
+        };
         Some(Environment {
             name: name.to_string(),
-            namespace: patch.namespace?,
+            host: patch.host,
+            namespace,
             context: patch.context,
             release: patch.release?,
             accent: patch.accent,
@@ -841,7 +880,7 @@ impl Validator {
         for (i, a) in envs.iter().enumerate() {
             if let Some(b) = envs[..i]
                 .iter()
-                .find(|b| b.namespace == a.namespace && b.context == a.context)
+                .find(|b| a.on_cluster() && b.namespace == a.namespace && b.context == a.context)
             {
                 self.push(
                     pos,
@@ -1029,6 +1068,7 @@ impl Validator {
             }
         }
         self.check_delivery(&mut svc, e.key_node.pos, delivery_pos, path);
+        self.check_hosts(&svc, e.key_node.pos, path);
         if svc.shippable && svc.image.is_none() && !image_error {
             self.push(e.key_node.pos, path, ProblemKind::MissingImage);
         }
@@ -1047,6 +1087,39 @@ impl Validator {
             )));
         }
         svc
+    }
+
+    /// An environment on a `host` is deployed by its dispatch workflow and
+    /// read by its version endpoint alone: another model has no way to
+    /// deploy there, and without an endpoint nothing says what it runs.
+    fn check_hosts(&mut self, svc: &Service, pos: Pos, path: &str) {
+        for env in svc.environments.iter().filter(|e| !e.on_cluster()) {
+            let at = join(path, &format!("environments.{}.host", env.name));
+            let pos = self
+                .host_positions
+                .iter()
+                .find(|(p, _)| *p == at)
+                .map_or(pos, |(_, p)| *p);
+            if svc.delivery != Delivery::Dispatch {
+                self.push(pos, at, ProblemKind::Invalid(format!(
+                    "an environment on a host is deployed by its own workflow run by hand: use `delivery: dispatch` for {}, or name the `namespace` {} runs in",
+                    svc.name, env.name
+                )));
+                continue;
+            }
+            let endpoint = env.version.as_ref().or(svc.version.as_ref());
+            match endpoint {
+                None => self.push(pos, at, ProblemKind::Invalid(format!(
+                    "hearth reads what a host runs from its version endpoint: add `version: {{ url: https://HOST/api/version, field: version }}` to {}",
+                    env.name
+                ))),
+                Some(v) if v.url.contains("{namespace}") => self.push(pos, at, ProblemKind::Invalid(format!(
+                    "the version URL names `{{namespace}}`, and {} runs on a host, not in a namespace: give {} its own `version:`",
+                    env.name, env.name
+                ))),
+                Some(_) => {}
+            }
+        }
     }
 
     /// What a service's delivery model needs: `dispatch` a build workflow
@@ -1588,9 +1661,9 @@ impl Validator {
             let clash = services[..i].iter().find(|o| {
                 o.k8s_name == s.k8s_name
                     && o.environments.iter().any(|a| {
-                        s.environments
-                            .iter()
-                            .any(|b| a.namespace == b.namespace && a.context == b.context)
+                        s.environments.iter().any(|b| {
+                            a.on_cluster() && a.namespace == b.namespace && a.context == b.context
+                        })
                     })
             });
             if let Some(o) = clash {
@@ -1610,6 +1683,19 @@ impl Validator {
             }
         }
     }
+}
+
+/// A host name: labels of letters, digits and inner `-`, joined by `.`, ≤ 253.
+fn valid_host(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
 }
 
 /// GitHub user/organisation: alphanumerics and single inner hyphens, ≤ 39.

@@ -165,7 +165,14 @@ impl Delivery {
 pub struct Environment {
     /// `prod`, `qa`, ...
     pub name: String,
+    /// The Kubernetes namespace; empty for an environment on a `host`.
     pub namespace: String,
+    /// `delivery: dispatch`: a host outside Kubernetes (docker compose, as
+    /// in seed 001) that the environment's workflow deploys to. What it runs
+    /// is what its `version` endpoint reports; hearth has no cluster to read
+    /// or act on there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// Kube context; `None` means the current context (or `--context`).
     pub context: Option<String>,
     pub release: ReleaseKind,
@@ -224,12 +231,26 @@ pub struct GitopsRepo {
 }
 
 impl Environment {
+    /// Whether the environment runs in a Kubernetes namespace (not on a `host`).
+    pub fn on_cluster(&self) -> bool {
+        self.host.is_none()
+    }
+
+    /// Where it runs, in words: `namespace qa` or `host edge-1`.
+    pub fn place(&self) -> String {
+        match &self.host {
+            Some(h) => format!("host {h}"),
+            None => format!("namespace {}", self.namespace),
+        }
+    }
+
     /// The seed's default environments: prod = `default` (latest), qa = `qa` (prerelease).
     pub fn defaults() -> Vec<Environment> {
         vec![
             Environment {
                 name: "prod".into(),
                 namespace: "default".into(),
+                host: None,
                 context: None,
                 release: ReleaseKind::Latest,
                 accent: Some("red".into()),
@@ -244,6 +265,7 @@ impl Environment {
             Environment {
                 name: "qa".into(),
                 namespace: "qa".into(),
+                host: None,
                 context: None,
                 release: ReleaseKind::Prerelease,
                 accent: Some("yellow".into()),
@@ -265,7 +287,7 @@ impl Environment {
 /// (DNS on the old cluster, a stale CDN) is seen.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct VersionEndpoint {
-    /// May name `{env}` and `{namespace}`.
+    /// May name `{env}`, `{namespace}` and `{host}`.
     pub url: String,
     /// Where the version is in the JSON answer, as a dot path
     /// (`version`, `build.version`); an answer that is not JSON is the
@@ -290,7 +312,8 @@ impl Service {
         let url = v
             .url
             .replace("{env}", &env.name)
-            .replace("{namespace}", &env.namespace);
+            .replace("{namespace}", &env.namespace)
+            .replace("{host}", env.host.as_deref().unwrap_or(""));
         Some((url, v.field.as_str()))
     }
 }

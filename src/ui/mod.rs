@@ -135,7 +135,7 @@ pub fn observation_word<'a>(obs: &EnvObservation, theme: &Theme) -> Option<Span<
         EnvObservation::Unknown => Some(Span::styled("unknown", theme.muted)),
         EnvObservation::Missing { .. } => Some(Span::styled("missing", theme.warn)),
         EnvObservation::Error(p) => Some(Span::styled(p.kind.word(), theme.error)),
-        EnvObservation::Live(_) => None,
+        EnvObservation::Live(_) | EnvObservation::Reported { .. } => None,
     }
 }
 

@@ -142,6 +142,10 @@ fn env_natural(obs: &EnvObservation, drift: &Drift, endpoint_differs: bool) -> u
             serving + moving + 1 + counts + 2 + marker
         }
         EnvObservation::Error(p) => p.kind.word().chars().count(),
+        // `sha-1a2b3c4 ⌂ ≠`
+        EnvObservation::Reported { tag, .. } => {
+            tag.chars().count() + 2 + if drift.is_drift() { 2 } else { 0 }
+        }
         // "unknown", "missing", "— not deployed".
         _ => 14,
     }
@@ -363,6 +367,25 @@ fn env_cell<'a>(
 ) -> Line<'a> {
     if let Some(word) = observation_word(obs, theme) {
         return Line::from(word);
+    }
+    if let EnvObservation::Reported { tag, .. } = obs {
+        // A host outside Kubernetes: what its endpoint reports, `⌂` to say
+        // so (no replica counts, no rollout).
+        let marker = drift_marker(drift, theme);
+        let room = width
+            .saturating_sub(2 + if marker.is_some() { 2 } else { 0 })
+            .max(3);
+        let tag_style = if drift.is_drift() { theme.warn } else { accent };
+        let mut spans = vec![
+            Span::styled(truncate(tag, room), tag_style),
+            Span::raw(" "),
+            Span::styled("⌂", theme.muted),
+        ];
+        if let Some(marker) = marker {
+            spans.push(Span::raw(" "));
+            spans.push(marker);
+        }
+        return Line::from(spans);
     }
     let EnvObservation::Live(w) = obs else {
         unreachable!("observation_word covers every other case")

@@ -230,6 +230,11 @@ fn env_cell(state: &State, i: usize, e: usize, theme: &Theme) -> (String, Style)
         }
         EnvObservation::Missing { .. } => (format!(" {label} missing "), solid(theme.warn)),
         EnvObservation::Error(p) => (format!(" {label} {} ", p.kind.word()), solid(theme.error)),
+        // A host outside Kubernetes: what its endpoint reports, marked as such.
+        EnvObservation::Reported { tag, .. } => match state.drift(i, e) {
+            Drift::Drift { .. } => (format!(" {label} {tag} ⌂ ≠ "), solid(theme.warn)),
+            _ => (format!(" {label} {tag} ⌂ "), solid(theme.ok)),
+        },
         EnvObservation::Live(w) => {
             let serving = w.serving_tag().unwrap_or("?");
             let target = w.moving_to();

@@ -12,9 +12,10 @@ pub(super) fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme
             continue;
         };
         let accent = theme.accent(&env.name, registry_accent(state, &env.name));
-        let place = match &env.context {
-            Some(ctx) => format!("{ctx}/{}", env.namespace),
-            None => env.namespace.clone(),
+        let place = match (&env.host, &env.context) {
+            (Some(host), _) => format!("host {host}"),
+            (None, Some(ctx)) => format!("{ctx}/{}", env.namespace),
+            (None, None) => env.namespace.clone(),
         };
         let mut head = vec![
             Span::styled(env.name.to_uppercase(), accent),
@@ -48,6 +49,34 @@ pub(super) fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme
                     width,
                 ));
                 extra.extend(indented("  → ", &p.hint, theme.muted, theme.muted, width));
+            }
+            EnvObservation::Reported { tag, url } => {
+                // A host outside Kubernetes: its endpoint is all hearth reads.
+                head.push(Span::styled(tag.clone(), accent));
+                let drift = state.drift(i, e);
+                let source = state.expected_source(i, e);
+                if let (Drift::Matches { .. }, Some(s)) = (&drift, &source) {
+                    head.push(Span::styled(format!(" (matches {s})"), theme.muted));
+                }
+                if let Some(text) = state.unserved(i, e) {
+                    extra.extend(indented(
+                        "  ✗ ",
+                        &text,
+                        theme.error.add_modifier(Modifier::BOLD),
+                        theme.error,
+                        width,
+                    ));
+                }
+                if let Some(line) = drift_line(&drift, service.delivery, source.as_deref(), theme) {
+                    extra.push(line);
+                }
+                extra.extend(indented(
+                    "  ",
+                    &format!("reported by its version endpoint ({url}); a host outside Kubernetes: no pods, rollout or logs to read"),
+                    theme.muted,
+                    theme.muted,
+                    width,
+                ));
             }
             EnvObservation::Live(w) => {
                 let (icon, style) = rollout_icon(&w.rollout, theme);
