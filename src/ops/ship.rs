@@ -778,7 +778,7 @@ pub async fn follow_and_verify(
     if let Some(host) = &env.host {
         // A host outside Kubernetes: its endpoint says when the new
         // version answers.
-        let step = format!("host {}", env.name);
+        let step = format!("host {host} ({})", env.name);
         rep.start(&step).await;
         if let Err(p) = follow::follow_host(rep, service, env, tag, ROLLOUT_TIMEOUT).await {
             rep.failed(&step, Some(p.message.clone())).await;
