@@ -225,6 +225,14 @@ fn github_json() -> impl Strategy<Value = Value> {
         "errors",
         "code",
         "field",
+        "state",
+        "user",
+        "login",
+        "comment",
+        "environments",
+        "environment",
+        "reviewers",
+        "reviewer",
     ]);
     leaf.prop_recursive(4, 64, 8, move |inner| {
         prop_oneof![
@@ -261,6 +269,16 @@ fn github_parsers() {
         }
         if let Ok(jobs) = hearth::github::parse_jobs(&v) {
             all_inert(&jobs)?;
+        }
+        let listed = Value::Array(vec![v.clone()]);
+        if let Ok(pending) = hearth::github::parse_pending(&listed) {
+            all_inert(&pending)?;
+        }
+        if let Ok(reviews) = hearth::github::parse_approvals(&listed) {
+            all_inert(&reviews)?;
+            for r in &reviews {
+                prop_assert!(inert(&r.words()), "{:?}", r.words());
+            }
         }
         let body = v.to_string();
         for status in [401u16, 403, 404, 409, 422, 429, 500] {

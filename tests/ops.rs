@@ -1673,9 +1673,11 @@ async fn dispatch_prod_rejected_not_ours_to_approve_and_behind_a_wait_timer() {
     let r = e.hearth(&["promote", "ledger", "--yes"]).await;
     assert_ne!(r.code, 0, "{}", r.out);
     assert!(
-        r.out.contains("✗ approval (production): rejected")
+        // Who rejected it and why, from the run's reviews.
+        r.out.contains("✗ approval (production): rejected by hearth-reviewer: “not this one: the reviewer rejected it”")
             && r.out.contains("✗ CI run #")
-            && r.out.contains("was rejected at its approval (production)")
+            && r.out.contains("was rejected by hearth-reviewer: “not this one: the reviewer rejected it” at its approval (production)")
+            && r.out.contains("when the reviewer's concern is met")
             && r.out.contains(&format!(
                 "deploy-prod.yml with image_tag={qa} deployed nothing"
             )),

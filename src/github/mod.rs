@@ -15,7 +15,9 @@ pub mod scheduler;
 pub mod token;
 
 pub use client::{classify, Client, Fetched, GhError};
-pub use parse::{parse_jobs, parse_pending, parse_rate_limit, parse_releases, parse_runs};
+pub use parse::{
+    parse_approvals, parse_jobs, parse_pending, parse_rate_limit, parse_releases, parse_runs,
+};
 pub use repo::{repo_from_remote, resolve_all, resolve_repo};
 pub use scheduler::{Attention, PollTarget, ScheduleView, Steering};
 pub use token::Token;

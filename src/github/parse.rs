@@ -145,6 +145,29 @@ pub fn parse_rate_limit(h: &HeaderMap) -> Option<RateLimit> {
     })
 }
 
+/// `approvals` (a list) into the reviews of a run's environments.
+pub fn parse_approvals(v: &Value) -> Result<Vec<crate::model::Review>, GhError> {
+    let arr = v
+        .as_array()
+        .ok_or_else(|| malformed("approvals: expected a list"))?;
+    Ok(arr
+        .iter()
+        .map(|r| crate::model::Review {
+            state: s(r, "state").unwrap_or_default(),
+            user: r
+                .get("user")
+                .and_then(|u| s(u, "login"))
+                .unwrap_or_default(),
+            comment: s(r, "comment").unwrap_or_default(),
+            environments: r
+                .get("environments")
+                .and_then(Value::as_array)
+                .map(|es| es.iter().filter_map(|e| s(e, "name")).collect())
+                .unwrap_or_default(),
+        })
+        .collect())
+}
+
 /// `pending_deployments` (a list) into the environments a run waits on.
 pub fn parse_pending(v: &Value) -> Result<Vec<crate::model::PendingDeployment>, GhError> {
     let arr = v

@@ -333,6 +333,35 @@ pub struct PendingDeployment {
     pub wait_timer: u64,
 }
 
+/// A reviewer's answer to a run's wait on a GitHub Environment
+/// (`GET …/actions/runs/{id}/approvals`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct Review {
+    /// `approved` or `rejected`.
+    pub state: String,
+    /// The reviewer's login.
+    pub user: String,
+    /// Their comment, empty when none.
+    pub comment: String,
+    /// The GitHub Environments it answered for.
+    pub environments: Vec<String>,
+}
+
+impl Review {
+    /// "rejected by sam: “not during the freeze”".
+    pub fn words(&self) -> String {
+        let who = if self.user.is_empty() {
+            String::new()
+        } else {
+            format!(" by {}", self.user)
+        };
+        match self.comment.trim() {
+            "" => format!("{}{who}", self.state),
+            c => format!("{}{who}: “{c}”", self.state),
+        }
+    }
+}
+
 /// A job of a workflow run, with its steps.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
 pub struct CiJob {

@@ -651,6 +651,7 @@ pub async fn run(
                 run,
                 step,
                 conclusion,
+                ..
             }) => {
                 return Err(Failure::after(
                     Problem::new(

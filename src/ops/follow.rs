@@ -30,11 +30,13 @@ pub const LOG_TAIL: usize = 20;
 pub enum CiFailure {
     /// No run started within the time allowed.
     NoRun,
-    /// A run concluded other than success; the failed step's name.
+    /// A run concluded other than success; the failed step's name, and
+    /// for a run a reviewer rejected, who and why ("rejected by sam: …").
     Failed {
         run: Box<CiRun>,
         step: Option<String>,
         conclusion: String,
+        review: Option<String>,
     },
     /// GitHub could not be read.
     GitHub(Problem),
@@ -160,7 +162,7 @@ pub async fn follow_runs(
     // The approval step of each run while it waits on an environment, and
     // whether a reviewer rejected it.
     let mut waiting: Vec<Option<String>> = vec![None; runs.len()];
-    let mut rejected_at: Vec<Option<String>> = vec![None; runs.len()];
+    let mut rejected_at: Vec<Option<(String, Option<String>)>> = vec![None; runs.len()];
     loop {
         let mut all_done = true;
         for (i, run) in runs.clone().iter().enumerate() {
@@ -223,8 +225,14 @@ pub async fn follow_runs(
                         if !started {
                             rep.start(&name).await;
                         }
-                        rep.failed(&name, Some("rejected".into())).await;
-                        rejected_at[i] = Some(name);
+                        // A reviewer's comment is text from GitHub like any other:
+                        // inert from the parser, and never a secret.
+                        let review = rejection(&client, repo, run.id)
+                            .await
+                            .map(|w| ctx.redact(&w));
+                        let words = review.clone().unwrap_or_else(|| "rejected".into());
+                        rep.failed(&name, Some(words)).await;
+                        rejected_at[i] = Some((name, review));
                     } else {
                         rep.done(&name, Some("approved".into())).await;
                     }
@@ -283,11 +291,12 @@ pub async fn follow_runs(
         tokio::time::sleep(RUN_POLL).await;
     }
     for (i, run) in runs.iter().enumerate() {
-        if let Some(step) = rejected_at[i].take() {
+        if let Some((step, review)) = rejected_at[i].take() {
             return Err(CiFailure::Failed {
                 run: Box::new(run.clone()),
                 step: Some(step),
                 conclusion: REJECTED.into(),
+                review,
             });
         }
         let conclusion = run.conclusion.clone().unwrap_or_else(|| "unknown".into());
@@ -302,10 +311,27 @@ pub async fn follow_runs(
                 run: Box::new(run.clone()),
                 step,
                 conclusion,
+                review: None,
             });
         }
     }
     Ok(runs)
+}
+
+/// Who rejected run `id` and why, from its reviews
+/// (`GET …/runs/{id}/approvals`): "rejected by sam: “not today”". None when
+/// the reviews cannot be read or name no rejection (the failure then says
+/// only that it was rejected).
+async fn rejection(client: &crate::github::Client, repo: &str, id: u64) -> Option<String> {
+    let reviews = client
+        .get_json(&format!("/repos/{repo}/actions/runs/{id}/approvals"))
+        .await
+        .and_then(|v| crate::github::parse_approvals(&v))
+        .ok()?;
+    reviews
+        .iter()
+        .find(|r| r.state == "rejected")
+        .map(crate::model::Review::words)
 }
 
 /// The conclusion [`CiFailure::Failed`] carries for a run a reviewer

@@ -923,6 +923,7 @@ async fn build(
             run,
             step,
             conclusion,
+            ..
         }) => Err(Failure::after(
             Problem::new(
                 ProblemKind::Server,

@@ -651,21 +651,29 @@ pub async fn follow_and_verify(
             run,
             step,
             conclusion,
+            review,
         }) => {
             let step = step.unwrap_or_else(|| "a step".into());
             if conclusion == follow::REJECTED {
-                // A reviewer said no: no job ran, nothing deployed.
-                return Err(Failure::after(
-                    Problem::new(
-                        ProblemKind::Server,
-                        format!("CI run #{} was rejected at its {step}", run.run_number),
-                        "",
+                // A reviewer said no: no job ran, nothing deployed. Who and
+                // why, when GitHub's reviews of the run say.
+                let (message, next) = match review {
+                    Some(words) => (
+                        format!("CI run #{} was {words} at its {step}", run.run_number),
+                        "nothing to undo; when the reviewer's concern is met, ship or promote again",
                     ),
+                    None => (
+                        format!("CI run #{} was rejected at its {step}", run.run_number),
+                        "nothing to undo; ask the environment's reviewers why (their comment is on the run's page on GitHub)",
+                    ),
+                };
+                return Err(Failure::after(
+                    Problem::new(ProblemKind::Server, message, ""),
                     &format!(
                         "{}; no job of run #{} ran",
                         recovery.left_undeployed, run.run_number
                     ),
-                    "nothing to undo; ask the environment's reviewers why (their comment is on the run's page on GitHub)",
+                    next,
                 ));
             }
             let at_deploy = step.to_lowercase().contains("deploy");

@@ -325,6 +325,8 @@ pub struct Gate {
     /// `waiting`, `approved` or `rejected`.
     pub state: String,
     pub comment: Option<String>,
+    /// Who approved or rejected it (a login).
+    pub reviewer: Option<String>,
     /// When the run began to wait (its wait timer counts from then).
     pub since: Option<DateTime<Utc>>,
 }
@@ -540,6 +542,7 @@ async fn drive(api: Arc<GithubApi>, repo: String, run_id: u64, attempt: u32) {
                 {
                     g.state = "rejected".into();
                     g.comment = Some("not this one: the reviewer rejected it".into());
+                    g.reviewer = Some(REVIEWER.into());
                     state = Some(g.state.clone());
                     run.updated_at = now;
                 }

@@ -1427,6 +1427,12 @@ async fn responses_validate_against_githubs_openapi_description() {
         format!("POST {r}/actions/runs/{{run_id}}/pending_deployments 200"),
         approved.json().await.unwrap(),
     );
+    let reviews = get(format!("{actions}/runs/{run_id}/approvals")).await;
+    assert_eq!(reviews[0]["state"], "approved", "{reviews}");
+    check(
+        format!("GET {r}/actions/runs/{{run_id}}/approvals 200"),
+        reviews,
+    );
     e.sb.shutdown().await;
 }
 
@@ -1633,6 +1639,15 @@ async fn dispatch_workflows_wait_for_a_reviewer_and_deploy_their_input() {
         .as_u64()
         .unwrap();
     wait_status(prod, "waiting").await;
+    let reviews: serde_json::Value = e
+        .get(&format!("{base}/runs/{prod}/approvals"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reviews, serde_json::json!([]), "no one has answered yet");
     let pending: serde_json::Value = e
         .get(&format!("{base}/runs/{prod}/pending_deployments"))
         .send()
@@ -1698,6 +1713,23 @@ async fn dispatch_workflows_wait_for_a_reviewer_and_deploy_their_input() {
     let run = wait_status(rejected, "completed").await;
     assert_eq!(run["conclusion"], "failure");
     assert_eq!(e.deploy.calls().len(), 1, "a rejected run deployed");
+    // Who rejected it and why, as GitHub lists a run's reviews.
+    let reviews: serde_json::Value = e
+        .get(&format!("{base}/runs/{rejected}/approvals"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reviews.as_array().map(Vec::len), Some(1), "{reviews}");
+    assert_eq!(reviews[0]["state"], "rejected", "{reviews}");
+    assert_eq!(reviews[0]["comment"], "not today", "{reviews}");
+    assert_eq!(reviews[0]["user"]["login"], "hearth-dev", "{reviews}");
+    assert_eq!(
+        reviews[0]["environments"][0]["name"], "production",
+        "{reviews}"
+    );
 
     // An older server: 400 to the field, 204 to the plain call.
     e.post_fault(serde_json::json!({"kind": "refuse_run_details"}))

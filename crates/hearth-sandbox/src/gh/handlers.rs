@@ -671,6 +671,7 @@ pub(super) async fn rerun(
         if let Some(gate) = &mut run.gate {
             gate.state = "waiting".into();
             gate.comment = None;
+            gate.reviewer = None;
         }
         run.run_attempt
     };

@@ -92,6 +92,7 @@ pub(crate) fn gate_for(environment: Option<&str>, state: &str) -> Option<ci::Gat
             environment_id: *id,
             state: state.into(),
             comment: None,
+            reviewer: None,
             since: None,
         })
 }
@@ -823,6 +824,10 @@ pub fn router(api: Arc<GithubApi>) -> Router {
         .route(
             &format!("{repo}/actions/runs/{{id}}/pending_deployments"),
             get(ops::pending_deployments).post(ops::review_deployments),
+        )
+        .route(
+            &format!("{repo}/actions/runs/{{id}}/approvals"),
+            get(ops::approvals),
         )
         .route(
             &format!("{repo}/releases/generate-notes"),

@@ -519,6 +519,37 @@ pub(super) async fn pending_deployments(
     Ok(reply(StatusCode::OK, Value::Array(pending)))
 }
 
+/// `GET /repos/{o}/{r}/actions/runs/{id}/approvals`: the reviews of the
+/// run's environments (who approved or rejected, with their comment);
+/// empty while no one has answered.
+pub(super) async fn approvals(
+    State(api): Api,
+    Path((owner, repo, id)): Path<(String, String, String)>,
+) -> Result<Response, Response> {
+    let rec = api.repo_or_404(&owner, &repo)?;
+    let run = super::handlers::find_run(&rec, &id).ok_or_else(not_found)?;
+    let reviews: Vec<Value> = run
+        .gate
+        .iter()
+        .filter(|g| matches!(g.state.as_str(), "approved" | "rejected"))
+        .map(|g| {
+            let login = g.reviewer.as_deref().unwrap_or(ci::REVIEWER);
+            let user = if login == super::USER_LOGIN {
+                api.me()
+            } else {
+                api.user_json(login, 9, "User")
+            };
+            json!({
+                "environments": [environment_json(&api, &rec.info, g)],
+                "state": g.state,
+                "user": user,
+                "comment": g.comment.clone().unwrap_or_default(),
+            })
+        })
+        .collect();
+    Ok(reply(StatusCode::OK, Value::Array(reviews)))
+}
+
 #[derive(Debug, Deserialize)]
 pub(super) struct ReviewBody {
     environment_ids: Vec<u64>,
@@ -574,6 +605,7 @@ pub(super) async fn review_deployments(
             if let Some(g) = &mut r.gate {
                 g.state = body.state.clone();
                 g.comment = body.comment.clone();
+                g.reviewer = Some(super::USER_LOGIN.into());
             }
             r.updated_at = Utc::now();
         }
