@@ -1146,6 +1146,33 @@ fn watch_sends_nothing_that_mutates_and_needs_only_read_rights() {
             && s.contains("read-only")
     });
     assert!(!live.contains("forbidden"), "{live}");
+    // A run that waits on a reviewer, so that the storm below has an
+    // approval to send if the watch could send one.
+    let (code, details) = sandbox.curl(
+        "POST",
+        &format!("{api}/repos/hearth-demo/ledger/actions/workflows/deploy-prod.yml/dispatches"),
+        Some(r#"{"ref":"main","inputs":{"image_tag":"v3.2.0"},"return_run_details":true}"#),
+        true,
+    );
+    assert_eq!(code, 200, "{details}");
+    let waiting = details["workflow_run_id"]
+        .as_u64()
+        .expect("workflow_run_id");
+    let run_status = || {
+        let (_, run) = sandbox.curl(
+            "GET",
+            &format!("{api}/repos/hearth-demo/ledger/actions/runs/{waiting}"),
+            None,
+            true,
+        );
+        run["status"].as_str().unwrap_or("").to_string()
+    };
+    term.wait_screen("the board to say a run waits for an approval", |s| {
+        s.lines()
+            .next()
+            .is_some_and(|l| l.contains(" 1 waiting for approval "))
+    });
+    assert_eq!(run_status(), "waiting");
     assert!(!live.contains("401"), "{live}");
 
     // Forget what start-up asked; then the storm.
@@ -1216,11 +1243,12 @@ fn watch_sends_nothing_that_mutates_and_needs_only_read_rights() {
         "the watch asked for more than it may: {refused:?}"
     );
 
-    // Still the live board, still the same tag.
+    // Still the live board, still the same tag; the run still waits.
     term.wait_screen("the board after the storm", |s| {
         s.lines()
             .any(|l| l.contains(&format!(" {svc} ")) && l.contains(&prod_tag))
     });
+    assert_eq!(run_status(), "waiting", "the waiting run was answered");
     term.keys(&["q"]);
     term.wait_exit("WATCH").assert_restored(&term, 0);
     assert_no_secret(&readonly, "the terminal", &term.everything_shown());
