@@ -1677,7 +1677,7 @@ async fn dispatch_prod_rejected_not_ours_to_approve_and_behind_a_wait_timer() {
         r.out.contains("✗ approval (production): rejected by hearth-reviewer: “not this one: the reviewer rejected it”")
             && r.out.contains("✗ CI run #")
             && r.out.contains("was rejected by hearth-reviewer: “not this one: the reviewer rejected it” at its approval (production)")
-            && r.out.contains("when the reviewer's concern is met")
+            && r.out.contains("once the reviewer's concern is met, run the operation again")
             && r.out.contains(&format!(
                 "deploy-prod.yml with image_tag={qa} deployed nothing"
             )),

@@ -660,7 +660,7 @@ pub async fn follow_and_verify(
                 let (message, next) = match review {
                     Some(words) => (
                         format!("CI run #{} was {words} at its {step}", run.run_number),
-                        "nothing to undo; when the reviewer's concern is met, ship or promote again",
+                        "nothing to undo; once the reviewer's concern is met, run the operation again",
                     ),
                     None => (
                         format!("CI run #{} was rejected at its {step}", run.run_number),
@@ -696,37 +696,41 @@ pub async fn follow_and_verify(
                 Other(String),
                 Unknown(String),
             }
-            let seen = match (&env.host, ctx.kube(env).await) {
-                (Some(host), _) => {
-                    match follow::host_running(&reqwest::Client::new(), service, env).await {
-                        Ok(v) => Seen::Other(format!("host {host} reports {v}")),
-                        Err(p) => Seen::Unknown(p.message),
-                    }
+            let seen = if let Some(host) = &env.host {
+                match follow::host_running(&reqwest::Client::new(), service, env).await {
+                    Ok(v) => Seen::Other(format!("host {host} reports {v}")),
+                    Err(p) => Seen::Unknown(p.message),
                 }
-                (None, Ok(kube)) => {
-                    match crate::cluster::observe_one(&kube, service, &env.namespace).await {
-                        crate::model::EnvObservation::Live(w)
-                            if w.image_tag.as_deref() == Some(tag) =>
-                        {
-                            Seen::Stuck(w.stuck_reason.clone(), w.serving_tag().map(str::to_string))
-                        }
-                        crate::model::EnvObservation::Live(w) => Seen::Other(format!(
-                            "{} still runs {}",
-                            env.namespace,
-                            w.serving_tag().unwrap_or("no tag")
-                        )),
-                        crate::model::EnvObservation::Missing { .. } => Seen::Other(format!(
-                            "there is no Deployment {} in {}",
-                            service.k8s_name, env.namespace
-                        )),
-                        crate::model::EnvObservation::Error(p) => Seen::Unknown(p.message),
-                        crate::model::EnvObservation::Unknown
-                        | crate::model::EnvObservation::Reported { .. } => {
-                            Seen::Unknown("no answer".into())
+            } else {
+                match ctx.kube(env).await {
+                    Ok(kube) => {
+                        match crate::cluster::observe_one(&kube, service, &env.namespace).await {
+                            crate::model::EnvObservation::Live(w)
+                                if w.image_tag.as_deref() == Some(tag) =>
+                            {
+                                Seen::Stuck(
+                                    w.stuck_reason.clone(),
+                                    w.serving_tag().map(str::to_string),
+                                )
+                            }
+                            crate::model::EnvObservation::Live(w) => Seen::Other(format!(
+                                "{} still runs {}",
+                                env.namespace,
+                                w.serving_tag().unwrap_or("no tag")
+                            )),
+                            crate::model::EnvObservation::Missing { .. } => Seen::Other(format!(
+                                "there is no Deployment {} in {}",
+                                service.k8s_name, env.namespace
+                            )),
+                            crate::model::EnvObservation::Error(p) => Seen::Unknown(p.message),
+                            crate::model::EnvObservation::Unknown
+                            | crate::model::EnvObservation::Reported { .. } => {
+                                Seen::Unknown("no answer".into())
+                            }
                         }
                     }
+                    Err(f) => Seen::Unknown(f.problem.message),
                 }
-                (None, Err(f)) => Seen::Unknown(f.problem.message),
             };
             match seen {
                 Seen::Stuck(reason, serving) => {
@@ -762,7 +766,11 @@ pub async fn follow_and_verify(
                     return Err(Failure::after(
                         problem,
                         &format!(
-                            "the image is built; cluster state unknown (it could not be read: {})",
+                            "the image is built; {} (it could not be read: {})",
+                            match &env.host {
+                                Some(h) => format!("what host {h} runs is unknown"),
+                                None => "cluster state unknown".into(),
+                            },
                             ctx.redact(&why)
                         ),
                         format!(
@@ -831,10 +839,10 @@ async fn smoke_and_done(
         return Err(Failure::after(
             p,
             &format!(
-                "{tag} serves in {} but fails its smoke check",
+                "{tag} serves {} but fails its smoke check",
                 match &env.host {
-                    Some(h) => format!("host {h}"),
-                    None => env.namespace.clone(),
+                    Some(h) => format!("on host {h}"),
+                    None => format!("in {}", env.namespace),
                 }
             ),
             rollback,
