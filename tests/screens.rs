@@ -10,7 +10,7 @@ mod support;
 use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use hearth::app::ops::Dialog;
+use hearth::app::activity::Dialog;
 use hearth::app::{update, Mode, Msg, SourceId, State, WatchSettings};
 use hearth::model::{
     CiJob, CiRun, CiStep, EnvObservation, PodSummary, Problem, ProblemKind, RateLimit, Release,
@@ -1113,7 +1113,7 @@ fn helm_history_in_the_detail_pane() {
 /// as drift, in the overview cell and the detail pane, with the run named.
 #[test]
 fn a_dispatch_environment_drifts_from_what_its_deploy_run_was_given() {
-    use hearth::app::ops::History;
+    use hearth::app::activity::History;
     use hearth::ops::audit::{Entry, StartedRun};
     use hearth::registry::{Delivery, Environment};
     let envs = Environment::defaults()

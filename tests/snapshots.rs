@@ -1566,7 +1566,7 @@ fn gitops_state(stage: Stage, mode: Mode) -> State {
         };
         update(
             &mut state,
-            Msg::Journal(hearth::app::ops::History {
+            Msg::Journal(hearth::app::activity::History {
                 entries: vec![entry],
                 interrupted: Vec::new(),
             }),

@@ -7,8 +7,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use super::activity::{Dialog, LogView, RollbackChoice};
 use super::keymap::Op;
-use super::ops::{Dialog, LogView, RollbackChoice};
 use super::{Command, Focus, State};
 use crate::model::Problem;
 use crate::ops::logs::LogEvent;

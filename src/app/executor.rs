@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::ops::History;
+use super::activity::History;
 use super::sources::Sources;
 use super::{Command, Msg};
 use crate::cluster::KubeClient;

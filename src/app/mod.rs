@@ -4,10 +4,10 @@
 //! messages and get the same state every time.
 
 mod actions;
+pub mod activity;
 pub mod executor;
 pub mod keymap;
 pub mod msg;
-pub mod ops;
 pub mod run;
 pub mod sources;
 
@@ -276,18 +276,18 @@ pub struct State {
     /// Terminal size from the latest resize.
     pub size: (u16, u16),
     /// Operations of this session: progress, command log, outcome.
-    pub ops: ops::Ops,
+    pub ops: activity::Ops,
     /// The open dialog, if any (keys go to it).
-    pub dialog: Option<ops::Dialog>,
+    pub dialog: Option<activity::Dialog>,
     /// The log panel, when a tail is open.
-    pub logs: Option<ops::LogView>,
+    pub logs: Option<activity::LogView>,
     /// Whether log panels may open (off in watch mode unless `--logs`).
     pub logs_enabled: bool,
     /// Lines the log panel keeps.
     pub log_limit: usize,
     next_log: u64,
     /// The audit journal.
-    pub history: ops::History,
+    pub history: activity::History,
     /// The deploy runs the journal says hearth dispatched, and their tags
     /// (kept with `history`).
     pub run_tags: crate::model::drift::RunTags,
@@ -367,13 +367,13 @@ impl State {
             kube_context: None,
             now: None,
             size: (0, 0),
-            ops: ops::Ops::default(),
+            ops: activity::Ops::default(),
             dialog: None,
             logs: None,
             logs_enabled: !mode.read_only(),
-            log_limit: ops::LOG_LINES,
+            log_limit: activity::LOG_LINES,
             next_log: 1,
-            history: ops::History::default(),
+            history: activity::History::default(),
             run_tags: Default::default(),
             notice: None,
             announcement: None,
@@ -815,7 +815,7 @@ fn apply(state: &mut State, msg: Msg) -> Outcome {
             env,
             result,
         } => {
-            if let Some(ops::Dialog::Rollback {
+            if let Some(activity::Dialog::Rollback {
                 service: s,
                 envs,
                 env: e,

@@ -108,7 +108,7 @@ pub enum Msg {
     Revisions {
         service: String,
         env: String,
-        result: crate::app::ops::Revisions,
+        result: crate::app::activity::Revisions,
     },
     /// An event of the log tail `id`.
     Log {
@@ -116,7 +116,7 @@ pub enum Msg {
         event: crate::ops::logs::LogEvent,
     },
     /// The audit journal, read at start and after each operation.
-    Journal(crate::app::ops::History),
+    Journal(crate::app::activity::History),
 }
 
 impl From<crate::github::Event> for Msg {

@@ -9,7 +9,7 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
 use super::access::WriteAccess;
-use crate::app::ops::Dialog;
+use crate::app::activity::Dialog;
 use crate::app::{update, Command, Mode, Msg, State};
 use crate::model::Release;
 use crate::ui::{draw, Theme, ViewState};

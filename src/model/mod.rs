@@ -411,6 +411,26 @@ pub enum SourceStatus {
     Disabled(Problem),
 }
 
+/// The state of an operation's step (what the progress panel shows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    Running,
+    Done,
+    Failed,
+    Skipped,
+}
+
+/// Which system an operation's mutating request went to (the command log).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum System {
+    Git,
+    GitHub,
+    Kubernetes,
+    Local,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

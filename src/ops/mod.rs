@@ -194,25 +194,9 @@ impl Request {
     }
 }
 
-/// The state of a step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepState {
-    Running,
-    Done,
-    Failed,
-    Skipped,
-}
-
-/// Which system a mutating request went to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum System {
-    Git,
-    GitHub,
-    Kubernetes,
-    Local,
-}
+// The step and system words every view shows live in the domain model,
+// so that the views need nothing from this layer.
+pub use crate::model::{StepState, System};
 
 /// One entry of the command log: a mutating request and its result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

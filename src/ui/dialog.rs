@@ -11,9 +11,9 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::Theme;
-use crate::app::ops::{Dialog, RollbackChoice};
+use crate::app::activity::{Dialog, RollbackChoice};
 use crate::app::State;
-use crate::ops::System;
+use crate::model::System;
 
 fn footer<'a>(text: &str, theme: &Theme) -> Line<'a> {
     Line::from(Span::styled(format!(" {text}"), theme.muted))

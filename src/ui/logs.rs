@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
 use super::Theme;
-use crate::app::ops::LogView;
+use crate::app::activity::LogView;
 use crate::app::{Focus, State};
 
 /// The colours pods cycle through.

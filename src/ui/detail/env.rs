@@ -403,7 +403,7 @@ fn gitops_chain<'a>(
                 let op = entry.map_or("", |x| x.op.as_str());
                 if let Some(bad) = smoke
                     .iter()
-                    .find(|st| st.state == crate::ops::StepState::Failed)
+                    .find(|st| st.state == crate::model::StepState::Failed)
                 {
                     link(
                         "✗",

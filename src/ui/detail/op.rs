@@ -5,8 +5,8 @@
 //! service's operations from the audit journal.
 
 use super::*;
-use crate::app::ops::OpView;
-use crate::ops::{StepState, System};
+use crate::app::activity::OpView;
+use crate::model::{StepState, System};
 
 /// How long a finished operation's panel stays in place of the CI section.
 const KEEP_FINISHED_SECS: i64 = 300;
