@@ -8,7 +8,8 @@
 //! every part shares; `cluster` and `github` are the API clients (reads,
 //! watches, pollers, and the writes operations need), reporting through their
 //! own event types; `app` owns the one `State`, its pure `update` and the
-//! loop; `ui` renders that state purely; `ops` runs the operations. The
+//! loop; `ui` renders that state purely; `ops` runs the operations, one room per
+//! delivery model; `setup` holds the one-off `init` and `setup`. The
 //! embedded sandbox is the `hearth-sandbox` crate beside this one.
 
 pub mod app;
@@ -22,6 +23,7 @@ pub mod github;
 pub mod model;
 pub mod ops;
 pub mod registry;
+pub mod setup;
 pub mod ui;
 
 pub use cmd::access::WriteAccess;

@@ -990,12 +990,12 @@ fn measure_log_panel_under_a_flood() {
         let kube = hearth::cluster::KubeClient::new(None, Some(&kubeconfig))
             .await
             .unwrap();
-        let req = hearth::ops::logs::LogRequest {
+        let req = hearth::cluster::logs::LogRequest {
             follow: true,
             tail: Some(10),
             ..Default::default()
         };
-        hearth::ops::logs::tail(kube, service, "default".into(), req, tx).await;
+        hearth::cluster::logs::tail(kube, service, "default".into(), req, tx).await;
     });
     let mut state = State::new(registry, Mode::INTERACTIVE);
     update(&mut state, Msg::Tick(1_800_000_000));
@@ -1028,7 +1028,7 @@ fn measure_log_panel_under_a_flood() {
     while start.elapsed() < Duration::from_secs(secs) {
         let tick = std::time::Instant::now();
         while let Ok(ev) = rx.try_recv() {
-            if matches!(ev, hearth::ops::logs::LogEvent::Line(_)) {
+            if matches!(ev, hearth::cluster::logs::LogEvent::Line(_)) {
                 lines += 1;
             }
             update(&mut state, Msg::Log { id, event: ev });

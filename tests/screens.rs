@@ -12,11 +12,11 @@ use std::sync::Arc;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use hearth::app::activity::Dialog;
 use hearth::app::{update, Mode, Msg, SourceId, State, WatchSettings};
+use hearth::cluster::logs::{LogEvent, LogLine};
 use hearth::model::{
     CiJob, CiRun, CiStep, EnvObservation, PodSummary, Problem, ProblemKind, RateLimit, Release,
     Rollout, SourceStatus, Workload,
 };
-use hearth::ops::logs::{LogEvent, LogLine};
 use hearth::ops::{Event, Mutation, OpKind, Outcome, Progress, StepState, System};
 use hearth::registry::{Registry, Service, Settings};
 use hearth::ui::{draw, Theme, ViewState};

@@ -10,8 +10,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::activity::{Dialog, LogView, RollbackChoice};
 use super::keymap::Op;
 use super::{Command, Focus, State};
+use crate::cluster::logs::LogEvent;
 use crate::model::Problem;
-use crate::ops::logs::LogEvent;
 use crate::ops::runner::Plan;
 use crate::ops::{
     Bump, PromoteRequest, Request, RestartRequest, RollbackKind, RollbackRequest, ShipRequest,

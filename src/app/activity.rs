@@ -6,9 +6,9 @@
 
 use std::collections::VecDeque;
 
+use crate::cluster::logs::LogLine;
 use crate::model::Problem;
 use crate::ops::audit::Entry;
-use crate::ops::logs::LogLine;
 use crate::ops::runner::Plan;
 use crate::ops::{Event, Mutation, OpKind, Outcome, Progress, Request, StepState};
 

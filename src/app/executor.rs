@@ -13,10 +13,10 @@ use tokio::task::JoinHandle;
 use super::activity::History;
 use super::sources::Sources;
 use super::{Command, Msg};
+use crate::cluster::logs::{self, LogEvent, LogRequest};
 use crate::cluster::KubeClient;
 use crate::config::Config;
 use crate::ops::audit::Journal;
-use crate::ops::logs::{self, LogEvent, LogRequest};
 use crate::ops::{runner, Context, Progress};
 use crate::registry::Registry;
 
@@ -311,7 +311,7 @@ async fn tail(
     let Some(environment) = svc.environment(&env).cloned() else {
         return;
     };
-    if let Some(p) = crate::ops::logs::on_host(&environment) {
+    if let Some(p) = crate::cluster::logs::on_host(&environment) {
         let _ = tx.send(send(LogEvent::Problem(p))).await;
         return;
     }

@@ -113,7 +113,7 @@ pub enum Msg {
     /// An event of the log tail `id`.
     Log {
         id: u64,
-        event: crate::ops::logs::LogEvent,
+        event: crate::cluster::logs::LogEvent,
     },
     /// The audit journal, read at start and after each operation.
     Journal(crate::app::activity::History),

@@ -9,6 +9,7 @@
 pub mod client;
 pub mod derive;
 pub mod helm;
+pub mod logs;
 pub mod once;
 pub mod targets;
 pub mod watch;

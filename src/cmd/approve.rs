@@ -14,5 +14,5 @@ pub fn run(global: &GlobalOpts, args: &ApproveArgs) -> anyhow::Result<ExitCode> 
         reject: args.reject,
         comment: args.comment.clone(),
     });
-    super::ops::run_requests(global, &args.op, vec![req])
+    super::operation::run_requests(global, &args.op, vec![req])
 }

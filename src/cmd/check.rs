@@ -5,8 +5,8 @@
 use std::process::ExitCode;
 
 use super::EXIT_INVALID;
-use crate::ops::workflow;
 use crate::registry::Registry;
+use crate::setup::workflow;
 
 /// One line per shippable service: what ship, promote and clean rollback
 /// will do with its workflow file as it is in its directory.

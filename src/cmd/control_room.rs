@@ -17,8 +17,8 @@ pub fn run(global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     // Token discovery may run `gh auth token`: do it before the terminal is taken.
     let config = super::live_config(global, &registry);
     let registry = Arc::new(registry);
-    let journal = super::ops::journal_path()?;
-    let ops = super::ops::context(registry.clone(), config.clone(), journal.clone());
+    let journal = super::operation::journal_path()?;
+    let ops = super::operation::context(registry.clone(), config.clone(), journal.clone());
     let session = Session {
         registry,
         config,

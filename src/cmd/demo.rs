@@ -86,7 +86,7 @@ pub fn run(global: &GlobalOpts, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let config = sandbox_config(&handle);
     // The demo keeps its own journal, in its folder: a demo is not history.
     let journal = handle.dir.join("state/audit.jsonl");
-    let ops = Arc::new(super::ops::context(
+    let ops = Arc::new(super::operation::context(
         registry.clone(),
         config.clone(),
         journal.clone(),

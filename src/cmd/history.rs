@@ -8,7 +8,7 @@ use crate::ops::audit::Journal;
 
 /// Run `hearth history`.
 pub fn run(_global: &GlobalOpts, args: &HistoryArgs) -> anyhow::Result<ExitCode> {
-    let journal = Journal::new(super::ops::journal_path()?);
+    let journal = Journal::new(super::operation::journal_path()?);
     let mut entries = journal.entries();
     entries.extend(journal.interrupted());
     entries.sort_by(|a, b| a.time.cmp(&b.time));

@@ -1,5 +1,5 @@
 //! `hearth init [--scan DIR] [--stdout]`: write a `services.yaml` for what
-//! already runs on the current context (see [`crate::ops::init`]). Never
+//! already runs on the current context (see [`crate::setup::init`]). Never
 //! overwrites an existing file.
 
 use std::path::{Path, PathBuf};
@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use super::{exit, fail};
 use crate::cli::{GlobalOpts, InitArgs};
 use crate::cluster::KubeClient;
-use crate::ops::init::{self, Inventory};
 use crate::registry::Environment;
+use crate::setup::init::{self, Inventory};
 
 /// Run `hearth init`.
 pub fn run(global: &GlobalOpts, args: &InitArgs) -> anyhow::Result<ExitCode> {

@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 
 use super::exit;
 use crate::cli::{GlobalOpts, LogsArgs};
+use crate::cluster::logs::{self, LogEvent, LogRequest};
 use crate::cluster::KubeClient;
-use crate::ops::logs::{self, LogEvent, LogRequest};
 
 /// `30s`, `5m`, `2h`, `1d` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -77,7 +77,7 @@ pub fn run(global: &GlobalOpts, args: &LogsArgs) -> anyhow::Result<ExitCode> {
         .map(regex::Regex::new)
         .transpose()
         .map_err(|e| super::fail(exit::INVALID, format!("--grep: {e}")))?;
-    if let Some(p) = crate::ops::logs::on_host(&env) {
+    if let Some(p) = crate::cluster::logs::on_host(&env) {
         return Err(super::fail(exit::INVALID, p.to_string()));
     }
     let req = LogRequest {

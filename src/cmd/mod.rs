@@ -15,7 +15,7 @@ pub mod history;
 pub mod init;
 pub mod logging;
 pub mod logs;
-pub mod ops;
+pub mod operation;
 mod promote;
 pub mod restart;
 pub mod rollback;

@@ -13,5 +13,5 @@ pub fn run(global: &GlobalOpts, args: &RestartArgs) -> anyhow::Result<ExitCode> 
         env: args.env.clone(),
         watch: !args.op.no_watch,
     });
-    super::ops::run_requests(global, &args.op, vec![req])
+    super::operation::run_requests(global, &args.op, vec![req])
 }

@@ -18,5 +18,5 @@ pub fn run(global: &GlobalOpts, args: &RollbackArgs) -> anyhow::Result<ExitCode>
         to_revision: args.to_revision,
         watch: !args.op.no_watch,
     });
-    super::ops::run_requests(global, &args.op, vec![req])
+    super::operation::run_requests(global, &args.op, vec![req])
 }

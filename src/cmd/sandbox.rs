@@ -83,7 +83,7 @@ pub fn run(args: &SandboxArgs) -> anyhow::Result<ExitCode> {
         let autopilot = if args.autopilot {
             eprintln!("hearth sandbox: {}", super::autopilot::ANNOUNCE);
             let registry = std::sync::Arc::new(crate::registry::load(&handle.services_path())?);
-            let ops = std::sync::Arc::new(super::ops::context(
+            let ops = std::sync::Arc::new(super::operation::context(
                 registry,
                 super::demo::sandbox_config(&handle),
                 handle.dir.join("state/audit.jsonl"),
@@ -92,7 +92,7 @@ pub fn run(args: &SandboxArgs) -> anyhow::Result<ExitCode> {
             // Nobody watches this process's screen: the progress goes to the log.
             tokio::spawn(async move {
                 while let Some(p) = rx.recv().await {
-                    if let Some(line) = super::ops::line(&p, "") {
+                    if let Some(line) = super::operation::line(&p, "") {
                         tracing::info!(service = %p.service, "autopilot: {line}");
                     }
                 }

@@ -1,7 +1,7 @@
-//! `hearth setup --ci` (see [`crate::ops::ci`]) and
+//! `hearth setup --ci` (see [`crate::setup::ci`]) and
 //! `hearth setup --workflow [SERVICE...]`: write each shippable service's
 //! release workflow (the caller stub of the reusable template, see
-//! [`crate::ops::workflow`]), show the diff, and commit it with `--commit`.
+//! [`crate::setup::workflow`]), show the diff, and commit it with `--commit`.
 //! An existing workflow that would leave an operation starting no run is
 //! reported with its fix before it is replaced.
 
@@ -14,9 +14,9 @@ use tokio::sync::mpsc;
 
 use super::{exit, fail};
 use crate::cli::{GlobalOpts, SetupArgs};
-use crate::ops::ci::CiRequest;
-use crate::ops::workflow::{self, Secrets, Template};
 use crate::registry::{Registry, Service};
+use crate::setup::ci::CiRequest;
+use crate::setup::workflow::{self, Secrets, Template};
 
 /// Run `hearth setup`.
 pub fn run(global: &GlobalOpts, args: &SetupArgs) -> anyhow::Result<ExitCode> {
@@ -35,7 +35,7 @@ pub fn run(global: &GlobalOpts, args: &SetupArgs) -> anyhow::Result<ExitCode> {
     workflows(&registry, args, current.as_deref())
 }
 
-/// `hearth setup --ci`: see [`crate::ops::ci`].
+/// `hearth setup --ci`: see [`crate::setup::ci`].
 fn ci(global: &GlobalOpts, args: &SetupArgs) -> anyhow::Result<ExitCode> {
     if !args.service.is_empty() {
         return Err(fail(
@@ -87,17 +87,21 @@ fn ci(global: &GlobalOpts, args: &SetupArgs) -> anyhow::Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let ctx = super::ops::context(Arc::new(registry), config, super::ops::journal_path()?);
+    let ctx = super::operation::context(
+        Arc::new(registry),
+        config,
+        super::operation::journal_path()?,
+    );
     let outcome = runtime.block_on(async {
         let (tx, mut rx) = mpsc::channel(64);
         let printer = tokio::spawn(async move {
             while let Some(p) = rx.recv().await {
-                if let Some(l) = super::ops::line(&p, "") {
+                if let Some(l) = super::operation::line(&p, "") {
                     println!("{l}");
                 }
             }
         });
-        let outcome = crate::ops::ci::run(&ctx, &req, tx).await;
+        let outcome = crate::setup::ci::run(&ctx, &req, tx).await;
         let _ = printer.await;
         outcome
     });

@@ -62,5 +62,5 @@ pub fn run(global: &GlobalOpts, args: &ShipArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.service.iter().map(|s| request(s)).collect()
     };
-    super::ops::run_requests_with(global, &args.op, reqs, skipped)
+    super::operation::run_requests_with(global, &args.op, reqs, skipped)
 }

@@ -290,7 +290,7 @@ pub async fn collect(
     let default_context = config.kube.context.clone().or(current);
     // The deploy runs hearth dispatched and their tags: what a dispatched
     // run deployed when its title does not say.
-    let run_tags = super::ops::journal_path()
+    let run_tags = super::operation::journal_path()
         .map(|p| crate::ops::audit::run_tags(&crate::ops::audit::Journal::new(p).entries()))
         .unwrap_or_default();
     let services = services

@@ -28,7 +28,9 @@ pub fn run(global: &GlobalOpts, args: &WatchArgs) -> anyhow::Result<ExitCode> {
         write: None,
         theme,
         ops: None,
-        journal: Some(crate::ops::audit::Journal::new(super::ops::journal_path()?)),
+        journal: Some(crate::ops::audit::Journal::new(
+            super::operation::journal_path()?,
+        )),
         logs: args.logs,
         announce: None,
         watch: Some(WatchSettings {

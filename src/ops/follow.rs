@@ -375,8 +375,11 @@ async fn show_failed_log(ctx: &Context, rep: &Reporter, repo: &str, jobs: &[CiJo
             ))
             .await;
             for l in &lines[from..] {
-                rep.line(format!("  │ {}", super::logs::sanitize(&ctx.redact(l))))
-                    .await;
+                rep.line(format!(
+                    "  │ {}",
+                    crate::model::text::log_line(&ctx.redact(l))
+                ))
+                .await;
             }
         }
         Err(e) => {

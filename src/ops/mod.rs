@@ -1,30 +1,30 @@
-//! Operations: ship, ship all, promote, rollback, approve, restart and log tails, written once
-//! and used by the control room's keys and by the CLI subcommands. Each
+//! Operations: ship, ship all, promote, rollback, approve and restart, written
+//! once and used by the control room's keys and by the CLI subcommands. Each
 //! operation is a pipeline of steps that runs as a tokio task and reports
 //! [`Progress`] events: step transitions, every mutating request it sends
 //! (the command log: each `git` command, each GitHub POST/PATCH, each
 //! Kubernetes PATCH, with its result), output lines, and a final outcome that
 //! says what state was left and how to recover. Every operation appends one
-//! line to the audit journal.
+//! line to the audit journal ([`audit`]).
 //!
-//! The delivery model is the seed's (`delivery: release`): a GitHub Release
-//! fires the release workflow, which builds and deploys. The pieces that
-//! depend on the model (how a ship, a promote and a clean rollback make CI
-//! deploy) are in [`mechanism`], so that other models can join later.
+//! One room per delivery model: the release model (`delivery: release`, the
+//! seed's) is [`ship`], [`promote`] and [`rollback`] with [`mechanism`] (how a
+//! GitHub Release or a workflow makes CI deploy); [`dispatch`], [`push`] and
+//! [`gitops`] are the other three. [`runner`] plans and executes any of them
+//! and knows a plan only by what it shows; [`follow`] follows runs,
+//! approvals and rollouts for every model. One-off setup (`init`, `setup`)
+//! is in [`crate::setup`]; the log source is [`crate::cluster::logs`].
 //!
-//! Nothing here depends on `app`; every mutating call needs a
+//! Nothing here depends on `app` or `ui`; every mutating call needs a
 //! [`WriteAccess`].
 
 pub mod approve;
 pub mod audit;
-pub mod ci;
 pub mod context;
 pub mod dispatch;
 pub mod follow;
 pub mod git;
 pub mod gitops;
-pub mod init;
-pub mod logs;
 pub mod mechanism;
 pub mod preship;
 pub mod promote;
@@ -35,7 +35,6 @@ pub mod runner;
 pub mod ship;
 pub mod smoke;
 pub mod version;
-pub mod workflow;
 
 pub use context::{Context, Locks};
 

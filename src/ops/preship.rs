@@ -75,11 +75,11 @@ pub async fn run(
     let status = loop {
         tokio::select! {
             line = out.next_segment(), if !out_done => match line {
-                Ok(Some(l)) => { let l = super::logs::sanitize(&String::from_utf8_lossy(&l)); keep(&mut tail, &l); rep.line(l).await; }
+                Ok(Some(l)) => { let l = crate::model::text::log_line(&String::from_utf8_lossy(&l)); keep(&mut tail, &l); rep.line(l).await; }
                 _ => out_done = true,
             },
             line = err.next_segment(), if !err_done => match line {
-                Ok(Some(l)) => { let l = super::logs::sanitize(&String::from_utf8_lossy(&l)); keep(&mut tail, &l); rep.line(l).await; }
+                Ok(Some(l)) => { let l = crate::model::text::log_line(&String::from_utf8_lossy(&l)); keep(&mut tail, &l); rep.line(l).await; }
                 _ => err_done = true,
             },
             status = child.wait(), if out_done && err_done => break status,

@@ -389,10 +389,9 @@ pub async fn execute(
     outcome
 }
 
-/// What the environment serves before the operation, for the journal.
 /// Complete an operation's journal entry (its steps, every mutating request
 /// and its result, the outcome; redacted) and append it.
-pub(super) fn journal_outcome(ctx: &Context, entry: &mut Entry, rep: &Reporter, outcome: &Outcome) {
+pub(crate) fn journal_outcome(ctx: &Context, entry: &mut Entry, rep: &Reporter, outcome: &Outcome) {
     entry.steps = rep.steps().to_vec();
     entry.runs = rep.started_runs().to_vec();
     entry.mutations = rep

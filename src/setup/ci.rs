@@ -29,12 +29,12 @@ use http::Method;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::audit::Entry;
-use super::context::Reporter;
-use super::{invalid, Context, Failure, OpKind, Outcome, Progress, System};
 use crate::cluster::client::{classify, KubeClient};
 use crate::github::GhError;
 use crate::model::{Problem, ProblemKind};
+use crate::ops::audit::Entry;
+use crate::ops::context::Reporter;
+use crate::ops::{invalid, Context, Failure, OpKind, Outcome, Progress, System};
 use crate::registry::Registry;
 
 /// The namespace, ServiceAccount and token Secret CI uses.
@@ -229,7 +229,7 @@ pub async fn run(ctx: &Context, req: &CiRequest, tx: mpsc::Sender<Progress>) -> 
         },
     };
     if !req.dry_run {
-        super::runner::journal_outcome(ctx, &mut entry, &rep, &outcome);
+        crate::ops::runner::journal_outcome(ctx, &mut entry, &rep, &outcome);
     }
     rep.finish(outcome.clone()).await;
     outcome

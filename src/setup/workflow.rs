@@ -13,7 +13,7 @@
 
 use crate::registry::Service;
 
-use super::mechanism::{self, Triggers};
+use crate::ops::mechanism::{self, Triggers};
 
 /// Where the reusable workflow lives: `owner/repo` and the ref to pin.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -69,7 +69,7 @@ pub fn delivery_hint(dir: &Path) -> Option<String> {
         let Ok(text) = std::fs::read_to_string(f) else {
             continue;
         };
-        let Ok(t) = super::mechanism::Triggers::parse(&text) else {
+        let Ok(t) = crate::ops::mechanism::Triggers::parse(&text) else {
             continue;
         };
         let name = f.file_name()?.to_string_lossy().into_owned();
