@@ -329,6 +329,7 @@ fn fast() -> Intervals {
         releases: Duration::from_millis(500),
         background: Duration::from_millis(500),
         max_rate: 1000.0,
+        ..Intervals::default()
     }
 }
 

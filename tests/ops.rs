@@ -1687,13 +1687,17 @@ async fn dispatch_prod_rejected_not_ours_to_approve_and_behind_a_wait_timer() {
     assert_eq!(e.tag("ledger", "default"), prod0, "a rejected run deployed");
 
     // Not ours to approve: status says so; approve refuses, sends nothing.
+    // The promote follows its run for 20 s (HEARTH_RUN_TIMEOUT_SECS; 45
+    // minutes by default), then stops following and says the run waits.
     e.sb.faults.apply(Fault::Reviewer {
         service: "ledger".into(),
         answer: sandbox::ReviewerAnswer::Never,
     });
-    let mut promote = e
+    let promote = e
         .command(&["promote", "ledger", "--yes"])
-        .stdout(Stdio::null())
+        .env("HEARTH_RUN_TIMEOUT_SECS", "20")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let waiting = eventually(60, "the prod run to wait", || async {
@@ -1722,8 +1726,26 @@ async fn dispatch_prod_rejected_not_ours_to_approve_and_behind_a_wait_timer() {
         r.out
     );
     assert_eq!(mutating(&e).len(), before, "approve sent a request");
-    promote.kill().await.unwrap();
-    let _ = promote.wait().await;
+    let out = tokio::time::timeout(Duration::from_secs(90), promote.wait_with_output())
+        .await
+        .expect("the promote stops following after its run timeout")
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("no one answered the approval (production) within 20s; the run still waits")
+            && text.contains("approve it with hearth approve (or on the run's page), or cancel it"),
+        "{text}"
+    );
+    // It stopped following; the run itself still waits, and nothing deployed.
+    let still = status_of(&e, "ledger")
+        .await
+        .and_then(|v| v.get("waiting").cloned());
+    assert!(still.is_some(), "the run no longer waits: {text}");
     assert_eq!(e.tag("ledger", "default"), prod0);
 
     // A 2 min wait timer (6 s at speed 20): shown while the run waits; an

@@ -189,7 +189,8 @@ fn api_url(registry: &Registry) -> String {
 }
 
 /// The default intervals, overridden by `HEARTH_POLL_IDLE_SECS` /
-/// `HEARTH_POLL_ACTIVE_MS` / `HEARTH_POLL_RATE`.
+/// `HEARTH_POLL_ACTIVE_MS` / `HEARTH_POLL_RATE`, and how long an operation
+/// follows a run (`HEARTH_RUN_TIMEOUT_SECS`).
 fn intervals_from_env() -> github::Intervals {
     let num = |var: &str| -> Option<f64> {
         std::env::var(var)
@@ -206,6 +207,9 @@ fn intervals_from_env() -> github::Intervals {
     }
     if let Some(rate) = num("HEARTH_POLL_RATE") {
         i.max_rate = rate.max(0.1);
+    }
+    if let Some(s) = num("HEARTH_RUN_TIMEOUT_SECS") {
+        i.run_timeout = Duration::from_secs_f64(s.clamp(1.0, 7.0 * 24.0 * 3600.0));
     }
     i
 }

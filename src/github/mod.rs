@@ -89,6 +89,10 @@ pub struct Intervals {
     /// Requests per second all of hearth's GitHub requests together stay
     /// within on average (the client's token bucket).
     pub max_rate: f64,
+    /// How long an operation follows a CI run (a run that waits on a
+    /// reviewer included) before it stops following and says the run goes
+    /// on: 45 minutes, `HEARTH_RUN_TIMEOUT_SECS` to change it.
+    pub run_timeout: Duration,
 }
 
 impl Default for Intervals {
@@ -99,6 +103,7 @@ impl Default for Intervals {
             releases: Duration::from_secs(30),
             background: Duration::from_secs(60),
             max_rate: 10.0,
+            run_timeout: Duration::from_secs(45 * 60),
         }
     }
 }
@@ -455,6 +460,7 @@ mod http_tests {
             releases: Duration::from_millis(100),
             background: Duration::from_millis(100),
             max_rate: 1000.0,
+            ..Intervals::default()
         };
         let client = Client::with_rate(
             &url,

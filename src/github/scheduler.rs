@@ -965,6 +965,7 @@ mod tests {
             releases: Duration::from_secs(5),
             background: Duration::from_secs(2),
             max_rate: 1000.0,
+            ..Intervals::default()
         };
         let (steering, task, drain) = scheduled(30, runs, &seen, intervals).await;
         // The first frame shows services 20..25, 22 selected.
@@ -1018,6 +1019,7 @@ mod tests {
             releases: Duration::from_secs(5),
             background: Duration::from_secs(60),
             max_rate: 1000.0,
+            ..Intervals::default()
         };
         let (steering, task, drain) = scheduled(60, slow_runs, &seen, intervals).await;
         steering.attend(Attention {

@@ -20,10 +20,21 @@ use crate::registry::{Environment, Service};
 const RUN_POLL: Duration = Duration::from_millis(1000);
 /// How long a release may take to start its run(s) before hearth says none came.
 pub const RUN_START_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a run may take.
-const RUN_TIMEOUT: Duration = Duration::from_secs(45 * 60);
 /// How many lines of a failed job's log are shown.
 pub const LOG_TAIL: usize = 20;
+
+/// A timeout in words: "45 minutes", "2 hours", "1m30s".
+fn span(d: Duration) -> String {
+    let secs = d.as_secs();
+    let plural = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    if secs >= 3600 && secs.is_multiple_of(3600) {
+        plural(secs / 3600, "hour")
+    } else if secs >= 60 && secs.is_multiple_of(60) {
+        plural(secs / 60, "minute")
+    } else {
+        ci::format_duration(secs as i64)
+    }
+}
 
 /// Why following CI stopped.
 #[derive(Debug)]
@@ -156,7 +167,8 @@ pub async fn follow_runs(
         .github()
         .map_err(|f| CiFailure::GitHub(f.problem))?
         .clone();
-    let deadline = Instant::now() + RUN_TIMEOUT;
+    let timeout = ctx.config.github.intervals.run_timeout;
+    let deadline = Instant::now() + timeout;
     let mut jobs: Vec<(u64, Vec<CiJob>)> = runs.iter().map(|r| (r.id, Vec::new())).collect();
     let several = runs.len() > 1;
     // The approval step of each run while it waits on an environment, and
@@ -278,12 +290,18 @@ pub async fn follow_runs(
             return Err(CiFailure::GitHub(match waits {
                 Some(step) => Problem::new(
                     ProblemKind::Timeout,
-                    format!("no one answered the {step} within 45 minutes; the run still waits"),
+                    format!(
+                        "no one answered the {step} within {}; the run still waits",
+                        span(timeout)
+                    ),
                     "approve it with hearth approve (or on the run's page), or cancel it: hearth stopped following it",
                 ),
                 None => Problem::new(
                     ProblemKind::Timeout,
-                    "the CI run did not finish within 45 minutes",
+                    format!(
+                        "the CI run did not finish within {}",
+                        span(timeout)
+                    ),
                     "look at the run on GitHub; hearth stopped following it",
                 ),
             }));
@@ -557,6 +575,15 @@ pub async fn follow_host(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timeout_reads_as_words() {
+        assert_eq!(span(Duration::from_secs(45 * 60)), "45 minutes");
+        assert_eq!(span(Duration::from_secs(60)), "1 minute");
+        assert_eq!(span(Duration::from_secs(7200)), "2 hours");
+        assert_eq!(span(Duration::from_secs(8)), "8s");
+        assert_eq!(span(Duration::from_secs(90)), "1m30s");
+    }
 
     fn run(id: u64, sha: &str, event: &str, branch: &str) -> CiRun {
         CiRun {
