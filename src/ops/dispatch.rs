@@ -459,17 +459,23 @@ pub async fn plan_promote(
     })
 }
 
-/// Plan a rollback by dispatch: `env`'s workflow run with `tag` (the tag
-/// the Deployment's previous revision ran).
+/// Plan a rollback by dispatch: `env`'s workflow run with the previous
+/// good tag. On a cluster that is the tag the Deployment's previous
+/// revision ran; a host has no revision history, so it is the tag of the
+/// deploy workflow's newest good run that gave it another tag
+/// ([`previous_host_tag`]).
 pub async fn plan_rollback(
     ctx: &Context,
     service: &Service,
     env_name: &str,
-    tag: String,
     watch: bool,
 ) -> Result<DispatchPlan, Failure> {
     let repo = ctx.repo(service)?;
     let (env, workflow, input) = env_of(service, env_name)?;
+    let tag = match env.on_cluster() {
+        true => super::rollback::previous_tag(ctx, service, env_name).await?,
+        false => previous_host_tag(ctx, service, env_name).await?,
+    };
     check_workflow(&service.directory, "HEAD", &workflow, Some(&input)).await?;
     let from = running(ctx, service, &env).await.ok();
     Ok(DispatchPlan {

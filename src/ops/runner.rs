@@ -216,14 +216,6 @@ impl Plan {
     }
 }
 
-/// Whether `service`'s environment `env` runs on a host outside Kubernetes.
-fn on_host(service: &crate::registry::Service, env: &str) -> bool {
-    service
-        .environments
-        .iter()
-        .any(|e| e.name == env && !e.on_cluster())
-}
-
 /// Work out what `req` will do, without changing anything.
 pub async fn plan(ctx: &Context, req: &Request) -> Result<Plan, Failure> {
     let service = ctx.service(req.service())?.clone();
@@ -235,10 +227,11 @@ pub async fn plan(ctx: &Context, req: &Request) -> Result<Plan, Failure> {
         Request::Restart(r) => {
             return Ok(Plan::Restart(Box::new(super::restart::plan(ctx, r).await?)))
         }
-        // An environment on a host has no Deployment to roll back: its
-        // rollback is always its model's (the deploy workflow run again).
+        // A fast rollback undoes a Deployment's last change. An environment
+        // outside Kubernetes has none: its rollback is always its model's.
         Request::Rollback(r)
-            if (r.kind == super::RollbackKind::Fast && !on_host(&service, &r.env))
+            if (r.kind == super::RollbackKind::Fast
+                && service.environment(&r.env).is_none_or(|e| e.on_cluster()))
                 || service.delivery == Delivery::Release =>
         {
             return Ok(Plan::Rollback(Box::new(
@@ -299,15 +292,9 @@ pub async fn plan(ctx: &Context, req: &Request) -> Result<Plan, Failure> {
         (_, Request::Promote(r)) => Plan::Dispatch(Box::new(
             dispatch::plan_promote(ctx, &service, r.tag.as_deref(), r.watch).await?,
         )),
-        (_, Request::Rollback(r)) => {
-            let tag = match on_host(&service, &r.env) {
-                true => dispatch::previous_host_tag(ctx, &service, &r.env).await?,
-                false => super::rollback::previous_tag(ctx, &service, &r.env).await?,
-            };
-            Plan::Dispatch(Box::new(
-                dispatch::plan_rollback(ctx, &service, &r.env, tag, r.watch).await?,
-            ))
-        }
+        (_, Request::Rollback(r)) => Plan::Dispatch(Box::new(
+            dispatch::plan_rollback(ctx, &service, &r.env, r.watch).await?,
+        )),
         _ => unreachable!("approve and restart are planned above"),
     })
 }
