@@ -26,6 +26,7 @@ pub mod follow;
 pub mod git;
 pub mod gitops;
 pub mod mechanism;
+pub mod place;
 pub mod preship;
 pub mod promote;
 pub mod push;

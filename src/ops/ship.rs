@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use super::context::{Context, Reporter};
 use super::follow::{self, CiFailure, RunQuery};
 use super::mechanism::{self, Triggers};
+use super::place::{AfterFailure, Place};
 use super::preship::{self, GateError};
 use super::{version, Failure, Outcome, ShipRequest, System, Target};
 use crate::github::GhError;
@@ -630,8 +631,9 @@ pub async fn deploy_and_verify(
     follow_and_verify(ctx, rep, service, env, tag, &query.repo, runs, recovery).await
 }
 
-/// Follow `runs` step by step (and any approval they wait for), then the
-/// rollout of `tag` in `env`, then the smoke checks. Shared by every
+/// Follow `runs` step by step (and any approval they wait for), then `env`
+/// to `tag` where it runs ([`Place`]: the rollout, or a host's endpoint),
+/// then the smoke checks. Shared by every
 /// delivery model once it knows the run its trigger started.
 #[allow(clippy::too_many_arguments)]
 pub async fn follow_and_verify(
@@ -689,51 +691,11 @@ pub async fn follow_and_verify(
                     recovery.build_failed,
                 ));
             }
-            // A deploy that failed: did the cluster get the new tag (a
+            // A deploy that failed: did the place get the new tag (a
             // failing migration) or not at all? Said only once it was read.
-            enum Seen {
-                Stuck(Option<String>, Option<String>),
-                Other(String),
-                Unknown(String),
-            }
-            let seen = if let Some(host) = &env.host {
-                match follow::host_running(&reqwest::Client::new(), service, env).await {
-                    Ok(v) => Seen::Other(format!("host {host} reports {v}")),
-                    Err(p) => Seen::Unknown(p.message),
-                }
-            } else {
-                match ctx.kube(env).await {
-                    Ok(kube) => {
-                        match crate::cluster::observe_one(&kube, service, &env.namespace).await {
-                            crate::model::EnvObservation::Live(w)
-                                if w.image_tag.as_deref() == Some(tag) =>
-                            {
-                                Seen::Stuck(
-                                    w.stuck_reason.clone(),
-                                    w.serving_tag().map(str::to_string),
-                                )
-                            }
-                            crate::model::EnvObservation::Live(w) => Seen::Other(format!(
-                                "{} still runs {}",
-                                env.namespace,
-                                w.serving_tag().unwrap_or("no tag")
-                            )),
-                            crate::model::EnvObservation::Missing { .. } => Seen::Other(format!(
-                                "there is no Deployment {} in {}",
-                                service.k8s_name, env.namespace
-                            )),
-                            crate::model::EnvObservation::Error(p) => Seen::Unknown(p.message),
-                            crate::model::EnvObservation::Unknown
-                            | crate::model::EnvObservation::Reported { .. } => {
-                                Seen::Unknown("no answer".into())
-                            }
-                        }
-                    }
-                    Err(f) => Seen::Unknown(f.problem.message),
-                }
-            };
-            match seen {
-                Seen::Stuck(reason, serving) => {
+            let place = Place::of(env);
+            match place.after_failure(ctx, service, tag).await {
+                AfterFailure::Stuck { reason, serving } => {
                     let serving = serving.unwrap_or_else(|| "nothing".into());
                     if let Some(r) = &reason {
                         rep.line(format!("  {}: {r}", env.name)).await;
@@ -748,29 +710,19 @@ pub async fn follow_and_verify(
                         format!("hearth rollback {name} --env {} (and look at the migration: hearth logs {name} --env {} -c migrate)", env.name, env.name),
                     ));
                 }
-                Seen::Other(what) => {
+                AfterFailure::Other(what) => {
                     return Err(Failure::after(
                         problem,
-                        &match &env.host {
-                            Some(h) => {
-                                format!("the image is built; host {h} was not updated ({what})")
-                            }
-                            None => {
-                                format!("the image is built; the cluster was not updated ({what})")
-                            }
-                        },
+                        &place.not_updated(&what),
                         recovery.deploy_failed.replace("RUN", &run.id.to_string()),
                     ));
                 }
-                Seen::Unknown(why) => {
+                AfterFailure::Unknown(why) => {
                     return Err(Failure::after(
                         problem,
                         &format!(
                             "the image is built; {} (it could not be read: {})",
-                            match &env.host {
-                                Some(h) => format!("what host {h} runs is unknown"),
-                                None => "cluster state unknown".into(),
-                            },
+                            place.unknown(),
                             ctx.redact(&why)
                         ),
                         format!(
@@ -791,35 +743,10 @@ pub async fn follow_and_verify(
             ));
         }
     }
-    if let Some(host) = &env.host {
-        // A host outside Kubernetes: its endpoint says when the new
-        // version answers.
-        let step = format!("host {host} ({})", env.name);
-        rep.start(&step).await;
-        if let Err(p) = follow::follow_host(rep, service, env, tag, ROLLOUT_TIMEOUT).await {
-            rep.failed(&step, Some(p.message.clone())).await;
-            return Err(Failure::after(
-                p,
-                &format!("CI finished but host {host} does not report {tag}"),
-                format!("hearth rollback {name} --env {} --clean", env.name),
-            ));
-        }
-        rep.done(&step, Some(format!("host {host} reports {tag}")))
-            .await;
-        return smoke_and_done(rep, service, env, tag).await;
+    let place = Place::of(env);
+    if let Err((p, left)) = place.follow(ctx, rep, service, tag, ROLLOUT_TIMEOUT).await {
+        return Err(Failure::after(p, &left, place.rollback(name)));
     }
-    let rollout = format!("rollout {}", env.name);
-    rep.start(&rollout).await;
-    if let Err(p) = follow::follow_rollout(ctx, rep, service, env, tag, ROLLOUT_TIMEOUT).await {
-        rep.failed(&rollout, Some(p.message.clone())).await;
-        return Err(Failure::after(
-            p,
-            "CI finished but the rollout did not complete",
-            format!("hearth rollback {name} --env {}", env.name),
-        ));
-    }
-    rep.done(&rollout, Some(format!("{tag} serves in {}", env.namespace)))
-        .await;
     smoke_and_done(rep, service, env, tag).await
 }
 
@@ -832,20 +759,11 @@ async fn smoke_and_done(
 ) -> Result<Outcome, Failure> {
     let name = &service.name;
     if let Err(p) = super::smoke::run_all(rep, service, env, tag).await {
-        let rollback = match env.on_cluster() {
-            true => format!("hearth rollback {name} --env {}", env.name),
-            false => format!("hearth rollback {name} --env {} --clean", env.name),
-        };
+        let place = Place::of(env);
         return Err(Failure::after(
             p,
-            &format!(
-                "{tag} serves {} but fails its smoke check",
-                match &env.host {
-                    Some(h) => format!("on host {h}"),
-                    None => format!("in {}", env.namespace),
-                }
-            ),
-            rollback,
+            &format!("{tag} serves {} but fails its smoke check", place.words()),
+            place.rollback(name),
         ));
     }
     Ok(Outcome {
