@@ -1323,6 +1323,19 @@ fn a_host_environment_shows_what_its_endpoint_reports() {
             .map(|l| format!("{}\n", l.trim_matches('"')))
             .collect()
     };
+    // Before the endpoint is first read: unknown, and why (not a cluster
+    // source's words: no cluster serves a host).
+    let mut before = State::new(registry.clone(), Mode::INTERACTIVE);
+    before.kube_context = Some("k3s-katforge".into());
+    for m in msgs[..msgs.len() - 1].iter().cloned() {
+        update(&mut before, m);
+    }
+    let unread = plain(&text(&before, "default", 160, 48));
+    assert!(
+        unread.lines().any(|l| l.contains("PROD (host edge-1)")
+            && l.contains("unknown: its version endpoint has not been read yet")),
+        "{unread}"
+    );
     let screen = text(&state, "default", 160, 48);
     let p = plain(&screen);
     assert_eq!(

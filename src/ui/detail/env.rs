@@ -23,6 +23,14 @@ pub(super) fn env_lines<'a>(state: &State, i: usize, width: usize, theme: &Theme
         ];
         let mut extra = Vec::new();
         match &svc.envs[e] {
+            // A host is read through its endpoint, not a cluster: no
+            // cluster source says why it is unknown.
+            EnvObservation::Unknown if env.host.is_some() => {
+                head.push(Span::styled(
+                    "unknown: its version endpoint has not been read yet",
+                    theme.muted,
+                ));
+            }
             EnvObservation::Unknown => {
                 let why = kube_source(state, env.context.as_deref(), &env.namespace)
                     .map(|status| format!("unknown: {}", source_problem(status)))
