@@ -899,7 +899,10 @@ fn faults_are_shown_and_outlived_and_the_token_never_is() {
     assert_eq!(code, 201, "adding the github_error fault");
     // Wait for the outage and what GitHub answered together (see above).
     let screen = term.wait_screen("the GitHub outage on screen, saying 502", |s| {
-        (s.contains("github degraded") || s.contains("github down")) && s.contains("502")
+        // GitHub's own answer in hearth's words, not any "502" on screen (a
+        // commit SHA or a port may hold one).
+        (s.contains("github degraded") || s.contains("github down"))
+            && s.contains("GitHub answered 502")
     });
     // Kubernetes data keeps flowing during the outage.
     assert!(screen.contains("k8s qa live"), "{screen}");
@@ -928,7 +931,9 @@ fn github_errors_clear_once_github_answers_again() {
         false,
     );
     assert_eq!(code, 201);
-    term.wait_screen("the GitHub outage on screen", |s| s.contains("502"));
+    term.wait_screen("the GitHub outage on screen", |s| {
+        s.contains("GitHub answered 502")
+    });
     term.wait_screen("every service's GitHub error cleared", |s| {
         s.contains("github live") && !s.contains("GitHub answered 502")
     });
