@@ -1560,3 +1560,63 @@ async fn a_version_endpoint_on_another_version_is_flagged() {
         "NOTES do not say it:\n{frame}"
     );
 }
+
+/// A namespace with more Deployments and Pods than one list page (50): the
+/// watch lists page by page (`limit` and `continue`, as against a real API
+/// server) and every service is live in every namespace, none left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_lists_page_by_page_and_misses_no_service() {
+    let (sb, _dir) = sandbox(1.0, Some(60)).await;
+    let registry = load(&sb);
+    let deployed: Vec<String> = registry
+        .services
+        .iter()
+        .filter(|s| s.shippable)
+        .map(|s| s.name.clone())
+        .collect();
+    assert!(deployed.len() > 50, "{} services", deployed.len());
+    let (tx, mut rx) = mpsc::channel(8192);
+    let tasks = watch(&sb, &registry, &tx);
+    let mut live = std::collections::BTreeSet::new();
+    let (ok, seen) = until(&mut rx, Duration::from_secs(60), |m| {
+        if let Msg::Workload {
+            service,
+            env,
+            observation: EnvObservation::Live(_),
+        } = m
+        {
+            live.insert((service.clone(), env.clone()));
+        }
+        deployed
+            .iter()
+            .all(|s| live.contains(&(s.clone(), "prod".to_string())))
+    })
+    .await;
+    let missing: Vec<&String> = deployed
+        .iter()
+        .filter(|s| !live.contains(&((*s).clone(), "prod".to_string())))
+        .collect();
+    assert!(
+        ok,
+        "not live in prod: {missing:?} ({} messages)",
+        seen.len()
+    );
+    let lists: Vec<String> = sb
+        .journal
+        .entries()
+        .into_iter()
+        .filter(|e| e.api == "kube" && e.path.contains("/namespaces/default/deployments?"))
+        .map(|e| e.path)
+        .filter(|p| !p.contains("watch=true"))
+        .collect();
+    assert!(
+        lists
+            .iter()
+            .any(|p| p.split(['?', '&']).any(|q| q == "limit=50"))
+            && lists.iter().any(|p| p.contains("continue=")),
+        "prod's Deployments were not listed page by page: {lists:?}"
+    );
+    for t in tasks {
+        t.abort();
+    }
+}

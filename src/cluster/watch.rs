@@ -312,6 +312,8 @@ impl NamespaceState {
 /// The first and the longest wait before a watch is tried again (see [`Retry`]).
 const RECONNECT_FIRST: std::time::Duration = std::time::Duration::from_secs(1);
 const RECONNECT_MAX: std::time::Duration = std::time::Duration::from_secs(8);
+/// Objects per list page while a watch (re)lists.
+const LIST_PAGE: u32 = 50;
 
 /// The wait before a watch is tried again, both between a watcher's own
 /// retries (a failed list) and between generations (see [`watch_stream`]): from
@@ -383,7 +385,10 @@ where
     // Errors are still yielded (so they can be shown), then the watcher
     // waits (see `Retry`) and tries again.
     let generation = move || {
-        watcher(api.clone(), watcher::Config::default())
+        // Lists in pages of 50 (kube's default is 500): a page is parsed
+        // whole, so at hundreds of Deployments and Pods a smaller page is a
+        // smaller peak, for a few more requests at start-up only.
+        watcher(api.clone(), watcher::Config::default().page_size(LIST_PAGE))
             .backoff(Retry::default())
             .boxed()
     };

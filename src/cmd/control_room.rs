@@ -14,6 +14,8 @@ pub fn run(global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     let registry = super::load_registry(global)?;
     let theme = super::theme(global)?;
     let _log = super::logging::init(&global.log_level)?;
+    // Left open all day like a watch: hand freed pages back (see there).
+    super::return_freed_memory_every(std::time::Duration::from_secs(60));
     // Token discovery may run `gh auth token`: do it before the terminal is taken.
     let config = super::live_config(global, &registry);
     let registry = Arc::new(registry);

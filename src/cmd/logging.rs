@@ -48,7 +48,14 @@ pub fn init(level: &str) -> anyhow::Result<Guard> {
         .max_log_files(7)
         .build(&dir)
         .with_context(|| format!("cannot open a log file in {}", dir.display()))?;
-    let (writer, worker) = tracing_appender::non_blocking(appender);
+    // The writer's queue is allocated in full up front: tracing-appender's
+    // default of 128,000 lines is 4 MB of a process that idles at 40. hearth
+    // logs little; a burst beyond 1,024 queued lines drops lines rather
+    // than blocking a task.
+    let (writer, worker) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(1024)
+        .lossy(true)
+        .finish(appender);
     let installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)

@@ -225,6 +225,28 @@ mod dialog_keys;
 #[cfg(test)]
 mod recorded;
 
+/// A screen left on for days should not grow: glibc's allocator keeps pages
+/// freed inside its arenas (a watch's re-lists and polls free as much as
+/// they allocate, in a different order), so a background thread hands them
+/// back to the kernel every `period`. Off the render path; elsewhere than
+/// glibc, nothing to do.
+pub(crate) fn return_freed_memory_every(period: std::time::Duration) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    std::thread::Builder::new()
+        .name("malloc-trim".into())
+        .spawn(move || loop {
+            std::thread::sleep(period);
+            // SAFETY: malloc_trim only walks the allocator's own free lists.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        })
+        .map(|_| ())
+        .unwrap_or_else(|e| tracing::warn!("no malloc-trim thread: {e}"));
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = period;
+}
+
 #[cfg(test)]
 mod tests {
     /// The compile-time guarantee is that `WriteAccess::grant` is visible in
