@@ -1935,6 +1935,18 @@ async fn dispatch_refuses_a_workflow_it_cannot_run_and_changes_nothing() {
         r.out
     );
     assert_eq!(mutating(&e), before, "a refused ship sent a request");
+    // A service the registry marks not shippable: refused with its reason,
+    // whatever its model, before anything is read or sent.
+    let r = e.hearth(&["ship", "docs", "--yes"]).await;
+    assert_eq!(r.code, 2, "{}", r.out);
+    assert!(
+        r.out.contains(
+            "docs is not shippable: published by the docs team's own pipeline, not by hearth"
+        ) && r.out.contains("set `shippable: true` in services.yaml"),
+        "{}",
+        r.out
+    );
+    assert_eq!(mutating(&e), before, "a refused ship sent a request");
     std::fs::write(
         &wf,
         "name: deploy-qa\non:\n  push:\n    branches: [main]\njobs: {}\n",

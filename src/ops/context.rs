@@ -207,7 +207,6 @@ impl Context {
         Ok(client)
     }
 
-    /// Scrub every secret this session holds from text that leaves hearth.
     /// A GitHub error as a problem fit to show (what happened and what to
     /// do), with every secret this session holds redacted: the one way the
     /// operations turn a GitHub error into words.
@@ -219,6 +218,7 @@ impl Context {
         }
     }
 
+    /// Scrub every secret this session holds from text that leaves hearth.
     pub fn redact(&self, text: &str) -> String {
         self.secrets.redact(text)
     }

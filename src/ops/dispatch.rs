@@ -170,15 +170,20 @@ pub fn prod_env(service: &Service) -> &str {
 /// deploy workflow) the named input; refused before anything changes, with
 /// the lines to add.
 async fn check_workflow(
-    dir: &std::path::Path,
+    ctx: &Context,
+    service: &Service,
     rev: &str,
     workflow: &str,
     input: Option<&str>,
 ) -> Result<(), Failure> {
     let path = format!(".github/workflows/{workflow}");
-    let Ok(yaml) = super::git::run(dir, &["show", &format!("{rev}:{path}")]).await else {
+    let Some(yaml) = super::workflow_file::text(ctx, service, workflow, rev).await else {
         return Err(super::invalid(
-            format!("{path} is not in {} at {}", dir.display(), short(rev)),
+            format!(
+                "{path} is not in {} at {}",
+                service.directory.display(),
+                short(rev)
+            ),
             "add the workflow, or name the right file in services.yaml",
         ));
     };
@@ -384,8 +389,8 @@ pub async fn plan_ship(
     let tree = super::git::read_tree(&dir).await?;
     let branch = super::ship::ready_to_ship(&tree, &dir)?;
     let sha = tree.head.clone();
-    check_workflow(&dir, &sha, &build_workflow, None).await?;
-    check_workflow(&dir, &sha, &workflow, Some(&input)).await?;
+    check_workflow(ctx, service, &sha, &build_workflow, None).await?;
+    check_workflow(ctx, service, &sha, &workflow, Some(&input)).await?;
     let from = running(ctx, service, &env).await.ok();
     let push = tree.remote_head.as_deref() != Some(sha.as_str());
     let (gate, skipped_tests) = super::ship::gate_of(service, skip_tests);
@@ -436,7 +441,9 @@ pub async fn plan_promote(
             ),
         ));
     }
-    check_workflow(&service.directory, "HEAD", &workflow, Some(&input)).await?;
+    // The workflow as it will run: at the branch the dispatch names.
+    let git_ref = default_branch(&service.directory).await;
+    check_workflow(ctx, service, &git_ref, &workflow, Some(&input)).await?;
     let from = running(ctx, service, &env).await.ok();
     if from.as_deref() == Some(qa_tag.as_str()) {
         return Err(Failure::already(format!(
@@ -451,7 +458,7 @@ pub async fn plan_promote(
         workflow,
         input,
         tag: qa_tag,
-        git_ref: default_branch(&service.directory).await,
+        git_ref,
         from,
         env,
         build: None,
@@ -476,7 +483,9 @@ pub async fn plan_rollback(
         true => super::rollback::previous_tag(ctx, service, env_name).await?,
         false => previous_host_tag(ctx, service, env_name).await?,
     };
-    check_workflow(&service.directory, "HEAD", &workflow, Some(&input)).await?;
+    // The workflow as it will run: at the branch the dispatch names.
+    let git_ref = default_branch(&service.directory).await;
+    check_workflow(ctx, service, &git_ref, &workflow, Some(&input)).await?;
     let from = running(ctx, service, &env).await.ok();
     Ok(DispatchPlan {
         kind: OpKind::Rollback,
@@ -485,7 +494,7 @@ pub async fn plan_rollback(
         workflow,
         input,
         tag,
-        git_ref: default_branch(&service.directory).await,
+        git_ref,
         from,
         env,
         build: None,

@@ -36,6 +36,7 @@ pub mod runner;
 pub mod ship;
 pub mod smoke;
 pub mod version;
+pub mod workflow_file;
 
 pub use context::{Context, Locks};
 

@@ -82,61 +82,23 @@ pub async fn releases(ctx: &Context, repo: &str) -> Result<Vec<Release>, Failure
         .map_err(|e| Failure::from(ctx.github_problem(&e, repo, "releases", false)))
 }
 
-/// The workflow file as GitHub will run it for `git_ref`: through the
-/// contents API, else from the local clone.
+/// The release workflow as GitHub will run it for `git_ref`, parsed.
 pub async fn workflow_at(
     ctx: &Context,
     service: &Service,
-    repo: &str,
     git_ref: &str,
 ) -> Result<Triggers, Failure> {
     let path = format!(".github/workflows/{}", service.workflow);
-    let from_github = match ctx.github() {
-        Ok(c) => c
-            .get_json(&format!("/repos/{repo}/contents/{path}?ref={git_ref}"))
-            .await
-            .ok()
-            .and_then(|v| {
-                let b64 = v.get("content")?.as_str()?.replace(['\n', '\r'], "");
-                String::from_utf8(base64_decode(&b64)?).ok()
-            }),
-        Err(_) => None,
-    };
-    let yaml = match from_github {
-        Some(y) => y,
-        None => super::git::run(&service.directory, &["show", &format!("{git_ref}:{path}")])
-            .await
-            .map_err(|_| {
-                super::invalid(
-                    format!("cannot read {path} of {} at {git_ref}", service.name),
-                    "add the release workflow: hearth setup --workflow",
-                )
-            })?,
-    };
+    let yaml = super::workflow_file::text(ctx, service, &service.workflow, git_ref)
+        .await
+        .ok_or_else(|| {
+            super::invalid(
+                format!("cannot read {path} of {} at {git_ref}", service.name),
+                "add the release workflow: hearth setup --workflow",
+            )
+        })?;
     Triggers::parse(&yaml)
         .map_err(|e| super::invalid(format!("{path} at {git_ref}: {e}"), "fix the workflow file"))
-}
-
-/// Standard base64 (the contents API's encoding), without a dependency.
-pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes() {
-        if c == b'=' {
-            break;
-        }
-        let v = T.iter().position(|&t| t == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
 }
 
 /// Work out a promote: the prerelease (the newest one by default), the
@@ -196,7 +158,7 @@ pub async fn plan(ctx: &Context, req: &PromoteRequest) -> Result<PromotePlan, Fa
             ),
         ));
     }
-    let triggers = workflow_at(ctx, &service, &repo, &release.tag).await?;
+    let triggers = workflow_at(ctx, &service, &release.tag).await?;
     let mechanism = mechanism::promote(&triggers, &service.workflow)
         .map_err(|r| super::invalid(r.message, r.fix))?;
     let sha = tag_sha(ctx, &repo, &release.tag).await?;

@@ -492,7 +492,7 @@ async fn plan_clean(
                 "",
             )
         })?;
-    let triggers = workflow_at(ctx, &service, &repo, &good.tag).await?;
+    let triggers = workflow_at(ctx, &service, &good.tag).await?;
     let mechanism = mechanism::clean_rollback(&triggers, &service.workflow)
         .map_err(|r| super::invalid(r.message, r.fix))?;
     let sha = tag_sha(ctx, &repo, &good.tag).await?;

@@ -219,6 +219,20 @@ impl Plan {
 /// Work out what `req` will do, without changing anything.
 pub async fn plan(ctx: &Context, req: &Request) -> Result<Plan, Failure> {
     let service = ctx.service(req.service())?.clone();
+    // Every model ships only what the registry says hearth may ship.
+    if let (Request::Ship(_), false) = (req, service.shippable) {
+        return Err(super::invalid(
+            format!(
+                "{} is not shippable: {}",
+                service.name,
+                service
+                    .shippable_reason
+                    .as_deref()
+                    .unwrap_or("shippable: false")
+            ),
+            "set `shippable: true` in services.yaml once it can be",
+        ));
+    }
     // The cluster's and GitHub's own operations: the same for every model.
     match req {
         Request::Approve(r) => {
@@ -257,12 +271,6 @@ pub async fn plan(ctx: &Context, req: &Request) -> Result<Plan, Failure> {
                     service.delivery.word()
                 ),
                 format!("hearth ship {}", service.name),
-            ));
-        }
-        if !service.shippable {
-            return Err(super::invalid(
-                format!("{} is not shippable", service.name),
-                "set `shippable: true` in services.yaml once it can be",
             ));
         }
     }

@@ -128,19 +128,6 @@ fn short(sha: &str) -> &str {
 /// existing release for `--no-version`), each with the command that fixes it.
 pub async fn plan(ctx: &Context, req: &ShipRequest) -> Result<ShipPlan, Failure> {
     let service = ctx.service(&req.service)?.clone();
-    if !service.shippable {
-        return Err(super::invalid(
-            format!(
-                "{} is not shippable: {}",
-                service.name,
-                service
-                    .shippable_reason
-                    .as_deref()
-                    .unwrap_or("shippable: false")
-            ),
-            "set `shippable: true` in services.yaml once it can be",
-        ));
-    }
     let repo = ctx.repo(&service)?;
     let dir = service.directory.clone();
     let env = match req.target {
