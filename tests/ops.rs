@@ -1390,6 +1390,16 @@ async fn dispatch_to_a_compose_host_read_by_its_version_endpoint() {
         let tag = format!("sha-{}", &head[..7]);
         let r = e.hearth(&["ship", "ledger", "--yes"]).await;
         assert_eq!(r.code, 0, "{}", r.out);
+        if n == 1 {
+            // The plan names the host, not an empty namespace.
+            let dry = e.hearth(&["promote", "ledger", "--dry-run"]).await;
+            assert!(
+                dry.out
+                    .contains(&format!("promote ledger {tag} → prod (host edge-1)")),
+                "{}",
+                dry.out
+            );
+        }
         let before = mutating(&e).len();
         // The second time the host goes on reporting the old version for
         // a while (a container slow to answer): the promote must wait for

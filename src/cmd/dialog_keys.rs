@@ -196,14 +196,14 @@ fn restart_by_key_asks_which_environment_then_confirms() {
         })
     );
     let env = service.environment(&second).unwrap().clone();
-    let plan = crate::ops::runner::Plan::Restart(Box::new(crate::ops::restart::RestartPlan {
+    let plan = crate::ops::runner::Plan::new(crate::ops::restart::RestartPlan {
         service,
         env,
         tag: "v1.4.2".into(),
         revision: Some(7),
         ready: (2, 2),
         watch: true,
-    }));
+    });
     update(
         &mut state,
         Msg::Planned {

@@ -298,3 +298,54 @@ pub async fn run(
         code: 0,
     })
 }
+
+impl super::runner::Operation for ApprovePlan {
+    fn kind(&self) -> super::OpKind {
+        super::OpKind::Approve
+    }
+    fn service(&self) -> &Service {
+        &self.service
+    }
+    fn env(&self) -> Option<&crate::registry::Environment> {
+        Some(&self.env)
+    }
+    fn to_tag(&self) -> Option<String> {
+        self.to.clone()
+    }
+    fn mechanism(&self) -> String {
+        self.mechanism_words()
+    }
+    fn steps(&self) -> Vec<(super::System, String)> {
+        ApprovePlan::steps(self)
+    }
+    fn title(&self) -> String {
+        format!(
+            "{} {} in {}: {} → {}",
+            self.verb(),
+            self.service.name,
+            super::runner::place_words(Some(&self.env)),
+            self.from.as_deref().unwrap_or("?"),
+            self.to.as_deref().unwrap_or_default()
+        )
+    }
+    fn notes(&self) -> Vec<String> {
+        ApprovePlan::notes(self)
+    }
+    fn asks_because(&self) -> Option<&'static str> {
+        Some("reviews a deployment on someone's behalf")
+    }
+    fn resume(&self) -> String {
+        format!(
+            "look at run #{} (gh run view {} -R {}), then hearth approve {} --env {}",
+            self.run.run_number, self.run.id, self.repo, self.service.name, self.env.name
+        )
+    }
+    fn run<'a>(
+        &'a self,
+        ctx: &'a Context,
+        rep: &'a mut Reporter,
+        _cancel: tokio::sync::watch::Receiver<bool>,
+    ) -> futures::future::BoxFuture<'a, Result<Outcome, Failure>> {
+        Box::pin(run(ctx, self, rep))
+    }
+}

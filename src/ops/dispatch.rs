@@ -826,6 +826,49 @@ pub(super) async fn workflow_runs(
         })
 }
 
+impl super::runner::Operation for DispatchPlan {
+    fn kind(&self) -> OpKind {
+        self.kind
+    }
+    fn service(&self) -> &Service {
+        &self.service
+    }
+    fn env(&self) -> Option<&Environment> {
+        Some(&self.env)
+    }
+    fn to_tag(&self) -> Option<String> {
+        Some(self.tag.clone())
+    }
+    fn mechanism(&self) -> String {
+        self.mechanism_words()
+    }
+    fn steps(&self) -> Vec<(super::System, String)> {
+        DispatchPlan::steps(self)
+    }
+    fn title(&self) -> String {
+        match self.kind {
+            OpKind::Rollback => {
+                super::runner::rollback_title(self, self.from.as_deref(), Some(&self.tag))
+            }
+            _ => super::runner::default_title(self),
+        }
+    }
+    fn resume(&self) -> String {
+        format!(
+            "look at the runs of {} (gh run list -R {}), then run it again: gh workflow run {} -R {} -f {}={}",
+            self.workflow, self.repo, self.workflow, self.repo, self.input, self.tag
+        )
+    }
+    fn run<'a>(
+        &'a self,
+        ctx: &'a Context,
+        rep: &'a mut Reporter,
+        cancel: tokio::sync::watch::Receiver<bool>,
+    ) -> futures::future::BoxFuture<'a, Result<Outcome, Failure>> {
+        Box::pin(run(ctx, self, rep, cancel))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::names_input;

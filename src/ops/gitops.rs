@@ -1219,6 +1219,47 @@ async fn follow_flux(
     }
 }
 
+impl super::runner::Operation for GitopsPlan {
+    fn kind(&self) -> OpKind {
+        self.kind
+    }
+    fn service(&self) -> &Service {
+        &self.service
+    }
+    fn env(&self) -> Option<&Environment> {
+        Some(&self.env)
+    }
+    fn to_tag(&self) -> Option<String> {
+        Some(self.tag.clone())
+    }
+    fn mechanism(&self) -> String {
+        self.mechanism_words()
+    }
+    fn steps(&self) -> Vec<(super::System, String)> {
+        GitopsPlan::steps(self)
+    }
+    fn title(&self) -> String {
+        match self.kind {
+            OpKind::Rollback => format!(
+                "{} (a forward commit)",
+                super::runner::rollback_title(self, self.from.as_deref(), Some(&self.tag))
+            ),
+            _ => super::runner::default_title(self),
+        }
+    }
+    fn resume(&self) -> String {
+        GitopsPlan::resume(self)
+    }
+    fn run<'a>(
+        &'a self,
+        ctx: &'a Context,
+        rep: &'a mut Reporter,
+        cancel: tokio::sync::watch::Receiver<bool>,
+    ) -> futures::future::BoxFuture<'a, Result<Outcome, Failure>> {
+        Box::pin(run(ctx, self, rep, cancel))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -322,3 +322,35 @@ pub async fn run(
     )
     .await
 }
+
+impl super::runner::Operation for PromotePlan {
+    fn kind(&self) -> super::OpKind {
+        super::OpKind::Promote
+    }
+    fn service(&self) -> &Service {
+        &self.service
+    }
+    fn env(&self) -> Option<&crate::registry::Environment> {
+        Some(&self.env)
+    }
+    fn to_tag(&self) -> Option<String> {
+        Some(self.release.tag.clone())
+    }
+    fn mechanism(&self) -> String {
+        self.mechanism.words()
+    }
+    fn steps(&self) -> Vec<(super::System, String)> {
+        PromotePlan::steps(self)
+    }
+    fn resume(&self) -> String {
+        format!("hearth promote {} {}", self.service.name, self.release.tag)
+    }
+    fn run<'a>(
+        &'a self,
+        ctx: &'a Context,
+        rep: &'a mut Reporter,
+        _cancel: tokio::sync::watch::Receiver<bool>,
+    ) -> futures::future::BoxFuture<'a, Result<Outcome, Failure>> {
+        Box::pin(run(ctx, self, rep))
+    }
+}

@@ -701,6 +701,46 @@ async fn started(
     }
 }
 
+impl super::runner::Operation for PushPlan {
+    fn kind(&self) -> OpKind {
+        self.kind
+    }
+    fn service(&self) -> &Service {
+        &self.service
+    }
+    fn env(&self) -> Option<&Environment> {
+        Some(&self.env)
+    }
+    fn to_tag(&self) -> Option<String> {
+        Some(self.tag.clone())
+    }
+    fn mechanism(&self) -> String {
+        self.mechanism_words()
+    }
+    fn steps(&self) -> Vec<(super::System, String)> {
+        PushPlan::steps(self)
+    }
+    fn title(&self) -> String {
+        match self.kind {
+            OpKind::Rollback => {
+                super::runner::rollback_title(self, self.from.as_deref(), Some(&self.tag))
+            }
+            _ => super::runner::default_title(self),
+        }
+    }
+    fn resume(&self) -> String {
+        PushPlan::resume(self)
+    }
+    fn run<'a>(
+        &'a self,
+        ctx: &'a Context,
+        rep: &'a mut Reporter,
+        cancel: tokio::sync::watch::Receiver<bool>,
+    ) -> futures::future::BoxFuture<'a, Result<Outcome, Failure>> {
+        Box::pin(run(ctx, self, rep, cancel))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -226,3 +226,50 @@ pub async fn run(
         code: 0,
     })
 }
+
+impl super::runner::Operation for RestartPlan {
+    fn kind(&self) -> super::OpKind {
+        super::OpKind::Restart
+    }
+    fn service(&self) -> &Service {
+        &self.service
+    }
+    fn env(&self) -> Option<&crate::registry::Environment> {
+        Some(&self.env)
+    }
+    fn to_tag(&self) -> Option<String> {
+        Some(self.tag.clone())
+    }
+    fn mechanism(&self) -> String {
+        self.mechanism_words()
+    }
+    fn steps(&self) -> Vec<(super::System, String)> {
+        RestartPlan::steps(self)
+    }
+    fn title(&self) -> String {
+        format!(
+            "restart {} in {}: {} again, revision {} → new pods",
+            self.service.name,
+            super::runner::place_words(Some(&self.env)),
+            self.tag,
+            self.revision.map_or_else(|| "?".into(), |r| r.to_string())
+        )
+    }
+    fn asks_because(&self) -> Option<&'static str> {
+        Some("replaces every pod")
+    }
+    fn resume(&self) -> String {
+        format!(
+            "kubectl rollout status deploy/{} -n {}, then hearth restart {} --env {}",
+            self.service.k8s_name, self.env.namespace, self.service.name, self.env.name
+        )
+    }
+    fn run<'a>(
+        &'a self,
+        ctx: &'a Context,
+        rep: &'a mut Reporter,
+        _cancel: tokio::sync::watch::Receiver<bool>,
+    ) -> futures::future::BoxFuture<'a, Result<Outcome, Failure>> {
+        Box::pin(run(ctx, self, rep))
+    }
+}

@@ -705,3 +705,43 @@ pub async fn run(
         }
     }
 }
+
+impl super::runner::Operation for RollbackPlan {
+    fn kind(&self) -> super::OpKind {
+        super::OpKind::Rollback
+    }
+    fn service(&self) -> &Service {
+        RollbackPlan::service(self)
+    }
+    fn env(&self) -> Option<&crate::registry::Environment> {
+        Some(RollbackPlan::env(self))
+    }
+    fn to_tag(&self) -> Option<String> {
+        self.tags().1
+    }
+    fn mechanism(&self) -> String {
+        self.mechanism_words()
+    }
+    fn steps(&self) -> Vec<(super::System, String)> {
+        RollbackPlan::steps(self)
+    }
+    fn title(&self) -> String {
+        let (from, to) = self.tags();
+        super::runner::rollback_title(self, from.as_deref(), to.as_deref())
+    }
+    fn resume(&self) -> String {
+        let s = &RollbackPlan::service(self).name;
+        match self {
+            RollbackPlan::Fast { env, .. } => format!("hearth rollback {s} --env {}", env.name),
+            RollbackPlan::Clean { .. } => format!("hearth rollback {s} --clean"),
+        }
+    }
+    fn run<'a>(
+        &'a self,
+        ctx: &'a Context,
+        rep: &'a mut Reporter,
+        _cancel: tokio::sync::watch::Receiver<bool>,
+    ) -> futures::future::BoxFuture<'a, Result<Outcome, Failure>> {
+        Box::pin(run(ctx, self, rep))
+    }
+}

@@ -5,89 +5,139 @@
 //! journal, runs it with a [`Reporter`], appends its journal line and
 //! reports the outcome.
 
+use std::fmt;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
 use tokio::sync::{mpsc, watch};
 
-use super::approve::ApprovePlan;
 use super::audit::Entry;
 use super::context::{Context, Reporter};
-use super::dispatch::{self, DispatchPlan};
-use super::gitops::{self, GitopsPlan};
-use super::promote::PromotePlan;
-use super::push::{self, PushPlan};
-use super::restart::RestartPlan;
-use super::rollback::RollbackPlan;
-use super::ship::ShipPlan;
+use super::{dispatch, gitops, push};
 use super::{Failure, OpKind, Outcome, Progress, Request, System, Target};
 use crate::model::EnvObservation;
-use crate::registry::{Delivery, Environment};
+use crate::registry::{Delivery, Environment, Service};
 
-/// What an operation will do.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Plan {
-    Ship(Box<ShipPlan>),
-    Promote(Box<PromotePlan>),
-    Rollback(Box<RollbackPlan>),
-    /// Any operation of a `delivery: dispatch` service.
-    Dispatch(Box<DispatchPlan>),
-    /// Ship, promote or re-run rollback of a `delivery: push` service.
-    Push(Box<PushPlan>),
-    /// Ship, promote or forward-commit rollback of a `delivery: gitops` service.
-    Gitops(Box<GitopsPlan>),
-    /// A review of a run that waits for an approval.
-    Approve(Box<ApprovePlan>),
-    /// A rollout restart (every model alike).
-    Restart(Box<RestartPlan>),
+/// What every model's plan shows and does. The runner, the confirmation
+/// dialog, the progress panel and the journal know a plan only through
+/// this: its words, its steps and its run, never its model. Each room
+/// implements it for its own plan.
+pub trait Operation: fmt::Debug + Send + Sync + 'static {
+    fn kind(&self) -> OpKind;
+    fn service(&self) -> &Service;
+    /// The environment it changes (`None`: a draft changes none).
+    fn env(&self) -> Option<&Environment>;
+    /// The tag it moves to.
+    fn to_tag(&self) -> Option<String>;
+    /// How CI (or the cluster) is made to deploy, for the journal and the
+    /// dialog.
+    fn mechanism(&self) -> String;
+    /// The requests and commands it will send, in order.
+    fn steps(&self) -> Vec<(System, String)>;
+    /// One line: by default `ship api v0.0.28 → prod (namespace default)`.
+    fn title(&self) -> String {
+        default_title(self)
+    }
+    /// What the person confirming should know beyond the steps, shown
+    /// under them unnumbered.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Why it asks before it runs even when it does not change prod.
+    fn asks_because(&self) -> Option<&'static str> {
+        None
+    }
+    /// The command that picks it up again when it was interrupted.
+    fn resume(&self) -> String;
+    /// Run it, reporting through `rep`; `cancel` ends a wait early.
+    fn run<'a>(
+        &'a self,
+        ctx: &'a Context,
+        rep: &'a mut Reporter,
+        cancel: watch::Receiver<bool>,
+    ) -> BoxFuture<'a, Result<Outcome, Failure>>;
+}
+
+/// The title of most operations: `ship api v0.0.28 → prod (namespace default)`.
+pub fn default_title(op: &(impl Operation + ?Sized)) -> String {
+    format!(
+        "{} {} {} → {}",
+        op.kind().word(),
+        op.service().name,
+        op.to_tag().unwrap_or_default(),
+        place_words(op.env())
+    )
+}
+
+/// Where an operation lands, in a title: `prod (namespace default)`,
+/// `prod (host edge-1)`, or `a draft release`.
+pub fn place_words(env: Option<&Environment>) -> String {
+    match env {
+        Some(e) => match &e.host {
+            Some(h) => format!("{} (host {h})", e.name),
+            None => format!("{} (namespace {})", e.name, e.namespace),
+        },
+        None => "a draft release".into(),
+    }
+}
+
+/// A rollback's title: `rollback api in prod (namespace default): v2 → v1`.
+pub fn rollback_title(
+    op: &(impl Operation + ?Sized),
+    from: Option<&str>,
+    to: Option<&str>,
+) -> String {
+    format!(
+        "rollback {} in {}: {} → {}",
+        op.service().name,
+        place_words(op.env()),
+        from.unwrap_or("?"),
+        to.unwrap_or("?")
+    )
+}
+
+/// A planned operation of any model.
+#[derive(Clone)]
+pub struct Plan(Arc<dyn Operation>);
+
+impl fmt::Debug for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The same plan (a dialog holds the plans it was given, never copies).
+impl PartialEq for Plan {
+    fn eq(&self, other: &Plan) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Plan {
+    pub fn new(op: impl Operation) -> Plan {
+        Plan(Arc::new(op))
+    }
+
     pub fn kind(&self) -> OpKind {
-        match self {
-            Plan::Ship(_) => OpKind::Ship,
-            Plan::Promote(_) => OpKind::Promote,
-            Plan::Rollback(_) => OpKind::Rollback,
-            Plan::Dispatch(p) => p.kind,
-            Plan::Push(p) => p.kind,
-            Plan::Gitops(p) => p.kind,
-            Plan::Approve(_) => OpKind::Approve,
-            Plan::Restart(_) => OpKind::Restart,
-        }
+        self.0.kind()
     }
 
     pub fn service(&self) -> &str {
-        match self {
-            Plan::Ship(p) => &p.service.name,
-            Plan::Promote(p) => &p.service.name,
-            Plan::Rollback(p) => &p.service().name,
-            Plan::Dispatch(p) => &p.service.name,
-            Plan::Push(p) => &p.service.name,
-            Plan::Gitops(p) => &p.service.name,
-            Plan::Approve(p) => &p.service.name,
-            Plan::Restart(p) => &p.service.name,
-        }
+        &self.0.service().name
     }
 
     /// The environment the operation changes (`None`: a draft changes none).
     pub fn env(&self) -> Option<&Environment> {
-        match self {
-            Plan::Ship(p) => p.env.as_ref(),
-            Plan::Promote(p) => Some(&p.env),
-            Plan::Rollback(p) => Some(p.env()),
-            Plan::Dispatch(p) => Some(&p.env),
-            Plan::Push(p) => Some(&p.env),
-            Plan::Gitops(p) => Some(&p.env),
-            Plan::Approve(p) => Some(&p.env),
-            Plan::Restart(p) => Some(&p.env),
-        }
+        self.0.env()
     }
 
     /// The lock's environment key (`draft` for a draft). An approval has
     /// its own: the operation that waits for it holds the environment's.
     fn env_key(&self) -> String {
-        if let Plan::Approve(p) = self {
-            return format!("{}:approval", p.env.name);
+        match (self.kind(), self.env()) {
+            (OpKind::Approve, Some(e)) => format!("{}:approval", e.name),
+            (_, e) => e.map_or_else(|| "draft".into(), |e| e.name.clone()),
         }
-        self.env()
-            .map_or_else(|| "draft".into(), |e| e.name.clone())
     }
 
     /// Whether it changes what runs in production (a `latest` environment):
@@ -106,113 +156,36 @@ impl Plan {
 
     /// Why it asks first, in a few words after "it" or "this".
     pub fn asks_because(&self) -> Option<&'static str> {
-        match self {
-            _ if self.changes_prod() => Some("changes prod"),
-            Plan::Approve(_) => Some("reviews a deployment on someone's behalf"),
-            Plan::Restart(_) => Some("replaces every pod"),
-            _ => None,
+        match self.changes_prod() {
+            true => Some("changes prod"),
+            false => self.0.asks_because(),
         }
     }
 
     /// The tag it moves to.
     pub fn to_tag(&self) -> Option<String> {
-        match self {
-            Plan::Ship(p) => Some(p.tag.clone()),
-            Plan::Promote(p) => Some(p.release.tag.clone()),
-            Plan::Rollback(p) => p.tags().1,
-            Plan::Dispatch(p) => Some(p.tag.clone()),
-            Plan::Push(p) => Some(p.tag.clone()),
-            Plan::Gitops(p) => Some(p.tag.clone()),
-            Plan::Approve(p) => p.to.clone(),
-            Plan::Restart(p) => Some(p.tag.clone()),
-        }
+        self.0.to_tag()
     }
 
     /// How CI (or the cluster) is made to deploy, for the journal and the dialog.
     pub fn mechanism(&self) -> String {
-        match self {
-            Plan::Ship(p) => match p.target {
-                Target::Draft => "draft release (deploys nothing)".into(),
-                _ => format!("release published as {}", p.kind_words()),
-            },
-            Plan::Promote(p) => p.mechanism.words(),
-            Plan::Rollback(p) => p.mechanism_words(),
-            Plan::Dispatch(p) => p.mechanism_words(),
-            Plan::Push(p) => p.mechanism_words(),
-            Plan::Gitops(p) => p.mechanism_words(),
-            Plan::Approve(p) => p.mechanism_words(),
-            Plan::Restart(p) => p.mechanism_words(),
-        }
+        self.0.mechanism()
     }
 
     /// One line: `ship api v0.0.28 → prod (namespace default)`.
     pub fn title(&self) -> String {
-        let to = self.to_tag().unwrap_or_default();
-        let env = match self.env() {
-            Some(e) => format!("{} (namespace {})", e.name, e.namespace),
-            None => "a draft release".into(),
-        };
-        match self {
-            Plan::Rollback(p) => {
-                let (from, to) = p.tags();
-                format!(
-                    "rollback {} in {env}: {} → {}",
-                    self.service(),
-                    from.unwrap_or_else(|| "?".into()),
-                    to.unwrap_or_else(|| "?".into())
-                )
-            }
-            Plan::Approve(p) => format!(
-                "{} {} in {env}: {} → {to}",
-                p.verb(),
-                self.service(),
-                p.from.as_deref().unwrap_or("?")
-            ),
-            Plan::Restart(p) => format!(
-                "restart {} in {env}: {to} again, revision {} → new pods",
-                self.service(),
-                p.revision.map_or_else(|| "?".into(), |r| r.to_string())
-            ),
-            Plan::Dispatch(p) if p.kind == OpKind::Rollback => format!(
-                "rollback {} in {env}: {} → {to}",
-                self.service(),
-                p.from.as_deref().unwrap_or("?")
-            ),
-            Plan::Push(p) if p.kind == OpKind::Rollback => format!(
-                "rollback {} in {env}: {} → {to}",
-                self.service(),
-                p.from.as_deref().unwrap_or("?")
-            ),
-            Plan::Gitops(p) if p.kind == OpKind::Rollback => format!(
-                "rollback {} in {env}: {} → {to} (a forward commit)",
-                self.service(),
-                p.from.as_deref().unwrap_or("?")
-            ),
-            _ => format!("{} {} {to} → {env}", self.kind().word(), self.service()),
-        }
+        self.0.title()
     }
 
     /// The requests and commands it will send, in order.
     pub fn steps(&self) -> Vec<(System, String)> {
-        match self {
-            Plan::Ship(p) => p.steps(),
-            Plan::Promote(p) => p.steps(),
-            Plan::Rollback(p) => p.steps(),
-            Plan::Dispatch(p) => p.steps(),
-            Plan::Push(p) => p.steps(),
-            Plan::Gitops(p) => p.steps(),
-            Plan::Approve(p) => p.steps(),
-            Plan::Restart(p) => p.steps(),
-        }
+        self.0.steps()
     }
 
     /// What the person confirming should know beyond the steps, shown under
     /// them unnumbered: the commits an approval lets into production.
     pub fn notes(&self) -> Vec<String> {
-        match self {
-            Plan::Approve(p) => p.notes(),
-            _ => Vec::new(),
-        }
+        self.0.notes()
     }
 }
 
@@ -235,12 +208,8 @@ pub async fn plan(ctx: &Context, req: &Request) -> Result<Plan, Failure> {
     }
     // The cluster's and GitHub's own operations: the same for every model.
     match req {
-        Request::Approve(r) => {
-            return Ok(Plan::Approve(Box::new(super::approve::plan(ctx, r).await?)))
-        }
-        Request::Restart(r) => {
-            return Ok(Plan::Restart(Box::new(super::restart::plan(ctx, r).await?)))
-        }
+        Request::Approve(r) => return Ok(Plan::new(super::approve::plan(ctx, r).await?)),
+        Request::Restart(r) => return Ok(Plan::new(super::restart::plan(ctx, r).await?)),
         // A fast rollback undoes a Deployment's last change. An environment
         // outside Kubernetes has none: its rollback is always its model's.
         Request::Rollback(r)
@@ -248,16 +217,14 @@ pub async fn plan(ctx: &Context, req: &Request) -> Result<Plan, Failure> {
                 && service.environment(&r.env).is_none_or(|e| e.on_cluster()))
                 || service.delivery == Delivery::Release =>
         {
-            return Ok(Plan::Rollback(Box::new(
-                super::rollback::plan(ctx, r).await?,
-            )));
+            return Ok(Plan::new(super::rollback::plan(ctx, r).await?));
         }
         _ => {}
     }
     if service.delivery == Delivery::Release {
         return Ok(match req {
-            Request::Promote(r) => Plan::Promote(Box::new(super::promote::plan(ctx, r).await?)),
-            Request::Ship(r) => Plan::Ship(Box::new(super::ship::plan(ctx, r).await?)),
+            Request::Promote(r) => Plan::new(super::promote::plan(ctx, r).await?),
+            Request::Ship(r) => Plan::new(super::ship::plan(ctx, r).await?),
             _ => unreachable!("approve, restart and rollback are planned above"),
         });
     }
@@ -276,33 +243,33 @@ pub async fn plan(ctx: &Context, req: &Request) -> Result<Plan, Failure> {
     }
     let prod = |r: &super::ShipRequest| r.target == Target::Prod;
     Ok(match (service.delivery, req) {
-        (Delivery::Push, Request::Ship(r)) => Plan::Push(Box::new(
-            push::plan_ship(ctx, &service, prod(r), r.skip_tests, r.watch).await?,
-        )),
-        (Delivery::Push, Request::Promote(r)) => Plan::Push(Box::new(
-            push::plan_promote(ctx, &service, r.tag.as_deref(), r.watch).await?,
-        )),
-        (Delivery::Push, Request::Rollback(r)) => Plan::Push(Box::new(
-            push::plan_rollback(ctx, &service, &r.env, r.watch).await?,
-        )),
-        (Delivery::Gitops, Request::Ship(r)) => Plan::Gitops(Box::new(
-            gitops::plan_ship(ctx, &service, prod(r), r.skip_tests, r.watch).await?,
-        )),
-        (Delivery::Gitops, Request::Promote(r)) => Plan::Gitops(Box::new(
-            gitops::plan_promote(ctx, &service, r.tag.as_deref(), r.watch).await?,
-        )),
-        (Delivery::Gitops, Request::Rollback(r)) => Plan::Gitops(Box::new(
-            gitops::plan_rollback(ctx, &service, &r.env, r.watch).await?,
-        )),
-        (_, Request::Ship(r)) => Plan::Dispatch(Box::new(
-            dispatch::plan_ship(ctx, &service, prod(r), r.skip_tests, r.watch).await?,
-        )),
-        (_, Request::Promote(r)) => Plan::Dispatch(Box::new(
-            dispatch::plan_promote(ctx, &service, r.tag.as_deref(), r.watch).await?,
-        )),
-        (_, Request::Rollback(r)) => Plan::Dispatch(Box::new(
-            dispatch::plan_rollback(ctx, &service, &r.env, r.watch).await?,
-        )),
+        (Delivery::Push, Request::Ship(r)) => {
+            Plan::new(push::plan_ship(ctx, &service, prod(r), r.skip_tests, r.watch).await?)
+        }
+        (Delivery::Push, Request::Promote(r)) => {
+            Plan::new(push::plan_promote(ctx, &service, r.tag.as_deref(), r.watch).await?)
+        }
+        (Delivery::Push, Request::Rollback(r)) => {
+            Plan::new(push::plan_rollback(ctx, &service, &r.env, r.watch).await?)
+        }
+        (Delivery::Gitops, Request::Ship(r)) => {
+            Plan::new(gitops::plan_ship(ctx, &service, prod(r), r.skip_tests, r.watch).await?)
+        }
+        (Delivery::Gitops, Request::Promote(r)) => {
+            Plan::new(gitops::plan_promote(ctx, &service, r.tag.as_deref(), r.watch).await?)
+        }
+        (Delivery::Gitops, Request::Rollback(r)) => {
+            Plan::new(gitops::plan_rollback(ctx, &service, &r.env, r.watch).await?)
+        }
+        (_, Request::Ship(r)) => {
+            Plan::new(dispatch::plan_ship(ctx, &service, prod(r), r.skip_tests, r.watch).await?)
+        }
+        (_, Request::Promote(r)) => {
+            Plan::new(dispatch::plan_promote(ctx, &service, r.tag.as_deref(), r.watch).await?)
+        }
+        (_, Request::Rollback(r)) => {
+            Plan::new(dispatch::plan_rollback(ctx, &service, &r.env, r.watch).await?)
+        }
         _ => unreachable!("approve and restart are planned above"),
     })
 }
@@ -361,19 +328,10 @@ pub async fn execute(
     entry.mechanism = Some(plan.mechanism());
     entry.by = by.map(str::to_string);
     entry.from_tag = current_tag(ctx, plan).await;
-    entry.recovery = Some(resume_command(plan));
+    entry.recovery = Some(plan.0.resume());
     let marker = format!("{}-{op}", std::process::id());
     ctx.journal.mark_running(&marker, &entry);
-    let result = match plan {
-        Plan::Ship(p) => super::ship::run(ctx, p, &mut rep, cancel).await,
-        Plan::Promote(p) => super::promote::run(ctx, p, &mut rep).await,
-        Plan::Rollback(p) => super::rollback::run(ctx, p, &mut rep).await,
-        Plan::Dispatch(p) => dispatch::run(ctx, p, &mut rep, cancel).await,
-        Plan::Push(p) => push::run(ctx, p, &mut rep, cancel).await,
-        Plan::Gitops(p) => gitops::run(ctx, p, &mut rep, cancel).await,
-        Plan::Approve(p) => super::approve::run(ctx, p, &mut rep).await,
-        Plan::Restart(p) => super::restart::run(ctx, p, &mut rep).await,
-    };
+    let result = plan.0.run(ctx, &mut rep, cancel).await;
     let outcome = match result {
         Ok(o) => o,
         Err(f) => outcome_of(&f, plan.to_tag()),
@@ -413,35 +371,5 @@ async fn current_tag(ctx: &Context, plan: &Plan) -> Option<String> {
     match crate::cluster::observe_one(&kube, service, &env.namespace).await {
         EnvObservation::Live(w) => w.serving_tag().map(str::to_string),
         _ => None,
-    }
-}
-
-/// The command that picks an interrupted operation up again.
-fn resume_command(plan: &Plan) -> String {
-    let s = plan.service();
-    match plan {
-        Plan::Ship(p) => {
-            let qa = if p.target == Target::Qa { " --qa" } else { "" };
-            format!("look at git status and the release of {} ({}), then hearth ship {s}{qa} --no-version", p.tag, p.repo)
-        }
-        Plan::Promote(p) => format!("hearth promote {s} {}", p.release.tag),
-        Plan::Rollback(p) => match p.as_ref() {
-            RollbackPlan::Fast { env, .. } => format!("hearth rollback {s} --env {}", env.name),
-            RollbackPlan::Clean { .. } => format!("hearth rollback {s} --clean"),
-        },
-        Plan::Approve(p) => format!(
-            "look at run #{} (gh run view {} -R {}), then hearth approve {s} --env {}",
-            p.run.run_number, p.run.id, p.repo, p.env.name
-        ),
-        Plan::Restart(p) => format!(
-            "kubectl rollout status deploy/{} -n {}, then hearth restart {s} --env {}",
-            p.service.k8s_name, p.env.namespace, p.env.name
-        ),
-        Plan::Push(p) => p.resume(),
-        Plan::Gitops(p) => p.resume(),
-        Plan::Dispatch(p) => format!(
-            "look at the runs of {} (gh run list -R {}), then run it again: gh workflow run {} -R {} -f {}={}",
-            p.workflow, p.repo, p.workflow, p.repo, p.input, p.tag
-        ),
     }
 }

@@ -762,3 +762,46 @@ async fn smoke_and_done(
         code: 0,
     })
 }
+
+impl super::runner::Operation for ShipPlan {
+    fn kind(&self) -> super::OpKind {
+        super::OpKind::Ship
+    }
+    fn service(&self) -> &Service {
+        &self.service
+    }
+    fn env(&self) -> Option<&Environment> {
+        self.env.as_ref()
+    }
+    fn to_tag(&self) -> Option<String> {
+        Some(self.tag.clone())
+    }
+    fn mechanism(&self) -> String {
+        match self.target {
+            Target::Draft => "draft release (deploys nothing)".into(),
+            _ => format!("release published as {}", self.kind_words()),
+        }
+    }
+    fn steps(&self) -> Vec<(System, String)> {
+        ShipPlan::steps(self)
+    }
+    fn resume(&self) -> String {
+        let qa = if self.target == Target::Qa {
+            " --qa"
+        } else {
+            ""
+        };
+        format!(
+            "look at git status and the release of {} ({}), then hearth ship {}{qa} --no-version",
+            self.tag, self.repo, self.service.name
+        )
+    }
+    fn run<'a>(
+        &'a self,
+        ctx: &'a Context,
+        rep: &'a mut Reporter,
+        cancel: watch::Receiver<bool>,
+    ) -> futures::future::BoxFuture<'a, Result<Outcome, Failure>> {
+        Box::pin(run(ctx, self, rep, cancel))
+    }
+}
