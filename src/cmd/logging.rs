@@ -49,9 +49,9 @@ pub fn init(level: &str) -> anyhow::Result<Guard> {
         .build(&dir)
         .with_context(|| format!("cannot open a log file in {}", dir.display()))?;
     // The writer's queue is allocated in full up front: tracing-appender's
-    // default of 128,000 lines is 4 MB of a process that idles at 40. hearth
-    // logs little; a burst beyond 1,024 queued lines drops lines rather
-    // than blocking a task.
+    // default of 128,000 lines is 4 MB whether anything is logged or not.
+    // hearth logs little; a burst beyond 1,024 queued lines drops lines
+    // rather than blocking a task.
     let (writer, worker) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .buffered_lines_limit(1024)
         .lossy(true)
