@@ -845,13 +845,8 @@ impl super::runner::Operation for DispatchPlan {
     fn steps(&self) -> Vec<(super::System, String)> {
         DispatchPlan::steps(self)
     }
-    fn title(&self) -> String {
-        match self.kind {
-            OpKind::Rollback => {
-                super::runner::rollback_title(self, self.from.as_deref(), Some(&self.tag))
-            }
-            _ => super::runner::default_title(self),
-        }
+    fn tag_before(&self) -> Option<String> {
+        self.from.clone()
     }
     fn resume(&self) -> String {
         format!(

@@ -1238,13 +1238,14 @@ impl super::runner::Operation for GitopsPlan {
     fn steps(&self) -> Vec<(super::System, String)> {
         GitopsPlan::steps(self)
     }
+    fn tag_before(&self) -> Option<String> {
+        self.from.clone()
+    }
     fn title(&self) -> String {
+        let title = super::runner::default_title(self);
         match self.kind {
-            OpKind::Rollback => format!(
-                "{} (a forward commit)",
-                super::runner::rollback_title(self, self.from.as_deref(), Some(&self.tag))
-            ),
-            _ => super::runner::default_title(self),
+            OpKind::Rollback => format!("{title} (a forward commit)"),
+            _ => title,
         }
     }
     fn resume(&self) -> String {

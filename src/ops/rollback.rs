@@ -725,9 +725,8 @@ impl super::runner::Operation for RollbackPlan {
     fn steps(&self) -> Vec<(super::System, String)> {
         RollbackPlan::steps(self)
     }
-    fn title(&self) -> String {
-        let (from, to) = self.tags();
-        super::runner::rollback_title(self, from.as_deref(), to.as_deref())
+    fn tag_before(&self) -> Option<String> {
+        self.tags().0
     }
     fn resume(&self) -> String {
         let s = &RollbackPlan::service(self).name;

@@ -29,12 +29,17 @@ pub trait Operation: fmt::Debug + Send + Sync + 'static {
     fn env(&self) -> Option<&Environment>;
     /// The tag it moves to.
     fn to_tag(&self) -> Option<String>;
+    /// The tag it moves from, when the plan read it (a rollback's title).
+    fn tag_before(&self) -> Option<String> {
+        None
+    }
     /// How CI (or the cluster) is made to deploy, for the journal and the
     /// dialog.
     fn mechanism(&self) -> String;
     /// The requests and commands it will send, in order.
     fn steps(&self) -> Vec<(System, String)>;
-    /// One line: by default `ship api v0.0.28 → prod (namespace default)`.
+    /// One line: by default `ship api v0.0.28 → prod (namespace default)`,
+    /// or for a rollback `rollback api in prod (namespace default): v2 → v1`.
     fn title(&self) -> String {
         default_title(self)
     }
@@ -58,8 +63,18 @@ pub trait Operation: fmt::Debug + Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Outcome, Failure>>;
 }
 
-/// The title of most operations: `ship api v0.0.28 → prod (namespace default)`.
+/// The title of most operations: `ship api v0.0.28 → prod (namespace
+/// default)`; a rollback says where it goes from and to.
 pub fn default_title(op: &(impl Operation + ?Sized)) -> String {
+    if op.kind() == OpKind::Rollback {
+        return format!(
+            "rollback {} in {}: {} → {}",
+            op.service().name,
+            place_words(op.env()),
+            op.tag_before().as_deref().unwrap_or("?"),
+            op.to_tag().as_deref().unwrap_or("?")
+        );
+    }
     format!(
         "{} {} {} → {}",
         op.kind().word(),
@@ -79,21 +94,6 @@ pub fn place_words(env: Option<&Environment>) -> String {
         },
         None => "a draft release".into(),
     }
-}
-
-/// A rollback's title: `rollback api in prod (namespace default): v2 → v1`.
-pub fn rollback_title(
-    op: &(impl Operation + ?Sized),
-    from: Option<&str>,
-    to: Option<&str>,
-) -> String {
-    format!(
-        "rollback {} in {}: {} → {}",
-        op.service().name,
-        place_words(op.env()),
-        from.unwrap_or("?"),
-        to.unwrap_or("?")
-    )
 }
 
 /// A planned operation of any model.
