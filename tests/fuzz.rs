@@ -366,7 +366,11 @@ fn kubernetes_derivation() {
                     "name": "api", "uid": "d-1", "controller": true}]}
         }))
         .unwrap();
-        let w = hearth::cluster::derive(&service, &deploy, [&rs], pods.iter());
+        // As the watches keep them: what hearth reads of each object.
+        use hearth::cluster::slim;
+        let pods: Vec<slim::Pod> = pods.into_iter().map(slim::Pod::from).collect();
+        let rs = slim::ReplicaSet::from(rs);
+        let w = hearth::cluster::derive(&service, &deploy.into(), [&rs], pods.iter());
         all_inert(&w)?;
         for p in &pods {
             prop_assert!(inert(&hearth::cluster::pod_status(p)));

@@ -9,15 +9,13 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{ContainerState, ContainerStatus, Pod, PodSpec};
 use kube::ResourceExt;
 
 use super::client::Where;
+use super::slim::{Container, ContainerStatus, Deployment, Pod, ReplicaSet};
 use crate::model::{text, EnvObservation, PodSummary, Rollout, Workload};
 use crate::registry::Service;
 
-const REVISION: &str = "deployment.kubernetes.io/revision";
 const TEMPLATE_HASH: &str = "pod-template-hash";
 
 /// Split an image reference into (repository, tag). A digest reference
@@ -40,29 +38,22 @@ pub fn split_image(image: &str) -> (String, String) {
     }
 }
 
-/// The index of the service's main container in a pod spec: image repo ==
-/// registry image, else named like the Deployment, else the first.
-fn main_container(service: &Service, spec: &PodSpec) -> Option<usize> {
+/// The service's main container among a pod's (or template's) containers:
+/// image repo == registry image, else named like the Deployment, else the
+/// first.
+fn main_container<'a>(service: &Service, containers: &'a [Container]) -> Option<&'a Container> {
     let by_image = service.image.as_deref().and_then(|img| {
-        spec.containers
+        containers
             .iter()
-            .position(|c| c.image.as_deref().is_some_and(|i| split_image(i).0 == img))
+            .find(|c| c.image.as_deref().is_some_and(|i| split_image(i).0 == img))
     });
     by_image
-        .or_else(|| {
-            spec.containers
-                .iter()
-                .position(|c| c.name == service.k8s_name)
-        })
-        .or(if spec.containers.is_empty() {
-            None
-        } else {
-            Some(0)
-        })
+        .or_else(|| containers.iter().find(|c| c.name == service.k8s_name))
+        .or(containers.first())
 }
 
-fn init_container_tag(service: &Service, spec: &PodSpec) -> Option<String> {
-    let inits = spec.init_containers.as_ref()?;
+fn init_container_tag(service: &Service, inits: Option<&Vec<Container>>) -> Option<String> {
+    let inits = inits?;
     let by_image = service.image.as_deref().and_then(|img| {
         inits
             .iter()
@@ -81,45 +72,28 @@ pub(crate) fn labels_match(
     !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
-pub(crate) fn selector_of(deploy: &Deployment) -> BTreeMap<String, String> {
-    deploy
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.match_labels.clone())
-        .unwrap_or_default()
-}
-
-fn owned_by(
-    meta_owner: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference],
-    deploy: &Deployment,
-) -> bool {
-    meta_owner.iter().any(|o| {
-        o.kind == "Deployment"
-            && (deploy.metadata.uid.as_deref() == Some(o.uid.as_str())
-                || Some(&o.name) == deploy.metadata.name.as_ref())
+/// Whether a ReplicaSet is owned by the Deployment (by uid, else by name).
+fn owned_by(rs: &ReplicaSet, deploy: &Deployment) -> bool {
+    rs.owners.iter().any(|(uid, name)| {
+        deploy.uid.as_deref() == Some(uid.as_str()) || Some(name) == deploy.name.as_ref()
     })
 }
 
 /// The rollout state with `kubectl rollout status`'s rules and wording.
 pub fn rollout_status(deploy: &Deployment) -> Rollout {
-    let name = text::own_line(deploy.metadata.name.clone().unwrap_or_default());
-    let status = deploy.status.clone().unwrap_or_default();
-    let generation = deploy.metadata.generation.unwrap_or(0);
-    if generation > status.observed_generation.unwrap_or(0) {
+    let name = text::own_line(deploy.name.clone().unwrap_or_default());
+    if deploy.generation > deploy.observed_generation {
         return Rollout::Progressing("Waiting for deployment spec update to be observed...".into());
     }
-    let timed_out = status.conditions.iter().flatten().any(|c| {
-        c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
-    });
-    if timed_out {
+    if deploy.deadline_exceeded {
         return Rollout::Failed(format!(
             "deployment \"{name}\" exceeded its progress deadline"
         ));
     }
-    let updated = status.updated_replicas.unwrap_or(0);
-    let replicas = status.replicas.unwrap_or(0);
-    let available = status.available_replicas.unwrap_or(0);
-    if let Some(desired) = deploy.spec.as_ref().and_then(|s| s.replicas) {
+    let updated = deploy.updated;
+    let replicas = deploy.current;
+    let available = deploy.available;
+    if let Some(desired) = deploy.replicas {
         if updated < desired {
             return Rollout::Progressing(format!(
                 "Waiting for deployment \"{name}\" rollout to finish: {updated} out of {desired} new replicas have been updated..."
@@ -141,19 +115,11 @@ pub fn rollout_status(deploy: &Deployment) -> Rollout {
 }
 
 fn last_exit(cs: &ContainerStatus) -> Option<i32> {
-    let term = |s: &Option<ContainerState>| {
-        s.as_ref()
-            .and_then(|s| s.terminated.as_ref())
-            .map(|t| t.exit_code)
-    };
-    term(&cs.state).or_else(|| term(&cs.last_state))
+    cs.terminated.as_ref().map(|t| t.exit_code).or(cs.last_exit)
 }
 
 fn waiting_reason(cs: &ContainerStatus) -> Option<&str> {
-    cs.state
-        .as_ref()
-        .and_then(|s| s.waiting.as_ref())
-        .and_then(|w| w.reason.as_deref())
+    cs.waiting.as_deref()
 }
 
 /// kubectl's STATUS column for a pod (the printer's rules, simplified to
@@ -163,23 +129,20 @@ pub fn pod_status(pod: &Pod) -> String {
 }
 
 fn pod_status_raw(pod: &Pod) -> String {
-    let status = pod.status.clone().unwrap_or_default();
-    let mut reason = status
+    let mut reason = pod
         .reason
         .clone()
-        .or(status.phase.clone())
+        .or(pod.phase.clone())
         .unwrap_or_else(|| "Unknown".into());
-    let inits = status.init_container_statuses.clone().unwrap_or_default();
+    let inits = &pod.init_statuses;
     let n_inits = pod
-        .spec
+        .init_containers
         .as_ref()
-        .and_then(|s| s.init_containers.as_ref())
         .map(|v| v.len())
         .unwrap_or(inits.len());
     let mut initializing = false;
     for (i, cs) in inits.iter().enumerate() {
-        let state = cs.state.clone().unwrap_or_default();
-        if let Some(t) = &state.terminated {
+        if let Some(t) = &cs.terminated {
             if t.exit_code == 0 {
                 continue;
             }
@@ -200,17 +163,16 @@ fn pod_status_raw(pod: &Pod) -> String {
     }
     if !initializing {
         let mut has_running = false;
-        for cs in status.container_statuses.iter().flatten().rev() {
-            let state = cs.state.clone().unwrap_or_default();
+        for cs in pod.statuses.iter().rev() {
             if let Some(r) = waiting_reason(cs).filter(|r| !r.is_empty()) {
                 reason = r.to_string();
-            } else if let Some(t) = &state.terminated {
+            } else if let Some(t) = &cs.terminated {
                 reason = match (&t.reason, t.signal) {
                     (Some(r), _) if !r.is_empty() => r.clone(),
                     (_, Some(sig)) if sig != 0 => format!("Signal:{sig}"),
                     _ => format!("ExitCode:{}", t.exit_code),
                 };
-            } else if state.running.is_some() && cs.ready {
+            } else if cs.running && cs.ready {
                 has_running = true;
             }
         }
@@ -218,28 +180,21 @@ fn pod_status_raw(pod: &Pod) -> String {
             reason = "Running".into();
         }
     }
-    if pod.metadata.deletion_timestamp.is_some() {
+    if pod.terminating {
         reason = "Terminating".into();
     }
     reason
 }
 
 fn summarize_pod(service: &Service, pod: &Pod) -> PodSummary {
-    let status = pod.status.clone().unwrap_or_default();
-    let containers = status.container_statuses.clone().unwrap_or_default();
-    let inits = status.init_container_statuses.clone().unwrap_or_default();
-    let ready = !containers.is_empty()
-        && containers.iter().all(|c| c.ready)
-        && pod.metadata.deletion_timestamp.is_none();
+    let containers = &pod.statuses;
+    let ready = !containers.is_empty() && containers.iter().all(|c| c.ready) && !pod.terminating;
     let restarts = containers
         .iter()
-        .chain(inits.iter())
-        .map(|c| c.restart_count)
+        .chain(pod.init_statuses.iter())
+        .map(|c| c.restarts)
         .sum();
-    let main = pod
-        .spec
-        .as_ref()
-        .and_then(|spec| main_container(service, spec).map(|i| &spec.containers[i]));
+    let main = main_container(service, &pod.containers);
     let image_tag = main
         .and_then(|c| c.image.as_deref())
         .map(|i| split_image(i).1);
@@ -247,13 +202,13 @@ fn summarize_pod(service: &Service, pod: &Pod) -> PodSummary {
         .and_then(|m| containers.iter().find(|c| c.name == m.name))
         .and_then(|c| digest_of(&c.image_id));
     PodSummary {
-        name: text::own_line(pod.name_any()),
+        name: text::own_line(pod.name.clone()),
         status: pod_status(pod),
         ready,
         restarts,
         image_tag,
         template_hash: pod
-            .labels()
+            .labels
             .get(TEMPLATE_HASH)
             .map(|h| text::line(h).into_owned()),
         digest,
@@ -281,14 +236,9 @@ fn stuck_reason(new_pods: &[&Pod], old_serving: bool) -> Option<String> {
         "; no pods serving"
     };
     for pod in new_pods {
-        let status = pod.status.clone().unwrap_or_default();
-        for cs in status.init_container_statuses.iter().flatten() {
+        for cs in &pod.init_statuses {
             let waiting = waiting_reason(cs);
-            let failed_now = cs
-                .state
-                .as_ref()
-                .and_then(|s| s.terminated.as_ref())
-                .is_some_and(|t| t.exit_code != 0);
+            let failed_now = cs.terminated.as_ref().is_some_and(|t| t.exit_code != 0);
             if matches!(waiting, Some("CrashLoopBackOff")) || failed_now {
                 let what = waiting.unwrap_or("Error");
                 let exit = last_exit(cs)
@@ -296,39 +246,28 @@ fn stuck_reason(new_pods: &[&Pod], old_serving: bool) -> Option<String> {
                     .unwrap_or_default();
                 return Some(format!(
                     "migration \"{}\" failing: {what}, {} restarts{exit}{tail}",
-                    cs.name, cs.restart_count
+                    cs.name, cs.restarts
                 ));
             }
         }
-        for cs in status
-            .init_container_statuses
-            .iter()
-            .flatten()
-            .chain(status.container_statuses.iter().flatten())
-        {
+        for cs in pod.init_statuses.iter().chain(pod.statuses.iter()) {
             if let Some(r @ ("ImagePullBackOff" | "ErrImagePull" | "InvalidImageName")) =
                 waiting_reason(cs)
             {
                 return Some(format!("image pull failing: {r} for {}{tail}", cs.image));
             }
         }
-        for cond in status.conditions.iter().flatten() {
-            if cond.type_ == "PodScheduled"
-                && cond.status == "False"
-                && cond.reason.as_deref() == Some("Unschedulable")
-            {
-                let msg = cond.message.clone().unwrap_or_default();
-                return Some(format!("pods unschedulable: {msg}{tail}"));
-            }
+        if let Some(msg) = &pod.unschedulable {
+            return Some(format!("pods unschedulable: {msg}{tail}"));
         }
-        for cs in status.container_statuses.iter().flatten() {
+        for cs in &pod.statuses {
             if let Some("CrashLoopBackOff") = waiting_reason(cs) {
                 let exit = last_exit(cs)
                     .map(|c| format!(", last exit code {c}"))
                     .unwrap_or_default();
                 return Some(format!(
                     "container \"{}\" crashing: CrashLoopBackOff, {} restarts{exit}{tail}",
-                    cs.name, cs.restart_count
+                    cs.name, cs.restarts
                 ));
             }
         }
@@ -344,41 +283,28 @@ pub fn derive<'a>(
     replicasets: impl IntoIterator<Item = &'a ReplicaSet>,
     pods: impl IntoIterator<Item = &'a Pod>,
 ) -> Workload {
-    let selector = selector_of(deploy);
-    let spec = deploy.spec.clone().unwrap_or_default();
-    let status = deploy.status.clone().unwrap_or_default();
-    let template = spec.template.spec.clone().unwrap_or_default();
-    let revision = deploy
-        .annotations()
-        .get(REVISION)
-        .and_then(|r| r.parse::<i64>().ok());
+    let selector = &deploy.selector;
+    let revision = deploy.revision;
 
     // The new ReplicaSet: the one owned by the Deployment at its revision.
     let new_hash = replicasets
         .into_iter()
-        .filter(|rs| owned_by(rs.owner_references(), deploy))
-        .find(|rs| {
-            revision.is_some()
-                && rs
-                    .annotations()
-                    .get(REVISION)
-                    .and_then(|r| r.parse::<i64>().ok())
-                    == revision
-        })
-        .and_then(|rs| rs.labels().get(TEMPLATE_HASH).cloned());
+        .filter(|rs| owned_by(rs, deploy))
+        .find(|rs| revision.is_some() && rs.revision == revision)
+        .and_then(|rs| rs.template_hash.clone());
 
     let mut mine: Vec<&Pod> = pods
         .into_iter()
-        .filter(|p| labels_match(&selector, p.labels()))
+        .filter(|p| labels_match(selector, &p.labels))
         .collect();
-    mine.sort_by_key(|p| p.name_any());
+    mine.sort_by(|a, b| a.name.cmp(&b.name));
 
     let rollout = rollout_status(deploy);
     let (stuck, new_ready) = if rollout == Rollout::Complete {
         (None, None)
     } else {
         let is_new = |p: &&Pod| match &new_hash {
-            Some(h) => p.labels().get(TEMPLATE_HASH) == Some(h),
+            Some(h) => p.labels.get(TEMPLATE_HASH) == Some(h),
             None => true,
         };
         let new_pods: Vec<&Pod> = mine.iter().copied().filter(is_new).collect();
@@ -390,7 +316,7 @@ pub fn derive<'a>(
             .iter()
             .filter(|p| !is_new(p))
             .any(|p| summarize_pod(service, p).ready)
-            || (new_hash.is_none() && status.available_replicas.unwrap_or(0) > 0);
+            || (new_hash.is_none() && deploy.available > 0);
         (
             stuck_reason(&new_pods, old_serving).map(text::own_line),
             Some(new_ready),
@@ -398,25 +324,25 @@ pub fn derive<'a>(
     };
 
     Workload {
-        image_tag: main_container(service, &template)
-            .and_then(|i| template.containers[i].image.as_deref())
+        image_tag: main_container(service, &deploy.containers)
+            .and_then(|c| c.image.as_deref())
             .map(|i| split_image(i).1),
-        init_image_tag: init_container_tag(service, &template),
-        desired: spec.replicas.unwrap_or(1),
-        updated: status.updated_replicas.unwrap_or(0),
-        ready: status.ready_replicas.unwrap_or(0),
-        available: status.available_replicas.unwrap_or(0),
+        init_image_tag: init_container_tag(service, deploy.init_containers.as_ref()),
+        desired: deploy.replicas.unwrap_or(1),
+        updated: deploy.updated,
+        ready: deploy.ready,
+        available: deploy.available,
         revision,
         rollout,
         stuck_reason: stuck,
         new_ready,
         pods: mine.iter().map(|p| summarize_pod(service, p)).collect(),
-        helm_release: helm_release(deploy),
+        helm_release: deploy.helm_release.clone(),
     }
 }
 
 /// The Helm release that manages a Deployment, from what Helm puts on it.
-pub fn helm_release(deploy: &Deployment) -> Option<String> {
+pub fn helm_release(deploy: &k8s_openapi::api::apps::v1::Deployment) -> Option<String> {
     let managed = deploy
         .labels()
         .get("app.kubernetes.io/managed-by")
@@ -437,7 +363,7 @@ pub fn observe<'a>(
 ) -> EnvObservation {
     match deployments
         .into_iter()
-        .find(|d| d.metadata.name.as_deref() == Some(service.k8s_name.as_str()))
+        .find(|d| d.name.as_deref() == Some(service.k8s_name.as_str()))
     {
         Some(d) => EnvObservation::Live(derive(service, d, replicasets, pods)),
         None => missing(service, namespace, context),

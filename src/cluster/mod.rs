@@ -1,7 +1,8 @@
 //! The Kubernetes client and its watches. `targets` groups the registry's
 //! environments by (context, namespace); `client` builds clients the way
 //! kubectl does and words their errors; `derive` is the pure derivation of a
-//! service's state from its Deployment, ReplicaSets and Pods; `watch` keeps
+//! service's state from its Deployment, ReplicaSets and Pods, as `slim`
+//! keeps them (what hearth reads of each object); `watch` keeps
 //! one set of watches per target; `once` lists once for `hearth status`.
 //! Everything reports through this module's own [`Event`] type, never through
 //! the app's messages: the control room maps events to `Msg`.
@@ -11,6 +12,7 @@ pub mod derive;
 pub mod helm;
 pub mod logs;
 pub mod once;
+pub mod slim;
 pub mod targets;
 pub mod watch;
 

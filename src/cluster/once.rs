@@ -10,6 +10,7 @@ use kube::api::{Api, ListParams};
 
 use super::client::{classify, timed_out, KubeClient, Where, READ_RIGHTS};
 use super::derive::observe;
+use super::slim;
 use super::Target;
 use crate::model::{EnvObservation, Problem};
 
@@ -42,7 +43,7 @@ pub async fn list_once(
         .await
         .map_err(|_| timed_out(&at))?
         .map_err(|e| classify(&e, &at, ns, READ_RIGHTS))?;
-        Ok((d.items, r.items, p.items))
+        Ok(slim_lists(d.items, r.items, p.items))
     }
     .await;
     target
@@ -71,11 +72,12 @@ pub async fn observe_one(
         .get_opt(&service.k8s_name)
         .await
     {
-        Ok(Some(d)) => d,
+        Ok(Some(d)) => slim::Deployment::from(d),
         Ok(None) => return observe(service, namespace, at.context.as_deref(), [], [], []),
         Err(e) => return EnvObservation::Error(classify(&e, at, namespace, READ_RIGHTS)),
     };
-    let selector = super::derive::selector_of(&deploy)
+    let selector = deploy
+        .selector
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
@@ -84,14 +86,25 @@ pub async fn observe_one(
     let rs = Api::<ReplicaSet>::namespaced(kube.client.clone(), namespace);
     let pods = Api::<Pod>::namespaced(kube.client.clone(), namespace);
     match tokio::try_join!(rs.list(&lp), pods.list(&lp)) {
-        Ok((r, p)) => observe(
-            service,
-            namespace,
-            at.context.as_deref(),
-            [&deploy],
-            &r.items,
-            &p.items,
-        ),
+        Ok((r, p)) => {
+            let (_, r, p) = slim_lists(vec![], r.items, p.items);
+            observe(service, namespace, at.context.as_deref(), [&deploy], &r, &p)
+        }
         Err(e) => EnvObservation::Error(classify(&e, at, namespace, READ_RIGHTS)),
     }
+}
+
+/// Lists as what hearth reads of each object.
+type SlimLists = (
+    Vec<slim::Deployment>,
+    Vec<slim::ReplicaSet>,
+    Vec<slim::Pod>,
+);
+
+fn slim_lists(d: Vec<Deployment>, r: Vec<ReplicaSet>, p: Vec<Pod>) -> SlimLists {
+    (
+        d.into_iter().map(Into::into).collect(),
+        r.into_iter().map(Into::into).collect(),
+        p.into_iter().map(Into::into).collect(),
+    )
 }

@@ -18,6 +18,27 @@ fn service() -> Service {
     Service::example("api")
 }
 
+/// The derivation of k8s-openapi objects as the watches keep them
+/// ([`slim`]): the fixtures below are written as the API server sends them.
+fn derive<'a>(
+    service: &Service,
+    deploy: &Deployment,
+    replicasets: impl IntoIterator<Item = &'a ReplicaSet>,
+    pods: impl IntoIterator<Item = &'a Pod>,
+) -> crate::model::Workload {
+    let rs: Vec<slim::ReplicaSet> = replicasets.into_iter().map(Into::into).collect();
+    let pods: Vec<slim::Pod> = pods.into_iter().map(Into::into).collect();
+    super::derive(service, &deploy.into(), &rs, &pods)
+}
+
+fn rollout_status(deploy: &Deployment) -> Rollout {
+    super::rollout_status(&deploy.into())
+}
+
+fn pod_status(pod: &Pod) -> String {
+    super::pod_status(&pod.into())
+}
+
 fn deployment(tag: &str, gen: i64, status: Value) -> Deployment {
     serde_json::from_value(json!({
         "metadata": {"name": "api", "namespace": "default", "uid": "d-1", "generation": gen,

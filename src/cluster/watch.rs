@@ -1,6 +1,6 @@
 //! The watches: for each target (a context and namespace), one watch per
 //! kind (Deployments, ReplicaSets, Pods) run as one tokio task that keeps
-//! trimmed stores, re-lists after a drop or a 410, derives each member's
+//! stores of what hearth reads of each object ([`slim`](super::slim)), re-lists after a drop or a 410, derives each member's
 //! [`Workload`](crate::model::Workload) and reports an [`Event`] when it
 //! changes.
 
@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use futures::stream::{self, BoxStream, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use kube::runtime::watcher;
 use kube::runtime::WatchStreamExt;
@@ -16,21 +16,23 @@ use kube::{Client, ResourceExt};
 use tokio::sync::mpsc;
 
 use super::client::{classify_watch, KubeClient, Where};
-use super::derive::{labels_match, observe, selector_of};
+use super::derive::{labels_match, observe};
+use super::slim;
 use super::{Event, Target};
 use crate::model::{EnvObservation, Problem, SourceStatus};
 
-/// Objects of one kind as the watch last listed and updated them. Re-lists
+/// Objects of one kind as the watch last listed and updated them, each kept
+/// as what hearth reads of it (`S`, a [`slim`] type), by name. Re-lists
 /// (after a drop or a 410) are buffered and swapped in whole at `InitDone`
 /// so that deletions missed while disconnected are not kept.
-pub(super) struct Store<K> {
-    live: HashMap<String, K>,
-    buffer: Option<HashMap<String, K>>,
+pub(super) struct Store<S> {
+    live: HashMap<String, S>,
+    buffer: Option<HashMap<String, S>>,
     ready: bool,
     problem: Option<Problem>,
 }
 
-impl<K: Trim + Clone> Store<K> {
+impl<S> Store<S> {
     pub(super) fn new() -> Self {
         Store {
             live: HashMap::new(),
@@ -42,7 +44,7 @@ impl<K: Trim + Clone> Store<K> {
 
     /// Apply an event; returns the labels/name of the touched object, or
     /// `None` for a full relist (everything may have changed).
-    fn apply(&mut self, ev: watcher::Event<K>) -> Touched {
+    fn apply<K: ResourceExt + Into<S>>(&mut self, ev: watcher::Event<K>) -> Touched {
         // A re-list in progress does not prove recovery yet; InitDone or a
         // live event does.
         if !matches!(ev, watcher::Event::Init | watcher::Event::InitApply(_)) {
@@ -53,11 +55,10 @@ impl<K: Trim + Clone> Store<K> {
                 self.buffer = Some(HashMap::new());
                 Touched::Nothing
             }
-            watcher::Event::InitApply(mut o) => {
-                trim(&mut o);
+            watcher::Event::InitApply(o) => {
                 self.buffer
                     .get_or_insert_with(HashMap::new)
-                    .insert(o.name_any(), o);
+                    .insert(o.name_any(), o.into());
                 Touched::Nothing
             }
             watcher::Event::InitDone => {
@@ -67,10 +68,10 @@ impl<K: Trim + Clone> Store<K> {
                 self.ready = true;
                 Touched::All
             }
-            watcher::Event::Apply(mut o) => {
-                trim(&mut o);
-                let t = Touched::One(o.name_any(), o.labels().clone());
-                self.live.insert(o.name_any(), o);
+            watcher::Event::Apply(o) => {
+                let name = o.name_any();
+                let t = Touched::One(name.clone(), o.labels().clone());
+                self.live.insert(name, o.into());
                 t
             }
             watcher::Event::Delete(o) => {
@@ -78,81 +79,6 @@ impl<K: Trim + Clone> Store<K> {
                 Touched::One(o.name_any(), o.labels().clone())
             }
         }
-    }
-}
-
-/// Drop what is large and never shown (managedFields, kubectl's
-/// last-applied-configuration copy of the whole object, everything of a pod
-/// spec but container names and images), so that memory follows what hearth
-/// displays, not the size of the manifests.
-fn trim<K: Trim>(o: &mut K) {
-    o.managed_fields_mut().clear();
-    o.annotations_mut()
-        .remove("kubectl.kubernetes.io/last-applied-configuration");
-    o.trim_rest();
-}
-
-/// Per-kind part of [`trim`]: keep exactly what [`derive`] reads.
-pub(super) trait Trim: ResourceExt {
-    fn trim_rest(&mut self);
-}
-
-/// A container reduced to its name and image.
-fn slim_containers(cs: &mut [Container]) {
-    for c in cs.iter_mut() {
-        *c = Container {
-            name: std::mem::take(&mut c.name),
-            image: c.image.take(),
-            ..Default::default()
-        };
-    }
-}
-
-fn slim_pod_spec(spec: &mut PodSpec) {
-    let mut containers = std::mem::take(&mut spec.containers);
-    let mut inits = spec.init_containers.take();
-    slim_containers(&mut containers);
-    if let Some(i) = inits.as_mut() {
-        slim_containers(i);
-    }
-    *spec = PodSpec {
-        containers,
-        init_containers: inits,
-        ..Default::default()
-    };
-}
-
-impl Trim for Pod {
-    fn trim_rest(&mut self) {
-        if let Some(spec) = self.spec.as_mut() {
-            slim_pod_spec(spec);
-        }
-        if let Some(st) = self.status.as_mut() {
-            st.host_ip = None;
-            st.host_ips = None;
-            st.pod_ips = None;
-            st.pod_ip = None;
-            st.resource_claim_statuses = None;
-            if let Some(c) = st.conditions.as_mut() {
-                c.retain(|c| c.type_ == "PodScheduled" && c.status == "False");
-            }
-        }
-    }
-}
-
-impl Trim for Deployment {
-    fn trim_rest(&mut self) {
-        if let Some(spec) = self.spec.as_mut().and_then(|s| s.template.spec.as_mut()) {
-            slim_pod_spec(spec);
-        }
-    }
-}
-
-impl Trim for ReplicaSet {
-    fn trim_rest(&mut self) {
-        // Only the labels, revision annotation and owner are read.
-        self.spec = None;
-        self.status = None;
     }
 }
 
@@ -173,9 +99,9 @@ pub(super) struct NamespaceState {
     pub(super) target: Target,
     /// Where the target's cluster is, for messages.
     pub(super) at: Where,
-    pub(super) deploys: Store<Deployment>,
-    pub(super) rss: Store<ReplicaSet>,
-    pub(super) pods: Store<Pod>,
+    pub(super) deploys: Store<slim::Deployment>,
+    pub(super) rss: Store<slim::ReplicaSet>,
+    pub(super) pods: Store<slim::Pod>,
     pub(super) sent: HashMap<(String, String), EnvObservation>,
     pub(super) status: Option<SourceStatus>,
 }
@@ -208,7 +134,7 @@ impl NamespaceState {
                     self.deploys
                         .live
                         .get(k8s)
-                        .is_some_and(|d| labels_match(&selector_of(d), labels))
+                        .is_some_and(|d| labels_match(&d.selector, labels))
                 })
                 .collect(),
         }
