@@ -213,33 +213,40 @@ impl Executor {
                     if !seen.wait().await {
                         return;
                     }
-                    let mut behind = crate::ops::git::behind(&dir, &tag).await;
-                    if let (None, Some((client, repo))) = (&behind, fallback) {
-                        let _turn = loop {
-                            let Ok(turn) = ONE_AT_A_TIME.acquire().await else {
-                                return;
+                    // Until then the task is small: at start-up there is
+                    // one per service and environment (a thousand at 300
+                    // services), and the reads below, boxed, are not part
+                    // of its size.
+                    Box::pin(async move {
+                        let mut behind = crate::ops::git::behind(&dir, &tag).await;
+                        if let (None, Some((client, repo))) = (&behind, fallback) {
+                            let _turn = loop {
+                                let Ok(turn) = ONE_AT_A_TIME.acquire().await else {
+                                    return;
+                                };
+                                client.bucket().spare(client.bucket().burst() * 0.1).await;
+                                // Scrolled past (a filter being typed) while it
+                                // waited its turn: wait until seen again.
+                                if seen.now() {
+                                    break turn;
+                                }
+                                drop(turn);
+                                if !seen.wait().await {
+                                    return;
+                                }
                             };
-                            client.bucket().spare(client.bucket().burst() * 0.1).await;
-                            // Scrolled past (a filter being typed) while it
-                            // waited its turn: wait until seen again.
-                            if seen.now() {
-                                break turn;
-                            }
-                            drop(turn);
-                            if !seen.wait().await {
-                                return;
-                            }
-                        };
-                        behind = crate::ops::git::behind_on_github(&client, &repo, &tag).await;
-                    }
-                    let _ = tx
-                        .send(Msg::Behind {
-                            service,
-                            env,
-                            tag,
-                            behind,
-                        })
-                        .await;
+                            behind = crate::ops::git::behind_on_github(&client, &repo, &tag).await;
+                        }
+                        let _ = tx
+                            .send(Msg::Behind {
+                                service,
+                                env,
+                                tag,
+                                behind,
+                            })
+                            .await;
+                    })
+                    .await;
                 });
             }
             Command::ReloadJournal => {

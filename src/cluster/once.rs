@@ -95,11 +95,7 @@ pub async fn observe_one(
 }
 
 /// Lists as what hearth reads of each object.
-type SlimLists = (
-    Vec<slim::Deployment>,
-    Vec<slim::ReplicaSet>,
-    Vec<slim::Pod>,
-);
+type SlimLists = (Vec<slim::Deployment>, Vec<slim::ReplicaSet>, Vec<slim::Pod>);
 
 fn slim_lists(d: Vec<Deployment>, r: Vec<ReplicaSet>, p: Vec<Pod>) -> SlimLists {
     (

@@ -27,13 +27,16 @@ pub struct Container {
     pub image: Option<String>,
 }
 
+/// Kept in a new allocation of their own size: a `collect` from the
+/// `into_iter` of a `Vec` reuses its buffer in place, which would keep a
+/// k8s-openapi `Container`'s worth of memory for each of these.
 fn containers(cs: Vec<core::Container>) -> Vec<Container> {
-    cs.into_iter()
-        .map(|c| Container {
-            name: c.name,
-            image: c.image,
-        })
-        .collect()
+    let mut kept = Vec::with_capacity(cs.len());
+    kept.extend(cs.into_iter().map(|c| Container {
+        name: c.name,
+        image: c.image,
+    }));
+    kept
 }
 
 /// A Deployment: what the rollout status, the tag and the owner checks read.
@@ -113,18 +116,16 @@ impl From<apps::ReplicaSet> for ReplicaSet {
             owners: meta
                 .owner_references
                 .unwrap_or_default()
-                .into_iter()
+                .iter()
                 .filter(|o| o.kind == "Deployment")
-                .map(|o| (o.uid, o.name))
+                .map(|o| (o.uid.clone(), o.name.clone()))
                 .collect(),
             revision: meta
                 .annotations
                 .as_ref()
                 .and_then(|a| a.get(REVISION))
                 .and_then(|r| r.parse::<i64>().ok()),
-            template_hash: meta
-                .labels
-                .and_then(|mut l| l.remove(TEMPLATE_HASH)),
+            template_hash: meta.labels.and_then(|mut l| l.remove(TEMPLATE_HASH)),
         }
     }
 }
@@ -208,11 +209,12 @@ impl From<core::Pod> for Pod {
         let meta = p.metadata;
         let spec = p.spec.unwrap_or_default();
         let status = p.status.unwrap_or_default();
+        // A new allocation, not the k8s-openapi one reused (see `containers`).
         let statuses = |v: Option<Vec<core::ContainerStatus>>| {
-            v.unwrap_or_default()
-                .into_iter()
-                .map(ContainerStatus::from)
-                .collect()
+            let v = v.unwrap_or_default();
+            let mut kept = Vec::with_capacity(v.len());
+            kept.extend(v.into_iter().map(ContainerStatus::from));
+            kept
         };
         let unschedulable = status
             .conditions
