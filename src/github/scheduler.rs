@@ -388,6 +388,11 @@ impl Scheduler {
         mut nudges: mpsc::UnboundedReceiver<Nudge>,
         mut attention: watch::Receiver<Attention>,
     ) {
+        // The last scan of every service, while it still holds: nothing
+        // changed since (no answer, nudge or attention) and nothing that was
+        // not due then is due now. Most wakes are the budget's (a token is
+        // there again), and they then skip a scan of every service.
+        let mut scanned: Option<Scan> = None;
         loop {
             if self.tx.is_closed() {
                 return;
@@ -396,14 +401,21 @@ impl Scheduler {
             if attention.has_changed().unwrap_or(false) {
                 let a = attention.borrow_and_update().clone();
                 self.attend(a);
+                scanned = None;
             }
             let now = Instant::now();
             // Dispatch everything due that the budget allows.
             let mut wake = now + Duration::from_secs(60);
             while self.inflight.len() < MAX_IN_FLIGHT {
-                match self.next(now) {
+                let saving = self.saving();
+                let scan = match scanned.take() {
+                    Some(scan) if scan.holds(now, saving) => scan,
+                    _ => self.scan(now, saving),
+                };
+                match self.next(&scan, now) {
                     Next::Go(index, kind) => self.dispatch(index, kind, now),
                     Next::At(t) => {
+                        scanned = Some(scan);
                         wake = wake.min(t);
                         break;
                     }
@@ -414,6 +426,7 @@ impl Scheduler {
             }
             tokio::select! {
                 Some(done) = self.inflight.join_next(), if !self.inflight.is_empty() => {
+                    scanned = None;
                     if let Ok(done) = done {
                         if self.handle(done).await.is_err() {
                             return;
@@ -421,7 +434,10 @@ impl Scheduler {
                     }
                 }
                 nudge = nudges.recv() => match nudge {
-                    Some(n) => self.nudge(n),
+                    Some(n) => {
+                        self.nudge(n);
+                        scanned = None;
+                    }
                     None => {
                         // Nobody steers any more (tests, one-shot use): go on
                         // with what is known.
@@ -434,6 +450,7 @@ impl Scheduler {
                     }
                     let a = attention.borrow_and_update().clone();
                     self.attend(a);
+                    scanned = None;
                 }
                 _ = tokio::time::sleep_until(wake) => {}
             }
@@ -553,9 +570,9 @@ impl Scheduler {
         }
     }
 
-    /// The work to do next, or when to look again.
-    fn next(&self, now: Instant) -> Next {
-        let saving = self.saving();
+    /// The best read that is due now (by rank, class, then how long it has
+    /// been due) and when the next of the others is.
+    fn scan(&self, now: Instant, saving: bool) -> Scan {
         let mut best: Option<(u8, Class, Instant, usize, Kind)> = None;
         let mut soonest: Option<Instant> = None;
         for i in 0..self.svcs.len() {
@@ -606,11 +623,20 @@ impl Scheduler {
                 }
             }
         }
+        Scan {
+            best: best.map(|(rank, _, _, i, kind)| (rank, i, kind)),
+            soonest,
+            saving,
+        }
+    }
+
+    /// The work to do next, or when to look again.
+    fn next(&self, scan: &Scan, now: Instant) -> Next {
         // Nothing due: look again when something is (while saving, soon:
         // the rate limit's reset ends it).
-        let fallback = now + Duration::from_secs(if saving { 5 } else { 60 });
-        let Some((rank, _, _, i, kind)) = best else {
-            return Next::At(soonest.unwrap_or(fallback));
+        let fallback = now + Duration::from_secs(if scan.saving { 5 } else { 60 });
+        let Some((rank, i, kind)) = scan.best else {
+            return Next::At(scan.soonest.unwrap_or(fallback));
         };
         // The budget: background work keeps a reserve for what is looked at.
         let need = if rank <= 3 {
@@ -885,6 +911,25 @@ impl Scheduler {
 enum Next {
     Go(usize, Kind),
     At(Instant),
+}
+
+/// What [`Scheduler::scan`] found.
+struct Scan {
+    /// The read to make next: its rank, service and kind.
+    best: Option<(u8, usize, Kind)>,
+    /// When the soonest read that was not due yet is.
+    soonest: Option<Instant>,
+    /// Whether the rate limit was being saved.
+    saving: bool,
+}
+
+impl Scan {
+    /// Whether the scan still holds at `now`, when nothing changed since it
+    /// was made: no read has come due since (what was due still is, in the
+    /// same order) and the rate limit is saved as it was.
+    fn holds(&self, now: Instant, saving: bool) -> bool {
+        self.saving == saving && self.soonest.is_none_or(|t| now < t)
+    }
 }
 
 /// Nobody listens any more.
