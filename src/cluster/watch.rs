@@ -1,6 +1,7 @@
 //! The watches: for each target (a context and namespace), one watch per
 //! kind (Deployments, ReplicaSets, Pods) run as one tokio task that keeps
-//! stores of what hearth reads of each object ([`slim`](super::slim)), re-lists after a drop or a 410, derives each member's
+//! stores of what hearth reads of each object ([`slim`](super::slim)),
+//! re-lists after a drop or a 410, derives each member's
 //! [`Workload`](crate::model::Workload) and reports an [`Event`] when it
 //! changes.
 
