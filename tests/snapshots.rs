@@ -1802,3 +1802,88 @@ fn watch_gitops_flux_ready_120x36() {
     assert!(frame.contains("all well"), "{frame}");
     insta::assert_snapshot!(frame);
 }
+
+/// A tick that says nothing visible changed (so the live loop draws no
+/// frame) leaves the frame as it was: each state, ticked through the rest
+/// of its ten seconds, draws the frame it drew before whenever `update`
+/// says the tick changed nothing. A display that counts seconds without
+/// `State::counts_seconds` knowing fails here; the shipping state, whose
+/// running step counts seconds, shows that it would.
+#[test]
+fn tick_frames() {
+    let kube_qa = SourceId::Kube {
+        context: None,
+        namespace: "qa".into(),
+    };
+    let down = hearth::model::Problem::new(
+        hearth::model::ProblemKind::Unreachable,
+        "connection refused",
+        "start the cluster",
+    );
+    let cases: Vec<(&str, State, bool)> = vec![
+        (
+            "no data",
+            state_from(Mode::INTERACTIVE, [Msg::Tick(NOW)]),
+            false,
+        ),
+        ("healthy", state_from(Mode::INTERACTIVE, healthy()), false),
+        (
+            "detail",
+            state_from(
+                Mode::INTERACTIVE,
+                healthy().into_iter().chain([code(KeyCode::Enter)]),
+            ),
+            false,
+        ),
+        ("watch", state_from(Mode::WATCH, healthy()), false),
+        (
+            "shipping",
+            state_from(Mode::INTERACTIVE, healthy().into_iter().chain(shipping())),
+            true,
+        ),
+        (
+            "cluster down",
+            state_from(
+                Mode::WATCH,
+                healthy().into_iter().chain([
+                    Msg::Tick(NOW - 120),
+                    Msg::Source(kube_qa, SourceStatus::Down(down)),
+                    Msg::Tick(NOW),
+                ]),
+            ),
+            true,
+        ),
+    ];
+    let theme = theme("default");
+    for (name, state, counts) in cases {
+        assert_eq!(state.counts_seconds(), counts, "{name}");
+        for (w, h) in [(200, 50), (160, 48), (80, 24)] {
+            let before = text(&state, &theme, w, h);
+            let mut later = state.clone();
+            let mut moved = false;
+            for k in 1..10 {
+                let outcome = update(&mut later, Msg::Tick(NOW + k));
+                let frame = text(&later, &theme, w, h);
+                moved |= frame != before;
+                if !outcome.changed {
+                    assert_eq!(
+                        frame, before,
+                        "{name} at {w}x{h}, {k} s later: the frame changed, the tick said nothing did"
+                    );
+                }
+                if k == 1 {
+                    assert_eq!(outcome.changed, counts, "{name} at {w}x{h}, a second later");
+                }
+            }
+            if name == "shipping" && (w, h) != (80, 24) {
+                assert!(
+                    moved,
+                    "{name} at {w}x{h}: the running step's seconds should count"
+                );
+            }
+        }
+        // On the ten seconds (and the minute) every state is drawn again.
+        let mut later = state.clone();
+        assert!(update(&mut later, Msg::Tick(NOW + 10)).changed, "{name}");
+    }
+}

@@ -30,6 +30,9 @@ pub struct StepView {
     pub ended: Option<i64>,
 }
 
+/// How long a finished operation's panel stays in place of the CI section.
+pub const KEEP_FINISHED_SECS: i64 = 300;
+
 /// One operation as the progress panel shows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OpView {

@@ -323,6 +323,10 @@ pub struct WatchSettings {
 /// says its data is stale.
 pub const STALE_SECS: i64 = 60;
 
+/// GitHub answered within this long: its data is as fresh as polling gets
+/// (watch mode's bar says "now"; the scheduler reports answers every 5 s).
+pub const QUIET_SECS: i64 = 10;
+
 impl State {
     /// A fresh state for a registry: every cell unknown, no source connected.
     pub fn new(registry: Arc<Registry>, mode: Mode) -> State {
@@ -447,6 +451,64 @@ impl State {
             (rank, i)
         });
         order
+    }
+
+    /// Whether something the screen may show counts seconds, so that each
+    /// second of the clock needs a frame: a running operation's steps (and
+    /// a finished one, until its panel goes), a run's steps while it runs,
+    /// a source's trouble and how long it has lasted, GitHub silent for a
+    /// while, and an age under a minute. Everything else shows minutes or
+    /// more and is redrawn every ten seconds (see `Msg::Tick`). A display
+    /// that counts seconds belongs here; `tick_frames` in
+    /// tests/snapshots.rs holds the screens to it.
+    pub fn counts_seconds(&self) -> bool {
+        let Some(now) = self.now else {
+            return true;
+        };
+        let young = |t: Option<i64>| t.is_some_and(|t| now - t < 60);
+        let ops = self.ops.list.iter().any(|o| {
+            o.running()
+                || o.steps
+                    .iter()
+                    .filter_map(|s| s.ended)
+                    .max()
+                    .is_some_and(|end| now - end <= activity::KEEP_FINISHED_SECS)
+        });
+        let runs = self.services.iter().any(|s| {
+            s.runs.iter().flatten().any(CiRun::is_active)
+                || s.jobs.values().flatten().any(|j| j.status != "completed")
+        });
+        let sources = self
+            .sources
+            .values()
+            .any(|st| !matches!(st, SourceStatus::Live | SourceStatus::Disabled(_)));
+        let silent = self
+            .silent_for(&SourceId::GitHub)
+            .is_some_and(|a| a + 1 >= QUIET_SECS);
+        let behind = |s: &ServiceState| s.behind.iter().flatten().any(|b| young(b.oldest));
+        // A GitOps environment's chain says how long ago its links were:
+        // the manifest's commit, the run that built the tag, hearth's own
+        // operation.
+        let gitops = |(i, s): (usize, &ServiceState)| {
+            s.gitops
+                .iter()
+                .flatten()
+                .any(|g| g.manifest.as_ref().is_ok_and(|m| young(Some(m.at))))
+                || s.gitops.iter().any(Option::is_some)
+                    && (s
+                        .runs
+                        .iter()
+                        .flatten()
+                        .take(JOB_RUNS_KEPT)
+                        .any(|r| young(ci::parse_time(r.updated_at.as_deref())))
+                        || self
+                            .history
+                            .of(&self.registry.services[i].name, 20)
+                            .into_iter()
+                            .any(|x| young(ci::parse_time(Some(&x.time)))))
+        };
+        let ages = self.services.iter().any(behind) || self.services.iter().enumerate().any(gitops);
+        ops || runs || sources || silent || ages
     }
 
     /// How many seconds a source has been silent, when known.
@@ -751,9 +813,11 @@ pub fn title_for(failing: usize) -> String {
 
 /// With `--cycle`, move the detail pane on to the next service (in watch
 /// order) every so many seconds.
-fn cycle(state: &mut State, now: i64) {
+/// Watch mode's `--cycle`: select the next service every so often; whether
+/// the selection moved.
+fn cycle(state: &mut State, now: i64) -> bool {
     let Some(every) = state.watch.as_ref().and_then(|w| w.cycle) else {
-        return;
+        return false;
     };
     let last = state.watch.as_ref().and_then(|w| w.last_cycle);
     match last {
@@ -763,7 +827,7 @@ fn cycle(state: &mut State, now: i64) {
                 state.selected = first;
             }
         }
-        Some(t) if now - t < every => return,
+        Some(t) if now - t < every => return false,
         Some(_) => {
             let order = state.watch_order();
             if let Some(pos) = order.iter().position(|&i| i == state.selected) {
@@ -777,6 +841,7 @@ fn cycle(state: &mut State, now: i64) {
     if let Some(w) = state.watch.as_mut() {
         w.last_cycle = Some(now);
     }
+    true
 }
 
 fn apply(state: &mut State, msg: Msg) -> Outcome {
@@ -789,7 +854,7 @@ fn apply(state: &mut State, msg: Msg) -> Outcome {
             Outcome::changed(set(&mut state.detail_scroll, clamped))
         }
         Msg::Tick(now) => {
-            cycle(state, now);
+            let cycled = cycle(state, now);
             let expired = state
                 .notice
                 .as_ref()
@@ -797,7 +862,13 @@ fn apply(state: &mut State, msg: Msg) -> Outcome {
             if expired {
                 state.notice = None;
             }
-            Outcome::changed(set(&mut state.now, Some(now)) | expired)
+            let before = state.now.replace(now);
+            // The clock shows minutes and most ages minutes or more: a frame
+            // every ten seconds (on the minute too) keeps them within ten
+            // seconds of true; a display that counts seconds asks for
+            // every second's frame.
+            let redraw = before.is_none_or(|b| b / 10 != now / 10) || state.counts_seconds();
+            Outcome::changed(before != Some(now) && redraw || cycled || expired)
         }
         Msg::Op(p) => {
             let finished = matches!(p.event, crate::ops::Event::Finished(_));

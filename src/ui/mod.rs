@@ -168,6 +168,12 @@ pub fn clock_of_unix(secs: i64) -> Option<String> {
     chrono::DateTime::from_timestamp(secs, 0).map(|t| t.format("%H:%M:%S").to_string())
 }
 
+/// `HH:MM` (UTC) of unix seconds: the title's clock, which a frame every
+/// ten seconds keeps (see [`crate::app::State::counts_seconds`]).
+pub fn minute_of_unix(secs: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp(secs, 0).map(|t| t.format("%H:%M").to_string())
+}
+
 /// A line cut to `width` columns, its last visible character `…` when cut.
 pub fn truncate_line(line: Line<'_>, width: usize) -> Line<'_> {
     if line.width() <= width {

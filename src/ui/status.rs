@@ -51,7 +51,7 @@ pub fn draw_title(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     ];
     let clock = state
         .now
-        .and_then(clock_of_unix)
+        .and_then(super::minute_of_unix)
         .map(|c| format!("{c} UTC "))
         .unwrap_or_default();
     let used: usize = spans.iter().map(|s| s.width()).sum();

@@ -14,7 +14,7 @@ use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
 use super::{status, truncate, Theme, ViewState};
-use crate::app::{Drift, SourceId, State, STALE_SECS};
+use crate::app::{Drift, SourceId, State, QUIET_SECS, STALE_SECS};
 use crate::model::ci::format_duration;
 use crate::model::{EnvObservation, Rollout, SourceStatus};
 
@@ -151,7 +151,7 @@ fn draw_title(frame: &mut Frame, area: Rect, state: &State, failing: &[bool], th
     let failing = failing.iter().filter(|f| **f).count();
     let clock = state
         .now
-        .and_then(super::clock_of_unix)
+        .and_then(super::minute_of_unix)
         .map(|c| format!("{c} UTC "))
         .unwrap_or_default();
     let troubled = banners(state).len();
@@ -503,7 +503,7 @@ fn draw_bar(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         // now and then: its age says how fresh its data is.
         let age = match id {
             SourceId::GitHub => state.silent_for(id).map(|a| {
-                if a <= 2 {
+                if a < QUIET_SECS {
                     "now".to_string()
                 } else {
                     format!("{} ago", format_duration(a))

@@ -5,11 +5,9 @@
 //! service's operations from the audit journal.
 
 use super::*;
-use crate::app::activity::OpView;
+use crate::app::activity::{OpView, KEEP_FINISHED_SECS};
 use crate::model::{StepState, System};
 
-/// How long a finished operation's panel stays in place of the CI section.
-const KEEP_FINISHED_SECS: i64 = 300;
 /// Output lines the panel shows.
 const LINES_SHOWN: usize = 8;
 
