@@ -812,9 +812,7 @@ pub fn title_for(failing: usize) -> String {
 }
 
 /// With `--cycle`, move the detail pane on to the next service (in watch
-/// order) every so many seconds.
-/// Watch mode's `--cycle`: select the next service every so often; whether
-/// the selection moved.
+/// order) every so many seconds; whether the selection moved.
 fn cycle(state: &mut State, now: i64) -> bool {
     let Some(every) = state.watch.as_ref().and_then(|w| w.cycle) else {
         return false;
