@@ -25,7 +25,8 @@ BIN=$(pwd)/target/release/hearth
 [ -x "$BIN" ] || { echo "no $BIN: cargo build --release first"; exit 1; }
 HZ=$(getconf CLK_TCK)
 SBPID=
-trap 'tmux kill-server 2>/dev/null; [ -n "$SBPID" ] && kill $SBPID 2>/dev/null' EXIT
+# Keep the script's own exit status: the sandbox is usually gone already.
+trap 'rc=$?; tmux kill-server 2>/dev/null || true; if [ -n "$SBPID" ]; then kill $SBPID 2>/dev/null || true; fi; exit $rc' EXIT
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 cpu_of() { # pid seconds -> % of a core
   local a b
