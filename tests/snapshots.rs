@@ -1887,3 +1887,51 @@ fn tick_frames() {
         assert!(update(&mut later, Msg::Tick(NOW + 10)).changed, "{name}");
     }
 }
+
+/// An age under a minute counts seconds, and the tick that turns `59 s`
+/// into `1 min` draws a frame (it falls between the ten-second frames).
+#[test]
+fn tick_frames_an_age_turns_a_minute() {
+    let mut state = behind_state();
+    // The only age under a minute: qa's oldest commit, 55 s old
+    // (katforge's, none behind, dated a day back).
+    for (svc, env, tag, commits, age) in [
+        ("api", "qa", "v0.0.29-rc.1", 1, 55),
+        ("katforge", "prod", "v1.4.2", 0, 86_400),
+    ] {
+        update(
+            &mut state,
+            Msg::Behind {
+                service: svc.into(),
+                env: env.into(),
+                tag: tag.into(),
+                behind: Some(hearth::ops::git::Behind {
+                    commits,
+                    oldest: Some(NOW - age),
+                    branch: "origin/main".into(),
+                }),
+            },
+        );
+    }
+    let theme = theme("default");
+    let mut before = text(&state, &theme, 160, 48);
+    assert!(
+        before.contains("the oldest 55 s old"),
+        "the detail pane shows the age:\n{before}"
+    );
+    for k in 1..=15 {
+        let outcome = update(&mut state, Msg::Tick(NOW + k));
+        let frame = text(&state, &theme, 160, 48);
+        if !outcome.changed {
+            assert_eq!(
+                frame, before,
+                "{k} s later: the frame changed, the tick said nothing did"
+            );
+        }
+        before = frame;
+    }
+    assert!(
+        before.contains("the oldest 1 min old"),
+        "a minute on, the age reads in minutes:\n{before}"
+    );
+}

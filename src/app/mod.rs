@@ -465,7 +465,9 @@ impl State {
         let Some(now) = self.now else {
             return true;
         };
-        let young = |t: Option<i64>| t.is_some_and(|t| now - t < 60);
+        // Up to and including the 60th second: the frame that turns
+        // `59 s` into `1 min` is drawn on time.
+        let young = |t: Option<i64>| t.is_some_and(|t| now - t <= 60);
         let ops = self.ops.list.iter().any(|o| {
             o.running()
                 || o.steps
