@@ -9,7 +9,9 @@ HEARTH=${HEARTH:-target/release/hearth}
 dir=$(mktemp -d)
 "$HEARTH" sandbox --dir "$dir/sb" >"$dir/log" 2>&1 &
 sb=$!
-trap 'kill $sb 2>/dev/null; tmux kill-session -t gitops-measure 2>/dev/null; rm -rf "$dir"' EXIT
+# Every cleanup step runs (under set -e a failing one would end the trap)
+# and the script keeps its own exit status.
+trap 'rc=$?; kill $sb 2>/dev/null || true; tmux kill-session -t gitops-measure 2>/dev/null || true; rm -rf "$dir"; exit $rc' EXIT
 for _ in $(seq 1 100); do [ -s "$dir/sb/env" ] && break; sleep 0.2; done
 set -a; . "$dir/sb/env"; set +a
 python3 - "$dir/sb/services.yaml" "$dir/sb/services-nogitops.yaml" <<'PY'

@@ -10,7 +10,9 @@ BIN=$(pwd)/target/release/hearth
 SB=$(mktemp -d /tmp/hearth-measure.XXXX)
 "$BIN" sandbox --dir "$SB/sb" --count 300 >"$SB/sandbox.log" 2>&1 &
 SBPID=$!
-trap 'tmux -L hearth-measure kill-session -t hearth-measure 2>/dev/null; kill $SBPID 2>/dev/null; rm -rf "$SB"' EXIT
+# Every cleanup step runs (under set -e a failing one would end the trap)
+# and the script keeps its own exit status.
+trap 'rc=$?; tmux -L hearth-measure kill-session -t hearth-measure 2>/dev/null || true; kill $SBPID 2>/dev/null || true; rm -rf "$SB"; exit $rc' EXIT
 for _ in $(seq 1 150); do [ -s "$SB/sb/env" ] && break; sleep 0.2; done
 set -a; . "$SB/sb/env"; set +a
 tmux -L hearth-measure new-session -d -s hearth-measure -x 200 -y 50 "$BIN"

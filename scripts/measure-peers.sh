@@ -14,7 +14,9 @@ PEERS_BIN=${PEERS_BIN:-}
 SB=$(mktemp -d /tmp/hearth-peers.XXXX)
 "$BIN" sandbox --dir "$SB/sb" --count 300 >"$SB/sandbox.log" 2>&1 &
 SBPID=$!
-trap 'tmux -L hearth-peers kill-server 2>/dev/null; kill $SBPID 2>/dev/null; rm -rf "$SB"' EXIT
+# Every cleanup step runs (under set -e a failing one would end the trap
+# and leave the sandbox running) and the script keeps its own exit status.
+trap 'rc=$?; tmux -L hearth-peers kill-server 2>/dev/null || true; kill $SBPID 2>/dev/null || true; rm -rf "$SB"; exit $rc' EXIT
 "$BIN" sandbox --dir "$SB/sb" --wait >/dev/null
 set -a; . "$SB/sb/env"; set +a
 HZ=$(getconf CLK_TCK)

@@ -25,7 +25,9 @@ BIN=$(pwd)/target/release/hearth
 [ -x "$BIN" ] || { echo "no $BIN: cargo build --release first"; exit 1; }
 HZ=$(getconf CLK_TCK)
 SBPID=
-# Keep the script's own exit status: the sandbox is usually gone already.
+# Every cleanup step runs (under set -e a failing one would end the trap)
+# and the script keeps its own exit status; each size's directory (sandbox,
+# logs) stays in /tmp/hearth-scale.* to look at.
 trap 'rc=$?; tmux kill-server 2>/dev/null || true; if [ -n "$SBPID" ]; then kill $SBPID 2>/dev/null || true; fi; exit $rc' EXIT
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 cpu_of() { # pid seconds -> % of a core

@@ -20,7 +20,9 @@ BIN=$SB/hearth
 "$BIN" sandbox --dir "$SB/sb" --count 300 --speed 2 --autopilot >"$SB/sandbox.log" 2>&1 &
 SBPID=$!
 CHURN=
-trap 'tmux -L hearth-soak kill-session -t hearth-soak 2>/dev/null; [ -n "$CHURN" ] && kill $CHURN 2>/dev/null; kill $SBPID 2>/dev/null; rm -rf "$SB"' EXIT
+# Every cleanup step runs (under set -e a failing one would end the trap)
+# and the script keeps its own exit status.
+trap 'rc=$?; tmux -L hearth-soak kill-session -t hearth-soak 2>/dev/null || true; if [ -n "$CHURN" ]; then kill $CHURN 2>/dev/null || true; fi; kill $SBPID 2>/dev/null || true; rm -rf "$SB"; exit $rc' EXIT
 "$BIN" sandbox --dir "$SB/sb" --wait >/dev/null
 set -a; . "$SB/sb/env"; set +a
 tmux -L hearth-soak new-session -d -s hearth-soak -x 200 -y 50 "HEARTH_MEMSTATS=$SB/heap.csv $BIN watch"
