@@ -1328,27 +1328,29 @@ fn behind_state() -> State {
     for msg in healthy() {
         update(&mut state, msg);
     }
-    let behind = |commits: u32, days: i64| hearth::ops::git::Behind {
-        commits,
-        oldest: Some(NOW - days * 86_400),
-        branch: "origin/main".into(),
-    };
-    for (svc, env, tag, b) in [
-        ("api", "prod", "v0.0.28", behind(4, 9)),
-        ("api", "qa", "v0.0.29-rc.1", behind(1, 2)),
-        ("katforge", "prod", "v1.4.2", behind(0, 0)),
-    ] {
-        update(
-            &mut state,
-            Msg::Behind {
-                service: svc.into(),
-                env: env.into(),
-                tag: tag.into(),
-                behind: Some(b),
-            },
-        );
-    }
+    const DAY: i64 = 86_400;
+    behind(&mut state, ("api", "prod", "v0.0.28"), 4, 9 * DAY);
+    behind(&mut state, ("api", "qa", "v0.0.29-rc.1"), 1, 2 * DAY);
+    behind(&mut state, ("katforge", "prod", "v1.4.2"), 0, 0);
     state
+}
+
+/// `(service, env, tag)` is `commits` behind origin/main, the oldest of
+/// them `age` seconds old.
+fn behind(state: &mut State, (service, env, tag): (&str, &str, &str), commits: u32, age: i64) {
+    update(
+        state,
+        Msg::Behind {
+            service: service.into(),
+            env: env.into(),
+            tag: tag.into(),
+            behind: Some(hearth::ops::git::Behind {
+                commits,
+                oldest: Some(NOW - age),
+                branch: "origin/main".into(),
+            }),
+        },
+    );
 }
 
 #[test]
@@ -1895,24 +1897,8 @@ fn tick_frames_an_age_turns_a_minute() {
     let mut state = behind_state();
     // The only age under a minute: qa's oldest commit, 55 s old
     // (katforge's, none behind, dated a day back).
-    for (svc, env, tag, commits, age) in [
-        ("api", "qa", "v0.0.29-rc.1", 1, 55),
-        ("katforge", "prod", "v1.4.2", 0, 86_400),
-    ] {
-        update(
-            &mut state,
-            Msg::Behind {
-                service: svc.into(),
-                env: env.into(),
-                tag: tag.into(),
-                behind: Some(hearth::ops::git::Behind {
-                    commits,
-                    oldest: Some(NOW - age),
-                    branch: "origin/main".into(),
-                }),
-            },
-        );
-    }
+    behind(&mut state, ("api", "qa", "v0.0.29-rc.1"), 1, 55);
+    behind(&mut state, ("katforge", "prod", "v1.4.2"), 0, 86_400);
     let theme = theme("default");
     let mut before = text(&state, &theme, 160, 48);
     assert!(
